@@ -1,0 +1,174 @@
+"""The ``aiinfra`` command line: validate, plan, catalog (no jsii, no network) and synth.
+
+Bad input of any kind: one line per problem on stderr as ``<path>: <message>``, exit 2,
+nothing written, no traceback (set AIINFRA_DEBUG=1 to see one for an internal error).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from aiinfra import __version__
+from aiinfra.errors import Problem, SpecError
+
+EXIT_BAD_INPUT = 2
+# click 8.2 renamed NoArgsIsHelp to NoArgsIsHelpError; a group called bare prints its help.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", getattr(click.exceptions, "NoArgsIsHelp", click.UsageError))
+
+
+def _fail(problems: list[Problem] | list[str]) -> None:
+    for p in problems:
+        click.echo(str(p), err=True)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a file whole or not at all: a temporary file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_and_plan(spec_path: str):
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec
+
+    try:
+        loaded = load_spec(spec_path)
+    except SpecError as exc:
+        _fail(exc.problems)
+    plan = make_plan(loaded)
+    if plan.errors:
+        _fail([str(f) for f in plan.errors])
+    return loaded, plan
+
+
+def _warn(plan, quiet: bool = False) -> None:
+    if quiet:
+        return
+    for f in plan.findings:
+        if f.severity == "warning":
+            click.echo(f"warning: {f}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="aiinfra")
+def cli() -> None:
+    """Turn an AI workload requirements spec into a costed GPU plan and CDK for Terraform stacks.
+
+    \b
+    aiinfra validate spec.yaml          check the spec (exit 0, or 2 with every problem)
+    aiinfra plan spec.yaml              instance types, counts, spot/on-demand, cost, reasons
+    aiinfra catalog --cloud aws --gpu H100   the GPU instance catalog with prices
+    """
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--strict", is_flag=True, help="Treat warnings (quota headroom, performance targets) as errors.")
+def validate(spec: str, strict: bool) -> None:
+    """Check SPEC: schema, units, names, clouds, and that every workload can be placed."""
+    _, plan = _load_and_plan(spec)
+    if strict and plan.warnings:
+        _fail([str(f) for f in plan.warnings])
+    _warn(plan)
+    clouds = ", ".join(plan.clouds())
+    click.echo(f"{spec}: valid; {len(plan.workloads)} workloads on {clouds}, {len(plan.warnings)} warnings")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+              help="text: a table for the terminal; markdown: for a pull request; json: stable, documented in docs/plan-json.md.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the plan to this file (atomically) instead of stdout.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def plan(spec: str, fmt: str, out: str | None, strict: bool) -> None:
+    """Plan SPEC: per workload the cloud, region, instance type, count, capacity type, cost and why."""
+    from aiinfra import render
+
+    _, p = _load_and_plan(spec)
+    if strict and p.warnings:
+        _fail([str(f) for f in p.warnings])
+    text = {"json": render.plan_json, "markdown": render.plan_markdown}.get(fmt, render.plan_text)(p)
+    if out:
+        _write_atomic(Path(out), text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if fmt != "text":
+        _warn(p)
+
+
+@cli.command()
+@click.option("--cloud", type=click.Choice(["aws", "gcp"]), help="Only this cloud.")
+@click.option("--gpu", help="Only this GPU model (A100, H100, L4, ...); 'none' for CPU shapes.")
+@click.option("--region", help="Only this region.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def catalog(cloud: str | None, gpu: str | None, region: str | None, fmt: str) -> None:
+    """List the GPU instance catalog with on-demand and spot prices, cheapest first."""
+    from aiinfra import render
+    from aiinfra.catalog import load_catalog
+    from aiinfra.spec import did_you_mean
+
+    cat = load_catalog()
+    gpu_name = None
+    if gpu is not None:
+        gpu_name = "" if gpu.lower() in ("none", "cpu") else cat.gpu_name(gpu)
+        if gpu_name is None:
+            _fail([f"--gpu: {did_you_mean(gpu, cat.gpu_names(), 'GPU')}"])
+    if region is not None:
+        known = sorted({r for c in ([cloud] if cloud else ["aws", "gcp"]) for r in cat.regions(c)})
+        if region not in known:
+            _fail([f"--region: {did_you_mean(region, known, 'region')}"])
+    offers = cat.offers(cloud=cloud, region=region, gpu=gpu_name)
+    offers.sort(key=lambda o: (o.gpu, o.gpu_count, o.list_price_usd_hr, o.cloud, o.region))
+    click.echo(render.catalog_json(offers) if fmt == "json" else render.catalog_text(offers), nl=False)
+    if fmt == "text":
+        for f in cat.files[2:]:
+            click.echo(f"{f.path.name}: generated {f.generated}; " + "; ".join(f.sources), err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: click in non-standalone mode so every usage error is one line and exit 2."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    try:
+        rc = cli.main(args=argv, prog_name="aiinfra", standalone_mode=False)
+        raise SystemExit(rc if isinstance(rc, int) else 0)
+    except _NO_ARGS_IS_HELP as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except click.UsageError as exc:
+        where = f"{exc.ctx.command_path}: " if exc.ctx else ""
+        click.echo(f"{where}{exc.format_message()}", err=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except click.Abort:
+        click.echo("aborted", err=True)
+        raise SystemExit(130) from None
+    except click.ClickException as exc:
+        click.echo(exc.format_message(), err=True)
+        raise SystemExit(exc.exit_code) from None
+    except SpecError as exc:
+        _fail(exc.problems)
+    except BrokenPipeError:
+        sys.stderr.close()
+        raise SystemExit(0) from None
+    except Exception as exc:  # an internal error, not the user's input
+        if os.environ.get("AIINFRA_DEBUG"):
+            raise
+        click.echo(f"aiinfra: internal error: {type(exc).__name__}: {exc} (set AIINFRA_DEBUG=1 for a traceback)", err=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

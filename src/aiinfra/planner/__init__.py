@@ -1,0 +1,51 @@
+"""Requirements -> placement, sizing and cost. No cloud SDK, no jsii: pure Python over the catalog."""
+
+from __future__ import annotations
+
+from aiinfra.catalog import Catalog, load_catalog
+from aiinfra.planner.checks import check_performance, check_quotas
+from aiinfra.planner.compute import WorkloadPlanner
+from aiinfra.planner.model import Finding, Plan, Totals, WorkloadPlan
+from aiinfra.planner.storage import plan_storage
+from aiinfra.spec import LoadedSpec
+
+__all__ = ["make_plan", "Plan", "WorkloadPlan", "Finding"]
+
+
+def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
+    """Plan every workload of a checked spec. Errors are findings; the caller decides to stop."""
+    spec = loaded.spec
+    catalog = catalog or load_catalog()
+    findings: list[Finding] = []
+
+    def add(severity: str, path: str, message: str) -> None:
+        findings.append(Finding(path, message, loaded.line(path), severity))  # type: ignore[arg-type]
+
+    workloads: list[WorkloadPlan] = []
+    for i, w in enumerate(spec.workload_inventory):
+        planned = WorkloadPlanner(spec, catalog, i, w, add).plan()
+        if planned is not None:
+            workloads.append(planned)
+    storage = plan_storage(spec, catalog, workloads)
+    check_quotas(spec, workloads, add)
+    check_performance(spec, workloads, add)
+
+    compute = sum(w.monthly_usd for w in workloads)
+    stored = sum(s.monthly_usd for s in storage)
+    od = sum(w.on_demand_monthly_usd for w in workloads)
+    by_cloud: dict[str, float] = {}
+    for w in workloads:
+        by_cloud[w.cloud] = by_cloud.get(w.cloud, 0.0) + w.monthly_usd
+    for s in storage:
+        by_cloud[s.cloud] = by_cloud.get(s.cloud, 0.0) + s.monthly_usd
+    totals = Totals(
+        compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2), monthly_usd=round(compute + stored, 2),
+        on_demand_equivalent_monthly_usd=round(od + stored, 2), spot_savings_monthly_usd=round(od - compute, 2),
+        by_cloud_monthly_usd={k: round(v, 2) for k, v in sorted(by_cloud.items())},
+        gpus_steady=sum(w.nodes * w.gpus_per_node for w in workloads),
+        gpus_peak=sum(w.max_nodes * w.gpus_per_node for w in workloads),
+    )
+    order = {"error": 0, "warning": 1, "info": 2}
+    findings.sort(key=lambda f: order[f.severity])
+    generated = {f.path.stem: f.generated for f in catalog.files}
+    return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings)

@@ -1,0 +1,73 @@
+"""Plan-level checks: the environment's resource quotas and the guide's performance requirements.
+
+A quota the steady-state plan exceeds is an error (the plan cannot be deployed within it);
+one only autoscaling would exceed is a warning. Performance targets are warnings that name
+the requirement breached.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from aiinfra.planner.model import WorkloadPlan
+from aiinfra.spec.models import Spec
+from aiinfra.spec.units import format_params
+
+Add = Callable[[str, str, str], None]
+GIB = 2**30
+
+
+def check_quotas(spec: Spec, plans: list[WorkloadPlan], add: Add) -> None:
+    quota = spec.resource_quotas.get(spec.environment)
+    if quota is None:
+        if spec.resource_quotas:
+            add("info", "resource_quotas", f"no quota block for environment '{spec.environment}'; quotas not checked")
+        return
+    base = f"resource_quotas.{spec.environment}"
+    steady = sum(p.nodes * p.gpus_per_node for p in plans)
+    peak = sum(p.max_nodes * p.gpus_per_node for p in plans)
+    for key, limit in (("requests.nvidia.com/gpu", quota.requests_gpu), ("limits.nvidia.com/gpu", quota.limits_gpu)):
+        if limit is None:
+            continue
+        users = ", ".join(f"{p.name} {p.nodes * p.gpus_per_node}" for p in plans if p.gpus_per_node)
+        if steady > limit:
+            add("error", f"{base}.{key}", f"the plan runs {steady} GPUs at once ({users}), over the quota of {limit}; raise the quota or shrink a workload")
+        elif peak > limit:
+            add("warning", f"{base}.{key}", f"autoscaling to max replicas would run {peak} GPUs, over the quota of {limit} by {peak - limit}; lower max replicas or raise the quota")
+    vcpus = sum(p.nodes * p.vcpus_per_node for p in plans)
+    mem_gib = sum(p.nodes * p.memory_gib_per_node for p in plans)
+    if quota.requests_cpu is not None and vcpus > quota.requests_cpu:
+        add("warning", f"{base}.requests.cpu", f"the plan's nodes have {vcpus:,} vCPUs; the quota lets pods request {quota.requests_cpu:g} of them")
+    if quota.requests_memory is not None and mem_gib > quota.requests_memory / GIB:
+        add("warning", f"{base}.requests.memory", f"the plan's nodes have {mem_gib:,.0f} GiB of memory; the quota lets pods request {quota.requests_memory / GIB:,.0f} GiB of it")
+
+
+def check_performance(spec: Spec, plans: list[WorkloadPlan], add: Add) -> None:
+    perf = spec.performance_requirements
+    if perf is None:
+        return
+    index = {w.name: i for i, w in enumerate(spec.workload_inventory)}
+    tr, inf = perf.training, perf.inference
+    for w in spec.workload_inventory:
+        path = f"workload_inventory[{index[w.name]}]"
+        if w.type == "training" and tr is not None:
+            if tr.max_training_time and w.estimated_runtime and w.estimated_runtime > tr.max_training_time:
+                add("warning", f"{path}.estimated_runtime", f"{w.estimated_runtime / 3600:g} hours exceeds performance_requirements.training.max_training_time ({tr.max_training_time / 3600:g} hours)")
+            if tr.model_size_limit and w.model_size and w.model_size.estimated_parameters > tr.model_size_limit.estimated_parameters:
+                add("warning", f"{path}.model_size", f"{w.model_size} exceeds performance_requirements.training.model_size_limit ({format_params(tr.model_size_limit.estimated_parameters)})")
+        if w.type == "inference" and inf is not None:
+            if inf.p95_latency and w.latency_sla and w.latency_sla > inf.p95_latency:
+                add("warning", f"{path}.latency_sla", f"{w.latency_sla:g}ms is looser than performance_requirements.inference.p95_latency ({inf.p95_latency:g}ms)")
+            if inf.availability and w.availability_requirement and w.availability_requirement < inf.availability:
+                add("warning", f"{path}.availability_requirement", f"{w.availability_requirement:g}% is below performance_requirements.inference.availability ({inf.availability:g}%); planned for {w.availability_requirement:g}%")
+    if inf is not None and inf.throughput:
+        capacity = sum(p.capacity_qps or 0 for p in plans if p.type == "inference")
+        demand = sum(w.expected_qps or 0 for w in spec.workload_inventory if w.type == "inference")
+        if demand > inf.throughput:
+            add("warning", "performance_requirements.inference.throughput", f"inference workloads expect {demand:g} qps, above the platform target of {inf.throughput:g} qps")
+        elif capacity and capacity < demand:
+            add("warning", "performance_requirements.inference.throughput", f"planned capacity {capacity:g} qps is below expected demand {demand:g} qps")
+    if tr is not None and tr.concurrent_experiments:
+        gpus = sum(p.nodes * p.gpus_per_node for p in plans if p.type == "training")
+        add("info", "performance_requirements.training.concurrent_experiments",
+            f"the plan provisions one run of each training workload ({gpus} GPUs); {tr.concurrent_experiments} concurrent experiments would need up to {gpus * tr.concurrent_experiments} GPUs")

@@ -1,0 +1,495 @@
+"""Compute placement for one workload: cloud, region, zones, instance type, node count,
+capacity type (on-demand / spot / mixed) and cost, each with the reason it was chosen.
+
+The search is SkyPilot's: enumerate every shape that satisfies the ask in every cloud and
+region the workload may use, cost each, take the cheapest, and keep the runners-up so the
+reviewer sees what was passed over and by how much.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+from aiinfra.catalog import Catalog, InstanceOffer
+from aiinfra.planner import rules
+from aiinfra.planner.model import Alternative, WorkloadPlan
+from aiinfra.spec.models import Spec, Workload
+from aiinfra.spec.units import GpuAsk, format_bytes, format_params
+
+GIB = 2**30
+AddFinding = Callable[[str, str, str], None]
+
+
+@dataclass
+class Option:
+    """One way to run a workload: a shape in a region with node counts and cost."""
+
+    cloud: str
+    region: str
+    offer: InstanceOffer
+    nodes: int
+    min_nodes: int
+    max_nodes: int
+    zones: list[str]
+    capacity: str
+    on_demand_base: int
+    hours_per_month: float
+    hourly_usd: float
+    on_demand_hourly_usd: float
+    replica_qps: float | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def monthly_usd(self) -> float:
+        return self.hourly_usd * self.hours_per_month
+
+
+@dataclass
+class Decision:
+    """Whether a workload runs on spot, and why."""
+
+    spot: bool
+    reason: str
+
+
+def spot_decision(spec: Spec, w: Workload) -> Decision:
+    if w.spot is not None:
+        return Decision(w.spot, f"spot: {str(w.spot).lower()} set on the workload")
+    env = spec.environment
+    sched = spec.cost_optimization.scheduling if spec.cost_optimization else None
+    if sched is not None and sched.preemptible_vms is not None:
+        pre = sched.preemptible_vms
+        if (pre == "development_environments" and env == "development") or (pre == "non_production_environments" and env != "production") or pre == "all_environments":
+            return Decision(True, f"cost_optimization.scheduling.preemptible_vms is {pre} and the environment is {env}")
+    if sched is not None and sched.spot_instances is not None:
+        si = sched.spot_instances
+        if si == "none":
+            return Decision(False, "cost_optimization.scheduling.spot_instances is none")
+        if si == "all_workloads":
+            return Decision(True, "cost_optimization.scheduling.spot_instances is all_workloads")
+        critical = w.type == "inference"
+        if critical:
+            return Decision(False, "serving is critical: cost_optimization.scheduling.spot_instances covers non_critical_workloads only")
+        return Decision(True, f"{w.type.replace('_', ' ')} is non-critical (checkpointed, restartable) and cost_optimization.scheduling.spot_instances is non_critical_workloads")
+    if env == "development":
+        return Decision(True, "development environments default to spot")
+    return Decision(False, f"{env} environments default to on-demand; set spot: true on the workload to change it")
+
+
+def targets(spec: Spec, w: Workload, catalog: Catalog) -> list[tuple[str, str]]:
+    """(cloud, region) pairs this workload may run in."""
+    clouds = [w.cloud] if w.cloud else spec.clouds.configured()
+    if w.region:
+        return [(c, w.region) for c in clouds if w.region in catalog.regions(c)]
+    return [(c, spec.clouds.region(c)) for c in clouds]
+
+
+def _price(o: InstanceOffer, spot: bool) -> tuple[float, bool] | None:
+    """Hourly price and whether it is a spot price (spot wanted but not sold -> on-demand);
+    None when the shape cannot be had that way (on-demand of a spot-only shape)."""
+    if spot and o.spot_usd_hr is not None:
+        return o.spot_usd_hr, True
+    if o.on_demand_usd_hr is None:
+        return None
+    return o.on_demand_usd_hr, False
+
+
+def gpu_replica_qps(catalog: Catalog, o: InstanceOffer, parameters: int) -> float:
+    """The documented throughput model (rules.REFERENCE_*)."""
+    ref = catalog.gpus[rules.REFERENCE_GPU].fp16_tensor_tflops
+    tflops = catalog.gpus[o.gpu].fp16_tensor_tflops * o.gpu_count
+    return rules.REFERENCE_REPLICA_QPS * (tflops / ref) * min(1.0, rules.REFERENCE_PARAMETERS / max(parameters, 1))
+
+
+def availability_zones(availability: float | None, environment: str) -> tuple[int, str]:
+    zones = 1
+    why = "no availability requirement"
+    if availability is not None:
+        zones = next(z for threshold, z in rules.AVAILABILITY_ZONES if availability >= threshold)
+        why = f"availability {availability:g}% needs {zones} zone{'s' if zones > 1 else ''}"
+    if environment == "production" and zones < rules.PRODUCTION_MIN_ZONES:
+        zones = rules.PRODUCTION_MIN_ZONES
+        why += f"; production runs in at least {rules.PRODUCTION_MIN_ZONES} zones"
+    return zones, why
+
+
+class WorkloadPlanner:
+    """Plans one workload. ``add(severity, path, message)`` records findings."""
+
+    def __init__(self, spec: Spec, catalog: Catalog, index: int, w: Workload, add: AddFinding):
+        self.spec, self.catalog, self.w, self.add = spec, catalog, w, add
+        self.path = f"workload_inventory[{index}]"
+        self.decision = spot_decision(spec, w)
+        self.notes: dict[str, str] = {}
+
+    # ---- shared -------------------------------------------------------------------
+
+    def _runs_and_runtime(self) -> tuple[float, float]:
+        w, perf = self.w, self.spec.performance_requirements
+        runs = w.training_frequency
+        if runs is None:
+            runs = 30.44 if w.type == "data_processing" else rules.DEFAULT_RUNS_PER_MONTH
+            self.notes["schedule"] = f"no training_frequency: costed as {'daily' if w.type == 'data_processing' else 'one run a month'}"
+            self.add("info", f"{self.path}.training_frequency", f"not given; inferred {self.notes['schedule'].split(': ', 1)[1]}")
+        runtime_h = w.estimated_runtime / 3600 if w.estimated_runtime else None
+        if runtime_h is None and w.type == "training":
+            limit = perf.training.max_training_time if perf and perf.training and perf.training.max_training_time else None
+            runtime_h = limit / 3600 if limit else rules.DEFAULT_RUNTIME_HOURS
+            source = "performance_requirements.training.max_training_time" if limit else "the default"
+            self.add("info", f"{self.path}.estimated_runtime", f"not given; costed at {runtime_h:g} hours from {source}")
+        return runs, runtime_h or 0.0
+
+    def _model_parameters(self) -> int | None:
+        return self.w.model_size.estimated_parameters if self.w.model_size else None
+
+    def _gpu_offers(self, cloud: str, region: str, gpu: str, memory_gib: int | None) -> list[InstanceOffer]:
+        return [o for o in self.catalog.offers(cloud, region, gpu) if memory_gib is None or o.gpu_memory_gib >= memory_gib]
+
+    # ---- training (and any workload with a GPU ask) --------------------------------
+
+    def _gpu_ask(self) -> GpuAsk | None:
+        w = self.w
+        if w.gpu_requirements is not None:
+            return GpuAsk(w.gpu_requirements.count, self.catalog.gpu_name(w.gpu_requirements.model) or w.gpu_requirements.model,
+                          w.gpu_requirements.memory_gib)
+        return None
+
+    def training_options(self, tgts: list[tuple[str, str]]) -> list[Option]:
+        ask = self._gpu_ask()
+        runs, runtime_h = self._runs_and_runtime()
+        hours = runs * runtime_h
+        if hours > rules.HOURS_PER_MONTH:
+            self.add("warning", f"{self.path}.estimated_runtime", f"{runs:.3g} runs a month of {runtime_h:g} hours need {hours:.0f} hours, more than a month has; runs would overlap, costed as always on")
+            hours = rules.HOURS_PER_MONTH
+        self.notes["hours"] = f"{runs:.3g} runs a month x {runtime_h:.3g} h = {hours:.0f} h a month"
+        options: list[Option] = []
+        infeasible: list[str] = []
+        for cloud, region in tgts:
+            if ask is None:
+                found = self._inferred_training_shapes(cloud, region)
+            else:
+                found = self._asked_shapes(cloud, region, ask, infeasible)
+            for offer, nodes in found:
+                opt = self._fixed_option(cloud, region, offer, nodes, hours)
+                if opt is not None:
+                    options.append(opt)
+        if not options:
+            where = ", ".join(f"{c} {r}" for c, r in tgts)
+            what = str(ask) if ask else "the model"
+            detail = "; ".join(infeasible) if infeasible else f"no shape holds {what} in {where}"
+            self.add("error", f"{self.path}.gpu_requirements", detail)
+        return options
+
+    def _asked_shapes(self, cloud: str, region: str, ask: GpuAsk, infeasible: list[str]) -> list[tuple[InstanceOffer, int]]:
+        cands = self._gpu_offers(cloud, region, ask.model, ask.memory_gib)
+        if not cands:
+            mem = f" with {ask.memory_gib}GB" if ask.memory_gib else ""
+            regions = sorted({o.region for o in self.catalog.offers(cloud=cloud, gpu=ask.model) if ask.memory_gib is None or o.gpu_memory_gib >= ask.memory_gib})
+            infeasible.append(f"no {cloud} shape offers {ask.model}{mem} in {region}" + (f" (offered in: {', '.join(regions)})" if regions else ""))
+            return []
+        largest = max(o.gpu_count for o in cands)
+        if ask.count <= largest:
+            fits = [o for o in cands if o.gpu_count >= ask.count]
+            smallest = min(o.gpu_count for o in fits)
+            if smallest != ask.count:
+                self.notes.setdefault("rounding", f"no {ask.count}-GPU {ask.model} shape in {region}; the smallest that holds {ask.count} has {smallest}")
+            return [(o, 1) for o in fits]
+        if ask.count % largest:
+            lo, hi = (ask.count // largest) * largest, math.ceil(ask.count / largest) * largest
+            infeasible.append(f"{ask} does not fill whole nodes in {cloud} {region}: the largest {ask.model} shape holds {largest} GPUs; ask for {lo or largest}x or {hi}x")
+            return []
+        nodes = ask.count // largest
+        return [(o, nodes) for o in cands if o.gpu_count == largest]
+
+    def _inferred_training_shapes(self, cloud: str, region: str) -> list[tuple[InstanceOffer, int]]:
+        params = self._model_parameters() or 0
+        need_gib = params * rules.TRAINING_BYTES_PER_PARAMETER * rules.ACTIVATION_OVERHEAD / GIB
+        self.notes["inferred_gpu"] = (f"no gpu_requirements: {format_params(params)} x {rules.TRAINING_BYTES_PER_PARAMETER} bytes "
+                                      f"(mixed-precision Adam) + {rules.ACTIVATION_OVERHEAD - 1:.0%} activations = {need_gib:.0f} GiB of GPU memory")
+        cands = [o for o in self.catalog.offers(cloud, region) if o.gpu in rules.TRAINING_GPUS]
+        single = [(o, 1) for o in cands if o.total_gpu_memory_gib >= need_gib]
+        if single or not cands:
+            return single
+        biggest = max(o.total_gpu_memory_gib for o in cands)
+        nodes = math.ceil(need_gib / biggest)
+        return [(o, nodes) for o in cands if o.total_gpu_memory_gib == biggest and (o.gpudirect or nodes == 1)]
+
+    def _fixed_option(self, cloud: str, region: str, o: InstanceOffer, nodes: int, hours: float) -> Option | None:
+        priced = _price(o, self.decision.spot)
+        if priced is None:
+            return None
+        price, is_spot = priced
+        zones = list(o.zones[:1]) if nodes > 1 else list(o.zones)
+        return Option(cloud, region, o, nodes, nodes, nodes, zones, "spot" if is_spot else "on_demand", 0 if is_spot else nodes,
+                      hours, nodes * price, nodes * o.list_price_usd_hr)
+
+    # ---- inference -------------------------------------------------------------------
+
+    def _availability(self) -> float | None:
+        perf = self.spec.performance_requirements
+        if self.w.availability_requirement is not None:
+            return self.w.availability_requirement
+        if perf and perf.inference and perf.inference.availability is not None:
+            self.notes["availability"] = "availability from performance_requirements.inference.availability"
+            return perf.inference.availability
+        return None
+
+    def _target_utilization(self) -> float:
+        co = self.spec.cost_optimization
+        if co and co.right_sizing and co.right_sizing.target_utilization:
+            return co.right_sizing.target_utilization[0] / 100
+        return rules.DEFAULT_TARGET_UTILIZATION
+
+    def inference_options(self, tgts: list[tuple[str, str]]) -> list[Option]:
+        w = self.w
+        qps = w.expected_qps or 0.0
+        ask = self._gpu_ask()
+        params = self._model_parameters() or rules.REFERENCE_PARAMETERS
+        need_gib = params * rules.INFERENCE_BYTES_PER_PARAMETER * rules.ACTIVATION_OVERHEAD / GIB
+        util = self._target_utilization()
+        growth = self.spec.growth_forecast.qps_growth if self.spec.growth_forecast and self.spec.growth_forecast.qps_growth else 1.0
+        zones_needed, zones_why = availability_zones(self._availability(), self.spec.environment)
+        self.notes["zones"] = zones_why
+        options: list[Option] = []
+        short_of_zones: list[str] = []
+        for cloud, region in tgts:
+            if ask is not None:
+                cands = self._gpu_offers(cloud, region, ask.model, ask.memory_gib)
+                exact = [o for o in cands if o.gpu_count == ask.count]
+                cands = exact or [o for o in cands if o.gpu_count >= ask.count]
+            else:
+                cands = [o for o in self.catalog.offers(cloud, region) if o.gpu and o.total_gpu_memory_gib >= need_gib]
+                fewest: dict[str, int] = {}
+                for o in cands:
+                    fewest[o.gpu] = min(fewest.get(o.gpu, 99), o.gpu_count)
+                cands = [o for o in cands if o.gpu_count == fewest[o.gpu]]
+            for o in cands:
+                if len(o.zones) < zones_needed:
+                    short_of_zones.append(f"{o.instance_type} ({len(o.zones)} zone{'s' if len(o.zones) != 1 else ''} in {region})")
+                    continue
+                rq = w.replica_qps or gpu_replica_qps(self.catalog, o, params)
+                desired = math.ceil(qps / (rq * util))
+                min_r = max(desired, zones_needed)
+                max_r = max(min_r, math.ceil(qps * growth * rules.BURST_HEADROOM / (rq * util)))
+                od = o.on_demand_usd_hr
+                priced = _price(o, self.decision.spot)
+                if priced is None:
+                    continue
+                price, is_spot = priced
+                if is_spot:
+                    base = zones_needed if self._availability() is not None else 0
+                    if base and od is None:
+                        continue  # a spot-only shape cannot hold the on-demand base
+                    hourly = base * (od or 0.0) + (min_r - base) * price
+                    capacity = "mixed" if base else "spot"
+                else:
+                    base, hourly, capacity = min_r, min_r * price, "on_demand"
+                options.append(Option(cloud, region, o, min_r, min_r, max_r, list(o.zones[:zones_needed]), capacity, base,
+                                      rules.HOURS_PER_MONTH, hourly, min_r * o.list_price_usd_hr, replica_qps=rq,
+                                      notes={"desired": f"{qps:g} qps / ({rq:.0f} qps a replica x {util:.0%} target utilisation) = {desired}"}))
+        if not options:
+            what = str(ask) if ask else f"a model of {format_params(params)} ({need_gib:.1f} GiB in fp16)"
+            if short_of_zones:
+                self.add("error", f"{self.path}.availability_requirement", f"{zones_why}, but only these shapes hold {what} and they are offered in too few zones: {', '.join(short_of_zones[:6])}")
+            else:
+                self.add("error", f"{self.path}.gpu_requirements" if ask else f"{self.path}.model_size",
+                         f"no shape holds {what} in {', '.join(f'{c} {r}' for c, r in tgts)}")
+        return options
+
+    # ---- data processing (CPU) -----------------------------------------------------
+
+    def data_options(self, tgts: list[tuple[str, str]]) -> list[Option]:
+        w, spec = self.w, self.spec
+        nodes_range = w.nodes
+        if nodes_range is None and spec.data_pipeline:
+            fw = (w.framework or "").lower()
+            for j, p in enumerate(spec.data_pipeline.preprocessing):
+                if p.cluster_size and fw and fw in p.framework.lower():
+                    nodes_range = p.cluster_size
+                    self.notes["nodes"] = f"{nodes_range[0]}-{nodes_range[1]} nodes from data_pipeline.preprocessing[{j}].cluster_size ({p.framework})"
+                    break
+        dataset_gb = (w.dataset_size or 0) / 1e9
+        if nodes_range is None:
+            n = min(rules.DATA_MAX_NODES, max(rules.DATA_MIN_NODES, math.ceil((w.dataset_size or 0) / 2**40)))
+            nodes_range = (n, max(n, min(rules.DATA_MAX_NODES, n * 2)))
+            self.notes["nodes"] = f"one node per TiB of input ({format_bytes(w.dataset_size or 0)}), {rules.DATA_MIN_NODES} to {rules.DATA_MAX_NODES}: {n}, autoscaling to {nodes_range[1]}"
+        elif "nodes" not in self.notes:
+            self.notes["nodes"] = f"{nodes_range[0]}-{nodes_range[1]} nodes from the workload's nodes"
+        runs, runtime_h = self._runs_and_runtime()
+        options: list[Option] = []
+        for cloud, region in tgts:
+            cpu = [o for o in self.catalog.offers(cloud, region, "") if o.memory_gib / o.vcpus >= rules.DATA_MIN_GIB_PER_VCPU]
+            preferred = [o for o in cpu if o.vcpus == rules.DATA_NODE_VCPUS] or cpu
+            for o in preferred:
+                hours_run = runtime_h
+                if not hours_run:
+                    hours_run = max(rules.DATA_MIN_RUNTIME_HOURS, dataset_gb / (nodes_range[0] * o.vcpus * rules.DATA_GB_PER_VCPU_HOUR))
+                hours = min(rules.HOURS_PER_MONTH, runs * hours_run)
+                opt = self._fixed_option(cloud, region, o, nodes_range[0], hours)
+                if opt is None:
+                    continue
+                opt.max_nodes = nodes_range[1]
+                opt.zones = list(o.zones[:1])
+                opt.notes["hours"] = (f"{runs:.3g} runs a month x {hours_run:.2g} h" + ("" if runtime_h else
+                                      f" ({format_bytes(w.dataset_size or 0)} at {rules.DATA_GB_PER_VCPU_HOUR:g} GB per vCPU-hour on {nodes_range[0]} x {o.vcpus} vCPUs)"))
+                options.append(opt)
+        if not options:
+            self.add("error", f"{self.path}.type", f"no memory-optimised CPU shape in {', '.join(f'{c} {r}' for c, r in tgts)}")
+        return options
+
+    # ---- assemble -------------------------------------------------------------------
+
+    def plan(self) -> WorkloadPlan | None:
+        w = self.w
+        tgts = targets(self.spec, w, self.catalog)
+        if w.type == "inference":
+            options = self.inference_options(tgts)
+        elif w.type == "training" or w.gpu_requirements is not None:
+            options = self.training_options(tgts)
+        else:
+            options = self.data_options(tgts)
+        if not options:
+            return None
+        options.sort(key=lambda o: (round(o.monthly_usd, 6), o.hourly_usd, o.offer.vcpus, o.offer.instance_type))
+        best = options[0]
+        return self._workload_plan(best, options)
+
+    def _alternatives(self, best: Option, options: list[Option]) -> list[Alternative]:
+        seen = {(best.cloud, best.offer.instance_type)}
+        out = []
+        # The best of each other cloud first (the cross-cloud "why not"), then same-cloud runners-up.
+        others = [o for o in options if o.cloud != best.cloud] + [o for o in options if o.cloud == best.cloud]
+        for o in others:
+            key = (o.cloud, o.offer.instance_type)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Alternative(o.cloud, o.region, o.offer.instance_type, o.nodes, round(o.hourly_usd, 4), round(o.monthly_usd, 2)))
+            if len(out) == 3:
+                break
+        return out
+
+    def _spot_alternatives(self, best: Option, options: list[Option]) -> list[str]:
+        if best.capacity == "on_demand":
+            return []
+        b = best.offer
+        same = [o.offer for o in options if o.cloud == best.cloud and o.region == best.region and o.offer.instance_type != b.instance_type
+                and o.offer.gpu == b.gpu and o.offer.gpu_count == b.gpu_count and o.nodes == best.nodes
+                and (best.nodes == 1 or o.offer.gpudirect == b.gpudirect)
+                and o.offer.spot_usd_hr is not None
+                and o.offer.spot_usd_hr <= (b.spot_usd_hr or b.list_price_usd_hr) * rules.SPOT_ALTERNATIVE_MAX_PRICE_RATIO]
+        same.sort(key=lambda o: o.spot_usd_hr)
+        return [o.instance_type for o in same[: rules.MAX_SPOT_ALTERNATIVES]]
+
+    def _data_volume(self, o: InstanceOffer, nodes: int) -> tuple[int, str, str]:
+        w, growth = self.w, 1.0
+        gf = self.spec.growth_forecast
+        if gf and gf.dataset_growth:
+            growth = gf.dataset_growth
+        if w.type == "inference" or not w.dataset_size:
+            return 0, "", "serving keeps the model on the root volume" if w.type == "inference" else "no dataset_size"
+        per_node = w.dataset_size * growth / (nodes if w.type == "data_processing" else 1)
+        need = per_node * rules.STAGING_OVERHEAD / GIB
+        why = f"{format_bytes(per_node)} of data{' per node' if w.type == 'data_processing' else ''}"
+        if growth > 1:
+            why += f" (with {growth:g}x dataset growth)"
+        if w.type == "training" and w.model_size:
+            ckpt = self._model_parameters() * rules.TRAINING_BYTES_PER_PARAMETER * rules.CHECKPOINTS_KEPT_HOT / GIB
+            need += ckpt
+            why += f" + {rules.CHECKPOINTS_KEPT_HOT} checkpoints of {ckpt / rules.CHECKPOINTS_KEPT_HOT:.0f} GiB"
+        need_gib = math.ceil(need)
+        if o.local_nvme_gib >= need_gib:
+            return 0, "", f"{why} + {rules.STAGING_OVERHEAD - 1:.0%} scratch = {need_gib} GiB fits the {o.local_nvme_gib} GiB of local NVMe"
+        if o.cloud == "aws":
+            vtype = "gp3" if need_gib <= 16384 else "io2"
+        else:
+            vtype = "hyperdisk-balanced" if o.family.startswith("a3") else "pd-ssd"
+        return need_gib, vtype, f"{why} + {rules.STAGING_OVERHEAD - 1:.0%} scratch = {need_gib} GiB; local NVMe holds {o.local_nvme_gib} GiB, so a {vtype} volume of {need_gib} GiB a node"
+
+    def _workload_plan(self, best: Option, options: list[Option]) -> WorkloadPlan:
+        w, o = self.w, best.offer
+        reasons: dict[str, str] = {}
+        clouds_considered = sorted({opt.cloud for opt in options})
+        same_ask = [opt for opt in options if opt.cloud == best.cloud and opt.region == best.region]
+        price_list = ", ".join(f"{opt.offer.instance_type} ${opt.monthly_usd:,.0f}/mo" for opt in same_ask[:4])
+        if w.type == "inference":
+            subject = f"{w.gpu_requirements} a replica" if w.gpu_requirements else "the model"
+            reasons["instance_type"] = f"lowest cost at {w.expected_qps:g} qps among shapes holding {subject} in {best.region}: {price_list}"
+        elif w.type == "training" or w.gpu_requirements:
+            subject = str(w.gpu_requirements) if w.gpu_requirements else self.notes.get("inferred_gpu", "the model")
+            reasons["instance_type"] = f"cheapest shape holding {subject} in {best.region}: {price_list}"
+        else:
+            reasons["instance_type"] = f"memory-optimised ({rules.DATA_MIN_GIB_PER_VCPU}+ GiB a vCPU) {o.vcpus}-vCPU nodes for {w.framework or 'ETL'}, cheapest in {best.region}: {price_list}"
+        if "inferred_gpu" in self.notes and not w.gpu_requirements and w.type != "inference":
+            reasons["gpu"] = self.notes["inferred_gpu"]
+        if "rounding" in self.notes:
+            reasons["gpu_count"] = self.notes["rounding"]
+        if len(clouds_considered) > 1 or w.cloud is None:
+            by_cloud = {}
+            for opt in options:
+                by_cloud.setdefault(opt.cloud, opt)
+            reasons["cloud"] = "cheapest of the configured clouds: " + ", ".join(
+                f"{c} {opt.offer.instance_type} ${opt.monthly_usd:,.0f}/mo" for c, opt in sorted(by_cloud.items(), key=lambda kv: kv[1].monthly_usd))
+        else:
+            reasons["cloud"] = f"pinned by cloud: {w.cloud}" if w.cloud else f"the only configured cloud"
+        reasons["region"] = f"workload region override" if w.region else f"clouds.{best.cloud}.region"
+        multi = best.nodes > 1 and w.type != "inference" and w.type != "data_processing"
+        if w.type == "inference":
+            reasons["nodes"] = (f"{best.notes['desired']}; min {best.min_nodes} ({self.notes.get('zones')}), "
+                                f"max {best.max_nodes} ({rules.BURST_HEADROOM:g}x the forecast peak)")
+            reasons["replica_qps"] = ("replica_qps set on the workload" if w.replica_qps else
+                                      f"throughput model: {rules.REFERENCE_REPLICA_QPS:g} qps a {rules.REFERENCE_GPU} for models up to "
+                                      f"{format_params(rules.REFERENCE_PARAMETERS)}, scaled by FP16 TFLOPS and model size")
+        elif w.type == "data_processing" and not w.gpu_requirements:
+            reasons["nodes"] = self.notes.get("nodes", "")
+        else:
+            reasons["nodes"] = (f"{w.gpu_requirements or 'the model'} needs {best.nodes} nodes of {o.gpu_count} GPUs" if best.nodes > 1
+                                else f"one node holds {w.gpu_requirements or 'the model'}")
+        reasons["capacity"] = self.decision.reason
+        if self.decision.spot and o.spot_usd_hr is None:
+            reasons["capacity"] += f"; {o.instance_type} has no spot price in {best.region}, so on-demand"
+        elif best.capacity == "mixed":
+            reasons["capacity"] += f"; {best.on_demand_base} on-demand replicas (one a zone) keep the availability target through spot reclaims"
+        elif best.capacity == "spot" and o.on_demand_usd_hr is None:
+            reasons["capacity"] += f"; {o.instance_type} is sold as spot only in {best.region} (no on-demand list price), so no on-demand fallback"
+        elif best.capacity == "spot":
+            reasons["capacity"] += "; falls back to on-demand when spot capacity is short"
+        if multi:
+            reasons["interconnect"] = (f"{best.nodes} nodes: {o.gpudirect.upper()} ({o.efa_interfaces or o.gpu_nics} interfaces a node) and compact placement in one zone"
+                                       if o.gpudirect else f"{o.instance_type} has no EFA / GPUDirect; multi-node traffic uses the standard network")
+            if not o.gpudirect:
+                self.add("warning", f"{self.path}.gpu_requirements", f"{best.nodes} nodes of {o.instance_type} without EFA / GPUDirect: collective operations will be network-bound")
+        zones_reason = {
+            "inference": self.notes.get("zones", ""),
+            "training": "one zone: compact placement for multi-node training" if multi else "every zone offering the shape, so the group finds capacity",
+        }
+        reasons["zones"] = zones_reason.get(w.type, "one zone: Spark shuffles stay inside it (no cross-zone transfer)")
+        reasons["hours"] = best.notes.get("hours") or self.notes.get("hours", "always on (730 h a month)")
+        volume, vtype, vwhy = self._data_volume(o, best.nodes)
+        reasons["data_volume"] = vwhy
+        monthly = best.monthly_usd
+        od_monthly = best.on_demand_hourly_usd * best.hours_per_month
+        cost_1k = None
+        if w.type == "inference" and w.expected_qps:
+            cost_1k = best.hourly_usd / (w.expected_qps * 3.6)
+        return WorkloadPlan(
+            name=w.name, type=w.type, cloud=best.cloud, region=best.region, zones=best.zones, instance_type=o.instance_type,
+            gpu=o.gpu, gpus_per_node=o.gpu_count, gpu_memory_gib=o.gpu_memory_gib, accelerator_type=o.accelerator_type,
+            vcpus_per_node=o.vcpus, memory_gib_per_node=o.memory_gib, nodes=best.nodes, min_nodes=best.min_nodes,
+            max_nodes=best.max_nodes, capacity=best.capacity, on_demand_base_nodes=best.on_demand_base,
+            on_demand_percent_above_base=0 if best.capacity != "on_demand" else 100,
+            spot_fallback="on_demand" if best.capacity != "on_demand" and o.on_demand_usd_hr is not None else None,
+            spot_alternatives=self._spot_alternatives(best, options), multi_node=multi,
+            interconnect=o.gpudirect if multi else "", efa_interfaces_per_node=o.efa_interfaces if multi else 0,
+            gpu_nics_per_node=o.gpu_nics if multi else 0, nic_mtu=o.nic_mtu,
+            placement="cluster" if multi else ("spread" if len(best.zones) > 1 and w.type == "inference" else "none"),
+            local_nvme_gib_per_node=o.local_nvme_gib, data_volume_gib_per_node=volume, data_volume_type=vtype,
+            hours_per_month=round(best.hours_per_month, 2), hourly_usd=round(best.hourly_usd, 4), monthly_usd=round(monthly, 2),
+            on_demand_monthly_usd=round(od_monthly, 2), spot_savings_monthly_usd=round(od_monthly - monthly, 2),
+            expected_qps=w.expected_qps, replica_qps=round(best.replica_qps, 1) if best.replica_qps else None,
+            capacity_qps=round(best.replica_qps * best.nodes, 1) if best.replica_qps else None,
+            cost_per_1k_predictions_usd=round(cost_1k, 6) if cost_1k is not None else None,
+            reasons=reasons, alternatives=self._alternatives(best, options),
+        )

@@ -1,0 +1,64 @@
+"""The planner's documented constants: every number a placement rests on lives here.
+
+Each is an assumption a reviewer may challenge, so each says where it comes from. A spec
+overrides the workload-specific ones (``replica_qps``, ``nodes``, storage tier ``size``).
+"""
+
+HOURS_PER_MONTH = 730.0  # 8,760 h / 12, the cloud providers' own billing month.
+
+# Inference throughput model. A replica on one T4 serves a model of up to 100M parameters at
+# 200 requests/s with dynamic batching inside a 100 ms budget (the order of magnitude NVIDIA
+# Triton reports for BERT-base-class models on T4). Throughput scales with the GPU's dense
+# FP16 tensor TFLOPS (catalog/data/gpus.csv) and inversely with parameters above 100M.
+REFERENCE_GPU = "T4"
+REFERENCE_REPLICA_QPS = 200.0
+REFERENCE_PARAMETERS = 100_000_000
+
+# Autoscaling: the replica count is sized for this utilisation (the low end of the guide's
+# target_utilization "70-85%", which is also its HPA's CPU target), and max replicas absorb
+# this multiple of the forecast peak.
+DEFAULT_TARGET_UTILIZATION = 0.70
+BURST_HEADROOM = 2.0
+
+# Availability -> zones. 99.9% survives one zone's outage only with two zones; 99.95% with three.
+AVAILABILITY_ZONES = ((99.95, 3), (99.9, 2), (0.0, 1))
+PRODUCTION_MIN_ZONES = 2
+
+# Memory a model needs on GPUs. Training with mixed-precision Adam keeps fp16 weights and
+# gradients plus fp32 master weights and two moments: 16 bytes a parameter, and 20% more for
+# activations (ZeRO paper, Rajbhandari et al. 2020). Serving keeps fp16 weights (2 bytes)
+# plus 20% for the KV cache / activations.
+TRAINING_BYTES_PER_PARAMETER = 16
+INFERENCE_BYTES_PER_PARAMETER = 2
+ACTIVATION_OVERHEAD = 1.2
+TRAINING_GPUS = ("H100", "H200", "A100", "L40S", "A10G", "L4")
+
+# A checkpoint holds weights and optimizer state (the 16 bytes above); the hot tier keeps three.
+CHECKPOINTS_KEPT_HOT = 3
+# Datasets are staged onto each training node's hot tier with 20% scratch space.
+STAGING_OVERHEAD = 1.2
+
+# Data processing: memory-optimised nodes (>= 8 GiB a vCPU) of 32 vCPUs, the usual Spark
+# executor host; one node per TiB of input when no cluster size is given, 2 to 20 nodes; a
+# vCPU processes about 10 GB an hour of columnar ETL (Spark on Parquet, order of magnitude).
+DATA_NODE_VCPUS = 32
+DATA_MIN_GIB_PER_VCPU = 8
+DATA_GB_PER_VCPU_HOUR = 10.0
+DATA_MIN_NODES, DATA_MAX_NODES = 2, 20
+DATA_MIN_RUNTIME_HOURS = 0.25
+
+# Defaults when a training workload leaves them out (said in the plan as inferred).
+DEFAULT_RUNS_PER_MONTH = 1.0
+DEFAULT_RUNTIME_HOURS = 24.0
+
+# Object storage lifecycle (days) when the spec gives none: S3 Standard-IA requires 30 days
+# in Standard first; archival follows the guide's "90_days_inactive"; a year to deep archive.
+WARM_AFTER_DAYS = 30
+COLD_AFTER_DAYS = 90
+ARCHIVE_AFTER_DAYS = 365
+ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+MODEL_VERSIONS_KEPT = 10
+
+# Spot overrides: equivalent shapes whose spot price is at most this multiple of the chosen one's.
+SPOT_ALTERNATIVE_MAX_PRICE_RATIO = 2.0
+MAX_SPOT_ALTERNATIVES = 4

@@ -1,0 +1,141 @@
+"""Checks across fields and against the catalog, after the schema has passed.
+
+Each check adds a Problem naming the path of the offending value; all are reported together.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiinfra.catalog import Catalog, load_catalog
+from aiinfra.errors import Problem
+from aiinfra.spec import units
+
+if TYPE_CHECKING:
+    from aiinfra.spec import LoadedSpec
+
+# Alert metrics the stacks know how to watch, with the kind of threshold each takes.
+ALERT_METRICS: dict[str, str] = {
+    "gpu_utilization": "percent",
+    "gpu_memory_utilization": "percent",
+    "gpu_temperature": "celsius",
+    "cpu_utilization": "percent",
+    "memory_utilization": "percent",
+    "disk_utilization": "percent",
+    "avg_inference_latency": "latency",
+    "p95_inference_latency": "latency",
+    "p99_inference_latency": "latency",
+    "inference_error_rate": "percent",
+    "requests_per_second": "rate",
+    "queue_depth": "count",
+    "training_job_status": "status",
+    "cost_per_prediction": "usd",
+    "monthly_cost": "usd",
+}
+JOB_STATUSES = ("failed", "succeeded", "running", "stopped")
+
+
+def _check_threshold(kind: str, value: str) -> str | None:
+    try:
+        if kind == "percent":
+            units.parse_percent(value)
+        elif kind == "latency":
+            units.parse_latency_ms(value)
+        elif kind == "rate":
+            units.parse_rate_qps(value)
+        elif kind in ("count", "celsius", "usd"):
+            float(value.lstrip("$").rstrip("C°"))
+        elif kind == "status" and value not in JOB_STATUSES:
+            return f"status '{value}' is not one of {', '.join(JOB_STATUSES)}"
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Problem]:
+    from aiinfra.spec import did_you_mean
+
+    spec = loaded.spec
+    problems: list[Problem] = []
+
+    def add(path: str, message: str) -> None:
+        problems.append(Problem(path, message, loaded.line(path)))
+
+    configured = spec.clouds.configured()
+    if not configured:
+        add("clouds", "configure at least one cloud: aws: {region: us-east-1} and/or gcp: {region: us-central1, project: my-project}")
+        return problems
+    catalog = catalog or load_catalog()
+
+    for cloud in configured:
+        region = spec.clouds.region(cloud)
+        known = catalog.regions(cloud)
+        if region not in known:
+            add(f"clouds.{cloud}.region", did_you_mean(region, known, f"{cloud} region"))
+
+    seen: dict[str, int] = {}
+    for i, w in enumerate(spec.workload_inventory):
+        base = f"workload_inventory[{i}]"
+        if w.name in seen:
+            add(f"{base}.name", f"duplicate workload name '{w.name}' (also workload_inventory[{seen[w.name]}])")
+        seen.setdefault(w.name, i)
+
+        clouds = configured
+        if w.cloud is not None:
+            if w.cloud not in configured:
+                add(f"{base}.cloud", f"workload pinned to '{w.cloud}', which is not in clouds (configured: {', '.join(configured)})")
+                continue
+            clouds = [w.cloud]
+        if w.region is not None:
+            owners = [c for c in clouds if w.region in catalog.regions(c)]
+            if not owners:
+                known = sorted({r for c in clouds for r in catalog.regions(c)})
+                add(f"{base}.region", did_you_mean(w.region, known, "region for " + "/".join(clouds)))
+                continue
+            clouds = owners
+
+        ask = w.gpu_requirements
+        if ask is not None:
+            gpu = catalog.gpu_name(ask.model)
+            if gpu is None:
+                add(f"{base}.gpu_requirements", did_you_mean(ask.model, catalog.gpu_names(), "GPU"))
+            else:
+                options = catalog.gpus[gpu].memory_gib_options
+                if ask.memory_gib is not None and ask.memory_gib not in options:
+                    add(f"{base}.gpu_requirements", f"{gpu} comes with {' or '.join(str(o) for o in options)} GB per GPU, got {ask.memory_gib}GB")
+                offering = [c for c in clouds if catalog.offers(cloud=c, gpu=gpu)]
+                if not offering:
+                    where = f"cloud '{clouds[0]}'" if len(clouds) == 1 else f"the configured clouds ({', '.join(clouds)})"
+                    others = catalog.clouds_offering(gpu)
+                    add(f"{base}.gpu_requirements", f"{gpu} is not offered on {where}; it is offered on: {', '.join(others) or 'none'}")
+
+        if w.type == "inference" and w.expected_qps is None:
+            add(f"{base}.expected_qps", "inference workloads need expected_qps to size replicas, e.g. expected_qps: \"1000\"")
+        if w.type == "training" and w.gpu_requirements is None and w.model_size is None:
+            add(f"{base}.gpu_requirements", "training workloads need gpu_requirements (e.g. \"8x A100\") or model_size to infer them from")
+        if w.type == "data_processing" and w.dataset_size is None and w.nodes is None:
+            add(f"{base}.dataset_size", "data_processing workloads need dataset_size (or nodes) to size the cluster")
+        if w.type != "inference":
+            for key in ("expected_qps", "latency_sla", "replica_qps", "availability_requirement"):
+                if getattr(w, key) is not None:
+                    add(f"{base}.{key}", f"applies to inference workloads only; this workload is {w.type}")
+        if w.type == "inference":
+            for key in ("training_frequency", "estimated_runtime", "nodes"):
+                if getattr(w, key) is not None:
+                    add(f"{base}.{key}", "does not apply to inference workloads (replicas run continuously)")
+
+    for i, rule in enumerate(spec.alerting_rules):
+        metric, _op, value = rule.parsed_condition()
+        path = f"alerting_rules[{i}].condition"
+        if metric not in ALERT_METRICS:
+            add(path, did_you_mean(metric, list(ALERT_METRICS), "metric"))
+            continue
+        err = _check_threshold(ALERT_METRICS[metric], value)
+        if err:
+            add(path, f"{metric}: {err}")
+
+    if spec.state is not None:
+        for cloud in ("aws", "gcp"):
+            if getattr(spec.state, cloud) is not None and cloud not in configured:
+                add(f"state.{cloud}", f"a {cloud} state backend needs {cloud} in clouds")
+    return problems

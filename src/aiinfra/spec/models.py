@@ -1,0 +1,316 @@
+"""Pydantic models of the workload requirements spec (contract v1, ``shared/SPEC.md``).
+
+Key names and value formats are the planning guide's own, so its examples paste in
+unchanged. Values are parsed into numbers with units in their names at load time
+(``dataset_size`` -> bytes, ``latency_sla`` -> ms); the original text is not needed after.
+Unknown keys are errors: a typo must never silently drop a requirement.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from aiinfra.spec import units
+
+Cloud = Literal["aws", "gcp"]
+CLOUDS: tuple[str, ...] = ("aws", "gcp")
+ENVIRONMENTS: tuple[str, ...] = ("development", "staging", "production")
+
+
+def _parsed(fn):
+    """A pydantic before-validator that runs one of the unit parsers."""
+    return BeforeValidator(fn)
+
+
+SizeBytes = Annotated[int, _parsed(units.parse_size_bytes)]
+ModelSizeT = Annotated[units.ModelSize, _parsed(units.parse_model_size)]
+GpuAskT = Annotated[units.GpuAsk, _parsed(units.parse_gpu_ask)]
+DurationS = Annotated[float, _parsed(units.parse_duration_seconds)]
+LatencyMs = Annotated[float, _parsed(units.parse_latency_ms)]
+RateQps = Annotated[float, _parsed(units.parse_rate_qps)]
+Percent = Annotated[float, _parsed(units.parse_percent)]
+PercentRange = Annotated[tuple[float, float], _parsed(units.parse_percent_range)]
+PerMonth = Annotated[float, _parsed(units.parse_frequency_per_month)]
+Growth = Annotated[float, _parsed(units.parse_growth_factor)]
+Days = Annotated[int, _parsed(units.parse_days)]
+Cores = Annotated[float, _parsed(units.parse_cpu_cores)]
+Count = Annotated[int, _parsed(units.parse_count)]
+NodeRange = Annotated[tuple[int, int], _parsed(units.parse_node_range)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Strict(BaseModel):
+    """Base of every spec block: unknown keys are errors, models are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=False)
+
+
+# ---- clouds -------------------------------------------------------------------------
+
+class AwsCloud(Strict):
+    region: str = "us-east-1"
+    account_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+
+
+class GcpCloud(Strict):
+    region: str = "us-central1"
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+
+
+class Clouds(Strict):
+    aws: AwsCloud | None = None
+    gcp: GcpCloud | None = None
+
+    def configured(self) -> list[str]:
+        return [c for c in CLOUDS if getattr(self, c) is not None]
+
+    def region(self, cloud: str) -> str:
+        return getattr(self, cloud).region
+
+
+# ---- workloads ----------------------------------------------------------------------
+
+class Workload(Strict):
+    """One entry of the guide's ``workload_inventory`` plus optional placement keys."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")]
+    type: Literal["training", "inference", "data_processing"]
+    framework: Text | None = None
+    dataset_size: SizeBytes | None = None
+    model_size: ModelSizeT | None = None
+    training_frequency: PerMonth | None = None
+    gpu_requirements: GpuAskT | None = None
+    estimated_runtime: DurationS | None = None
+    expected_qps: RateQps | None = None
+    latency_sla: LatencyMs | None = None
+    availability_requirement: Percent | None = None
+    # Placement keys (SPEC.md): pin a cloud, override the spot default, override the region.
+    cloud: Cloud | None = None
+    spot: bool | None = None
+    region: str | None = None
+    # Extensions: override the documented per-replica throughput model, and the node count
+    # of a data-processing cluster.
+    replica_qps: RateQps | None = None
+    nodes: NodeRange | None = None
+    description: Text | None = None
+
+    @field_validator("spot", mode="before")
+    @classmethod
+    def _spot_bool(cls, v: Any) -> Any:
+        if not isinstance(v, bool):
+            raise ValueError(f"expected true or false, got {v!r}")
+        return v
+
+
+# ---- the guide's other blocks -------------------------------------------------------
+
+class TrainingPerformance(Strict):
+    max_training_time: DurationS | None = None
+    concurrent_experiments: Count | None = None
+    model_size_limit: ModelSizeT | None = None
+
+
+class InferencePerformance(Strict):
+    p95_latency: LatencyMs | None = None
+    throughput: RateQps | None = None
+    availability: Percent | None = None
+
+
+class PerformanceRequirements(Strict):
+    training: TrainingPerformance | None = None
+    inference: InferencePerformance | None = None
+
+
+class StorageTier(Strict):
+    type: Text | None = None
+    use_case: Text | None = None
+    performance: Text | None = None
+    cost: Text | None = None
+    # Extensions: explicit size and the age at which objects move into this tier.
+    size: SizeBytes | None = None
+    transition_after_days: Annotated[int, Field(ge=1, le=36500)] | None = None
+
+
+class StorageTiers(Strict):
+    hot: StorageTier | None = None
+    warm: StorageTier | None = None
+    cold: StorageTier | None = None
+
+
+class Ingestion(Strict):
+    source: Text
+    destination: Text | None = None
+    schedule: PerMonth | None = None
+
+
+class Preprocessing(Strict):
+    framework: Text
+    cluster_size: NodeRange | None = None
+    output: Text | None = None
+
+
+class Serving(Strict):
+    cache_layer: Text | None = None
+    cache_size: SizeBytes | None = None
+    ttl: DurationS | None = None
+
+
+class DataPipeline(Strict):
+    ingestion: list[Ingestion] = []
+    preprocessing: list[Preprocessing] = []
+    serving: list[Serving] = []
+
+
+class TrainingNetwork(Strict):
+    bandwidth: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*[GT]bps$")] | None = None
+    topology: Text | None = None
+    isolation: Text | None = None
+
+
+class InferenceNetwork(Strict):
+    load_balancer: Literal["application_layer", "network_layer", "none"] | None = None
+    ssl_termination: Literal["enabled", "disabled"] | None = None
+    cdn: Text | None = None
+
+
+class Network(Strict):
+    training_network: TrainingNetwork | None = None
+    inference_network: InferenceNetwork | None = None
+
+
+class AccessManagement(Strict):
+    identity_provider: Text | None = None
+    rbac: Text | None = None
+    api_authentication: Text | None = None
+
+
+class DataProtection(Strict):
+    encryption_at_rest: Text | None = None
+    encryption_in_transit: Annotated[str, Field(pattern=r"^TLS 1\.[23]$")] | None = None
+    key_management: Text | None = None
+
+
+class NetworkSecurity(Strict):
+    network_segmentation: Text | None = None
+    intrusion_detection: Text | None = None
+    vulnerability_scanning: Text | None = None
+
+
+def _merge_items(v: Any) -> Any:
+    # The guide writes each control as a one-key list item; a mapping is accepted too.
+    if isinstance(v, list) and all(isinstance(i, dict) for i in v):
+        merged: dict[str, Any] = {}
+        for item in v:
+            for key, value in item.items():
+                if key in merged:
+                    raise ValueError(f"control '{key}' is listed twice")
+                merged[key] = value
+        return merged
+    return v
+
+
+class SecurityControls(Strict):
+    access_management: Annotated[AccessManagement, BeforeValidator(_merge_items)] | None = None
+    data_protection: Annotated[DataProtection, BeforeValidator(_merge_items)] | None = None
+    network_security: Annotated[NetworkSecurity, BeforeValidator(_merge_items)] | None = None
+
+
+_CONDITION_RE = re.compile(r"^\s*(?P<metric>[a-z_][a-z0-9_]*)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>.+?)\s*$")
+
+
+def _check_condition(v: str) -> str:
+    if not _CONDITION_RE.match(v):
+        raise ValueError(f"cannot read condition {v!r}; expected '<metric> <op> <value>', e.g. 'gpu_memory_utilization > 95%'")
+    return v
+
+
+class AlertRule(Strict):
+    name: Text
+    condition: Annotated[str, AfterValidator(_check_condition)]
+    duration: DurationS | None = None
+    severity: Literal["info", "warning", "high", "critical"]
+    action: Text | None = None
+
+    def parsed_condition(self) -> tuple[str, str, str]:
+        m = _CONDITION_RE.match(self.condition)
+        assert m  # checked at load
+        return m["metric"], m["op"], m["value"].strip("'\"")
+
+
+class Quota(Strict):
+    requests_cpu: Cores | None = Field(None, alias="requests.cpu")
+    requests_memory: SizeBytes | None = Field(None, alias="requests.memory")
+    requests_gpu: Count | None = Field(None, alias="requests.nvidia.com/gpu")
+    limits_cpu: Cores | None = Field(None, alias="limits.cpu")
+    limits_memory: SizeBytes | None = Field(None, alias="limits.memory")
+    limits_gpu: Count | None = Field(None, alias="limits.nvidia.com/gpu")
+    persistentvolumeclaims: Count | None = None
+    requests_storage: SizeBytes | None = Field(None, alias="requests.storage")
+    pods: Count | None = None
+
+
+class RightSizing(Strict):
+    method: Text | None = None
+    frequency: Text | None = None
+    target_utilization: PercentRange | None = None
+
+
+class Scheduling(Strict):
+    training_jobs: Literal["off_peak_hours", "anytime", "business_hours"] | None = None
+    spot_instances: Literal["non_critical_workloads", "all_workloads", "none"] | None = None
+    preemptible_vms: Literal["development_environments", "non_production_environments", "all_environments", "none"] | None = None
+
+
+class LifecycleManagement(Strict):
+    model_archival: Days | None = None
+    data_retention: Text | None = None
+    resource_cleanup: Text | None = None
+
+
+class CostOptimization(Strict):
+    right_sizing: RightSizing | None = None
+    scheduling: Scheduling | None = None
+    lifecycle_management: LifecycleManagement | None = None
+
+
+class GrowthForecast(Strict):
+    qps_growth: Growth | None = None
+    dataset_growth: Growth | None = None
+    model_size_growth: Growth | None = None
+    horizon_months: Annotated[int, Field(ge=1, le=60)] | None = None
+
+
+class AwsState(Strict):
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    region: str | None = None
+
+
+class GcsState(Strict):
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")]
+
+
+class State(Strict):
+    """Remote Terraform state (extension): an S3 and/or GCS backend; local when absent."""
+
+    aws: AwsState | None = None
+    gcp: GcsState | None = None
+
+
+class Spec(Strict):
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
+    environment: Literal["development", "staging", "production"] = "production"
+    clouds: Clouds
+    workload_inventory: Annotated[list[Workload], Field(min_length=1, max_length=5000)]
+    performance_requirements: PerformanceRequirements | None = None
+    storage_tiers: StorageTiers | None = None
+    data_pipeline: DataPipeline | None = None
+    network: Network | None = None
+    security_controls: SecurityControls | None = None
+    alerting_rules: list[AlertRule] = []
+    resource_quotas: dict[Literal["development", "staging", "production"], Quota] = {}
+    cost_optimization: CostOptimization | None = None
+    growth_forecast: GrowthForecast | None = None
+    state: State | None = None

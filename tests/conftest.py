@@ -1,0 +1,94 @@
+"""Shared fixtures: a small synthetic catalog (so planner rules are tested against fixed
+prices, not the refreshed data), spec builders, and the hypothesis profile for CI."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from aiinfra.catalog import Catalog, GpuModel, InstanceOffer, StorageClass, load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "examples" / "reference.yaml"
+
+settings.register_profile("ci", max_examples=500, deadline=None)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def offer(cloud, itype, gpu, count, mem, price, spot=None, region=None, zones=None, vcpus=8, memory=32.0,
+          efa=0, gpudirect="", nics=0, nvme=0, family=None, accel=""):
+    region = region or ("us-east-1" if cloud == "aws" else "us-central1")
+    zones = zones or ((f"{region}a", f"{region}b", f"{region}c") if cloud == "aws" else (f"{region}-a", f"{region}-b", f"{region}-c"))
+    return InstanceOffer(cloud, itype, family or itype.split(".")[0].rsplit("-", 1)[0], accel, gpu, count, mem, vcpus, memory, 100.0,
+                         max(efa, 1), efa, gpudirect, nics, 8244 if nics else 1460, nvme, region, tuple(zones), price, spot)
+
+
+GPUS = [
+    GpuModel("T4", "nvidia", (16,), 65.0, ()),
+    GpuModel("A10G", "nvidia", (24,), 70.0, ()),
+    GpuModel("L4", "nvidia", (24,), 121.0, ()),
+    GpuModel("A100", "nvidia", (40, 80), 312.0, ()),
+    GpuModel("H100", "nvidia", (80,), 989.0, ()),
+    GpuModel("H200", "nvidia", (141,), 989.0, ()),
+]
+STORAGE = [StorageClass(c, t, k, p, k) for c, t, k, p in [
+    ("aws", "hot", "gp3", 0.08), ("aws", "hot", "io2", 0.125), ("aws", "warm", "STANDARD", 0.023), ("aws", "warm", "STANDARD_IA", 0.0125),
+    ("aws", "cold", "GLACIER_IR", 0.004), ("aws", "cold", "DEEP_ARCHIVE", 0.001),
+    ("gcp", "hot", "pd-ssd", 0.17), ("gcp", "hot", "hyperdisk-balanced", 0.08), ("gcp", "warm", "STANDARD", 0.02), ("gcp", "warm", "NEARLINE", 0.01),
+    ("gcp", "cold", "COLDLINE", 0.004), ("gcp", "cold", "ARCHIVE", 0.0012)]]
+
+
+def fake_offers() -> list[InstanceOffer]:
+    return [
+        offer("aws", "g4dn.xlarge", "T4", 1, 16, 0.5, 0.2, vcpus=4, memory=16, nvme=125),
+        offer("aws", "g5.xlarge", "A10G", 1, 24, 1.0, 0.4, vcpus=4, memory=16, nvme=250),
+        offer("aws", "g5.2xlarge", "A10G", 1, 24, 1.2, 0.5, vcpus=8, memory=32, nvme=450),
+        offer("aws", "g6.xlarge", "L4", 1, 24, 0.8, 0.3, vcpus=4, memory=16, nvme=250, zones=("us-east-1a", "us-east-1b")),
+        offer("aws", "p4d.24xlarge", "A100", 8, 40, 32.0, 12.0, vcpus=96, memory=1152, efa=4, gpudirect="efa", nvme=7600),
+        offer("aws", "p4de.24xlarge", "A100", 8, 80, 40.0, 15.0, vcpus=96, memory=1152, efa=4, gpudirect="efa", nvme=7600),
+        offer("aws", "p5.48xlarge", "H100", 8, 80, 98.0, 40.0, vcpus=192, memory=2048, efa=32, gpudirect="efa", nvme=30000),
+        offer("aws", "p5e.48xlarge", "H200", 8, 141, None, 13.0, vcpus=192, memory=2048, efa=32, gpudirect="efa"),
+        offer("aws", "p5en.48xlarge", "H200", 8, 141, 84.8, 20.0, vcpus=192, memory=2048, efa=16, gpudirect="efa"),
+        offer("aws", "r6i.8xlarge", "", 0, 0, 2.0, 0.8, vcpus=32, memory=256),
+        offer("aws", "m6i.8xlarge", "", 0, 0, 1.5, 0.6, vcpus=32, memory=128),
+        offer("aws", "p4d.24xlarge", "A100", 8, 40, 35.0, None, region="eu-west-1", vcpus=96, memory=1152, efa=4, gpudirect="efa"),
+        offer("gcp", "a2-highgpu-1g", "A100", 1, 40, 3.7, 1.2, vcpus=12, memory=85, accel="nvidia-tesla-a100"),
+        offer("gcp", "a2-highgpu-4g", "A100", 4, 40, 14.7, 4.8, vcpus=48, memory=340, accel="nvidia-tesla-a100"),
+        offer("gcp", "a2-highgpu-8g", "A100", 8, 40, 29.4, 9.6, vcpus=96, memory=680, accel="nvidia-tesla-a100"),
+        offer("gcp", "a3-highgpu-8g", "H100", 8, 80, 88.0, 30.0, vcpus=208, memory=1872, gpudirect="tcpx", nics=4, nvme=6000,
+              accel="nvidia-h100-80gb"),
+        offer("gcp", "g2-standard-4", "L4", 1, 24, 0.7, 0.28, vcpus=4, memory=16, accel="nvidia-l4"),
+        offer("gcp", "n2-highmem-32", "", 0, 0, 1.9, 0.5, vcpus=32, memory=256),
+    ]
+
+
+@pytest.fixture
+def fake_catalog() -> Catalog:
+    return Catalog(fake_offers(), GPUS, [], STORAGE)
+
+
+@pytest.fixture(scope="session")
+def real_catalog() -> Catalog:
+    return load_catalog()
+
+
+BASE_SPEC = """
+project: acme-ml
+environment: {environment}
+clouds:
+{clouds}
+workload_inventory:
+{workloads}
+{extra}
+"""
+
+
+def make_spec(workloads: str, clouds: str = "  aws: {region: us-east-1}", environment: str = "production", extra: str = "") -> str:
+    """A spec text from YAML snippets (workloads as list items, indented by two spaces)."""
+    return BASE_SPEC.format(environment=environment, clouds=clouds, workloads=textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  "),
+                            extra=textwrap.dedent(extra))

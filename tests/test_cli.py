@@ -1,0 +1,93 @@
+"""The command line, run as a user runs it: exit codes, formats, and no jsii on the fast path."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REFERENCE, ROOT
+
+
+def run(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-m", "aiinfra.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_validate_reference():
+    r = run("validate", REFERENCE)
+    assert r.returncode == 0, r.stderr
+    assert "valid; 4 workloads on aws, gcp" in r.stdout
+
+
+def test_plan_text_is_a_table_with_reasons():
+    r = run("plan", REFERENCE)
+    assert r.returncode == 0, r.stderr
+    head = r.stdout.splitlines()[0]
+    assert head.startswith("acme-ml (production): 4 workloads") and "/month" in head
+    for name in ("fraud-detection-training", "recommendation-inference", "llm-finetune", "feature-etl", "Why", "Storage tiers"):
+        assert name in r.stdout
+    assert not any(line != line.rstrip() for line in r.stdout.splitlines())
+
+
+def test_plan_json_is_the_documented_shape():
+    r = run("plan", REFERENCE, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["schema_version"] == 1
+    assert list(d) == ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "findings"]
+    w = {x["name"]: x for x in d["workloads"]}
+    assert w["llm-finetune"]["cloud"] == "gcp" and w["llm-finetune"]["gpu"] == "H100"
+    assert w["recommendation-inference"]["cost_per_1k_predictions_usd"] > 0
+    for x in d["workloads"]:
+        for key in ("instance_type", "nodes", "capacity", "hourly_usd", "monthly_usd", "reasons", "zones"):
+            assert key in x
+        assert {"instance_type", "cloud", "capacity", "nodes"} <= set(x["reasons"])
+    assert d["totals"]["monthly_usd"] == pytest.approx(d["totals"]["compute_monthly_usd"] + d["totals"]["storage_monthly_usd"], abs=0.02)
+
+
+def test_plan_markdown_renders_tables():
+    r = run("plan", REFERENCE, "--format", "markdown")
+    assert r.returncode == 0
+    assert r.stdout.startswith("### aiinfra plan: acme-ml (production)")
+    assert "| fraud-detection-training |" in r.stdout and "<details>" in r.stdout
+
+
+def test_plan_out_writes_the_file(tmp_path):
+    out = tmp_path / "plan.json"
+    r = run("plan", REFERENCE, "--format", "json", "--out", out)
+    assert r.returncode == 0 and json.loads(out.read_text())["project"] == "acme-ml"
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+def test_strict_turns_warnings_into_exit_2():
+    r = run("validate", REFERENCE, "--strict")
+    assert r.returncode == 2 and "model_size_limit" in r.stderr
+
+
+def test_catalog_filters_and_rejects_unknown_gpu():
+    r = run("catalog", "--cloud", "aws", "--gpu", "h100", "--region", "us-east-1")
+    assert r.returncode == 0 and "p5.48xlarge" in r.stdout and "a3-highgpu" not in r.stdout
+    r = run("catalog", "--gpu", "A1OO")
+    assert r.returncode == 2 and r.stderr.strip().startswith("--gpu: unknown GPU 'A1OO'; did you mean 'A100'?")
+    assert json.loads(run("catalog", "--cloud", "gcp", "--gpu", "L4", "--format", "json").stdout)[0]["gpu"] == "L4"
+
+
+def test_usage_errors_are_one_line_exit_2():
+    r = run("plan", REFERENCE, "--format", "xml")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_plan_validate_and_catalog_never_import_jsii():
+    code = (
+        "import sys\n"
+        "from aiinfra.cli import main\n"
+        "for args in (['validate', sys.argv[1]], ['plan', sys.argv[1], '--format', 'json'], ['catalog']):\n"
+        "    try:\n        main(args)\n    except SystemExit as e:\n        assert e.code == 0, e.code\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktf', 'constructs', 'cdktf_cdktf_provider_aws', 'cdktf_cdktf_provider_google', 'boto3')]\n"
+        "assert not bad, bad\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    r = subprocess.run([sys.executable, "-c", code, str(REFERENCE)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

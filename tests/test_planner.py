@@ -1,0 +1,265 @@
+"""One test per planner rule, against the synthetic catalog in conftest (fixed prices)."""
+
+import pytest
+
+from aiinfra.planner import make_plan
+from aiinfra.spec import load_spec_text
+from tests.conftest import make_spec
+
+BOTH = "  aws: {region: us-east-1}\n  gcp: {region: us-central1, project: acme-ml-prod}"
+
+
+def plan_of(catalog, workloads, **kw):
+    return make_plan(load_spec_text(make_spec(workloads, **kw), catalog=catalog), catalog)
+
+
+def one(plan):
+    assert not plan.errors, plan.errors
+    assert len(plan.workloads) == 1
+    return plan.workloads[0]
+
+
+TRAIN_8_A100 = """
+- name: train
+  type: training
+  gpu_requirements: "8x A100"
+  training_frequency: weekly
+  estimated_runtime: "12 hours"
+"""
+
+
+def test_training_picks_cheapest_shape_holding_the_gpus(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100))
+    assert (w.instance_type, w.nodes, w.gpus_per_node) == ("p4d.24xlarge", 1, 8)
+    assert "p4de.24xlarge" in w.reasons["instance_type"]
+
+
+def test_training_memory_ask_excludes_smaller_gpus(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "8x A100-80GB")))
+    assert w.instance_type == "p4de.24xlarge" and w.gpu_memory_gib == 80
+
+
+def test_training_cost_is_runs_times_runtime(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100))
+    assert w.hours_per_month == pytest.approx(4.345 * 12, rel=1e-3)
+    assert w.monthly_usd == pytest.approx(32.0 * 4.345 * 12, rel=1e-3)
+    assert w.capacity == "on_demand" and w.spot_savings_monthly_usd == 0
+
+
+def test_multi_node_ask_uses_largest_shape_with_efa_and_cluster_placement(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "16x H100")))
+    assert (w.instance_type, w.nodes, w.multi_node) == ("p5.48xlarge", 2, True)
+    assert w.interconnect == "efa" and w.efa_interfaces_per_node == 32
+    assert w.placement == "cluster" and len(w.zones) == 1
+
+
+def test_gcp_multi_node_h100_gets_gpudirect_nics(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "16x H100") + "  cloud: gcp\n", clouds=BOTH)
+    w = one(plan)
+    assert (w.cloud, w.instance_type, w.nodes) == ("gcp", "a3-highgpu-8g", 2)
+    assert (w.interconnect, w.gpu_nics_per_node, w.nic_mtu) == ("tcpx", 4, 8244)
+
+
+def test_ask_that_does_not_fill_whole_nodes_is_an_error(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "12x H100"))
+    assert not plan.workloads
+    (err,) = plan.errors
+    assert err.path == "workload_inventory[0].gpu_requirements"
+    assert "largest H100 shape holds 8" in err.message and "8x or 16x" in err.message
+
+
+def test_small_ask_rounds_up_to_smallest_shape_and_says_so(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "3x A100") + "  cloud: gcp\n", clouds=BOTH)
+    w = one(plan)
+    assert (w.instance_type, w.gpus_per_node) == ("a2-highgpu-4g", 4)
+    assert "smallest that holds 3 has 4" in w.reasons["gpu_count"]
+
+
+def test_unpinned_workload_goes_to_cheapest_cloud_with_both_in_reasons(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100, clouds=BOTH))
+    assert (w.cloud, w.instance_type) == ("gcp", "a2-highgpu-8g")
+    assert "gcp a2-highgpu-8g" in w.reasons["cloud"] and "aws p4d.24xlarge" in w.reasons["cloud"]
+    assert any(a.cloud == "aws" for a in w.alternatives)
+
+
+def test_region_without_the_gpu_is_an_error_naming_where_it_is(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "8x H100") + "  region: eu-west-1\n")
+    (err,) = plan.errors
+    assert "no aws shape offers H100 in eu-west-1" in err.message and "us-east-1" in err.message
+
+
+def test_training_without_gpu_ask_is_inferred_from_model_size(fake_catalog):
+    w = one(plan_of(fake_catalog, """
+- name: train
+  type: training
+  model_size: "2B parameters"
+"""))
+    # 2B x 16 bytes x 1.2 = 36 GiB: one A100-40GB would not do with overhead? 35.8 GiB fits a 40 GiB GPU.
+    assert w.gpu and w.gpus_per_node * w.gpu_memory_gib >= 36
+    assert "2B parameters x 16 bytes" in w.reasons["gpu"]
+    assert any(f.path.endswith("training_frequency") and f.severity == "info" for f in plan_of(fake_catalog, """
+- name: train
+  type: training
+  model_size: "2B parameters"
+""").findings)
+
+
+INFER = """
+- name: serve
+  type: inference
+  model_size: "100MB"
+  expected_qps: "1000"
+  latency_sla: "100ms"
+  availability_requirement: "99.9%"
+"""
+
+
+def test_inference_replicas_from_qps_and_throughput_model(fake_catalog):
+    w = one(plan_of(fake_catalog, INFER))
+    # Cheapest per qps: g6.xlarge (L4, 0.8 $/h, 200*121/65 = 372 qps); 1000 / (372 * 0.7) -> 4.
+    assert w.instance_type == "g6.xlarge"
+    assert w.replica_qps == pytest.approx(372.3, abs=0.1)
+    assert w.nodes == 4 and w.min_nodes == 4 and w.max_nodes == 8
+    assert w.cost_per_1k_predictions_usd == pytest.approx(4 * 0.8 / 3600, rel=1e-3)
+    assert len(w.zones) == 2 and w.placement == "spread"
+
+
+def test_replica_qps_override(fake_catalog):
+    w = one(plan_of(fake_catalog, INFER + '  replica_qps: "100"\n'))
+    assert w.replica_qps == 100 and w.nodes == 15  # ceil(1000 / 70)
+
+
+def test_three_nines_five_needs_three_zones_and_skips_two_zone_shapes(fake_catalog):
+    w = one(plan_of(fake_catalog, INFER.replace("99.9%", "99.95%")))
+    assert len(w.zones) == 3 and w.instance_type != "g6.xlarge"  # g6.xlarge is in two zones only here
+
+
+def test_target_utilization_from_right_sizing(fake_catalog):
+    extra = "cost_optimization:\n  right_sizing:\n    target_utilization: \"50-60%\"\n"
+    w = one(plan_of(fake_catalog, INFER, extra=extra))
+    assert w.nodes == 6  # ceil(1000 / (372.3 * 0.5))
+
+
+def test_growth_forecast_raises_max_replicas(fake_catalog):
+    w = one(plan_of(fake_catalog, INFER, extra="growth_forecast:\n  qps_growth: \"3x\"\n"))
+    assert w.nodes == 4 and w.max_nodes == 24  # ceil(1000*3*2 / 260.6)
+
+
+def test_inference_on_spot_keeps_one_on_demand_replica_a_zone(fake_catalog):
+    w = one(plan_of(fake_catalog, INFER + "  spot: true\n"))
+    assert w.capacity == "mixed" and w.on_demand_base_nodes == 2
+    assert w.hourly_usd == pytest.approx(2 * 0.8 + 2 * 0.3)
+    assert w.spot_fallback == "on_demand"
+
+
+def test_non_critical_policy_puts_training_on_spot_but_not_serving(fake_catalog):
+    extra = "cost_optimization:\n  scheduling:\n    spot_instances: non_critical_workloads\n"
+    plan = plan_of(fake_catalog, TRAIN_8_A100 + INFER, extra=extra)
+    train, serve = plan.workloads
+    assert train.capacity == "spot" and train.hourly_usd == 12.0
+    assert train.spot_savings_monthly_usd == pytest.approx((32 - 12) * train.hours_per_month, rel=1e-3)
+    assert serve.capacity == "on_demand"
+    assert "non_critical_workloads" in train.reasons["capacity"] and "critical" in serve.reasons["capacity"]
+
+
+def test_development_defaults_to_spot_and_spot_false_overrides(fake_catalog):
+    assert one(plan_of(fake_catalog, TRAIN_8_A100, environment="development")).capacity == "spot"
+    assert one(plan_of(fake_catalog, TRAIN_8_A100 + "  spot: false\n", environment="development")).capacity == "on_demand"
+
+
+def test_spot_without_a_spot_price_falls_back_to_on_demand_and_says_so(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100 + "  spot: true\n  region: eu-west-1\n"))
+    assert w.capacity == "on_demand" and "no spot price" in w.reasons["capacity"]
+
+
+def test_spot_alternatives_list_equivalent_shapes(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100 + "  spot: true\n"))
+    assert w.spot_alternatives == ["p4de.24xlarge"]
+
+
+def test_data_processing_uses_pipeline_cluster_size_and_memory_optimised_nodes(fake_catalog):
+    extra = 'data_pipeline:\n  preprocessing:\n    - framework: "Apache Spark"\n      cluster_size: "auto-scale 5-20 nodes"\n'
+    w = one(plan_of(fake_catalog, """
+- name: etl
+  type: data_processing
+  framework: spark
+  dataset_size: "5TB"
+  training_frequency: daily
+""", extra=extra))
+    assert w.instance_type == "r6i.8xlarge" and (w.nodes, w.max_nodes) == (5, 20)
+    # 5,000 GB / (5 x 32 vCPU x 10 GB/vCPU-h) = 3.125 h a run, 30.44 runs.
+    assert w.hours_per_month == pytest.approx(30.44 * 3.125, rel=1e-3)
+    assert w.data_volume_gib_per_node > 0 and w.data_volume_type == "gp3"
+
+
+def test_training_stages_dataset_on_nvme_when_it_fits(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100 + '  dataset_size: "500GB"\n  model_size: "2B parameters"\n'))
+    assert w.data_volume_gib_per_node == 0 and "fits the 7600 GiB of local NVMe" in w.reasons["data_volume"]
+    big = one(plan_of(fake_catalog, TRAIN_8_A100 + '  dataset_size: "20TB"\n'))
+    assert big.data_volume_gib_per_node == pytest.approx(20e12 * 1.2 / 2**30, abs=1) and big.data_volume_type == "io2"
+
+
+QUOTA = """
+resource_quotas:
+  production:
+    requests.nvidia.com/gpu: "{gpus}"
+"""
+
+
+def test_quota_exceeded_at_steady_state_is_an_error(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN_8_A100, extra=QUOTA.format(gpus=4))
+    (err,) = plan.errors
+    assert err.path == "resource_quotas.production.requests.nvidia.com/gpu" and "8 GPUs" in err.message
+
+
+def test_quota_exceeded_only_by_autoscaling_is_a_warning(fake_catalog):
+    plan = plan_of(fake_catalog, INFER, extra=QUOTA.format(gpus=6))
+    assert not plan.errors
+    assert any("max replicas would run 8 GPUs" in f.message for f in plan.warnings)
+
+
+def test_performance_requirements_breaches_are_named(fake_catalog):
+    extra = """
+performance_requirements:
+  training:
+    max_training_time: "10 hours"
+    model_size_limit: "1B parameters"
+  inference:
+    p95_latency: "50ms"
+    availability: "99.95%"
+"""
+    plan = plan_of(fake_catalog, TRAIN_8_A100 + '  model_size: "2B parameters"\n' + INFER, extra=extra)
+    paths = {f.path for f in plan.warnings}
+    assert {"workload_inventory[0].estimated_runtime", "workload_inventory[0].model_size",
+            "workload_inventory[1].latency_sla", "workload_inventory[1].availability_requirement"} <= paths
+
+
+def test_storage_tiers_follow_model_archival_days(fake_catalog):
+    extra = "cost_optimization:\n  lifecycle_management:\n    model_archival: \"120_days_inactive\"\n"
+    plan = plan_of(fake_catalog, TRAIN_8_A100 + '  dataset_size: "500GB"\n', extra=extra)
+    (s,) = plan.storage
+    tiers = {t.tier: t for t in s.tiers}
+    assert tiers["warm"].storage_class == "STANDARD_IA" and tiers["warm"].transition_after_days == 30
+    assert tiers["cold"].storage_class == "GLACIER_IR" and tiers["cold"].transition_after_days == 120
+    assert tiers["warm"].size_gib == pytest.approx(500e9 / 2**30, abs=1)
+    assert s.archive_class == "DEEP_ARCHIVE" and s.archive_after_days == 365
+
+
+def test_totals_add_up(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN_8_A100 + INFER)
+    t = plan.totals
+    assert t.compute_monthly_usd == pytest.approx(sum(w.monthly_usd for w in plan.workloads), abs=0.01)
+    assert t.monthly_usd == pytest.approx(t.compute_monthly_usd + t.storage_monthly_usd, abs=0.01)
+    assert t.gpus_steady == 8 + 4 and t.gpus_peak == 8 + 8
+
+
+def test_spot_only_shape_is_never_placed_on_demand(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "8x H200")))
+    assert w.instance_type == "p5en.48xlarge" and w.capacity == "on_demand"
+
+
+def test_spot_only_shape_on_spot_has_no_on_demand_fallback(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "8x H200") + "  spot: true\n"))
+    assert (w.instance_type, w.capacity, w.spot_fallback) == ("p5e.48xlarge", "spot", None)
+    assert "sold as spot only" in w.reasons["capacity"]
+    assert w.spot_alternatives == ["p5en.48xlarge"]
