@@ -12,6 +12,10 @@ from hypothesis import settings
 
 from aiinfra.catalog import Catalog, GpuModel, InstanceOffer, StorageClass, load_catalog
 
+# jsii prints a banner about Node 20 on every start; the versions are pinned and tested.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "examples" / "reference.yaml"
 

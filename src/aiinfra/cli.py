@@ -70,6 +70,7 @@ def cli() -> None:
     \b
     aiinfra validate spec.yaml          check the spec (exit 0, or 2 with every problem)
     aiinfra plan spec.yaml              instance types, counts, spot/on-demand, cost, reasons
+    aiinfra synth spec.yaml --out cdktf.out   Terraform JSON stacks (cdktf layout)
     aiinfra catalog --cloud aws --gpu H100   the GPU instance catalog with prices
     """
 
@@ -111,6 +112,36 @@ def plan(spec: str, fmt: str, out: str | None, strict: bool) -> None:
 
 
 @cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", default="cdktf.out", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder; stacks go to OUT/stacks/<stack>/cdk.tf.json (the cdktf synth layout), replaced whole.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def synth(spec: str, out: str, quiet: bool) -> None:
+    """Synthesize SPEC's plan into Terraform JSON: a foundation stack per cloud and region, one stack per workload."""
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
+    from aiinfra.synth import synth as do_synth
+
+    loaded, p = _load_and_plan(spec)
+    _warn(p, quiet)
+    console = Console(stderr=True)
+    show = console.is_terminal and not quiet
+    status = console.status("planning") if show else nullcontext()
+    with status as live:
+        def progress(message: str) -> None:
+            if live is not None:
+                live.update(message)
+
+        names, notes = do_synth(loaded.spec, p, Path(out), progress)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    for name in names:
+        click.echo(f"{Path(out) / 'stacks' / name / 'cdk.tf.json'}")
+
+
+@cli.command()
 @click.option("--cloud", type=click.Choice(["aws", "gcp"]), help="Only this cloud.")
 @click.option("--gpu", help="Only this GPU model (A100, H100, L4, ...); 'none' for CPU shapes.")
 @click.option("--region", help="Only this region.")
@@ -142,6 +173,7 @@ def catalog(cloud: str | None, gpu: str | None, region: str | None, fmt: str) ->
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click in non-standalone mode so every usage error is one line and exit 2."""
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21")
     try:
         rc = cli.main(args=argv, prog_name="aiinfra", standalone_mode=False)
         raise SystemExit(rc if isinstance(rc, int) else 0)

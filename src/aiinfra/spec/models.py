@@ -53,6 +53,11 @@ class Strict(BaseModel):
 class AwsCloud(Strict):
     region: str = "us-east-1"
     account_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    # Extensions for synthesis: the nodes' image (default: the AWS Deep Learning Base AMI looked
+    # up from its public SSM parameter), the HTTPS endpoints' ACM certificate, alert e-mails.
+    ami_id: Annotated[str, Field(pattern=r"^ami-[0-9a-f]{8,17}$")] | None = None
+    certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")] | None = None
+    alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
 
 
 class GcpCloud(Strict):
@@ -286,6 +291,7 @@ class GrowthForecast(Strict):
 class AwsState(Strict):
     bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
     region: str | None = None
+    kms_key_id: str | None = None
 
 
 class GcsState(Strict):

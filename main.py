@@ -1,0 +1,44 @@
+"""The cdktf app (``cdktf synth`` / ``cdktf deploy`` from the repository root).
+
+The spec comes from ``AIINFRA_SPEC`` (default: the bundled reference example). Bad input
+prints one line per problem and exits 2, as ``aiinfra synth`` does.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+from aiinfra.errors import SpecError  # noqa: E402
+
+
+def main() -> None:
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec
+    from aiinfra.synth import precheck, state_dir_for
+
+    spec_path = os.environ.get("AIINFRA_SPEC", str(Path(__file__).resolve().parent / "examples" / "reference.yaml"))
+    try:
+        loaded = load_spec(spec_path)
+        plan = make_plan(loaded)
+        problems = [*plan.errors, *precheck(loaded.spec, plan)]
+        if problems:
+            raise SpecError(problems)
+    except SpecError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        raise SystemExit(2) from None
+    from aiinfra.stacks import build_app
+
+    out_dir = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
+    app, _names, notes = build_app(loaded.spec, plan, state_dir=state_dir_for(out_dir))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

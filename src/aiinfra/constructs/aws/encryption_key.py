@@ -1,0 +1,75 @@
+"""KMS key with rotation, an alias, and a key policy for the account and named principals only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from constructs import Construct
+
+from aiinfra.constructs._tf import policy_json, resource
+from aiinfra.constructs.aws.common import AwsContext
+
+KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+
+
+class EncryptionKey(Construct):
+    """A customer-managed KMS key for a workload's data, volumes, topics and logs.
+
+    Example::
+
+        key = EncryptionKey(stack, "data-key", alias="acme-ml-prod-data")
+        bucket_kms_key_arn = key.arn
+
+    Args:
+        alias: the alias name without ``alias/``.
+        description: shown in the console; defaults to the alias.
+        user_role_arns: roles that may encrypt and decrypt with the key. Left out, only
+            the account (through IAM policies that name this key) may use it.
+        service_principals: AWS services that may use the key on the account's behalf
+            (for example ``sns.amazonaws.com``). Left out: CloudWatch (alarms to encrypted
+            topics), CloudWatch Logs of this region, SNS and Budgets.
+        allow_autoscaling: grant the EC2 Auto Scaling service-linked role the use of the
+            key, which it needs to launch instances whose volumes it encrypts. Default on.
+        deletion_window_days: 7 to 30; default 30, the longest.
+        rotation_period_days: 90 to 2560; default 365 (AWS's yearly rotation, always on).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, alias: str, description: str | None = None,
+                 user_role_arns: Sequence[str] = (), service_principals: Sequence[str] | None = None,
+                 allow_autoscaling: bool = True, deletion_window_days: int = 30, rotation_period_days: int = 365,
+                 tags: dict[str, str] | None = None):
+        super().__init__(scope, id)
+        if not 7 <= deletion_window_days <= 30:
+            raise ValueError(f"deletion_window_days must be between 7 and 30, got {deletion_window_days}")
+        if not 90 <= rotation_period_days <= 2560:
+            raise ValueError(f"rotation_period_days must be between 90 and 2560, got {rotation_period_days}")
+        ctx = AwsContext(self)
+        services = list(service_principals) if service_principals is not None else [
+            "cloudwatch.amazonaws.com", f"logs.{ctx.region}.amazonaws.com", "sns.amazonaws.com", "budgets.amazonaws.com"]
+        statements = [{
+            "Sid": "AccountAdministersKeyThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": ctx.account_root},
+            "Action": "kms:*",
+            "Resource": "*",
+        }]
+        if user_role_arns:
+            statements.append({"Sid": "WorkloadRolesUseKey", "Effect": "Allow", "Principal": {"AWS": list(user_role_arns)},
+                               "Action": KEY_USE, "Resource": "*"})
+        if services:
+            statements.append({"Sid": "ServicesUseKeyForThisAccount", "Effect": "Allow", "Principal": {"Service": services},
+                               "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:Encrypt", "kms:DescribeKey"], "Resource": "*",
+                               "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}})
+        if allow_autoscaling:
+            asg_role = f"arn:{ctx.partition}:iam::{ctx.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+            statements.append({"Sid": "AutoScalingEncryptsVolumes", "Effect": "Allow", "Principal": {"AWS": asg_role},
+                               "Action": KEY_USE, "Resource": "*"})
+            statements.append({"Sid": "AutoScalingGrantsToEc2", "Effect": "Allow", "Principal": {"AWS": asg_role},
+                               "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}})
+        self.key = resource(self, "key", "aws_kms_key", description=description or alias, enable_key_rotation=True,
+                            rotation_period_in_days=rotation_period_days, deletion_window_in_days=deletion_window_days,
+                            key_usage="ENCRYPT_DECRYPT", customer_master_key_spec="SYMMETRIC_DEFAULT",
+                            policy=policy_json(statements), tags=tags)
+        self.alias = resource(self, "alias", "aws_kms_alias", name=f"alias/{alias}", target_key_id=self.key.get_string_attribute("key_id"))
+        self.arn: str = self.key.get_string_attribute("arn")
+        self.key_id: str = self.key.get_string_attribute("key_id")

@@ -1,0 +1,129 @@
+"""Launch template and autoscaling group for GPU (or CPU) nodes: IMDSv2, encrypted volumes,
+no public IP, one EFA interface per network card, optional spot pool and placement group."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from constructs import Construct
+
+from aiinfra.constructs._tf import data, resource
+from aiinfra.constructs.aws.spot_pool import SpotPool
+
+# Default images, looked up through AWS's public SSM parameters when no image_id is given.
+DEEP_LEARNING_AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+CPU_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+
+class GpuInstanceGroup(Construct):
+    """A group of identical nodes for one workload.
+
+    Example::
+
+        group = GpuInstanceGroup(stack, "train", name="acme-ml-prod-train", instance_type="p4d.24xlarge",
+                                 subnet_ids=net.private_subnet_ids, security_group_ids=[net.node_security_group_id],
+                                 instance_profile_arn=ident.instance_profile_arn, kms_key_arn=key.arn,
+                                 max_size=2, efa_interfaces=4, image_id="ami-0123456789abcdef0")
+
+    Args:
+        name: name of the template and group.
+        instance_type: the EC2 instance type.
+        subnet_ids: private subnets the group launches into (their zones are the group's zones).
+        security_group_ids: groups of every interface.
+        instance_profile_arn: the nodes' identity (``WorkloadIdentity.instance_profile_arn``).
+        kms_key_arn: key for the root and data volumes (always encrypted).
+        min_size, max_size, desired_capacity: group bounds. Default 0 / max / min: a training
+            group idles at zero and a job scheduler scales it up.
+        image_id: AMI id. Left out, the latest AWS Deep Learning Base AMI (Ubuntu 22.04, NVIDIA
+            driver) from the public SSM parameter ``DEEP_LEARNING_AMI_PARAMETER`` (or Amazon
+            Linux 2023 for CPU nodes, ``gpu=False``).
+        efa_interfaces: EFA interfaces to attach, one per network card (4 on p4d, 32 on p5).
+            0 (default): one ordinary interface.
+        root_volume_gib: default 200 (the Deep Learning AMI needs 100+).
+        data_volume_gib / data_volume_type: the hot tier's block volume per node (``gp3``
+            or ``io2``); 0 (default): none, local NVMe only.
+        root_device_name: default ``/dev/sda1`` (Ubuntu AMIs); ``/dev/xvda`` for Amazon Linux.
+        placement_group_name: a cluster placement group (multi-node training).
+        spot: a ``SpotPool``; left out, all on-demand.
+        metadata_hop_limit: IMDSv2 hop limit; default 2 so containers on the node reach it.
+        user_data_base64: boot script.
+        ignore_desired_capacity: let autoscaling policies or a scheduler own the desired
+            count (Terraform will not reset it); default on.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, name: str, instance_type: str, subnet_ids: Sequence[str],
+                 security_group_ids: Sequence[str], instance_profile_arn: str, kms_key_arn: str, max_size: int,
+                 min_size: int = 0, desired_capacity: int | None = None, image_id: str | None = None, gpu: bool = True,
+                 efa_interfaces: int = 0, root_volume_gib: int = 200, data_volume_gib: int = 0, data_volume_type: str = "gp3",
+                 root_device_name: str = "/dev/sda1", placement_group_name: str | None = None, spot: SpotPool | None = None,
+                 metadata_hop_limit: int = 2, user_data_base64: str | None = None, ignore_desired_capacity: bool = True,
+                 tags: dict[str, str] | None = None):
+        super().__init__(scope, id)
+        if not subnet_ids:
+            raise ValueError("subnet_ids must name at least one subnet")
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ValueError(f"sizes must satisfy 0 <= min_size <= max_size and max_size >= 1, got min {min_size}, max {max_size}")
+        desired = min_size if desired_capacity is None else desired_capacity
+        if not min_size <= desired <= max_size:
+            raise ValueError(f"desired_capacity must be between min_size {min_size} and max_size {max_size}, got {desired}")
+        if efa_interfaces < 0 or data_volume_gib < 0:
+            raise ValueError("efa_interfaces and data_volume_gib must be 0 or more")
+        if data_volume_type not in ("gp3", "io2"):
+            raise ValueError(f"data_volume_type must be gp3 or io2, got {data_volume_type!r}")
+        tags = dict(tags or {})
+        if image_id is None:
+            param = data(self, "ami", "aws_ssm_parameter", name=DEEP_LEARNING_AMI_PARAMETER if gpu else CPU_AMI_PARAMETER)
+            image_id = param.get_string_attribute("insecure_value")
+        interfaces = []
+        for card in range(max(efa_interfaces, 1)):
+            interfaces.append({
+                "device_index": 0 if card == 0 else 1,
+                "network_card_index": card,
+                "interface_type": "efa" if efa_interfaces else None,
+                "associate_public_ip_address": False,
+                "delete_on_termination": True,
+                "security_groups": list(security_group_ids),
+            })
+        volumes = [{"device_name": root_device_name, "ebs": {"volume_size": root_volume_gib, "volume_type": "gp3", "encrypted": True,
+                                                             "kms_key_id": kms_key_arn, "delete_on_termination": True}}]
+        if data_volume_gib:
+            ebs = {"volume_size": data_volume_gib, "volume_type": data_volume_type, "encrypted": True, "kms_key_id": kms_key_arn,
+                   "delete_on_termination": True}
+            if data_volume_type == "io2":
+                ebs["iops"] = min(64000, max(3000, data_volume_gib * 2))
+            volumes.append({"device_name": "/dev/sdf", "ebs": ebs})
+        self.launch_template = resource(
+            self, "template", "aws_launch_template", name=name, image_id=image_id, instance_type=instance_type,
+            update_default_version=True, ebs_optimized="true",
+            iam_instance_profile={"arn": instance_profile_arn},
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": metadata_hop_limit,
+                              "instance_metadata_tags": "enabled"},
+            monitoring={"enabled": True},
+            network_interfaces=interfaces,
+            block_device_mappings=volumes,
+            placement={"group_name": placement_group_name} if placement_group_name else None,
+            user_data=user_data_base64,
+            tag_specifications=[{"resource_type": "instance", "tags": {**tags, "Name": name}},
+                                {"resource_type": "volume", "tags": {**tags, "Name": name}}],
+            tags=tags,
+        )
+        template_id = self.launch_template.get_string_attribute("id")
+        group_args = dict(
+            name=name, min_size=min_size, max_size=max_size, desired_capacity=desired, vpc_zone_identifier=list(subnet_ids),
+            health_check_type="EC2", health_check_grace_period=600, wait_for_capacity_timeout="0",
+            placement_group=placement_group_name, default_instance_warmup=300,
+            tag=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in sorted({**tags, "Name": name}.items())],
+        )
+        if spot is not None:
+            group_args["capacity_rebalance"] = spot.capacity_rebalance
+            group_args["mixed_instances_policy"] = spot.mixed_instances_policy(template_id, instance_type)
+        else:
+            group_args["launch_template"] = {"id": template_id, "version": "$Latest"}
+        ignore = ["target_group_arns", "load_balancers"]
+        if ignore_desired_capacity:
+            ignore.append("desired_capacity")
+        group_args["lifecycle"] = {"ignore_changes": ignore}
+        self.autoscaling_group = resource(self, "group", "aws_autoscaling_group", **group_args)
+        self.name: str = self.autoscaling_group.get_string_attribute("name")
+        self.arn: str = self.autoscaling_group.get_string_attribute("arn")
+        self.launch_template_id: str = template_id

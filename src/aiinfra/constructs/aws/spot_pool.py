@@ -1,0 +1,60 @@
+"""The spot side of a GPU group: on-demand base and share, allocation strategy, and the
+equivalent instance types the pool may draw from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SpotPool:
+    """How a ``GpuInstanceGroup`` mixes spot and on-demand capacity (its mixed instances policy).
+
+    Example::
+
+        GpuInstanceGroup(..., spot=SpotPool(on_demand_base=2, alternative_instance_types=["p4de.24xlarge"]))
+
+    Args:
+        on_demand_base: instances always on-demand (the plan's base for availability); default 0.
+        on_demand_percent_above_base: on-demand share above the base; default 0 (all spot).
+        alternative_instance_types: equivalent shapes (same GPUs) the pool may also use, so a
+            reclaim in one pool is refilled from another.
+        allocation_strategy: ``price-capacity-optimized`` (default: the pools least likely to
+            be interrupted among the cheapest), ``capacity-optimized`` or ``lowest-price``.
+        capacity_rebalance: start a replacement when AWS signals elevated interruption risk,
+            before the two-minute notice; default on.
+        max_price_usd_hr: cap on the spot price; left out, the on-demand price is the cap.
+    """
+
+    on_demand_base: int = 0
+    on_demand_percent_above_base: int = 0
+    alternative_instance_types: Sequence[str] = field(default_factory=tuple)
+    allocation_strategy: str = "price-capacity-optimized"
+    capacity_rebalance: bool = True
+    max_price_usd_hr: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.on_demand_base < 0:
+            raise ValueError(f"on_demand_base must be 0 or more, got {self.on_demand_base}")
+        if not 0 <= self.on_demand_percent_above_base <= 100:
+            raise ValueError(f"on_demand_percent_above_base must be between 0 and 100, got {self.on_demand_percent_above_base}")
+        allowed = ("price-capacity-optimized", "capacity-optimized", "lowest-price", "capacity-optimized-prioritized")
+        if self.allocation_strategy not in allowed:
+            raise ValueError(f"allocation_strategy must be one of {', '.join(allowed)}, got {self.allocation_strategy!r}")
+
+    def mixed_instances_policy(self, launch_template_id: str, instance_type: str) -> dict:
+        """The ``mixed_instances_policy`` block of ``aws_autoscaling_group``."""
+        types = [instance_type, *[t for t in self.alternative_instance_types if t != instance_type]]
+        return {
+            "instances_distribution": {
+                "on_demand_base_capacity": self.on_demand_base,
+                "on_demand_percentage_above_base_capacity": self.on_demand_percent_above_base,
+                "spot_allocation_strategy": self.allocation_strategy,
+                "spot_max_price": f"{self.max_price_usd_hr:.4f}" if self.max_price_usd_hr else None,
+            },
+            "launch_template": {
+                "launch_template_specification": {"launch_template_id": launch_template_id, "version": "$Latest"},
+                "override": [{"instance_type": t} for t in types],
+            },
+        }

@@ -1,0 +1,103 @@
+"""Object storage for the warm and cold tiers: versioned, SSE-KMS with bucket keys, all public
+access blocked, TLS-only, access-logged, with lifecycle transitions at the plan's days."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from aiinfra.constructs._tf import policy_json, resource
+
+WARM_CLASS = "STANDARD_IA"
+COLD_CLASS = "GLACIER_IR"
+ARCHIVE_CLASS = "DEEP_ARCHIVE"
+
+
+def _tls_only(bucket_arn: str) -> dict:
+    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+class TieredStorage(Construct):
+    """A data bucket with the guide's warm / cold tiers, and the bucket its access logs go to.
+
+    Objects land in S3 Standard, move to Standard-IA after ``warm_after_days``, to Glacier
+    Instant Retrieval after ``cold_after_days`` and to Glacier Deep Archive after
+    ``archive_after_days``. The hot tier is block storage on the nodes (``GpuInstanceGroup``).
+
+    Example::
+
+        storage = TieredStorage(stack, "storage", name="acme-ml-prod", kms_key_arn=key.arn, cold_after_days=90)
+
+    Args:
+        name: bucket name prefix (a unique suffix is added; 37 characters at most).
+        kms_key_arn: the key objects are encrypted with (bucket keys on, so KMS calls stay few).
+        warm_after_days: default 30 (the minimum S3 allows before Standard-IA).
+        cold_after_days: default 90 (the guide's ``model_archival: 90_days_inactive``).
+        archive_after_days: default 365; None: no deep-archive step.
+        noncurrent_expiration_days: delete old versions after this long; default None (kept,
+            for compliance-based retention).
+        abort_incomplete_uploads_days: default 7.
+        log_retention_days: access logs kept this long; default 365.
+        force_destroy: allow ``terraform destroy`` to delete a non-empty bucket; default off.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, name: str, kms_key_arn: str, warm_after_days: int = 30,
+                 cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = None,
+                 abort_incomplete_uploads_days: int = 7, log_retention_days: int = 365, force_destroy: bool = False,
+                 tags: dict[str, str] | None = None):
+        super().__init__(scope, id)
+        if len(name) > 37:
+            raise ValueError(f"name must be at most 37 characters (bucket prefixes), got {len(name)}")
+        if warm_after_days < 30:
+            raise ValueError(f"warm_after_days must be at least 30 (S3 Standard-IA minimum), got {warm_after_days}")
+        if cold_after_days <= warm_after_days:
+            raise ValueError(f"cold_after_days must be after warm_after_days ({warm_after_days}), got {cold_after_days}")
+        if archive_after_days is not None and archive_after_days < cold_after_days + 90:
+            raise ValueError(f"archive_after_days must be at least 90 days after cold_after_days ({cold_after_days}), got {archive_after_days}")
+        tags = dict(tags or {})
+        self.log_bucket = self._bucket("logs", f"{name}-logs-", force_destroy, tags)
+        log_arn = self.log_bucket.get_string_attribute("arn")
+        log_id = self.log_bucket.get_string_attribute("id")
+        # S3 server access logs can only be delivered to a bucket encrypted with S3-managed keys.
+        resource(self, "logs-sse", "aws_s3_bucket_server_side_encryption_configuration", bucket=log_id,
+                 rule=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}])
+        resource(self, "logs-policy", "aws_s3_bucket_policy", bucket=log_id, policy=policy_json([
+            _tls_only(log_arn),
+            {"Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+             "Action": "s3:PutObject", "Resource": f"{log_arn}/*"}]))
+        resource(self, "logs-lifecycle", "aws_s3_bucket_lifecycle_configuration", bucket=log_id, rule=[{
+            "id": "expire-access-logs", "status": "Enabled", "filter": {"prefix": ""},
+            "expiration": {"days": log_retention_days},
+            "noncurrent_version_expiration": {"noncurrent_days": 30},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": abort_incomplete_uploads_days}}])
+
+        self.bucket = self._bucket("data", f"{name}-data-", force_destroy, tags)
+        bucket_id = self.bucket.get_string_attribute("id")
+        self.arn: str = self.bucket.get_string_attribute("arn")
+        self.bucket_name: str = bucket_id
+        resource(self, "data-sse", "aws_s3_bucket_server_side_encryption_configuration", bucket=bucket_id,
+                 rule=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn},
+                        "bucket_key_enabled": True}])
+        resource(self, "data-policy", "aws_s3_bucket_policy", bucket=bucket_id, policy=policy_json([_tls_only(self.arn)]))
+        resource(self, "data-logging", "aws_s3_bucket_logging", bucket=bucket_id, target_bucket=log_id, target_prefix="data/")
+        transitions = [{"days": warm_after_days, "storage_class": WARM_CLASS}, {"days": cold_after_days, "storage_class": COLD_CLASS}]
+        noncurrent = [{"noncurrent_days": warm_after_days, "storage_class": WARM_CLASS},
+                      {"noncurrent_days": cold_after_days, "storage_class": COLD_CLASS}]
+        if archive_after_days is not None:
+            transitions.append({"days": archive_after_days, "storage_class": ARCHIVE_CLASS})
+            noncurrent.append({"noncurrent_days": archive_after_days, "storage_class": ARCHIVE_CLASS})
+        rule = {"id": "hot-warm-cold", "status": "Enabled", "filter": {"prefix": ""}, "transition": transitions,
+                "noncurrent_version_transition": noncurrent,
+                "abort_incomplete_multipart_upload": {"days_after_initiation": abort_incomplete_uploads_days}}
+        if noncurrent_expiration_days is not None:
+            rule["noncurrent_version_expiration"] = {"noncurrent_days": noncurrent_expiration_days}
+        self.lifecycle = resource(self, "data-lifecycle", "aws_s3_bucket_lifecycle_configuration", bucket=bucket_id, rule=[rule])
+
+    def _bucket(self, kind: str, prefix: str, force_destroy: bool, tags: dict[str, str]):
+        b = resource(self, kind, "aws_s3_bucket", bucket_prefix=prefix, force_destroy=force_destroy, tags={**tags, "tier": kind})
+        bid = b.get_string_attribute("id")
+        resource(self, f"{kind}-versioning", "aws_s3_bucket_versioning", bucket=bid, versioning_configuration={"status": "Enabled"})
+        resource(self, f"{kind}-public-access", "aws_s3_bucket_public_access_block", bucket=bid, block_public_acls=True,
+                 block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
+        resource(self, f"{kind}-ownership", "aws_s3_bucket_ownership_controls", bucket=bid, rule={"object_ownership": "BucketOwnerEnforced"})
+        return b

@@ -1,0 +1,81 @@
+"""IAM role and instance profile for one workload: its own bucket prefix and key, SSM instead of SSH."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from constructs import Construct
+
+from aiinfra.constructs._tf import policy_json, resource
+from aiinfra.constructs.aws.common import AwsContext
+
+EC2_TRUST = policy_json([{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}])
+
+
+class WorkloadIdentity(Construct):
+    """The identity a workload's nodes run as.
+
+    Its inline policy names only the workload's own resources: objects under
+    ``<bucket>/<prefix>/`` in each bucket given, and the KMS keys given (no ``*`` resource).
+    Session Manager replaces SSH (the AWS-managed ``AmazonSSMManagedInstanceCore`` policy).
+
+    Example::
+
+        ident = WorkloadIdentity(stack, "identity", name="acme-ml-prod-train", bucket_arns=[bucket.arn],
+                                 object_prefix="train", kms_key_arns=[key.arn])
+
+    Args:
+        name: role and instance profile name (64 characters at most).
+        bucket_arns: buckets the workload reads and writes, limited to ``object_prefix``.
+        object_prefix: the key prefix in each bucket; default: the workload's own name.
+        read_only_bucket_arns: buckets it may only read (whole bucket).
+        kms_key_arns: keys it may use to encrypt and decrypt.
+        ssm: attach Session Manager access; default on.
+        cloudwatch_agent: allow the CloudWatch agent to publish GPU metrics (AWS's managed
+            ``CloudWatchAgentServerPolicy``) and to write the workload's own log groups; default on.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, name: str, bucket_arns: Sequence[str] = (), object_prefix: str | None = None,
+                 read_only_bucket_arns: Sequence[str] = (), kms_key_arns: Sequence[str] = (), ssm: bool = True,
+                 cloudwatch_agent: bool = True, tags: dict[str, str] | None = None):
+        super().__init__(scope, id)
+        if len(name) > 64:
+            raise ValueError(f"name must be at most 64 characters, got {len(name)} ({name!r})")
+        ctx = AwsContext(self)
+        prefix = (object_prefix or name).strip("/")
+        statements = []
+        if bucket_arns:
+            statements.append({"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": list(bucket_arns),
+                               "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}}})
+            statements.append({"Sid": "ReadWriteOwnObjects", "Effect": "Allow",
+                               "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                               "Resource": [f"{arn}/{prefix}/*" for arn in bucket_arns]})
+        if read_only_bucket_arns:
+            statements.append({"Sid": "ReadShared", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                               "Resource": [x for arn in read_only_bucket_arns for x in (arn, f"{arn}/*")]})
+        if kms_key_arns:
+            statements.append({"Sid": "UseOwnKeys", "Effect": "Allow",
+                               "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                               "Resource": list(kms_key_arns)})
+        if cloudwatch_agent:
+            statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
+                               "Resource": ctx.arn("logs", f"log-group:/aiinfra/{name}*", region=True)})
+        self.role = resource(self, "role", "aws_iam_role", name=name, assume_role_policy=EC2_TRUST,
+                             description=f"Nodes of workload {name}", max_session_duration=3600, tags=tags)
+        role_name = self.role.get_string_attribute("name")
+        if statements:
+            self.policy = resource(self, "policy", "aws_iam_role_policy", name=f"{name}-own-resources", role=role_name,
+                                   policy=policy_json(statements))
+        if ssm:
+            resource(self, "ssm", "aws_iam_role_policy_attachment", role=role_name,
+                     policy_arn=f"arn:{ctx.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")
+        if cloudwatch_agent:
+            # PutMetricData has no resource-level permissions, so it comes from AWS's managed
+            # agent policy rather than a "*" in this role's own policy.
+            resource(self, "cloudwatch-agent", "aws_iam_role_policy_attachment", role=role_name,
+                     policy_arn=f"arn:{ctx.partition}:iam::aws:policy/CloudWatchAgentServerPolicy")
+        self.instance_profile = resource(self, "profile", "aws_iam_instance_profile", name=name, role=role_name, tags=tags)
+        self.role_arn: str = self.role.get_string_attribute("arn")
+        self.role_name: str = role_name
+        self.instance_profile_arn: str = self.instance_profile.get_string_attribute("arn")
+        self.instance_profile_name: str = self.instance_profile.get_string_attribute("name")

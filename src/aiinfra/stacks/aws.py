@@ -1,0 +1,165 @@
+"""AWS stacks from a plan: one foundation per region (network, key, storage, alerts topic,
+budget) and one stack per workload (identity, node group, endpoint, alarms), joined by
+cdktf cross-stack references so a pull request's plan touches only what changed."""
+
+from __future__ import annotations
+
+from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
+
+from aiinfra.constructs._tf import AWS, provider
+from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, ClusterNetwork, EncryptionKey, GpuInstanceGroup, InferenceEndpoint, SpotPool,
+                                    TieredStorage, WorkloadIdentity)
+from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
+from aiinfra.spec import units
+from aiinfra.spec.models import AlertRule as SpecAlertRule
+from aiinfra.spec.models import Spec
+from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
+
+MAX_ZONES = 3  # subnets (and NAT routes) in at most three zones: the availability targets need no more
+
+
+def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
+    state = spec.state.aws if spec.state else None
+    if state is None:
+        # Relative to the stack's folder (``<out>/stacks/<name>``): state lives beside the spec,
+        # outside the output folder that every synth replaces.
+        LocalBackend(stack, path=f"{state_dir}/terraform.{name}.tfstate")
+        return
+    backend = S3Backend(stack, bucket=state.bucket, key=f"aiinfra/{name}/terraform.tfstate", region=state.region or spec.clouds.aws.region,
+                        encrypt=True, kms_key_id=state.kms_key_id)
+    backend.add_override("use_lockfile", True)  # S3-native state locking (Terraform 1.10+)
+
+
+def _tags(spec: Spec, part: str) -> dict[str, str]:
+    return {"project": spec.project, "environment": spec.environment, "aiinfra-part": part, "managed-by": "aiinfra"}
+
+
+def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
+    name = stack_name(spec.project, spec.environment, "aws", part)
+    stack = TerraformStack(app, name)
+    provider(stack, "aws", AWS, region=region, default_tags=[{"tags": _tags(spec, part)}])
+    _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
+    return stack
+
+
+class AwsFoundation:
+    """The shared resources of one region: key, network, tiered storage, alerts topic, budget."""
+
+    def __init__(self, app: App, spec: Spec, plan: Plan, region: str, workloads: list[WorkloadPlan], storage: CloudStoragePlan | None,
+                 primary: bool):
+        part = "foundation" if primary else f"foundation-{region}"
+        self.stack = _stack(app, spec, region, part)
+        self.name = f"{spec.project}-{ENV_SHORT[spec.environment]}"
+        zones: list[str] = []
+        for w in sorted(workloads, key=lambda w: -len(w.zones)):
+            for z in w.zones:
+                if z not in zones:
+                    zones.append(z)
+        # Inference groups need their zones; others fit in the first ones.
+        needed = [z for w in workloads if w.type == "inference" or w.multi_node for z in w.zones]
+        zones = list(dict.fromkeys(needed + zones))[: max(MAX_ZONES, len(set(needed)))]
+        self.zones = zones
+        has_endpoint = any(w.type == "inference" for w in workloads)
+        multi_node = any(w.multi_node for w in workloads)
+        self.key = EncryptionKey(self.stack, "key", alias=f"{self.name}-{region}-data", description=f"{spec.project} {spec.environment} data in {region}")
+        self.network = ClusterNetwork(self.stack, "network", name=f"{self.name}-{region}", zone_ids=zones, log_kms_key_arn=self.key.arn,
+                                      public_zone_ids=zones[:2] if has_endpoint and len(zones) >= 2 else zones[:1],
+                                      nat_gateways="per_zone" if spec.environment == "production" and has_endpoint else "single",
+                                      placement_group=multi_node)
+        tiers = {t.tier: t for t in storage.tiers} if storage else {}
+        warm = tiers["warm"].transition_after_days if "warm" in tiers else 30
+        cold = tiers["cold"].transition_after_days if "cold" in tiers else 90
+        self.storage = TieredStorage(self.stack, "storage", name=short(f"{self.name}-{region}", 30), kms_key_arn=self.key.arn,
+                                     warm_after_days=warm, cold_after_days=cold,
+                                     archive_after_days=storage.archive_after_days if storage else 365,
+                                     noncurrent_expiration_days=storage.expiration_days if storage else None,
+                                     abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7)
+        self.alerts = Alerts(self.stack, "alerts", name=f"{self.name}-{region}", kms_key_arn=self.key.arn, rules=[],
+                             email_endpoints=spec.clouds.aws.alert_emails)
+        monthly = sum(w.monthly_usd for w in workloads) + (storage.monthly_usd if storage else 0.0)
+        if primary and monthly > 0:
+            Budget(self.stack, "budget", name=f"{self.name}-aws-monthly", monthly_limit_usd=round(plan.totals.by_cloud_monthly_usd.get("aws", monthly), 2),
+                   topic_arn=self.alerts.topic_arn, cost_filter_tags={"project": spec.project, "environment": spec.environment})
+        TerraformOutput(self.stack, "data_bucket", value=self.storage.bucket_name)
+        TerraformOutput(self.stack, "vpc_id", value=self.network.vpc_id)
+
+
+def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, dimensions: dict[str, tuple[tuple[str, str], ...]]) -> list[AlertRule]:
+    """The spec's alert rules that apply to a workload, in CloudWatch units."""
+    out = []
+    for rule in rules:
+        metric, op, value = rule.parsed_condition()
+        if metric.startswith("gpu_") and not w.gpu:
+            continue
+        if "inference" in metric and w.type != "inference":
+            continue
+        if metric == "training_job_status" and w.type == "inference":
+            continue
+        if metric.endswith("_latency"):
+            threshold = units.parse_latency_ms(value) / 1000  # TargetResponseTime is in seconds
+            dims = dimensions.get("lb", ())
+        elif metric == "training_job_status":
+            threshold, op = 1.0, (">=" if op == "==" else "<")
+            dims = (("JobName", w.name),)
+        else:
+            threshold = units.parse_percent(value) if value.endswith("%") else float(value.rstrip("ms"))
+            dims = dimensions.get("group", ())
+        out.append(AlertRule(rule.name, metric, op, threshold, int(rule.duration or 60), rule.severity, dims))
+    return out
+
+
+class AwsWorkload:
+    """One workload's stack: identity, node group (with spot pool), endpoint and alarms."""
+
+    def __init__(self, app: App, spec: Spec, w: WorkloadPlan, foundation: AwsFoundation):
+        self.stack = _stack(app, spec, w.region, w.name)
+        name = f"{foundation.name}-{w.name}"
+        net, key, storage = foundation.network, foundation.key, foundation.storage
+        self.identity = WorkloadIdentity(self.stack, "identity", name=short(name, 64), bucket_arns=[storage.arn], object_prefix=w.name,
+                                         kms_key_arns=[key.arn])
+        subnet_ids = [net.private_subnet_ids[foundation.zones.index(z)] for z in w.zones if z in foundation.zones] or net.private_subnet_ids[:1]
+        spot = None
+        if w.capacity != "on_demand":
+            spot = SpotPool(on_demand_base=w.on_demand_base_nodes, on_demand_percent_above_base=w.on_demand_percent_above_base,
+                            alternative_instance_types=w.spot_alternatives)
+        always_on = w.type == "inference"
+        self.group = GpuInstanceGroup(
+            self.stack, "nodes", name=name, instance_type=w.instance_type, subnet_ids=subnet_ids,
+            security_group_ids=[net.node_security_group_id], instance_profile_arn=self.identity.instance_profile_arn, kms_key_arn=key.arn,
+            min_size=w.min_nodes if always_on else 0, max_size=w.max_nodes, desired_capacity=w.nodes if always_on else 0,
+            image_id=spec.clouds.aws.ami_id, gpu=bool(w.gpu), efa_interfaces=w.efa_interfaces_per_node,
+            data_volume_gib=w.data_volume_gib_per_node, data_volume_type=w.data_volume_type or "gp3",
+            placement_group_name=net.placement_group_name if w.placement == "cluster" else None, spot=spot,
+            tags={"workload": w.name, "workload-type": w.type})
+        dims = {"group": (("AutoScalingGroupName", self.group.name),)}
+        self.endpoint = None
+        if w.type == "inference":
+            public = net.public_subnet_ids if len(net.public_subnet_ids) >= 2 else net.private_subnet_ids
+            self.endpoint = InferenceEndpoint(
+                self.stack, "endpoint", name=short(name, 32), vpc_id=net.vpc_id, subnet_ids=public,
+                node_security_group_id=net.node_security_group_id, autoscaling_group_name=self.group.name,
+                certificate_arn=spec.clouds.aws.certificate_arn or "", requests_per_target=w.replica_qps or 100.0, vpc_cidr=net.cidr)
+            dims["lb"] = (("LoadBalancer", self.endpoint.arn_suffix),)
+            TerraformOutput(self.stack, "endpoint_dns_name", value=self.endpoint.dns_name)
+        rules = alert_rules_for(spec.alerting_rules, w, dims)
+        if rules:
+            Alerts(self.stack, "alerts", name=name, kms_key_arn=key.arn, rules=rules, topic_arn=foundation.alerts.topic_arn)
+        TerraformOutput(self.stack, "autoscaling_group_name", value=self.group.name)
+
+
+def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> list[str]:
+    """Add the AWS stacks for the plan's AWS workloads to ``app``; returns the stack names."""
+    mine = [w for w in plan.workloads if w.cloud == "aws"]
+    if not mine:
+        return []
+    primary_region = spec.clouds.aws.region
+    storage = next((s for s in plan.storage if s.cloud == "aws"), None)
+    names = []
+    regions = sorted({w.region for w in mine}, key=lambda r: (r != primary_region, r))
+    for region in regions:
+        in_region = [w for w in mine if w.region == region]
+        foundation = AwsFoundation(app, spec, plan, region, in_region, storage if region == primary_region else None, region == primary_region)
+        names.append(foundation.stack.node.id)
+        for w in in_region:
+            names.append(AwsWorkload(app, spec, w, foundation).stack.node.id)
+    return names

@@ -1,0 +1,288 @@
+"""AWS construct tests: synthesize a small stack, assert on the Terraform JSON. One test per behaviour."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
+
+from cdktf import App, TerraformStack  # noqa: E402
+from cdktf import Testing as CdktfTesting  # noqa: E402
+
+from aiinfra.constructs._tf import AWS, provider  # noqa: E402
+from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, ClusterNetwork, EncryptionKey, GpuInstanceGroup,  # noqa: E402
+                                    InferenceEndpoint, SpotPool, TieredStorage, WorkloadIdentity)
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+
+
+def synth(build) -> dict:
+    app = CdktfTesting.app()
+    stack = TerraformStack(app, "test")
+    provider(stack, "aws", AWS, region="us-east-1")
+    build(stack)
+    return json.loads(CdktfTesting.synth(stack))
+
+
+def only(doc: dict, rtype: str) -> dict:
+    (value,) = doc["resource"][rtype].values()
+    return value
+
+
+def policy(doc_value: str) -> dict:
+    return json.loads(doc_value)
+
+
+def group_stack(stack, **kw):
+    key = EncryptionKey(stack, "key", alias="k")
+    net = ClusterNetwork(stack, "net", name="n", zone_ids=["use1-az1", "use1-az2"], log_kms_key_arn=key.arn)
+    ident = WorkloadIdentity(stack, "id", name="w")
+    args = dict(name="g", instance_type="p4d.24xlarge", subnet_ids=net.private_subnet_ids, security_group_ids=[net.node_security_group_id],
+                instance_profile_arn=ident.instance_profile_arn, kms_key_arn=key.arn, max_size=2)
+    args.update(kw)
+    return GpuInstanceGroup(stack, "group", **args)
+
+
+# ---- EncryptionKey ------------------------------------------------------------------
+
+def test_kms_key_rotates_by_default_and_has_an_alias():
+    doc = synth(lambda s: EncryptionKey(s, "key", alias="acme-data"))
+    key = only(doc, "aws_kms_key")
+    assert key["enable_key_rotation"] is True and key["deletion_window_in_days"] == 30
+    assert only(doc, "aws_kms_alias")["name"] == "alias/acme-data"
+
+
+def test_key_policy_grants_the_account_and_named_roles_only():
+    doc = synth(lambda s: EncryptionKey(s, "key", alias="a", user_role_arns=["arn:aws:iam::123456789012:role/train"]))
+    statements = policy(only(doc, "aws_kms_key")["policy"])["Statement"]
+    principals = [st["Principal"] for st in statements]
+    assert all("*" not in json.dumps(p) for p in principals)
+    roles = next(st for st in statements if st["Sid"] == "WorkloadRolesUseKey")
+    assert roles["Principal"]["AWS"] == ["arn:aws:iam::123456789012:role/train"]
+    assert "kms:*" not in roles["Action"]
+
+
+def test_key_rejects_a_short_deletion_window():
+    with pytest.raises(ValueError, match="deletion_window_days must be between 7 and 30, got 3"):
+        synth(lambda s: EncryptionKey(s, "key", alias="a", deletion_window_days=3))
+
+
+# ---- ClusterNetwork -------------------------------------------------------------------
+
+def test_network_has_private_subnets_per_zone_and_no_public_ips():
+    doc = synth(lambda s: ClusterNetwork(s, "net", name="n", zone_ids=["use1-az1", "use1-az2", "use1-az4"], log_kms_key_arn="arn:k"))
+    subnets = doc["resource"]["aws_subnet"].values()
+    private = [sn for sn in subnets if sn["tags"]["tier"] == "private"]
+    assert sorted(sn["availability_zone_id"] for sn in private) == ["use1-az1", "use1-az2", "use1-az4"]
+    assert all(sn["map_public_ip_on_launch"] is False for sn in subnets)
+    assert len([sn for sn in subnets if sn["tags"]["tier"] == "public"]) == 1  # the NAT's only
+    assert len(doc["resource"]["aws_nat_gateway"]) == 1
+    assert only(doc, "aws_vpc_endpoint")["vpc_endpoint_type"] == "Gateway"
+
+
+def test_efa_security_group_admits_itself_through_separate_rules():
+    doc = synth(lambda s: ClusterNetwork(s, "net", name="n", zone_ids=["use1-az1"], log_kms_key_arn="arn:k"))
+    sg = only(doc, "aws_security_group")
+    assert "ingress" not in sg and "egress" not in sg
+    (ingress,) = doc["resource"]["aws_vpc_security_group_ingress_rule"].values()
+    assert ingress["ip_protocol"] == "-1" and ingress["referenced_security_group_id"] == ingress["security_group_id"]
+    assert "cidr_ipv4" not in ingress
+
+
+def test_placement_group_only_when_asked_and_flow_logs_always():
+    without = synth(lambda s: ClusterNetwork(s, "net", name="n", zone_ids=["use1-az1"], log_kms_key_arn="arn:k"))
+    assert "aws_placement_group" not in without["resource"]
+    assert only(without, "aws_flow_log")["traffic_type"] == "ALL"
+    with_pg = synth(lambda s: ClusterNetwork(s, "net", name="n", zone_ids=["use1-az1"], log_kms_key_arn="arn:k", placement_group=True))
+    assert only(with_pg, "aws_placement_group")["strategy"] == "cluster"
+
+
+# ---- GpuInstanceGroup + SpotPool ---------------------------------------------------------
+
+def test_launch_template_requires_imdsv2_encrypts_volumes_and_has_no_public_ip():
+    doc = synth(lambda s: group_stack(s, image_id="ami-0123456789abcdef0", data_volume_gib=500))
+    lt = only(doc, "aws_launch_template")
+    assert lt["metadata_options"]["http_tokens"] == "required"
+    assert all(v["ebs"]["encrypted"] is True and v["ebs"]["kms_key_id"] for v in lt["block_device_mappings"])
+    assert [v["ebs"]["volume_size"] for v in lt["block_device_mappings"]] == [200, 500]
+    assert all(ni["associate_public_ip_address"] is False for ni in lt["network_interfaces"])
+    assert "arn" in lt["iam_instance_profile"]
+    assert lt["image_id"] == "ami-0123456789abcdef0"
+
+
+@pytest.mark.parametrize("instance_type,efa", [("p4d.24xlarge", 4), ("p5.48xlarge", 32)])
+def test_one_efa_interface_per_network_card(instance_type, efa):
+    doc = synth(lambda s: group_stack(s, instance_type=instance_type, efa_interfaces=efa, image_id="ami-0123456789abcdef0"))
+    nis = only(doc, "aws_launch_template")["network_interfaces"]
+    assert len(nis) == efa
+    assert [ni["network_card_index"] for ni in nis] == list(range(efa))
+    assert all(ni["interface_type"] == "efa" for ni in nis)
+    assert [ni["device_index"] for ni in nis[:2]] == [0, 1]
+
+
+def test_default_image_is_the_deep_learning_ami_parameter():
+    doc = synth(lambda s: group_stack(s))
+    (param,) = doc["data"]["aws_ssm_parameter"].values()
+    assert "deeplearning" in param["name"]
+    assert "aws_ssm_parameter" in only(doc, "aws_launch_template")["image_id"]
+
+
+def test_spot_pool_sets_the_mixed_instances_policy():
+    pool = SpotPool(on_demand_base=2, alternative_instance_types=["p4de.24xlarge"])
+    doc = synth(lambda s: group_stack(s, spot=pool, min_size=2, max_size=4, image_id="ami-0123456789abcdef0"))
+    asg = only(doc, "aws_autoscaling_group")
+    dist = asg["mixed_instances_policy"]["instances_distribution"]
+    assert dist == {"on_demand_base_capacity": 2, "on_demand_percentage_above_base_capacity": 0,
+                    "spot_allocation_strategy": "price-capacity-optimized"}
+    overrides = asg["mixed_instances_policy"]["launch_template"]["override"]
+    assert [o["instance_type"] for o in overrides] == ["p4d.24xlarge", "p4de.24xlarge"]
+    assert asg["capacity_rebalance"] is True and "launch_template" not in asg
+
+
+def test_group_without_spot_uses_the_template_directly_and_validates_sizes():
+    asg = only(synth(lambda s: group_stack(s, image_id="ami-0123456789abcdef0")), "aws_autoscaling_group")
+    assert "launch_template" in asg and "mixed_instances_policy" not in asg
+    assert (asg["min_size"], asg["max_size"], asg["desired_capacity"]) == (0, 2, 0)
+    with pytest.raises(ValueError, match="0 <= min_size <= max_size"):
+        synth(lambda s: group_stack(s, min_size=3, max_size=2))
+    with pytest.raises(ValueError, match="on_demand_percent_above_base"):
+        SpotPool(on_demand_percent_above_base=101)
+
+
+# ---- TieredStorage ------------------------------------------------------------------------
+
+def storage_doc(**kw):
+    return synth(lambda s: TieredStorage(s, "st", name="acme", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/x", **kw))
+
+
+def test_buckets_block_public_access_and_are_versioned():
+    doc = storage_doc()
+    blocks = doc["resource"]["aws_s3_bucket_public_access_block"].values()
+    assert len(blocks) == 2
+    for b in blocks:
+        assert all(b[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    assert all(v["versioning_configuration"]["status"] == "Enabled" for v in doc["resource"]["aws_s3_bucket_versioning"].values())
+
+
+def test_data_bucket_uses_sse_kms_with_bucket_keys_and_logs_access():
+    doc = storage_doc()
+    sse = [v["rule"][0] for v in doc["resource"]["aws_s3_bucket_server_side_encryption_configuration"].values()]
+    kms = [r for r in sse if r["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"]
+    assert len(kms) == 1 and kms[0]["bucket_key_enabled"] is True
+    assert only(doc, "aws_s3_bucket_logging")["target_prefix"] == "data/"
+
+
+def test_bucket_policies_deny_plain_http():
+    doc = storage_doc()
+    for p in doc["resource"]["aws_s3_bucket_policy"].values():
+        deny = [st for st in policy(p["policy"])["Statement"] if st["Effect"] == "Deny"]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_lifecycle_moves_objects_at_the_plans_days():
+    doc = storage_doc(warm_after_days=45, cold_after_days=120, archive_after_days=400)
+    rules = [r for v in doc["resource"]["aws_s3_bucket_lifecycle_configuration"].values() for r in v["rule"] if r["id"] == "hot-warm-cold"]
+    (rule,) = rules
+    assert [(t["days"], t["storage_class"]) for t in rule["transition"]] == [(45, "STANDARD_IA"), (120, "GLACIER_IR"), (400, "DEEP_ARCHIVE")]
+    assert rule["abort_incomplete_multipart_upload"]["days_after_initiation"] == 7
+    with pytest.raises(ValueError, match="warm_after_days must be at least 30"):
+        storage_doc(warm_after_days=10)
+
+
+# ---- WorkloadIdentity ------------------------------------------------------------------------
+
+def test_identity_reaches_only_its_own_prefix_and_keys():
+    doc = synth(lambda s: WorkloadIdentity(s, "id", name="acme-train", bucket_arns=["arn:aws:s3:::data"], object_prefix="train",
+                                           kms_key_arns=["arn:aws:kms:us-east-1:123456789012:key/x"]))
+    statements = policy(only(doc, "aws_iam_role_policy")["policy"])["Statement"]
+    for st in statements:
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        assert "*" not in resources and all(not r.endswith(":*") for r in resources), st
+        assert not any(a.endswith("*") for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+    objects = next(st for st in statements if st["Sid"] == "ReadWriteOwnObjects")
+    assert objects["Resource"] == ["arn:aws:s3:::data/train/*"]
+    attached = {a["policy_arn"].split("/")[-1] for a in doc["resource"]["aws_iam_role_policy_attachment"].values()}
+    assert "AmazonSSMManagedInstanceCore" in attached
+    assert json.loads(only(doc, "aws_iam_role")["assume_role_policy"])["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+# ---- InferenceEndpoint, Alerts, Budget -------------------------------------------------------
+
+def endpoint_doc(**kw):
+    def build(s):
+        group = group_stack(s, image_id="ami-0123456789abcdef0", min_size=2, max_size=8)
+        args = dict(name="acme-reco", vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], node_security_group_id="sg-nodes",
+                    autoscaling_group_name=group.name, certificate_arn=CERT, requests_per_target=260.0, vpc_cidr="10.40.0.0/16")
+        args.update(kw)
+        InferenceEndpoint(s, "ep", **args)
+    return synth(build)
+
+
+def test_endpoint_listens_on_https_with_tls13_only():
+    doc = endpoint_doc()
+    (listener,) = doc["resource"]["aws_lb_listener"].values()
+    assert (listener["protocol"], listener["port"], listener["ssl_policy"]) == ("HTTPS", 443, "ELBSecurityPolicy-TLS13-1-2-2021-06")
+    lb = only(doc, "aws_lb")
+    assert lb["internal"] is True and lb["drop_invalid_header_fields"] is True
+
+
+def test_endpoint_scales_on_requests_per_target_and_cpu():
+    doc = endpoint_doc()
+    policies = {p["target_tracking_configuration"]["predefined_metric_specification"]["predefined_metric_type"]:
+                p["target_tracking_configuration"]["target_value"] for p in doc["resource"]["aws_autoscaling_policy"].values()}
+    assert policies == {"ALBRequestCountPerTarget": 15600.0, "ASGAverageCPUUtilization": 70.0}
+
+
+def test_internal_endpoint_admits_only_the_vpc_and_public_needs_explicit_choice():
+    doc = endpoint_doc()
+    ingress = [r for r in doc["resource"]["aws_vpc_security_group_ingress_rule"].values() if r.get("from_port") == 443]
+    assert [r["cidr_ipv4"] for r in ingress] == ["10.40.0.0/16"]
+    public = endpoint_doc(internet_facing=True)
+    assert [r["cidr_ipv4"] for r in public["resource"]["aws_vpc_security_group_ingress_rule"].values() if r.get("from_port") == 443] == ["0.0.0.0/0"]
+    with pytest.raises(ValueError, match="certificate_arn is required"):
+        endpoint_doc(certificate_arn="")
+
+
+def test_alerts_make_one_alarm_per_rule_to_an_encrypted_topic():
+    rules = [AlertRule("GPU Memory Exhaustion", "gpu_memory_utilization", ">", 95, 300, "warning"),
+             AlertRule("Model Inference Latency", "avg_inference_latency", ">", 0.5, 120, "critical")]
+    doc = synth(lambda s: Alerts(s, "alerts", name="acme", kms_key_arn="arn:k", rules=rules))
+    assert only(doc, "aws_sns_topic")["kms_master_key_id"] == "arn:k"
+    alarms = {a["alarm_name"]: a for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values()}
+    gpu = alarms["acme-gpu-memory-exhaustion"]
+    assert (gpu["namespace"], gpu["metric_name"], gpu["threshold"], gpu["evaluation_periods"]) == ("CWAgent", "nvidia_smi_utilization_memory", 95, 5)
+    assert alarms["acme-model-inference-latency"]["metric_name"] == "TargetResponseTime"
+    with pytest.raises(ValueError, match="unknown metric 'gpu_mem'"):
+        AlertRule("x", "gpu_mem", ">", 1)
+
+
+def test_budget_alerts_at_80_and_100_percent():
+    doc = synth(lambda s: Budget(s, "b", name="acme", monthly_limit_usd=3223.05, topic_arn="arn:topic"))
+    b = only(doc, "aws_budgets_budget")
+    assert b["limit_amount"] == "3223.05" and b["time_unit"] == "MONTHLY"
+    actual = sorted(n["threshold"] for n in b["notification"] if n["notification_type"] == "ACTUAL")
+    assert actual == [80, 100]
+
+
+# ---- a user's own stack -----------------------------------------------------------------------
+
+def test_users_own_stack_uses_group_and_storage_without_a_spec(tmp_path):
+    app = App(outdir=str(tmp_path))
+    stack = TerraformStack(app, "my-team-stack")
+    provider(stack, "aws", AWS, region="us-west-2")
+    key = EncryptionKey(stack, "key", alias="my-team")
+    store = TieredStorage(stack, "datasets", name="my-team", kms_key_arn=key.arn, cold_after_days=180)
+    ident = WorkloadIdentity(stack, "identity", name="my-team-train", bucket_arns=[store.arn], kms_key_arns=[key.arn])
+    group = GpuInstanceGroup(stack, "trainers", name="my-team-train", instance_type="g6e.12xlarge", subnet_ids=["subnet-123"],
+                             security_group_ids=["sg-123"], instance_profile_arn=ident.instance_profile_arn, kms_key_arn=key.arn,
+                             max_size=4, image_id="ami-0123456789abcdef0")
+    # Typed attributes let the user's own resources refer to and override ours.
+    group.autoscaling_group.add_override("max_instance_lifetime", 604800)
+    app.synth()
+    doc = json.loads((tmp_path / "stacks" / "my-team-stack" / "cdk.tf.json").read_text())
+    asg = only(doc, "aws_autoscaling_group")
+    assert asg["max_instance_lifetime"] == 604800
+    assert "${aws_iam_instance_profile." in only(doc, "aws_launch_template")["iam_instance_profile"]["arn"]
+    assert "aws_s3_bucket" in doc["resource"] and doc["provider"]["aws"][0]["region"] == "us-west-2"

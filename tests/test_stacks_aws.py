@@ -1,0 +1,142 @@
+"""AWS stacks from specs: names, the foundation / workload split, cross-stack references,
+backends, and `aiinfra synth` output (atomic, same layout as `cdktf synth`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
+
+from tests.conftest import ROOT  # noqa: E402
+
+AWS_ONLY = ROOT / "examples" / "aws-only.yaml"
+PREFIX = "acme-ml-production-aws-"
+
+
+def run_synth(spec: Path, out: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-m", "aiinfra.cli", "synth", str(spec), "--out", str(out)], capture_output=True, text=True,
+                          env=env, cwd=cwd or out.parent, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def aws_out(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "cdktf.out"
+    r = run_synth(AWS_ONLY, out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def stack(out: Path, part: str) -> dict:
+    return json.loads((out / "stacks" / f"{PREFIX}{part}" / "cdk.tf.json").read_text())
+
+
+def test_one_foundation_and_one_stack_per_workload(aws_out):
+    names = sorted(p.name for p in (aws_out / "stacks").iterdir())
+    assert names == [f"{PREFIX}foundation", f"{PREFIX}fraud-detection-training", f"{PREFIX}recommendation-inference"]
+    assert json.loads((aws_out / "manifest.json").read_text())["stacks"].keys() == set(names)
+
+
+def test_foundation_holds_network_key_storage_and_budget(aws_out):
+    doc = stack(aws_out, "foundation")
+    for rtype in ("aws_vpc", "aws_kms_key", "aws_s3_bucket", "aws_sns_topic", "aws_budgets_budget", "aws_placement_group"):
+        assert rtype in doc["resource"], rtype
+    assert "aws_launch_template" not in doc["resource"]
+
+
+def test_workload_stacks_reference_the_foundation_across_stacks(aws_out):
+    doc = stack(aws_out, "fraud-detection-training")
+    (remote,) = doc["data"]["terraform_remote_state"].values()
+    assert remote["backend"] == "local" and f"terraform.{PREFIX}foundation.tfstate" in remote["config"]["path"]
+    lt = next(iter(doc["resource"]["aws_launch_template"].values()))
+    assert "data.terraform_remote_state" in json.dumps(lt["block_device_mappings"])
+
+
+def test_multi_node_training_gets_efa_and_the_placement_group(aws_out):
+    doc = stack(aws_out, "fraud-detection-training")
+    lt = next(iter(doc["resource"]["aws_launch_template"].values()))
+    assert len(lt["network_interfaces"]) == 4 and lt["placement"]["group_name"]
+    asg = next(iter(doc["resource"]["aws_autoscaling_group"].values()))
+    assert (asg["min_size"], asg["desired_capacity"], asg["max_size"]) == (0, 0, 2)  # idles at zero; jobs scale it up
+
+
+def test_inference_stack_has_endpoint_alarms_and_replicas_from_the_plan(aws_out):
+    doc = stack(aws_out, "recommendation-inference")
+    asg = next(iter(doc["resource"]["aws_autoscaling_group"].values()))
+    assert (asg["min_size"], asg["desired_capacity"], asg["max_size"]) == (4, 4, 8)
+    assert "aws_lb_listener" in doc["resource"]
+    alarms = {a["metric_name"] for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values()}
+    assert alarms == {"nvidia_smi_utilization_memory", "TargetResponseTime"}
+    latency = next(a for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values() if a["metric_name"] == "TargetResponseTime")
+    assert latency["threshold"] == 0.5 and latency["evaluation_periods"] == 2
+
+
+def test_provider_tags_and_local_state_outside_the_output(aws_out):
+    doc = stack(aws_out, "foundation")
+    tags = doc["provider"]["aws"][0]["default_tags"][0]["tags"]
+    assert tags == {"project": "acme-ml", "environment": "production", "aiinfra-part": "foundation", "managed-by": "aiinfra"}
+    path = doc["terraform"]["backend"]["local"]["path"]
+    assert path == f"../../../terraform.{PREFIX}foundation.tfstate"
+
+
+def test_state_block_gives_an_encrypted_s3_backend_with_locking(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(AWS_ONLY.read_text() + "state:\n  aws:\n    bucket: acme-tf-state\n")
+    out = tmp_path / "out"
+    r = run_synth(spec, out)
+    assert r.returncode == 0, r.stderr
+    backend = stack(out, "foundation")["terraform"]["backend"]["s3"]
+    assert backend["encrypt"] is True and backend["use_lockfile"] is True and backend["key"] == f"aiinfra/{PREFIX}foundation/terraform.tfstate"
+
+
+def test_failed_synth_leaves_previous_output_untouched(tmp_path, aws_out):
+    out = tmp_path / "out"
+    r = run_synth(AWS_ONLY, out)
+    assert r.returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(AWS_ONLY.read_text().replace("    certificate_arn:", "    x_certificate_arn:"))
+    r = run_synth(bad, out)
+    assert r.returncode == 2 and "x_certificate_arn" in r.stderr and "Traceback" not in r.stderr
+    no_cert = tmp_path / "nocert.yaml"
+    no_cert.write_text("\n".join(line for line in AWS_ONLY.read_text().splitlines() if "certificate_arn" not in line) + "\n")
+    r = run_synth(no_cert, out)
+    assert r.returncode == 2 and r.stderr.startswith("clouds.aws.certificate_arn: required for the HTTPS endpoint of recommendation-inference")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_reference_spec_synthesizes_its_aws_workloads_and_says_what_is_not_yet(tmp_path):
+    out = tmp_path / "out"
+    r = run_synth(ROOT / "examples" / "reference.yaml", out)
+    assert r.returncode == 0, r.stderr
+    assert "gcp stacks are not synthesized yet" in r.stderr
+    names = {p.name for p in (out / "stacks").iterdir()}
+    assert f"{PREFIX}foundation" in names and f"{PREFIX}fraud-detection-training" in names
+
+
+def test_cdktf_app_writes_the_same_stacks(tmp_path):
+    ours_dir, theirs_dir = tmp_path / "a", tmp_path / "b"
+    ours_dir.mkdir(), theirs_dir.mkdir()
+    assert run_synth(AWS_ONLY, ours_dir / "cdktf.out", cwd=ours_dir).returncode == 0
+    # As `cdktf synth` runs it: from the project folder, CDKTF_OUTDIR set by the cdktf CLI.
+    env = {**os.environ, "AIINFRA_SPEC": str(AWS_ONLY), "CDKTF_OUTDIR": "cdktf.out"}
+    r = subprocess.run([sys.executable, str(ROOT / "main.py")], capture_output=True, text=True, env=env, cwd=theirs_dir, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for part in ("foundation", "fraud-detection-training", "recommendation-inference"):
+        assert stack(ours_dir / "cdktf.out", part) == stack(theirs_dir / "cdktf.out", part), part
+
+
+def test_cdktf_app_reports_bad_specs_in_one_line_each(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(AWS_ONLY.read_text().replace('"16x A100"', '"12x A100"'))
+    env = {**os.environ, "AIINFRA_SPEC": str(bad), "CDKTF_OUTDIR": str(tmp_path / "out")}
+    r = subprocess.run([sys.executable, str(ROOT / "main.py")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith("workload_inventory[0].gpu_requirements: 12x A100 does not fill whole nodes")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,608 @@
+"""Test harness for running real ``terraform`` against synthesized stacks, offline.
+
+What it gives a test module::
+
+    from tf_harness import SKIP_NO_TERRAFORM, apply_plan_destroy, init, moto_server, run_terraform
+
+    @SKIP_NO_TERRAFORM
+    def test_stack_applies(tmp_path, moto_server):
+        ...  # write cdk.tf.json into tmp_path
+        outputs = apply_plan_destroy(tmp_path, moto_server.env())
+
+* ``plugin_mirror()`` finds a Terraform provider filesystem mirror holding hashicorp/aws (there is
+  no registry here, so ``init`` always runs with ``-plugin-dir=<mirror>``). Never hard-code the
+  path: set ``AIINFRA_TF_PLUGIN_DIR`` to override discovery.
+* ``MotoServer`` / the session fixture ``moto_server`` run moto in server mode on a free loopback
+  port; ``.env()`` is everything the aws provider needs to talk to it. Environment variables alone
+  suffice for provider 5.100.0 (it honours ``AWS_ENDPOINT_URL``; moto answers STS
+  GetCallerIdentity, so no ``skip_*`` provider arguments are needed). ``write_moto_override`` is
+  there for stacks/providers that do need provider arguments; it writes a Terraform override file
+  so the synthesized JSON itself stays free of moto-specific settings.
+* Nothing here talks to anything but 127.0.0.1: the checkpoint (update check) call is disabled,
+  EC2 instance metadata lookups are disabled, and the user's AWS profile/config is masked.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "PLUGIN_DIR_ENV",
+    "SKIP_NO_TERRAFORM",
+    "MotoServer",
+    "MotoStartError",
+    "apply_plan_destroy",
+    "init",
+    "moto_server",
+    "plugin_mirror",
+    "run_terraform",
+    "skip_reason",
+    "terraform_bin",
+    "terraform_env",
+    "terraform_init",
+    "terraform_output",
+    "write_moto_override",
+]
+
+PLUGIN_DIR_ENV = "AIINFRA_TF_PLUGIN_DIR"
+OVERRIDE_FILE = "zz_moto_override.tf.json"
+PROVIDER_FILE = "zz_moto_provider.tf.json"  # used instead when the stack has no provider "aws" block
+DEFAULT_REGION = "us-east-1"
+TAIL_LINES = 60
+
+_AWS_ADDR = ("registry.terraform.io", "hashicorp", "aws")
+# Places a provider filesystem mirror usually lives (Terraform's own implied mirror dirs included).
+_CANDIDATE_DIRS = (
+    "/opt/tf-plugins",
+    "/opt/terraform/plugins",
+    "~/.terraform.d/plugins",
+    "~/.local/share/terraform/plugins",
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+)
+_FIND_TIMEOUT = 30.0  # seconds: the last-resort filesystem search is bounded
+_FIND_MAXDEPTH = 8
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def _platform() -> str:
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+            "i386": "386", "i686": "386"}.get(machine, machine)
+    return f"{platform.system().lower()}_{arch}"
+
+
+def _aws_versions(root: Path) -> list[str]:
+    """Versions of hashicorp/aws for this platform in a mirror ``root`` (unpacked or packed layout)."""
+    base = root.joinpath(*_AWS_ADDR)
+    plat = _platform()
+    found: set[str] = set()
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        # unpacked: <ver>/<os_arch>/terraform-provider-aws_v<ver>*
+        if entry.is_dir() and any((entry / plat).glob("terraform-provider-aws*")):
+            found.add(entry.name)
+        # packed: terraform-provider-aws_<ver>_<os_arch>.zip
+        elif entry.name.startswith("terraform-provider-aws_") and entry.name.endswith(f"_{plat}.zip"):
+            found.add(entry.name[len("terraform-provider-aws_"):-len(f"_{plat}.zip")])
+    return sorted(found)
+
+
+def _as_mirror_root(path: Path) -> Path | None:
+    """Accept a mirror root, or any path inside one (its registry.terraform.io dir, a provider binary)."""
+    path = path.expanduser()
+    if _aws_versions(path):
+        return path
+    parts = path.parts
+    if _AWS_ADDR[0] in parts:
+        last = len(parts) - 1 - parts[::-1].index(_AWS_ADDR[0])
+        root = Path(*parts[:last])
+        if _aws_versions(root):
+            return root
+    return None
+
+
+def _find_on_disk() -> Path | None:
+    """Bounded ``find / -xdev`` for a provider binary; stops at the first usable mirror."""
+    find = shutil.which("find")
+    if not find:
+        return None
+    cmd = [find, "/", "-xdev", "-maxdepth", str(_FIND_MAXDEPTH),
+           "(", "-name", ".git", "-o", "-name", "node_modules", "-o", "-name", ".terraform", ")", "-prune",
+           "-o", "-type", "f", "(", "-name", "terraform-provider-aws_v*", "-o",
+           "-name", f"terraform-provider-aws_*_{_platform()}.zip", ")", "-print"]
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return None
+    timer = threading.Timer(_FIND_TIMEOUT, proc.kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            root = _as_mirror_root(Path(line.strip()))
+            if root is not None:
+                return root
+        return None
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+@functools.lru_cache(maxsize=None)
+def _discover(explicit: str | None) -> Path | None:
+    if explicit:
+        # An explicit setting wins; if it is wrong we say so rather than silently look elsewhere.
+        return _as_mirror_root(Path(explicit))
+    for cand in _CANDIDATE_DIRS:
+        root = _as_mirror_root(Path(cand))
+        if root is not None:
+            return root
+    return _find_on_disk()
+
+
+def plugin_mirror() -> Path | None:
+    """Root of a provider filesystem mirror holding hashicorp/aws for this platform, or None.
+
+    ``$AIINFRA_TF_PLUGIN_DIR`` first (the root, its registry.terraform.io dir, or the provider
+    binary), then a few usual places, then a bounded filesystem search. Cached per env value.
+    """
+    return _discover(os.environ.get(PLUGIN_DIR_ENV) or None)
+
+
+def aws_provider_versions() -> list[str]:
+    """hashicorp/aws versions available in the mirror (empty if there is none)."""
+    root = plugin_mirror()
+    return _aws_versions(root) if root else []
+
+
+def terraform_bin() -> str | None:
+    return shutil.which("terraform")
+
+
+def skip_reason() -> str | None:
+    """One line saying what is missing for real-terraform tests, or None when all is there."""
+    missing = []
+    if terraform_bin() is None:
+        missing.append("terraform binary not found on PATH")
+    if plugin_mirror() is None:
+        explicit = os.environ.get(PLUGIN_DIR_ENV)
+        if explicit:
+            missing.append(f"{PLUGIN_DIR_ENV}={explicit} holds no hashicorp/aws provider for {_platform()}")
+        else:
+            missing.append(f"no hashicorp/aws provider mirror for {_platform()} found "
+                           f"(set {PLUGIN_DIR_ENV} to a filesystem mirror root holding "
+                           f"registry.terraform.io/hashicorp/aws/<version>/{_platform()}/)")
+    return "; ".join(missing) or None
+
+
+_SKIP_REASON = skip_reason()
+SKIP_NO_TERRAFORM = pytest.mark.skipif(_SKIP_REASON is not None, reason=_SKIP_REASON or "terraform available")
+
+
+# --------------------------------------------------------------------------- running terraform
+
+# Subcommands that accept -no-color / -input=false.
+_NO_COLOR = {"init", "validate", "plan", "apply", "destroy", "refresh", "import", "output", "show",
+             "get", "console", "test", "taint", "untaint", "force-unlock"}
+_INPUT = {"init", "plan", "apply", "destroy", "refresh", "import", "console"}
+
+
+@functools.lru_cache(maxsize=None)
+def _harness_dir() -> Path:
+    """Per-user scratch dir: shared plugin cache and an empty CLI config (hermetic runs)."""
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    path = Path(tempfile.gettempdir()) / f"aiinfra-tf-harness-{uid}"
+    (path / "plugin-cache").mkdir(parents=True, exist_ok=True)
+    cli = path / "terraformrc"
+    if not cli.exists():
+        cli.write_text("# written by tests/tf_harness.py: keep test runs independent of ~/.terraformrc\n")
+    return path
+
+
+def terraform_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """os.environ + harness defaults + ``env`` (a value of None removes the variable)."""
+    scratch = _harness_dir()
+    merged = dict(os.environ)
+    merged.update({
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "CHECKPOINT_DISABLE": "1",  # no update check to checkpoint-api.hashicorp.com
+        "TF_CLI_CONFIG_FILE": str(scratch / "terraformrc"),
+        "TF_PLUGIN_CACHE_DIR": os.environ.get("TF_PLUGIN_CACHE_DIR") or str(scratch / "plugin-cache"),
+    })
+    for key, value in (env or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    return merged
+
+
+def _tail(text: str | bytes | None, n: int = TAIL_LINES) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = (text or "").rstrip().splitlines()
+    return "\n".join(lines[-n:])
+
+
+def _with_flags(args: Sequence[str]) -> list[str]:
+    args = [str(a) for a in args]
+    sub_i = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if sub_i is None:
+        return args
+    sub = args[sub_i]
+    extra = []
+    if sub in _NO_COLOR and "-no-color" not in args:
+        extra.append("-no-color")
+    if sub in _INPUT and not any(a.startswith("-input") for a in args):
+        extra.append("-input=false")
+    return args[:sub_i + 1] + extra + args[sub_i + 1:]
+
+
+def run_terraform(args: Sequence[str], cwd: Path, env: Mapping[str, str | None] | None = None,
+                  timeout: float = 600, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``terraform <args>`` in ``cwd`` (text output captured).
+
+    ``-no-color`` / ``-input=false`` are added where the subcommand takes them; ``env`` is merged
+    over :func:`terraform_env`. A non-zero exit (with ``check``) or a timeout raises AssertionError
+    carrying the command and the last lines of stderr and stdout.
+    """
+    tf = terraform_bin()
+    if tf is None:
+        raise AssertionError("terraform binary not found on PATH")
+    cmd = [tf, *_with_flags(args)]
+    shown = "terraform " + " ".join(cmd[1:])
+    # Own session so a timeout can take down terraform *and* its provider plugin processes.
+    proc = subprocess.Popen(cmd, cwd=str(cwd), env=terraform_env(env), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _killpg(proc)
+        stdout, stderr = proc.communicate()
+        raise AssertionError(
+            f"`{shown}` timed out after {timeout:g}s in {cwd}\n"
+            f"--- stderr (last {TAIL_LINES} lines) ---\n{_tail(stderr)}\n"
+            f"--- stdout (last {TAIL_LINES} lines) ---\n{_tail(stdout)}") from None
+    except BaseException:
+        _killpg(proc)
+        proc.wait()
+        raise
+    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"`{shown}` failed with exit code {result.returncode} in {cwd}\n"
+            f"--- stderr (last {TAIL_LINES} lines) ---\n{_tail(stderr)}\n"
+            f"--- stdout (last {TAIL_LINES} lines) ---\n{_tail(stdout)}")
+    return result
+
+
+def _killpg(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def init(stack_dir: Path, backend: bool = True, env: Mapping[str, str | None] | None = None,
+         plugin_dirs: Sequence[Path] = (), timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``terraform init`` offline from the provider mirror (plus any extra ``plugin_dirs``).
+
+    ``backend=True`` (the default) initialises the stack's backend (cdktf writes a local one), as
+    needed for apply; ``backend=False`` is enough for ``validate``.
+    """
+    mirror = plugin_mirror()
+    if mirror is None:
+        raise AssertionError(skip_reason() or "no provider mirror")
+    args = ["init", f"-plugin-dir={mirror}", *(f"-plugin-dir={d}" for d in plugin_dirs)]
+    if not backend:
+        args.append("-backend=false")
+    return run_terraform(args, Path(stack_dir), env=env, timeout=timeout)
+
+
+terraform_init = init
+
+
+def terraform_output(stack_dir: Path, env: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """``terraform output -json`` as {name: value}."""
+    out = run_terraform(["output", "-json"], Path(stack_dir), env=env, timeout=120).stdout
+    return {name: item.get("value") for name, item in json.loads(out or "{}").items()}
+
+
+def apply_plan_destroy(stack_dir: Path, env: Mapping[str, str | None] | None = None,
+                       timeout: float = 600, *, destroy: bool = True,
+                       after_apply: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """init, ``apply -auto-approve``, ``plan -detailed-exitcode`` (must be 0: no drift), destroy.
+
+    Returns the outputs after apply. ``after_apply(outputs)`` runs after the plan check, before the
+    destroy (inspect the fake cloud there). Destroy runs even when an earlier step failed (its own
+    failure is then attached as a note; the first error is the one raised).
+    """
+    stack_dir = Path(stack_dir)
+    init(stack_dir, backend=True, env=env)
+    try:
+        run_terraform(["apply", "-auto-approve"], stack_dir, env=env, timeout=timeout)
+        outputs = terraform_output(stack_dir, env=env)
+        plan = run_terraform(["plan", "-detailed-exitcode"], stack_dir, env=env, timeout=timeout, check=False)
+        if plan.returncode != 0:
+            what = "has changes after apply (not idempotent)" if plan.returncode == 2 else f"failed ({plan.returncode})"
+            raise AssertionError(
+                f"`terraform plan -detailed-exitcode` {what} in {stack_dir}\n"
+                f"--- stderr (last {TAIL_LINES} lines) ---\n{_tail(plan.stderr)}\n"
+                f"--- stdout (last {TAIL_LINES} lines) ---\n{_tail(plan.stdout)}")
+        if after_apply is not None:
+            after_apply(outputs)
+    except Exception as exc:
+        if destroy:
+            try:
+                run_terraform(["destroy", "-auto-approve"], stack_dir, env=env, timeout=timeout)
+            except AssertionError as cleanup:
+                exc.add_note(f"(cleanup destroy also failed: {str(cleanup).splitlines()[0]})")
+        raise
+    if destroy:
+        run_terraform(["destroy", "-auto-approve"], stack_dir, env=env, timeout=timeout)
+    return outputs
+
+
+# --------------------------------------------------------------------------- moto override
+
+
+def _aws_provider_aliases(stack_dir: Path) -> list[str | None]:
+    """Aliases of provider "aws" blocks declared in the stack's (non-override) *.tf.json files."""
+    aliases: list[str | None] = []
+    for path in sorted(Path(stack_dir).glob("*.tf.json")):
+        if path.name.endswith("_override.tf.json") or path.name == "override.tf.json" or path.name == PROVIDER_FILE:
+            continue
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        blocks = (doc.get("provider") or {}).get("aws") if isinstance(doc, dict) else None
+        for block in blocks if isinstance(blocks, list) else [blocks] if isinstance(blocks, dict) else []:
+            alias = block.get("alias") if isinstance(block, dict) else None
+            if alias not in aliases:
+                aliases.append(alias)
+    return aliases
+
+
+def write_moto_override(stack_dir: Path, region: str = DEFAULT_REGION) -> Path:
+    """Write provider arguments for a moto run next to the stack's cdk.tf.json; returns the file.
+
+    Not needed with provider 5.100.0 (``MotoServer.env()`` suffices) but harmless, and keeps any
+    moto-only setting out of the synthesized JSON. Terraform only lets an override file override
+    blocks that exist, so this writes ``zz_moto_override.tf.json`` with one entry per provider
+    "aws" block (alias) found in the stack's *.tf.json, or — when the stack declares none —
+    ``zz_moto_provider.tf.json`` with a default provider block. The endpoint itself comes from
+    ``AWS_ENDPOINT_URL`` in the environment.
+    """
+    stack_dir = Path(stack_dir)
+    settings = {
+        "region": region,
+        "skip_credentials_validation": True,
+        "skip_metadata_api_check": True,
+        "skip_region_validation": True,
+        "s3_use_path_style": True,
+    }
+    aliases = _aws_provider_aliases(stack_dir)
+    name = OVERRIDE_FILE if aliases else PROVIDER_FILE
+    blocks = [dict(settings, **({"alias": a} if a else {})) for a in (aliases or [None])]
+    for stale in (OVERRIDE_FILE, PROVIDER_FILE):
+        (stack_dir / stale).unlink(missing_ok=True)
+    target = stack_dir / name
+    target.write_text(json.dumps({"provider": {"aws": blocks}}, indent=2) + "\n")
+    return target
+
+
+# --------------------------------------------------------------------------- moto server
+
+
+class MotoStartError(RuntimeError):
+    """moto_server could not be started; str() is a one-line explanation."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never via a proxy
+
+
+def _moto_command() -> list[str]:
+    script = Path(sys.executable).parent / "moto_server"  # same venv as this interpreter (no resolve())
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "moto.server"]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: have the kernel SIGTERM moto if pytest dies without cleaning up."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+class MotoServer:
+    """moto in server mode on a free 127.0.0.1 port; a context manager.
+
+    ``endpoint`` is its URL, ``env()`` the environment for terraform/boto3, ``reset()`` wipes all
+    moto state. Exiting stops the process (terminate, then kill).
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, region: str = DEFAULT_REGION, startup_timeout: float = 30.0, port: int | None = None):
+        self.region = region
+        self.startup_timeout = startup_timeout
+        self._fixed_port = port
+        self.port: int | None = None
+        self.proc: subprocess.Popen | None = None
+        self._log: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        if self.port is None:
+            raise RuntimeError("MotoServer is not started")
+        return f"http://{self.host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Everything the aws provider (and boto3) needs to use this server and nothing else."""
+        no_proxy = ",".join(x for x in ("127.0.0.1", "localhost", os.environ.get("NO_PROXY", "")) if x)
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",  # never try 169.254.169.254
+            # Mask whatever the developer has configured (empty == unset for the AWS SDKs).
+            "AWS_SESSION_TOKEN": "",
+            "AWS_SECURITY_TOKEN": "",
+            "AWS_PROFILE": "",
+            "AWS_DEFAULT_PROFILE": "",
+            "AWS_ROLE_ARN": "",
+            "AWS_WEB_IDENTITY_TOKEN_FILE": "",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "NO_PROXY": no_proxy,
+            "no_proxy": no_proxy,
+        }
+
+    # -- lifecycle
+
+    def start(self) -> MotoServer:
+        if self.proc is not None:
+            return self
+        attempts = 1 if self._fixed_port else 3  # a free port can be taken between probe and bind
+        last = "not started"
+        for _ in range(attempts):
+            self.port = self._fixed_port or _free_port()
+            self._log = tempfile.TemporaryFile(mode="w+", prefix="moto-server-")
+            try:
+                self.proc = subprocess.Popen(
+                    [*_moto_command(), "-H", self.host, "-p", str(self.port)],
+                    stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            except OSError as exc:
+                self._close_log()
+                raise MotoStartError(f"cannot run moto_server ({' '.join(_moto_command())}): {exc}") from None
+            last = self._wait_ready()
+            if last is None:
+                return self
+            self.stop()
+        raise MotoStartError(last)
+
+    def _wait_ready(self) -> str | None:
+        deadline = time.monotonic() + self.startup_timeout
+        assert self.proc is not None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return (f"moto_server exited with code {self.proc.returncode} before answering on "
+                        f"{self.endpoint}: {self._last_log_line()}")
+            try:
+                with _NO_PROXY.open(f"{self.endpoint}/moto-api/", timeout=2) as resp:
+                    if resp.status == 200:
+                        return None
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        return (f"moto_server did not answer on {self.endpoint}/moto-api/ within "
+                f"{self.startup_timeout:g}s: {self._last_log_line()}")
+
+    def _last_log_line(self) -> str:
+        if self._log is None:
+            return "(no output)"
+        try:
+            self._log.flush()
+            self._log.seek(0)
+            lines = [ln.strip() for ln in self._log.read().splitlines() if ln.strip()]
+        except (OSError, ValueError):
+            return "(no output)"
+        return lines[-1] if lines else "(no output)"
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            try:
+                self._log.close()
+            except OSError:
+                pass
+            self._log = None
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        self._close_log()
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for this server (boto3 is imported on first use)."""
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region,
+                            aws_access_key_id="testing", aws_secret_access_key="testing", **kwargs)
+
+    def reset(self) -> None:
+        """Drop all state in the server (POST /moto-api/reset)."""
+        req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
+        with _NO_PROXY.open(req, timeout=10) as resp:
+            if resp.status != 200:
+                raise AssertionError(f"moto reset failed: HTTP {resp.status}")
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"MotoServer({self.endpoint if self.port else 'not started'})"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server for the session (import this fixture into a test module to use it)."""
+    server = MotoServer()
+    try:
+        server.start()
+    except MotoStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
