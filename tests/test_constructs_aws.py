@@ -51,6 +51,9 @@ def test_kms_key_rotates_by_default_and_has_an_alias():
     doc = synth(lambda s: EncryptionKey(s, "key", alias="acme-data"))
     key = only(doc, "aws_kms_key")
     assert key["enable_key_rotation"] is True and key["deletion_window_in_days"] == 30
+    assert "rotation_period_in_days" not in key  # AWS's default, a year
+    faster = only(synth(lambda s: EncryptionKey(s, "key", alias="a", rotation_period_days=90)), "aws_kms_key")
+    assert faster["rotation_period_in_days"] == 90
     assert only(doc, "aws_kms_alias")["name"] == "alias/acme-data"
 
 
@@ -171,7 +174,9 @@ def test_data_bucket_uses_sse_kms_with_bucket_keys_and_logs_access():
     sse = [v["rule"][0] for v in doc["resource"]["aws_s3_bucket_server_side_encryption_configuration"].values()]
     kms = [r for r in sse if r["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"]
     assert len(kms) == 1 and kms[0]["bucket_key_enabled"] is True
-    assert only(doc, "aws_s3_bucket_logging")["target_prefix"] == "data/"
+    logging = only(doc, "aws_s3_bucket_logging")
+    assert logging["target_prefix"] == "data/"
+    assert any(d.startswith("aws_s3_bucket_policy.") for d in logging["depends_on"])  # S3 checks the log bucket's policy
 
 
 def test_bucket_policies_deny_plain_http():

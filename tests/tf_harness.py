@@ -2,7 +2,7 @@
 
 What it gives a test module::
 
-    from tf_harness import SKIP_NO_TERRAFORM, apply_plan_destroy, init, moto_server, run_terraform
+    from tests.tf_harness import SKIP_NO_TERRAFORM, apply_plan_destroy, init, moto_server, run_terraform
 
     @SKIP_NO_TERRAFORM
     def test_stack_applies(tmp_path, moto_server):
@@ -50,6 +50,7 @@ __all__ = [
     "MotoServer",
     "MotoStartError",
     "apply_plan_destroy",
+    "aws_provider_versions",
     "init",
     "moto_server",
     "plugin_mirror",
@@ -214,27 +215,29 @@ _INPUT = {"init", "plan", "apply", "destroy", "refresh", "import", "console"}
 
 
 @functools.lru_cache(maxsize=None)
-def _harness_dir() -> Path:
-    """Per-user scratch dir: shared plugin cache and an empty CLI config (hermetic runs)."""
+def _cli_config() -> Path:
+    """An empty Terraform CLI config, so runs do not depend on ~/.terraformrc (or warn it is missing)."""
     uid = os.getuid() if hasattr(os, "getuid") else "user"
-    path = Path(tempfile.gettempdir()) / f"aiinfra-tf-harness-{uid}"
-    (path / "plugin-cache").mkdir(parents=True, exist_ok=True)
-    cli = path / "terraformrc"
-    if not cli.exists():
-        cli.write_text("# written by tests/tf_harness.py: keep test runs independent of ~/.terraformrc\n")
+    path = Path(tempfile.gettempdir()) / f"aiinfra-tf-harness-{uid}.tfrc"
+    if not path.exists():
+        tmp = path.with_name(f"{path.name}.{os.getpid()}")
+        tmp.write_text("# written by tests/tf_harness.py: keep test runs independent of ~/.terraformrc\n")
+        os.replace(tmp, path)
     return path
 
 
 def terraform_env(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
-    """os.environ + harness defaults + ``env`` (a value of None removes the variable)."""
-    scratch = _harness_dir()
+    """os.environ + harness defaults + ``env`` (a value of None removes the variable).
+
+    No plugin cache is set up: with an unpacked mirror ``init -plugin-dir`` only symlinks the
+    provider (about 1 s, no copy), and Terraform's plugin cache is not safe for parallel inits.
+    """
     merged = dict(os.environ)
     merged.update({
         "TF_IN_AUTOMATION": "1",
         "TF_INPUT": "0",
         "CHECKPOINT_DISABLE": "1",  # no update check to checkpoint-api.hashicorp.com
-        "TF_CLI_CONFIG_FILE": str(scratch / "terraformrc"),
-        "TF_PLUGIN_CACHE_DIR": os.environ.get("TF_PLUGIN_CACHE_DIR") or str(scratch / "plugin-cache"),
+        "TF_CLI_CONFIG_FILE": str(_cli_config()),
     })
     for key, value in (env or {}).items():
         if value is None:
@@ -344,6 +347,10 @@ def apply_plan_destroy(stack_dir: Path, env: Mapping[str, str | None] | None = N
     Returns the outputs after apply. ``after_apply(outputs)`` runs after the plan check, before the
     destroy (inspect the fake cloud there). Destroy runs even when an earlier step failed (its own
     failure is then attached as a note; the first error is the one raised).
+
+    Budget ~80 s for a stack with ``aws_s3_bucket_lifecycle_configuration``: provider 5.100.0 waits
+    10 s + 10 consecutive matching reads 5 s apart (~55 s) after every create/update of one, against
+    any endpoint. Apply independent stacks in parallel (threads) rather than one after another.
     """
     stack_dir = Path(stack_dir)
     init(stack_dir, backend=True, env=env)
@@ -374,11 +381,12 @@ def apply_plan_destroy(stack_dir: Path, env: Mapping[str, str | None] | None = N
 # --------------------------------------------------------------------------- moto override
 
 
-def _aws_provider_aliases(stack_dir: Path) -> list[str | None]:
-    """Aliases of provider "aws" blocks declared in the stack's (non-override) *.tf.json files."""
-    aliases: list[str | None] = []
+def _aws_provider_blocks(stack_dir: Path) -> dict[str | None, bool]:
+    """{alias (None = default): declares a region?} for provider "aws" blocks in the stack's
+    primary *.tf.json files (HCL *.tf files are not read)."""
+    found: dict[str | None, bool] = {}
     for path in sorted(Path(stack_dir).glob("*.tf.json")):
-        if path.name.endswith("_override.tf.json") or path.name == "override.tf.json" or path.name == PROVIDER_FILE:
+        if path.name.endswith("_override.tf.json") or path.name in ("override.tf.json", PROVIDER_FILE):
             continue
         try:
             doc = json.loads(path.read_text())
@@ -386,10 +394,10 @@ def _aws_provider_aliases(stack_dir: Path) -> list[str | None]:
             continue
         blocks = (doc.get("provider") or {}).get("aws") if isinstance(doc, dict) else None
         for block in blocks if isinstance(blocks, list) else [blocks] if isinstance(blocks, dict) else []:
-            alias = block.get("alias") if isinstance(block, dict) else None
-            if alias not in aliases:
-                aliases.append(alias)
-    return aliases
+            if isinstance(block, dict):
+                alias = block.get("alias")
+                found[alias] = found.get(alias, False) or "region" in block
+    return found
 
 
 def write_moto_override(stack_dir: Path, region: str = DEFAULT_REGION) -> Path:
@@ -398,21 +406,25 @@ def write_moto_override(stack_dir: Path, region: str = DEFAULT_REGION) -> Path:
     Not needed with provider 5.100.0 (``MotoServer.env()`` suffices) but harmless, and keeps any
     moto-only setting out of the synthesized JSON. Terraform only lets an override file override
     blocks that exist, so this writes ``zz_moto_override.tf.json`` with one entry per provider
-    "aws" block (alias) found in the stack's *.tf.json, or — when the stack declares none —
-    ``zz_moto_provider.tf.json`` with a default provider block. The endpoint itself comes from
-    ``AWS_ENDPOINT_URL`` in the environment.
+    "aws" block (alias) found in the stack's *.tf.json (``region`` is only filled in where a block
+    has none), or, when the stack declares no provider "aws" block, ``zz_moto_provider.tf.json``
+    with a default block. The endpoint itself always comes from ``AWS_ENDPOINT_URL``.
     """
     stack_dir = Path(stack_dir)
     settings = {
-        "region": region,
         "skip_credentials_validation": True,
         "skip_metadata_api_check": True,
         "skip_region_validation": True,
         "s3_use_path_style": True,
     }
-    aliases = _aws_provider_aliases(stack_dir)
-    name = OVERRIDE_FILE if aliases else PROVIDER_FILE
-    blocks = [dict(settings, **({"alias": a} if a else {})) for a in (aliases or [None])]
+    declared = _aws_provider_blocks(stack_dir)
+    name = OVERRIDE_FILE if declared else PROVIDER_FILE
+    blocks = []
+    for alias, has_region in (declared or {None: False}).items():
+        block = {"alias": alias} if alias else {}
+        if not has_region:
+            block["region"] = region
+        blocks.append({**block, **settings})
     for stale in (OVERRIDE_FILE, PROVIDER_FILE):
         (stack_dir / stale).unlink(missing_ok=True)
     target = stack_dir / name
@@ -436,8 +448,79 @@ def _free_port() -> int:
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, never via a proxy
 
 
-def _moto_command() -> list[str]:
-    script = Path(sys.executable).parent / "moto_server"  # same venv as this interpreter (no resolve())
+# moto 5.2.5 fidelity fixes, applied inside the server process (moto_server has no plugin hook).
+# Each is guarded: if moto changes shape, the patch is skipped with a note in the server log.
+#  * DescribeSecurityGroupRules drops Description on rules that reference a security group
+#    (CIDR rules keep it; DescribeSecurityGroups keeps it too). Real AWS returns it, and without
+#    it aws_vpc_security_group_ingress_rule/egress_rule with a description never plan clean.
+_MOTO_PATCHES = r"""
+import sys
+try:
+    from moto.ec2.models.security_groups import SecurityGroupRule as _Rule
+    _orig = _Rule.description
+    if not isinstance(_orig, property):
+        raise TypeError("SecurityGroupRule.description is no longer a property")
+    def _description(self, _fget=_orig.fget):
+        value = _fget(self)
+        if value is None and isinstance(getattr(self, "source_group", None), dict):
+            value = self.source_group.get("Description")
+        return value
+    _Rule.description = property(_description)
+except Exception as exc:
+    print(f"tf_harness: moto patch (security group rule description) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 Budgets lacks what the aws provider calls after CreateBudget: the subscribers of a
+    # notification and the budget's tags (500 Internal Server Error). Serve both from memory.
+    import json as _json
+    from moto.budgets.responses import BudgetsResponse as _Budgets
+    _budget_tags = {}
+    def _budget_arn(self, name=None):
+        return f"arn:aws:budgets::{self._get_param('AccountId')}:budget/{name or self._get_param('BudgetName')}"
+    _create_budget = _Budgets.create_budget
+    def _create(self):
+        out = _create_budget(self)
+        tags = self._get_param("ResourceTags") or []
+        _budget_tags[_budget_arn(self, self._get_param("Budget")["BudgetName"])] = {t["Key"]: t["Value"] for t in tags}
+        return out
+    def _subscribers(self):
+        budget = self.backend.budgets[self._get_param("AccountId")][self._get_param("BudgetName")]
+        wanted = self._get_param("Notification") or {}
+        for n in budget.notifications:
+            d = n.details
+            if all(d.get(k) == wanted.get(k) for k in ("ComparisonOperator", "NotificationType", "ThresholdType")) \
+                    and float(d.get("Threshold", 0)) == float(wanted.get("Threshold", 0)):
+                return _json.dumps({"Subscribers": n.subscribers})
+        return _json.dumps({"Subscribers": []})
+    def _list_tags(self):
+        tags = _budget_tags.get(self._get_param("ResourceARN"), {})
+        return _json.dumps({"ResourceTags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+    def _tag(self):
+        _budget_tags.setdefault(self._get_param("ResourceARN"), {}).update(
+            {t["Key"]: t["Value"] for t in self._get_param("ResourceTags") or []})
+        return "{}"
+    def _untag(self):
+        tags = _budget_tags.setdefault(self._get_param("ResourceARN"), {})
+        for k in self._get_param("ResourceTagKeys") or []:
+            tags.pop(k, None)
+        return "{}"
+    _Budgets.create_budget = _create
+    for _name, _fn in (("describe_subscribers_for_notification", _subscribers), ("list_tags_for_resource", _list_tags),
+                       ("tag_resource", _tag), ("untag_resource", _untag)):
+        if not hasattr(_Budgets, _name):
+            setattr(_Budgets, _name, _fn)
+except Exception as exc:
+    print(f"tf_harness: moto patch (budget subscribers and tags) skipped: {exc!r}", file=sys.stderr)
+from moto.server import main
+sys.argv[0] = "moto_server"
+sys.exit(main())
+"""
+
+
+def _moto_command(patched: bool = True) -> list[str]:
+    """moto_server from this interpreter's venv (bin dir of sys.executable, not resolved)."""
+    if patched:
+        return [sys.executable, "-c", _MOTO_PATCHES]
+    script = Path(sys.executable).parent / "moto_server"
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", "moto.server"]
@@ -457,13 +540,17 @@ class MotoServer:
     """moto in server mode on a free 127.0.0.1 port; a context manager.
 
     ``endpoint`` is its URL, ``env()`` the environment for terraform/boto3, ``reset()`` wipes all
-    moto state. Exiting stops the process (terminate, then kill).
+    moto state. Exiting stops the process (terminate, then kill). With ``patched`` (the default)
+    the server runs with the small fidelity fixes in ``_MOTO_PATCHES``; ``patched=False`` runs the
+    venv's plain ``moto_server`` script.
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, region: str = DEFAULT_REGION, startup_timeout: float = 30.0, port: int | None = None):
+    def __init__(self, region: str = DEFAULT_REGION, startup_timeout: float = 30.0, port: int | None = None,
+                 patched: bool = True):
         self.region = region
+        self.patched = patched
         self.startup_timeout = startup_timeout
         self._fixed_port = port
         self.port: int | None = None
@@ -511,12 +598,14 @@ class MotoServer:
             self._log = tempfile.TemporaryFile(mode="w+", prefix="moto-server-")
             try:
                 self.proc = subprocess.Popen(
-                    [*_moto_command(), "-H", self.host, "-p", str(self.port)],
+                    [*_moto_command(self.patched), "-H", self.host, "-p", str(self.port)],
                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                    # AWS-managed IAM policies (AmazonSSMManagedInstanceCore, ...) exist only when moto loads them.
+                    env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             except OSError as exc:
                 self._close_log()
-                raise MotoStartError(f"cannot run moto_server ({' '.join(_moto_command())}): {exc}") from None
+                raise MotoStartError(f"cannot start moto_server ({_moto_command(self.patched)[0]}): {exc}") from None
             last = self._wait_ready()
             if last is None:
                 return self

@@ -54,9 +54,10 @@ def _apply(r: TerraformResource | TerraformDataSource | TerraformProvider, attrs
             r.add_override(key, clean(value))
 
 
-def resource(scope: Construct, id: str, type: str, **attrs: Any) -> TerraformResource:
+def resource(scope: Construct, id: str, type: str, *, depends_on: list[Any] | None = None, **attrs: Any) -> TerraformResource:
     """One resource of ``type`` with the given arguments (None = leave unset)."""
-    r = TerraformResource(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]))
+    r = TerraformResource(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]),
+                          depends_on=depends_on)
     _apply(r, attrs)
     return r
 

@@ -92,7 +92,7 @@ class Alerts(Construct):
                  "Resource": topic_arn},
                 {"Sid": "ServicesPublish", "Effect": "Allow", "Principal": {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]},
                  "Action": "SNS:Publish", "Resource": topic_arn, "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}},
-                {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "SNS:Publish", "Resource": topic_arn,
+                {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "SNS:Publish", "Resource": topic_arn,
                  "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]))
         self.topic_arn: str = topic_arn
         for i, email in enumerate(email_endpoints):

@@ -67,7 +67,9 @@ class EncryptionKey(Construct):
             statements.append({"Sid": "AutoScalingGrantsToEc2", "Effect": "Allow", "Principal": {"AWS": asg_role},
                                "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}})
         self.key = resource(self, "key", "aws_kms_key", description=description or alias, enable_key_rotation=True,
-                            rotation_period_in_days=rotation_period_days, deletion_window_in_days=deletion_window_days,
+                            # 365 is AWS's own default: set only when it differs, so the key reads back unchanged.
+                            rotation_period_in_days=rotation_period_days if rotation_period_days != 365 else None,
+                            deletion_window_in_days=deletion_window_days,
                             key_usage="ENCRYPT_DECRYPT", customer_master_key_spec="SYMMETRIC_DEFAULT",
                             policy=policy_json(statements), tags=tags)
         self.alias = resource(self, "alias", "aws_kms_alias", name=f"alias/{alias}", target_key_id=self.key.get_string_attribute("key_id"))

@@ -111,7 +111,7 @@ class GpuInstanceGroup(Construct):
         group_args = dict(
             name=name, min_size=min_size, max_size=max_size, desired_capacity=desired, vpc_zone_identifier=list(subnet_ids),
             health_check_type="EC2", health_check_grace_period=600, wait_for_capacity_timeout="0",
-            placement_group=placement_group_name, default_instance_warmup=300,
+            placement_group=placement_group_name,
             tag=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in sorted({**tags, "Name": name}.items())],
         )
         if spot is not None:

@@ -13,7 +13,8 @@ ARCHIVE_CLASS = "DEEP_ARCHIVE"
 
 
 def _tls_only(bucket_arn: str) -> dict:
-    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+    # {"AWS": "*"} is AWS's documented equivalent of "*" (every principal).
+    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
             "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
 
 
@@ -61,7 +62,7 @@ class TieredStorage(Construct):
         # S3 server access logs can only be delivered to a bucket encrypted with S3-managed keys.
         resource(self, "logs-sse", "aws_s3_bucket_server_side_encryption_configuration", bucket=log_id,
                  rule=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}])
-        resource(self, "logs-policy", "aws_s3_bucket_policy", bucket=log_id, policy=policy_json([
+        logs_policy = resource(self, "logs-policy", "aws_s3_bucket_policy", bucket=log_id, policy=policy_json([
             _tls_only(log_arn),
             {"Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
              "Action": "s3:PutObject", "Resource": f"{log_arn}/*"}]))
@@ -79,7 +80,9 @@ class TieredStorage(Construct):
                  rule=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn},
                         "bucket_key_enabled": True}])
         resource(self, "data-policy", "aws_s3_bucket_policy", bucket=bucket_id, policy=policy_json([_tls_only(self.arn)]))
-        resource(self, "data-logging", "aws_s3_bucket_logging", bucket=bucket_id, target_bucket=log_id, target_prefix="data/")
+        # S3 checks the target's policy when logging is switched on: the policy must exist first.
+        resource(self, "data-logging", "aws_s3_bucket_logging", bucket=bucket_id, target_bucket=log_id, target_prefix="data/",
+                 depends_on=[logs_policy])
         transitions = [{"days": warm_after_days, "storage_class": WARM_CLASS}, {"days": cold_after_days, "storage_class": COLD_CLASS}]
         noncurrent = [{"noncurrent_days": warm_after_days, "storage_class": WARM_CLASS},
                       {"noncurrent_days": cold_after_days, "storage_class": COLD_CLASS}]
