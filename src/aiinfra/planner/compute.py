@@ -455,7 +455,8 @@ class WorkloadPlanner:
         elif best.capacity == "spot" and o.on_demand_usd_hr is None:
             reasons["capacity"] += f"; {o.instance_type} is sold as spot only in {best.region} (no on-demand list price), so no on-demand fallback"
         elif best.capacity == "spot":
-            reasons["capacity"] += "; falls back to on-demand when spot capacity is short"
+            reasons["capacity"] += ("; the spot pool draws on every equivalent shape and replaces nodes before interruption; "
+                                    "if spot stays short, raise the on-demand base (spot: false on the workload)")
         if multi:
             reasons["interconnect"] = (f"{best.nodes} nodes: {o.gpudirect.upper()} ({o.efa_interfaces or o.gpu_nics} interfaces a node) and compact placement in one zone"
                                        if o.gpudirect else f"{o.instance_type} has no EFA / GPUDirect; multi-node traffic uses the standard network")
