@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.tf_harness import SKIP_NO_TERRAFORM, apply_plan_destroy, init, moto_server, run_terraform  # noqa: F401
+from tests.tf_harness import SKIP_NO_TERRAFORM, apply_plan_destroy, init, moto_server, plugin_mirror, run_terraform  # noqa: F401
 
 pytestmark = SKIP_NO_TERRAFORM
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -147,7 +147,7 @@ def test_cdktf_deploy_applies_a_stack_through_the_cdktf_cli(tmp_path, moto_serve
     (project / "src").symlink_to(ROOT / "src")
     (project / ".venv").symlink_to(Path(sys.executable).parent.parent)
     (project / "examples").symlink_to(ROOT / "examples")
-    env.update({"AIINFRA_SPEC": str(spec), "TF_CLI_ARGS_init": f"-plugin-dir={__import__('tests.tf_harness', fromlist=['x']).plugin_mirror()}"})
+    env.update({"AIINFRA_SPEC": str(spec), "TF_CLI_ARGS_init": f"-plugin-dir={plugin_mirror()}"})
     cdktf = str(ROOT / "node_modules" / ".bin" / "cdktf")
     stack = "acme-ml-production-aws-foundation"
     r = subprocess.run([cdktf, "deploy", stack, "--auto-approve", "--skip-provider-lock"], cwd=project, env=env, capture_output=True,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from constructs import Construct
 
-from aiinfra.constructs._tf import resource
+from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
 
 
@@ -119,13 +119,13 @@ class ClusterNetwork(Construct):
 
         log_group = resource(self, "flow-logs", "aws_cloudwatch_log_group", name=f"/aiinfra/{name}/vpc-flow-logs",
                              retention_in_days=flow_log_retention_days, kms_key_id=log_kms_key_arn, tags=tags)
-        role = resource(self, "flow-logs-role", "aws_iam_role", name=f"{name}-vpc-flow-logs",
-                        assume_role_policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"vpc-flow-logs.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
-                        tags=tags)
+        role = resource(self, "flow-logs-role", "aws_iam_role", name=f"{name}-vpc-flow-logs", tags=tags,
+                        assume_role_policy=policy_json([{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                                                         "Action": "sts:AssumeRole"}]))
         log_arn = log_group.get_string_attribute("arn")
         resource(self, "flow-logs-policy", "aws_iam_role_policy", name="write-flow-logs", role=role.get_string_attribute("id"),
-                 policy=('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:CreateLogStream","logs:PutLogEvents",'
-                         f'"logs:DescribeLogStreams"],"Resource":["{log_arn}","{log_arn}:*"]}}]}}'))
+                 policy=policy_json([{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                                      "Resource": [log_arn, f"{log_arn}:*"]}]))
         resource(self, "flow-log", "aws_flow_log", vpc_id=vpc_id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
                  log_destination=log_arn, iam_role_arn=role.get_string_attribute("arn"), tags=tags)
 
