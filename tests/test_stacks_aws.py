@@ -140,3 +140,18 @@ def test_cdktf_app_reports_bad_specs_in_one_line_each(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "main.py")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 2 and r.stderr.startswith("workload_inventory[0].gpu_requirements: 12x A100 does not fill whole nodes")
     assert not (tmp_path / "out").exists()
+
+
+def test_alert_thresholds_in_every_unit_reach_cloudwatch_units():
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec_text
+    from aiinfra.stacks.aws import alert_rules_for
+
+    extra = "".join(f'  - name: "r{i}"\n    condition: "{c}"\n    severity: warning\n' for i, c in enumerate(
+        ["cost_per_prediction > $0.01", "gpu_temperature > 85C", "avg_inference_latency > 250ms", "gpu_utilization < 10%", "queue_depth > 100"]))
+    text = AWS_ONLY.read_text() + "alerting_rules:\n" + extra if "alerting_rules" not in AWS_ONLY.read_text() else \
+        AWS_ONLY.read_text().replace("alerting_rules:\n", "alerting_rules:\n" + extra)
+    loaded = load_spec_text(text)
+    serve = next(w for w in make_plan(loaded).workloads if w.type == "inference")
+    rules = {r.name: r.threshold for r in alert_rules_for(loaded.spec.alerting_rules, serve, {})}
+    assert rules["r0"] == 0.01 and rules["r1"] == 85 and rules["r2"] == 0.25 and rules["r3"] == 10 and rules["r4"] == 100

@@ -35,21 +35,24 @@ ALERT_METRICS: dict[str, str] = {
 JOB_STATUSES = ("failed", "succeeded", "running", "stopped")
 
 
-def _check_threshold(kind: str, value: str) -> str | None:
+def threshold_value(metric: str, value: str) -> float:
+    """An alert threshold as a number in the metric's own unit (percent, ms, qps, count, degrees,
+    USD); a job status counts as 1. Raises ValueError naming what is wrong."""
+    kind = ALERT_METRICS[metric]
+    if kind == "percent":
+        return units.parse_percent(value)
+    if kind == "latency":
+        return units.parse_latency_ms(value)
+    if kind == "rate":
+        return units.parse_rate_qps(value)
+    if kind == "status":
+        if value not in JOB_STATUSES:
+            raise ValueError(f"status '{value}' is not one of {', '.join(JOB_STATUSES)}")
+        return 1.0
     try:
-        if kind == "percent":
-            units.parse_percent(value)
-        elif kind == "latency":
-            units.parse_latency_ms(value)
-        elif kind == "rate":
-            units.parse_rate_qps(value)
-        elif kind in ("count", "celsius", "usd"):
-            float(value.lstrip("$").rstrip("C°"))
-        elif kind == "status" and value not in JOB_STATUSES:
-            return f"status '{value}' is not one of {', '.join(JOB_STATUSES)}"
-    except ValueError as exc:
-        return str(exc)
-    return None
+        return float(value.lstrip("$").rstrip("C°"))
+    except ValueError:
+        raise ValueError(f"cannot read threshold {value!r} as a number") from None
 
 
 def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Problem]:
@@ -130,9 +133,10 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
         if metric not in ALERT_METRICS:
             add(path, did_you_mean(metric, list(ALERT_METRICS), "metric"))
             continue
-        err = _check_threshold(ALERT_METRICS[metric], value)
-        if err:
-            add(path, f"{metric}: {err}")
+        try:
+            threshold_value(metric, value)
+        except ValueError as exc:
+            add(path, f"{metric}: {exc}")
 
     if spec.state is not None:
         for cloud in ("aws", "gcp"):

@@ -10,7 +10,7 @@ from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, ClusterNetwork, EncryptionKey, GpuInstanceGroup, InferenceEndpoint, SpotPool,
                                     TieredStorage, WorkloadIdentity)
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
-from aiinfra.spec import units
+from aiinfra.spec.checks import threshold_value
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
@@ -95,14 +95,14 @@ def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, dimensions: dic
             continue
         if metric == "training_job_status" and w.type == "inference":
             continue
+        threshold = threshold_value(metric, value)
         if metric.endswith("_latency"):
-            threshold = units.parse_latency_ms(value) / 1000  # TargetResponseTime is in seconds
+            threshold /= 1000  # TargetResponseTime is in seconds
             dims = dimensions.get("lb", ())
         elif metric == "training_job_status":
-            threshold, op = 1.0, (">=" if op == "==" else "<")
+            op = ">=" if op == "==" else "<"
             dims = (("JobName", w.name),)
         else:
-            threshold = units.parse_percent(value) if value.endswith("%") else float(value.rstrip("ms"))
             dims = dimensions.get("group", ())
         out.append(AlertRule(rule.name, metric, op, threshold, int(rule.duration or 60), rule.severity, dims))
     return out
