@@ -126,3 +126,13 @@ def test_line_lookup_walks_up_to_a_known_parent_and_stops():
     assert loaded.line("a.b[0].c.d") == 3
     assert loaded.line("a.z") == 1
     assert loaded.line("<root>") is None and loaded.line("0") is None
+
+
+def test_gcp_synthesis_extensions_are_checked():
+    clouds = ("  gcp:\n    project: acme-ml-prod\n    domains: [reco.acme.example, 'Not A Domain']\n"
+              "    image: projects/debian-cloud/global/images/family/debian-12\n    alert_emails: [oncall@acme.example]")
+    with pytest.raises(SpecError) as e:
+        load_spec_text(make_spec('- {name: t, type: training, gpu_requirements: "8x A100"}', clouds=clouds))
+    assert [p.path for p in e.value.problems] == ["clouds.gcp.domains[1]"]
+    ok = load_spec_text(make_spec('- {name: t, type: training, gpu_requirements: "8x A100"}', clouds=clouds.replace(", 'Not A Domain'", "")))
+    assert ok.spec.clouds.gcp.domains == ["reco.acme.example"] and ok.spec.clouds.gcp.image.endswith("debian-12")

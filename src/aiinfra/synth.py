@@ -23,6 +23,15 @@ def precheck(spec: Spec, plan: Plan) -> list[Problem]:
     if aws_inference and not (spec.clouds.aws and spec.clouds.aws.certificate_arn):
         problems.append(Problem("clouds.aws.certificate_arn", f"required for the HTTPS endpoint of {', '.join(aws_inference)} "
                                 "(an ACM certificate ARN); endpoints serve HTTPS only"))
+    flavours: dict[str, dict[str, list[str]]] = {}
+    for w in plan.workloads:
+        if w.cloud == "gcp" and w.multi_node and w.gpu_nics_per_node:
+            flavours.setdefault(w.region, {}).setdefault(w.interconnect, []).append(w.name)
+    for region, kinds in flavours.items():
+        if len(kinds) > 1:
+            listed = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(kinds.items()))
+            problems.append(Problem("workload_inventory", f"multi-node workloads in gcp {region} need different GPU NIC networks ({listed}); "
+                                    "one region's network carries one GPUDirect flavour: pin them to different regions"))
     return problems
 
 

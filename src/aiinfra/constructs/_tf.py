@@ -54,7 +54,7 @@ def _apply(r: TerraformResource | TerraformDataSource | TerraformProvider, attrs
             r.add_override(key, clean(value))
 
 
-def resource(scope: Construct, id: str, type: str, *, depends_on: list[Any] | None = None, **attrs: Any) -> TerraformResource:
+def resource(scope: Construct, id: str, type: str, /, *, depends_on: list[Any] | None = None, **attrs: Any) -> TerraformResource:
     """One resource of ``type`` with the given arguments (None = leave unset)."""
     r = TerraformResource(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]),
                           depends_on=depends_on)
@@ -62,7 +62,7 @@ def resource(scope: Construct, id: str, type: str, *, depends_on: list[Any] | No
     return r
 
 
-def data(scope: Construct, id: str, type: str, **attrs: Any) -> TerraformDataSource:
+def data(scope: Construct, id: str, type: str, /, **attrs: Any) -> TerraformDataSource:
     d = TerraformDataSource(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]))
     _apply(d, attrs)
     return d

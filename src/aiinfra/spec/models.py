@@ -63,6 +63,13 @@ class AwsCloud(Strict):
 class GcpCloud(Strict):
     region: str = "us-central1"
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
+    # Extensions for synthesis: the nodes' boot image (default: the Deep Learning VM image family),
+    # the HTTPS endpoints' names (a Google-managed certificate each) or existing certificates,
+    # alert e-mails.
+    image: Annotated[str, Field(pattern=r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/images/(family/)?[a-z][a-z0-9-]{0,62}|https://\S+)$")] | None = None
+    domains: list[Annotated[str, Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]] = []
+    ssl_certificates: list[Annotated[str, Field(pattern=r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/sslCertificates/[a-z][a-z0-9-]{0,62}$")]] = []
+    alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
 
 
 class Clouds(Strict):
@@ -296,6 +303,8 @@ class AwsState(Strict):
 
 class GcsState(Strict):
     bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")]
+    # State files are written with this Cloud KMS key (customer-managed encryption).
+    kms_encryption_key: Annotated[str, Field(pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")]
 
 
 class State(Strict):

@@ -14,12 +14,9 @@ def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str 
     ``state_dir``: where local Terraform state goes, relative to each stack's folder.
     """
     from aiinfra.stacks.aws import add_aws_stacks
+    from aiinfra.stacks.gcp import add_gcp_stacks
 
     context = {"aiinfra:state_dir": state_dir}
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
-    names = add_aws_stacks(app, spec, plan)
-    notes = []
-    gcp = [w.name for w in plan.workloads if w.cloud == "gcp"]
-    if gcp:
-        notes.append(f"gcp stacks are not synthesized yet (planned on gcp: {', '.join(gcp)})")
-    return app, names, notes
+    gcp_names, notes = add_gcp_stacks(app, spec, plan)
+    return app, add_aws_stacks(app, spec, plan) + gcp_names, notes

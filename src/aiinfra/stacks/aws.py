@@ -10,9 +10,9 @@ from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, ClusterNetwork, EncryptionKey, GpuInstanceGroup, InferenceEndpoint, SpotPool,
                                     TieredStorage, WorkloadIdentity)
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
-from aiinfra.spec.checks import threshold_value
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
+from aiinfra.stacks.alerting import LOAD_BALANCER_METRICS, applicable_alerts
 from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
 
 MAX_ZONES = 3  # subnets (and NAT routes) in at most three zones: the availability targets need no more
@@ -87,20 +87,12 @@ class AwsFoundation:
 def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, dimensions: dict[str, tuple[tuple[str, str], ...]]) -> list[AlertRule]:
     """The spec's alert rules that apply to a workload, in CloudWatch units."""
     out = []
-    for rule in rules:
-        metric, op, value = rule.parsed_condition()
-        if metric.startswith("gpu_") and not w.gpu:
-            continue
-        if "inference" in metric and w.type != "inference":
-            continue
-        if metric == "training_job_status" and w.type == "inference":
-            continue
-        threshold = threshold_value(metric, value)
-        if metric.endswith("_latency"):
-            threshold /= 1000  # TargetResponseTime is in seconds
+    for rule, metric, op, threshold in applicable_alerts(rules, w):
+        if metric in LOAD_BALANCER_METRICS:
+            if metric.endswith("_latency"):
+                threshold /= 1000  # TargetResponseTime is in seconds
             dims = dimensions.get("lb", ())
         elif metric == "training_job_status":
-            op = ">=" if op == "==" else "<"
             dims = (("JobName", w.name),)
         else:
             dims = dimensions.get("group", ())

@@ -1,0 +1,13 @@
+"""Reusable, typed cdktf constructs for GPU infrastructure on Google Cloud. None of them reads the spec."""
+
+from aiinfra.constructs.gcp.alerts import AlertRule, Alerts
+from aiinfra.constructs.gcp.cluster_network import ClusterNetwork, CompactPlacement, GpuNicNetworks
+from aiinfra.constructs.gcp.encryption_key import EncryptionKey
+from aiinfra.constructs.gcp.gpu_instance_group import GpuInstanceGroup
+from aiinfra.constructs.gcp.inference_endpoint import HealthCheck, InferenceEndpoint
+from aiinfra.constructs.gcp.spot_pool import SpotPool
+from aiinfra.constructs.gcp.tiered_storage import TieredStorage
+from aiinfra.constructs.gcp.workload_identity import WorkloadIdentity
+
+__all__ = ["AlertRule", "Alerts", "ClusterNetwork", "CompactPlacement", "EncryptionKey", "GpuInstanceGroup", "GpuNicNetworks", "HealthCheck",
+           "InferenceEndpoint", "SpotPool", "TieredStorage", "WorkloadIdentity"]

@@ -1,0 +1,125 @@
+"""Global external HTTPS load balancer in front of an inference group (TLS 1.2+, RESTRICTED
+SSL policy, health checks, request logs) and a regional autoscaler on CPU 70% and
+load-balancing utilization (the guide's HPA), with min replicas from availability."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from constructs import Construct
+
+from aiinfra.constructs._tf import resource
+from aiinfra.constructs.gcp.common import check_name
+
+# Google front ends and health checkers reach backends from these ranges
+# (cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
+HEALTH_CHECK_RANGES = ("130.211.0.0/22", "35.191.0.0/16")
+
+
+class HealthCheck(Construct):
+    """An HTTP health check on the model server: the load balancer's, and the group's
+    auto-healing (``GpuInstanceGroup(auto_healing_health_check=hc.id)``) before the endpoint exists.
+
+    Args:
+        project, name: where and what.
+        port: default 8080; path: default ``/health``.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, project: str, name: str, port: int = 8080, path: str = "/health"):
+        super().__init__(scope, id)
+        check_name(name)
+        if not 1 <= port <= 65535 or not path.startswith("/"):
+            raise ValueError(f"port must be 1-65535 and path must start with '/', got {port} and {path!r}")
+        self.port, self.path = port, path
+        self.check = resource(self, "check", "google_compute_health_check", project=project, name=name, check_interval_sec=10,
+                              timeout_sec=5, healthy_threshold=2, unhealthy_threshold=3,
+                              http_health_check={"port": port, "request_path": path}, log_config={"enable": True})
+        self.id: str = self.check.get_string_attribute("id")
+
+
+class InferenceEndpoint(Construct):
+    """An HTTPS endpoint for a ``GpuInstanceGroup`` serving predictions.
+
+    Example::
+
+        InferenceEndpoint(stack, "endpoint", project="acme-ml-prod", name="acme-prod-reco", region="us-central1",
+                          network=net.network_id, network_tags=[net.node_tag], instance_groups=group.instance_groups,
+                          autoscale_group=group.id, min_replicas=4, max_replicas=8, requests_per_replica=260,
+                          domains=["reco.acme.example"])
+
+    Args:
+        project, region: where the autoscaler lives (the load balancer is global).
+        name: prefix of every resource name.
+        network, network_tags: the nodes' network and tag; the endpoint admits Google's
+            front ends and health checkers to ``port`` on the tagged nodes, nothing else.
+        instance_groups: the groups behind the backend service (``GpuInstanceGroup.instance_groups``).
+        autoscale_group: the managed instance group the autoscaler sizes (``GpuInstanceGroup.id``).
+        min_replicas, max_replicas: autoscaler bounds; min from the availability target.
+        requests_per_replica: each replica's sustainable requests per second (from the plan);
+            the load balancer's ``max_rate_per_instance`` and the base of its utilization signal.
+        domains: names for a Google-managed certificate; or ``ssl_certificates``: existing
+            certificate ids. One of the two is required (HTTPS only, no plain HTTP).
+        cpu_target: default 0.7; lb_utilization_target: default 0.8.
+        health_check: a ``HealthCheck`` on the model server; left out, one on ``port`` /
+            ``health_check_path`` (defaults 8080 and ``/health``).
+        security_policy: a Cloud Armor policy id for the backend; left out, none.
+        cooldown_seconds: how long a new GPU replica takes to serve; default 300.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, network: str, network_tags: Sequence[str],
+                 instance_groups: Sequence[str], autoscale_group: str, min_replicas: int, max_replicas: int, requests_per_replica: float,
+                 domains: Sequence[str] = (), ssl_certificates: Sequence[str] = (), cpu_target: float = 0.7,
+                 lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
+                 health_check: HealthCheck | None = None, security_policy: str | None = None, cooldown_seconds: int = 300):
+        super().__init__(scope, id)
+        check_name(name, "name", 50)
+        if not instance_groups:
+            raise ValueError("instance_groups must name at least one group")
+        if not domains and not ssl_certificates:
+            raise ValueError("domains or ssl_certificates is required: the endpoint serves HTTPS only")
+        if not 1 <= min_replicas <= max_replicas:
+            raise ValueError(f"replicas must satisfy 1 <= min_replicas <= max_replicas, got {min_replicas} and {max_replicas}")
+        if requests_per_replica <= 0 or not 0 < cpu_target <= 1 or not 0 < lb_utilization_target <= 1:
+            raise ValueError("requests_per_replica must be positive; cpu_target and lb_utilization_target between 0 and 1")
+        if not network_tags:
+            raise ValueError("network_tags must name the nodes' tag (the health-check firewall rule targets it)")
+        if health_check is None:
+            health_check = HealthCheck(self, "health", project=project, name=f"{name}-health", port=port, path=health_check_path)
+        port = health_check.port
+        self.health_check = health_check
+        self.health_check_id: str = health_check.id
+        resource(self, "allow-lb", "google_compute_firewall", project=project, name=f"{name}-allow-lb", network=network, direction="INGRESS",
+                 priority=1000, source_ranges=list(HEALTH_CHECK_RANGES), target_tags=list(network_tags),
+                 allow=[{"protocol": "tcp", "ports": [str(port)]}], log_config={"metadata": "INCLUDE_ALL_METADATA"},
+                 description=f"Google front ends and health checks to the model server port {port}")
+        self.backend = resource(
+            self, "backend", "google_compute_backend_service", project=project, name=f"{name}-backend", protocol="HTTP", port_name="http",
+            load_balancing_scheme="EXTERNAL_MANAGED", timeout_sec=30, health_checks=[self.health_check_id],
+            backend=[{"group": g, "balancing_mode": "RATE", "max_rate_per_instance": round(requests_per_replica, 2), "capacity_scaler": 1}
+                     for g in instance_groups],
+            log_config={"enable": True, "sample_rate": 1}, security_policy=security_policy)
+        url_map = resource(self, "url-map", "google_compute_url_map", project=project, name=f"{name}-urls",
+                           default_service=self.backend.get_string_attribute("id"))
+        self.ssl_policy = resource(self, "ssl-policy", "google_compute_ssl_policy", project=project, name=f"{name}-tls",
+                                   profile="RESTRICTED", min_tls_version="TLS_1_2")
+        certs = list(ssl_certificates)
+        if domains:
+            cert = resource(self, "certificate", "google_compute_managed_ssl_certificate", project=project, name=f"{name}-cert",
+                            managed={"domains": list(domains)}, lifecycle={"create_before_destroy": True})
+            certs.append(cert.get_string_attribute("id"))
+        proxy = resource(self, "https-proxy", "google_compute_target_https_proxy", project=project, name=f"{name}-https",
+                         url_map=url_map.get_string_attribute("id"), ssl_certificates=certs,
+                         ssl_policy=self.ssl_policy.get_string_attribute("id"))
+        self.address = resource(self, "address", "google_compute_global_address", project=project, name=f"{name}-ip", ip_version="IPV4",
+                                address_type="EXTERNAL")
+        self.ip_address: str = self.address.get_string_attribute("address")
+        self.forwarding_rule = resource(self, "https", "google_compute_global_forwarding_rule", project=project, name=f"{name}-https",
+                                        target=proxy.get_string_attribute("id"), ip_address=self.address.get_string_attribute("id"),
+                                        port_range="443", ip_protocol="TCP", load_balancing_scheme="EXTERNAL_MANAGED")
+        self.autoscaler = resource(
+            self, "autoscaler", "google_compute_region_autoscaler", project=project, name=f"{name}-autoscaler", region=region,
+            target=autoscale_group,
+            autoscaling_policy={"min_replicas": min_replicas, "max_replicas": max_replicas, "cooldown_period": cooldown_seconds, "mode": "ON",
+                                "cpu_utilization": {"target": cpu_target},
+                                "load_balancing_utilization": {"target": lb_utilization_target},
+                                "scale_in_control": {"max_scaled_in_replicas": {"fixed": 1}, "time_window_sec": 600}})

@@ -1,0 +1,109 @@
+"""Cloud Storage for the warm and cold tiers: uniform access, public access prevention
+enforced, versioning, a customer key by default, soft delete, access logs, and lifecycle
+transitions to NEARLINE / COLDLINE / ARCHIVE at the plan's days."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from constructs import Construct
+
+from aiinfra.constructs._tf import resource
+
+WARM_CLASS = "NEARLINE"
+COLD_CLASS = "COLDLINE"
+ARCHIVE_CLASS = "ARCHIVE"
+# Minimum storage durations (cloud.google.com/storage/docs/storage-classes): leaving a class
+# earlier is billed as if the object had stayed.
+MIN_DAYS = {WARM_CLASS: 30, COLD_CLASS: 90, ARCHIVE_CLASS: 365}
+# Cloud Storage writes usage logs as this group (cloud.google.com/storage/docs/access-logs).
+ANALYTICS_WRITER = "group:cloud-storage-analytics@google.com"
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+
+
+class TieredStorage(Construct):
+    """A data bucket with the guide's warm and cold tiers, and the bucket its usage logs go to.
+
+    Objects land in STANDARD, move to NEARLINE after ``warm_after_days``, to COLDLINE after
+    ``cold_after_days`` and to ARCHIVE after ``archive_after_days``. The hot tier is block
+    storage on the nodes (``GpuInstanceGroup``: Local SSD and persistent disks).
+
+    Example::
+
+        storage = TieredStorage(stack, "storage", project="acme-ml-prod", name="acme-ml-prod-us-central1",
+                                location="us-central1", kms_key_id=key.id, depends_on=key.grants)
+
+    Args:
+        project: the GCP project id.
+        name: bucket name prefix; the buckets are ``<name>-data`` and ``<name>-logs`` (bucket
+            names are global: include the project id).
+        location: a region (the key must be in the same location).
+        kms_key_id: the default customer key of both buckets.
+        warm_after_days / cold_after_days / archive_after_days: default 30 / 90 / 365;
+            ``archive_after_days=None``: no archive step.
+        noncurrent_expiration_days: delete non-current versions this long after they were
+            replaced; default None (kept: compliance-based retention).
+        abort_incomplete_uploads_days: default 7.
+        soft_delete_days: deleted objects stay restorable this long; default 7 (0 to 90).
+        log_retention_days: usage logs kept this long; default 365.
+        force_destroy: let ``terraform destroy`` delete non-empty buckets; default off.
+        depends_on: what the buckets wait for (the key's grant to the Cloud Storage agent).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, project: str, name: str, location: str, kms_key_id: str, warm_after_days: int = 30,
+                 cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = None,
+                 abort_incomplete_uploads_days: int = 7, soft_delete_days: int = 7, log_retention_days: int = 365,
+                 force_destroy: bool = False, labels: dict[str, str] | None = None, depends_on: Sequence[Any] = ()):
+        super().__init__(scope, id)
+        for suffix in ("data", "logs"):
+            if not BUCKET_RE.match(f"{name}-{suffix}"):
+                raise ValueError(f"name must make valid bucket names (lowercase letters, digits, '-' and '_', 63 characters at most "
+                                 f"with the '-{suffix}' suffix), got {name!r}")
+        if warm_after_days < 1:
+            raise ValueError(f"warm_after_days must be at least 1, got {warm_after_days}")
+        if cold_after_days < warm_after_days + MIN_DAYS[WARM_CLASS]:
+            raise ValueError(f"cold_after_days must be at least {MIN_DAYS[WARM_CLASS]} days after warm_after_days ({warm_after_days}), "
+                             f"got {cold_after_days}")
+        if archive_after_days is not None and archive_after_days < cold_after_days + MIN_DAYS[COLD_CLASS]:
+            raise ValueError(f"archive_after_days must be at least {MIN_DAYS[COLD_CLASS]} days after cold_after_days ({cold_after_days}), "
+                             f"got {archive_after_days}")
+        if not 0 <= soft_delete_days <= 90:
+            raise ValueError(f"soft_delete_days must be between 0 and 90, got {soft_delete_days}")
+        labels = dict(labels or {})
+        depends = list(depends_on) or None
+        self.log_bucket = self._bucket("logs", f"{name}-logs", project, location, kms_key_id, soft_delete_days, force_destroy,
+                                       {**labels, "tier": "logs"}, depends,
+                                       lifecycle_rule=[{"condition": {"age": log_retention_days}, "action": {"type": "Delete"}},
+                                                       {"condition": {"days_since_noncurrent_time": 30}, "action": {"type": "Delete"}}])
+        log_name = self.log_bucket.get_string_attribute("name")
+        resource(self, "logs-writer", "google_storage_bucket_iam_member", bucket=log_name, role="roles/storage.objectCreator",
+                 member=ANALYTICS_WRITER)
+
+        rules: list[dict[str, Any]] = [
+            {"condition": {"age": warm_after_days, "matches_storage_class": ["STANDARD"]},
+             "action": {"type": "SetStorageClass", "storage_class": WARM_CLASS}},
+            {"condition": {"age": cold_after_days, "matches_storage_class": ["STANDARD", WARM_CLASS]},
+             "action": {"type": "SetStorageClass", "storage_class": COLD_CLASS}},
+        ]
+        if archive_after_days is not None:
+            rules.append({"condition": {"age": archive_after_days, "matches_storage_class": ["STANDARD", WARM_CLASS, COLD_CLASS]},
+                          "action": {"type": "SetStorageClass", "storage_class": ARCHIVE_CLASS}})
+        rules.append({"condition": {"age": abort_incomplete_uploads_days}, "action": {"type": "AbortIncompleteMultipartUpload"}})
+        if noncurrent_expiration_days is not None:
+            rules.append({"condition": {"days_since_noncurrent_time": noncurrent_expiration_days, "with_state": "ARCHIVED"},
+                          "action": {"type": "Delete"}})
+        self.bucket = self._bucket("data", f"{name}-data", project, location, kms_key_id, soft_delete_days, force_destroy,
+                                   {**labels, "tier": "data"}, depends, lifecycle_rule=rules,
+                                   logging={"log_bucket": log_name, "log_object_prefix": "data/"})
+        self.bucket_name: str = self.bucket.get_string_attribute("name")
+        self.url: str = self.bucket.get_string_attribute("url")
+
+    def _bucket(self, kind: str, bucket: str, project: str, location: str, kms_key_id: str, soft_delete_days: int, force_destroy: bool,
+                labels: dict[str, str], depends: list[Any] | None, **extra: Any):
+        return resource(self, kind, "google_storage_bucket", project=project, name=bucket, location=location, storage_class="STANDARD",
+                        uniform_bucket_level_access=True, public_access_prevention="enforced", versioning={"enabled": True},
+                        encryption={"default_kms_key_name": kms_key_id},
+                        soft_delete_policy={"retention_duration_seconds": soft_delete_days * 86400},
+                        force_destroy=force_destroy, labels=labels, depends_on=depends, **extra)

@@ -1,0 +1,68 @@
+"""A workload's own service account, with grants on its own resources only: objects under its
+prefix in the data bucket, its keys, and writing its logs and metrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from constructs import Construct
+
+from aiinfra.constructs._tf import resource
+
+ACCOUNT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+# Project-level roles a node needs to report on itself; nothing broader.
+TELEMETRY_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
+FORBIDDEN_ROLES = ("roles/owner", "roles/editor", "roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator")
+
+
+class WorkloadIdentity(Construct):
+    """The service account a workload's nodes run as.
+
+    Example::
+
+        ident = WorkloadIdentity(stack, "identity", project="acme-ml-prod", account_id="acme-prod-reco",
+                                 bucket_names=[storage.bucket_name], object_prefix="recommendation-inference",
+                                 kms_key_ids=[key.id])
+        GpuInstanceGroup(..., service_account_email=ident.email)
+
+    Args:
+        project: the GCP project id.
+        account_id: the account's id (6 to 30 characters).
+        bucket_names: buckets the workload reads and writes, under ``object_prefix`` only.
+        object_prefix: the workload's folder in those buckets (objects ``<prefix>/...``);
+            None: the whole bucket.
+        kms_key_ids: keys the workload may encrypt and decrypt with directly (application-level
+            encryption); buckets with a default key need none.
+        telemetry: grant log and metric writing on the project (the Ops Agent); default on.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, project: str, account_id: str, bucket_names: Sequence[str] = (),
+                 object_prefix: str | None = None, kms_key_ids: Sequence[str] = (), telemetry: bool = True, display_name: str | None = None):
+        super().__init__(scope, id)
+        if not ACCOUNT_ID_RE.match(account_id):
+            raise ValueError(f"account_id must be 6-30 lowercase letters, digits or hyphens, start with a letter, got {account_id!r}")
+        if object_prefix is not None and (not object_prefix or object_prefix.startswith("/") or "*" in object_prefix):
+            raise ValueError(f"object_prefix must be a plain folder name, got {object_prefix!r}")
+        self.account = resource(self, "account", "google_service_account", project=project, account_id=account_id,
+                                display_name=display_name or f"aiinfra workload {account_id}",
+                                description="Nodes of one aiinfra workload; grants on its own resources only")
+        self.email: str = self.account.get_string_attribute("email")
+        self.member: str = f"serviceAccount:{self.email}"
+        for i, bucket in enumerate(bucket_names):
+            condition = None
+            if object_prefix:
+                condition = {"title": f"only-{object_prefix}"[:100], "description": f"objects under {object_prefix}/ only",
+                             "expression": f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{object_prefix}/")'}
+            resource(self, f"bucket-{i}-objects", "google_storage_bucket_iam_member", bucket=bucket, role="roles/storage.objectUser",
+                     member=self.member, condition=condition)
+            # Listing is a bucket-level permission: it cannot be narrowed to a prefix by IAM.
+            resource(self, f"bucket-{i}-list", "google_storage_bucket_iam_member", bucket=bucket, role="roles/storage.legacyBucketReader",
+                     member=self.member)
+        for i, key in enumerate(kms_key_ids):
+            resource(self, f"key-{i}", "google_kms_crypto_key_iam_member", crypto_key_id=key, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                     member=self.member)
+        if telemetry:
+            for role in TELEMETRY_ROLES:
+                resource(self, role.split("/")[1].replace(".", "-").lower(), "google_project_iam_member", project=project, role=role,
+                         member=self.member)

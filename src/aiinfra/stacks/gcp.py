@@ -1,0 +1,184 @@
+"""GCP stacks from a plan: one foundation per region (key, network with GPU NIC networks,
+tiered storage, notification channels) and one stack per workload (identity, node groups with
+Spot and on-demand, compact placement, endpoint, alert policies), joined by cdktf
+cross-stack references so a pull request's plan touches only what changed."""
+
+from __future__ import annotations
+
+import math
+
+from cdktf import App, GcsBackend, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable
+
+from aiinfra.constructs._tf import GOOGLE, provider
+from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, EncryptionKey, GpuInstanceGroup, GpuNicNetworks, HealthCheck,
+                                    InferenceEndpoint, SpotPool, TieredStorage, WorkloadIdentity)
+from aiinfra.constructs.gcp.gpu_instance_group import DATA_DISK_TYPES, LOCAL_SSD_GIB
+from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
+from aiinfra.spec.models import AlertRule as SpecAlertRule
+from aiinfra.spec.models import Spec
+from aiinfra.stacks.alerting import LOAD_BALANCER_METRICS, applicable_alerts
+from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
+
+MODEL_PORT = 8080
+WORKLOAD_LABEL = "aiinfra-workload"
+
+
+def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
+    state = spec.state.gcp if spec.state else None
+    if state is None:
+        LocalBackend(stack, path=f"{state_dir}/terraform.{name}.tfstate")
+        return
+    GcsBackend(stack, bucket=state.bucket, prefix=f"aiinfra/{name}", kms_encryption_key=state.kms_encryption_key)
+
+
+def _labels(spec: Spec, part: str) -> dict[str, str]:
+    return {"project": spec.project, "environment": spec.environment, "aiinfra-part": part[:63], "managed-by": "aiinfra"}
+
+
+def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
+    name = stack_name(spec.project, spec.environment, "gcp", part)
+    stack = TerraformStack(app, name)
+    provider(stack, "google", GOOGLE, project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part))
+    _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
+    return stack
+
+
+def gpu_nic_networks(workloads: list[WorkloadPlan]) -> GpuNicNetworks | None:
+    """The GPU NIC networks the region's multi-node GPUDirect workloads need (one flavour per region)."""
+    needs = [(w.interconnect, w.gpu_nics_per_node) for w in workloads if w.multi_node and w.gpu_nics_per_node]
+    if not needs:
+        return None
+    kinds = {k for k, _ in needs}
+    if len(kinds) > 1:
+        raise ValueError(f"workloads in one region need different GPU NIC networks ({', '.join(sorted(kinds))})")
+    return GpuNicNetworks(needs[0][0], max(n for _, n in needs))
+
+
+class GcpFoundation:
+    """The shared resources of one region: key, network, tiered storage, notification channels."""
+
+    def __init__(self, app: App, spec: Spec, region: str, workloads: list[WorkloadPlan], storage: CloudStoragePlan | None, primary: bool):
+        part = "foundation" if primary else f"foundation-{region}"
+        self.stack = _stack(app, spec, region, part)
+        gcp = spec.clouds.gcp
+        self.project = gcp.project
+        self.region = region
+        self.name = f"{spec.project}-{ENV_SHORT[spec.environment]}"
+        self.key = EncryptionKey(self.stack, "key", project=gcp.project, location=region, name=short(f"{self.name}-{region}-data", 63))
+        nics = gpu_nic_networks(workloads)
+        roce_zone = next((w.zones[0] for w in workloads if w.interconnect == "rdma" and w.multi_node), None)
+        self.network = ClusterNetwork(self.stack, "network", project=gcp.project, name=short(f"{self.name}-{region}", 40), region=region,
+                                      gpu_nics=nics, roce_zone=roce_zone)
+        tiers = {t.tier: t for t in storage.tiers} if storage else {}
+        warm = tiers["warm"].transition_after_days if "warm" in tiers else 30
+        cold = tiers["cold"].transition_after_days if "cold" in tiers else 90
+        self.storage = TieredStorage(
+            self.stack, "storage", project=gcp.project, name=short(f"{gcp.project}-{spec.project}-{ENV_SHORT[spec.environment]}-{region}", 58),
+            location=region, kms_key_id=self.key.id, warm_after_days=warm, cold_after_days=max(cold, warm + 30),
+            archive_after_days=max(storage.archive_after_days if storage else 365, max(cold, warm + 30) + 90),
+            noncurrent_expiration_days=storage.expiration_days if storage else None,
+            abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7, depends_on=self.key.grants)
+        self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=self.name, rules=[], email_addresses=gcp.alert_emails)
+        TerraformOutput(self.stack, "data_bucket", value=self.storage.bucket_name)
+        TerraformOutput(self.stack, "network_self_link", value=self.network.network_self_link)
+
+
+def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, backend_name: str | None) -> list[AlertRule]:
+    """The spec's alert rules that apply to a workload, narrowed to its VMs or its load balancer."""
+    out = []
+    for rule, metric, op, threshold in applicable_alerts(rules, w):
+        if metric in LOAD_BALANCER_METRICS:
+            filters = (('resource.label."backend_target_name"', backend_name or w.name),)
+        elif metric.startswith(("gpu_", "cpu_", "memory_", "disk_")):
+            filters = ((f'metadata.user_labels."{WORKLOAD_LABEL}"', w.name),)
+        else:
+            filters = (('metric.label."workload"', w.name),)
+        out.append(AlertRule(rule.name, metric, op, threshold, int(rule.duration or 60), rule.severity, filters))
+    return out
+
+
+def _on_demand_nodes(w: WorkloadPlan) -> int:
+    above = max(w.nodes - w.on_demand_base_nodes, 0)
+    return min(w.nodes, w.on_demand_base_nodes + math.ceil(above * w.on_demand_percent_above_base / 100))
+
+
+class GcpWorkload:
+    """One workload's stack: identity, node groups (Spot and on-demand), placement, endpoint, alert policies."""
+
+    def __init__(self, app: App, spec: Spec, w: WorkloadPlan, foundation: GcpFoundation):
+        self.stack = _stack(app, spec, w.region, w.name)
+        gcp = spec.clouds.gcp
+        name = short(f"{foundation.name}-{w.name}", 44)
+        net, key, storage = foundation.network, foundation.key, foundation.storage
+        self.identity = WorkloadIdentity(self.stack, "identity", project=gcp.project, account_id=short(f"{spec.project}-{w.name}", 30),
+                                         bucket_names=[storage.bucket_name], object_prefix=w.name, kms_key_ids=[key.id],
+                                         display_name=f"{spec.project} {spec.environment} {w.name}")
+        placement = None
+        if w.multi_node and w.placement == "cluster" and w.nodes >= 2:
+            placement = net.compact_placement(self.stack, "placement", name=f"{name}-compact", vm_count=w.nodes)
+        gpu_nics = net.gpu_nic_subnetwork_self_links[: w.gpu_nics_per_node] if w.multi_node and w.gpu_nics_per_node else []
+        spot = None
+        if w.capacity != "on_demand":
+            # Alternatives must share the NIC layout: a GPUDirect group takes none.
+            spot = SpotPool(on_demand_base=_on_demand_nodes(w), on_demand_fallback=w.spot_fallback == "on_demand",
+                            alternative_machine_types=[] if gpu_nics else w.spot_alternatives)
+        health = None
+        if w.type == "inference":
+            health = HealthCheck(self.stack, "health", project=gcp.project, name=f"{name}-health", port=MODEL_PORT)
+        n1_gpus = w.instance_type.startswith("n1-") and w.gpus_per_node
+        self.group = GpuInstanceGroup(
+            self.stack, "nodes", project=gcp.project, name=name, region=w.region, zones=w.zones, machine_type=w.instance_type,
+            subnetwork=net.subnetwork_self_link, service_account_email=self.identity.email, kms_key_id=key.id, target_size=w.nodes,
+            image=gcp.image, gpu=bool(w.gpu), accelerator_type=w.accelerator_type if n1_gpus else None,
+            accelerator_count=w.gpus_per_node if n1_gpus else 0, gpu_nic_subnetworks=gpu_nics,
+            gpu_nic_type=net.gpu_nics.nic_type if gpu_nics and net.gpu_nics else "GVNIC",
+            local_ssd_count=w.local_nvme_gib_per_node // LOCAL_SSD_GIB, data_disk_gib=w.data_volume_gib_per_node,
+            data_disk_type=w.data_volume_type if w.data_volume_type in DATA_DISK_TYPES else "pd-ssd",
+            placement_policy=placement.self_link if placement else None, spot=spot, network_tags=[net.node_tag],
+            named_ports={"http": MODEL_PORT} if w.type == "inference" else None,
+            auto_healing_health_check=health.id if health else None,
+            manage_size=False, labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-")})
+        self.endpoint = None
+        backend_name = None
+        self.notes: list[str] = []
+        if w.type == "inference":
+            domains = list(gcp.domains)
+            if not domains and not gcp.ssl_certificates:
+                # The endpoint's name is not in the spec: Terraform asks for it (HTTPS only, never plain HTTP).
+                var = TerraformVariable(self.stack, "endpoint_domains", type="list(string)", nullable=False,
+                                        description=f"DNS names of {w.name}'s HTTPS endpoint (a Google-managed certificate covers them); "
+                                                    "or set clouds.gcp.domains in the spec")
+                domains = var.list_value
+                self.notes.append(f"{self.stack.node.id}: pass the endpoint's DNS names with -var 'endpoint_domains=[\"...\"]' "
+                                  "(or set clouds.gcp.domains in the spec)")
+            self.endpoint = InferenceEndpoint(
+                self.stack, "endpoint", project=gcp.project, name=name, region=w.region, network=net.network_id,
+                network_tags=[net.node_tag], instance_groups=self.group.instance_groups, autoscale_group=self.group.id,
+                min_replicas=max(1, w.min_nodes), max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=w.replica_qps or 100.0,
+                domains=domains, ssl_certificates=gcp.ssl_certificates, health_check=health)
+            backend_name = f"{name}-backend"
+            TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)
+        rules = alert_rules_for(spec.alerting_rules, w, backend_name)
+        if rules:
+            Alerts(self.stack, "alerts", project=gcp.project, name=name, rules=rules, notification_channels=foundation.alerts.channel_ids)
+        TerraformOutput(self.stack, "instance_group_manager", value=self.group.name)
+
+
+def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[str]]:
+    """Add the GCP stacks for the plan's GCP workloads to ``app``; returns (stack names, notes)."""
+    mine = [w for w in plan.workloads if w.cloud == "gcp"]
+    notes: list[str] = []
+    if not mine:
+        return [], notes
+    primary_region = spec.clouds.gcp.region
+    storage = next((s for s in plan.storage if s.cloud == "gcp"), None)
+    names = []
+    for region in sorted({w.region for w in mine}, key=lambda r: (r != primary_region, r)):
+        in_region = [w for w in mine if w.region == region]
+        foundation = GcpFoundation(app, spec, region, in_region, storage if region == primary_region else None, region == primary_region)
+        names.append(foundation.stack.node.id)
+        for w in in_region:
+            workload = GcpWorkload(app, spec, w, foundation)
+            names.append(workload.stack.node.id)
+            notes += workload.notes
+    return names, notes

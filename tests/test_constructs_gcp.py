@@ -1,0 +1,375 @@
+"""GCP construct tests: synthesize a small stack, assert on the Terraform JSON (one test per
+behaviour), and check every synthesized stack against the google provider schema as the
+prebuilt bindings describe it (tests/gcp_schema.py), so a misspelt argument fails here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
+
+from cdktf import TerraformStack  # noqa: E402
+from cdktf import Testing as CdktfTesting  # noqa: E402
+
+from aiinfra.constructs._tf import GOOGLE, provider  # noqa: E402
+from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, CompactPlacement, EncryptionKey, GpuInstanceGroup,  # noqa: E402
+                                    GpuNicNetworks, HealthCheck, InferenceEndpoint, SpotPool, TieredStorage, WorkloadIdentity)
+from tests.gcp_schema import check_stack  # noqa: E402
+
+PROJECT = "acme-ml-prod"
+REGION = "us-central1"
+
+
+def synth(build) -> dict:
+    app = CdktfTesting.app()
+    stack = TerraformStack(app, "test")
+    provider(stack, "google", GOOGLE, project=PROJECT, region=REGION)
+    build(stack)
+    doc = json.loads(CdktfTesting.synth(stack))
+    assert check_stack(doc) == []  # every argument exists in the google provider schema
+    return doc
+
+
+def only(doc: dict, rtype: str) -> dict:
+    (value,) = doc["resource"][rtype].values()
+    return value
+
+
+def each(doc: dict, rtype: str) -> list[dict]:
+    return list(doc["resource"].get(rtype, {}).values())
+
+
+def group_stack(stack, **kw):
+    key = EncryptionKey(stack, "key", project=PROJECT, location=REGION, name="acme-data")
+    net = ClusterNetwork(stack, "net", project=PROJECT, name="acme", region=REGION, gpu_nics=kw.pop("gpu_nics", None))
+    ident = WorkloadIdentity(stack, "id", project=PROJECT, account_id="acme-train")
+    args = dict(project=PROJECT, name="acme-train", region=REGION, zones=["us-central1-a", "us-central1-b"], machine_type="a3-highgpu-8g",
+                subnetwork=net.subnetwork_self_link, service_account_email=ident.email, kms_key_id=key.id, target_size=2,
+                network_tags=[net.node_tag])
+    args.update(kw)
+    return GpuInstanceGroup(stack, "group", **args), net
+
+
+# ---- EncryptionKey ------------------------------------------------------------------
+
+def test_key_rotates_within_90_days_and_cannot_be_destroyed_by_terraform():
+    doc = synth(lambda s: EncryptionKey(s, "key", project=PROJECT, location=REGION, name="acme-data"))
+    key = only(doc, "google_kms_crypto_key")
+    assert key["rotation_period"] == "7776000s" and key["purpose"] == "ENCRYPT_DECRYPT"
+    assert key["lifecycle"]["prevent_destroy"] is True and only(doc, "google_kms_key_ring")["lifecycle"]["prevent_destroy"] is True
+    faster = only(synth(lambda s: EncryptionKey(s, "key", project=PROJECT, location=REGION, name="k1", rotation_period_days=30)),
+                  "google_kms_crypto_key")
+    assert faster["rotation_period"] == "2592000s"
+    with pytest.raises(ValueError, match="rotation_period_days must be between 1 and 90"):
+        synth(lambda s: EncryptionKey(s, "key", project=PROJECT, location=REGION, name="k1", rotation_period_days=365))
+
+
+def test_key_grants_exactly_the_storage_and_compute_agents():
+    doc = synth(lambda s: EncryptionKey(s, "key", project=PROJECT, location=REGION, name="acme-data"))
+    grants = each(doc, "google_kms_crypto_key_iam_member")
+    assert {g["role"] for g in grants} == {"roles/cloudkms.cryptoKeyEncrypterDecrypter"}
+    members = sorted(g["member"] for g in grants)
+    assert len(members) == 2
+    assert members[0].startswith("serviceAccount:${data.google_storage_project_service_account.")
+    assert members[1] == "serviceAccount:service-${data.google_project.gcp-project-acme-ml-prod.number}@compute-system.iam.gserviceaccount.com"
+    storage_only = synth(lambda s: EncryptionKey(s, "key", project=PROJECT, location=REGION, name="k1", service_agents=["storage"]))
+    assert len(each(storage_only, "google_kms_crypto_key_iam_member")) == 1
+    with pytest.raises(ValueError, match="unknown service agent 'bigquery'"):
+        synth(lambda s: EncryptionKey(s, "key", project=PROJECT, location=REGION, name="k1", service_agents=["bigquery"]))
+
+
+# ---- ClusterNetwork -----------------------------------------------------------------
+
+def test_network_is_custom_mode_with_private_google_access_nat_and_flow_logs():
+    doc = synth(lambda s: ClusterNetwork(s, "net", project=PROJECT, name="acme", region=REGION))
+    assert only(doc, "google_compute_network")["auto_create_subnetworks"] is False
+    subnet = only(doc, "google_compute_subnetwork")
+    assert subnet["private_ip_google_access"] is True and subnet["log_config"]["metadata"] == "INCLUDE_ALL_METADATA"
+    nat = only(doc, "google_compute_router_nat")
+    assert nat["source_subnetwork_ip_ranges_to_nat"] == "LIST_OF_SUBNETWORKS" and nat["log_config"]["enable"] is True
+    assert "google_compute_router" in doc["resource"]
+
+
+def test_firewall_admits_only_the_subnet_and_iap():
+    doc = synth(lambda s: ClusterNetwork(s, "net", project=PROJECT, name="acme", region=REGION))
+    rules = {r["name"]: r for r in each(doc, "google_compute_firewall")}
+    assert set(rules) == {"acme-allow-internal", "acme-allow-iap-ssh"}
+    assert rules["acme-allow-internal"]["source_ranges"] == ["10.50.0.0/20"]
+    assert rules["acme-allow-iap-ssh"]["source_ranges"] == ["35.235.240.0/20"]
+    assert rules["acme-allow-iap-ssh"]["allow"] == [{"protocol": "tcp", "ports": ["22"]}]
+    assert all("0.0.0.0/0" not in r["source_ranges"] for r in rules.values())
+    no_iap = synth(lambda s: ClusterNetwork(s, "net", project=PROJECT, name="acme", region=REGION, iap_ssh=False))
+    assert [r["name"] for r in each(no_iap, "google_compute_firewall")] == ["acme-allow-internal"]
+
+
+@pytest.mark.parametrize("kind,count,mtu,networks", [("tcpx", 4, 8244, 5), ("tcpxo", 8, 8244, 9), ("rdma", 8, 8896, 2)])
+def test_gpudirect_shapes_get_their_gpu_nic_networks(kind, count, mtu, networks):
+    doc = synth(lambda s: ClusterNetwork(s, "net", project=PROJECT, name="acme", region=REGION, gpu_nics=GpuNicNetworks(kind, count),
+                                         roce_zone="us-central1-b"))
+    vpcs = each(doc, "google_compute_network")
+    assert len(vpcs) == networks  # the primary network + one per GPU NIC (RDMA: one RoCE network)
+    assert {v["mtu"] for v in vpcs if "gpu" in v["name"]} == {mtu}
+    assert len(each(doc, "google_compute_subnetwork")) == 1 + count
+    if kind == "rdma":
+        roce = next(v for v in vpcs if v["name"].endswith("gpu-roce"))
+        assert roce["network_profile"] == f"projects/{PROJECT}/global/networkProfiles/us-central1-b-vpc-roce"
+
+
+def test_rdma_needs_a_zone_and_nic_counts_are_checked():
+    with pytest.raises(ValueError, match="roce_zone is required"):
+        synth(lambda s: ClusterNetwork(s, "net", project=PROJECT, name="acme", region=REGION, gpu_nics=GpuNicNetworks("rdma", 8)))
+    with pytest.raises(ValueError, match="GPU NIC kind must be one of"):
+        GpuNicNetworks("efa", 4)
+
+
+def test_compact_placement_is_for_multi_node_groups():
+    doc = synth(lambda s: CompactPlacement(s, "p", project=PROJECT, name="acme-compact", region=REGION, vm_count=2))
+    assert only(doc, "google_compute_resource_policy")["group_placement_policy"] == {"collocation": "COLLOCATED", "vm_count": 2}
+    with pytest.raises(ValueError, match="vm_count must be between 2"):
+        synth(lambda s: CompactPlacement(s, "p", project=PROJECT, name="acme-compact", region=REGION, vm_count=1))
+
+
+# ---- GpuInstanceGroup ---------------------------------------------------------------
+
+def test_template_is_shielded_with_os_login_no_external_ip_and_terminate_on_maintenance():
+    doc = synth(lambda s: group_stack(s))
+    tpl = only(doc, "google_compute_region_instance_template")
+    assert tpl["shielded_instance_config"] == {"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True}
+    assert tpl["metadata"] == {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"}
+    assert all("access_config" not in nic for nic in tpl["network_interface"])
+    assert tpl["scheduling"]["on_host_maintenance"] == "TERMINATE" and tpl["scheduling"]["provisioning_model"] == "STANDARD"
+    assert tpl["can_ip_forward"] is False and tpl["network_interface"][0]["nic_type"] == "GVNIC"
+
+
+def test_template_uses_its_own_service_account_with_narrow_scopes():
+    doc = synth(lambda s: group_stack(s))
+    sa = only(doc, "google_compute_region_instance_template")["service_account"]
+    assert sa["email"].startswith("${google_service_account.") and "https://www.googleapis.com/auth/cloud-platform" not in sa["scopes"]
+    with pytest.raises(ValueError, match="not the default compute service account"):
+        synth(lambda s: group_stack(s, service_account_email="123456789-compute@developer.gserviceaccount.com"))
+
+
+def test_boot_and_data_disks_use_the_customer_key_and_local_ssds_follow_the_catalog():
+    doc = synth(lambda s: group_stack(s, local_ssd_count=16, data_disk_gib=500, data_disk_type="pd-ssd"))
+    disks = only(doc, "google_compute_region_instance_template")["disk"]
+    persistent = [d for d in disks if d.get("type") != "SCRATCH"]
+    scratch = [d for d in disks if d.get("type") == "SCRATCH"]
+    assert len(persistent) == 2 and all(d["disk_encryption_key"]["kms_key_self_link"].startswith("${google_kms_crypto_key.") for d in persistent)
+    assert persistent[1]["disk_size_gb"] == 500 and persistent[1]["disk_type"] == "pd-ssd"
+    assert len(scratch) == 16 and {(d["disk_type"], d["interface"], d["disk_size_gb"]) for d in scratch} == {("local-ssd", "NVME", 375)}
+
+
+def test_hyperdisk_only_shapes_get_hyperdisk():
+    doc = synth(lambda s: group_stack(s, machine_type="a3-ultragpu-8g", data_disk_gib=100, data_disk_type="pd-ssd"))
+    disks = only(doc, "google_compute_region_instance_template")["disk"]
+    assert [d["disk_type"] for d in disks] == ["hyperdisk-balanced", "hyperdisk-balanced"]
+
+
+def test_regional_group_has_the_plans_size_and_zones():
+    doc = synth(lambda s: group_stack(s, target_size=3, zones=["us-central1-a", "us-central1-c"]))
+    mig = only(doc, "google_compute_region_instance_group_manager")
+    assert mig["target_size"] == 3 and mig["distribution_policy_zones"] == ["us-central1-a", "us-central1-c"]
+    assert mig["version"][0]["instance_template"].endswith(".self_link_unique}")
+    assert mig["update_policy"]["max_surge_fixed"] in (0, 2) and mig["update_policy"]["max_unavailable_fixed"] in (0, 2)
+
+
+def test_gpu_nics_tier1_and_compact_placement_keep_the_group_in_one_zone():
+    def build(s):
+        key = EncryptionKey(s, "key", project=PROJECT, location=REGION, name="acme-data")
+        net = ClusterNetwork(s, "net", project=PROJECT, name="acme", region=REGION, gpu_nics=GpuNicNetworks("tcpx", 4))
+        ident = WorkloadIdentity(s, "id", project=PROJECT, account_id="acme-train")
+        placement = net.compact_placement(s, "placement", name="acme-compact", vm_count=2)
+        GpuInstanceGroup(s, "group", project=PROJECT, name="acme-train", region=REGION, zones=["us-central1-a"], machine_type="a3-highgpu-8g",
+                         subnetwork=net.subnetwork_self_link, service_account_email=ident.email, kms_key_id=key.id, target_size=2,
+                         gpu_nic_subnetworks=net.gpu_nic_subnetwork_self_links, placement_policy=placement.self_link)
+    doc = synth(build)
+    tpl = only(doc, "google_compute_region_instance_template")
+    assert len(tpl["network_interface"]) == 5 and {n["nic_type"] for n in tpl["network_interface"]} == {"GVNIC"}
+    assert tpl["network_performance_config"] == {"total_egress_bandwidth_tier": "TIER_1"}
+    policy_id = next(iter(doc["resource"]["google_compute_resource_policy"]))
+    assert tpl["resource_policies"] == [f"${{google_compute_resource_policy.{policy_id}.self_link}}"]
+    mig = only(doc, "google_compute_region_instance_group_manager")
+    assert mig["distribution_policy_target_shape"] == "ANY_SINGLE_ZONE" and mig["update_policy"]["instance_redistribution_type"] == "NONE"
+
+
+def test_n1_takes_guest_accelerators_and_bundled_shapes_refuse_them():
+    doc = synth(lambda s: group_stack(s, machine_type="n1-standard-8", accelerator_type="nvidia-tesla-t4", accelerator_count=1))
+    assert only(doc, "google_compute_region_instance_template")["guest_accelerator"] == [{"type": "nvidia-tesla-t4", "count": 1}]
+    with pytest.raises(ValueError, match="brings its own GPUs"):
+        synth(lambda s: group_stack(s, accelerator_type="nvidia-h100-80gb", accelerator_count=8))
+
+
+# ---- SpotPool -----------------------------------------------------------------------
+
+def test_spot_group_with_termination_action_and_an_on_demand_base_group():
+    doc = synth(lambda s: group_stack(s, target_size=4, spot=SpotPool(on_demand_base=1)))
+    templates = {t["description"].split("(")[1].rstrip(")"): t for t in each(doc, "google_compute_region_instance_template")}
+    spot, od = templates["spot"]["scheduling"], templates["on-demand"]["scheduling"]
+    assert spot == {"provisioning_model": "SPOT", "preemptible": True, "automatic_restart": False, "on_host_maintenance": "TERMINATE",
+                    "instance_termination_action": "DELETE"}
+    assert od["provisioning_model"] == "STANDARD"
+    sizes = {m["name"]: m["target_size"] for m in each(doc, "google_compute_region_instance_group_manager")}
+    assert sizes == {"acme-train-spot": 3, "acme-train-od": 1}
+
+
+def test_on_demand_fallback_group_exists_at_zero_and_alternatives_use_instance_flexibility():
+    doc = synth(lambda s: group_stack(s, target_size=2, spot=SpotPool(alternative_machine_types=["a3-megagpu-8g"])))
+    groups = {m["name"]: m for m in each(doc, "google_compute_region_instance_group_manager")}
+    assert groups["acme-train-od"]["target_size"] == 0 and groups["acme-train-spot"]["target_size"] == 2
+    flex = groups["acme-train-spot"]["instance_flexibility_policy"]["instance_selections"]
+    assert [s["machine_types"] for s in flex] == [["a3-highgpu-8g"], ["a3-megagpu-8g"]]
+    assert groups["acme-train-spot"]["distribution_policy_target_shape"] == "BALANCED"
+    no_fallback = synth(lambda s: group_stack(s, spot=SpotPool(on_demand_fallback=False)))
+    assert [m["name"] for m in each(no_fallback, "google_compute_region_instance_group_manager")] == ["acme-train-spot"]
+    with pytest.raises(ValueError, match="termination_action must be DELETE or STOP"):
+        SpotPool(termination_action="HIBERNATE")
+
+
+# ---- TieredStorage ------------------------------------------------------------------
+
+def storage_doc(**kw) -> dict:
+    def build(s):
+        key = EncryptionKey(s, "key", project=PROJECT, location=REGION, name="acme-data")
+        TieredStorage(s, "storage", project=PROJECT, name="acme-ml-prod-acme", location=REGION, kms_key_id=key.id, depends_on=key.grants, **kw)
+    return synth(build)
+
+
+def test_buckets_enforce_uniform_access_public_prevention_versioning_and_cmek():
+    doc = storage_doc()
+    buckets = {b["name"]: b for b in each(doc, "google_storage_bucket")}
+    assert set(buckets) == {"acme-ml-prod-acme-data", "acme-ml-prod-acme-logs"}
+    for b in buckets.values():
+        assert b["uniform_bucket_level_access"] is True and b["public_access_prevention"] == "enforced"
+        assert b["versioning"] == {"enabled": True} and b["encryption"]["default_kms_key_name"].startswith("${google_kms_crypto_key.")
+        assert len(b["depends_on"]) == 2 and b["force_destroy"] is False
+    assert buckets["acme-ml-prod-acme-data"]["logging"]["log_bucket"].startswith("${google_storage_bucket.")
+
+
+def test_lifecycle_moves_objects_to_nearline_coldline_archive_at_the_plans_days():
+    doc = storage_doc(warm_after_days=45, cold_after_days=120, archive_after_days=400, noncurrent_expiration_days=30)
+    data = next(b for b in each(doc, "google_storage_bucket") if b["name"].endswith("-data"))
+    moves = [(r["condition"]["age"], r["action"]["storage_class"]) for r in data["lifecycle_rule"] if r["action"]["type"] == "SetStorageClass"]
+    assert moves == [(45, "NEARLINE"), (120, "COLDLINE"), (400, "ARCHIVE")]
+    kinds = [r["action"]["type"] for r in data["lifecycle_rule"]]
+    assert "AbortIncompleteMultipartUpload" in kinds and "Delete" in kinds
+    with pytest.raises(ValueError, match="cold_after_days must be at least 30 days after"):
+        storage_doc(warm_after_days=30, cold_after_days=40)
+
+
+# ---- WorkloadIdentity ---------------------------------------------------------------
+
+def test_identity_reaches_only_its_prefix_its_keys_and_telemetry():
+    doc = synth(lambda s: WorkloadIdentity(s, "id", project=PROJECT, account_id="acme-reco", bucket_names=["acme-data"],
+                                           object_prefix="reco", kms_key_ids=["projects/p/locations/l/keyRings/r/cryptoKeys/k"]))
+    bucket = {m["role"]: m for m in each(doc, "google_storage_bucket_iam_member")}
+    assert bucket["roles/storage.objectUser"]["condition"]["expression"] == \
+        'resource.name.startsWith("projects/_/buckets/acme-data/objects/reco/")'
+    assert "condition" not in bucket["roles/storage.legacyBucketReader"]
+    assert only(doc, "google_kms_crypto_key_iam_member")["crypto_key_id"] == "projects/p/locations/l/keyRings/r/cryptoKeys/k"
+    project_roles = {m["role"] for m in each(doc, "google_project_iam_member")}
+    assert project_roles == {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+    roles = json.dumps(doc["resource"])
+    assert "roles/editor" not in roles and "roles/owner" not in roles
+    with pytest.raises(ValueError, match="account_id must be 6-30"):
+        WorkloadIdentity(CdktfTesting.app(), "id", project=PROJECT, account_id="Bad_Name")
+
+
+# ---- InferenceEndpoint --------------------------------------------------------------
+
+def endpoint_doc(**kw) -> dict:
+    def build(s):
+        group, net = group_stack(s, machine_type="g2-standard-4", named_ports={"http": 8080})
+        args = dict(project=PROJECT, name="acme-reco", region=REGION, network=net.network_id, network_tags=[net.node_tag],
+                    instance_groups=group.instance_groups, autoscale_group=group.id, min_replicas=4, max_replicas=8,
+                    requests_per_replica=260, domains=["reco.acme.example"])
+        args.update(kw)
+        InferenceEndpoint(s, "endpoint", **args)
+    return synth(build)
+
+
+def test_endpoint_serves_https_only_with_a_restricted_tls12_policy():
+    doc = endpoint_doc()
+    ssl = only(doc, "google_compute_ssl_policy")
+    assert ssl["profile"] == "RESTRICTED" and ssl["min_tls_version"] == "TLS_1_2"
+    assert only(doc, "google_compute_target_https_proxy")["ssl_policy"].startswith("${google_compute_ssl_policy.")
+    rule = only(doc, "google_compute_global_forwarding_rule")
+    assert rule["port_range"] == "443" and rule["load_balancing_scheme"] == "EXTERNAL_MANAGED"
+    assert only(doc, "google_compute_managed_ssl_certificate")["managed"]["domains"] == ["reco.acme.example"]
+    assert "google_compute_target_http_proxy" not in doc["resource"]
+    with pytest.raises(ValueError, match="domains or ssl_certificates is required"):
+        endpoint_doc(domains=[])
+
+
+def test_endpoint_backend_health_check_and_firewall_for_google_front_ends_only():
+    doc = endpoint_doc()
+    backend = only(doc, "google_compute_backend_service")
+    assert backend["backend"][0]["balancing_mode"] == "RATE" and backend["backend"][0]["max_rate_per_instance"] == 260
+    assert backend["log_config"]["enable"] is True and len(backend["health_checks"]) == 1
+    lb_rule = next(r for r in each(doc, "google_compute_firewall") if r["name"] == "acme-reco-allow-lb")
+    assert lb_rule["source_ranges"] == ["130.211.0.0/22", "35.191.0.0/16"] and lb_rule["allow"] == [{"protocol": "tcp", "ports": ["8080"]}]
+
+
+def test_autoscaler_on_cpu_70_and_load_balancing_utilization_with_min_from_availability():
+    policy = only(endpoint_doc(), "google_compute_region_autoscaler")["autoscaling_policy"]
+    assert (policy["min_replicas"], policy["max_replicas"]) == (4, 8)
+    assert policy["cpu_utilization"] == {"target": 0.7} and policy["load_balancing_utilization"] == {"target": 0.8}
+
+
+def test_group_auto_heals_on_a_shared_health_check():
+    def build(s):
+        hc = HealthCheck(s, "health", project=PROJECT, name="acme-reco-health")
+        group, net = group_stack(s, machine_type="g2-standard-4", named_ports={"http": 8080}, auto_healing_health_check=hc.id)
+        InferenceEndpoint(s, "endpoint", project=PROJECT, name="acme-reco", region=REGION, network=net.network_id, network_tags=[net.node_tag],
+                          instance_groups=group.instance_groups, autoscale_group=group.id, min_replicas=2, max_replicas=4,
+                          requests_per_replica=100, ssl_certificates=["projects/acme-ml-prod/global/sslCertificates/reco"], health_check=hc)
+    doc = synth(build)
+    assert len(each(doc, "google_compute_health_check")) == 1
+    mig = only(doc, "google_compute_region_instance_group_manager")
+    assert mig["auto_healing_policies"]["health_check"].startswith("${google_compute_health_check.")
+    assert mig["update_policy"]["type"] == "PROACTIVE" and mig["named_port"] == [{"name": "http", "port": 8080}]
+
+
+# ---- Alerts -------------------------------------------------------------------------
+
+def test_alerts_make_one_policy_per_rule_with_a_notification_channel():
+    rules = [AlertRule("GPU Memory Exhaustion", "gpu_memory_utilization", ">", 95, 300, "critical"),
+             AlertRule("High CPU", "cpu_utilization", ">=", 90, 120, "warning", (('metadata.user_labels."aiinfra-workload"', "reco"),))]
+    doc = synth(lambda s: Alerts(s, "alerts", project=PROJECT, name="acme", rules=rules, email_addresses=["oncall@acme.example"]))
+    channel = only(doc, "google_monitoring_notification_channel")
+    assert channel["type"] == "email" and channel["labels"] == {"email_address": "oncall@acme.example"}
+    policies = {p["display_name"]: p for p in each(doc, "google_monitoring_alert_policy")}
+    gpu = policies["acme: GPU Memory Exhaustion"]
+    cond = gpu["conditions"][0]["condition_threshold"]
+    assert gpu["severity"] == "CRITICAL" and cond["comparison"] == "COMPARISON_GT" and cond["duration"] == "300s"
+    assert cond["threshold_value"] == 95 and len(gpu["notification_channels"]) == 1
+    cpu = policies["acme: High CPU"]["conditions"][0]["condition_threshold"]
+    assert cpu["threshold_value"] == 0.9  # CPU utilization is a fraction in Cloud Monitoring
+    assert 'metadata.user_labels."aiinfra-workload" = "reco"' in cpu["filter"]
+    with pytest.raises(ValueError, match="unknown metric 'gpu_power'"):
+        AlertRule("x", "gpu_power", ">", 1)
+
+
+# ---- a user's own stack -------------------------------------------------------------
+
+def test_users_own_stack_uses_the_constructs_without_a_spec(tmp_path):
+    from cdktf import App
+
+    app = App(outdir=str(tmp_path))
+    stack = TerraformStack(app, "my-gpu-stack")
+    provider(stack, "google", GOOGLE, project=PROJECT, region=REGION)
+    key = EncryptionKey(stack, "key", project=PROJECT, location=REGION, name="team-data")
+    net = ClusterNetwork(stack, "net", project=PROJECT, name="team", region=REGION)
+    storage = TieredStorage(stack, "storage", project=PROJECT, name="acme-ml-prod-team", location=REGION, kms_key_id=key.id,
+                            depends_on=key.grants)
+    ident = WorkloadIdentity(stack, "id", project=PROJECT, account_id="team-batch", bucket_names=[storage.bucket_name], object_prefix="batch")
+    GpuInstanceGroup(stack, "batch", project=PROJECT, name="team-batch", region=REGION, zones=["us-central1-a"], machine_type="g2-standard-8",
+                     subnetwork=net.subnetwork_self_link, service_account_email=ident.email, kms_key_id=key.id, target_size=1,
+                     spot=SpotPool(on_demand_fallback=False), network_tags=[net.node_tag], depends_on=key.grants)
+    app.synth()
+    doc = json.loads((tmp_path / "stacks" / "my-gpu-stack" / "cdk.tf.json").read_text())
+    assert check_stack(doc) == []
+    tpl = only(doc, "google_compute_region_instance_template")
+    assert tpl["scheduling"]["provisioning_model"] == "SPOT" and len(tpl["depends_on"]) == 2
+    assert only(doc, "google_compute_region_instance_group_manager")["name"] == "team-batch-spot"

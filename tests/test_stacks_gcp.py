@@ -1,0 +1,179 @@
+"""GCP stacks from specs: names, the foundation / workload split, the 16x H100 case, Spot with
+on-demand fallback, the endpoint, alert policies, the GCS backend with CMEK, both clouds from
+one synth, and every emitted google argument checked against the provider schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
+
+from tests.conftest import ROOT  # noqa: E402
+from tests.gcp_schema import check_stack  # noqa: E402
+from tests.test_stacks_aws import run_synth  # noqa: E402
+
+GCP_ONLY = ROOT / "examples" / "gcp-only.yaml"
+PREFIX = "acme-ml-production-gcp-"
+
+
+@pytest.fixture(scope="module")
+def gcp_out(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "cdktf.out"
+    r = run_synth(GCP_ONLY, out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference_out(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("synth") / "cdktf.out"
+    r = run_synth(ROOT / "examples" / "reference.yaml", out)
+    assert r.returncode == 0, r.stderr
+    return out, r.stderr
+
+
+def stack(out: Path, part: str, prefix: str = PREFIX) -> dict:
+    return json.loads((out / "stacks" / f"{prefix}{part}" / "cdk.tf.json").read_text())
+
+
+def resources(doc: dict, rtype: str) -> list[dict]:
+    return list(doc["resource"].get(rtype, {}).values())
+
+
+def test_one_foundation_and_one_stack_per_workload(gcp_out):
+    names = sorted(p.name for p in (gcp_out / "stacks").iterdir())
+    assert names == sorted(f"{PREFIX}{p}" for p in ("foundation", "llm-pretrain", "recommendation-inference", "embedding-refresh"))
+
+
+def test_every_example_stack_conforms_to_the_google_provider_schema(gcp_out, reference_out):
+    checked = 0
+    for out in (gcp_out, reference_out[0]):
+        for path in sorted((out / "stacks").glob("*-gcp-*/cdk.tf.json")):
+            doc = json.loads(path.read_text())
+            assert check_stack(doc) == [], path.parent.name
+            checked += sum(len(v) for k, v in doc["resource"].items() if k.startswith("google_"))
+    assert checked > 100  # a scan of nothing is a failure
+
+
+def test_foundation_holds_key_network_storage_and_channels(gcp_out):
+    doc = stack(gcp_out, "foundation")
+    for rtype in ("google_kms_crypto_key", "google_compute_network", "google_compute_router_nat", "google_storage_bucket",
+                  "google_monitoring_notification_channel"):
+        assert rtype in doc["resource"], rtype
+    assert "google_compute_region_instance_template" not in doc["resource"]
+    # 16x H100 on a3-highgpu-8g: the primary network and four GPUDirect-TCPX NIC networks, MTU 8244.
+    gpu_nets = [n for n in resources(doc, "google_compute_network") if "-gpu-" in n["name"]]
+    assert len(gpu_nets) == 4 and {n["mtu"] for n in gpu_nets} == {8244}
+
+
+def test_16x_h100_is_two_a3_nodes_with_all_gpu_nics_compact_placement_and_no_external_ip(gcp_out):
+    doc = stack(gcp_out, "llm-pretrain")
+    (tpl,) = resources(doc, "google_compute_region_instance_template")
+    assert tpl["machine_type"] == "a3-highgpu-8g"
+    nics = tpl["network_interface"]
+    assert len(nics) == 5 and all("access_config" not in n for n in nics)
+    assert all("gpu-nic" in n["subnetwork"] for n in nics[1:]) and tpl["network_performance_config"]["total_egress_bandwidth_tier"] == "TIER_1"
+    (policy,) = resources(doc, "google_compute_resource_policy")
+    assert policy["group_placement_policy"] == {"collocation": "COLLOCATED", "vm_count": 2}
+    assert tpl["resource_policies"][0].startswith("${google_compute_resource_policy.")
+    (mig,) = resources(doc, "google_compute_region_instance_group_manager")
+    assert mig["target_size"] == 2 and mig["distribution_policy_target_shape"] == "ANY_SINGLE_ZONE"
+    assert len(mig["distribution_policy_zones"]) == 1
+    assert len([d for d in tpl["disk"] if d.get("type") == "SCRATCH"]) == 16  # 6,000 GiB of Local SSD
+
+
+def test_spot_training_gets_a_spot_group_and_an_on_demand_fallback(gcp_out):
+    doc = stack(gcp_out, "embedding-refresh")
+    groups = {m["name"]: m for m in resources(doc, "google_compute_region_instance_group_manager")}
+    assert {n.rsplit("-", 1)[1] for n in groups} == {"spot", "od"}
+    spot = next(m for n, m in groups.items() if n.endswith("-spot"))
+    od = next(m for n, m in groups.items() if n.endswith("-od"))
+    assert (spot["target_size"], od["target_size"]) == (1, 0)
+    schedules = {t["scheduling"]["provisioning_model"] for t in resources(doc, "google_compute_region_instance_template")}
+    assert schedules == {"SPOT", "STANDARD"}
+    data_disks = [d for t in resources(doc, "google_compute_region_instance_template") for d in t["disk"] if d.get("device_name") == "data"]
+    assert {d["disk_size_gb"] for d in data_disks} == {559} and all("kms_key_self_link" in d["disk_encryption_key"] for d in data_disks)
+
+
+def test_inference_stack_has_endpoint_autoscaler_and_alert_policies(gcp_out):
+    doc = stack(gcp_out, "recommendation-inference")
+    (autoscaler,) = resources(doc, "google_compute_region_autoscaler")
+    policy = autoscaler["autoscaling_policy"]
+    assert (policy["min_replicas"], policy["max_replicas"]) == (4, 8) and policy["cpu_utilization"]["target"] == 0.7
+    (mig,) = resources(doc, "google_compute_region_instance_group_manager")
+    assert mig["lifecycle"] == {"ignore_changes": ["target_size"]} and len(mig["distribution_policy_zones"]) == 2
+    assert resources(doc, "google_compute_managed_ssl_certificate")[0]["managed"]["domains"] == ["reco.acme-ml.example.com"]
+    policies = {p["display_name"].split(": ", 1)[1]: p for p in resources(doc, "google_monitoring_alert_policy")}
+    assert set(policies) == {"GPU Memory Exhaustion", "Model Inference Latency"}
+    latency = policies["Model Inference Latency"]["conditions"][0]["condition_threshold"]
+    assert latency["threshold_value"] == 200 and latency["aggregations"][0]["per_series_aligner"] == "ALIGN_PERCENTILE_95"
+    assert latency["duration"] == "120s" and policies["Model Inference Latency"]["severity"] == "CRITICAL"
+    assert policies["GPU Memory Exhaustion"]["notification_channels"][0].startswith("${data.terraform_remote_state.")
+
+
+def test_training_failure_alert_goes_to_training_stacks_only(gcp_out):
+    names = {p["display_name"] for p in resources(stack(gcp_out, "llm-pretrain"), "google_monitoring_alert_policy")}
+    assert any(n.endswith("Training Job Failure") for n in names) and not any("Latency" in n for n in names)
+
+
+def test_state_block_gives_a_gcs_backend_written_with_the_kms_key(gcp_out):
+    for part in ("foundation", "llm-pretrain"):
+        backend = stack(gcp_out, part)["terraform"]["backend"]["gcs"]
+        assert backend == {"bucket": "acme-ml-tf-state", "prefix": f"aiinfra/{PREFIX}{part}",
+                           "kms_encryption_key": "projects/acme-ml-prod/locations/us/keyRings/terraform/cryptoKeys/state"}
+    remote = next(iter(stack(gcp_out, "llm-pretrain")["data"]["terraform_remote_state"].values()))
+    assert remote["backend"] == "gcs" and remote["config"]["prefix"] == f"aiinfra/{PREFIX}foundation"
+
+
+def test_gcs_state_without_a_key_is_refused(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(GCP_ONLY.read_text().split("state:")[0] + "state:\n  gcp:\n    bucket: acme-ml-tf-state\n")
+    r = run_synth(spec, tmp_path / "out")
+    assert r.returncode == 2 and r.stderr.startswith("state.gcp.kms_encryption_key:") and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_provider_labels_and_project(gcp_out):
+    google = stack(gcp_out, "foundation")["provider"]["google"][0]
+    assert google["project"] == "acme-ml-prod" and google["region"] == "us-central1"
+    assert google["default_labels"] == {"project": "acme-ml", "environment": "production", "aiinfra-part": "foundation", "managed-by": "aiinfra"}
+
+
+def test_reference_spec_synthesizes_both_clouds_from_one_synth(reference_out):
+    out, stderr = reference_out
+    names = {p.name for p in (out / "stacks").iterdir()}
+    assert names == {"acme-ml-production-aws-foundation", "acme-ml-production-aws-fraud-detection-training",
+                     "acme-ml-production-aws-feature-etl", f"{PREFIX}foundation", f"{PREFIX}recommendation-inference", f"{PREFIX}llm-finetune"}
+    assert "not synthesized" not in stderr
+    # No DNS name in the guide's spec: the endpoint asks Terraform for it, and synth says so.
+    assert "endpoint_domains" in stderr
+    doc = stack(out, "recommendation-inference")
+    assert doc["variable"]["endpoint_domains"]["type"] == "list(string)"
+    assert resources(doc, "google_compute_managed_ssl_certificate")[0]["managed"]["domains"] == "${var.endpoint_domains}"
+
+
+def test_different_gpudirect_flavours_in_one_region_are_refused(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    text = GCP_ONLY.read_text().replace('''  - name: "embedding-refresh"''', '''  - name: "h200-train"
+    type: "training"
+    gpu_requirements: "16x H200"
+    estimated_runtime: "10 hours"
+  - name: "embedding-refresh"''')
+    spec.write_text(text)
+    r = run_synth(spec, tmp_path / "out")
+    assert r.returncode == 2 and "need different GPU NIC networks (rdma: h200-train; tcpx: llm-pretrain)" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_cdktf_app_writes_the_same_gcp_stacks(tmp_path, gcp_out):
+    env = {**os.environ, "AIINFRA_SPEC": str(GCP_ONLY), "CDKTF_OUTDIR": "cdktf.out"}
+    r = subprocess.run([sys.executable, str(ROOT / "main.py")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for part in ("foundation", "llm-pretrain", "recommendation-inference", "embedding-refresh"):
+        assert stack(tmp_path / "cdktf.out", part) == stack(gcp_out, part), part
