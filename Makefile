@@ -4,6 +4,11 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov lives in its own venv: current checkov pins packaging<24 and boto3 1.35, which the
+# project's own pins (pytest 9, boto3 1.44) cannot share. tests/test_checkov.py finds it here.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+export AIINFRA_CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 SPEC ?= examples/reference.yaml
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,21
@@ -11,12 +16,17 @@ export CHECKPOINT_DISABLE := 1
 
 .PHONY: setup demo test bench clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[synth,dev]'
+	@touch $@
+
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -35,4 +45,4 @@ bench: setup
 	$(PY) bench/plan_bench.py
 
 clean:
-	rm -rf $(VENV) cdktf.out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) cdktf.out .pytest_cache .hypothesis

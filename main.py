@@ -18,26 +18,22 @@ from aiinfra.errors import SpecError  # noqa: E402
 def main() -> None:
     from aiinfra.planner import make_plan
     from aiinfra.spec import load_spec
-    from aiinfra.synth import precheck, state_dir_for
+    from aiinfra.synth import synth
 
     spec_path = os.environ.get("AIINFRA_SPEC", str(Path(__file__).resolve().parent / "examples" / "reference.yaml"))
     try:
         loaded = load_spec(spec_path)
         plan = make_plan(loaded)
-        problems = [*plan.errors, *precheck(loaded.spec, plan)]
-        if problems:
-            raise SpecError(problems)
+        if plan.errors:
+            raise SpecError(plan.errors)
+        # The same path as `aiinfra synth`: precheck, stacks, policy pack, atomic swap of the output.
+        _names, notes = synth(loaded.spec, plan, Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out")))
     except SpecError as exc:
         for p in exc.problems:
             print(p, file=sys.stderr)
         raise SystemExit(2) from None
-    from aiinfra.stacks import build_app
-
-    out_dir = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
-    app, _names, notes = build_app(loaded.spec, plan, state_dir=state_dir_for(out_dir))
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    app.synth()
 
 
 if __name__ == "__main__":

@@ -233,6 +233,32 @@ def test_endpoint_listens_on_https_with_tls13_only():
     assert lb["internal"] is True and lb["drop_invalid_header_fields"] is True
 
 
+def test_endpoint_is_deletion_protected_and_logs_to_the_load_balancer_log_bucket():
+    lb = only(endpoint_doc(access_log_bucket="acme-logs"), "aws_lb")
+    assert lb["enable_deletion_protection"] is True
+    assert lb["access_logs"] == {"bucket": "acme-logs", "enabled": True, "prefix": "alb/acme-reco"}
+    assert only(endpoint_doc(deletion_protection=False), "aws_lb")["enable_deletion_protection"] is False
+
+
+def test_log_bucket_admits_load_balancer_logs_only_when_asked_and_buckets_send_events():
+    def logs_policy(doc):
+        (p,) = [v for v in doc["resource"]["aws_s3_bucket_policy"].values() if "S3ServerAccessLogs" in v["policy"]]
+        return policy(p["policy"])["Statement"]
+    plain = synth(lambda s: TieredStorage(s, "st", name="acme", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/x"))
+    assert "LoadBalancerAccessLogs" not in json.dumps(logs_policy(plain))
+    with_lb = synth(lambda s: TieredStorage(s, "st", name="acme", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/x", load_balancer_logs=True))
+    (elb,) = [st for st in logs_policy(with_lb) if st["Sid"] == "LoadBalancerAccessLogs"]
+    assert elb["Principal"]["AWS"].startswith("${data.aws_elb_service_account.") and elb["Resource"].endswith("/alb/*")
+    assert [n["eventbridge"] for n in plain["resource"]["aws_s3_bucket_notification"].values()] == [True, True]
+
+
+def test_group_behind_a_load_balancer_uses_its_health_check():
+    doc = synth(lambda s: group_stack(s, health_check_type="ELB"))
+    assert only(doc, "aws_autoscaling_group")["health_check_type"] == "ELB"
+    with pytest.raises(ValueError, match="health_check_type must be EC2 or ELB"):
+        synth(lambda s: group_stack(s, health_check_type="HTTP"))
+
+
 def test_endpoint_scales_on_requests_per_target_and_cpu():
     doc = endpoint_doc()
     policies = {p["target_tracking_configuration"]["predefined_metric_specification"]["predefined_metric_type"]:

@@ -112,6 +112,7 @@ def test_gpudirect_shapes_get_their_gpu_nic_networks(kind, count, mtu, networks)
     assert len(vpcs) == networks  # the primary network + one per GPU NIC (RDMA: one RoCE network)
     assert {v["mtu"] for v in vpcs if "gpu" in v["name"]} == {mtu}
     assert len(each(doc, "google_compute_subnetwork")) == 1 + count
+    assert all(sn["log_config"]["metadata"] == "INCLUDE_ALL_METADATA" for sn in each(doc, "google_compute_subnetwork"))  # flow logs
     if kind == "rdma":
         roce = next(v for v in vpcs if v["name"].endswith("gpu-roce"))
         assert roce["network_profile"] == f"projects/{PROJECT}/global/networkProfiles/us-central1-b-vpc-roce"

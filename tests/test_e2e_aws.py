@@ -105,8 +105,9 @@ def ignore_moto_quirks(stack: Path) -> None:
 
 
 def destroy_with_data(stack: Path, env: dict[str, str]) -> None:
-    """Production buckets keep their data on destroy (force_destroy off); a test lets them go."""
-    write_override(stack, "zz_test_force_destroy_override.tf.json", {"aws_s3_bucket": {"force_destroy": True}})
+    """Production buckets keep their data and load balancers refuse deletion; a test lets them go."""
+    write_override(stack, "zz_test_force_destroy_override.tf.json", {"aws_s3_bucket": {"force_destroy": True},
+                                                                      "aws_lb": {"enable_deletion_protection": False}})
     run_terraform(["apply", "-auto-approve"], stack, env=env)
     run_terraform(["destroy", "-auto-approve"], stack, env=env)
 

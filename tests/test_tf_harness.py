@@ -194,6 +194,16 @@ def test_apply_plan_destroy_against_moto(tmp_path, moto_server):
     assert outputs["bucket"] not in [b["Name"] for b in s3.list_buckets()["Buckets"]]  # destroyed
 
 
+def test_patched_moto_reads_back_s3_eventbridge_notifications(moto_server):
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket="aiinfra-harness-events")
+    assert "EventBridgeConfiguration" not in s3.get_bucket_notification_configuration(Bucket="aiinfra-harness-events")
+    s3.put_bucket_notification_configuration(Bucket="aiinfra-harness-events", NotificationConfiguration={"EventBridgeConfiguration": {}})
+    got = s3.get_bucket_notification_configuration(Bucket="aiinfra-harness-events")
+    assert got["EventBridgeConfiguration"] == {}
+    s3.delete_bucket(Bucket="aiinfra-harness-events")
+
+
 def test_moto_server_lifecycle():
     with tf_harness.MotoServer() as server:
         env = server.env()

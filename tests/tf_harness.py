@@ -453,6 +453,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #  * DescribeSecurityGroupRules drops Description on rules that reference a security group
 #    (CIDR rules keep it; DescribeSecurityGroups keeps it too). Real AWS returns it, and without
 #    it aws_vpc_security_group_ingress_rule/egress_rule with a description never plan clean.
+#  * Budgets subscribers and tags, and S3's EventBridge notification read-back (below).
 _MOTO_PATCHES = r"""
 import sys
 try:
@@ -510,6 +511,27 @@ try:
             setattr(_Budgets, _name, _fn)
 except Exception as exc:
     print(f"tf_harness: moto patch (budget subscribers and tags) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 stores a bucket's EventBridgeConfiguration but GetBucketNotificationConfiguration
+    # leaves it out, so aws_s3_bucket_notification { eventbridge = true } reads back false.
+    import re as _re
+    from moto.s3.responses import S3Response as _S3
+    _get_notification = _S3.get_bucket_notification
+    _EB = "<EventBridgeConfiguration></EventBridgeConfiguration>"
+    def _notification(self):
+        resp = _get_notification(self)
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if config is None or getattr(config, "event_bridge", None) is None or not isinstance(resp, tuple):
+            return resp
+        status, headers, body = resp
+        text = body.decode() if isinstance(body, bytes) else body
+        if _EB not in text:
+            text = _re.sub(r"<NotificationConfiguration([^>]*?)/>", lambda m: f"<NotificationConfiguration{m.group(1)}></NotificationConfiguration>", text)
+            text = text.replace("</NotificationConfiguration>", f"{_EB}</NotificationConfiguration>")
+        return status, headers, text
+    _S3.get_bucket_notification = _notification
+except Exception as exc:
+    print(f"tf_harness: moto patch (S3 EventBridge notification read-back) skipped: {exc!r}", file=sys.stderr)
 from moto.server import main
 sys.argv[0] = "moto_server"
 sys.exit(main())

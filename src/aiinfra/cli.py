@@ -116,7 +116,8 @@ def plan(spec: str, fmt: str, out: str | None, strict: bool) -> None:
 @click.option("--out", default="cdktf.out", show_default=True, type=click.Path(file_okay=False),
               help="Output folder; stacks go to OUT/stacks/<stack>/cdk.tf.json (the cdktf synth layout), replaced whole.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def synth(spec: str, out: str, quiet: bool) -> None:
+@click.option("--force", is_flag=True, help="Rebuild even when OUT already holds this spec's output (it is reused by default).")
+def synth(spec: str, out: str, quiet: bool, force: bool) -> None:
     """Synthesize SPEC's plan into Terraform JSON: a foundation stack per cloud and region, one stack per workload."""
     from contextlib import nullcontext
 
@@ -134,7 +135,7 @@ def synth(spec: str, out: str, quiet: bool) -> None:
             if live is not None:
                 live.update(message)
 
-        names, notes = do_synth(loaded.spec, p, Path(out), progress)
+        names, notes = do_synth(loaded.spec, p, Path(out), progress, force=force)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     for name in names:

@@ -81,6 +81,9 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     if plan.findings:
         lines.append("Findings")
         lines += [f"  {f.severity}: {f}" for f in plan.findings]
+    if plan.security_exceptions:
+        lines.append("Security exceptions (policy rules waived in the spec)")
+        lines += [f"  {e.rule} {e.resource}: {e.reason}" for e in plan.security_exceptions]
     table_text = "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
     return table_text + "\n" + "\n".join(lines) + "\n"
 
@@ -106,6 +109,10 @@ def plan_markdown(plan: Plan) -> str:
     if plan.findings:
         out += ["#### Findings", ""]
         out += [f"- **{f.severity}** `{f.path}`: {f.message}" for f in plan.findings]
+        out.append("")
+    if plan.security_exceptions:
+        out += ["#### Security exceptions", "", "| Rule | Resource | Reason |", "|---|---|---|"]
+        out += [f"| {e.rule} | `{e.resource}` | {e.reason.replace('|', '/')} |" for e in plan.security_exceptions]
         out.append("")
     return "\n".join(out)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiinfra.catalog import Catalog, load_catalog
 from aiinfra.planner.checks import check_performance, check_quotas
 from aiinfra.planner.compute import WorkloadPlanner
-from aiinfra.planner.model import Finding, Plan, Totals, WorkloadPlan
+from aiinfra.planner.model import Finding, Plan, SecurityExceptionPlan, Totals, WorkloadPlan
 from aiinfra.planner.storage import plan_storage
 from aiinfra.spec import LoadedSpec
 
@@ -48,4 +48,6 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
     generated = {f.path.stem: f.generated for f in catalog.files}
-    return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings)
+    exceptions = [SecurityExceptionPlan(e.rule, e.resource, e.reason) for e in spec.security_exceptions]
+    return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
+                security_exceptions=exceptions)

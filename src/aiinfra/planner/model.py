@@ -117,6 +117,15 @@ class Totals:
     gpus_peak: int
 
 
+@dataclass(frozen=True)
+class SecurityExceptionPlan:
+    """A policy rule the spec waives for one resource, and why (shown for review)."""
+
+    rule: str
+    resource: str
+    reason: str
+
+
 @dataclass
 class Plan:
     project: str
@@ -128,6 +137,7 @@ class Plan:
     totals: Totals
     findings: list[Finding]
     schema_version: int = PLAN_SCHEMA_VERSION
+    security_exceptions: list[SecurityExceptionPlan] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -142,7 +152,7 @@ class Plan:
 
     def to_dict(self) -> dict:
         d = _plain(self)
-        order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "findings"]
+        order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "findings", "security_exceptions"]
         return {k: d[k] for k in order}
 
 

@@ -314,6 +314,14 @@ class State(Strict):
     gcp: GcsState | None = None
 
 
+class SecurityException(Strict):
+    """A written exemption from one policy rule for one resource (extension)."""
+
+    rule: Annotated[str, Field(pattern=r"^AIINFRA-[A-Z]+-\d{3}$")]
+    resource: Annotated[str, Field(min_length=3, max_length=500, pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]*$")]
+    reason: Annotated[str, Field(min_length=10, max_length=500)]
+
+
 class Spec(Strict):
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
     environment: Literal["development", "staging", "production"] = "production"
@@ -329,3 +337,4 @@ class Spec(Strict):
     cost_optimization: CostOptimization | None = None
     growth_forecast: GrowthForecast | None = None
     state: State | None = None
+    security_exceptions: list[SecurityException] = []

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from cdktf import App
+from cdktf import App, Aspects, TerraformStack
 
 from aiinfra.planner.model import Plan
+from aiinfra.policy.aspect import PolicyAspect
+from aiinfra.policy.pack import Suppression
 from aiinfra.spec.models import Spec
 
 
-def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str = "../../..") -> tuple[App, list[str], list[str]]:
-    """The cdktf app for a plan: (app, stack names, notes on what was not synthesized).
+def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str = "../../..") -> tuple[App, list[str], list[str], "PolicyAspect"]:
+    """The cdktf app for a plan: (app, stack names, notes for the user, the policy pack that
+    judges every stack at synth; its ``report`` is filled by ``app.synth()``).
 
     ``state_dir``: where local Terraform state goes, relative to each stack's folder.
     """
@@ -19,4 +22,9 @@ def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str 
     context = {"aiinfra:state_dir": state_dir}
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
     gcp_names, notes = add_gcp_stacks(app, spec, plan)
-    return app, add_aws_stacks(app, spec, plan) + gcp_names, notes
+    names = add_aws_stacks(app, spec, plan) + gcp_names
+    policy = PolicyAspect([Suppression(e.rule, e.resource, e.reason, "spec") for e in spec.security_exceptions], fail=False)
+    for stack in app.node.children:
+        if TerraformStack.is_stack(stack):
+            Aspects.of(stack).add(policy)
+    return app, names, notes, policy

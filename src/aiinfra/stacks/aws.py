@@ -73,7 +73,8 @@ class AwsFoundation:
                                      warm_after_days=warm, cold_after_days=cold,
                                      archive_after_days=storage.archive_after_days if storage else 365,
                                      noncurrent_expiration_days=storage.expiration_days if storage else None,
-                                     abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7)
+                                     abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7,
+                                     load_balancer_logs=has_endpoint)
         self.alerts = Alerts(self.stack, "alerts", name=f"{self.name}-{region}", kms_key_arn=self.key.arn, rules=[],
                              email_endpoints=spec.clouds.aws.alert_emails)
         monthly = sum(w.monthly_usd for w in workloads) + (storage.monthly_usd if storage else 0.0)
@@ -119,7 +120,7 @@ class AwsWorkload:
             self.stack, "nodes", name=name, instance_type=w.instance_type, subnet_ids=subnet_ids,
             security_group_ids=[net.node_security_group_id], instance_profile_arn=self.identity.instance_profile_arn, kms_key_arn=key.arn,
             min_size=w.min_nodes if always_on else 0, max_size=w.max_nodes, desired_capacity=w.nodes if always_on else 0,
-            image_id=spec.clouds.aws.ami_id, gpu=bool(w.gpu), efa_interfaces=w.efa_interfaces_per_node,
+            image_id=spec.clouds.aws.ami_id, gpu=bool(w.gpu), health_check_type="ELB" if w.type == "inference" else "EC2", efa_interfaces=w.efa_interfaces_per_node,
             data_volume_gib=w.data_volume_gib_per_node, data_volume_type=w.data_volume_type or "gp3",
             placement_group_name=net.placement_group_name if w.placement == "cluster" else None, spot=spot,
             tags={"workload": w.name, "workload-type": w.type})
@@ -130,7 +131,8 @@ class AwsWorkload:
             self.endpoint = InferenceEndpoint(
                 self.stack, "endpoint", name=short(name, 32), vpc_id=net.vpc_id, subnet_ids=public,
                 node_security_group_id=net.node_security_group_id, autoscaling_group_name=self.group.name,
-                certificate_arn=spec.clouds.aws.certificate_arn or "", requests_per_target=w.replica_qps or 100.0, vpc_cidr=net.cidr)
+                certificate_arn=spec.clouds.aws.certificate_arn or "", requests_per_target=w.replica_qps or 100.0, vpc_cidr=net.cidr,
+                access_log_bucket=storage.log_bucket_name)
             dims["lb"] = (("LoadBalancer", self.endpoint.arn_suffix),)
             TerraformOutput(self.stack, "endpoint_dns_name", value=self.endpoint.dns_name)
         rules = alert_rules_for(spec.alerting_rules, w, dims)

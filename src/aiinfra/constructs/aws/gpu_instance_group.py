@@ -47,6 +47,8 @@ class GpuInstanceGroup(Construct):
         spot: a ``SpotPool``; left out, all on-demand.
         metadata_hop_limit: IMDSv2 hop limit; default 2 so containers on the node reach it.
         user_data_base64: boot script.
+        health_check_type: ``EC2`` (default) or ``ELB`` for a group behind a load balancer
+            (instances failing the target group's health check are replaced).
         ignore_desired_capacity: let autoscaling policies or a scheduler own the desired
             count (Terraform will not reset it); default on.
     """
@@ -57,6 +59,7 @@ class GpuInstanceGroup(Construct):
                  efa_interfaces: int = 0, root_volume_gib: int = 200, data_volume_gib: int = 0, data_volume_type: str = "gp3",
                  root_device_name: str = "/dev/sda1", placement_group_name: str | None = None, spot: SpotPool | None = None,
                  metadata_hop_limit: int = 2, user_data_base64: str | None = None, ignore_desired_capacity: bool = True,
+                 health_check_type: str = "EC2",
                  tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if not subnet_ids:
@@ -70,6 +73,8 @@ class GpuInstanceGroup(Construct):
             raise ValueError("efa_interfaces and data_volume_gib must be 0 or more")
         if data_volume_type not in ("gp3", "io2"):
             raise ValueError(f"data_volume_type must be gp3 or io2, got {data_volume_type!r}")
+        if health_check_type not in ("EC2", "ELB"):
+            raise ValueError(f"health_check_type must be EC2 or ELB, got {health_check_type!r}")
         tags = dict(tags or {})
         if image_id is None:
             param = data(self, "ami", "aws_ssm_parameter", name=DEEP_LEARNING_AMI_PARAMETER if gpu else CPU_AMI_PARAMETER)
@@ -110,7 +115,7 @@ class GpuInstanceGroup(Construct):
         template_id = self.launch_template.get_string_attribute("id")
         group_args = dict(
             name=name, min_size=min_size, max_size=max_size, desired_capacity=desired, vpc_zone_identifier=list(subnet_ids),
-            health_check_type="EC2", health_check_grace_period=600, wait_for_capacity_timeout="0",
+            health_check_type=health_check_type, health_check_grace_period=600, wait_for_capacity_timeout="0",
             placement_group=placement_group_name,
             tag=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in sorted({**tags, "Name": name}.items())],
         )

@@ -37,13 +37,18 @@ class InferenceEndpoint(Construct):
         allowed_cidrs: who may reach port 443. Left out: ``0.0.0.0/0`` when internet-facing,
             the VPC range otherwise.
         vpc_cidr: the VPC's range (used for the internal default of ``allowed_cidrs``).
-        access_log_bucket: bucket name for ALB access logs; left out, none.
+        access_log_bucket: bucket name for ALB access logs (an SSE-S3 bucket whose policy lets
+            the region's load balancers write: ``TieredStorage(load_balancer_logs=True)``'s log
+            bucket); left out, none.
+        deletion_protection: refuse to delete the load balancer until this is turned off;
+            default on (an endpoint under an availability target).
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, vpc_id: str, subnet_ids: Sequence[str], node_security_group_id: str,
                  autoscaling_group_name: str, certificate_arn: str, requests_per_target: float, vpc_cidr: str,
                  cpu_target_percent: float = 70.0, port: int = 8080, health_check_path: str = "/health", internet_facing: bool = False,
-                 allowed_cidrs: Sequence[str] | None = None, access_log_bucket: str | None = None, tags: dict[str, str] | None = None):
+                 allowed_cidrs: Sequence[str] | None = None, access_log_bucket: str | None = None, deletion_protection: bool = True,
+                 tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if len(name) > 32:
             raise ValueError(f"name must be at most 32 characters (load balancer names), got {len(name)} ({name!r})")
@@ -67,8 +72,9 @@ class InferenceEndpoint(Construct):
                  from_port=port, to_port=port, referenced_security_group_id=lb_sg, description=f"model port from {name} load balancer")
         self.load_balancer = resource(
             self, "lb", "aws_lb", name=name, load_balancer_type="application", internal=not internet_facing,
-            security_groups=[lb_sg], subnets=list(subnet_ids), drop_invalid_header_fields=True, enable_deletion_protection=False,
-            access_logs={"bucket": access_log_bucket, "enabled": True, "prefix": name} if access_log_bucket else None, tags=tags)
+            security_groups=[lb_sg], subnets=list(subnet_ids), drop_invalid_header_fields=True,
+            enable_deletion_protection=deletion_protection,
+            access_logs={"bucket": access_log_bucket, "enabled": True, "prefix": f"alb/{name}"} if access_log_bucket else None, tags=tags)
         self.target_group = resource(
             self, "targets", "aws_lb_target_group", name=name, port=port, protocol="HTTP", vpc_id=vpc_id, target_type="instance",
             deregistration_delay="30",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from aiinfra.constructs._tf import policy_json, resource
+from aiinfra.constructs._tf import data, policy_json, resource
+from aiinfra.policy.aspect import suppress
 
 WARM_CLASS = "STANDARD_IA"
 COLD_CLASS = "GLACIER_IR"
@@ -40,12 +41,17 @@ class TieredStorage(Construct):
         abort_incomplete_uploads_days: default 7.
         log_retention_days: access logs kept this long; default 365.
         force_destroy: allow ``terraform destroy`` to delete a non-empty bucket; default off.
+        load_balancer_logs: let this region's load balancers write access logs under ``alb/``
+            in the log bucket (``InferenceEndpoint(access_log_bucket=storage.log_bucket_name)``).
+
+    Both buckets send their events to EventBridge (free on the default bus), for audit rules and
+    pipelines that start on new data.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, kms_key_arn: str, warm_after_days: int = 30,
                  cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = None,
                  abort_incomplete_uploads_days: int = 7, log_retention_days: int = 365, force_destroy: bool = False,
-                 tags: dict[str, str] | None = None):
+                 load_balancer_logs: bool = False, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if len(name) > 37:
             raise ValueError(f"name must be at most 37 characters (bucket prefixes), got {len(name)}")
@@ -60,12 +66,20 @@ class TieredStorage(Construct):
         log_arn = self.log_bucket.get_string_attribute("arn")
         log_id = self.log_bucket.get_string_attribute("id")
         # S3 server access logs can only be delivered to a bucket encrypted with S3-managed keys.
+        suppress(self.log_bucket, "AIINFRA-AWS-001", "S3 server access log delivery writes only to SSE-S3 (AES256) buckets; "
+                 "this bucket holds access logs, never data")
         resource(self, "logs-sse", "aws_s3_bucket_server_side_encryption_configuration", bucket=log_id,
                  rule=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}])
-        logs_policy = resource(self, "logs-policy", "aws_s3_bucket_policy", bucket=log_id, policy=policy_json([
-            _tls_only(log_arn),
-            {"Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
-             "Action": "s3:PutObject", "Resource": f"{log_arn}/*"}]))
+        statements = [_tls_only(log_arn), {"Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+                                           "Action": "s3:PutObject", "Resource": f"{log_arn}/*"}]
+        if load_balancer_logs:
+            # Application load balancers deliver access logs as the region's ELB account
+            # (docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html).
+            elb = data(self, "elb-account", "aws_elb_service_account")
+            statements.append({"Sid": "LoadBalancerAccessLogs", "Effect": "Allow", "Principal": {"AWS": elb.get_string_attribute("arn")},
+                               "Action": "s3:PutObject", "Resource": f"{log_arn}/alb/*"})
+        logs_policy = resource(self, "logs-policy", "aws_s3_bucket_policy", bucket=log_id, policy=policy_json(statements))
+        self.log_bucket_name: str = log_id
         resource(self, "logs-lifecycle", "aws_s3_bucket_lifecycle_configuration", bucket=log_id, rule=[{
             "id": "expire-access-logs", "status": "Enabled", "filter": {"prefix": ""},
             "expiration": {"days": log_retention_days},
@@ -103,4 +117,5 @@ class TieredStorage(Construct):
         resource(self, f"{kind}-public-access", "aws_s3_bucket_public_access_block", bucket=bid, block_public_acls=True,
                  block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
         resource(self, f"{kind}-ownership", "aws_s3_bucket_ownership_controls", bucket=bid, rule={"object_ownership": "BucketOwnerEnforced"})
+        resource(self, f"{kind}-events", "aws_s3_bucket_notification", bucket=bid, eventbridge=True)
         return b

@@ -165,7 +165,7 @@ class ClusterNetwork(Construct):
                              description=f"GPU-to-GPU traffic on GPU NIC {i}")
                 sn = resource(self, f"gpu-nic-{i}-subnet", "google_compute_subnetwork", project=project,
                               name=check_name(f"{name}-gpu-{i}"), region=region, network=vpc.get_string_attribute("id"),
-                              ip_cidr_range=block, private_ip_google_access=True, stack_type="IPV4_ONLY")
+                              ip_cidr_range=block, private_ip_google_access=True, stack_type="IPV4_ONLY", log_config=log_config)
                 self.gpu_nic_subnetworks.append(sn)
         self.gpu_nic_subnetwork_self_links: list[str] = [s.get_string_attribute("self_link") for s in self.gpu_nic_subnetworks]
 

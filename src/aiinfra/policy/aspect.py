@@ -1,0 +1,77 @@
+"""The policy pack as a cdktf Aspect: add it to a stack and every synth of that stack judges
+every resource; a violation fails the synth with one line per finding (cdk-nag's shape).
+
+    from cdktf import Aspects
+    from aiinfra.policy import PolicyAspect, suppress
+
+    Aspects.of(stack).add(PolicyAspect())
+    suppress(bucket, "AIINFRA-AWS-001", "access-log bucket: S3 log delivery supports SSE-S3 only")
+
+``aiinfra synth`` and ``cdktf synth`` add it to every stack they build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jsii
+from cdktf import IAspect, TerraformStack
+from constructs import Construct, IConstruct, IValidation
+
+from aiinfra.policy.pack import Report, Suppression, check_stack
+
+
+def suppress(construct: Construct, rule: str, reason: str) -> None:
+    """Exempt the one resource at (or under) ``construct`` from ``rule``, for ``reason``."""
+    if not reason or not reason.strip():
+        raise ValueError(f"suppressing {rule} needs a written reason")
+    stack = TerraformStack.of(construct)
+    found = getattr(stack, "_aiinfra_suppressions", None)
+    if found is None:
+        found = []
+        stack._aiinfra_suppressions = found  # type: ignore[attr-defined]
+    found.append(Suppression(rule, construct.node.path, reason.strip(), "construct"))
+
+
+def construct_suppressions(stack: TerraformStack) -> list[Suppression]:
+    return list(getattr(stack, "_aiinfra_suppressions", []))
+
+
+@jsii.implements(IValidation)
+class _StackValidation:
+    def __init__(self, aspect: "PolicyAspect", stack: TerraformStack):
+        self.aspect, self.stack = aspect, stack
+
+    def validate(self) -> list[str]:
+        doc: Any = self.stack.to_terraform()
+        report = check_stack(self.stack.node.id, doc, [*self.aspect.suppressions, *construct_suppressions(self.stack)])
+        self.aspect.report.extend(report)
+        return report.lines() if self.aspect.fail else []
+
+
+@jsii.implements(IAspect)
+class PolicyAspect:
+    """Judges every resource of the stacks it visits against the policy pack.
+
+    Args:
+        suppressions: exemptions from outside the constructs (the spec's ``security_exceptions``).
+        fail: add each violation as a validation error, so ``app.synth()`` fails (default). With
+            ``fail=False`` findings are only collected in ``report`` (``aiinfra synth`` prints
+            them itself, one line each).
+    """
+
+    def __init__(self, suppressions: Sequence[Suppression] = (), fail: bool = True):
+        self.suppressions = list(suppressions)
+        self.fail = fail
+        self.report = Report()
+        self._seen: set[str] = set()
+
+    def visit(self, node: IConstruct) -> None:
+        if not TerraformStack.is_stack(node):
+            return
+        path = node.node.path
+        if path in self._seen:
+            return
+        self._seen.add(path)
+        node.node.add_validation(_StackValidation(self, node))

@@ -1,0 +1,48 @@
+"""Re-synth of an unchanged spec reuses the earlier output; anything that affects it (the spec,
+an edited output file, --force) rebuilds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
+
+from tests.conftest import ROOT  # noqa: E402
+
+GCP_ONLY = ROOT / "examples" / "gcp-only.yaml"
+
+
+def synth(spec, out, *extra):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-m", "aiinfra.cli", "synth", str(spec), "--out", str(out), "-q", *extra], capture_output=True,
+                          text=True, env=env, cwd=out.parent, timeout=300)
+
+
+def snapshot(out):
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+
+
+def test_unchanged_spec_reuses_the_output_and_changes_rebuild(tmp_path):
+    spec, out = tmp_path / "spec.yaml", tmp_path / "out"
+    spec.write_text(GCP_ONLY.read_text())
+    first = synth(spec, out)
+    assert first.returncode == 0, first.stderr
+    assert "reused" not in first.stderr
+    before = snapshot(out)
+    again = synth(spec, out)
+    assert again.returncode == 0 and "nothing changed since the last synth" in again.stderr
+    assert again.stdout == first.stdout and snapshot(out) == before  # not rewritten
+    # An edited output file is not trusted.
+    stack = next(out.glob("stacks/*/cdk.tf.json"))
+    stack.write_text(stack.read_text().replace("acme-ml-prod", "edited"))
+    rebuilt = synth(spec, out)
+    assert "reused" not in rebuilt.stderr and "edited" not in stack.read_text()
+    # A changed spec rebuilds.
+    spec.write_text(GCP_ONLY.read_text().replace('expected_qps: "1000"', 'expected_qps: "2000"'))
+    changed = synth(spec, out)
+    assert changed.returncode == 0 and "reused" not in changed.stderr
+    assert synth(spec, out, "--force").stderr.count("reused") == 0
