@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
+import types
 from pathlib import Path
 
 import click
@@ -29,6 +29,8 @@ def _fail(problems: list[Problem] | list[str]) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write a file whole or not at all: a temporary file in the same folder, then rename."""
+    import tempfile  # 20 ms to import; only --out needs it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -170,8 +172,26 @@ def catalog(cloud: str | None, gpu: str | None, region: str | None, fmt: str) ->
             click.echo(f"{f.path.name}: generated {f.generated}; " + "; ".join(f.sources), err=True)
 
 
+def _skip_pydantic_plugin_discovery() -> None:
+    """Tell pydantic this process has no plugins, without it looking.
+
+    On its first validator build pydantic imports importlib.metadata and reads the entry
+    points of every installed distribution, looking for plugins (validation hooks such as
+    logfire's): 40-90 ms of the 0.5 s that ``aiinfra validate`` may take. The CLI validates
+    its own spec with its own models and runs no such hooks, so it registers in pydantic's
+    place a loader that finds none. A process that imported pydantic's loader already (a
+    library user's) is left alone.
+    """
+    name = "pydantic.plugin._loader"
+    if name not in sys.modules:
+        loader = types.ModuleType(name, "aiinfra CLI: no pydantic plugins (see aiinfra.cli)")
+        loader.get_plugins = lambda: ()  # type: ignore[attr-defined]
+        sys.modules[name] = loader
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click in non-standalone mode so every usage error is one line and exit 2."""
+    _skip_pydantic_plugin_discovery()
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21")
     try:
