@@ -96,18 +96,15 @@ def test_plan_validate_and_catalog_never_import_jsii():
 def test_plan_and_validate_import_only_what_they_use():
     """The 0.5 s budget (issue 6): no rich for a table that fits, no importlib.metadata (pydantic's
     plugin discovery), no tempfile without --out, no difflib for a valid spec."""
-    code = (
-        "import sys\n"
-        "from aiinfra.cli import main\n"
-        "for args in (['validate', sys.argv[1]], ['plan', sys.argv[1], '--format', 'json'], ['plan', sys.argv[1]],\n"
-        "             ['plan', sys.argv[1], '--format', 'markdown']):\n"
-        "    try:\n        main(args)\n    except SystemExit as e:\n        assert e.code == 0, e.code\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('rich', 'tempfile', 'difflib') or m.startswith('importlib.metadata')]\n"
-        "assert not bad, bad\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    r = subprocess.run([sys.executable, "-c", code, str(REFERENCE)], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
+    for args in (["validate"], ["plan", "--format", "json"], ["plan"], ["plan", "--format", "markdown"]):
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        r = subprocess.run([sys.executable, "-X", "importtime", "-m", "aiinfra.cli", args[0], str(REFERENCE), *args[1:]], capture_output=True,
+                           text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+        assert "aiinfra.planner" in imported
+        bad = sorted(m for m in imported if m.split(".")[0] in ("rich", "tempfile", "difflib") or m.startswith("importlib.metadata"))
+        assert not bad, (args, bad)
 
 
 def test_the_program_exits_fast_but_keeps_atexit_handlers_and_exit_codes(tmp_path):

@@ -180,10 +180,10 @@ def _skip_pydantic_plugin_discovery() -> None:
 
     On its first validator build pydantic imports importlib.metadata and reads the entry
     points of every installed distribution, looking for plugins (validation hooks such as
-    logfire's): 40-90 ms of the 0.5 s that ``aiinfra validate`` may take. The CLI validates
-    its own spec with its own models and runs no such hooks, so it registers in pydantic's
-    place a loader that finds none. A process that imported pydantic's loader already (a
-    library user's) is left alone.
+    logfire's): 40-90 ms of the 0.5 s that ``aiinfra validate`` may take. The aiinfra
+    program validates its own spec with its own models and runs no such hooks, so it
+    registers in pydantic's place a loader that finds none. Only run() does this, for the
+    process it owns; main() called in someone else's process leaves pydantic as it is.
     """
     name = "pydantic.plugin._loader"
     if name not in sys.modules:
@@ -194,7 +194,6 @@ def _skip_pydantic_plugin_discovery() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click in non-standalone mode so every usage error is one line and exit 2."""
-    _skip_pydantic_plugin_discovery()
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21")
     try:
@@ -230,13 +229,15 @@ def run() -> None:
     process of its own, which it may therefore run and leave as cheaply as possible.
 
     A command is a few hundred milliseconds of allocation that lives until exit, so the cyclic
-    garbage collector is off (it would scan the same imported objects again and again: ~3%).
+    garbage collector is off (it would scan the same imported objects again and again: ~3%),
+    and pydantic looks for no plugins (_skip_pydantic_plugin_discovery).
     At the end, the interpreter's teardown (freeing every module and object one by one: ~5%,
     more than planning takes) is skipped with os._exit once stdout and stderr are flushed,
     unless anything could still need it: a registered atexit handler (jsii's, after synth),
     another thread, or a flush that fails (a closed pipe is then reported as it always was).
     """
     gc.disable()
+    _skip_pydantic_plugin_discovery()
     try:
         main()
     except SystemExit as exc:
