@@ -123,6 +123,7 @@ def plan(spec: str, fmt: str, out: str | None, strict: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def synth(spec: str, out: str, quiet: bool) -> None:
     """Synthesize SPEC's plan into Terraform JSON: a foundation stack per cloud and region, one stack per workload."""
+    gc.enable()  # run() turns the collector off for short commands; synth runs for seconds, through jsii
     from contextlib import nullcontext
 
     from rich.console import Console
@@ -229,7 +230,8 @@ def run() -> None:
     process of its own, which it may therefore run and leave as cheaply as possible.
 
     A command is a few hundred milliseconds of allocation that lives until exit, so the cyclic
-    garbage collector is off (it would scan the same imported objects again and again: ~3%),
+    garbage collector is off (it would scan the same imported objects again and again: ~2%;
+    synth, which runs for seconds, turns it back on),
     and pydantic looks for no plugins (_skip_pydantic_plugin_discovery).
     At the end, the interpreter's teardown (freeing every module and object one by one: ~5%,
     more than planning takes) is skipped with os._exit once stdout and stderr are flushed,
