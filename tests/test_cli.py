@@ -92,3 +92,38 @@ def test_plan_validate_and_catalog_never_import_jsii():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     r = subprocess.run([sys.executable, "-c", code, str(REFERENCE)], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_plan_and_validate_import_only_what_they_use():
+    """The 0.5 s budget (issue 6): no rich for a table that fits, no importlib.metadata (pydantic's
+    plugin discovery), no tempfile without --out, no difflib for a valid spec."""
+    for args in (["validate"], ["plan", "--format", "json"], ["plan"], ["plan", "--format", "markdown"]):
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        r = subprocess.run([sys.executable, "-X", "importtime", "-m", "aiinfra.cli", args[0], str(REFERENCE), *args[1:]], capture_output=True,
+                           text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+        assert "aiinfra.planner" in imported
+        bad = sorted(m for m in imported if m.split(".")[0] in ("rich", "tempfile", "difflib") or m.startswith("importlib.metadata"))
+        assert not bad, (args, bad)
+
+
+def test_the_program_exits_fast_but_keeps_atexit_handlers_and_exit_codes(tmp_path):
+    """run() skips the interpreter's teardown only when nothing is registered to run at exit."""
+    code = (
+        "import atexit, sys\n"
+        "from aiinfra.cli import run\n"
+        "if sys.argv[1] == 'atexit':\n"
+        "    atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "sys.argv = ['aiinfra', *sys.argv[2:]]\n"
+        "run()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for mode in ("plain", "atexit"):
+        r = subprocess.run([sys.executable, "-c", code, mode, "plan", str(REFERENCE), "--format", "json"], capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert r.returncode == 0 and json.loads(r.stdout)["project"] == "acme-ml"
+        assert ("atexit ran" in r.stderr) == (mode == "atexit")
+        r = subprocess.run([sys.executable, "-c", code, mode, "validate", str(tmp_path / "missing.yaml")], capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert r.returncode == 2 and "no such file" in r.stderr

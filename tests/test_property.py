@@ -51,3 +51,47 @@ def test_any_yaml_document_is_a_spec_or_a_clean_error(tree):
 @given(st.integers(0, len(REFERENCE_TEXT) - 1), st.integers(1, 40), st.text(string.printable, max_size=12))
 def test_mutated_reference_is_a_spec_or_a_clean_error(start, length, insert):
     _check(REFERENCE_TEXT[:start] + insert + REFERENCE_TEXT[start + length:])
+
+
+# Tables: the plain renderer draws what rich draws, or leaves the table to rich.
+cells = st.one_of(st.text(string.printable, max_size=30), st.sampled_from(["", "-", "$1,234.50", "8x A100-80GB", " x", "x ", "a  b", "[b]x", ":x:", "é"]))
+
+
+@st.composite
+def tables(draw):
+    ncols = draw(st.integers(1, 8))
+    columns = [(draw(st.text(string.ascii_letters + " $/.", min_size=1, max_size=12)), draw(st.booleans()), draw(st.booleans()))
+               for _ in range(ncols)]
+    rows = draw(st.lists(st.lists(cells, min_size=ncols, max_size=ncols), max_size=6))
+    return columns, rows, draw(st.sampled_from([160, 60, 30])), draw(st.sampled_from([None, "Storage tiers"]))
+
+
+def _stripped(text):
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
+@given(tables())
+def test_plain_tables_are_rich_tables(table):
+    from aiinfra import render
+
+    columns, rows, width, title = table
+    plain = render._plain_table(columns, rows, width, title)
+    if plain is not None:
+        assert _stripped(plain) == _stripped(render._rich_table(columns, rows, width, title))
+
+
+def test_reference_plan_and_catalog_tables_are_drawn_without_rich():
+    from aiinfra import render
+    from aiinfra.catalog import load_catalog
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec
+
+    plan = make_plan(load_spec(REFERENCE))
+    rows = [render._row(w) for w in plan.workloads]
+    assert render._plain_table([(n, False, False) for n in render.ROWS], rows, 160) is not None
+    text = render.plan_text(plan)
+    columns = [(name, i >= 8, i < 5) for i, name in enumerate(render.ROWS)]
+    assert _stripped(render._rich_table(columns, rows, 160)) in text
+    offers = load_catalog().offers()
+    assert render._plain_table([(n, i >= 4, True) for i, n in enumerate(render.CATALOG_ROWS)], [render._catalog_row(o) for o in offers], 160)

@@ -6,9 +6,12 @@ nothing written, no traceback (set AIINFRA_DEBUG=1 to see one for an internal er
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
-import tempfile
+import threading
+import types
 from pathlib import Path
 
 import click
@@ -29,6 +32,8 @@ def _fail(problems: list[Problem] | list[str]) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write a file whole or not at all: a temporary file in the same folder, then rename."""
+    import tempfile  # 20 ms to import; only --out needs it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -119,6 +124,7 @@ def plan(spec: str, fmt: str, out: str | None, strict: bool) -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when OUT already holds this spec's output (it is reused by default).")
 def synth(spec: str, out: str, quiet: bool, force: bool) -> None:
     """Synthesize SPEC's plan into Terraform JSON: a foundation stack per cloud and region, one stack per workload."""
+    gc.enable()  # run() turns the collector off for short commands; synth runs for seconds, through jsii
     from contextlib import nullcontext
 
     from rich.console import Console
@@ -171,6 +177,23 @@ def catalog(cloud: str | None, gpu: str | None, region: str | None, fmt: str) ->
             click.echo(f"{f.path.name}: generated {f.generated}; " + "; ".join(f.sources), err=True)
 
 
+def _skip_pydantic_plugin_discovery() -> None:
+    """Tell pydantic this process has no plugins, without it looking.
+
+    On its first validator build pydantic imports importlib.metadata and reads the entry
+    points of every installed distribution, looking for plugins (validation hooks such as
+    logfire's): 40-90 ms of the 0.5 s that ``aiinfra validate`` may take. The aiinfra
+    program validates its own spec with its own models and runs no such hooks, so it
+    registers in pydantic's place a loader that finds none. Only run() does this, for the
+    process it owns; main() called in someone else's process leaves pydantic as it is.
+    """
+    name = "pydantic.plugin._loader"
+    if name not in sys.modules:
+        loader = types.ModuleType(name, "aiinfra CLI: no pydantic plugins (see aiinfra.cli)")
+        loader.get_plugins = lambda: ()  # type: ignore[attr-defined]
+        sys.modules[name] = loader
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click in non-standalone mode so every usage error is one line and exit 2."""
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
@@ -203,5 +226,35 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
 
 
+def run() -> None:
+    """The ``aiinfra`` program (console script and ``python -m aiinfra.cli``): main() in a
+    process of its own, which it may therefore run and leave as cheaply as possible.
+
+    A command is a few hundred milliseconds of allocation that lives until exit, so the cyclic
+    garbage collector is off (it would scan the same imported objects again and again: ~2%;
+    synth, which runs for seconds, turns it back on),
+    and pydantic looks for no plugins (_skip_pydantic_plugin_discovery).
+    At the end, the interpreter's teardown (freeing every module and object one by one: ~5%,
+    more than planning takes) is skipped with os._exit once stdout and stderr are flushed,
+    unless anything could still need it: a registered atexit handler (jsii's, after synth),
+    another thread, or a flush that fails (a closed pipe is then reported as it always was).
+    """
+    gc.disable()
+    _skip_pydantic_plugin_discovery()
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+        pending_atexit = getattr(atexit, "_ncallbacks", lambda: 1)()  # CPython's count; elsewhere assume some
+        if not isinstance(code, int) or pending_atexit or threading.active_count() > 1:
+            raise
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            raise exc from None
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -1,16 +1,22 @@
-"""Plan and catalog output: a terminal table, Markdown for pull requests, and JSON."""
+"""Plan and catalog output: a terminal table, Markdown for pull requests, and JSON.
+
+The tables are rich's (``box.SIMPLE_HEAD``, no edge padding, no colour). Importing and running
+rich costs ~0.1 s, a fifth of the budget of ``aiinfra plan``, so a table that rich would draw
+without wrapping or markup (every cell plain printable ASCII, the whole table within the
+width) is drawn here, to the same characters (``tests/test_property.py`` checks it against
+rich); any other table is drawn by rich.
+"""
 
 from __future__ import annotations
 
-import io
 import json
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-
-from aiinfra.catalog import InstanceOffer
-from aiinfra.planner.model import Plan, WorkloadPlan
+if TYPE_CHECKING:
+    from aiinfra.catalog import InstanceOffer
+    from aiinfra.planner.model import Plan, WorkloadPlan
 
 CAPACITY_LABEL = {"on_demand": "on-demand", "spot": "spot", "mixed": "mixed"}
 
@@ -52,23 +58,87 @@ def _row(w: WorkloadPlan) -> list[str]:
             _money(w.cost_per_1k_predictions_usd, 4) if w.cost_per_1k_predictions_usd is not None else "-"]
 
 
-def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
+# A column: header, right-justified, no_wrap.
+Column = tuple[str, bool, bool]
+# Characters that rich reads as markup ('[...]'), emoji codes (':name:') or escapes, or
+# that it would measure as other than one cell: a table with any of them goes to rich.
+_PLAIN = frozenset(chr(c) for c in range(0x20, 0x7F)) - set("[]:\\")
+
+
+def _plain_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int, title: str | None = None) -> str | None:
+    """The text rich prints for ``Table(box=SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left")``
+    on a ``width``-wide console without colour, or None when rich could draw it differently
+    (a cell not plain printable ASCII, or with leading or trailing spaces; a table wider
+    than the console, which rich would wrap or squeeze; a title wider than the table, which
+    rich would wrap). Lines end with no trailing spaces (callers strip rich's)."""
+    cells = [[c[0] for c in columns], *rows]
+    if any(len(row) != len(columns) for row in cells):
+        return None
+    for text in [title or "", *(cell for row in cells for cell in row)]:
+        if text != text.strip() or not _PLAIN.issuperset(text):
+            return None
+    last = len(columns) - 1
+    # Column widths as rich measures them: the widest cell, plus one space of padding on
+    # each inner side (pad_edge=False: none at the table's left and right).
+    content = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    padded = [w + (i > 0) + (i < last) for i, w in enumerate(content)]
+    table_width = sum(padded) + last + 2  # with the box's left and right edges
+    if table_width > width or (title is not None and len(title) > table_width):
+        return None
+
+    def line(row: Sequence[str]) -> str:
+        out = []
+        for i, (cell, (_, right, _)) in enumerate(zip(row, columns)):
+            text = cell.rjust(content[i]) if right else cell.ljust(content[i])
+            out.append((" " if i > 0 else "") + text + (" " if i < last else ""))
+        # The box's left edge, cells split by its (blank) vertical rule, no right edge kept.
+        return (" " + " ".join(out)).rstrip()
+
+    lines = [title] if title is not None else []
+    lines += ["", line(cells[0]), " " + "\u2500" * (sum(padded) + last)]  # top edge (blank), header, rule
+    lines += [line(row) for row in rows]
+    lines.append("")  # bottom edge (blank)
+    return "\n".join(lines) + "\n"
+
+
+def _rich_table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int, title: str | None = None,
+                color: bool | None = False) -> str:
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     buf = io.StringIO()
-    console = Console(file=buf, width=width or 160, force_terminal=color, no_color=not color, highlight=False)
-    buf.write(_headline(plan) + "\n")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, name in enumerate(ROWS):
-        table.add_column(name, justify="right" if i >= 8 else "left", no_wrap=i < 5)
-    for w in plan.workloads:
-        table.add_row(*_row(w))
+    console = Console(file=buf, width=width, force_terminal=color, no_color=not color, highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=title, title_justify="left")
+    for name, right, no_wrap in columns:
+        table.add_column(name, justify="right" if right else "left", no_wrap=no_wrap)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    storage = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Storage tiers", title_justify="left")
-    for name in ("Cloud", "Region", "Tier", "Class", "Size GiB", "After days", "$/month"):
-        storage.add_column(name, justify="right" if name in ("Size GiB", "After days", "$/month") else "left")
-    for s in plan.storage:
-        for t in s.tiers:
-            storage.add_row(s.cloud, s.region, t.tier, t.storage_class, f"{t.size_gib:,}", str(t.transition_after_days or "-"), _money(t.monthly_usd))
-    console.print(storage)
+    return buf.getvalue()
+
+
+def _table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int, title: str | None = None,
+           color: bool | None = False) -> str:
+    """color None: styled when rich's environment says so (FORCE_COLOR, TTY_COMPATIBLE)."""
+    styled = color or (color is None and (os.environ.get("FORCE_COLOR") is not None or os.environ.get("TTY_COMPATIBLE")))
+    plain = None if styled else _plain_table(columns, rows, width, title)
+    return plain if plain is not None else _rich_table(columns, rows, width, title, color)
+
+
+STORAGE_ROWS = ("Cloud", "Region", "Tier", "Class", "Size GiB", "After days", "$/month")
+
+
+def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
+    width = width or 160
+    out = [_headline(plan) + "\n"]
+    out.append(_table([(name, i >= 8, i < 5) for i, name in enumerate(ROWS)], [_row(w) for w in plan.workloads], width, color=color))
+    storage = [[s.cloud, s.region, t.tier, t.storage_class, f"{t.size_gib:,}", str(t.transition_after_days or "-"), _money(t.monthly_usd)]
+               for s in plan.storage for t in s.tiers]
+    out.append(_table([(name, name in ("Size GiB", "After days", "$/month"), False) for name in STORAGE_ROWS], storage, width,
+                      title="Storage tiers", color=color))
     # Reasons are prose: printed as lines, never hard-wrapped, so they paste cleanly into a review.
     lines = ["Why"]
     for w in plan.workloads:
@@ -84,7 +154,7 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     if plan.security_exceptions:
         lines.append("Security exceptions (policy rules waived in the spec)")
         lines += [f"  {e.rule} {e.resource}: {e.reason}" for e in plan.security_exceptions]
-    table_text = "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
+    table_text = "\n".join(line.rstrip() for line in "".join(out).splitlines())
     return table_text + "\n" + "\n".join(lines) + "\n"
 
 
@@ -133,15 +203,8 @@ def _catalog_row(o: InstanceOffer) -> list[str]:
 
 
 def catalog_text(offers: list[InstanceOffer], width: int | None = None) -> str:
-    buf = io.StringIO()
-    console = Console(file=buf, width=width or 160, no_color=True, highlight=False)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, name in enumerate(CATALOG_ROWS):
-        table.add_column(name, justify="right" if i >= 4 else "left", no_wrap=True)
-    for o in offers:
-        table.add_row(*_catalog_row(o))
-    console.print(table)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+    text = _table([(name, i >= 4, True) for i, name in enumerate(CATALOG_ROWS)], [_catalog_row(o) for o in offers], width or 160, color=None)
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
 def catalog_json(offers: list[InstanceOffer]) -> str:

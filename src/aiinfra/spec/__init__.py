@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -20,6 +19,8 @@ __all__ = ["Spec", "Workload", "LoadedSpec", "load_spec", "load_spec_text", "did
 
 def did_you_mean(value: str, known: list[str] | tuple[str, ...], what: str) -> str:
     """"unknown GPU 'A1OO'; did you mean 'A100'? known: A100, A10G, ..." """
+    import difflib  # only bad input needs it
+
     lowered = {k.lower(): k for k in known}
     # Also try with the letter O read as a zero: 'A1OO' is a typo for 'A100'.
     close = (difflib.get_close_matches(value.lower(), list(lowered), n=1, cutoff=0.6)
