@@ -11,8 +11,10 @@ AVAIL = ["99%", "99.9%", "99.95%"]
 
 
 def generate(n: int, project: str = "bench") -> str:
-    out = [f"project: {project}", "environment: production", "clouds:", "  aws: {region: us-east-1}",
-           "  gcp: {region: us-central1, project: bench-project}", "workload_inventory:"]
+    # With what synthesis needs beyond a plan: the HTTPS endpoints' certificate and names.
+    out = [f"project: {project}", "environment: production", "clouds:",
+           "  aws: {region: us-east-1, certificate_arn: 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666'}",
+           "  gcp: {region: us-central1, project: bench-project, domains: [serve.bench.example.com]}", "workload_inventory:"]
     for i in range(n):
         kind = i % 3
         if kind == 0:

@@ -1,9 +1,14 @@
-"""Benchmark: cold `aiinfra synth` against the hand-written prebuilt-bindings baseline
+"""Benchmark: `aiinfra synth` against the hand-written prebuilt-bindings baseline
 (bench/baseline_synth.py), run alternately in fresh processes, in one run.
 
+Cases: cold synth of the reference spec (both clouds) against the baseline; warm re-synth of
+the unchanged spec (output reused); and scale, cold synth of generated specs of 10 and 100
+workloads (bench/gen_spec.py), whose ratio must stay within 3x (linear would be 10x).
 Prints median wall time, peak memory (the process tree's largest resident set, node
-included) and the ratio to the baseline. What ours synthesizes is printed beside it (stacks
-and resources), so the comparison is read against the work done.
+included) and ratios. What each synthesizes is printed beside it (stacks and resources), so
+the comparison is read against the work done. Budgets (issue 6): cold at most 0.5x the
+baseline's wall time (goal 0.1x) and half its memory; warm under 1 s; 100 / 10 workloads at
+most 3x.
 
     .venv/bin/python bench/synth_bench.py [--repeat 3] [--spec examples/reference.yaml]
 """
@@ -22,6 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from gen_spec import generate  # noqa: E402
 
 
 def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
@@ -53,20 +60,35 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--spec", default=str(ROOT / "examples" / "reference.yaml"))
     args = ap.parse_args()
-    ours, base = [], []
+    ours = [sys.executable, "-m", "aiinfra.cli", "synth"]
+    base, cold, warm, scale = [], [], [], {10: [], 100: []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for i in range(args.repeat):
+        specs = {}
+        for n in scale:
+            specs[n] = work / f"gen{n}.yaml"
+            specs[n].write_text(generate(n))
+        for i in range(args.repeat):  # alternating, so load drifts hit every case alike
             base.append(measure([sys.executable, str(ROOT / "bench" / "baseline_synth.py"), str(work / f"base{i}")], work))
-            ours.append(measure([sys.executable, "-m", "aiinfra.cli", "synth", args.spec, "--out", str(work / f"ours{i}"), "-q"], work))
-        o_stacks, o_res = count(work / "ours0")
-        b_stacks, b_res = count(work / "base0")
-    med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
-    bw, bm, ow, om = med(base, 0), max(x[1] for x in base), med(ours, 0), max(x[1] for x in ours)
+            cold.append(measure([*ours, args.spec, "--out", str(work / f"ours{i}"), "-q"], work))
+            warm.append(measure([*ours, args.spec, "--out", str(work / f"ours{i}"), "-q"], work))
+            for n in scale:
+                scale[n].append(measure([*ours, str(specs[n]), "--out", str(work / f"gen{n}-{i}"), "-q", "--force"], work))
+        work_done = {"base": count(work / "base0"), "ours": count(work / "ours0"), 10: count(work / "gen10-0"), 100: count(work / "gen100-0")}
+    med = lambda xs: statistics.median(x[0] for x in xs)  # noqa: E731
+    peak = lambda xs: max(x[1] for x in xs)  # noqa: E731
+    rows = [("baseline (prebuilt bindings)", base, work_done["base"]), ("aiinfra synth, cold", cold, work_done["ours"]),
+            ("aiinfra synth, warm (unchanged)", warm, work_done["ours"]), ("aiinfra synth, 10 workloads", scale[10], work_done[10]),
+            ("aiinfra synth, 100 workloads", scale[100], work_done[100])]
     print(f"{'case':34} {'median s':>9} {'peak MiB':>9} {'stacks':>7} {'resources':>10}")
-    print(f"{'baseline (prebuilt bindings)':34} {bw:9.2f} {bm:9.0f} {b_stacks:7} {b_res:10}")
-    print(f"{'aiinfra synth (cold)':34} {ow:9.2f} {om:9.0f} {o_stacks:7} {o_res:10}")
-    print(f"ratio ours/baseline: wall {ow / bw:.2f}x, peak memory {om / bm:.2f}x  (runs: {args.repeat} each, alternating)")
+    for label, xs, (stacks, res) in rows:
+        print(f"{label:34} {med(xs):9.2f} {peak(xs):9.0f} {stacks:7} {res:10}")
+    bw, bm = med(base), peak(base)
+    print(f"cold / baseline: wall {med(cold) / bw:.2f}x (budget 0.50x, goal 0.10x), peak memory {peak(cold) / bm:.2f}x (budget 0.50x)")
+    print(f"warm: {med(warm):.2f} s (budget 1.00 s); {med(warm) / bw:.3f}x the baseline")
+    print(f"scale: 100 / 10 workloads = {med(scale[100]) / med(scale[10]):.2f}x time (budget 3x; linear would be 10x), "
+          f"{work_done[100][1] / work_done[10][1]:.1f}x resources")
+    print(f"runs: {args.repeat} of each, alternating, fresh processes")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -101,22 +104,27 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
         if found is not None:
             names, notes = found
             return names, [*notes, f"nothing changed since the last synth: {out_dir} reused (--force rebuilds it)"]
-    progress("loading cdktf")
-    from aiinfra.stacks import build_app
-
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output is an ordinary folder
     try:
-        progress("building stacks")
-        app, names, notes, policy = build_app(spec, plan, str(tmp), state_dir=state_dir_for(out_dir))
-        progress(f"synthesizing {len(names)} stacks and checking them against the policy pack")
-        app.synth()
-        report = policy.report
-        if not report.ok:
-            raise SpecError([Problem(*line.split(": ", 1)) for line in report.lines()])
-        notes = notes + report.notes()
+        clouds = [c for c in ("aws", "gcp") if c in plan.clouds()]
+        state_dir = state_dir_for(out_dir)
+        if len(clouds) > 1 and os.environ.get("AIINFRA_SYNTH_PARALLEL", "1") != "0":
+            progress(f"synthesizing {' and '.join(clouds)} stacks in parallel and checking them against the policy pack")
+            shards = _synth_in_processes(spec, plan, tmp, state_dir, clouds)
+        else:
+            progress("loading cdktf and synthesizing stacks")
+            shards = [_synth_shard(spec, plan, tmp, state_dir, tuple(clouds))]
+        names = [n for shard in shards for n in shard["names"]]
+        notes = [n for key_ in ("notes", "policy_notes") for shard in shards for n in shard[key_]]
+        problems = [p for shard in shards for p in shard["problems"]]
+        for e in spec.security_exceptions:  # a path no stack starts with was judged by no shard
+            if not any(e.resource == n or e.resource.startswith(n + "/") for n in names):
+                problems.append(f"{e.rule} {e.resource}: suppression names no stack of this synth (spec)")
+        if problems:
+            raise SpecError([Problem(*line.split(": ", 1)) for line in problems])
         (tmp / CACHE_FILE).write_text(json.dumps({"key": key, "names": names, "notes": notes, "files": _files(tmp)}, indent=1) + "\n")
         old = None
         if out_dir.exists():
@@ -129,3 +137,59 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return names, notes
+
+
+def _synth_shard(spec: Spec, plan: Plan, outdir: Path, state_dir: str, clouds: tuple[str, ...]) -> dict:
+    """Build and synthesize ``clouds``' stacks into ``outdir`` and judge them (in this process)."""
+    from aiinfra.stacks import build_app
+
+    app, names, notes, policy = build_app(spec, plan, str(outdir), state_dir=state_dir, clouds=clouds)
+    app.synth()
+    report = policy.check_output(outdir)
+    return {"names": names, "notes": notes, "policy_notes": report.notes(), "problems": report.lines()}
+
+
+def _synth_in_processes(spec: Spec, plan: Plan, tmp: Path, state_dir: str, clouds: list[str]) -> list[dict]:
+    """One process per cloud (each loads cdktf and its own node): the clouds' stacks share no
+    references, so they synthesize side by side; the outputs are merged into ``tmp``."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    workers = []
+    for cloud in clouds:
+        shard = tmp / f".shard-{cloud}"
+        proc = subprocess.Popen([sys.executable, "-m", "aiinfra.synth"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps((spec, plan, shard, state_dir, (cloud,))))
+        proc.stdin.close()
+        workers.append((cloud, shard, proc))
+    results = []
+    manifest: dict = {}
+    for cloud, shard, proc in workers:
+        out = proc.stdout.read() if proc.stdout else b""
+        err = proc.stderr.read() if proc.stderr else b""
+        if proc.wait() != 0:
+            raise RuntimeError(f"synthesizing the {cloud} stacks failed: {err.decode(errors='replace').strip()[-2000:]}")
+        results.append(json.loads(out))
+        shard_manifest = json.loads((shard / "manifest.json").read_text())
+        manifest = {**shard_manifest, "stacks": {**manifest.get("stacks", {}), **shard_manifest.get("stacks", {})}}
+        (tmp / "stacks").mkdir(exist_ok=True)
+        for stack_dir in (shard / "stacks").iterdir():
+            stack_dir.rename(tmp / "stacks" / stack_dir.name)
+        shutil.rmtree(shard)
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return results
+
+
+def _worker() -> None:
+    """``python -m aiinfra.synth``: one shard of a parallel synth (pickled arguments on stdin, JSON result on stdout)."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21")
+    spec, plan, outdir, state_dir, clouds = pickle.loads(sys.stdin.buffer.read())
+    result = _synth_shard(spec, plan, Path(outdir), state_dir, clouds)
+    sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _worker()

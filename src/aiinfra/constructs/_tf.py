@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import jsii
 from cdktf import TerraformDataSource, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformResource
 from constructs import Construct
 
@@ -54,12 +55,31 @@ def _apply(r: TerraformResource | TerraformDataSource | TerraformProvider, attrs
             r.add_override(key, clean(value))
 
 
+# Terraform meta-arguments: cdktf writes them from the resource's own settings, not from its attributes.
+_META_ARGUMENTS = ("lifecycle", "provider", "count", "for_each", "provisioner", "connection")
+
+
+class GenericResource(TerraformResource):
+    """A ``TerraformResource`` whose arguments are a Python dict, handed to cdktf in one call at
+    synth (``synthesizeAttributes``) instead of one ``add_override`` round trip through jsii per
+    argument: building a stack costs half as much. ``add_override`` still works on top (escape
+    hatches and tests use it)."""
+
+    def __init__(self, scope: Construct, id: str, type: str, attrs: dict[str, Any], depends_on: list[Any] | None = None):
+        super().__init__(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]),
+                         depends_on=depends_on)
+        meta = {k: attrs.pop(k) for k in _META_ARGUMENTS if attrs.get(k) is not None}
+        self.attributes: dict[str, Any] = clean({k: v for k, v in attrs.items() if v is not None})
+        _apply(self, meta)
+
+    @jsii.member(jsii_name="synthesizeAttributes")
+    def _synthesize_attributes(self) -> dict[str, Any]:
+        return self.attributes
+
+
 def resource(scope: Construct, id: str, type: str, /, *, depends_on: list[Any] | None = None, **attrs: Any) -> TerraformResource:
     """One resource of ``type`` with the given arguments (None = leave unset)."""
-    r = TerraformResource(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]),
-                          depends_on=depends_on)
-    _apply(r, attrs)
-    return r
+    return GenericResource(scope, id, type, attrs, depends_on)
 
 
 def data(scope: Construct, id: str, type: str, /, **attrs: Any) -> TerraformDataSource:

@@ -12,7 +12,9 @@ every resource; a violation fails the synth with one line per finding (cdk-nag's
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import jsii
@@ -56,22 +58,32 @@ class PolicyAspect:
 
     Args:
         suppressions: exemptions from outside the constructs (the spec's ``security_exceptions``).
-        fail: add each violation as a validation error, so ``app.synth()`` fails (default). With
-            ``fail=False`` findings are only collected in ``report`` (``aiinfra synth`` prints
-            them itself, one line each).
+        fail: judge each stack as cdktf validates it and add every violation as a validation
+            error, so ``app.synth()`` fails (default). With ``fail=False`` the aspect only notes
+            the stacks it visits; ``check_output(outdir)`` then judges the written
+            ``cdk.tf.json`` files (``aiinfra synth`` does this: the same verdicts without
+            handing every stack through jsii twice, and one line per finding).
     """
 
     def __init__(self, suppressions: Sequence[Suppression] = (), fail: bool = True):
         self.suppressions = list(suppressions)
         self.fail = fail
         self.report = Report()
-        self._seen: set[str] = set()
+        self._stacks: dict[str, TerraformStack] = {}
 
     def visit(self, node: IConstruct) -> None:
         if not TerraformStack.is_stack(node):
             return
-        path = node.node.path
-        if path in self._seen:
+        name = node.node.id
+        if name in self._stacks:
             return
-        self._seen.add(path)
-        node.node.add_validation(_StackValidation(self, node))
+        self._stacks[name] = node
+        if self.fail:
+            node.node.add_validation(_StackValidation(self, node))
+
+    def check_output(self, outdir: str | Path) -> Report:
+        """Judge the synthesized stacks (``<outdir>/stacks/<name>/cdk.tf.json``) of every stack visited."""
+        for name, stack in self._stacks.items():
+            doc = json.loads((Path(outdir) / "stacks" / name / "cdk.tf.json").read_text())
+            self.report.extend(check_stack(name, doc, [*self.suppressions, *construct_suppressions(stack)]))
+        return self.report

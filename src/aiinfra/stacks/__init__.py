@@ -10,19 +10,22 @@ from aiinfra.policy.pack import Suppression
 from aiinfra.spec.models import Spec
 
 
-def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str = "../../..") -> tuple[App, list[str], list[str], "PolicyAspect"]:
+def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str = "../../..",
+              clouds: tuple[str, ...] = ("aws", "gcp")) -> tuple[App, list[str], list[str], "PolicyAspect"]:
     """The cdktf app for a plan: (app, stack names, notes for the user, the policy pack that
-    judges every stack at synth; its ``report`` is filled by ``app.synth()``).
+    judges every stack; ``policy.check_output(outdir)`` after ``app.synth()``).
 
     ``state_dir``: where local Terraform state goes, relative to each stack's folder.
+    ``clouds``: build only these clouds' stacks (each cloud's stacks reference only each other,
+    so clouds can be synthesized in separate processes).
     """
     from aiinfra.stacks.aws import add_aws_stacks
     from aiinfra.stacks.gcp import add_gcp_stacks
 
     context = {"aiinfra:state_dir": state_dir}
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
-    gcp_names, notes = add_gcp_stacks(app, spec, plan)
-    names = add_aws_stacks(app, spec, plan) + gcp_names
+    gcp_names, notes = add_gcp_stacks(app, spec, plan) if "gcp" in clouds else ([], [])
+    names = (add_aws_stacks(app, spec, plan) if "aws" in clouds else []) + gcp_names
     policy = PolicyAspect([Suppression(e.rule, e.resource, e.reason, "spec") for e in spec.security_exceptions], fail=False)
     for stack in app.node.children:
         if TerraformStack.is_stack(stack):
