@@ -43,6 +43,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/plan_bench.py
+	$(PY) bench/synth_bench.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) cdktf.out .pytest_cache .hypothesis

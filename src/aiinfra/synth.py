@@ -157,18 +157,16 @@ def _synth_in_processes(spec: Spec, plan: Plan, tmp: Path, state_dir: str, cloud
     workers = []
     for cloud in clouds:
         shard = tmp / f".shard-{cloud}"
-        proc = subprocess.Popen([sys.executable, "-m", "aiinfra.synth"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        args = tmp / f".shard-{cloud}.pickle"
+        args.write_bytes(pickle.dumps((spec, plan, shard, state_dir, (cloud,))))
+        proc = subprocess.Popen([sys.executable, "-m", "aiinfra.synth", str(args)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env)
-        assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps((spec, plan, shard, state_dir, (cloud,))))
-        proc.stdin.close()
         workers.append((cloud, shard, proc))
     results = []
     manifest: dict = {}
     for cloud, shard, proc in workers:
-        out = proc.stdout.read() if proc.stdout else b""
-        err = proc.stderr.read() if proc.stderr else b""
-        if proc.wait() != 0:
+        out, err = proc.communicate()  # both pipes at once; the other workers keep running meanwhile
+        if proc.returncode != 0:
             raise RuntimeError(f"synthesizing the {cloud} stacks failed: {err.decode(errors='replace').strip()[-2000:]}")
         results.append(json.loads(out))
         shard_manifest = json.loads((shard / "manifest.json").read_text())
@@ -177,15 +175,17 @@ def _synth_in_processes(spec: Spec, plan: Plan, tmp: Path, state_dir: str, cloud
         for stack_dir in (shard / "stacks").iterdir():
             stack_dir.rename(tmp / "stacks" / stack_dir.name)
         shutil.rmtree(shard)
+        (tmp / f".shard-{cloud}.pickle").unlink()
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return results
 
 
 def _worker() -> None:
-    """``python -m aiinfra.synth``: one shard of a parallel synth (pickled arguments on stdin, JSON result on stdout)."""
+    """``python -m aiinfra.synth ARGS``: one shard of a parallel synth (ARGS: the pickled arguments, written by
+    the parent into its private temporary folder; JSON result on stdout)."""
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21")
-    spec, plan, outdir, state_dir, clouds = pickle.loads(sys.stdin.buffer.read())
+    spec, plan, outdir, state_dir, clouds = pickle.loads(Path(sys.argv[1]).read_bytes())
     result = _synth_shard(spec, plan, Path(outdir), state_dir, clouds)
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
