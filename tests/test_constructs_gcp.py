@@ -173,7 +173,10 @@ def test_regional_group_has_the_plans_size_and_zones():
     mig = only(doc, "google_compute_region_instance_group_manager")
     assert mig["target_size"] == 3 and mig["distribution_policy_zones"] == ["us-central1-a", "us-central1-c"]
     assert mig["version"][0]["instance_template"].endswith(".self_link_unique}")
-    assert mig["update_policy"]["max_surge_fixed"] in (0, 2) and mig["update_policy"]["max_unavailable_fixed"] in (0, 2)
+    # No health check: replace opportunistically, at most one VM per zone at a time (regional fixed values are 0 or >= zones).
+    assert mig["update_policy"] == {"type": "OPPORTUNISTIC", "minimal_action": "REPLACE", "max_surge_fixed": 0, "max_unavailable_fixed": 2,
+                                    "instance_redistribution_type": "PROACTIVE"}
+    assert mig["distribution_policy_target_shape"] == "EVEN"
 
 
 def test_gpu_nics_tier1_and_compact_placement_keep_the_group_in_one_zone():

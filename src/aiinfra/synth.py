@@ -98,7 +98,8 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
         raise SpecError(problems)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    key = cache_key(spec, plan, state_dir_for(out_dir))
+    state_dir = state_dir_for(out_dir)
+    key = cache_key(spec, plan, state_dir)
     if not force:
         found = reuse(out_dir, key)
         if found is not None:
@@ -110,7 +111,6 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output is an ordinary folder
     try:
         clouds = [c for c in ("aws", "gcp") if c in plan.clouds()]
-        state_dir = state_dir_for(out_dir)
         if len(clouds) > 1 and os.environ.get("AIINFRA_SYNTH_PARALLEL", "1") != "0":
             progress(f"synthesizing {' and '.join(clouds)} stacks in parallel and checking them against the policy pack")
             shards = _synth_in_processes(spec, plan, tmp, state_dir, clouds)
