@@ -281,3 +281,16 @@ def test_spec_exceptions_show_in_the_plan_and_bad_ones_fail_synth_atomically(tmp
     assert r.stderr.strip().splitlines()[-1].startswith(
         "AIINFRA-GCP-009 acme-ml-production-gcp-llm-pretrain/nodes/nothing-here: suppression names no resource")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_cdktf_synth_app_fails_on_policy_problems_in_one_line_each(tmp_path):
+    import os
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text((ROOT / "examples" / "gcp-only.yaml").read_text() + "security_exceptions:\n  - rule: AIINFRA-GCP-001\n"
+                    "    resource: acme-ml-production-gcp-foundation/storage\n    reason: \"covers both buckets, which is refused\"\n")
+    env = {**os.environ, "AIINFRA_SPEC": str(spec), "CDKTF_OUTDIR": str(tmp_path / "cdktf.out")}
+    r = subprocess.run([sys.executable, str(ROOT / "main.py")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("AIINFRA-GCP-001 acme-ml-production-gcp-foundation/storage: suppression covers 2 resources")
+    assert not (tmp_path / "cdktf.out").exists()
