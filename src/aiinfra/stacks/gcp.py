@@ -161,6 +161,9 @@ class GcpWorkload:
         rules = alert_rules_for(spec.alerting_rules, w, backend_name)
         if rules:
             Alerts(self.stack, "alerts", project=gcp.project, name=name, rules=rules, notification_channels=foundation.alerts.channel_ids)
+            if not foundation.alerts.channel_ids:
+                self.notes.append(f"{self.stack.node.id}: {len(rules)} alert policies notify nobody (incidents show in Cloud Monitoring "
+                                  "only); set clouds.gcp.alert_emails to add e-mail channels")
         TerraformOutput(self.stack, "instance_group_manager", value=self.group.name)
 
 
