@@ -276,6 +276,12 @@ def test_internal_endpoint_admits_only_the_vpc_and_public_needs_explicit_choice(
         endpoint_doc(certificate_arn="")
 
 
+def test_alert_rules_with_the_same_name_are_refused():
+    twins = [AlertRule("High CPU", "cpu_utilization", ">", 90), AlertRule("high cpu!", "cpu_utilization", ">", 80)]
+    with pytest.raises(ValueError, match="two alert rules share the name 'high cpu!'"):
+        synth(lambda s: Alerts(s, "alerts", name="acme", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/x", rules=twins))
+
+
 def test_alerts_make_one_alarm_per_rule_to_an_encrypted_topic():
     rules = [AlertRule("GPU Memory Exhaustion", "gpu_memory_utilization", ">", 95, 300, "warning"),
              AlertRule("Model Inference Latency", "avg_inference_latency", ">", 0.5, 120, "critical")]

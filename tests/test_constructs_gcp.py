@@ -353,6 +353,9 @@ def test_alerts_make_one_policy_per_rule_with_a_notification_channel():
     assert 'metadata.user_labels."aiinfra-workload" = "reco"' in cpu["filter"]
     with pytest.raises(ValueError, match="unknown metric 'gpu_power'"):
         AlertRule("x", "gpu_power", ">", 1)
+    twins = [AlertRule("High CPU", "cpu_utilization", ">", 90), AlertRule("high cpu!", "cpu_utilization", ">", 80)]
+    with pytest.raises(ValueError, match="two alert rules share the name 'high cpu!'"):
+        synth(lambda s: Alerts(s, "alerts", project=PROJECT, name="acme", rules=twins))
 
 
 # ---- a user's own stack -------------------------------------------------------------

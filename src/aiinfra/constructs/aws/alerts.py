@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from constructs import Construct
 
+from aiinfra.constructs._alerts import check_rule, rule_slugs
 from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
 
@@ -53,12 +53,7 @@ class AlertRule:
     dimensions: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(sorted(METRICS))}")
-        if self.operator not in OPERATORS:
-            raise ValueError(f"unknown operator {self.operator!r}; known: {', '.join(OPERATORS)}")
-        if self.duration_seconds < 60:
-            raise ValueError(f"duration_seconds must be at least 60, got {self.duration_seconds}")
+        check_rule(self.metric, self.operator, self.duration_seconds, METRICS, OPERATORS)
 
 
 class Alerts(Construct):
@@ -98,12 +93,7 @@ class Alerts(Construct):
         for i, email in enumerate(email_endpoints):
             resource(self, f"email-{i}", "aws_sns_topic_subscription", topic_arn=topic_arn, protocol="email", endpoint=email)
         self.alarms = []
-        seen: set[str] = set()
-        for rule in rules:
-            slug = re.sub(r"[^a-z0-9]+", "-", rule.name.lower()).strip("-") or "alarm"
-            if slug in seen:
-                raise ValueError(f"two alert rules share the name {rule.name!r}")
-            seen.add(slug)
+        for rule, slug in zip(rules, rule_slugs((r.name for r in rules), "alarm")):
             namespace, metric, stat = METRICS[rule.metric]
             period = 60
             extended = stat if stat.startswith("p") else None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from constructs import Construct
 
+from aiinfra.constructs._alerts import check_rule, rule_slugs
 from aiinfra.constructs._tf import resource
 
 # metric name in the spec -> (metric type, resource type, aligner, scale from the spec's unit).
@@ -54,12 +54,7 @@ class AlertRule:
     filters: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(sorted(METRICS))}")
-        if self.operator not in COMPARISONS:
-            raise ValueError(f"unknown operator {self.operator!r}; known: {', '.join(COMPARISONS)}")
-        if self.duration_seconds < 60:
-            raise ValueError(f"duration_seconds must be at least 60, got {self.duration_seconds}")
+        check_rule(self.metric, self.operator, self.duration_seconds, METRICS, COMPARISONS)
 
     def filter(self) -> str:
         metric_type, resource_type, _, _ = METRICS[self.metric]
@@ -94,12 +89,7 @@ class Alerts(Construct):
                                type="email", labels={"email_address": email}, force_delete=False)
             self.channel_ids.append(channel.get_string_attribute("id"))
         self.policies = []
-        seen: set[str] = set()
-        for rule in rules:
-            slug = re.sub(r"[^a-z0-9]+", "-", rule.name.lower()).strip("-") or "alert"
-            if slug in seen:
-                raise ValueError(f"two alert rules share the name {rule.name!r}")
-            seen.add(slug)
+        for rule, slug in zip(rules, rule_slugs((r.name for r in rules), "alert")):
             _, _, aligner, scale = METRICS[rule.metric]
             aggregation = {"alignment_period": "60s", "per_series_aligner": aligner}
             if rule.metric == "avg_inference_latency":
