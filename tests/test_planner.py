@@ -41,8 +41,10 @@ def test_training_memory_ask_excludes_smaller_gpus(fake_catalog):
 
 def test_training_cost_is_runs_times_runtime(fake_catalog):
     w = one(plan_of(fake_catalog, TRAIN_8_A100))
-    assert w.hours_per_month == pytest.approx(4.345 * 12, rel=1e-3)
-    assert w.monthly_usd == pytest.approx(32.0 * 4.345 * 12, rel=1e-3)
+    # weekly -> one start a week (52 in the reference year, 52 / 12 a month) x the 12 h runtime
+    assert w.runs_per_month == pytest.approx(52 / 12) and w.runtime_hours == 12
+    assert w.hours_per_month == pytest.approx(52, rel=1e-3)
+    assert w.monthly_usd == pytest.approx(32.0 * 52, rel=1e-3)
     assert w.capacity == "on_demand" and w.spot_savings_monthly_usd == 0
 
 

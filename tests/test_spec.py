@@ -24,7 +24,7 @@ def test_reference_spec_loads_unchanged():
     fraud = spec.workload_inventory[0]
     assert (fraud.gpu_requirements.count, fraud.gpu_requirements.model) == (8, "A100")
     assert fraud.dataset_size == 500 * 10**9 and fraud.estimated_runtime == 12 * 3600
-    assert fraud.training_frequency == pytest.approx(4.345)
+    assert fraud.training_frequency.per_month == pytest.approx(4.345) and fraud.training_frequency.text == "weekly"
     serve = spec.workload_inventory[1]
     assert (serve.expected_qps, serve.latency_sla, serve.availability_requirement) == (1000, 100, 99.9)
     assert spec.resource_quotas["production"].requests_gpu == 20

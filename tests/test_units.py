@@ -92,7 +92,8 @@ def test_percentages():
 
 @pytest.mark.parametrize("text,runs", [
     ("daily", 30.44), ("weekly", 4.345), ("monthly", 1.0), ("hourly", 730.0),
-    ("0 */6 * * *", 4 * 30.44), ("0 2 * * 1", 30.44 / 7), ("30 1 1 * *", 30.44 / 31), ("every 6 hours", 121.76),
+    # Cron expressions are counted over the reference year (2025: 365 days, 52 Mondays, 12 firsts of the month).
+    ("0 */6 * * *", 4 * 365 / 12), ("0 2 * * 1", 52 / 12), ("30 1 1 * *", 1.0), ("every 6 hours", 121.76),
 ])
 def test_frequencies(text, runs):
     assert units.parse_frequency_per_month(text) == pytest.approx(runs, rel=1e-3)

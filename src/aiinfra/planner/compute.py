@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from aiinfra.catalog import Catalog, InstanceOffer
+from aiinfra.cron import Cron, hours_text
 from aiinfra.planner import rules
+from aiinfra.planner import schedule as batch
 from aiinfra.planner.model import Alternative, WorkloadPlan
 from aiinfra.spec.models import Spec, Workload
 from aiinfra.spec.units import GpuAsk, format_bytes, format_params
@@ -39,6 +41,7 @@ class Option:
     hourly_usd: float
     on_demand_hourly_usd: float
     replica_qps: float | None = None
+    runtime_hours: float = 0.0
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -126,20 +129,32 @@ class WorkloadPlanner:
 
     # ---- shared -------------------------------------------------------------------
 
-    def _runs_and_runtime(self) -> tuple[float, float]:
+    def _runs_and_runtime(self, region: str) -> tuple[float, float]:
+        """Runs a month (from the start schedule, batch.start_schedule) and the expected runtime of one."""
         w, perf = self.w, self.spec.performance_requirements
-        runs = w.training_frequency
-        if runs is None:
-            runs = 30.44 if w.type == "data_processing" else rules.DEFAULT_RUNS_PER_MONTH
-            self.notes["schedule"] = f"no training_frequency: costed as {'daily' if w.type == 'data_processing' else 'one run a month'}"
-            self.add("info", f"{self.path}.training_frequency", f"not given; inferred {self.notes['schedule'].split(': ', 1)[1]}")
+        start = batch.start_schedule(self.spec, w, region)
+        if isinstance(start, str):
+            self.add("error", f"{self.path}.training_frequency", start)
+            start = batch.StartSchedule(None, 0.0, start)
+        self.start = start
+        if w.training_frequency is None and w.schedule is None:
+            self.add("info", f"{self.path}.training_frequency", f"not given; {start.reason.split(': ', 1)[1]}")
         runtime_h = w.estimated_runtime / 3600 if w.estimated_runtime else None
         if runtime_h is None and w.type == "training":
             limit = perf.training.max_training_time if perf and perf.training and perf.training.max_training_time else None
             runtime_h = limit / 3600 if limit else rules.DEFAULT_RUNTIME_HOURS
             source = "performance_requirements.training.max_training_time" if limit else "the default"
             self.add("info", f"{self.path}.estimated_runtime", f"not given; costed at {runtime_h:g} hours from {source}")
-        return runs, runtime_h or 0.0
+        return start.runs_per_month, runtime_h or 0.0
+
+    def _check_overlap(self, runtime_h: float) -> bool:
+        """False (with an error) when one run outlasts the time to the next start."""
+        gap = Cron.parse(self.start.cron).shortest_gap_hours() if self.start.cron else None
+        if gap is not None and runtime_h >= gap:
+            self.add("error", f"{self.path}.estimated_runtime", f"a run takes {hours_text(runtime_h)} but runs start every {hours_text(gap)} "
+                     f"({self.start.cron!r}): runs would overlap; start them less often or shorten them")
+            return False
+        return True
 
     def _model_parameters(self) -> int | None:
         return self.w.model_size.estimated_parameters if self.w.model_size else None
@@ -158,11 +173,10 @@ class WorkloadPlanner:
 
     def training_options(self, tgts: list[tuple[str, str]]) -> list[Option]:
         ask = self._gpu_ask()
-        runs, runtime_h = self._runs_and_runtime()
+        runs, runtime_h = self._runs_and_runtime(tgts[0][1] if tgts else "")
+        if not self._check_overlap(runtime_h):
+            return []
         hours = runs * runtime_h
-        if hours > rules.HOURS_PER_MONTH:
-            self.add("warning", f"{self.path}.estimated_runtime", f"{runs:.3g} runs a month of {runtime_h:g} hours need {hours:.0f} hours, more than a month has; runs would overlap, costed as always on")
-            hours = rules.HOURS_PER_MONTH
         self.notes["hours"] = f"{runs:.3g} runs a month x {runtime_h:.3g} h = {hours:.0f} h a month"
         options: list[Option] = []
         infeasible: list[str] = []
@@ -174,6 +188,7 @@ class WorkloadPlanner:
             for offer, nodes in found:
                 opt = self._fixed_option(cloud, region, offer, nodes, hours)
                 if opt is not None:
+                    opt.runtime_hours = runtime_h
                     options.append(opt)
         if not options:
             where = ", ".join(f"{c} {r}" for c, r in tgts)
@@ -317,7 +332,7 @@ class WorkloadPlanner:
             self.notes["nodes"] = f"one node per TiB of input ({format_bytes(w.dataset_size or 0)}), {rules.DATA_MIN_NODES} to {rules.DATA_MAX_NODES}: {n}, autoscaling to {nodes_range[1]}"
         elif "nodes" not in self.notes:
             self.notes["nodes"] = f"{nodes_range[0]}-{nodes_range[1]} nodes from the workload's nodes"
-        runs, runtime_h = self._runs_and_runtime()
+        runs, runtime_h = self._runs_and_runtime(tgts[0][1] if tgts else "")
         options: list[Option] = []
         for cloud, region in tgts:
             cpu = [o for o in self.catalog.offers(cloud, region, "") if o.memory_gib / o.vcpus >= rules.DATA_MIN_GIB_PER_VCPU]
@@ -326,10 +341,11 @@ class WorkloadPlanner:
                 hours_run = runtime_h
                 if not hours_run:
                     hours_run = max(rules.DATA_MIN_RUNTIME_HOURS, dataset_gb / (nodes_range[0] * o.vcpus * rules.DATA_GB_PER_VCPU_HOUR))
-                hours = min(rules.HOURS_PER_MONTH, runs * hours_run)
+                hours = runs * hours_run
                 opt = self._fixed_option(cloud, region, o, nodes_range[0], hours)
                 if opt is None:
                     continue
+                opt.runtime_hours = hours_run
                 opt.max_nodes = nodes_range[1]
                 opt.zones = list(o.zones[:1])
                 opt.notes["hours"] = (f"{runs:.3g} runs a month x {hours_run:.2g} h" + ("" if runtime_h else
@@ -468,6 +484,32 @@ class WorkloadPlanner:
         }
         reasons["zones"] = zones_reason.get(w.type, "one zone: Spark shuffles stay inside it (no cross-zone transfer)")
         reasons["hours"] = best.notes.get("hours") or self.notes.get("hours", "always on (730 h a month)")
+        batch_fields: dict = {}
+        if w.type != "inference":
+            start = self.start
+            limits = batch.run_limits(self.spec, w, start, best.runtime_hours, best.capacity != "on_demand")
+            if w.type == "data_processing" and not self._check_overlap(best.runtime_hours):
+                limits = None
+            elif isinstance(limits, str):
+                self.add("error", f"{self.path}.max_runtime", limits)
+                limits = None
+            if limits is not None:
+                desc = batch.describe(start.cron, best.runtime_hours, limits.max_runtime_hours, limits.retries)
+                reasons["schedule"] = f"{desc}: {start.reason}; {limits.reason}"
+                batch_fields = dict(schedule=start.cron, stop_schedule=limits.stop_cron, schedule_description=desc,
+                                    runs_per_month=start.runs_per_month, runtime_hours=best.runtime_hours,
+                                    max_runtime_hours=limits.max_runtime_hours, retries=limits.retries)
+                kept = start.runs_per_month * limits.max_runtime_hours
+                reasons["hours"] += f"; the cloud stops the nodes after at most {hours_text(limits.max_runtime_hours)} a run ({kept:.0f} h a month)"
+        else:
+            batch_fields = dict(port=w.port or rules.DEFAULT_MODEL_PORT, health_check_path=w.health_check_path or rules.DEFAULT_HEALTH_CHECK_PATH,
+                                exposure=w.exposure or "public", target_utilization=self._target_utilization())
+            reasons["endpoint"] = (f"{batch_fields['exposure']} HTTPS on 443 to port {batch_fields['port']}, health checks on "
+                                   f"{batch_fields['health_check_path']}; autoscaling tracks {batch_fields['target_utilization']:.0%} of the "
+                                   "replica throughput")
+        reasons["image"] = (f"runs {w.image}" if w.image else
+                            "no image: the nodes are prepared (disks, drivers, interconnect) and wait for your deployment; "
+                            "synth asks for it as the Terraform variable image")
         volume, vtype, vwhy = self._data_volume(o, best.nodes)
         reasons["data_volume"] = vwhy
         monthly = best.monthly_usd
@@ -492,5 +534,6 @@ class WorkloadPlanner:
             expected_qps=w.expected_qps, replica_qps=round(best.replica_qps, 1) if best.replica_qps else None,
             capacity_qps=round(best.replica_qps * best.nodes, 1) if best.replica_qps else None,
             cost_per_1k_predictions_usd=round(cost_1k, 6) if cost_1k is not None else None,
+            image=w.image, **batch_fields,
             reasons=reasons, alternatives=self._alternatives(best, options),
         )

@@ -75,6 +75,24 @@ class WorkloadPlan:
     replica_qps: float | None = None
     capacity_qps: float | None = None
     cost_per_1k_predictions_usd: float | None = None
+    # What runs on the nodes (SPEC.md v2). image None: the nodes are prepared and wait for the
+    # user's own deployment (the stacks then ask for it as a Terraform variable).
+    image: str | None = None
+    # Batch work: when runs start (cron, UTC; None = on demand), the cloud-side hard stop (the
+    # start shifted by max_runtime_hours), the expected runtime costed, restarts of one run.
+    schedule: str | None = None
+    stop_schedule: str | None = None
+    schedule_description: str = ""
+    runs_per_month: float = 0.0
+    runtime_hours: float = 0.0
+    max_runtime_hours: float | None = None
+    retries: int = 0
+    # Serving: the container's port and health path, who may reach it, and the utilisation the
+    # replica count was sized for (the autoscaler's target).
+    port: int | None = None
+    health_check_path: str | None = None
+    exposure: str | None = None
+    target_utilization: float | None = None
     reasons: dict[str, str] = field(default_factory=dict)
     alternatives: list[Alternative] = field(default_factory=list)
 

@@ -18,6 +18,9 @@ REFERENCE_PARAMETERS = 100_000_000
 # target_utilization "70-85%", which is also its HPA's CPU target), and max replicas absorb
 # this multiple of the forecast peak.
 DEFAULT_TARGET_UTILIZATION = 0.70
+# Serving containers (SPEC.md "What runs on the nodes"): the port and health path when the spec has none.
+DEFAULT_MODEL_PORT = 8080
+DEFAULT_HEALTH_CHECK_PATH = "/health"
 BURST_HEADROOM = 2.0
 
 # Availability -> zones. 99.9% survives one zone's outage only with two zones; 99.95% with three.
@@ -50,6 +53,32 @@ DATA_MIN_RUNTIME_HOURS = 0.25
 # Defaults when a training workload leaves them out (said in the plan as inferred).
 DEFAULT_RUNS_PER_MONTH = 1.0
 DEFAULT_RUNTIME_HOURS = 24.0
+
+# Batch schedules (planner/schedule.py). Derived start times: off-peak runs start at 01:00 in the
+# region's time zone (standard time; the guide's "off_peak_hours"), business-hours runs at 09:00,
+# others at 00:00 UTC. The hard stop of a run (max_runtime) defaults to the guide's
+# max_training_time, else twice the expected runtime (at least an hour), and always ends an hour
+# before the next start so two runs never overlap. Runs restart from their checkpoint 3 times when
+# the guide's Training Job Failure rule says restart_with_checkpoint, or on spot.
+OFF_PEAK_START_LOCAL_HOUR = 1
+BUSINESS_HOURS_START_LOCAL_HOUR = 9
+DEFAULT_START_HOUR_UTC = 0
+DEFAULT_MAX_RUNTIME_FACTOR = 2.0
+MIN_MAX_RUNTIME_HOURS = 1.0
+STOP_BEFORE_NEXT_START_HOURS = 1.0
+DEFAULT_RETRIES = 3
+# Standard-time UTC offsets of the regions' locations (AWS and Google region pages name the city;
+# offsets from the IANA time zone database). Schedules are cron in UTC, so summer time moves a
+# derived local start by an hour.
+REGION_UTC_OFFSET_HOURS = {
+    "us-east-1": -5, "us-east-2": -5, "us-west-1": -8, "us-west-2": -8, "ca-central-1": -5, "sa-east-1": -3,
+    "eu-west-1": 0, "eu-west-2": 0, "eu-west-3": 1, "eu-central-1": 1, "eu-north-1": 1, "eu-south-1": 1,
+    "ap-northeast-1": 9, "ap-northeast-2": 9, "ap-southeast-1": 8, "ap-southeast-2": 10, "ap-south-1": 5.5,
+    "us-central1": -6, "us-east1": -5, "us-east4": -5, "us-east5": -5, "us-south1": -6, "us-west1": -8, "us-west2": -8,
+    "us-west3": -7, "us-west4": -8, "northamerica-northeast1": -5, "europe-west1": 1, "europe-west2": 0, "europe-west3": 1,
+    "europe-west4": 1, "europe-west9": 1, "europe-north1": 2, "asia-east1": 8, "asia-northeast1": 9, "asia-southeast1": 8,
+    "asia-south1": 5.5, "australia-southeast1": 10,
+}
 
 # Object storage lifecycle (days) when the spec gives none: S3 Standard-IA requires 30 days
 # in Standard first; archival follows the guide's "90_days_inactive"; a year to deep archive.

@@ -123,9 +123,15 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
                 if getattr(w, key) is not None:
                     add(f"{base}.{key}", f"applies to inference workloads only; this workload is {w.type}")
         if w.type == "inference":
-            for key in ("training_frequency", "estimated_runtime", "nodes"):
+            for key in ("training_frequency", "estimated_runtime", "nodes", "schedule", "max_runtime", "retries"):
                 if getattr(w, key) is not None:
                     add(f"{base}.{key}", "does not apply to inference workloads (replicas run continuously)")
+        else:
+            for key in ("port", "health_check_path", "exposure"):
+                if getattr(w, key) is not None:
+                    add(f"{base}.{key}", f"applies to inference workloads only (a served endpoint); this workload is {w.type}")
+        if w.max_runtime is not None and w.max_runtime < 60:
+            add(f"{base}.max_runtime", f"must be at least a minute, got {w.max_runtime:g} s")
 
     for i, rule in enumerate(spec.alerting_rules):
         metric, _op, value = rule.parsed_condition()

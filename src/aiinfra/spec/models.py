@@ -36,12 +36,58 @@ RateQps = Annotated[float, _parsed(units.parse_rate_qps)]
 Percent = Annotated[float, _parsed(units.parse_percent)]
 PercentRange = Annotated[tuple[float, float], _parsed(units.parse_percent_range)]
 PerMonth = Annotated[float, _parsed(units.parse_frequency_per_month)]
+FrequencyT = Annotated[units.Frequency, _parsed(units.parse_frequency)]
+CronT = Annotated[str, _parsed(units.parse_cron)]
 Growth = Annotated[float, _parsed(units.parse_growth_factor)]
 Days = Annotated[int, _parsed(units.parse_days)]
 Cores = Annotated[float, _parsed(units.parse_cpu_cores)]
 Count = Annotated[int, _parsed(units.parse_count)]
 NodeRange = Annotated[tuple[int, int], _parsed(units.parse_node_range)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
+Domain = Annotated[str, Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]
+# A container image reference: [registry[:port]/]path[:tag][@sha256:digest] (the OCI distribution grammar, lowercase paths).
+IMAGE_RE = r"^[a-z0-9]+([._-][a-z0-9]+)*(\.[a-z0-9-]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+# Names the container gets from aiinfra itself (SPEC.md "What runs on the nodes").
+RESERVED_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "NNODES", "GPUS_PER_NODE", "WORLD_SIZE", "RANK", "LOCAL_RANK")
+# env values are written into user_data / instance metadata, which anyone who may describe the
+# instance can read: names like these are refused (fetch secrets at run time instead).
+SECRET_WORDS = ("SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL", "PRIVATE_KEY", "ACCESS_KEY", "API_KEY", "APIKEY")
+
+
+def _command(v: Any) -> Any:
+    """A command as a list of arguments; a string is split as a shell would (no shell runs it)."""
+    if isinstance(v, str):
+        import shlex
+
+        try:
+            parts = shlex.split(v)
+        except ValueError as exc:
+            raise ValueError(f"cannot split command {v!r}: {exc}") from None
+        if not parts:
+            raise ValueError("command is empty")
+        return parts
+    return v
+
+
+def _env(v: Any) -> Any:
+    if not isinstance(v, dict):
+        return v
+    out = {}
+    for key, value in v.items():
+        name = str(key)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
+            raise ValueError(f"env name {name!r} must be letters, digits and underscores, not starting with a digit")
+        if name.upper().startswith("AIINFRA_") or name.upper() in RESERVED_ENV:
+            raise ValueError(f"env name {name!r} is set by aiinfra itself (AIINFRA_*, {', '.join(RESERVED_ENV[:5])})")
+        if any(word in name.upper() for word in SECRET_WORDS):
+            raise ValueError(f"env {name!r} looks like a secret; env values are readable in the instance's user data / metadata: "
+                             "read secrets at run time from AWS Secrets Manager or Google Secret Manager with the workload's identity")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, (str, int, float)) or isinstance(value, str) and len(value) > 4096:
+            raise ValueError(f"env {name!r} must be a plain string or number (4096 characters at most)")
+        out[name] = str(value)
+    return out
 
 
 class Strict(BaseModel):
@@ -63,6 +109,10 @@ class AwsCloud(Strict):
     # up from its public SSM parameter), the HTTPS endpoints' ACM certificate, alert e-mails.
     ami_id: Annotated[str, Field(pattern=r"^ami-[0-9a-f]{8,17}$")] | None = None
     certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")] | None = None
+    # DNS names of the HTTPS endpoints: an ACM certificate with DNS validation is requested for
+    # them (records created in hosted_zone_id when given, else printed for the DNS owner).
+    domains: list[Domain] = []
+    hosted_zone_id: Annotated[str, Field(pattern=r"^Z[0-9A-Z]{1,32}$")] | None = None
     alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
 
 
@@ -73,7 +123,7 @@ class GcpCloud(Strict):
     # the HTTPS endpoints' names (a Google-managed certificate each) or existing certificates,
     # alert e-mails.
     image: Annotated[str, Field(pattern=r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/images/(family/)?[a-z][a-z0-9-]{0,62}|https://\S+)$")] | None = None
-    domains: list[Annotated[str, Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")]] = []
+    domains: list[Domain] = []
     ssl_certificates: list[Annotated[str, Field(pattern=r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/sslCertificates/[a-z][a-z0-9-]{0,62}$")]] = []
     alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
 
@@ -99,7 +149,7 @@ class Workload(Strict):
     framework: Text | None = None
     dataset_size: SizeBytes | None = None
     model_size: ModelSizeT | None = None
-    training_frequency: PerMonth | None = None
+    training_frequency: FrequencyT | None = None
     gpu_requirements: GpuAskT | None = None
     estimated_runtime: DurationS | None = None
     expected_qps: RateQps | None = None
@@ -114,6 +164,20 @@ class Workload(Strict):
     replica_qps: RateQps | None = None
     nodes: NodeRange | None = None
     description: Text | None = None
+    # What runs on the nodes (SPEC.md v2). Left out, the nodes are prepared (disks, drivers,
+    # interconnect) and wait for the user's own deployment; the image is then a deploy-time input.
+    image: Annotated[str, Field(pattern=IMAGE_RE, max_length=500)] | None = None
+    command: Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]], BeforeValidator(_command), Field(min_length=1, max_length=200)] | None = None
+    env: Annotated[dict[str, str], BeforeValidator(_env)] = {}
+    # Inference: the port the container serves on (default 8080) and its health path (default /health).
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    health_check_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$", max_length=200)] | None = None
+    # Inference: public HTTPS (default, on both clouds) or internal (inside the VPC only).
+    exposure: Literal["public", "internal"] | None = None
+    # Training / data processing: when runs start (cron, UTC), the hard stop of one run, restarts.
+    schedule: CronT | None = None
+    max_runtime: DurationS | None = None
+    retries: Annotated[int, Field(ge=0, le=20)] | None = None
 
     @field_validator("spot", mode="before")
     @classmethod

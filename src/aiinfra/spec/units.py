@@ -230,51 +230,41 @@ _FREQ_PER_MONTH = {
 FREQUENCIES = sorted(_FREQ_PER_MONTH)
 
 
-def _cron_field(field: str, lo: int, hi: int) -> set[int]:
-    out: set[int] = set()
-    for part in field.split(","):
-        step = 1
-        if "/" in part:
-            part, step_s = part.split("/", 1)
-            step = int(step_s)
-            if step <= 0:
-                raise ValueError("step must be positive")
-        if part in ("*", ""):
-            a, b = lo, hi
-        elif "-" in part:
-            a_s, b_s = part.split("-", 1)
-            a, b = int(a_s), int(b_s)
-        else:
-            a = b = int(part)
-            if step != 1:
-                b = hi
-        if not (lo <= a <= hi and lo <= b <= hi and a <= b):
-            raise ValueError(f"{part!r} outside {lo}-{hi}")
-        out.update(range(a, b + 1, step))
-    return out
-
-
 def cron_runs_per_month(expr: str) -> float:
-    """Average runs a month of a five-field cron expression."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError("a cron expression has five fields")
-    minute, hour, dom, month, dow = fields
+    """Average runs a month of a five-field cron expression (UTC), counted over a year."""
+    from aiinfra.cron import Cron
+
     try:
-        per_day = len(_cron_field(minute, 0, 59)) * len(_cron_field(hour, 0, 23))
-        doms = _cron_field(dom, 1, 31)
-        months = _cron_field(month, 1, 12)
-        dows = {d % 7 for d in _cron_field(dow, 0, 7)}
+        return Cron.parse(expr).runs_per_month()
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
-    # Cron runs on a day when day-of-month or day-of-week matches (either, if both are set).
-    dom_frac = len(doms) / 31 if dom != "*" else 1.0
-    dow_frac = len(dows) / 7 if dow != "*" else 1.0
-    if dom != "*" and dow != "*":
-        day_frac = min(1.0, dom_frac + dow_frac - dom_frac * dow_frac)
-    else:
-        day_frac = dom_frac * dow_frac
-    return per_day * 30.44 * day_frac * len(months) / 12
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """How often a workload runs, as written (``weekly``, a cron expression) and in runs a month."""
+
+    per_month: float
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_frequency(value: object) -> Frequency:
+    """Like ``parse_frequency_per_month``, keeping the text (the planner derives a start schedule from it)."""
+    return Frequency(parse_frequency_per_month(value), str(value).strip())
+
+
+def parse_cron(value: object) -> str:
+    """A five-field cron expression (UTC), normalised to single spaces."""
+    from aiinfra.cron import Cron
+
+    text = _text(value, "a cron expression such as '0 1 * * 6'")
+    try:
+        return Cron.parse(text).text
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression {text!r}: {exc}") from None
 
 
 def parse_frequency_per_month(value: object) -> float:
