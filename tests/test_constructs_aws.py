@@ -12,8 +12,8 @@ from cdktf import App, TerraformStack  # noqa: E402
 from cdktf import Testing as CdktfTesting  # noqa: E402
 
 from aiinfra.constructs._tf import AWS, provider  # noqa: E402
-from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, ClusterNetwork, EncryptionKey, GpuInstanceGroup,  # noqa: E402
-                                    InferenceEndpoint, SpotPool, TieredStorage, WorkloadIdentity)
+from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, Certificate, ClusterNetwork, EncryptionKey, GpuInstanceGroup,  # noqa: E402
+                                    InferenceEndpoint, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
 
@@ -132,6 +132,73 @@ def test_default_image_is_the_deep_learning_ami_parameter():
     assert "aws_ssm_parameter" in only(doc, "aws_launch_template")["image_id"]
 
 
+def test_root_volume_goes_to_the_root_device_the_ami_itself_names():
+    doc = synth(lambda s: group_stack(s, gpu=False))
+    (ami,) = doc["data"]["aws_ami"].values()
+    assert ami["filter"][0]["name"] == "image-id" and ami["filter"][0]["values"][0].startswith("${data.aws_ssm_parameter.")
+    (param,) = doc["data"]["aws_ssm_parameter"].values()
+    assert "al2023" in param["name"]  # CPU nodes: Amazon Linux 2023, whose root is /dev/xvda, not /dev/sda1
+    root = only(doc, "aws_launch_template")["block_device_mappings"][0]
+    assert root["device_name"].startswith("${data.aws_ami.") and root["device_name"].endswith(".root_device_name}")
+    assert root["ebs"]["encrypted"] is True
+    named = synth(lambda s: group_stack(s, image_id="ami-0123456789abcdef0", root_device_name="/dev/xvda"))
+    assert "aws_ami" not in named.get("data", {})
+    assert only(named, "aws_launch_template")["block_device_mappings"][0]["device_name"] == "/dev/xvda"
+
+
+def test_boot_configuration_is_base64_user_data_and_its_inputs_instance_tags():
+    import base64
+
+    doc = synth(lambda s: group_stack(s, image_id="ami-0123456789abcdef0", user_data="#cloud-config\nruncmd: [echo ${HOME}]\n",
+                                      instance_tags={"aiinfra-data-bucket": "acme-data"}, health_check_grace_seconds=1200))
+    template = only(doc, "aws_launch_template")
+    assert base64.b64decode(template["user_data"]).decode() == "#cloud-config\nruncmd: [echo ${HOME}]\n"  # base64: no Terraform interpolation
+    assert template["metadata_options"]["instance_metadata_tags"] == "enabled"
+    instance_tags = next(t["tags"] for t in template["tag_specifications"] if t["resource_type"] == "instance")
+    assert instance_tags["aiinfra-data-bucket"] == "acme-data"
+    assert only(doc, "aws_autoscaling_group")["health_check_grace_period"] == 1200
+    with pytest.raises(ValueError, match="user_data or user_data_base64"):
+        synth(lambda s: group_stack(s, user_data="x", user_data_base64="eA=="))
+
+
+def test_key_brings_its_own_autoscaling_service_linked_role_for_fresh_accounts():
+    doc = synth(lambda s: EncryptionKey(s, "key", alias="acme-prod-data"))
+    role = only(doc, "aws_iam_service_linked_role")
+    assert role == {**role, "aws_service_name": "autoscaling.amazonaws.com", "custom_suffix": "acme-prod-data"}
+    key_policy = only(doc, "aws_kms_key")["policy"]
+    assert "AWSServiceRoleForAutoScaling" not in key_policy  # the account's default role need not exist
+    statements = {st["Sid"]: st for st in policy(key_policy)["Statement"]}
+    assert statements["AutoScalingEncryptsVolumes"]["Principal"]["AWS"].startswith("${aws_iam_service_linked_role.")
+    with pytest.raises(ValueError, match="autoscaling_role_suffix"):
+        synth(lambda s: EncryptionKey(s, "key", alias="a" * 40))
+
+
+def test_run_schedule_starts_runs_and_hard_stops_them_in_utc():
+    doc = synth(lambda s: RunSchedule(s, "runs", group_name="acme-train", nodes=2, start="0 6 * * 6", stop="0  6 * * 0", name="acme-train"))
+    actions = {a["scheduled_action_name"]: a for a in doc["resource"]["aws_autoscaling_schedule"].values()}
+    assert actions["acme-train-start"] == {**actions["acme-train-start"], "recurrence": "0 6 * * 6", "time_zone": "Etc/UTC",
+                                           "desired_capacity": 2, "min_size": 0, "max_size": 2}
+    assert actions["acme-train-hard-stop"] == {**actions["acme-train-hard-stop"], "recurrence": "0 6 * * 0", "desired_capacity": 0}
+    with pytest.raises(ValueError, match="start and stop must differ"):
+        synth(lambda s: RunSchedule(s, "runs", group_name="g", nodes=1, start="0 6 * * 6", stop="0 6 * * 6"))
+    with pytest.raises(ValueError, match="five fields"):
+        synth(lambda s: RunSchedule(s, "runs", group_name="g", nodes=1, start="0 6 * *", stop="0 6 * * 0"))
+
+
+def test_certificate_is_validated_through_dns_records_in_the_zone_or_an_output():
+    zoned = synth(lambda s: Certificate(s, "cert", domains=["reco.acme.example", "api.acme.example"], hosted_zone_id="Z0123456789ABC"))
+    cert = only(zoned, "aws_acm_certificate")
+    assert (cert["domain_name"], cert["subject_alternative_names"], cert["validation_method"]) == \
+        ("reco.acme.example", ["api.acme.example"], "DNS")
+    records = list(zoned["resource"]["aws_route53_record"].values())
+    assert len(records) == 2 and all(r["zone_id"] == "Z0123456789ABC" and "domain_validation_options" in r["name"] for r in records)
+    assert len(only(zoned, "aws_acm_certificate_validation")["validation_record_fqdns"]) == 2
+    bare = synth(lambda s: Certificate(s, "cert", domains=["reco.acme.example"]))
+    assert "aws_route53_record" not in bare["resource"]
+    (output,) = bare["output"].values()
+    assert "domain_validation_options" in output["value"]
+
+
 def test_spot_pool_sets_the_mixed_instances_policy():
     pool = SpotPool(on_demand_base=2, alternative_instance_types=["p4de.24xlarge"])
     doc = synth(lambda s: group_stack(s, spot=pool, min_size=2, max_size=4, image_id="ami-0123456789abcdef0"))
@@ -201,7 +268,8 @@ def test_lifecycle_moves_objects_at_the_plans_days():
 def test_identity_reaches_only_its_own_prefix_and_keys():
     doc = synth(lambda s: WorkloadIdentity(s, "id", name="acme-train", bucket_arns=["arn:aws:s3:::data"], object_prefix="train",
                                            kms_key_arns=["arn:aws:kms:us-east-1:123456789012:key/x"]))
-    statements = policy(only(doc, "aws_iam_role_policy")["policy"])["Statement"]
+    policies = {p["name"]: p for p in doc["resource"]["aws_iam_role_policy"].values()}
+    statements = policy(policies["acme-train-own-resources"]["policy"])["Statement"]
     for st in statements:
         resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
         assert "*" not in resources and all(not r.endswith(":*") for r in resources), st
@@ -211,6 +279,20 @@ def test_identity_reaches_only_its_own_prefix_and_keys():
     attached = {a["policy_arn"].split("/")[-1] for a in doc["resource"]["aws_iam_role_policy_attachment"].values()}
     assert "AmazonSSMManagedInstanceCore" in attached
     assert json.loads(only(doc, "aws_iam_role")["assume_role_policy"])["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+
+
+def test_identity_resizes_only_its_own_groups_and_waives_only_read_calls_without_resource_types():
+    doc = synth(lambda s: WorkloadIdentity(s, "id", name="acme-train", bucket_arns=["arn:aws:s3:::data"], autoscaling_group_names=["acme-train"]))
+    policies = {p["name"]: p for p in doc["resource"]["aws_iam_role_policy"].values()}
+    own = {st["Sid"]: st for st in policy(policies["acme-train-own-resources"]["policy"])["Statement"]}
+    assert own["ResizeOwnGroups"]["Action"] == ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"]
+    assert own["ResizeOwnGroups"]["Resource"][0].endswith(":autoScalingGroup:*:autoScalingGroupName/acme-train")
+    assert own["PullOwnAccountImages"]["Resource"].endswith(":repository/*")
+    (unscoped,) = policy(policies["acme-train-describe"]["policy"])["Statement"]
+    assert unscoped["Resource"] == "*"
+    assert sorted(unscoped["Action"]) == ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances", "ecr:GetAuthorizationToken"]
+    serving = synth(lambda s: WorkloadIdentity(s, "id", name="acme-reco", cluster_discovery=False, container_registry=False))
+    assert len(serving["resource"]["aws_iam_role_policy"]) == 1  # its own logs only: nothing on "*"
 
 
 # ---- InferenceEndpoint, Alerts, Budget -------------------------------------------------------
@@ -230,7 +312,7 @@ def test_endpoint_listens_on_https_with_tls13_only():
     (listener,) = doc["resource"]["aws_lb_listener"].values()
     assert (listener["protocol"], listener["port"], listener["ssl_policy"]) == ("HTTPS", 443, "ELBSecurityPolicy-TLS13-1-2-2021-06")
     lb = only(doc, "aws_lb")
-    assert lb["internal"] is True and lb["drop_invalid_header_fields"] is True
+    assert lb["internal"] is False and lb["drop_invalid_header_fields"] is True  # public by default, as on GCP
 
 
 def test_endpoint_is_deletion_protected_and_logs_to_the_load_balancer_log_bucket():
@@ -266,11 +348,12 @@ def test_endpoint_scales_on_requests_per_target_and_cpu():
     assert policies == {"ALBRequestCountPerTarget": 15600.0, "ASGAverageCPUUtilization": 70.0}
 
 
-def test_internal_endpoint_admits_only_the_vpc_and_public_needs_explicit_choice():
-    doc = endpoint_doc()
+def test_endpoint_is_public_by_default_and_internal_admits_only_the_vpc():
+    doc = endpoint_doc(internet_facing=False)
     ingress = [r for r in doc["resource"]["aws_vpc_security_group_ingress_rule"].values() if r.get("from_port") == 443]
     assert [r["cidr_ipv4"] for r in ingress] == ["10.40.0.0/16"]
-    public = endpoint_doc(internet_facing=True)
+    assert only(doc, "aws_lb")["internal"] is True
+    public = endpoint_doc()
     assert [r["cidr_ipv4"] for r in public["resource"]["aws_vpc_security_group_ingress_rule"].values() if r.get("from_port") == 443] == ["0.0.0.0/0"]
     with pytest.raises(ValueError, match="certificate_arn is required"):
         endpoint_doc(certificate_arn="")

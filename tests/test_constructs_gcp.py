@@ -15,7 +15,8 @@ from cdktf import Testing as CdktfTesting  # noqa: E402
 
 from aiinfra.constructs._tf import GOOGLE, provider  # noqa: E402
 from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, CompactPlacement, EncryptionKey, GpuInstanceGroup,  # noqa: E402
-                                    GpuNicNetworks, HealthCheck, InferenceEndpoint, SpotPool, TieredStorage, WorkloadIdentity)
+                                    GpuNicNetworks, GroupRunnerRole, HealthCheck, InferenceEndpoint, ProjectServices, RunSchedule, SpotPool,
+                                    TieredStorage, WorkloadIdentity)
 from tests.gcp_schema import check_stack  # noqa: E402
 
 PROJECT = "acme-ml-prod"
@@ -380,3 +381,83 @@ def test_users_own_stack_uses_the_constructs_without_a_spec(tmp_path):
     tpl = only(doc, "google_compute_region_instance_template")
     assert tpl["scheduling"]["provisioning_model"] == "SPOT" and len(tpl["depends_on"]) == 2
     assert only(doc, "google_compute_region_instance_group_manager")["name"] == "team-batch-spot"
+
+
+# ---- boot, run schedules, project services -------------------------------------------
+
+def test_boot_metadata_is_escaped_for_terraform_and_references_stay_references():
+    script = "#!/bin/bash\nset -euo pipefail\necho \"${HOME}\" %{x}\n"
+    doc = synth(lambda s: group_stack(s, boot_metadata={"startup-script": script, "aiinfra-node-sh": "x=${1:-}"},
+                                      metadata={"aiinfra-data-bucket": "${google_storage_bucket.data.name}"}))
+    (template,) = each(doc, "google_compute_region_instance_template")
+    md = template["metadata"]
+    assert md["startup-script"] == script.replace("${", "$${").replace("%{", "%%{")  # Terraform reads it back as the script
+    assert md["aiinfra-node-sh"] == "x=$${1:-}"
+    assert md["aiinfra-data-bucket"] == "${google_storage_bucket.data.name}"
+    assert (md["enable-oslogin"], md["block-project-ssh-keys"]) == ("TRUE", "TRUE")
+
+
+def test_batch_nodes_get_the_compute_scope_only_when_asked():
+    doc = synth(lambda s: group_stack(s, extra_scopes=["https://www.googleapis.com/auth/compute"]))
+    (template,) = each(doc, "google_compute_region_instance_template")
+    scopes = template["service_account"]["scopes"]
+    assert "https://www.googleapis.com/auth/compute" in scopes and "https://www.googleapis.com/auth/cloud-platform" not in scopes
+    (plain,) = each(synth(lambda s: group_stack(s)), "google_compute_region_instance_template")
+    assert "https://www.googleapis.com/auth/compute" not in plain["service_account"]["scopes"]
+
+
+def test_auto_healing_can_wait_for_an_apply_time_condition():
+    def build(s):
+        hc = HealthCheck(s, "hc", project=PROJECT, name="acme-reco-health", port=8000, path="/v2/health/ready")
+        group_stack(s, auto_healing_health_check=hc.id, auto_healing_when='var.image != ""', auto_healing_delay_seconds=1200,
+                    named_ports={"http": 8000})
+    doc = synth(build)
+    (group,) = each(doc, "google_compute_region_instance_group_manager")
+    assert "auto_healing_policies" not in group
+    healing = group["dynamic"]["auto_healing_policies"]
+    assert healing["for_each"] == '${var.image != "" ? [1] : []}'
+    assert healing["content"]["initial_delay_sec"] == 1200
+    assert only(doc, "google_compute_health_check")["http_health_check"] == {"port": 8000, "request_path": "/v2/health/ready"}
+
+
+def test_run_schedule_resizes_every_group_at_start_and_to_zero_at_the_hard_stop():
+    doc = synth(lambda s: RunSchedule(s, "runs", project=PROJECT, region=REGION, name="acme-train", groups=[("acme-train-spot", 2),
+                                      ("acme-train-od", 0)], start="0 7 1 * *", stop="0 7 2 * *", service_account_email="runner@x.iam.gserviceaccount.com"))
+    jobs = {j["name"]: j for j in each(doc, "google_cloud_scheduler_job")}
+    assert set(jobs) == {"acme-train-0-start", "acme-train-0-stop", "acme-train-1-stop"}  # a group started at 0 is only stopped
+    start = jobs["acme-train-0-start"]
+    assert (start["schedule"], start["time_zone"], start["http_target"]["http_method"]) == ("0 7 1 * *", "Etc/UTC", "POST")
+    assert start["http_target"]["uri"] == (f"https://compute.googleapis.com/compute/v1/projects/{PROJECT}/regions/{REGION}"
+                                           "/instanceGroupManagers/acme-train-spot/resize?size=2")
+    assert start["http_target"]["oauth_token"]["service_account_email"] == "runner@x.iam.gserviceaccount.com"
+    assert jobs["acme-train-1-stop"]["http_target"]["uri"].endswith("/acme-train-od/resize?size=0")
+    with pytest.raises(ValueError, match="start and stop must differ"):
+        synth(lambda s: RunSchedule(s, "r", project=PROJECT, region=REGION, name="a-b", groups=[("g", 1)], start="0 1 * * *",
+                                    stop="0 1 * * *", service_account_email="r@x"))
+
+
+def test_group_runner_role_is_granted_on_the_workloads_own_groups_only():
+    def build(s):
+        role = GroupRunnerRole(s, "runner", project=PROJECT, role_id="aiinfra.acme.prod.groupRunner")
+        role.grant(s, "grant", member="serviceAccount:w@x", region=REGION, groups=["acme-train-spot", "acme-train-od"], instance_prefix="acme-train")
+    doc = synth(build)
+    role = only(doc, "google_project_iam_custom_role")
+    assert sorted(role["permissions"]) == ["compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update", "compute.instances.get"]
+    grant = only(doc, "google_project_iam_member")
+    expr = grant["condition"]["expression"]
+    assert f'projects/{PROJECT}/regions/{REGION}/instanceGroupManagers/acme-train-spot' in expr and "acme-train-od" in expr
+    assert 'startsWith("acme-train")' in expr and grant["role"].startswith("${google_project_iam_custom_role.")
+
+
+def test_every_resource_of_a_stack_waits_for_the_project_apis():
+    def build(s):
+        services = ProjectServices(s, "services", project=PROJECT)
+        EncryptionKey(s, "key", project=PROJECT, location=REGION, name="acme-data")
+        services.wait_for_services(s)
+    doc = synth(build)
+    apis = {v["service"] for v in each(doc, "google_project_service")}
+    assert {"compute.googleapis.com", "cloudkms.googleapis.com", "monitoring.googleapis.com", "cloudscheduler.googleapis.com"} <= apis
+    assert all(v["disable_on_destroy"] is False for v in each(doc, "google_project_service"))
+    for rtype in ("google_kms_key_ring", "google_kms_crypto_key"):
+        assert len(only(doc, rtype)["depends_on"]) == len(apis)
+    assert all(len(d["depends_on"]) >= len(apis) for d in doc["data"]["google_project"].values())

@@ -265,3 +265,75 @@ def test_spot_only_shape_on_spot_has_no_on_demand_fallback(fake_catalog):
     assert (w.instance_type, w.capacity, w.spot_fallback) == ("p5e.48xlarge", "spot", None)
     assert "sold as spot only" in w.reasons["capacity"]
     assert w.spot_alternatives == ["p5en.48xlarge"]
+
+
+# ---- batch schedules (planner/schedule.py) -----------------------------------------------------
+
+OFF_PEAK = """
+cost_optimization:
+  scheduling:
+    training_jobs: "off_peak_hours"
+"""
+
+
+def test_off_peak_weekly_training_starts_saturday_night_local_and_hard_stops_at_max_runtime(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100, extra=OFF_PEAK + "performance_requirements:\n  training:\n    max_training_time: \"24 hours\"\n"))
+    # 01:00 in us-east-1 (UTC-5 standard time) is 06:00 UTC
+    assert (w.schedule, w.stop_schedule, w.max_runtime_hours) == ("0 6 * * 6", "0 6 * * 0", 24)
+    assert w.schedule_description == "Saturdays 06:00 UTC, 12 h, hard stop 24 h, 0 retries"
+    assert w.reasons["schedule"].startswith("Saturdays 06:00 UTC, 12 h, hard stop 24 h")
+    assert "104 h a month" in w.reasons["hours"]  # 52 / 12 runs x 24 h kept at most
+
+
+def test_workload_schedule_wins_and_the_hours_come_from_it(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100 + '  schedule: "30 2 * * 1,4"\n  max_runtime: "16 hours"\n'))
+    assert (w.schedule, w.stop_schedule) == ("30 2 * * 1,4", "30 18 * * 1,4")
+    # Mondays and Thursdays of 2025: 104 starts, / 12 a month, x 12 h
+    assert w.runs_per_month == pytest.approx(104 / 12) and w.hours_per_month == pytest.approx(104, abs=0.01)
+    assert w.monthly_usd == pytest.approx(104 * 32.0, rel=1e-3)
+
+
+def test_default_hard_stop_is_twice_the_runtime_and_ends_before_the_next_start(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100))
+    assert w.max_runtime_hours == 24 and w.stop_schedule == "0 0 * * 0"  # weekly, midnight UTC, 2 x 12 h
+    daily = one(plan_of(fake_catalog, TRAIN_8_A100.replace("weekly", "daily").replace("12 hours", "20 hours")))
+    assert daily.max_runtime_hours == 23 and daily.stop_schedule == "0 23 * * *"  # not 40 h: an hour before the next start
+    assert "cut to end 1 h before the next start" in daily.reasons["schedule"]
+
+
+@pytest.mark.parametrize("extra,path,message", [
+    ('  max_runtime: "7 days"\n', "max_runtime", "is not shorter than the 168 h between two starts"),
+    ('  max_runtime: "6 hours"\n', "max_runtime", "a run takes 12 h but its hard stop is 6 h"),
+    ('  schedule: "0 */6 * * *"\n', "estimated_runtime", "runs would overlap"),
+])
+def test_schedules_that_cannot_hold_a_run_are_errors(fake_catalog, extra, path, message):
+    plan = plan_of(fake_catalog, TRAIN_8_A100 + extra)
+    (error,) = plan.errors
+    assert error.path == f"workload_inventory[0].{path}" and message in error.message, error
+
+
+def test_retries_default_from_the_restart_rule_or_spot(fake_catalog):
+    restart = 'alerting_rules:\n  - name: "Training Job Failure"\n    condition: "training_job_status == \'failed\'"\n    severity: "high"\n    action: "restart_with_checkpoint"\n'
+    assert one(plan_of(fake_catalog, TRAIN_8_A100)).retries == 0
+    assert one(plan_of(fake_catalog, TRAIN_8_A100, extra=restart)).retries == 3
+    assert one(plan_of(fake_catalog, TRAIN_8_A100 + "  spot: true\n")).retries == 3
+    assert one(plan_of(fake_catalog, TRAIN_8_A100 + "  spot: true\n  retries: 1\n")).retries == 1
+
+
+def test_on_demand_frequency_has_no_schedule_and_costs_no_hours(fake_catalog):
+    w = one(plan_of(fake_catalog, TRAIN_8_A100.replace("weekly", "on_demand")))
+    assert (w.schedule, w.stop_schedule, w.hours_per_month, w.monthly_usd) == (None, None, 0, 0)
+    assert w.schedule_description.startswith("on demand")
+
+
+def test_frequencies_without_a_schedule_ask_for_one(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN_8_A100.replace("weekly", "every 5 hours"))
+    assert any(e.path == "workload_inventory[0].training_frequency" and "set schedule:" in e.message for e in plan.errors)
+
+
+def test_serving_plan_carries_port_health_path_exposure_and_target(fake_catalog):
+    serve = '- name: s\n  type: inference\n  expected_qps: "100"\n  port: 8000\n  health_check_path: "/v2/health/ready"\n'
+    w = one(plan_of(fake_catalog, serve))
+    assert (w.port, w.health_check_path, w.exposure, w.target_utilization) == (8000, "/v2/health/ready", "public", 0.7)
+    assert w.schedule is None and "public HTTPS on 443 to port 8000" in w.reasons["endpoint"]
+    assert "no image" in w.reasons["image"]

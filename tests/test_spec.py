@@ -136,3 +136,63 @@ def test_gcp_synthesis_extensions_are_checked():
     assert [p.path for p in e.value.problems] == ["clouds.gcp.domains[1]"]
     ok = load_spec_text(make_spec('- {name: t, type: training, gpu_requirements: "8x A100"}', clouds=clouds.replace(", 'Not A Domain'", "")))
     assert ok.spec.clouds.gcp.domains == ["reco.acme.example"] and ok.spec.clouds.gcp.image.endswith("debian-12")
+
+
+RUNS = """
+- name: train
+  type: training
+  gpu_requirements: "8x A100"
+  image: "nvcr.io/nvidia/pytorch:24.08-py3"
+  command: "torchrun --nproc-per-node 8 train.py --config 'a b.yaml'"
+  env: {WANDB_MODE: offline, STEPS: 1000, DEBUG: true}
+  schedule: "0  1 * * 6"
+  max_runtime: "24 hours"
+  retries: 2
+"""
+
+
+def test_what_runs_on_the_nodes_is_read_typed():
+    w = load_spec_text(make_spec(RUNS)).spec.workload_inventory[0]
+    assert w.image == "nvcr.io/nvidia/pytorch:24.08-py3"
+    for ref in ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/train:v1", "us-docker.pkg.dev/p/r/img@sha256:" + "a" * 64,
+                "localhost:5000/x", "python"):
+        assert load_spec_text(make_spec(RUNS.replace("nvcr.io/nvidia/pytorch:24.08-py3", ref))).spec.workload_inventory[0].image == ref
+    assert w.command == ["torchrun", "--nproc-per-node", "8", "train.py", "--config", "a b.yaml"]  # split as a shell would
+    assert w.env == {"WANDB_MODE": "offline", "STEPS": "1000", "DEBUG": "true"}
+    assert (w.schedule, w.max_runtime, w.retries) == ("0 1 * * 6", 24 * 3600, 2)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("image", '"Not An Image!"', "is not a container image reference"),
+    ("image", '"nvcr.io/nvidia/pytorch:24.08-py3@sha256:abc"', "is not a container image reference"),
+    ("schedule", '"0 25 * * *"', "hour: '25' is outside 0-23"),
+    ("schedule", '"weekly"', "five fields"),
+    ("env", "{HF_TOKEN: abc}", "looks like a secret"),
+    ("env", "{MASTER_ADDR: 10.0.0.1}", "set by aiinfra itself"),
+    ("env", "{AIINFRA_RUN_ID: x}", "set by aiinfra itself"),
+    ("env", '{"1BAD": x}', "letters, digits and underscores"),
+    ("retries", "-1", "greater than or equal to 0"),
+    ("max_runtime", '"30 seconds"', "at least a minute"),
+    ("command", '""', "command is empty"),
+])
+def test_bad_run_keys_name_the_field(key, value, message):
+    text = make_spec(f"- name: train\n  type: training\n  gpu_requirements: \"8x A100\"\n  {key}: {value}\n")
+    e = errors(text)
+    (path,) = [p for p in e if p.startswith(f"workload_inventory[0].{key}")]
+    assert message in e[path].message, e[path].message
+
+
+def test_serving_keys_apply_to_inference_and_batch_keys_to_batch():
+    e = errors(make_spec('- name: t\n  type: training\n  gpu_requirements: "8x A100"\n  port: 8000\n  exposure: internal\n'))
+    assert "applies to inference workloads only" in e["workload_inventory[0].port"].message
+    assert "applies to inference workloads only" in e["workload_inventory[0].exposure"].message
+    e = errors(make_spec('- name: s\n  type: inference\n  expected_qps: "10"\n  schedule: "0 1 * * *"\n  retries: 1\n'))
+    assert "does not apply" in e["workload_inventory[0].schedule"].message and "workload_inventory[0].retries" in e
+    ok = load_spec_text(make_spec('- name: s\n  type: inference\n  expected_qps: "10"\n  port: 8000\n  health_check_path: "/v2/health/ready"\n'
+                                  '  exposure: internal\n')).spec.workload_inventory[0]
+    assert (ok.port, ok.health_check_path, ok.exposure) == (8000, "/v2/health/ready", "internal")
+
+
+def test_aws_domains_and_zone_are_checked():
+    e = errors(make_spec(WORK, clouds="  aws: {region: us-east-1, domains: [Not_A_Domain], hosted_zone_id: nope}"))
+    assert "clouds.aws.domains[0]" in e and "clouds.aws.hosted_zone_id" in e

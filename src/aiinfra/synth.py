@@ -24,10 +24,6 @@ from aiinfra.spec.models import Spec
 def precheck(spec: Spec, plan: Plan) -> list[Problem]:
     """What synthesis needs beyond a valid plan (checked before jsii is loaded)."""
     problems = []
-    aws_inference = [w.name for w in plan.workloads if w.cloud == "aws" and w.type == "inference"]
-    if aws_inference and not (spec.clouds.aws and spec.clouds.aws.certificate_arn):
-        problems.append(Problem("clouds.aws.certificate_arn", f"required for the HTTPS endpoint of {', '.join(aws_inference)} "
-                                "(an ACM certificate ARN); endpoints serve HTTPS only"))
     flavours: dict[str, dict[str, list[str]]] = {}
     for w in plan.workloads:
         if w.cloud == "gcp" and w.multi_node and w.gpu_nics_per_node:
@@ -54,7 +50,7 @@ def _code_digest() -> str:
     """The package's own code and data (constructs, rules, catalog): any edit invalidates the cache."""
     h = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*")):
-        if path.suffix in (".py", ".csv") and "__pycache__" not in path.parts:
+        if path.suffix in (".py", ".csv", ".sh", ".yaml", ".json") and "__pycache__" not in path.parts:
             h.update(path.relative_to(_PACKAGE).as_posix().encode())
             h.update(path.read_bytes())
     return h.hexdigest()

@@ -95,6 +95,13 @@ def provider(scope: Construct, id: str, info: ProviderInfo, **attrs: Any) -> Ter
     return p
 
 
+def terraform_literal(text: str) -> str:
+    """``text`` as a literal inside Terraform JSON: ``${`` and ``%{`` start Terraform's own
+    interpolation and directives in every string, so a shell script's ``${VAR}`` is written
+    ``$${VAR}`` (https://developer.hashicorp.com/terraform/language/expressions/strings#escape-sequences)."""
+    return text.replace("${", "$${").replace("%{", "%%{")
+
+
 def policy_json(statements: list[dict[str, Any]]) -> str:
     """An IAM policy document as JSON text; cdktf tokens inside resolve to Terraform references."""
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":"))

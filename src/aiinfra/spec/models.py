@@ -54,6 +54,13 @@ RESERVED_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "NNODES", "GPUS_PER_N
 SECRET_WORDS = ("SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL", "PRIVATE_KEY", "ACCESS_KEY", "API_KEY", "APIKEY")
 
 
+def _image(v: str) -> str:
+    if len(v) > 500 or not re.fullmatch(IMAGE_RE, v):
+        raise ValueError(f"{v!r} is not a container image reference; expected [registry/]repository[:tag][@sha256:digest], "
+                         "e.g. nvcr.io/nvidia/pytorch:24.08-py3")
+    return v
+
+
 def _command(v: Any) -> Any:
     """A command as a list of arguments; a string is split as a shell would (no shell runs it)."""
     if isinstance(v, str):
@@ -166,7 +173,7 @@ class Workload(Strict):
     description: Text | None = None
     # What runs on the nodes (SPEC.md v2). Left out, the nodes are prepared (disks, drivers,
     # interconnect) and wait for the user's own deployment; the image is then a deploy-time input.
-    image: Annotated[str, Field(pattern=IMAGE_RE, max_length=500)] | None = None
+    image: Annotated[str, AfterValidator(_image)] | None = None
     command: Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]], BeforeValidator(_command), Field(min_length=1, max_length=200)] | None = None
     env: Annotated[dict[str, str], BeforeValidator(_env)] = {}
     # Inference: the port the container serves on (default 8080) and its health path (default /health).

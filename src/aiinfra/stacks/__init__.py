@@ -24,8 +24,9 @@ def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str 
 
     context = {"aiinfra:state_dir": state_dir}
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
-    gcp_names, notes = add_gcp_stacks(app, spec, plan) if "gcp" in clouds else ([], [])
-    names = (add_aws_stacks(app, spec, plan) if "aws" in clouds else []) + gcp_names
+    aws_names, aws_notes = add_aws_stacks(app, spec, plan) if "aws" in clouds else ([], [])
+    gcp_names, gcp_notes = add_gcp_stacks(app, spec, plan) if "gcp" in clouds else ([], [])
+    names, notes = aws_names + gcp_names, aws_notes + gcp_notes
     policy = PolicyAspect([Suppression(e.rule, e.resource, e.reason, "spec") for e in spec.security_exceptions], fail=False)
     for stack in app.node.children:
         if TerraformStack.is_stack(stack):

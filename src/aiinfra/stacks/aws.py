@@ -4,16 +4,18 @@ cdktf cross-stack references so a pull request's plan touches only what changed.
 
 from __future__ import annotations
 
-from cdktf import App, LocalBackend, S3Backend, TerraformOutput, TerraformStack
+from cdktf import App, Fn, LocalBackend, Op, S3Backend, TerraformOutput, TerraformStack, TerraformVariable
 
+from aiinfra.boot import aws_user_data
 from aiinfra.constructs._tf import AWS, provider
-from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, ClusterNetwork, EncryptionKey, GpuInstanceGroup, InferenceEndpoint, SpotPool,
-                                    TieredStorage, WorkloadIdentity)
+from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, Certificate, ClusterNetwork, EncryptionKey, GpuInstanceGroup, InferenceEndpoint,
+                                    RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.alerting import LOAD_BALANCER_METRICS, applicable_alerts
 from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
+from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input
 
 MAX_ZONES = 3  # subnets (and NAT routes) in at most three zones: the availability targets need no more
 
@@ -61,9 +63,14 @@ class AwsFoundation:
         self.zones = zones
         has_endpoint = any(w.type == "inference" for w in workloads)
         multi_node = any(w.multi_node for w in workloads)
-        self.key = EncryptionKey(self.stack, "key", alias=f"{self.name}-{region}-data", description=f"{spec.project} {spec.environment} data in {region}")
+        # A public load balancer needs a public subnet in every zone its nodes are in (nodes in
+        # a zone without one get no traffic), and at least two.
+        public_zones = [z for w in workloads if w.type == "inference" and w.exposure != "internal" for z in w.zones]
+        public_zones = list(dict.fromkeys(public_zones + (zones if has_endpoint else zones[:1])))[: max(2 if has_endpoint else 1, len(set(public_zones)))]
+        self.key = EncryptionKey(self.stack, "key", alias=f"{self.name}-{region}-data", description=f"{spec.project} {spec.environment} data in {region}",
+                                 autoscaling_role_suffix=short(f"{self.name}-{region}", 35))
         self.network = ClusterNetwork(self.stack, "network", name=f"{self.name}-{region}", zone_ids=zones, log_kms_key_arn=self.key.arn,
-                                      public_zone_ids=zones[:2] if has_endpoint and len(zones) >= 2 else zones[:1],
+                                      public_zone_ids=public_zones,
                                       nat_gateways="per_zone" if spec.environment == "production" and has_endpoint else "single",
                                       placement_group=multi_node)
         tiers = {t.tier: t for t in storage.tiers} if storage else {}
@@ -101,37 +108,70 @@ def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, dimensions: dic
     return out
 
 
+def _subnets_for(foundation: AwsFoundation, subnet_ids: list[str], zones: list[str], at_least: int) -> list[str]:
+    """The subnets (one a zone, in ``foundation.zones`` order) of ``zones``, padded with other zones' to ``at_least``."""
+    chosen = [subnet_ids[foundation.zones.index(z)] for z in zones if z in foundation.zones and foundation.zones.index(z) < len(subnet_ids)]
+    for sid in subnet_ids:
+        if len(chosen) >= at_least:
+            break
+        if sid not in chosen:
+            chosen.append(sid)
+    return chosen
+
+
 class AwsWorkload:
-    """One workload's stack: identity, node group (with spot pool), endpoint and alarms."""
+    """One workload's stack: identity, node group (with spot pool and its boot), run schedule or
+    endpoint, alarms."""
 
     def __init__(self, app: App, spec: Spec, w: WorkloadPlan, foundation: AwsFoundation):
         self.stack = _stack(app, spec, w.region, w.name)
+        self.notes: list[str] = []
         name = f"{foundation.name}-{w.name}"
         net, key, storage = foundation.network, foundation.key, foundation.storage
+        serving = w.type == "inference"
         self.identity = WorkloadIdentity(self.stack, "identity", name=short(name, 64), bucket_arns=[storage.arn], object_prefix=w.name,
-                                         kms_key_arns=[key.arn])
-        subnet_ids = [net.private_subnet_ids[foundation.zones.index(z)] for z in w.zones if z in foundation.zones] or net.private_subnet_ids[:1]
+                                         kms_key_arns=[key.arn], autoscaling_group_names=[] if serving else [name],
+                                         cluster_discovery=not serving)
+        subnet_ids = _subnets_for(foundation, net.private_subnet_ids, w.zones, 1)
         spot = None
         if w.capacity != "on_demand":
             spot = SpotPool(on_demand_base=w.on_demand_base_nodes, on_demand_percent_above_base=w.on_demand_percent_above_base,
                             alternative_instance_types=w.spot_alternatives)
-        always_on = w.type == "inference"
+        image_var = image_input(self.stack, w, self.notes)
+        instance_tags = {BUCKET_KEY: storage.bucket_name}
+        if image_var is not None:
+            instance_tags[IMAGE_KEY] = image_var
+        # Load-balancer health replaces only nodes that should serve: with no image, EC2 status alone.
+        health = "EC2"
+        if serving:
+            health = "ELB" if image_var is None else Fn.conditional(Op.eq(image_var, ""), "EC2", "ELB")
         self.group = GpuInstanceGroup(
             self.stack, "nodes", name=name, instance_type=w.instance_type, subnet_ids=subnet_ids,
             security_group_ids=[net.node_security_group_id], instance_profile_arn=self.identity.instance_profile_arn, kms_key_arn=key.arn,
-            min_size=w.min_nodes if always_on else 0, max_size=w.max_nodes, desired_capacity=w.nodes if always_on else 0,
-            image_id=spec.clouds.aws.ami_id, gpu=bool(w.gpu), health_check_type="ELB" if w.type == "inference" else "EC2", efa_interfaces=w.efa_interfaces_per_node,
+            min_size=w.min_nodes if serving else 0, max_size=w.max_nodes, desired_capacity=w.nodes if serving else 0,
+            image_id=spec.clouds.aws.ami_id, gpu=bool(w.gpu), health_check_type=health,
+            health_check_grace_seconds=SERVING_GRACE_SECONDS if serving else 600, efa_interfaces=w.efa_interfaces_per_node,
             data_volume_gib=w.data_volume_gib_per_node, data_volume_type=w.data_volume_type or "gp3",
             placement_group_name=net.placement_group_name if w.placement == "cluster" else None, spot=spot,
-            tags={"workload": w.name, "workload-type": w.type})
+            user_data=aws_user_data(boot_config(spec, w, "aws", (name,))), instance_tags=instance_tags,
+            service_linked_role_arn=key.autoscaling_role_arn,
+            tags={"workload": w.name, "workload-type": w.type, "project": spec.project, "environment": spec.environment})
         dims = {"group": (("AutoScalingGroupName", self.group.name),)}
         self.endpoint = None
-        if w.type == "inference":
-            public = net.public_subnet_ids if len(net.public_subnet_ids) >= 2 else net.private_subnet_ids
+        if not serving and w.schedule and w.stop_schedule:
+            self.runs = RunSchedule(self.stack, "runs", group_name=self.group.name, nodes=w.nodes, max_nodes=w.max_nodes,
+                                    start=w.schedule, stop=w.stop_schedule, name=short(name, 200))
+        elif not serving:
+            self.notes.append(f"{self.stack.node.id}: {w.name} runs on demand only (no schedule): set the group's desired capacity to "
+                              f"{w.nodes} to start a run; its nodes scale it back to zero when the run ends")
+        if serving:
+            public = w.exposure != "internal"
+            subnets = _subnets_for(foundation, net.public_subnet_ids if public else net.private_subnet_ids, w.zones, 2)
             self.endpoint = InferenceEndpoint(
-                self.stack, "endpoint", name=short(name, 32), vpc_id=net.vpc_id, subnet_ids=public,
+                self.stack, "endpoint", name=short(name, 32), vpc_id=net.vpc_id, subnet_ids=subnets,
                 node_security_group_id=net.node_security_group_id, autoscaling_group_name=self.group.name,
-                certificate_arn=spec.clouds.aws.certificate_arn or "", requests_per_target=w.replica_qps or 100.0, vpc_cidr=net.cidr,
+                certificate_arn=self._certificate(spec, w), requests_per_target=(w.replica_qps or 100.0) * (w.target_utilization or 0.7),
+                vpc_cidr=net.cidr, port=w.port or 8080, health_check_path=w.health_check_path or "/health", internet_facing=public,
                 access_log_bucket=storage.log_bucket_name)
             dims["lb"] = (("LoadBalancer", self.endpoint.arn_suffix),)
             TerraformOutput(self.stack, "endpoint_dns_name", value=self.endpoint.dns_name)
@@ -140,20 +180,41 @@ class AwsWorkload:
             Alerts(self.stack, "alerts", name=name, kms_key_arn=key.arn, rules=rules, topic_arn=foundation.alerts.topic_arn)
         TerraformOutput(self.stack, "autoscaling_group_name", value=self.group.name)
 
+    def _certificate(self, spec: Spec, w: WorkloadPlan) -> str:
+        """The HTTPS listener's certificate: the spec's ARN, one requested for clouds.aws.domains, or a variable."""
+        aws = spec.clouds.aws
+        if aws.certificate_arn:
+            return aws.certificate_arn
+        if aws.domains:
+            cert = Certificate(self.stack, "certificate", domains=aws.domains, hosted_zone_id=aws.hosted_zone_id)
+            if not aws.hosted_zone_id:
+                self.notes.append(f"{self.stack.node.id}: ACM validates {', '.join(aws.domains)} through DNS: add the records of output "
+                                  "certificate_validation_records while apply waits (or set clouds.aws.hosted_zone_id)")
+            return cert.arn
+        var = TerraformVariable(self.stack, "certificate_arn", type="string", nullable=False,
+                                description=f"ARN of the ACM certificate for {w.name}'s HTTPS endpoint (the listener serves HTTPS only); "
+                                            "or set clouds.aws.certificate_arn or clouds.aws.domains in the spec")
+        self.notes.append(f"{self.stack.node.id}: pass the endpoint's certificate with -var 'certificate_arn=arn:aws:acm:...' "
+                          "(or set clouds.aws.certificate_arn, or clouds.aws.domains to have one requested)")
+        return var.string_value
 
-def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> list[str]:
-    """Add the AWS stacks for the plan's AWS workloads to ``app``; returns the stack names."""
+
+def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[str]]:
+    """Add the AWS stacks for the plan's AWS workloads to ``app``; returns (stack names, notes)."""
     mine = [w for w in plan.workloads if w.cloud == "aws"]
     if not mine:
-        return []
+        return [], []
     primary_region = spec.clouds.aws.region
     storage = next((s for s in plan.storage if s.cloud == "aws"), None)
-    names = []
+    names: list[str] = []
+    notes: list[str] = []
     regions = sorted({w.region for w in mine}, key=lambda r: (r != primary_region, r))
     for region in regions:
         in_region = [w for w in mine if w.region == region]
         foundation = AwsFoundation(app, spec, plan, region, in_region, storage if region == primary_region else None, region == primary_region)
         names.append(foundation.stack.node.id)
         for w in in_region:
-            names.append(AwsWorkload(app, spec, w, foundation).stack.node.id)
-    return names
+            workload = AwsWorkload(app, spec, w, foundation)
+            names.append(workload.stack.node.id)
+            notes += workload.notes
+    return names, notes

@@ -9,18 +9,32 @@ import math
 
 from cdktf import App, GcsBackend, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable
 
+from aiinfra.boot import IMAGES, gcp_metadata
 from aiinfra.constructs._tf import GOOGLE, provider
-from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, EncryptionKey, GpuInstanceGroup, GpuNicNetworks, HealthCheck,
-                                    InferenceEndpoint, SpotPool, TieredStorage, WorkloadIdentity)
+from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, EncryptionKey, GpuInstanceGroup, GpuNicNetworks, GroupRunnerRole,
+                                    HealthCheck, InferenceEndpoint, ProjectServices, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
 from aiinfra.constructs.gcp.gpu_instance_group import DATA_DISK_TYPES, LOCAL_SSD_GIB
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.alerting import LOAD_BALANCER_METRICS, applicable_alerts
 from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
+from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input
 
-MODEL_PORT = 8080
 WORKLOAD_LABEL = "aiinfra-workload"
+COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute"
+
+
+def node_image(w: WorkloadPlan, configured: str | None) -> str:
+    """The boot image: the spec's, else the one Google documents for the node's GPUs and
+    interconnect (``aiinfra.boot.IMAGES``)."""
+    if configured:
+        return configured
+    if not w.gpu:
+        return IMAGES["gcp-cpu"].image
+    if w.multi_node and w.interconnect in ("tcpx", "tcpxo", "rdma"):
+        return IMAGES[f"gcp-{w.interconnect}"].image
+    return IMAGES["gcp-gpu"].image
 
 
 def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
@@ -64,6 +78,10 @@ class GcpFoundation:
         self.project = gcp.project
         self.region = region
         self.name = f"{spec.project}-{ENV_SHORT[spec.environment]}"
+        # A new project has the Compute Engine, Cloud KMS and Monitoring APIs off.
+        self.services = ProjectServices(self.stack, "services", project=gcp.project)
+        self.runner = GroupRunnerRole(self.stack, "group-runner", project=gcp.project,
+                                      role_id=f"aiinfra.{spec.project}.{ENV_SHORT[spec.environment]}.{region}.groupRunner".replace("-", "_"))
         self.key = EncryptionKey(self.stack, "key", project=gcp.project, location=region, name=short(f"{self.name}-{region}-data", 63))
         nics = gpu_nic_networks(workloads)
         roce_zone = next((w.zones[0] for w in workloads if w.interconnect == "rdma" and w.multi_node), None)
@@ -81,6 +99,7 @@ class GcpFoundation:
         self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=self.name, rules=[], email_addresses=gcp.alert_emails)
         TerraformOutput(self.stack, "data_bucket", value=self.storage.bucket_name)
         TerraformOutput(self.stack, "network_self_link", value=self.network.network_self_link)
+        self.services.wait_for_services(self.stack)
 
 
 def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, backend_name: str | None) -> list[AlertRule]:
@@ -103,13 +122,16 @@ def _on_demand_nodes(w: WorkloadPlan) -> int:
 
 
 class GcpWorkload:
-    """One workload's stack: identity, node groups (Spot and on-demand), placement, endpoint, alert policies."""
+    """One workload's stack: identity, node groups (Spot and on-demand) with their boot, placement,
+    run schedule or endpoint, alert policies."""
 
     def __init__(self, app: App, spec: Spec, w: WorkloadPlan, foundation: GcpFoundation):
         self.stack = _stack(app, spec, w.region, w.name)
         gcp = spec.clouds.gcp
         name = short(f"{foundation.name}-{w.name}", 44)
         net, key, storage = foundation.network, foundation.key, foundation.storage
+        serving = w.type == "inference"
+        self.notes: list[str] = []
         self.identity = WorkloadIdentity(self.stack, "identity", project=gcp.project, account_id=short(f"{spec.project}-{w.name}", 30),
                                          bucket_names=[storage.bucket_name], object_prefix=w.name, kms_key_ids=[key.id],
                                          display_name=f"{spec.project} {spec.environment} {w.name}")
@@ -122,26 +144,52 @@ class GcpWorkload:
             # Alternatives must share the NIC layout: a GPUDirect group takes none.
             spot = SpotPool(on_demand_base=_on_demand_nodes(w), on_demand_fallback=w.spot_fallback == "on_demand",
                             alternative_machine_types=[] if gpu_nics else w.spot_alternatives)
+        port = w.port or 8080
         health = None
-        if w.type == "inference":
-            health = HealthCheck(self.stack, "health", project=gcp.project, name=f"{name}-health", port=MODEL_PORT)
+        if serving:
+            health = HealthCheck(self.stack, "health", project=gcp.project, name=f"{name}-health", port=port,
+                                 path=w.health_check_path or "/health")
+        image_var = image_input(self.stack, w, self.notes)
+        metadata = {BUCKET_KEY: storage.bucket_name}
+        if image_var is not None:
+            metadata[IMAGE_KEY] = image_var
+        # The groups' names are known before the groups exist (the boot and the schedule name them).
+        group_names = self._group_names(name, spot)
         n1_gpus = w.instance_type.startswith("n1-") and w.gpus_per_node
         self.group = GpuInstanceGroup(
             self.stack, "nodes", project=gcp.project, name=name, region=w.region, zones=w.zones, machine_type=w.instance_type,
-            subnetwork=net.subnetwork_self_link, service_account_email=self.identity.email, kms_key_id=key.id, target_size=w.nodes,
-            image=gcp.image, gpu=bool(w.gpu), accelerator_type=w.accelerator_type if n1_gpus else None,
+            subnetwork=net.subnetwork_self_link, service_account_email=self.identity.email, kms_key_id=key.id,
+            # Batch groups are empty between runs: the run schedule resizes them.
+            target_size=w.nodes if serving else 0,
+            image=node_image(w, gcp.image), gpu=bool(w.gpu), accelerator_type=w.accelerator_type if n1_gpus else None,
             accelerator_count=w.gpus_per_node if n1_gpus else 0, gpu_nic_subnetworks=gpu_nics,
             gpu_nic_type=net.gpu_nics.nic_type if gpu_nics and net.gpu_nics else "GVNIC",
             local_ssd_count=w.local_nvme_gib_per_node // LOCAL_SSD_GIB, data_disk_gib=w.data_volume_gib_per_node,
             data_disk_type=w.data_volume_type if w.data_volume_type in DATA_DISK_TYPES else "pd-ssd",
             placement_policy=placement.self_link if placement else None, spot=spot, network_tags=[net.node_tag],
-            named_ports={"http": MODEL_PORT} if w.type == "inference" else None,
+            named_ports={"http": port} if serving else None,
             auto_healing_health_check=health.id if health else None,
-            manage_size=False, labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-")})
+            # With the image a deploy-time input, auto-healing is on only once there is a server to check.
+            auto_healing_when=f'{IMAGE_VARIABLE_REF} != ""' if serving and image_var is not None else None,
+            auto_healing_delay_seconds=SERVING_GRACE_SECONDS,
+            boot_metadata=gcp_metadata(boot_config(spec, w, "gcp", tuple(group_names.values()), project=gcp.project)), metadata=metadata,
+            extra_scopes=[] if serving else [COMPUTE_SCOPE],
+            manage_size=serving, labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-")})
+        assert set(group_names.values()) == set(self.group.group_names.values()), (group_names, self.group.group_names)
+        if not serving:
+            foundation.runner.grant(self.stack, "group-runner", member=self.identity.member, region=w.region,
+                                    groups=list(group_names.values()), instance_prefix=name)
+            if w.schedule and w.stop_schedule:
+                sizes = {"spot": w.nodes - (spot.on_demand_base if spot else 0), "on-demand": spot.on_demand_base if spot else w.nodes}
+                self.runs = RunSchedule(self.stack, "runs", project=gcp.project, region=w.region, name=short(name, 50),
+                                        groups=[(g, sizes[kind]) for kind, g in group_names.items()], start=w.schedule,
+                                        stop=w.stop_schedule, service_account_email=self.identity.email)
+            else:
+                self.notes.append(f"{self.stack.node.id}: {w.name} runs on demand only (no schedule): resize its group to {w.nodes} to start "
+                                  "a run; its nodes resize it back to zero when the run ends")
         self.endpoint = None
         backend_name = None
-        self.notes: list[str] = []
-        if w.type == "inference":
+        if serving:
             domains = list(gcp.domains)
             if not domains and not gcp.ssl_certificates:
                 # The endpoint's name is not in the spec: Terraform asks for it (HTTPS only, never plain HTTP).
@@ -155,7 +203,7 @@ class GcpWorkload:
                 self.stack, "endpoint", project=gcp.project, name=name, region=w.region, network=net.network_id,
                 network_tags=[net.node_tag], instance_groups=self.group.instance_groups, autoscale_group=self.group.id,
                 min_replicas=max(1, w.min_nodes), max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=w.replica_qps or 100.0,
-                domains=domains, ssl_certificates=gcp.ssl_certificates, health_check=health)
+                lb_utilization_target=w.target_utilization or 0.7, domains=domains, ssl_certificates=gcp.ssl_certificates, health_check=health)
             backend_name = f"{name}-backend"
             TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)
         rules = alert_rules_for(spec.alerting_rules, w, backend_name)
@@ -165,6 +213,16 @@ class GcpWorkload:
                 self.notes.append(f"{self.stack.node.id}: {len(rules)} alert policies notify nobody (incidents show in Cloud Monitoring "
                                   "only); set clouds.gcp.alert_emails to add e-mail channels")
         TerraformOutput(self.stack, "instance_group_manager", value=self.group.name)
+
+    @staticmethod
+    def _group_names(name: str, spot: SpotPool | None) -> dict[str, str]:
+        """The managed instance groups GpuInstanceGroup makes for ``name`` (its naming rule)."""
+        if spot is None:
+            return {"on-demand": name}
+        names = {"spot": f"{name}-spot"}
+        if spot.on_demand_base or spot.on_demand_fallback:
+            names["on-demand"] = f"{name}-od"
+        return names
 
 
 def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[str]]:

@@ -2,12 +2,14 @@
 
 from aiinfra.constructs.aws.alerts import AlertRule, Alerts
 from aiinfra.constructs.aws.budget import Budget
+from aiinfra.constructs.aws.certificate import Certificate
 from aiinfra.constructs.aws.cluster_network import ClusterNetwork
 from aiinfra.constructs.aws.encryption_key import EncryptionKey
 from aiinfra.constructs.aws.gpu_instance_group import GpuInstanceGroup
 from aiinfra.constructs.aws.inference_endpoint import InferenceEndpoint
+from aiinfra.constructs.aws.run_schedule import RunSchedule
 from aiinfra.constructs.aws.spot_pool import SpotPool
 from aiinfra.constructs.aws.tiered_storage import TieredStorage
 from aiinfra.constructs.aws.workload_identity import WorkloadIdentity
 
-__all__ = ["AlertRule", "Alerts", "Budget", "ClusterNetwork", "InferenceEndpoint", "EncryptionKey", "GpuInstanceGroup", "SpotPool", "TieredStorage", "WorkloadIdentity"]
+__all__ = ["AlertRule", "Alerts", "Budget", "Certificate", "ClusterNetwork", "InferenceEndpoint", "EncryptionKey", "GpuInstanceGroup", "RunSchedule", "SpotPool", "TieredStorage", "WorkloadIdentity"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from constructs import Construct
@@ -28,15 +29,20 @@ class EncryptionKey(Construct):
         service_principals: AWS services that may use the key on the account's behalf
             (for example ``sns.amazonaws.com``). Left out: CloudWatch (alarms to encrypted
             topics), CloudWatch Logs of this region, SNS and Budgets.
-        allow_autoscaling: grant the EC2 Auto Scaling service-linked role the use of the
-            key, which it needs to launch instances whose volumes it encrypts. Default on.
+        allow_autoscaling: create an EC2 Auto Scaling service-linked role of the key's own
+            (``AWSServiceRoleForAutoScaling_<suffix>``) and grant it the use of the key, which it
+            needs to launch instances whose volumes it encrypts; groups name it with
+            ``service_linked_role_arn=key.autoscaling_role_arn``. Default on. A role of its own,
+            not the account's default one: a fresh account has no ``AWSServiceRoleForAutoScaling``
+            until its first group exists, and a key policy naming a missing principal is refused.
+        autoscaling_role_suffix: the role's suffix; default the alias (35 characters at most).
         deletion_window_days: 7 to 30; default 30, the longest.
         rotation_period_days: 90 to 2560; default 365 (AWS's yearly rotation, always on).
     """
 
     def __init__(self, scope: Construct, id: str, *, alias: str, description: str | None = None,
                  user_role_arns: Sequence[str] = (), service_principals: Sequence[str] | None = None,
-                 allow_autoscaling: bool = True, deletion_window_days: int = 30, rotation_period_days: int = 365,
+                 allow_autoscaling: bool = True, autoscaling_role_suffix: str | None = None, deletion_window_days: int = 30, rotation_period_days: int = 365,
                  tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if not 7 <= deletion_window_days <= 30:
@@ -60,8 +66,17 @@ class EncryptionKey(Construct):
             statements.append({"Sid": "ServicesUseKeyForThisAccount", "Effect": "Allow", "Principal": {"Service": services},
                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:Encrypt", "kms:DescribeKey"], "Resource": "*",
                                "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}})
+        self.autoscaling_role_arn: str | None = None
         if allow_autoscaling:
-            asg_role = f"arn:{ctx.partition}:iam::{ctx.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+            suffix = autoscaling_role_suffix or alias
+            if not re.fullmatch(r"[\w+=,.@-]{1,35}", suffix):
+                raise ValueError(f"autoscaling_role_suffix must be 1-35 letters, digits or +=,.@_- (role names are 64 characters), got {suffix!r}")
+            # https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-service-linked-role.html (custom suffix)
+            # https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
+            self.autoscaling_role = resource(self, "autoscaling-role", "aws_iam_service_linked_role", aws_service_name="autoscaling.amazonaws.com",
+                                             custom_suffix=suffix, description=f"EC2 Auto Scaling for groups encrypting with {alias}")
+            asg_role = self.autoscaling_role.get_string_attribute("arn")
+            self.autoscaling_role_arn = asg_role
             statements.append({"Sid": "AutoScalingEncryptsVolumes", "Effect": "Allow", "Principal": {"AWS": asg_role},
                                "Action": KEY_USE, "Resource": "*"})
             statements.append({"Sid": "AutoScalingGrantsToEc2", "Effect": "Allow", "Principal": {"AWS": asg_role},

@@ -3,6 +3,7 @@ no public IP, one EFA interface per network card, optional spot pool and placeme
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 
 from constructs import Construct
@@ -42,13 +43,25 @@ class GpuInstanceGroup(Construct):
         root_volume_gib: default 200 (the Deep Learning AMI needs 100+).
         data_volume_gib / data_volume_type: the hot tier's block volume per node (``gp3``
             or ``io2``); 0 (default): none, local NVMe only.
-        root_device_name: default ``/dev/sda1`` (Ubuntu AMIs); ``/dev/xvda`` for Amazon Linux.
+        root_device_name: the image's root device, where the encrypted root volume is mapped.
+            Left out, read from the AMI itself (``data.aws_ami``'s ``root_device_name``:
+            ``/dev/sda1`` on the Ubuntu Deep Learning AMIs, ``/dev/xvda`` on Amazon Linux 2023), so
+            the customer-key volume is the real root and never a spare.
         placement_group_name: a cluster placement group (multi-node training).
         spot: a ``SpotPool``; left out, all on-demand.
         metadata_hop_limit: IMDSv2 hop limit; default 2 so containers on the node reach it.
-        user_data_base64: boot script.
+        user_data: the boot configuration as text (``aiinfra.boot.aws_user_data``: cloud-init);
+            or ``user_data_base64``, already encoded. Left out, the image boots as it is.
+        instance_tags: extra tags on the instances only; the boot reads them through the
+            instance metadata service (``instance_metadata_tags`` is on), e.g. the data bucket.
         health_check_type: ``EC2`` (default) or ``ELB`` for a group behind a load balancer
-            (instances failing the target group's health check are replaced).
+            (instances failing the target group's health check are replaced), or a Terraform
+            expression choosing one at apply time.
+        health_check_grace_seconds: how long a new node may fail health checks before it
+            is replaced; default 600. For model servers it must cover the image pull and model load.
+        service_linked_role_arn: the Auto Scaling service-linked role the group acts as (it
+            must be able to use ``kms_key_arn``: ``EncryptionKey.autoscaling_role_arn``); left
+            out, the account's default ``AWSServiceRoleForAutoScaling``.
         ignore_desired_capacity: let autoscaling policies or a scheduler own the desired
             count (Terraform will not reset it); default on.
     """
@@ -57,10 +70,11 @@ class GpuInstanceGroup(Construct):
                  security_group_ids: Sequence[str], instance_profile_arn: str, kms_key_arn: str, max_size: int,
                  min_size: int = 0, desired_capacity: int | None = None, image_id: str | None = None, gpu: bool = True,
                  efa_interfaces: int = 0, root_volume_gib: int = 200, data_volume_gib: int = 0, data_volume_type: str = "gp3",
-                 root_device_name: str = "/dev/sda1", placement_group_name: str | None = None, spot: SpotPool | None = None,
-                 metadata_hop_limit: int = 2, user_data_base64: str | None = None, ignore_desired_capacity: bool = True,
-                 health_check_type: str = "EC2",
-                 tags: dict[str, str] | None = None):
+                 root_device_name: str | None = None, placement_group_name: str | None = None, spot: SpotPool | None = None,
+                 metadata_hop_limit: int = 2, user_data: str | None = None, user_data_base64: str | None = None,
+                 ignore_desired_capacity: bool = True, health_check_type: str = "EC2", health_check_grace_seconds: int = 600,
+                 service_linked_role_arn: str | None = None,
+                 instance_tags: dict[str, str] | None = None, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if not subnet_ids:
             raise ValueError("subnet_ids must name at least one subnet")
@@ -73,12 +87,22 @@ class GpuInstanceGroup(Construct):
             raise ValueError("efa_interfaces and data_volume_gib must be 0 or more")
         if data_volume_type not in ("gp3", "io2"):
             raise ValueError(f"data_volume_type must be gp3 or io2, got {data_volume_type!r}")
-        if health_check_type not in ("EC2", "ELB"):
+        if health_check_type not in ("EC2", "ELB") and "${" not in health_check_type:
             raise ValueError(f"health_check_type must be EC2 or ELB, got {health_check_type!r}")
+        if health_check_grace_seconds < 0:
+            raise ValueError(f"health_check_grace_seconds must be 0 or more, got {health_check_grace_seconds}")
+        if user_data is not None and user_data_base64 is not None:
+            raise ValueError("give user_data or user_data_base64, not both")
+        if user_data is not None:
+            user_data_base64 = base64.b64encode(user_data.encode()).decode()
         tags = dict(tags or {})
         if image_id is None:
-            param = data(self, "ami", "aws_ssm_parameter", name=DEEP_LEARNING_AMI_PARAMETER if gpu else CPU_AMI_PARAMETER)
+            param = data(self, "ami-parameter", "aws_ssm_parameter", name=DEEP_LEARNING_AMI_PARAMETER if gpu else CPU_AMI_PARAMETER)
             image_id = param.get_string_attribute("insecure_value")
+        if root_device_name is None:
+            ami = data(self, "ami", "aws_ami", owners=["self", "amazon", "aws-marketplace"],
+                       filter=[{"name": "image-id", "values": [image_id]}])
+            root_device_name = ami.get_string_attribute("root_device_name")
         interfaces = []
         for card in range(max(efa_interfaces, 1)):
             interfaces.append({
@@ -108,15 +132,15 @@ class GpuInstanceGroup(Construct):
             block_device_mappings=volumes,
             placement={"group_name": placement_group_name} if placement_group_name else None,
             user_data=user_data_base64,
-            tag_specifications=[{"resource_type": "instance", "tags": {**tags, "Name": name}},
+            tag_specifications=[{"resource_type": "instance", "tags": {**tags, **(instance_tags or {}), "Name": name}},
                                 {"resource_type": "volume", "tags": {**tags, "Name": name}}],
             tags=tags,
         )
         template_id = self.launch_template.get_string_attribute("id")
         group_args = dict(
             name=name, min_size=min_size, max_size=max_size, desired_capacity=desired, vpc_zone_identifier=list(subnet_ids),
-            health_check_type=health_check_type, health_check_grace_period=600, wait_for_capacity_timeout="0",
-            placement_group=placement_group_name,
+            health_check_type=health_check_type, health_check_grace_period=health_check_grace_seconds, wait_for_capacity_timeout="0",
+            placement_group=placement_group_name, service_linked_role_arn=service_linked_role_arn,
             tag=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in sorted({**tags, "Name": name}.items())],
         )
         if spot is not None:

@@ -28,12 +28,14 @@ class InferenceEndpoint(Construct):
             balancer to ``port`` on it, nothing else.
         autoscaling_group_name: the group to register and scale.
         certificate_arn: the ACM certificate of the HTTPS listener (required: no plain HTTP).
-        requests_per_target: target-tracking value for ALB requests per target a minute is
-            derived from this per-second figure; from the plan's replica throughput.
+        requests_per_target: requests a second each replica should carry (the plan's replica
+            throughput x its target utilisation); the target-tracking value of ALB requests per
+            target a minute is 60 times it.
         cpu_target_percent: CPU target-tracking value; default 70 (the guide's HPA).
         port: the model server's port on the nodes; default 8080.
         health_check_path: default ``/health``.
-        internet_facing: default off (an internal endpoint); on puts it in public subnets.
+        internet_facing: default on (a public HTTPS endpoint, as on GCP: give public subnets);
+            off makes it internal (private subnets, reachable from the VPC only).
         allowed_cidrs: who may reach port 443. Left out: ``0.0.0.0/0`` when internet-facing,
             the VPC range otherwise.
         vpc_cidr: the VPC's range (used for the internal default of ``allowed_cidrs``).
@@ -46,7 +48,7 @@ class InferenceEndpoint(Construct):
 
     def __init__(self, scope: Construct, id: str, *, name: str, vpc_id: str, subnet_ids: Sequence[str], node_security_group_id: str,
                  autoscaling_group_name: str, certificate_arn: str, requests_per_target: float, vpc_cidr: str,
-                 cpu_target_percent: float = 70.0, port: int = 8080, health_check_path: str = "/health", internet_facing: bool = False,
+                 cpu_target_percent: float = 70.0, port: int = 8080, health_check_path: str = "/health", internet_facing: bool = True,
                  allowed_cidrs: Sequence[str] | None = None, access_log_bucket: str | None = None, deletion_protection: bool = True,
                  tags: dict[str, str] | None = None):
         super().__init__(scope, id)

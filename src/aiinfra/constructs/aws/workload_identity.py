@@ -8,6 +8,7 @@ from constructs import Construct
 
 from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
+from aiinfra.policy.aspect import suppress
 
 EC2_TRUST = policy_json([{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}])
 
@@ -33,11 +34,19 @@ class WorkloadIdentity(Construct):
         ssm: attach Session Manager access; default on.
         cloudwatch_agent: allow the CloudWatch agent to publish GPU metrics (AWS's managed
             ``CloudWatchAgentServerPolicy``) and to write the workload's own log groups; default on.
+        autoscaling_group_names: groups the nodes may resize (their own: a finished run scales
+            its group to zero); left out, none.
+        cluster_discovery: let the nodes list their group's instances and private addresses
+            (multi-node rendezvous: ``autoscaling:DescribeAutoScalingGroups``,
+            ``ec2:DescribeInstances``). Those read-only calls have no resource-level permissions,
+            so they are a separate policy on ``*`` with a written waiver; default on.
+        container_registry: pull images from the account's ECR repositories; default on.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, bucket_arns: Sequence[str] = (), object_prefix: str | None = None,
                  read_only_bucket_arns: Sequence[str] = (), kms_key_arns: Sequence[str] = (), ssm: bool = True,
-                 cloudwatch_agent: bool = True, tags: dict[str, str] | None = None):
+                 cloudwatch_agent: bool = True, autoscaling_group_names: Sequence[str] = (), cluster_discovery: bool = True,
+                 container_registry: bool = True, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if len(name) > 64:
             raise ValueError(f"name must be at most 64 characters, got {len(name)} ({name!r})")
@@ -60,12 +69,34 @@ class WorkloadIdentity(Construct):
         if cloudwatch_agent:
             statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
                                "Resource": ctx.arn("logs", f"log-group:/aiinfra/{name}*", region=True)})
+        if autoscaling_group_names:
+            statements.append({"Sid": "ResizeOwnGroups", "Effect": "Allow",
+                               "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
+                               "Resource": [ctx.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{g}", region=True)
+                                            for g in autoscaling_group_names]})
+        if container_registry:
+            statements.append({"Sid": "PullOwnAccountImages", "Effect": "Allow",
+                               "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                               "Resource": ctx.arn("ecr", "repository/*", region=True)})
+        unscoped = []
+        if cluster_discovery:
+            unscoped += ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"]
+        if container_registry:
+            unscoped.append("ecr:GetAuthorizationToken")
         self.role = resource(self, "role", "aws_iam_role", name=name, assume_role_policy=EC2_TRUST,
                              description=f"Nodes of workload {name}", max_session_duration=3600, tags=tags)
         role_name = self.role.get_string_attribute("name")
         if statements:
             self.policy = resource(self, "policy", "aws_iam_role_policy", name=f"{name}-own-resources", role=role_name,
                                    policy=policy_json(statements))
+        if unscoped:
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html and
+            # list_amazonec2autoscaling.html / list_amazonelasticcontainerregistry.html: these actions support no resource types.
+            found = resource(self, "unscoped-reads", "aws_iam_role_policy", name=f"{name}-describe", role=role_name,
+                             policy=policy_json([{"Sid": "ReadOnlyCallsWithoutResourceTypes", "Effect": "Allow", "Action": unscoped,
+                                                  "Resource": "*"}]))
+            suppress(found, "AIINFRA-AWS-009", "read-only Describe* and ecr:GetAuthorizationToken support no resource-level permissions "
+                     "(Service Authorization Reference); the nodes need them for rendezvous and image pulls")
         if ssm:
             resource(self, "ssm", "aws_iam_role_policy_attachment", role=role_name,
                      policy_arn=f"arn:{ctx.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")

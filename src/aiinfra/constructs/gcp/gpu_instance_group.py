@@ -10,7 +10,7 @@ from typing import Any
 
 from constructs import Construct
 
-from aiinfra.constructs._tf import resource
+from aiinfra.constructs._tf import resource, terraform_literal
 from aiinfra.constructs.gcp.common import check_name
 from aiinfra.constructs.gcp.spot_pool import SpotPool
 from aiinfra.stacks.naming import short
@@ -75,6 +75,17 @@ class GpuInstanceGroup(Construct):
         network_tags: tags the network's firewall rules target (``ClusterNetwork.node_tag``).
         named_ports: ``{"http": 8080}`` for a load balancer's backend service.
         auto_healing_health_check: a health check id; unhealthy VMs are recreated.
+        auto_healing_delay_seconds: how long a new VM may fail the health check before it is
+            recreated; default 600. For model servers it must cover the image pull and model load.
+        auto_healing_when: a Terraform boolean expression deciding at apply time whether
+            auto-healing is on (e.g. only when the nodes run a server); default always.
+        boot_metadata: the boot configuration (``aiinfra.boot.gcp_metadata``: ``startup-script``
+            and the files it reads), literal text: written escaped so Terraform does not read
+            ``${`` in a shell script as its own interpolation.
+        metadata: further metadata values (may be Terraform references, e.g. the data bucket's
+            name the boot reads); ``enable-oslogin`` and ``block-project-ssh-keys`` always win.
+        extra_scopes: OAuth scopes beyond ``NODE_SCOPES`` (e.g. Compute Engine for nodes that
+            resize their own group); the service account's IAM roles still decide.
         manage_size: let Terraform own the group's size; off (a scheduler or autoscaler owns
             it, Terraform sets it once) is the default for training.
         depends_on: resources the templates wait for (the key's grants to the Compute agent).
@@ -86,8 +97,10 @@ class GpuInstanceGroup(Construct):
                  gpu_nic_type: str = "GVNIC", local_ssd_count: int = 0, boot_disk_gib: int = 200, boot_disk_type: str | None = None,
                  data_disk_gib: int = 0, data_disk_type: str = "pd-ssd", placement_policy: str | None = None, spot: SpotPool | None = None,
                  tier1_networking: bool | None = None, secure_boot: bool = True, network_tags: Sequence[str] = (),
-                 named_ports: dict[str, int] | None = None, auto_healing_health_check: str | None = None, manage_size: bool = True,
-                 labels: dict[str, str] | None = None, depends_on: Sequence[Any] = ()):
+                 named_ports: dict[str, int] | None = None, auto_healing_health_check: str | None = None, auto_healing_when: str | None = None,
+                 manage_size: bool = True, boot_metadata: dict[str, str] | None = None, metadata: dict[str, str] | None = None,
+                 extra_scopes: Sequence[str] = (), labels: dict[str, str] | None = None, depends_on: Sequence[Any] = (),
+                 auto_healing_delay_seconds: int = 600):
         super().__init__(scope, id)
         check_name(name, "name", 50)
         if not zones:
@@ -136,9 +149,10 @@ class GpuInstanceGroup(Construct):
             project=project, region=region, machine_type=machine_type, can_ip_forward=False, disk=disks, network_interface=nics,
             guest_accelerator=accelerators,
             network_performance_config={"total_egress_bandwidth_tier": "TIER_1"} if tier1 else None,
-            service_account={"email": service_account_email, "scopes": list(NODE_SCOPES)},
+            service_account={"email": service_account_email, "scopes": list(dict.fromkeys([*NODE_SCOPES, *extra_scopes]))},
             shielded_instance_config={"enable_secure_boot": secure_boot, "enable_vtpm": True, "enable_integrity_monitoring": True},
-            metadata={"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
+            metadata={**{k: terraform_literal(v) for k, v in (boot_metadata or {}).items()}, **(metadata or {}),
+                      "enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
             tags=list(network_tags) or None, labels=labels or None,
             resource_policies=[placement_policy] if placement_policy else None,
             lifecycle={"create_before_destroy": True},
@@ -156,6 +170,8 @@ class GpuInstanceGroup(Construct):
             groups.append(("spot", spot.scheduling(), size_spot, spot.flexibility_policy(machine_type)))
         if spot is None or spot.on_demand_base or spot.on_demand_fallback:
             groups.append(("on-demand", on_demand_scheduling, size_od, None))
+        healing = {"health_check": auto_healing_health_check, "initial_delay_sec": auto_healing_delay_seconds} if auto_healing_health_check else None
+        self.group_names: dict[str, str] = {}
         for kind, scheduling, size, flexibility in groups:
             suffix = "" if spot is None else f"-{'spot' if kind == 'spot' else 'od'}"
             template = resource(self, f"template{suffix}", "google_compute_region_instance_template", name_prefix=f"{base}{suffix}-",
@@ -163,7 +179,7 @@ class GpuInstanceGroup(Construct):
             group_name = check_name(f"{name}{suffix}")
             # A group with a compact placement policy or instance flexibility cannot rebalance across zones.
             group_shape = "BALANCED" if flexibility and shape == "EVEN" else shape
-            rolling = kind == "on-demand" and auto_healing_health_check is not None
+            rolling = kind == "on-demand" and auto_healing_health_check is not None and auto_healing_when is None
             zone_count = 1 if group_shape == "ANY_SINGLE_ZONE" else len(zones)
             update = {"type": "PROACTIVE" if rolling else "OPPORTUNISTIC", "minimal_action": "REPLACE",
                       "max_surge_fixed": zone_count if rolling else 0, "max_unavailable_fixed": 0 if rolling else zone_count,
@@ -175,10 +191,13 @@ class GpuInstanceGroup(Construct):
                 distribution_policy_zones=list(zones), distribution_policy_target_shape=group_shape, update_policy=update,
                 instance_flexibility_policy=flexibility,
                 named_port=[{"name": k, "port": v} for k, v in (named_ports or {}).items()] or None,
-                auto_healing_policies={"health_check": auto_healing_health_check, "initial_delay_sec": 600} if auto_healing_health_check else None,
+                auto_healing_policies=healing if healing and auto_healing_when is None else None,
+                dynamic={"auto_healing_policies": {"for_each": f"${{{auto_healing_when} ? [1] : []}}", "content": healing}}
+                if healing and auto_healing_when is not None else None,
                 wait_for_instances=False,
                 lifecycle=None if manage_size else {"ignore_changes": ["target_size"]})
             self.templates[kind] = template
+            self.group_names[kind] = group_name
             self.managers[kind] = manager
         # The main group: the Spot group when there is one (it carries the planned capacity).
         main = self.managers.get("spot") or self.managers["on-demand"]
