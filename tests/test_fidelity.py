@@ -81,8 +81,8 @@ def test_the_check_fails_on_the_stacks_before_run_schedules(tmp_path):
 def test_schedules_are_played_over_the_year(tmp_path):
     # Saturdays 06:00 up to 2, Sundays 06:00 down to 0: 24 h x 2 nodes x 52 Saturdays in 2025, / 12
     assert _simulate(0, [("0 6 * * 6", 2), ("0 6 * * 0", 0)]) == pytest.approx(2 * 24 * 52 / 12)
-    # a run started on 31 December 2024 is still up on 1 January (the warm-up sees it)
-    assert _simulate(0, [("0 20 31 12 *", 1), ("0 4 1 1 *", 0)]) == pytest.approx(4 / 12)
+    # a run started on 31 December 2024 is still up on 1 January (the warm-up sees it): 4 h then, 4 h on 31 December 2025
+    assert _simulate(0, [("0 20 31 12 *", 1), ("0 4 1 1 *", 0)]) == pytest.approx(8 / 12)
     assert _simulate(3, []) == pytest.approx(3 * 730)
     folder = _write(tmp_path, "s", {
         "aws_autoscaling_group": {"g": {"min_size": 0, "max_size": 2, "desired_capacity": 0}},

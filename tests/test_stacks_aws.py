@@ -104,12 +104,40 @@ def test_failed_synth_leaves_previous_output_untouched(tmp_path, aws_out):
     bad.write_text(AWS_ONLY.read_text().replace("    certificate_arn:", "    x_certificate_arn:"))
     r = run_synth(bad, out)
     assert r.returncode == 2 and "x_certificate_arn" in r.stderr and "Traceback" not in r.stderr
-    no_cert = tmp_path / "nocert.yaml"
-    no_cert.write_text("\n".join(line for line in AWS_ONLY.read_text().splitlines() if "certificate_arn" not in line) + "\n")
-    r = run_synth(no_cert, out)
-    assert r.returncode == 2 and r.stderr.startswith("clouds.aws.certificate_arn: required for the HTTPS endpoint of recommendation-inference")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_inference_without_a_certificate_synthesizes_with_a_variable_and_a_note(tmp_path):
+    no_cert = tmp_path / "nocert.yaml"
+    no_cert.write_text("\n".join(line for line in AWS_ONLY.read_text().splitlines() if "certificate_arn" not in line) + "\n")
+    out = tmp_path / "out"
+    r = run_synth(no_cert, out)
+    assert r.returncode == 0, r.stderr
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
+    assert any("recommendation-inference: pass the endpoint's certificate with -var 'certificate_arn=" in n for n in notes), notes
+    doc = json.loads((out / "stacks" / f"{PREFIX}recommendation-inference" / "cdk.tf.json").read_text())
+    var = doc["variable"]["certificate_arn"]
+    assert var["type"] == "string" and "ACM certificate" in var["description"]
+    (listener,) = doc["resource"]["aws_lb_listener"].values()
+    assert listener["certificate_arn"] == "${var.certificate_arn}"
+
+
+def test_domains_request_an_acm_certificate_validated_in_the_hosted_zone(tmp_path):
+    spec = tmp_path / "domains.yaml"
+    spec.write_text(AWS_ONLY.read_text().replace(
+        "    certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666",
+        "    domains: [reco.acme-ml.example.com]\n    hosted_zone_id: Z0123456789ABCDEFGHIJ"))
+    out = tmp_path / "out"
+    r = run_synth(spec, out)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "stacks" / f"{PREFIX}recommendation-inference" / "cdk.tf.json").read_text())
+    (cert,) = doc["resource"]["aws_acm_certificate"].values()
+    assert (cert["domain_name"], cert["validation_method"]) == ("reco.acme-ml.example.com", "DNS")
+    (record,) = doc["resource"]["aws_route53_record"].values()
+    assert record["zone_id"] == "Z0123456789ABCDEFGHIJ"
+    (listener,) = doc["resource"]["aws_lb_listener"].values()
+    assert listener["certificate_arn"].startswith("${aws_acm_certificate_validation.")
 
 
 def test_reference_spec_synthesizes_its_aws_workloads(tmp_path):

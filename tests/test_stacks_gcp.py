@@ -83,7 +83,10 @@ def test_16x_h100_is_two_a3_nodes_with_all_gpu_nics_compact_placement_and_no_ext
     assert policy["group_placement_policy"] == {"collocation": "COLLOCATED", "vm_count": 2}
     assert tpl["resource_policies"][0].startswith("${google_compute_resource_policy.")
     (mig,) = resources(doc, "google_compute_region_instance_group_manager")
-    assert mig["target_size"] == 2 and mig["distribution_policy_target_shape"] == "ANY_SINGLE_ZONE"
+    # empty between runs; the run schedule resizes it to the two nodes of a run and back to zero
+    assert mig["target_size"] == 0 and mig["distribution_policy_target_shape"] == "ANY_SINGLE_ZONE"
+    sizes = sorted(j["http_target"]["uri"].rsplit("=", 1)[1] for j in resources(doc, "google_cloud_scheduler_job"))
+    assert sizes == ["0", "2"]
     assert len(mig["distribution_policy_zones"]) == 1
     assert len([d for d in tpl["disk"] if d.get("type") == "SCRATCH"]) == 16  # 6,000 GiB of Local SSD
 
@@ -94,7 +97,9 @@ def test_spot_training_gets_a_spot_group_and_an_on_demand_fallback(gcp_out):
     assert {n.rsplit("-", 1)[1] for n in groups} == {"spot", "od"}
     spot = next(m for n, m in groups.items() if n.endswith("-spot"))
     od = next(m for n, m in groups.items() if n.endswith("-od"))
-    assert (spot["target_size"], od["target_size"]) == (1, 0)
+    assert (spot["target_size"], od["target_size"]) == (0, 0)  # a batch group is empty between runs
+    starts = [j for j in resources(doc, "google_cloud_scheduler_job") if j["name"].endswith("-start")]
+    assert [j["http_target"]["uri"].rsplit("/", 2)[1:] for j in starts] == [[spot["name"], "resize?size=1"]]  # runs start on spot
     schedules = {t["scheduling"]["provisioning_model"] for t in resources(doc, "google_compute_region_instance_template")}
     assert schedules == {"SPOT", "STANDARD"}
     data_disks = [d for t in resources(doc, "google_compute_region_instance_template") for d in t["disk"] if d.get("device_name") == "data"]

@@ -177,7 +177,7 @@ class WorkloadPlanner:
         if not self._check_overlap(runtime_h):
             return []
         hours = runs * runtime_h
-        self.notes["hours"] = f"{runs:.3g} runs a month x {runtime_h:.3g} h = {hours:.0f} h a month"
+        self.notes["hours"] = f"{runs:.3g} run{'' if runs == 1 else 's'} a month x {runtime_h:.3g} h = {hours:.0f} h a month"
         options: list[Option] = []
         infeasible: list[str] = []
         for cloud, region in tgts:
@@ -348,7 +348,7 @@ class WorkloadPlanner:
                 opt.runtime_hours = hours_run
                 opt.max_nodes = nodes_range[1]
                 opt.zones = list(o.zones[:1])
-                opt.notes["hours"] = (f"{runs:.3g} runs a month x {hours_run:.2g} h" + ("" if runtime_h else
+                opt.notes["hours"] = (f"{runs:.3g} run{'' if runs == 1 else 's'} a month x {hours_run:.2g} h" + ("" if runtime_h else
                                       f" ({format_bytes(w.dataset_size or 0)} at {rules.DATA_GB_PER_VCPU_HOUR:g} GB per vCPU-hour on {nodes_range[0]} x {o.vcpus} vCPUs)"))
                 options.append(opt)
         if not options:

@@ -4,7 +4,7 @@ cdktf cross-stack references so a pull request's plan touches only what changed.
 
 from __future__ import annotations
 
-from cdktf import App, Fn, LocalBackend, Op, S3Backend, TerraformOutput, TerraformStack, TerraformVariable
+from cdktf import App, Fn, LocalBackend, Op, S3Backend, TerraformOutput, TerraformStack, TerraformVariable, Token
 
 from aiinfra.boot import aws_user_data
 from aiinfra.constructs._tf import AWS, provider
@@ -144,7 +144,7 @@ class AwsWorkload:
         # Load-balancer health replaces only nodes that should serve: with no image, EC2 status alone.
         health = "EC2"
         if serving:
-            health = "ELB" if image_var is None else Fn.conditional(Op.eq(image_var, ""), "EC2", "ELB")
+            health = "ELB" if image_var is None else Token.as_string(Fn.conditional(Op.eq(image_var, ""), "EC2", "ELB"))
         self.group = GpuInstanceGroup(
             self.stack, "nodes", name=name, instance_type=w.instance_type, subnet_ids=subnet_ids,
             security_group_ids=[net.node_security_group_id], instance_profile_arn=self.identity.instance_profile_arn, kms_key_arn=key.arn,

@@ -31,10 +31,10 @@ def node_image(w: WorkloadPlan, configured: str | None) -> str:
     if configured:
         return configured
     if not w.gpu:
-        return IMAGES["gcp-cpu"].image
+        return IMAGES["gcp-cpu"]["image"]
     if w.multi_node and w.interconnect in ("tcpx", "tcpxo", "rdma"):
-        return IMAGES[f"gcp-{w.interconnect}"].image
-    return IMAGES["gcp-gpu"].image
+        return IMAGES[f"gcp-{w.interconnect}"]["image"]
+    return IMAGES["gcp-gpu"]["image"]
 
 
 def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
@@ -174,7 +174,7 @@ class GcpWorkload:
             auto_healing_delay_seconds=SERVING_GRACE_SECONDS,
             boot_metadata=gcp_metadata(boot_config(spec, w, "gcp", tuple(group_names.values()), project=gcp.project)), metadata=metadata,
             extra_scopes=[] if serving else [COMPUTE_SCOPE],
-            manage_size=serving, labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-")})
+            manage_size=False, labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-")})
         assert set(group_names.values()) == set(self.group.group_names.values()), (group_names, self.group.group_names)
         if not serving:
             foundation.runner.grant(self.stack, "group-runner", member=self.identity.member, region=w.region,

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 from constructs import Construct
 
+from aiinfra.boot import IMAGES
 from aiinfra.constructs._tf import data, resource
 from aiinfra.constructs.aws.spot_pool import SpotPool
 
-# Default images, looked up through AWS's public SSM parameters when no image_id is given.
-DEEP_LEARNING_AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
-CPU_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+# Default images, looked up through AWS's public SSM parameters when no image_id is given: the
+# ones the boot configuration is written for (aiinfra.boot.IMAGES, with their sources).
+DEEP_LEARNING_AMI_PARAMETER = IMAGES["aws-gpu"]["ssm_parameter"]
+CPU_AMI_PARAMETER = IMAGES["aws-cpu"]["ssm_parameter"]
 
 
 class GpuInstanceGroup(Construct):

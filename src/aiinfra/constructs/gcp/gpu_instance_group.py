@@ -10,14 +10,16 @@ from typing import Any
 
 from constructs import Construct
 
+from aiinfra.boot import IMAGES
 from aiinfra.constructs._tf import resource, terraform_literal
 from aiinfra.constructs.gcp.common import check_name
 from aiinfra.constructs.gcp.spot_pool import SpotPool
 from aiinfra.stacks.naming import short
 
-# Default images (image families: the newest image of the family at apply time).
-GPU_IMAGE = "projects/deeplearning-platform-release/global/images/family/common-cu128-ubuntu-2204-nvidia-570"
-CPU_IMAGE = "projects/debian-cloud/global/images/family/debian-12"
+# Default images (image families: the newest image of the family at apply time), the ones the
+# boot configuration is written for (aiinfra.boot.IMAGES, with their sources).
+GPU_IMAGE = IMAGES["gcp-gpu"]["image"]
+CPU_IMAGE = IMAGES["gcp-cpu"]["image"]
 LOCAL_SSD_GIB = 375  # one Local SSD partition
 # Scopes of the node service account: the account's IAM roles decide what it may do; the
 # scopes only narrow them further (no cloud-platform scope).
