@@ -184,3 +184,12 @@ def test_cdktf_app_writes_the_same_gcp_stacks(tmp_path, gcp_out):
     assert r.returncode == 0, r.stderr
     for part in ("foundation", "llm-pretrain", "recommendation-inference", "embedding-refresh"):
         assert stack(tmp_path / "cdktf.out", part) == stack(gcp_out, part), part
+
+
+def test_internal_exposure_on_gcp_is_refused_with_one_line_and_nothing_written(tmp_path):
+    spec = tmp_path / "internal.yaml"
+    spec.write_text((ROOT / "examples" / "gcp-only.yaml").read_text().replace('    health_check_path: "/v2/health/ready"\n',
+                                                                              '    health_check_path: "/v2/health/ready"\n    exposure: internal\n'))
+    r = run_synth(spec, tmp_path / "out")
+    assert r.returncode == 2 and r.stderr.startswith("workload_inventory[1].exposure: internal endpoints are built on AWS only")
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

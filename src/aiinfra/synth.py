@@ -24,6 +24,11 @@ from aiinfra.spec.models import Spec
 def precheck(spec: Spec, plan: Plan) -> list[Problem]:
     """What synthesis needs beyond a valid plan (checked before jsii is loaded)."""
     problems = []
+    for i, w in enumerate(spec.workload_inventory):
+        placed = next((p for p in plan.workloads if p.name == w.name), None)
+        if placed is not None and placed.cloud == "gcp" and w.exposure == "internal":
+            problems.append(Problem(f"workload_inventory[{i}].exposure", "internal endpoints are built on AWS only for now (an internal "
+                                    "application load balancer); on GCP the endpoint is public HTTPS: leave exposure out or pin cloud: aws"))
     flavours: dict[str, dict[str, list[str]]] = {}
     for w in plan.workloads:
         if w.cloud == "gcp" and w.multi_node and w.gpu_nics_per_node:
