@@ -274,7 +274,9 @@ def test_identity_reaches_only_its_prefix_its_keys_and_telemetry():
     assert "condition" not in bucket["roles/storage.legacyBucketReader"]
     assert only(doc, "google_kms_crypto_key_iam_member")["crypto_key_id"] == "projects/p/locations/l/keyRings/r/cryptoKeys/k"
     project_roles = {m["role"] for m in each(doc, "google_project_iam_member")}
-    assert project_roles == {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+    assert project_roles == {"roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/artifactregistry.reader"}
+    no_pulls = synth(lambda s: WorkloadIdentity(s, "id", project=PROJECT, account_id="acme-reco", container_registry=False))
+    assert "roles/artifactregistry.reader" not in {m["role"] for m in each(no_pulls, "google_project_iam_member")}
     roles = json.dumps(doc["resource"])
     assert "roles/editor" not in roles and "roles/owner" not in roles
     with pytest.raises(ValueError, match="account_id must be 6-30"):

@@ -13,6 +13,8 @@ from aiinfra.constructs._tf import resource
 ACCOUNT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 # Project-level roles a node needs to report on itself; nothing broader.
 TELEMETRY_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
+# Image pulls (https://cloud.google.com/artifact-registry/docs/access-control#roles): read only.
+REGISTRY_ROLE = "roles/artifactregistry.reader"
 FORBIDDEN_ROLES = ("roles/owner", "roles/editor", "roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator")
 
 
@@ -35,10 +37,13 @@ class WorkloadIdentity(Construct):
         kms_key_ids: keys the workload may encrypt and decrypt with directly (application-level
             encryption); buckets with a default key need none.
         telemetry: grant log and metric writing on the project (the Ops Agent); default on.
+        container_registry: let the nodes pull images from the project's Artifact Registry
+            repositories (``roles/artifactregistry.reader``); default on.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, account_id: str, bucket_names: Sequence[str] = (),
-                 object_prefix: str | None = None, kms_key_ids: Sequence[str] = (), telemetry: bool = True, display_name: str | None = None):
+                 object_prefix: str | None = None, kms_key_ids: Sequence[str] = (), telemetry: bool = True, container_registry: bool = True,
+                 display_name: str | None = None):
         super().__init__(scope, id)
         if not ACCOUNT_ID_RE.match(account_id):
             raise ValueError(f"account_id must be 6-30 lowercase letters, digits or hyphens, start with a letter, got {account_id!r}")
@@ -62,7 +67,8 @@ class WorkloadIdentity(Construct):
         for i, key in enumerate(kms_key_ids):
             resource(self, f"key-{i}", "google_kms_crypto_key_iam_member", crypto_key_id=key, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
                      member=self.member)
-        if telemetry:
-            for role in TELEMETRY_ROLES:
+        roles = (TELEMETRY_ROLES if telemetry else ()) + ((REGISTRY_ROLE,) if container_registry else ())
+        if roles:
+            for role in roles:
                 resource(self, role.split("/")[1].replace(".", "-").lower(), "google_project_iam_member", project=project, role=role,
                          member=self.member)
