@@ -454,6 +454,10 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #    (CIDR rules keep it; DescribeSecurityGroups keeps it too). Real AWS returns it, and without
 #    it aws_vpc_security_group_ingress_rule/egress_rule with a description never plan clean.
 #  * Budgets subscribers and tags, and S3's EventBridge notification read-back (below).
+#  * EC2 placement groups (Create/Describe/DeletePlacementGroup, which moto lacks), a launch
+#    template's own tags kept out of its data, Auto Scaling scheduled actions (ARN, names per
+#    group) and an Auto Scaling group's service-linked role (below).
+# tests/test_tf_harness.py::test_every_moto_patch_applies fails when a patch skips itself.
 _MOTO_PATCHES = r"""
 import sys
 try:
@@ -532,6 +536,223 @@ try:
     _S3.get_bucket_notification = _notification
 except Exception as exc:
     print(f"tf_harness: moto patch (S3 EventBridge notification read-back) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 has no EC2 placement groups: CreatePlacementGroup, DescribePlacementGroups and
+    # DeletePlacementGroup answer 500 (an HTML page), which the aws provider retries (25 attempts,
+    # backoff) until aws_placement_group's create times out. Serve them from memory, per EC2
+    # backend (so /moto-api/reset drops them), shaped like real EC2 (moto serialises the result
+    # with the botocore model: <placementGroup>/<placementGroupSet><item> with groupName, groupId
+    # pg-<17 hex>, groupArn arn:aws:ec2:<region>:<account>:placement-group/<name>, strategy,
+    # state, partitionCount/spreadLevel where relevant, tagSet).
+    import re as _pg_re
+    from moto.core.responses import ActionResult as _Result, EmptyResult as _Empty
+    from moto.ec2 import utils as _ec2_utils
+    from moto.ec2.exceptions import EC2ClientError as _EC2Error
+    from moto.ec2.responses import EC2Response as _EC2
+    from moto.utilities.utils import get_partition as _partition
+    _PG_ACTIONS = ("create_placement_group", "describe_placement_groups", "delete_placement_group")
+    if any(hasattr(_EC2, _a) for _a in _PG_ACTIONS):
+        raise TypeError("moto implements placement groups itself now")
+    # CreateTags/DeleteTags/DescribeTags on a pg-... id (the provider tags by placement_group_id).
+    _ec2_utils.EC2_RESOURCE_TO_PREFIX.setdefault("placement-group", "pg")
+    _ec2_utils.EC2_PREFIX_TO_RESOURCE.setdefault("pg", "placement-group")
+    _PG_STRATEGIES = ("cluster", "spread", "partition")
+
+    def _pg_store(backend):
+        return backend.__dict__.setdefault("_tf_harness_placement_groups", {})  # name -> group
+
+    def _pg_unknown(what):
+        # Real EC2, for a name (or id) it does not know, in DescribePlacementGroups and
+        # DeletePlacementGroup alike; the provider's read and its delete waiter rely on the code.
+        return _EC2Error("InvalidPlacementGroup.Unknown", f"The Placement Group '{what}' is unknown.")
+
+    def _pg_view(backend, group):
+        out = {k: v for k, v in group.items() if v is not None}
+        tags = backend.tags.get(group["GroupId"], {})
+        out["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        return out
+
+    def _create_placement_group(self):
+        name = self._get_param("GroupName")
+        strategy = self._get_param("Strategy")
+        partition_count = self._get_int_param("PartitionCount")
+        spread_level = self._get_param("SpreadLevel")
+        tags = self._parse_tag_specification("placement-group").get("placement-group", {})
+        self.error_on_dryrun()
+        # Error codes as EC2's; the wording of the argument checks is approximate.
+        if not name:
+            raise _EC2Error("MissingParameter", "The request must contain the parameter groupName")
+        if strategy not in _PG_STRATEGIES:
+            raise _EC2Error("InvalidParameterValue", f"Value ({strategy}) for parameter strategy is invalid. "
+                            f"Valid values are: {', '.join(_PG_STRATEGIES)}")
+        if partition_count is not None and strategy != "partition":
+            raise _EC2Error("InvalidParameterCombination", "PartitionCount is valid only for the partition strategy")
+        if spread_level and strategy != "spread":
+            raise _EC2Error("InvalidParameterCombination", "SpreadLevel is valid only for the spread strategy")
+        if strategy == "partition" and not 1 <= (partition_count or 2) <= 7:
+            raise _EC2Error("InvalidParameterValue", f"Value ({partition_count}) for parameter partitionCount is invalid.")
+        backend = self.ec2_backend
+        groups = _pg_store(backend)
+        if name in groups:
+            raise _EC2Error("InvalidPlacementGroup.Duplicate", f"The placement group '{name}' already exists.")
+        group = {
+            "GroupName": name,
+            "State": "available",  # real EC2 may say pending first; the provider waits for available
+            "Strategy": strategy,
+            "PartitionCount": (partition_count or 2) if strategy == "partition" else None,  # 2 when not given
+            "SpreadLevel": (spread_level or "rack") if strategy == "spread" else None,  # rack unless on an Outpost
+            "GroupId": _ec2_utils.random_id("pg"),
+            "GroupArn": f"arn:{_partition(self.region)}:ec2:{self.region}:{self.current_account}:placement-group/{name}",
+        }
+        groups[name] = group
+        if tags:
+            backend.create_tags([group["GroupId"]], tags)
+        return _Result({"PlacementGroup": _pg_view(backend, group)})
+
+    def _pg_matches(backend, group, name, values):
+        if name.startswith("tag:"):
+            tag = backend.tags.get(group["GroupId"], {}).get(name[4:])
+            candidates = [] if tag is None else [tag]
+        elif name == "tag-key":
+            candidates = list(backend.tags.get(group["GroupId"], {}))
+        else:  # AWS documents no group-id filter (GroupIds is the way); served anyway
+            field = {"group-name": "GroupName", "group-id": "GroupId", "group-arn": "GroupArn", "state": "State",
+                     "strategy": "Strategy", "spread-level": "SpreadLevel", "partition-count": "PartitionCount"}.get(name)
+            if field is None:
+                raise _EC2Error("InvalidParameterValue", f"The filter '{name}' is invalid")
+            candidates = [] if group.get(field) is None else [str(group[field])]
+        patterns = [_pg_re.compile(_ec2_utils.simple_aws_filter_to_re(v)) for v in values]  # * and ? wildcards
+        return any(p.match(c) for p in patterns for c in candidates)
+
+    def _describe_placement_groups(self):
+        names = self._get_param("GroupNames", []) or []
+        ids = self._get_param("GroupIds", []) or []
+        filters = self._filters_from_querystring()
+        self.error_on_dryrun()
+        backend = self.ec2_backend
+        groups = list(_pg_store(backend).values())
+        for name in names:
+            if not any(g["GroupName"] == name for g in groups):
+                raise _pg_unknown(name)
+        for gid in ids:
+            if not _pg_re.fullmatch(r"pg-[0-9a-f]{8,17}", gid or ""):
+                raise _EC2Error("InvalidPlacementGroupId.Malformed", f"Invalid id: \"{gid}\" (expecting \"pg-...\")")
+            if not any(g["GroupId"] == gid for g in groups):
+                raise _pg_unknown(gid)
+        found = [g for g in groups
+                 if (not names or g["GroupName"] in names) and (not ids or g["GroupId"] in ids)
+                 and all(_pg_matches(backend, g, k, v) for k, v in filters.items())]
+        return _Result({"PlacementGroups": [_pg_view(backend, g) for g in found]})
+
+    def _delete_placement_group(self):
+        name = self._get_param("GroupName")
+        self.error_on_dryrun()
+        backend = self.ec2_backend
+        group = _pg_store(backend).pop(name or "", None)
+        if group is None:
+            raise _pg_unknown(name)
+        # Real EC2 refuses (InvalidPlacementGroup.InUse) while instances run in the group and goes
+        # deleting -> deleted; moto's instances do not record a group, so it is gone at once.
+        backend.tags.pop(group["GroupId"], None)
+        return _Empty()
+
+    for _name, _fn in zip(_PG_ACTIONS, (_create_placement_group, _describe_placement_groups, _delete_placement_group)):
+        setattr(_EC2, _name, _fn)
+except Exception as exc:
+    print(f"tf_harness: moto patch (EC2 placement groups) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 CreateLaunchTemplate copies the request's TagSpecification (the tags of the launch
+    # template itself, resource type launch-template: what the provider sends for tags/default_tags)
+    # into LaunchTemplateData.TagSpecifications, so DescribeLaunchTemplateVersions reads back a
+    # tag_specifications block nobody configured and every plan wants to remove it. Real EC2 keeps
+    # the two apart: the template's own tags never appear in its data.
+    import inspect as _inspect
+    from moto.ec2.models.launch_templates import LaunchTemplateBackend as _LTBackend
+    from moto.ec2.responses.launch_templates import LaunchTemplates as _LTResponse
+    if 'parsed_template_data["TagSpecifications"].extend' not in _inspect.getsource(_LTResponse.create_launch_template):
+        raise TypeError("CreateLaunchTemplate no longer copies its TagSpecification into the template data")
+    _create_lt = _LTBackend.create_launch_template
+    def _create_launch_template(self, name, description, template_data, tag_spec, *args, **kwargs):
+        copied = [{"ResourceType": rt, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                  for rt, tags in (tag_spec or {}).items()]
+        specs = template_data.get("TagSpecifications") if isinstance(template_data, dict) else None
+        if copied and isinstance(specs, list) and specs[-len(copied):] == copied:
+            del specs[-len(copied):]
+            if not specs:
+                del template_data["TagSpecifications"]
+        return _create_lt(self, name, description, template_data, tag_spec, *args, **kwargs)
+    _LTBackend.create_launch_template = _create_launch_template
+except Exception as exc:
+    print(f"tf_harness: moto patch (launch template tags kept out of its data) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 scheduled actions read back every argument aws_autoscaling_schedule compares
+    # (recurrence, time_zone, start/end time, min/max/desired), but differ from real AWS in two ways:
+    #  * no ScheduledActionARN, so the resource's arn is "". Real AWS: arn:aws:autoscaling:<region>:
+    #    <account>:scheduledUpdateGroupAction:<uuid>:autoScalingGroupName/<group>:scheduledActionName/<name>,
+    #    kept when the action is put again.
+    #  * action names are unique per region (a second group's "runs-start" silently replaces the
+    #    first group's). Real AWS scopes them to their group, and deleting a group deletes its actions.
+    import inspect as _inspect
+    import uuid as _uuid
+    from moto.autoscaling.exceptions import ValidationError as _ASValidation
+    from moto.autoscaling.models import AutoScalingBackend as _ASBackend
+    from moto.utilities.utils import get_partition as _partition
+    if "self.scheduled_actions[scheduled_action_name] = scheduled_action" not in _inspect.getsource(
+            _ASBackend.put_scheduled_update_group_action):
+        raise TypeError("PutScheduledUpdateGroupAction no longer stores actions by name alone")
+    _put_action = _ASBackend.put_scheduled_update_group_action
+    _delete_group = _ASBackend.delete_auto_scaling_group
+
+    def _put_scheduled_update_group_action(self, *args, **kwargs):
+        action = _put_action(self, *args, **kwargs)
+        if self.scheduled_actions.get(action.scheduled_action_name) is action:
+            del self.scheduled_actions[action.scheduled_action_name]  # re-keyed by (group, name) below
+        key = (action.auto_scaling_group_name, action.scheduled_action_name)
+        previous = self.scheduled_actions.get(key)
+        action.scheduled_action_arn = getattr(previous, "scheduled_action_arn", None) or (
+            f"arn:{_partition(self.region_name)}:autoscaling:{self.region_name}:{self.account_id}:scheduledUpdateGroupAction:"
+            f"{_uuid.uuid4()}:autoScalingGroupName/{key[0]}:scheduledActionName/{key[1]}")
+        self.scheduled_actions[key] = action
+        return action
+
+    def _delete_scheduled_action(self, auto_scaling_group_name, scheduled_action_name):
+        if self.scheduled_actions.pop((auto_scaling_group_name, scheduled_action_name), None) is None:
+            raise _ASValidation("Scheduled action name not found")  # what real AWS says (the provider matches "not found")
+
+    def _delete_auto_scaling_group(self, group_name, *args, **kwargs):
+        out = _delete_group(self, group_name, *args, **kwargs)
+        for key in [k for k, a in self.scheduled_actions.items() if a.auto_scaling_group_name == group_name]:
+            del self.scheduled_actions[key]
+        return out
+
+    _ASBackend.put_scheduled_update_group_action = _put_scheduled_update_group_action
+    _ASBackend.delete_scheduled_action = _delete_scheduled_action
+    _ASBackend.delete_auto_scaling_group = _delete_auto_scaling_group
+except Exception as exc:
+    print(f"tf_harness: moto patch (Auto Scaling scheduled actions) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 ignores ServiceLinkedRoleARN in CreateAutoScalingGroup/UpdateAutoScalingGroup and
+    # always reads back the default AWSServiceRoleForAutoScaling, so a group given a custom-suffix
+    # role (aws_autoscaling_group.service_linked_role_arn) plans an update forever. Real AWS keeps
+    # the role the group was given (and lets UpdateAutoScalingGroup change it).
+    import inspect as _inspect
+    from moto.autoscaling.responses import AutoScalingResponse as _ASResponse
+    if "ServiceLinkedRoleARN" in _inspect.getsource(_ASResponse):
+        raise TypeError("moto reads ServiceLinkedRoleARN itself now")
+
+    def _keep_service_linked_role(_orig):
+        def _action(self):
+            out = _orig(self)
+            role = self._get_param("ServiceLinkedRoleARN")
+            if role:
+                group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+                group.service_linked_role_arn = role
+            return out
+        return _action
+    _ASResponse.create_auto_scaling_group = _keep_service_linked_role(_ASResponse.create_auto_scaling_group)
+    _ASResponse.update_auto_scaling_group = _keep_service_linked_role(_ASResponse.update_auto_scaling_group)
+except Exception as exc:
+    print(f"tf_harness: moto patch (Auto Scaling group service-linked role) skipped: {exc!r}", file=sys.stderr)
 from moto.server import main
 sys.argv[0] = "moto_server"
 sys.exit(main())
@@ -623,7 +844,10 @@ class MotoServer:
                     [*_moto_command(self.patched), "-H", self.host, "-p", str(self.port)],
                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                     # AWS-managed IAM policies (AmazonSSMManagedInstanceCore, ...) exist only when moto loads them.
-                    env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+                    # moto issues a DNS-validated ACM certificate once it is MOTO_ACM_VALIDATION_WAIT seconds
+                    # old (default 60; there is no DNS to look at), and aws_acm_certificate_validation waits for
+                    # that: 1 s keeps it at a few seconds (set the variable to choose another wait).
+                    env={"MOTO_ACM_VALIDATION_WAIT": "1", **os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             except OSError as exc:
                 self._close_log()

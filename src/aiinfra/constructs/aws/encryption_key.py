@@ -69,8 +69,9 @@ class EncryptionKey(Construct):
         self.autoscaling_role_arn: str | None = None
         if allow_autoscaling:
             suffix = autoscaling_role_suffix or alias
-            if not re.fullmatch(r"[\w+=,.@-]{1,35}", suffix):
-                raise ValueError(f"autoscaling_role_suffix must be 1-35 letters, digits or +=,.@_- (role names are 64 characters), got {suffix!r}")
+            # No "_": the provider reads the suffix back by splitting the role name at it.
+            if not re.fullmatch(r"[A-Za-z0-9+=,.@-]{1,35}", suffix):
+                raise ValueError(f"autoscaling_role_suffix must be 1-35 letters, digits or +=,.@- (role names are 64 characters), got {suffix!r}")
             # https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-service-linked-role.html (custom suffix)
             # https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
             self.autoscaling_role = resource(self, "autoscaling-role", "aws_iam_service_linked_role", aws_service_name="autoscaling.amazonaws.com",
