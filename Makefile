@@ -14,9 +14,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,21
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup cloud-init demo test bench clean
 
-setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init
+
+# tests/test_boot.py validates the AWS user data with `cloud-init schema` (Debian's package).
+cloud-init:
+	@command -v cloud-init >/dev/null 2>&1 || { \
+	  apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends cloud-init; }
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

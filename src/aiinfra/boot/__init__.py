@@ -1,0 +1,356 @@
+"""Boot configuration of a workload's nodes, the same on both clouds.
+
+``aws_user_data(cfg)`` renders a ``#cloud-config`` document (EC2 user data) and ``gcp_metadata(cfg)``
+the instance metadata (``startup-script`` and the files it fetches). Both install the same three
+files: ``node.sh`` (the common boot and job wrapper), the cloud adapter ``aws.sh`` / ``gcp.sh`` (same
+function names in both) and ``workload.env`` (``KEY=value`` lines rendered from the typed
+``BootConfig``). The scripts are files in this package; Python only quotes values into
+``workload.env``. Nothing secret goes into either: the node's role / service account does the rest.
+
+Example::
+
+    from aiinfra.boot import BootConfig, aws_user_data, IMAGES
+
+    cfg = BootConfig(cloud="aws", workload="fraud-detection-training", kind="training",
+                     region="us-east-1", groups=("acme-train",), object_prefix="fraud-detection-training",
+                     image="nvcr.io/nvidia/pytorch:24.08-py3", command=("torchrun", "train.py"),
+                     gpus_per_node=8, nodes=2, interconnect="efa", efa_interfaces=4, retries=3,
+                     max_runtime_seconds=86400)
+    user_data = aws_user_data(cfg)          # the launch template's user data (base64 it)
+    image = IMAGES["aws-gpu"]["ssm_parameter"]
+
+Two values are known only at apply time and are read at boot from the instance's metadata (AWS:
+instance tags through IMDS, with ``instance_metadata_tags`` on; GCP: instance metadata attributes):
+``aiinfra-data-bucket`` (always: the data bucket's name) and ``aiinfra-image`` (only when
+``BootConfig.image`` is None; an empty value means "no image": the node is prepared and waits for
+the user's own deployment).
+
+What the container sees: ``AIINFRA_WORKLOAD``, ``AIINFRA_RUN_ID``, ``AIINFRA_ATTEMPT``,
+``AIINFRA_CHECKPOINT_URI`` (``s3://`` / ``gs://<bucket>/<object_prefix>/checkpoints/``),
+``AIINFRA_DATA_URI`` (``.../<object_prefix>/data/``), ``AIINFRA_SCRATCH`` (``/scratch``, the local
+NVMe), ``AIINFRA_DATA_DIR`` (``/data``, when a data volume is attached), ``MASTER_ADDR``,
+``MASTER_PORT``, ``NODE_RANK``, ``NNODES``, ``GPUS_PER_NODE`` (training / data_processing), the
+user's ``env`` and the interconnect's settings. A run's record is ``<object_prefix>/runs/latest.json``
+in the data bucket: ``{"run_id", "started_epoch", "status": running|done|failed, "attempts"}``.
+
+Images, as the providers document them for each flavour (``IMAGES``, so the constructs pick the
+same ones): see the table's ``source`` for each row.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import gzip
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+__all__ = ["BootConfig", "IMAGES", "aws_user_data", "boot_files", "gcp_metadata"]
+
+# Boot images per flavour. AWS rows name the public SSM parameter holding the current AMI id;
+# GCP rows an image family. ``source`` is the page the fact is taken from.
+IMAGES: dict[str, dict[str, str]] = {
+    # Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04): NVIDIA driver, docker, NVIDIA
+    # Container Toolkit, EFA, aws-ofi-nccl; instance store mounted on /opt/dlami/nvme.
+    "aws-gpu": {
+        "ssm_parameter": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id",
+        "source": "https://docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html "
+                  "https://docs.aws.amazon.com/dlami/latest/devguide/aws-deep-learning-ami-gpubaseoss-ul2204-2026-02-03.html",
+    },
+    # Amazon Linux 2023: AWS CLI v2 installed, docker installed at boot with dnf.
+    "aws-cpu": {
+        "ssm_parameter": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+        "source": "https://docs.aws.amazon.com/linux/al2023/ug/ec2.html",
+    },
+    # Deep Learning VM, base image with CUDA 12.8 and driver 570, for GPU shapes without GPUDirect.
+    "gcp-gpu": {
+        "image": "projects/deeplearning-platform-release/global/images/family/common-cu128-ubuntu-2204-nvidia-570",
+        "source": "https://cloud.google.com/deep-learning-vm/docs/images",
+    },
+    # A3 High with GPUDirect-TCPX: the VM guide uses Container-Optimized OS (cos-extensions driver).
+    "gcp-tcpx": {
+        "image": "projects/cos-cloud/global/images/family/cos-stable",
+        "source": "https://cloud.google.com/compute/docs/gpus/gpudirect",
+    },
+    # A3 Mega with GPUDirect-TCPXO: Container-Optimized OS, as for TCPX.
+    "gcp-tcpxo": {
+        "image": "projects/cos-cloud/global/images/family/cos-stable",
+        "source": "https://docs.cloud.google.com/cluster-toolkit/docs/machine-learning/a3-mega-enable-gpudirect-tcpxo",
+    },
+    # A3 Ultra with GPUDirect RDMA (gIB): the Ubuntu accelerator image with the NVIDIA driver.
+    "gcp-rdma": {
+        "image": "projects/ubuntu-os-accelerator-images/global/images/family/ubuntu-accelerator-2204-amd64-with-nvidia-570",
+        "source": "https://docs.cloud.google.com/ai-hypercomputer/docs/create/create-vm",
+    },
+    # CPU nodes: Container-Optimized OS (docker, no package manager; the adapter uses curl only).
+    "gcp-cpu": {
+        "image": "projects/cos-cloud/global/images/family/cos-stable",
+        "source": "https://cloud.google.com/container-optimized-os/docs/concepts/features-and-benefits",
+    },
+}
+
+CLOUDS = ("aws", "gcp")
+KINDS = ("training", "inference", "data_processing")
+INTERCONNECTS = {"": CLOUDS, "efa": ("aws",), "tcpx": ("gcp",), "tcpxo": ("gcp",), "rdma": ("gcp",)}
+# Names the node sets itself; the user's env may not shadow them.
+CONTRACT_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "NNODES", "GPUS_PER_NODE", "LD_LIBRARY_PATH")
+# EC2 accepts at most 16 KB of user data before base64.
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html
+AWS_USER_DATA_LIMIT = 16 * 1024
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WORKLOAD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+
+def _choice(field: str, value: str, allowed) -> str:
+    allowed = [a for a in allowed]
+    shown = ", ".join(repr(a) for a in allowed)
+    hint = difflib.get_close_matches(str(value), [a for a in allowed if a], n=1)
+    tail = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"{field} must be one of {shown}, got {value!r}{tail}"
+
+
+@dataclass(frozen=True)
+class BootConfig:
+    """Typed inputs of one workload's node boot.
+
+    Args:
+        cloud: ``"aws"`` or ``"gcp"``.
+        workload: the workload's name (``AIINFRA_WORKLOAD``, the log prefix, the metric's job name).
+        kind: ``"training"``, ``"inference"`` or ``"data_processing"``.
+        region: the groups' region.
+        groups: AWS: the Auto Scaling group's name; GCP: the workload's regional MIGs (spot and
+            on-demand). Rank 0 scales every one of them to zero when a run is over.
+        object_prefix: the workload's folder in the data bucket (run records, checkpoints, data).
+        image: the container image; None: read at boot from the metadata key ``aiinfra-image``
+            (empty there: the node is prepared and nothing is started).
+        command: replaces the image's command when non-empty.
+        env: the user's plain values (never secrets), as ``(name, value)`` pairs or a mapping.
+        port: inference: the container's port, published on the host at the same port.
+        health_check_path: inference: logged once the server answers it.
+        gpus_per_node: 0 for CPU nodes (no GPU options are passed to docker).
+        nodes: nodes per run; more than 1 is a multi-node run (rank 0 = lowest private IPv4).
+        interconnect: ``""``, ``"efa"`` (AWS), ``"tcpx"`` (A3 High), ``"tcpxo"`` (A3 Mega) or
+            ``"rdma"`` (A3 Ultra).
+        efa_interfaces: EFA interfaces per node (with ``interconnect="efa"``).
+        retries: restarts of a run after a failure or a lost node (attempts = retries + 1).
+        max_runtime_seconds: node-side watchdog of one run, counted from the run's start (0: none).
+            It is also the window in which a recorded run is current: a reboot inside it resumes
+            the run, a finished run inside it is not started again. Without it the window is a day.
+        project: GCP project id; None: read from the metadata server.
+        master_port: ``MASTER_PORT`` of multi-node runs.
+    """
+
+    cloud: str
+    workload: str
+    kind: str
+    region: str
+    groups: tuple[str, ...]
+    object_prefix: str
+    image: str | None = None
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    port: int = 8080
+    health_check_path: str = "/health"
+    gpus_per_node: int = 0
+    nodes: int = 1
+    interconnect: str = ""
+    efa_interfaces: int = 0
+    retries: int = 0
+    max_runtime_seconds: int = 0
+    project: str | None = None
+    master_port: int = 29500
+
+    def __post_init__(self) -> None:
+        # Lists and mappings are accepted for convenience; the config keeps tuples (hashable).
+        if isinstance(self.groups, (list, str)):
+            object.__setattr__(self, "groups", (self.groups,) if isinstance(self.groups, str) else tuple(self.groups))
+        if isinstance(self.command, (list, str)):
+            object.__setattr__(self, "command", (self.command,) if isinstance(self.command, str) else tuple(self.command))
+        if isinstance(self.env, Mapping):
+            object.__setattr__(self, "env", tuple(self.env.items()))
+        elif isinstance(self.env, list):
+            object.__setattr__(self, "env", tuple(tuple(pair) for pair in self.env))
+        problems = self._problems()
+        if problems:
+            raise ValueError("invalid BootConfig: " + "; ".join(problems))
+
+    def _problems(self) -> list[str]:
+        p: list[str] = []
+        if self.cloud not in CLOUDS:
+            p.append(_choice("cloud", self.cloud, CLOUDS))
+        if self.kind not in KINDS:
+            p.append(_choice("kind", self.kind, KINDS))
+        if not isinstance(self.workload, str) or not _WORKLOAD.match(self.workload):
+            p.append(f"workload must be 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {self.workload!r}")
+        if not isinstance(self.region, str) or not _REGION.match(self.region):
+            p.append(f"region must look like 'us-east-1' or 'us-central1', got {self.region!r}")
+        if not self.groups:
+            p.append("groups must name at least one group")
+        for g in self.groups:
+            if not isinstance(g, str) or not _GROUP.match(g):
+                p.append(f"groups entries must be letters, digits, '.', '_' or '-', got {g!r}")
+        if len(set(self.groups)) != len(self.groups):
+            p.append(f"groups must not repeat a name, got {self.groups!r}")
+        if not isinstance(self.object_prefix, str) or not _PREFIX.match(self.object_prefix):
+            p.append("object_prefix must be one or more '/'-separated parts of letters, digits, '.', '_' or '-' "
+                     f"(no leading or trailing '/'), got {self.object_prefix!r}")
+        if self.image is not None and (not isinstance(self.image, str) or not self.image or re.search(r"\s", self.image)):
+            p.append(f"image must be a non-empty reference without spaces, or None to read it at boot, got {self.image!r}")
+        for part in self.command:
+            if not isinstance(part, str) or "\0" in part:
+                p.append(f"command parts must be strings without NUL, got {part!r}")
+        seen: set[str] = set()
+        for pair in self.env:
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                p.append(f"env entries must be (name, value) pairs, got {pair!r}")
+                continue
+            name, value = pair
+            if not isinstance(name, str) or not _ENV_NAME.match(name):
+                p.append(f"env name must match ^[A-Za-z_][A-Za-z0-9_]*$, got {name!r}")
+            elif name.startswith("AIINFRA_"):
+                p.append(f"env name {name!r} is reserved: names starting with AIINFRA_ are set by the node")
+            elif name in CONTRACT_ENV:
+                p.append(f"env name {name!r} is reserved: the node sets {', '.join(CONTRACT_ENV)}")
+            elif name in seen:
+                p.append(f"env name {name!r} is given twice")
+            else:
+                seen.add(name)
+            if not isinstance(value, str) or "\0" in value:
+                p.append(f"env value of {name!r} must be a string without NUL, got {value!r}")
+        for field, lo, hi in (("port", 1, 65535), ("master_port", 1, 65535)):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                p.append(f"{field} must be between {lo} and {hi}, got {value!r}")
+        for field, lo in (("gpus_per_node", 0), ("nodes", 1), ("efa_interfaces", 0), ("retries", 0),
+                          ("max_runtime_seconds", 0)):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+                p.append(f"{field} must be an integer >= {lo}, got {value!r}")
+        if not isinstance(self.health_check_path, str) or not self.health_check_path.startswith("/") \
+                or re.search(r"\s", self.health_check_path):
+            p.append(f"health_check_path must start with '/' and hold no spaces, got {self.health_check_path!r}")
+        if self.interconnect not in INTERCONNECTS:
+            p.append(_choice("interconnect", self.interconnect, INTERCONNECTS))
+        elif self.cloud in CLOUDS and self.cloud not in INTERCONNECTS[self.interconnect]:
+            p.append(f"interconnect {self.interconnect!r} is not available on {self.cloud} "
+                     f"(aws: 'efa'; gcp: 'tcpx', 'tcpxo', 'rdma')")
+        elif self.interconnect and isinstance(self.gpus_per_node, int) and self.gpus_per_node == 0:
+            p.append(f"interconnect {self.interconnect!r} needs GPU nodes, got gpus_per_node=0")
+        if self.interconnect == "efa" and self.efa_interfaces == 0:
+            p.append("interconnect 'efa' needs efa_interfaces >= 1")
+        if self.interconnect != "efa" and isinstance(self.efa_interfaces, int) and self.efa_interfaces > 0:
+            p.append(f"efa_interfaces={self.efa_interfaces} needs interconnect='efa'")
+        if self.project is not None and (self.cloud != "gcp" or not isinstance(self.project, str)
+                                         or not _PROJECT.match(self.project)):
+            p.append(f"project must be a GCP project id and only given for cloud 'gcp', got {self.project!r}")
+        return p
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _package_file(name: str) -> str:
+    return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _workload_env(cfg: BootConfig) -> str:
+    values: list[tuple[str, str | int]] = [
+        ("AIINFRA_CLOUD", cfg.cloud),
+        ("AIINFRA_WORKLOAD", cfg.workload),
+        ("AIINFRA_KIND", cfg.kind),
+        ("AIINFRA_REGION", cfg.region),
+        ("AIINFRA_GROUPS", " ".join(cfg.groups)),
+        ("AIINFRA_OBJECT_PREFIX", cfg.object_prefix),
+        ("AIINFRA_IMAGE", cfg.image or ""),  # empty: read aiinfra-image from the metadata at boot
+        ("AIINFRA_PORT", cfg.port),
+        ("AIINFRA_HEALTH_CHECK_PATH", cfg.health_check_path),
+        ("AIINFRA_GPUS_PER_NODE", cfg.gpus_per_node),
+        ("AIINFRA_NODES", cfg.nodes),
+        ("AIINFRA_INTERCONNECT", cfg.interconnect),
+        ("AIINFRA_EFA_INTERFACES", cfg.efa_interfaces),
+        ("AIINFRA_RETRIES", cfg.retries),
+        ("AIINFRA_MAX_RUNTIME_SECONDS", cfg.max_runtime_seconds),
+        ("AIINFRA_PROJECT", cfg.project or ""),
+        ("AIINFRA_MASTER_PORT", cfg.master_port),
+        ("AIINFRA_COMMAND_COUNT", len(cfg.command)),
+    ]
+    values += [(f"AIINFRA_COMMAND_{i}", part) for i, part in enumerate(cfg.command, start=1)]
+    values.append(("AIINFRA_USER_ENV", " ".join(name for name, _ in cfg.env)))
+    values += [(f"AIINFRA_ENV_{name}", value) for name, value in cfg.env]
+    lines = ["# aiinfra boot settings, rendered from BootConfig (shell-quoted values; no secrets)"]
+    lines += [f"{key}={shlex.quote(str(value))}" for key, value in values]
+    return "\n".join(lines) + "\n"
+
+
+def boot_files(cfg: BootConfig) -> dict[str, str]:
+    """The node's boot files: ``node.sh``, the adapter ``<cloud>.sh`` and ``workload.env``."""
+    return {
+        "node.sh": _package_file("node.sh"),
+        f"{cfg.cloud}.sh": _package_file(f"{cfg.cloud}.sh"),
+        "workload.env": _workload_env(cfg),
+    }
+
+
+def _gz_b64(text: str) -> str:
+    # mtime=0: the same input gives the same bytes, so synth output (and Terraform) stays stable.
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+
+
+def aws_user_data(cfg: BootConfig) -> str:
+    """EC2 user data: a ``#cloud-config`` document that writes the boot files under /opt/aiinfra,
+    installs the ``aiinfra-boot`` systemd unit (it runs node.sh at every boot) and starts it.
+
+    The scripts are stored gzip+base64 (cloud-init ``encoding: gz+b64``) to stay inside EC2's
+    16 KB user-data limit; ``workload.env`` and the unit stay readable. Plain text: base64 it
+    for the launch template.
+    """
+    if cfg.cloud != "aws":
+        raise ValueError(f"aws_user_data needs cloud 'aws', got {cfg.cloud!r}")
+    files = boot_files(cfg)
+    write_files = [
+        {"path": "/opt/aiinfra/node.sh", "owner": "root:root", "permissions": "0755",
+         "encoding": "gz+b64", "content": _gz_b64(files["node.sh"])},
+        {"path": "/opt/aiinfra/aws.sh", "owner": "root:root", "permissions": "0644",
+         "encoding": "gz+b64", "content": _gz_b64(files["aws.sh"])},
+        {"path": "/opt/aiinfra/workload.env", "owner": "root:root", "permissions": "0644",
+         "content": files["workload.env"]},
+        {"path": "/etc/systemd/system/aiinfra-boot.service", "owner": "root:root", "permissions": "0644",
+         "content": _package_file("aiinfra-boot.service")},
+    ]
+    doc = {
+        "write_files": write_files,
+        "runcmd": [
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "aiinfra-boot.service"],
+            ["systemctl", "start", "--no-block", "aiinfra-boot.service"],
+        ],
+    }
+    text = "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1_000_000)
+    if len(text.encode("utf-8")) > AWS_USER_DATA_LIMIT:
+        raise ValueError(f"user data is {len(text.encode())} bytes, over EC2's limit of {AWS_USER_DATA_LIMIT}; "
+                         "shorten command or env")
+    return text
+
+
+def gcp_metadata(cfg: BootConfig) -> dict[str, str]:
+    """Instance metadata: the static ``startup-script`` and the three files it fetches
+    (``aiinfra-node-sh``, ``aiinfra-gcp-sh``, ``aiinfra-workload-env``)."""
+    if cfg.cloud != "gcp":
+        raise ValueError(f"gcp_metadata needs cloud 'gcp', got {cfg.cloud!r}")
+    files = boot_files(cfg)
+    return {
+        "startup-script": _package_file("gcp-startup.sh"),
+        "aiinfra-node-sh": files["node.sh"],
+        "aiinfra-gcp-sh": files["gcp.sh"],
+        "aiinfra-workload-env": files["workload.env"],
+    }

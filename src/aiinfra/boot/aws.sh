@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# aiinfra boot, AWS adapter: instance metadata (IMDSv2), disks, host preparation, EFA, the
+# Auto Scaling groups, the S3 state and the CloudWatch failure metric. Sourced by node.sh, which
+# defines log, die, ROOT, STATE_DIR, POLL and the AIINFRA_* settings; gcp.sh has the same functions.
+#
+# Images (aiinfra.boot.IMAGES): GPU nodes run the Deep Learning Base OSS Nvidia Driver GPU AMI
+# (Ubuntu 22.04), which ships docker, the NVIDIA Container Toolkit, EFA and aws-ofi-nccl, and
+# mounts the instance store on /opt/dlami/nvme (release notes list nvidia_container_toolkit_version,
+# efa_version, ofi_nccl_version and nvme_location /opt/dlami/nvme:
+# https://docs.aws.amazon.com/dlami/latest/devguide/aws-deep-learning-ami-gpubaseoss-ul2204-2026-02-03.html).
+# CPU nodes run Amazon Linux 2023, which has the AWS CLI v2 but no docker until it is installed
+# from its repository (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/create-container-image.html).
+# The instance needs instance_metadata_tags enabled for the tags/instance/ paths
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/work-with-tags-in-IMDS.html).
+
+IMDS="${AIINFRA_IMDS_ENDPOINT:-http://169.254.169.254}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AIINFRA_REGION}}"
+export AWS_PAGER="" # CLI v2 would page long output to less
+
+# ---------------------------------------------------------------- instance metadata
+
+# imds PATH: GET an IMDSv2 path (a fresh session token per call; 404 -> empty output, status 1).
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html
+imds() {
+  local token
+  token="$(curl -fsS --retry 3 --max-time 5 -X PUT "${IMDS}/latest/api/token" \
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')" || return 2
+  curl -fsS --max-time 5 -H "X-aws-ec2-metadata-token: ${token}" "${IMDS}/latest/$1" 2>/dev/null
+}
+
+cloud_init() {
+  local tries=0
+  until imds meta-data/instance-id >/dev/null; do
+    ((tries++ < 30)) || die "imds: ${IMDS} does not answer"
+    sleep "${POLL}"
+  done
+}
+
+cloud_instance_id() { imds meta-data/instance-id; }
+cloud_private_ip() { imds meta-data/local-ipv4; }
+
+# cloud_metadata KEY: the instance tag KEY (empty when the tag is not there).
+cloud_metadata() {
+  imds "meta-data/tags/instance/$1" || true
+}
+
+cloud_uri_scheme() { echo s3; }
+
+# Spot gives two minutes' notice (spot/instance-action); the container gets 90 s of them.
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html
+cloud_stop_grace_seconds() { echo 90; }
+
+cloud_interruption_notice() {
+  imds meta-data/spot/instance-action >/dev/null
+}
+
+# ---------------------------------------------------------------- disks
+
+# The Deep Learning AMIs mount the instance store themselves (nvme_location in the release notes).
+cloud_existing_scratch() {
+  local dlami="${ROOT}/opt/dlami/nvme"
+  if mountpoint -q "${dlami}" 2>/dev/null; then
+    printf '%s\n' "${dlami}"
+  fi
+}
+
+cloud_mount_dir() { printf '%s\n' "${ROOT}/$1"; }
+
+# NVMe models as EC2 reports them: instance store "Amazon EC2 NVMe Instance Storage", EBS
+# "Amazon Elastic Block Store".
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ssd-instance-store.html
+# https://docs.aws.amazon.com/ebs/latest/userguide/nvme-ebs-volumes.html
+cloud_scratch_devices() {
+  lsblk -dpno NAME,MODEL | awk '/Amazon EC2 NVMe Instance Storage/ {print $1}'
+}
+
+# The data volume: an EBS disk without partitions, mounted nowhere or on our data directory
+# (the root volume always has partitions).
+cloud_data_device() {
+  local name mnt
+  while read -r name; do
+    [[ "$(lsblk -pno NAME "${name}" | wc -l)" -eq 1 ]] || continue
+    mnt="$(lsblk -no MOUNTPOINT "${name}" | tr -d '[:space:]')"
+    if [[ -z "${mnt}" || "${mnt}" == "$(cloud_mount_dir data)" ]]; then
+      printf '%s\n' "${name}"
+      return 0
+    fi
+  done < <(lsblk -dpno NAME,MODEL | awk '/Amazon Elastic Block Store/ {print $1}')
+}
+
+# ---------------------------------------------------------------- host
+
+cloud_prepare_host() {
+  if ! command -v docker >/dev/null 2>&1; then
+    # Amazon Linux 2023 (CPU nodes) has no docker preinstalled.
+    log "host: installing docker with dnf"
+    dnf install -y -q docker
+  fi
+  systemctl enable --now docker >/dev/null 2>&1 || log "host: systemctl could not start docker"
+}
+
+# The NVIDIA Container Toolkit on the Deep Learning AMI gives containers the GPUs.
+cloud_gpu_docker_args() {
+  printf '%s\n' --gpus all
+}
+
+cloud_open_port() { :; } # security groups, not a host firewall, guard the port on these images
+
+cloud_registry_login() {
+  local host
+  host="${1%%/*}"
+  # Private ECR: <account>.dkr.ecr.<region>.amazonaws.com[.cn]/repo, the node's role pulls.
+  # https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html
+  if [[ "${host}" =~ ^[0-9]{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$ ]]; then
+    log "docker: logging in to ${host} with the instance role"
+    aws ecr get-login-password --region "${BASH_REMATCH[1]}" |
+      docker login --username AWS --password-stdin "${host}" >/dev/null
+  fi
+}
+
+# ---------------------------------------------------------------- EFA
+
+efa_ofi_dir() {
+  local d
+  for d in /opt/amazon/ofi-nccl /opt/amazon/aws-ofi-nccl /opt/aws-ofi-nccl; do
+    if [[ -d "${ROOT}${d}/lib" ]]; then
+      printf '%s\n' "${d}"
+      return 0
+    fi
+  done
+}
+
+cloud_interconnect_setup() {
+  local n
+  n="$(find "${ROOT}/dev/infiniband" -maxdepth 1 -name 'uverbs*' 2>/dev/null | wc -l)"
+  ((n >= AIINFRA_EFA_INTERFACES)) ||
+    log "efa: ${n} of ${AIINFRA_EFA_INTERFACES} EFA devices present"
+  log "efa: ${n} devices; libfabric and aws-ofi-nccl from the host ($(efa_ofi_dir))"
+}
+
+# The EFA devices and the host's libfabric and aws-ofi-nccl builds, read-only.
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-start-nccl.html
+cloud_interconnect_docker_args() {
+  local dev ofi
+  for dev in "${ROOT}"/dev/infiniband/uverbs*; do
+    [[ -e "${dev}" ]] && printf '%s\n' --device "${dev#"${ROOT}"}"
+  done
+  printf '%s\n' --volume /opt/amazon/efa:/opt/amazon/efa:ro
+  ofi="$(efa_ofi_dir)"
+  [[ -z "${ofi}" ]] || printf '%s\n' --volume "${ofi}:${ofi}:ro"
+}
+
+# FI_PROVIDER=efa makes libfabric use EFA; FI_EFA_USE_DEVICE_RDMA=1 on the shapes with RDMA
+# reads/writes (p4d, p4de, p5*, p6*), as SageMaker sets it for SM_EFA_RDMA_INSTANCES
+# (https://github.com/aws/sagemaker-training-toolkit/commit/9a5ed9fe4fef4e5858a47c5e6948fa9822bdfcac).
+cloud_container_env() {
+  local itype ofi base
+  [[ "${AIINFRA_INTERCONNECT}" == efa ]] || return 0
+  itype="$(imds meta-data/instance-type || true)"
+  ofi="$(efa_ofi_dir)"
+  echo FI_PROVIDER=efa
+  case "${itype}" in
+    p4d.* | p4de.* | p5.* | p5e.* | p5en.* | p6-*) echo FI_EFA_USE_DEVICE_RDMA=1 ;;
+  esac
+  base="$(image_env "${IMAGE}" LD_LIBRARY_PATH)"
+  echo "LD_LIBRARY_PATH=${ofi:+${ofi}/lib:}/opt/amazon/efa/lib${base:+:${base}}"
+}
+
+# ---------------------------------------------------------------- groups, state, metric
+
+cloud_group_members() {
+  local -a groups ids
+  read -ra groups <<<"${AIINFRA_GROUPS}"
+  read -ra ids <<<"$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "${groups[@]}" \
+    --query "AutoScalingGroups[].Instances[?LifecycleState=='InService'][].InstanceId" --output text)"
+  ((${#ids[@]} > 0)) || return 0
+  aws ec2 describe-instances --instance-ids "${ids[@]}" \
+    --query "Reservations[].Instances[?State.Name=='running'][].PrivateIpAddress" --output text | tr '\t' '\n'
+}
+
+cloud_scale_to_zero() {
+  local g
+  for g in ${AIINFRA_GROUPS}; do
+    aws autoscaling update-auto-scaling-group --auto-scaling-group-name "${g}" --min-size 0 --desired-capacity 0
+    log "group: ${g} scaled to zero"
+  done
+}
+
+state_key() { printf '%s\n' "${AIINFRA_OBJECT_PREFIX}/runs/latest.json"; }
+
+# cloud_state_get FILE: runs/latest.json into FILE; status 1 when there is none yet.
+cloud_state_get() {
+  local err tries=0
+  while :; do
+    if err="$(aws s3api get-object --bucket "${BUCKET}" --key "$(state_key)" "$1" 2>&1 >/dev/null)"; then
+      return 0
+    fi
+    if [[ "${err}" == *NoSuchKey* || "${err}" == *"Not Found"* || "${err}" == *"(404)"* ]]; then
+      return 1
+    fi
+    ((tries++ < 5)) || die "state: cannot read s3://${BUCKET}/$(state_key): ${err}"
+    sleep "${POLL}"
+  done
+}
+
+cloud_state_put() {
+  aws s3api put-object --bucket "${BUCKET}" --key "$(state_key)" --body "$1" \
+    --content-type application/json >/dev/null
+}
+
+cloud_put_failure_metric() {
+  aws cloudwatch put-metric-data --namespace aiinfra --metric-name TrainingJobFailed \
+    --dimensions "JobName=${AIINFRA_WORKLOAD}" --value 1 --unit Count
+  log "metric: aiinfra/TrainingJobFailed=1 for JobName=${AIINFRA_WORKLOAD}"
+}

@@ -1,0 +1,1115 @@
+"""Boot configuration (aiinfra.boot): the renderer, shellcheck over the scripts, cloud-init's schema
+over the AWS user data, and sandbox runs of the real node.sh + aws.sh with bash.
+
+The sandbox runs use the real AWS CLI against the moto server, an IMDSv2 stub on 127.0.0.1 that
+serves the ids and addresses of the instances moto launched, and stub programs on PATH for the
+host tools (docker records its argv and environment and exits with the code the test lists;
+lsblk/blkid/mkfs/mdadm/mount/mountpoint keep a small fake disk state). Every host path the scripts
+write or mount is under AIINFRA_ROOT, a temporary folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import http.server
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+from aiinfra.boot import IMAGES, BootConfig, aws_user_data, boot_files, gcp_metadata
+from tests.tf_harness import moto_server  # noqa: F401  (session fixture)
+
+BOOT_DIR = Path(__file__).resolve().parent.parent / "src" / "aiinfra" / "boot"
+VENV_BIN = Path(sys.executable).parent
+SHELLCHECK = VENV_BIN / "shellcheck"
+AWS_CLI = VENV_BIN / "aws"
+SETUP_HINT = "run `make setup`"
+
+
+def _aws_cfg(**kw) -> BootConfig:
+    base = dict(cloud="aws", workload="fraud-detection-training", kind="training", region="us-east-1",
+                groups=("acme-train",), object_prefix="fraud-detection-training",
+                image="nvcr.io/nvidia/pytorch:24.08-py3", gpus_per_node=8)
+    base.update(kw)
+    return BootConfig(**base)
+
+
+def _gcp_cfg(**kw) -> BootConfig:
+    base = dict(cloud="gcp", workload="fraud-detection-training", kind="training", region="us-central1",
+                groups=("acme-train-spot", "acme-train"), object_prefix="fraud-detection-training",
+                image="us-docker.pkg.dev/acme/ml/train:1", gpus_per_node=8)
+    base.update(kw)
+    return BootConfig(**base)
+
+
+def _env_lines(text: str) -> dict[str, str]:
+    """workload.env parsed the way bash reads it (shlex is POSIX quoting, as bash's)."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            (parsed,) = shlex.split(value) or [""]
+            out[key] = parsed
+    return out
+
+
+# ---------------------------------------------------------------- renderer
+
+
+def test_env_file_quotes_spaces_quotes_and_dollars_so_bash_reads_them_back(tmp_path):
+    tricky = {"MSG": "hello world", "QUOTE": "it's \"quoted\"", "DOLLAR": "$HOME and `id` and $(id)",
+              "EMPTY": "", "NEWLINE": "a\nb"}
+    cfg = _aws_cfg(env=tricky, command=("python", "-c", "print('hi $there')"))
+    env_file = tmp_path / "workload.env"
+    env_file.write_text(boot_files(cfg)["workload.env"])
+    script = ("source \"$1\"; for n in $AIINFRA_USER_ENV; do v=AIINFRA_ENV_$n; printf '%s=%s\\0' \"$n\" \"${!v}\"; done; "
+              "for ((i=1;i<=AIINFRA_COMMAND_COUNT;i++)); do v=AIINFRA_COMMAND_$i; printf 'CMD%s=%s\\0' $i \"${!v}\"; done")
+    out = subprocess.run(["bash", "-c", script, "bash", str(env_file)], capture_output=True, check=True).stdout
+    got = dict(item.split("=", 1) for item in out.decode().split("\0") if item)
+    assert {k: got[k] for k in tricky} == tricky
+    assert [got["CMD1"], got["CMD2"], got["CMD3"]] == ["python", "-c", "print('hi $there')"]
+
+
+def test_env_file_holds_the_typed_settings():
+    env = _env_lines(boot_files(_aws_cfg(nodes=2, retries=3, max_runtime_seconds=86400, interconnect="efa",
+                                         efa_interfaces=4))["workload.env"])
+    assert env["AIINFRA_WORKLOAD"] == "fraud-detection-training"
+    assert env["AIINFRA_CLOUD"] == "aws" and env["AIINFRA_KIND"] == "training"
+    assert env["AIINFRA_GROUPS"] == "acme-train"
+    assert (env["AIINFRA_NODES"], env["AIINFRA_RETRIES"], env["AIINFRA_MAX_RUNTIME_SECONDS"]) == ("2", "3", "86400")
+    assert (env["AIINFRA_INTERCONNECT"], env["AIINFRA_EFA_INTERFACES"]) == ("efa", "4")
+    assert env["AIINFRA_IMAGE"] == "nvcr.io/nvidia/pytorch:24.08-py3"
+
+
+def test_image_none_leaves_the_image_to_the_metadata_and_a_given_image_is_fixed():
+    assert _env_lines(boot_files(_aws_cfg(image=None))["workload.env"])["AIINFRA_IMAGE"] == ""
+    assert _env_lines(boot_files(_aws_cfg(image="a/b:1"))["workload.env"])["AIINFRA_IMAGE"] == "a/b:1"
+
+
+def test_boot_files_are_the_package_scripts_and_the_adapter_of_the_cloud():
+    aws = boot_files(_aws_cfg())
+    assert set(aws) == {"node.sh", "aws.sh", "workload.env"}
+    assert aws["node.sh"] == (BOOT_DIR / "node.sh").read_text()
+    assert aws["aws.sh"] == (BOOT_DIR / "aws.sh").read_text()
+    assert set(boot_files(_gcp_cfg())) == {"node.sh", "gcp.sh", "workload.env"}
+
+
+def test_gcp_metadata_has_the_static_startup_script_and_the_three_files():
+    md = gcp_metadata(_gcp_cfg(image=None))
+    assert set(md) == {"startup-script", "aiinfra-node-sh", "aiinfra-gcp-sh", "aiinfra-workload-env"}
+    assert md["startup-script"] == (BOOT_DIR / "gcp-startup.sh").read_text()
+    assert md["aiinfra-node-sh"] == (BOOT_DIR / "node.sh").read_text()
+    assert md["aiinfra-gcp-sh"] == (BOOT_DIR / "gcp.sh").read_text()
+    env = _env_lines(md["aiinfra-workload-env"])
+    assert env["AIINFRA_IMAGE"] == "" and env["AIINFRA_GROUPS"] == "acme-train-spot acme-train"
+    for key in ("aiinfra-node-sh", "aiinfra-gcp-sh", "aiinfra-workload-env"):
+        assert key in md["startup-script"]  # the startup script fetches exactly these keys
+
+
+def test_aws_user_data_writes_the_scripts_unit_and_env_and_starts_the_unit():
+    cfg = _aws_cfg(env={"WANDB_MODE": "offline"})
+    text = aws_user_data(cfg)
+    assert text.startswith("#cloud-config\n")
+    doc = yaml.safe_load(text)
+    files = {f["path"]: f for f in doc["write_files"]}
+    assert set(files) == {"/opt/aiinfra/node.sh", "/opt/aiinfra/aws.sh", "/opt/aiinfra/workload.env",
+                          "/etc/systemd/system/aiinfra-boot.service"}
+    for path, name in (("/opt/aiinfra/node.sh", "node.sh"), ("/opt/aiinfra/aws.sh", "aws.sh")):
+        assert files[path]["encoding"] == "gz+b64"
+        assert gzip.decompress(base64.b64decode(files[path]["content"])).decode() == (BOOT_DIR / name).read_text()
+    assert files["/opt/aiinfra/workload.env"]["content"] == boot_files(cfg)["workload.env"]
+    unit = files["/etc/systemd/system/aiinfra-boot.service"]["content"]
+    assert "ExecStart=/bin/bash /opt/aiinfra/node.sh" in unit and "WantedBy=multi-user.target" in unit
+    assert doc["runcmd"][-1] == ["systemctl", "start", "--no-block", "aiinfra-boot.service"]
+    assert ["systemctl", "enable", "aiinfra-boot.service"] in doc["runcmd"]
+    assert aws_user_data(cfg) == text  # deterministic (gzip without a timestamp): no Terraform diff
+
+
+def test_aws_user_data_fits_ec2s_16_kb_limit_and_says_so_when_it_cannot():
+    cfg = _aws_cfg(command=("torchrun", "--nnodes=4", "--nproc-per-node=8", "train.py", "--config", "configs/big.yaml"),
+                   env={"WANDB_MODE": "offline", "HF_HOME": "/scratch/hf", "NCCL_DEBUG": "WARN"},
+                   nodes=4, interconnect="efa", efa_interfaces=32, retries=3, max_runtime_seconds=86400)
+    assert len(aws_user_data(cfg).encode()) <= 16 * 1024
+    with pytest.raises(ValueError, match="over EC2's limit of 16384"):
+        aws_user_data(_aws_cfg(env={"BIG": "x" * 4000}))
+
+
+def test_user_data_and_metadata_hold_no_secret_looking_values():
+    for text in (aws_user_data(_aws_cfg()), *gcp_metadata(_gcp_cfg()).values()):
+        assert not re.search(r"AKIA[0-9A-Z]{16}|BEGIN [A-Z ]*PRIVATE KEY|ya29\.", text)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(cloud="azure"), "cloud must be one of 'aws', 'gcp', got 'azure'"),
+    (dict(kind="trainig"), "did you mean 'training'?"),
+    (dict(interconnect="tcpx"), "interconnect 'tcpx' is not available on aws"),
+    (dict(interconnect="efo", efa_interfaces=1), "did you mean 'efa'?"),
+    (dict(interconnect="efa"), "interconnect 'efa' needs efa_interfaces >= 1"),
+    (dict(efa_interfaces=2), "efa_interfaces=2 needs interconnect='efa'"),
+    (dict(interconnect="efa", efa_interfaces=1, gpus_per_node=0), "needs GPU nodes"),
+    (dict(port=0), "port must be between 1 and 65535, got 0"),
+    (dict(port=70000), "port must be between 1 and 65535, got 70000"),
+    (dict(master_port=-1), "master_port must be between 1 and 65535"),
+    (dict(retries=-1), "retries must be an integer >= 0, got -1"),
+    (dict(nodes=0), "nodes must be an integer >= 1, got 0"),
+    (dict(max_runtime_seconds=-5), "max_runtime_seconds must be an integer >= 0"),
+    (dict(env={"1BAD": "x"}), "env name must match ^[A-Za-z_][A-Za-z0-9_]*$, got '1BAD'"),
+    (dict(env={"BAD-NAME": "x"}), "got 'BAD-NAME'"),
+    (dict(env={"AIINFRA_RUN_ID": "x"}), "names starting with AIINFRA_ are set by the node"),
+    (dict(env={"MASTER_ADDR": "x"}), "env name 'MASTER_ADDR' is reserved"),
+    (dict(groups=()), "groups must name at least one group"),
+    (dict(groups=("a b",)), "groups entries must be"),
+    (dict(object_prefix="/lead"), "object_prefix must be"),
+    (dict(object_prefix="a//b"), "object_prefix must be"),
+    (dict(image=""), "image must be a non-empty reference"),
+    (dict(health_check_path="health"), "health_check_path must start with '/'"),
+    (dict(workload="has space"), "workload must be"),
+    (dict(project="my-project"), "only given for cloud 'gcp'"),
+])
+def test_bootconfig_rejects_bad_values_naming_field_and_value(kw, message):
+    with pytest.raises(ValueError) as err:
+        _aws_cfg(**kw)
+    assert message in str(err.value)
+
+
+def test_bootconfig_reports_every_problem_at_once():
+    with pytest.raises(ValueError) as err:
+        _aws_cfg(port=0, retries=-1, kind="x")
+    text = str(err.value)
+    assert "port must be" in text and "retries must be" in text and "kind must be" in text
+
+
+def test_bootconfig_accepts_gcp_interconnects_and_normalises_lists():
+    cfg = _gcp_cfg(interconnect="tcpxo", groups=["a", "b"], command=["x"], env=[("A", "1")], project="acme-ml-prod")
+    assert cfg.groups == ("a", "b") and cfg.command == ("x",) and cfg.env == (("A", "1"),)
+    with pytest.raises(ValueError, match="interconnect 'efa' is not available on gcp"):
+        _gcp_cfg(interconnect="efa", efa_interfaces=1)
+
+
+def test_images_table_names_every_flavour_with_a_source():
+    assert set(IMAGES) == {"aws-gpu", "aws-cpu", "gcp-gpu", "gcp-tcpx", "gcp-tcpxo", "gcp-rdma", "gcp-cpu"}
+    for key, row in IMAGES.items():
+        assert row["source"].startswith("https://")
+        if key.startswith("aws-"):
+            assert row["ssm_parameter"].startswith("/aws/service/")
+        else:
+            assert re.match(r"^projects/[a-z0-9-]+/global/images/family/[a-z0-9-]+$", row["image"])
+
+
+# ---------------------------------------------------------------- static checks
+
+
+def test_every_boot_script_is_shellcheck_clean():
+    assert SHELLCHECK.exists(), f"shellcheck not in {VENV_BIN}: {SETUP_HINT}"
+    scripts = sorted(p.name for p in BOOT_DIR.glob("*.sh"))
+    assert {"node.sh", "aws.sh", "gcp.sh", "gcp-startup.sh"} <= set(scripts)
+    proc = subprocess.run([str(SHELLCHECK), "-x", "-P", "SCRIPTDIR", *scripts], cwd=BOOT_DIR,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in scripts:
+        text = (BOOT_DIR / name).read_text()
+        assert "set -euo pipefail" in text or name in ("aws.sh", "gcp.sh")  # adapters are sourced
+        assert "shellcheck disable" not in text
+
+
+def _cloud_init() -> str:
+    found = shutil.which("cloud-init")
+    assert found, f"cloud-init not on PATH: {SETUP_HINT}"
+    return found
+
+
+@pytest.mark.parametrize("cfg", [
+    _aws_cfg(nodes=2, interconnect="efa", efa_interfaces=4, retries=3, max_runtime_seconds=3600,
+             command=("torchrun", "train.py"), env={"WANDB_MODE": "offline"}),
+    _aws_cfg(kind="inference", workload="recommendation-inference", port=8000, health_check_path="/v2/health/ready",
+             gpus_per_node=1, image=None),
+    _aws_cfg(kind="data_processing", workload="etl", gpus_per_node=0, image="python:3.12-slim",
+             command=("python", "-m", "etl")),
+], ids=["gpu-training", "inference", "cpu-data-processing"])
+def test_cloud_init_schema_accepts_the_aws_user_data(tmp_path, cfg):
+    path = tmp_path / "user-data"
+    path.write_text(aws_user_data(cfg))
+    proc = subprocess.run([_cloud_init(), "schema", "--config-file", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Valid cloud-config" in proc.stdout + proc.stderr
+
+
+def test_cloud_init_schema_rejects_a_broken_document(tmp_path):
+    # The schema check above can fail: a write_files entry without its path is refused.
+    path = tmp_path / "user-data"
+    path.write_text("#cloud-config\nwrite_files:\n- content: x\n  permissions: 0755\n  nope: 1\n")
+    proc = subprocess.run([_cloud_init(), "schema", "--config-file", str(path)], capture_output=True, text=True)
+    assert proc.returncode != 0
+
+
+# ---------------------------------------------------------------- sandbox: stubs
+
+STUBS = {
+    # docker: every call recorded as calls/NNNN.argv and .env (NUL-separated); a foreground `run`
+    # takes the next line of run-codes ("<exit code> [<seconds to run>]"), stops early (143) when
+    # `docker stop` was called meanwhile.
+    "docker": r'''#!/bin/bash
+set -u
+d="$STUB_STATE/docker"; mkdir -p "$d"
+n=$(ls "$d" | grep -c '\.argv$' || true); n=$(printf '%04d' $((n + 1)))
+printf '%s\0' "$@" >"$d/$n.argv"; env -0 >"$d/$n.env"
+case "$1" in
+  run)
+    for a in "$@"; do [[ "$a" == --detach || "$a" == -d ]] && { echo 0123456789ab; exit 0; }; done
+    name=""; prev=""; for a in "$@"; do [[ "$prev" == --name ]] && name="$a"; prev="$a"; done
+    [[ "$name" == aiinfra-* ]] || exit 0  # helper containers (plugin installers) just succeed
+    c="$STUB_STATE/run-count"; i=$(( $(cat "$c" 2>/dev/null || echo 0) + 1 )); echo $i >"$c"
+    spec=$(sed -n "${i}p" "$STUB_STATE/run-codes" 2>/dev/null); read -r code secs <<<"${spec:-0 0}"
+    rm -f "$STUB_STATE/stopped"
+    end=$(( $(date +%s) + ${secs:-0} ))
+    while (( $(date +%s) < end )); do [[ -e "$STUB_STATE/stopped" ]] && exit 143; sleep 0.1; done
+    exit "${code:-0}" ;;
+  stop) touch "$STUB_STATE/stopped"; exit 0 ;;
+  login) cat >"$d/$n.stdin"; exit 0 ;;
+  image) [[ "${2:-}" == inspect ]] && echo "LD_LIBRARY_PATH=/usr/local/cuda/lib64"; exit 0 ;;
+  inspect) exit 1 ;;
+  *) exit 0 ;;
+esac
+''',
+    "nvidia-smi": r'''#!/bin/bash
+for ((i = 0; i < ${STUB_GPUS:-8}; i++)); do echo "GPU $i: NVIDIA H100 80GB HBM3 (UUID: GPU-$i)"; done
+''',
+    "lsblk": r'''#!/bin/bash
+# -dpno NAME,MODEL: the disk table; -pno NAME DEV: DEV (no partitions); -no MOUNTPOINT DEV: its mount.
+case "$*" in
+  "-dpno NAME,MODEL") cat "$STUB_STATE/lsblk.txt" 2>/dev/null ;;
+  "-pno NAME "*) echo "${@: -1}"; grep "^${@: -1}p" "$STUB_STATE/partitions" 2>/dev/null ;;
+  "-no MOUNTPOINT "*) awk -v d="${@: -1}" '$1 == d {print $2}' "$STUB_STATE/mounts" 2>/dev/null ;;
+esac
+exit 0
+''',
+    "blkid": r'''#!/bin/bash
+f="$STUB_STATE/fs/$(echo "${@: -1}" | tr / _)"; [[ -e "$f" ]] || exit 2; cat "$f"
+''',
+    "mkfs.ext4": r'''#!/bin/bash
+mkdir -p "$STUB_STATE/fs"; echo ext4 >"$STUB_STATE/fs/$(echo "${@: -1}" | tr / _)"; echo "$*" >>"$STUB_STATE/mkfs.log"
+''',
+    "mdadm": r'''#!/bin/bash
+echo "$*" >>"$STUB_STATE/mdadm.log"; mkdir -p "$STUB_STATE/fs" "$(dirname "$2")"; touch "$2"
+for dev in "${@:3}"; do [[ "$dev" == /* ]] && echo linux_raid_member >"$STUB_STATE/fs/$(echo "$dev" | tr / _)"; done
+exit 0
+''',
+    "mount": r'''#!/bin/bash
+echo "$*" >>"$STUB_STATE/mount.log"
+[[ "$*" == *remount* ]] && exit 0
+echo "${@: -2:1} ${@: -1}" >>"$STUB_STATE/mounts"
+''',
+    "mountpoint": r'''#!/bin/bash
+awk -v t="${@: -1}" '$2 == t {found = 1} END {exit !found}' "$STUB_STATE/mounts" 2>/dev/null
+''',
+    "systemctl": r'''#!/bin/bash
+echo "$*" >>"$STUB_STATE/systemctl.log"; [[ "$1" == is-active ]] && exit 3; exit 0
+''',
+    "iptables": r'''#!/bin/bash
+echo "$*" >>"$STUB_STATE/iptables.log"; [[ "$*" == *" -C "* ]] && exit 1; exit 0
+''',
+    "cos-extensions": r'''#!/bin/bash
+echo "$*" >>"$STUB_STATE/cos-extensions.log"
+''',
+    # systemd-run: run the unit's command in the foreground, with this environment.
+    "systemd-run": r'''#!/bin/bash
+echo "$*" >>"$STUB_STATE/systemd-run.log"
+while (($#)) && [[ "$1" == -* ]]; do case "$1" in --unit|--description|--property|--setenv) shift 2 ;; *) shift ;; esac; done
+exec "$@"
+''',
+}
+
+
+class Sandbox:
+    """A node's host: AIINFRA_ROOT, the stub state and the boot files at /opt/aiinfra."""
+
+    def __init__(self, base: Path, files: dict[str, str], dest: str = "opt/aiinfra"):
+        self.root = base / "root"
+        self.state = base / "stub-state"
+        self.bin = base / "bin"
+        for d in (self.root, self.state, self.bin):
+            d.mkdir(parents=True, exist_ok=True)
+        for name, text in STUBS.items():
+            (self.bin / name).write_text(text)
+            (self.bin / name).chmod(0o755)
+        self.boot = self.root / dest
+        self.boot.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (self.boot / name).write_text(text)
+
+    def env(self, extra: dict[str, str]) -> dict[str, str]:
+        env = {
+            "PATH": f"{self.bin}:{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.root), "LANG": "C.UTF-8",
+            "AIINFRA_ROOT": str(self.root), "STUB_STATE": str(self.state),
+            "AIINFRA_POLL_SECONDS": "0.2", "AIINFRA_MEMBERS_TIMEOUT_SECONDS": "20",
+            "AIINFRA_STATE_TIMEOUT_SECONDS": "20", "AIINFRA_GPU_TIMEOUT_SECONDS": "5",
+            "AIINFRA_HEALTH_TIMEOUT_SECONDS": "1",
+        }
+        env.update(extra)
+        return env
+
+    def run_codes(self, *specs: str) -> None:
+        (self.state / "run-codes").write_text("".join(f"{s}\n" for s in specs))
+        (self.state / "run-count").unlink(missing_ok=True)
+
+    def docker_calls(self) -> list[tuple[list[str], dict[str, str]]]:
+        calls = []
+        for argv in sorted((self.state / "docker").glob("*.argv")) if (self.state / "docker").exists() else []:
+            args = argv.read_bytes().decode().split("\0")[:-1]
+            env = dict(e.split("=", 1) for e in argv.with_suffix(".env").read_bytes().decode().split("\0") if "=" in e)
+            calls.append((args, env))
+        return calls
+
+    def job_runs(self) -> list[tuple[list[str], dict[str, str]]]:
+        """Foreground `docker run`s (the job container), with the env each one was given."""
+        out = []
+        for args, env in self.docker_calls():
+            if args[0] == "run" and "--detach" not in args and "--name" in args \
+                    and args[args.index("--name") + 1].startswith("aiinfra-"):
+                names = [a.split("=", 1)[1] for a in args if a.startswith("--env=")]
+                out.append((args, {n: env[n] for n in names}))
+        return out
+
+    def log(self, name: str) -> str:
+        path = self.state / name
+        return path.read_text() if path.exists() else ""
+
+
+class ImdsStub:
+    """IMDSv2 on 127.0.0.1: a session token is required for every GET."""
+
+    def __init__(self, instance_id: str, ip: str, tags: dict[str, str], instance_type: str = "p4d.24xlarge"):
+        self.meta = {"instance-id": instance_id, "local-ipv4": ip, "placement/region": "us-east-1",
+                     "instance-type": instance_type}
+        self.tags = dict(tags)
+        self.spot_action: str | None = None
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):  # quiet
+                pass
+
+            def _send(self, code: int, body: str = "") -> None:
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):
+                if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+                    return self._send(200, "stub-token")
+                return self._send(400)
+
+            def do_GET(self):
+                if self.headers.get("X-aws-ec2-metadata-token") != "stub-token":
+                    return self._send(401)
+                path = self.path.removeprefix("/latest/meta-data/")
+                if path.startswith("tags/instance/"):
+                    key = path.removeprefix("tags/instance/")
+                    return self._send(200, stub.tags[key]) if key in stub.tags else self._send(404)
+                if path == "spot/instance-action":
+                    return self._send(200, stub.spot_action) if stub.spot_action else self._send(404)
+                return self._send(200, stub.meta[path]) if path in stub.meta else self._send(404)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---------------------------------------------------------------- sandbox: AWS
+
+
+_LOCAL = threading.local()
+
+
+def _client(moto, service: str):
+    """A boto3 client for moto, one per thread (the default boto3 session is not thread-safe)."""
+    clients = _LOCAL.__dict__.setdefault("clients", {})
+    if service not in clients:
+        session = _LOCAL.__dict__.setdefault("session", boto3.session.Session())
+        clients[service] = session.client(service, endpoint_url=moto.endpoint, region_name=moto.region,
+                                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    return clients[service]
+
+
+_AMI: list[str] = []
+
+
+def _moto_ami(ec2) -> str:
+    """One of moto's built-in AMIs (describe_images takes a second, so it is asked once)."""
+    if not _AMI:
+        _AMI.append(ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"])
+    return _AMI[0]
+
+
+class AwsWorld:
+    """moto resources of one test: a bucket and an Auto Scaling group with running instances."""
+
+    def __init__(self, moto, desired: int):
+        self.moto = moto
+        tag = uuid.uuid4().hex[:8]
+        self.workload = f"wl-{tag}"
+        self.bucket = f"aiinfra-data-{tag}"
+        self.group = f"asg-{tag}"
+        self.prefix = f"{self.workload}-prefix"
+        _client(moto, "s3").create_bucket(Bucket=self.bucket)
+        ec2 = _client(moto, "ec2")
+        ami = _moto_ami(ec2)
+        ec2.create_launch_template(LaunchTemplateName=f"lt-{tag}",
+                                   LaunchTemplateData={"ImageId": ami, "InstanceType": "p4d.24xlarge"})
+        self.asg = _client(moto, "autoscaling")
+        self.asg.create_auto_scaling_group(
+            AutoScalingGroupName=self.group, LaunchTemplate={"LaunchTemplateName": f"lt-{tag}", "Version": "$Latest"},
+            MinSize=desired, MaxSize=4, DesiredCapacity=desired, AvailabilityZones=["us-east-1a"])
+        self.refresh()
+
+    def refresh(self) -> list[tuple[str, str]]:
+        """The group's in-service instances as (id, private IP), lowest IP first."""
+        ids = [i["InstanceId"] for i in self.asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=[self.group])["AutoScalingGroups"][0]["Instances"] if i["LifecycleState"] == "InService"]
+        res = _client(self.moto, "ec2").describe_instances(InstanceIds=ids)["Reservations"] if ids else []
+        self.instances = sorted(((i["InstanceId"], i["PrivateIpAddress"]) for r in res for i in r["Instances"]),
+                                key=lambda x: tuple(int(p) for p in x[1].split(".")))
+        return self.instances
+
+    def desired(self) -> int:
+        return self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[self.group])["AutoScalingGroups"][0][
+            "DesiredCapacity"]
+
+    def state(self) -> dict | None:
+        try:
+            body = _client(self.moto, "s3").get_object(Bucket=self.bucket, Key=f"{self.prefix}/runs/latest.json")["Body"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise
+        return json.loads(body.read())
+
+    def put_state(self, record: dict) -> None:
+        _client(self.moto, "s3").put_object(Bucket=self.bucket, Key=f"{self.prefix}/runs/latest.json",
+                                          Body=json.dumps(record).encode())
+
+    def failures(self) -> float:
+        now = datetime.now(timezone.utc)
+        stats = _client(self.moto, "cloudwatch").get_metric_statistics(
+            Namespace="aiinfra", MetricName="TrainingJobFailed", Dimensions=[{"Name": "JobName", "Value": self.workload}],
+            StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5), Period=3600, Statistics=["Sum"])
+        return sum(p["Sum"] for p in stats["Datapoints"])
+
+    def cfg(self, **kw) -> BootConfig:
+        base = dict(cloud="aws", workload=self.workload, kind="training", region="us-east-1", groups=(self.group,),
+                    object_prefix=self.prefix, image="nvcr.io/nvidia/pytorch:24.08-py3",
+                    command=("torchrun", "train.py"), gpus_per_node=8,
+                    env={"WANDB_MODE": "offline", "NOTE": "it's $HOME \"quoted\""})
+        base.update(kw)
+        return BootConfig(**base)
+
+
+def _node_factory(base: Path, moto, stubs: list[ImdsStub]):
+    """make(desired, lsblk, **BootConfig overrides) -> (world, [(sandbox, imds stub, env) per instance])."""
+
+    def make(desired: int = 1, lsblk: str = "", **cfg_kw):
+        world = AwsWorld(moto, desired)
+        cfg = world.cfg(**cfg_kw)
+        nodes = []
+        for n, (iid, ip) in enumerate(world.instances):
+            imds = ImdsStub(iid, ip, {"aiinfra-data-bucket": world.bucket})
+            stubs.append(imds)
+            box = Sandbox(base / f"node{n}", boot_files(cfg))
+            (box.state / "lsblk.txt").write_text(lsblk)
+            (box.state / "partitions").write_text("/dev/nvme0n1p1\n")  # the root volume's
+            # The environment is built from scratch, so moto's empty "mask" values are left out
+            # (the CLI v1 reads AWS_PROFILE="" as a profile named "").
+            aws_env = {k: v for k, v in moto.env().items() if v}
+            env = box.env({**aws_env, "AIINFRA_IMDS_ENDPOINT": imds.url})
+            nodes.append((box, imds, env))
+        return world, nodes
+
+    return make
+
+
+_SCENARIOS: dict[str, Callable] = {}
+
+
+def scenario(body: Callable) -> Callable:
+    """A sandbox test whose body runs on the module's thread pool, concurrently with the others
+    (one boot takes seconds: every AWS CLI call starts a Python); the test waits for its body and
+    re-raises whatever it raised."""
+    _SCENARIOS[body.__name__] = body
+
+    def test(aws_scenarios):
+        aws_scenarios(body.__name__)
+
+    test.__name__ = test.__qualname__ = body.__name__
+    test.__doc__ = body.__doc__
+    return test
+
+
+@pytest.fixture(scope="module")
+def aws_scenarios(request, moto_server, tmp_path_factory):
+    assert AWS_CLI.exists(), f"aws CLI not in {VENV_BIN}: {SETUP_HINT}"
+    selected = {item.name for item in request.session.items}
+    stubs: list[ImdsStub] = []
+    pool = ThreadPoolExecutor(max_workers=6)
+    futures = {}
+    # The ones that mostly wait (watchdog, spot notice, reboot, two nodes) start first.
+    waiting = ("watchdog", "spot", "reboot", "two_nodes")
+    for name, body in sorted(_SCENARIOS.items(), key=lambda kv: not any(w in kv[0] for w in waiting)):
+        if name in selected:
+            make = _node_factory(tmp_path_factory.mktemp(name[9:40]), moto_server, stubs)
+            futures[name] = pool.submit(body, make)
+
+    def result(name: str) -> None:
+        futures[name].result(timeout=300)
+
+    yield result
+    pool.shutdown(wait=True, cancel_futures=True)
+    for stub in stubs:
+        stub.close()
+
+
+def boot(box: Sandbox, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(box.boot / "node.sh")], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+DISKS = ("/dev/nvme0n1 Amazon Elastic Block Store\n"      # root volume (has a partition below)
+         "/dev/nvme1n1 Amazon EC2 NVMe Instance Storage\n"
+         "/dev/nvme2n1 Amazon EC2 NVMe Instance Storage\n"
+         "/dev/nvme3n1 Amazon Elastic Block Store\n")     # blank data volume
+
+
+ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1"
+
+
+@scenario
+def test_aws_job_that_exits_0_is_done_and_the_group_goes_to_zero(aws_node):
+    world, [(box, imds, env)] = aws_node(lsblk=DISKS, image=ECR_IMAGE, interconnect="efa", efa_interfaces=2)
+    for dev in ("uverbs0", "uverbs1"):
+        (box.root / "dev" / "infiniband").mkdir(parents=True, exist_ok=True)
+        (box.root / "dev" / "infiniband" / dev).touch()
+    (box.root / "opt/amazon/ofi-nccl/lib").mkdir(parents=True)
+    box.run_codes("0")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [(args, seen)] = box.job_runs()
+    iid, ip = world.instances[0]
+    assert seen["AIINFRA_CHECKPOINT_URI"] == f"s3://{world.bucket}/{world.prefix}/checkpoints/"
+    assert seen["AIINFRA_DATA_URI"] == f"s3://{world.bucket}/{world.prefix}/data/"
+    assert (seen["NNODES"], seen["NODE_RANK"], seen["MASTER_ADDR"], seen["MASTER_PORT"]) == ("1", "0", ip, "29500")
+    assert (seen["GPUS_PER_NODE"], seen["AIINFRA_SCRATCH"], seen["AIINFRA_ATTEMPT"]) == ("8", "/scratch", "1")
+    assert seen["AIINFRA_WORKLOAD"] == world.workload and re.fullmatch(r"\d{8}T\d{4}Z", seen["AIINFRA_RUN_ID"])
+    assert seen["NOTE"] == "it's $HOME \"quoted\"" and seen["WANDB_MODE"] == "offline"
+    assert seen["AIINFRA_DATA_DIR"] == "/data"
+    # the container: all GPUs, host network and IPC, NCCL ulimits, scratch and data mounted, the command last
+    assert args[args.index("--gpus") + 1] == "all"
+    assert args[args.index("--network") + 1] == "host" and args[args.index("--ipc") + 1] == "host"
+    assert "memlock=-1" in args
+    assert f"{box.root}/scratch:/scratch" in args and f"{box.root}/data:/data" in args
+    assert args[-3:] == [ECR_IMAGE, "torchrun", "train.py"]
+    # EFA: the devices, the host's libfabric and aws-ofi-nccl, libfabric's settings for p4d
+    assert ["--device", "/dev/infiniband/uverbs0", "--device", "/dev/infiniband/uverbs1"] == \
+        args[args.index("/dev/infiniband/uverbs0") - 1:][:4]
+    assert "/opt/amazon/ofi-nccl:/opt/amazon/ofi-nccl:ro" in args and "/opt/amazon/efa:/opt/amazon/efa:ro" in args
+    assert seen["FI_PROVIDER"] == "efa" and seen["FI_EFA_USE_DEVICE_RDMA"] == "1"
+    assert seen["LD_LIBRARY_PATH"] == "/opt/amazon/ofi-nccl/lib:/opt/amazon/efa/lib:/usr/local/cuda/lib64"
+    # pulled after an ECR login with the instance role (moto's authorization token)
+    verbs = [a[0] for a, _ in box.docker_calls()]
+    assert verbs.index("login") < verbs.index("pull") < verbs.index("run")
+    assert world.desired() == 0
+    assert world.state() == {"run_id": seen["AIINFRA_RUN_ID"], "started_epoch": world.state()["started_epoch"],
+                             "status": "done", "attempts": 1}
+    assert world.failures() == 0
+    # disks: two instance-store NVMe as RAID 0, the blank EBS volume formatted; every step logged
+    assert "--create" in box.log("mdadm.log") and "nvme1n1 /dev/nvme2n1" in box.log("mdadm.log")
+    formatted = [line.split()[-1] for line in box.log("mkfs.log").splitlines()]
+    assert formatted == [f"{box.root}/dev/md/aiinfra-scratch", "/dev/nvme3n1"]  # never the root volume
+    assert all(line.startswith(f"aiinfra-boot[{world.workload}]: ") for line in proc.stdout.splitlines()
+               if line.startswith("aiinfra-boot"))
+    assert f"aiinfra-boot[{world.workload}]: job: run {seen['AIINFRA_RUN_ID']} done" in proc.stdout
+
+
+@scenario
+def test_aws_failing_job_retries_with_the_same_checkpoint_then_fails_and_alerts(aws_node):
+    world, [(box, imds, env)] = aws_node(retries=2)
+    box.run_codes("1", "1", "1")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = [seen for _, seen in box.job_runs()]
+    assert [r["AIINFRA_ATTEMPT"] for r in runs] == ["1", "2", "3"]
+    assert len({r["AIINFRA_CHECKPOINT_URI"] for r in runs}) == 1
+    assert len({r["AIINFRA_RUN_ID"] for r in runs}) == 1
+    state = world.state()
+    assert (state["status"], state["attempts"], state["run_id"]) == ("failed", 3, runs[0]["AIINFRA_RUN_ID"])
+    assert world.failures() == 1
+    assert world.desired() == 0
+
+
+@scenario
+def test_aws_reboot_mid_run_resumes_the_same_run_with_the_next_attempt(aws_node):
+    world, [(box, imds, env)] = aws_node(lsblk=DISKS, retries=3, max_runtime_seconds=3600)
+    box.run_codes("0 60")  # the first attempt runs until the node loses power
+    node = subprocess.Popen(["bash", str(box.boot / "node.sh")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not box.job_runs() and time.monotonic() < deadline and node.poll() is None:
+        time.sleep(0.1)
+    assert box.job_runs(), node.communicate()[0] if node.poll() is not None else "no job container started"
+    os.killpg(node.pid, signal.SIGKILL)  # power loss: no trap, no cleanup
+    node.wait()
+    assert world.state()["status"] == "running" and world.state()["attempts"] == 1
+    formatted = box.log("mkfs.log")
+    box.run_codes("0")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, second = (seen for _, seen in box.job_runs())
+    assert second["AIINFRA_RUN_ID"] == first["AIINFRA_RUN_ID"]
+    assert (first["AIINFRA_ATTEMPT"], second["AIINFRA_ATTEMPT"]) == ("1", "2")
+    assert second["AIINFRA_CHECKPOINT_URI"] == first["AIINFRA_CHECKPOINT_URI"]
+    assert world.state()["status"] == "done" and world.state()["attempts"] == 2
+    assert box.log("mkfs.log") == formatted  # mounted disks are not formatted again
+    assert "resuming run" in proc.stdout
+
+
+@scenario
+def test_aws_finished_run_inside_the_window_runs_nothing_and_a_stale_one_starts_anew(aws_node):
+    world, [(box, imds, env)] = aws_node(max_runtime_seconds=3600)
+    world.put_state({"run_id": "20250101T0000Z", "started_epoch": int(time.time()) - 60, "status": "done", "attempts": 1})
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert box.job_runs() == [] and world.desired() == 0
+    assert "already done; nothing to run" in proc.stdout
+    # The group is scaled up again (the next schedule): a new instance boots the same way.
+    world.asg.set_desired_capacity(AutoScalingGroupName=world.group, DesiredCapacity=1)
+    imds.meta["instance-id"], imds.meta["local-ipv4"] = world.refresh()[0]
+    world.put_state({"run_id": "20250101T0000Z", "started_epoch": int(time.time()) - 7200, "status": "running",
+                     "attempts": 2})
+    box.run_codes("0")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [(_, seen)] = box.job_runs()
+    assert seen["AIINFRA_RUN_ID"] != "20250101T0000Z" and seen["AIINFRA_ATTEMPT"] == "1"
+
+
+def _no_image(kind: str, tag: str | None) -> Callable:
+    def body(aws_node):
+        world, [(box, imds, env)] = aws_node(lsblk=DISKS, image=None, kind=kind)
+        if tag is not None:
+            imds.tags["aiinfra-image"] = tag
+        proc = boot(box, env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert box.docker_calls() == []
+        assert "waits for your own deployment" in proc.stdout
+        assert f"{box.root}/scratch" in box.log("mounts") and f"{box.root}/data" in box.log("mounts")
+        assert world.desired() == 1  # nothing ran, nothing was scaled
+
+    body.__name__ = f"test_aws_no_image_{kind}_{'empty_tag' if tag == '' else 'no_tag'}_prepares_the_node_and_never_calls_docker"
+    return scenario(body)
+
+
+test_aws_no_image_training_empty_tag_prepares_the_node_and_never_calls_docker = _no_image("training", "")
+test_aws_no_image_training_no_tag_prepares_the_node_and_never_calls_docker = _no_image("training", None)
+test_aws_no_image_inference_empty_tag_prepares_the_node_and_never_calls_docker = _no_image("inference", "")
+test_aws_no_image_inference_no_tag_prepares_the_node_and_never_calls_docker = _no_image("inference", None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@scenario
+def test_aws_inference_runs_one_supervised_server_publishing_the_port(aws_node):
+    port = _free_port()
+    world, [(box, imds, env)] = aws_node(kind="inference", port=port, health_check_path="/v2/health/ready",
+                                         command=(), gpus_per_node=1, image=None)
+    image = "public.ecr.aws/acme/serve@sha256:" + "a" * 64
+    imds.tags["aiinfra-image"] = image  # the image the constructs tag the instances with
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = [(a, e) for a, e in box.docker_calls() if a[0] == "run"]
+    assert len(runs) == 1
+    args, env_seen = runs[0]
+    assert "--detach" in args and args[args.index("--restart") + 1] == "unless-stopped"
+    assert args[args.index("--publish") + 1] == f"{port}:{port}"
+    assert "--network" not in args  # bridge network: only the published port is reachable
+    assert args[-1] == image
+    assert "login" not in [a[0] for a, _ in box.docker_calls()]  # a public registry needs no login
+    assert env_seen["AIINFRA_PORT"] == str(port) and env_seen["AIINFRA_WORKLOAD"] == world.workload
+    assert "not healthy yet" in proc.stdout  # nothing really listens here; the node does not hang
+    assert world.state() is None and world.desired() == 1
+
+
+@scenario
+def test_aws_watchdog_stops_a_run_past_max_runtime_as_failed(aws_node):
+    world, [(box, imds, env)] = aws_node(max_runtime_seconds=10, retries=5)
+    box.run_codes("0 60")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "watchdog: max_runtime of run" in proc.stderr  # logged from inside the attempt
+    assert [a[0] for a, _ in box.docker_calls()].count("stop") >= 1
+    assert len(box.job_runs()) == 1  # no retry after the watchdog
+    assert world.state()["status"] == "failed" and world.failures() == 1 and world.desired() == 0
+
+
+@scenario
+def test_aws_spot_notice_stops_the_container_with_grace_and_leaves_the_run_to_the_replacement(aws_node):
+    world, [(box, imds, env)] = aws_node(retries=3, lsblk=DISKS)
+    # The Deep Learning AMI has already mounted the instance store on /opt/dlami/nvme.
+    (box.state / "mounts").write_text(f"/dev/md0 {box.root}/opt/dlami/nvme\n")
+    box.run_codes("0 60")
+    node = subprocess.Popen(["bash", str(box.boot / "node.sh")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not box.job_runs() and time.monotonic() < deadline and node.poll() is None:
+        time.sleep(0.1)
+    imds.spot_action = json.dumps({"action": "terminate", "time": "2026-12-01T23:00:00Z"})
+    out = node.communicate(timeout=60)[0]
+    assert node.returncode == 0, out
+    stops = [a for a, _ in box.docker_calls() if a[0] == "stop"]
+    assert stops and stops[0][:3] == ["stop", "--time", "90"] and stops[0][-1] == f"aiinfra-{world.workload}"
+    assert "spot: interruption notice" in out
+    [(args, _)] = box.job_runs()
+    assert f"{box.root}/opt/dlami/nvme:/scratch" in args and box.log("mdadm.log") == ""  # reused as it is
+    # not a failure: the run stays running for the node that replaces this one
+    assert world.state()["status"] == "running" and world.state()["attempts"] == 1
+    assert world.failures() == 0 and world.desired() == 1
+
+
+@scenario
+def test_aws_two_nodes_rank_by_lowest_ip_and_share_the_run(aws_node):
+    world, nodes = aws_node(desired=2, nodes=2)
+    for box, _, _ in nodes:
+        box.run_codes("0 4")  # long enough for the other rank to join under load
+    procs = [subprocess.Popen(["bash", str(box.boot / "node.sh")], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for box, _, env in nodes]
+    outs = [p.communicate(timeout=90)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
+    (low_ip, high_ip) = (ip for _, ip in world.instances)
+    seen = {}
+    for (box, imds, _) in nodes:
+        [(_, env_seen)] = box.job_runs()
+        seen[imds.meta["local-ipv4"]] = env_seen
+    assert seen[low_ip]["NODE_RANK"] == "0" and seen[high_ip]["NODE_RANK"] == "1"
+    assert {s["MASTER_ADDR"] for s in seen.values()} == {low_ip}
+    assert {s["NNODES"] for s in seen.values()} == {"2"}
+    assert len({s["AIINFRA_RUN_ID"] for s in seen.values()}) == 1
+    assert world.state()["status"] == "done" and world.desired() == 0
+
+
+# ---------------------------------------------------------------- sandbox: GCP
+
+
+class GcpFake:
+    """The metadata server and the Compute / Storage / Monitoring JSON APIs the GCP adapter calls,
+    on one 127.0.0.1 port, in their wire format (only what gcp.sh asks for; every API call must
+    carry the metadata server's token)."""
+
+    TOKEN = "test-access-token-0123"
+
+    def __init__(self, project: str, region: str, attributes: dict[str, str]):
+        self.project, self.region = project, region
+        self.attributes = dict(attributes)
+        self.instances: dict[str, dict] = {}  # name -> {"zone", "ip", "group", "status"}
+        self.groups: dict[str, int] = {}      # MIG name -> target size
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.time_series: list[dict] = []
+        self.me = ""
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, code: int, body: bytes | str | dict = b"", ctype: str = "application/json") -> None:
+                data = json.dumps(body).encode() if isinstance(body, dict) else body.encode() if isinstance(body, str) else body
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, code: int, message: str) -> None:
+                self._send(code, {"error": {"code": code, "message": message}})
+
+            def do_GET(self):
+                self._route("GET")
+
+            def do_POST(self):
+                self._route("POST")
+
+            def _route(self, method: str) -> None:
+                from urllib.parse import parse_qs, unquote, urlsplit
+                url = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if url.path.startswith("/computeMetadata/v1/"):
+                    if self.headers.get("Metadata-Flavor") != "Google":
+                        return self._error(403, "Missing Metadata-Flavor:Google header")
+                    return fake.metadata(self, url.path.removeprefix("/computeMetadata/v1/"))
+                if self.headers.get("Authorization") != f"Bearer {fake.TOKEN}":
+                    return self._error(401, "Request is missing required authentication credential")
+                parts = [unquote(p) for p in url.path.strip("/").split("/")]
+                return fake.api(self, method, parts, query, body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def add_instance(self, name: str, ip: str, group: str, zone: str = "us-central1-a") -> None:
+        self.instances[name] = {"zone": zone, "ip": ip, "group": group, "status": "RUNNING"}
+
+    def metadata(self, h, path: str) -> None:
+        me = self.instances[self.me]
+        values = {
+            "instance/id": "4242", "instance/name": self.me, "instance/network-interfaces/0/ip": me["ip"],
+            "instance/zone": f"projects/1234/zones/{me['zone']}", "instance/preempted": "FALSE",
+            "project/project-id": self.project,
+            "instance/service-accounts/default/token": json.dumps(
+                {"access_token": self.TOKEN, "expires_in": 3599, "token_type": "Bearer"}),
+        }
+        if path.startswith("instance/attributes/"):
+            key = path.removeprefix("instance/attributes/")
+            return h._send(200, self.attributes[key], "application/text") if key in self.attributes else h._send(404, "")
+        return h._send(200, values[path], "application/text") if path in values else h._send(404, "")
+
+    def api(self, h, method: str, parts: list[str], query: dict[str, str], body: bytes) -> None:
+        # compute/v1/projects/P/regions/R/instanceGroupManagers/G/{listManagedInstances,resize}
+        if parts[:3] == ["compute", "v1", "projects"] and parts[4] == "regions" and parts[6] == "instanceGroupManagers":
+            assert (parts[3], parts[5]) == (self.project, self.region), parts
+            group, verb = parts[7], parts[8]
+            if group not in self.groups:
+                return h._error(404, f"The resource 'projects/{self.project}/regions/{self.region}/instanceGroupManagers/{group}' was not found")
+            if method == "POST" and verb == "listManagedInstances":
+                items = [{"instance": f"https://www.googleapis.com/compute/v1/projects/{self.project}/zones/{i['zone']}/instances/{n}",
+                          "id": "77", "instanceStatus": i["status"], "currentAction": "NONE",
+                          "version": {"instanceTemplate": "t", "name": "v1"}}
+                         for n, i in self.instances.items() if i["group"] == group]
+                if query.get("fields") == "managedInstances(instance,instanceStatus)":
+                    items = [{"instance": i["instance"], "instanceStatus": i["instanceStatus"]} for i in items]
+                return h._send(200, {"managedInstances": items} if items else {})
+            if method == "POST" and verb == "resize":
+                self.groups[group] = int(query["size"])
+                return h._send(200, {"kind": "compute#operation", "operationType": "compute.instanceGroupManagers.resize",
+                                     "status": "RUNNING"})
+        # compute/v1/projects/P/zones/Z/instances/N
+        if parts[:3] == ["compute", "v1", "projects"] and parts[4] == "zones" and parts[6] == "instances" and method == "GET":
+            inst = self.instances.get(parts[7])
+            if not inst:
+                return h._error(404, "not found")
+            full = {"name": parts[7], "networkInterfaces": [{"name": "nic0", "network": "n", "networkIP": inst["ip"]}]}
+            if query.get("fields") == "networkInterfaces(networkIP)":
+                full = {"networkInterfaces": [{"networkIP": inst["ip"]}]}
+            return h._send(200, full)
+        # storage/v1/b/B/o/NAME?alt=media ; upload/storage/v1/b/B/o?uploadType=media&name=NAME
+        if parts[:3] == ["storage", "v1", "b"] and parts[4] == "o" and method == "GET" and query.get("alt") == "media":
+            data = self.objects.get((parts[3], "/".join(parts[5:])))
+            return h._send(200, data, "application/octet-stream") if data is not None else h._error(404, "No such object")
+        if parts[:4] == ["upload", "storage", "v1", "b"] and parts[5] == "o" and method == "POST":
+            assert query["uploadType"] == "media"
+            self.objects[(parts[4], query["name"])] = body
+            return h._send(200, {"kind": "storage#object", "bucket": parts[4], "name": query["name"], "size": str(len(body))})
+        # v3/projects/P/timeSeries
+        if parts[:2] == ["v3", "projects"] and parts[3] == "timeSeries" and method == "POST":
+            self.time_series.append(json.loads(body))
+            return h._send(200, {})
+        return h._error(404, f"no fake for {method} {'/'.join(parts)}")
+
+    def state(self, bucket: str, prefix: str) -> dict | None:
+        data = self.objects.get((bucket, f"{prefix}/runs/latest.json"))
+        return json.loads(data) if data is not None else None
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def gcp_node(tmp_path):
+    fakes: list[GcpFake] = []
+
+    def make(run_codes: tuple[str, ...] = ("0",), **cfg_kw):
+        tag = uuid.uuid4().hex[:6]
+        base = dict(cloud="gcp", workload=f"wl-{tag}", kind="training", region="us-central1",
+                    groups=(f"mig-{tag}-spot", f"mig-{tag}"), object_prefix=f"wl-{tag}",
+                    image="us-docker.pkg.dev/acme-ml/train/trainer:1", command=("python", "train.py"),
+                    gpus_per_node=8, interconnect="tcpx", env={"NOTE": "a b $c"})
+        base.update(cfg_kw)
+        cfg = BootConfig(**base)
+        bucket = f"acme-data-{tag}"
+        fake = GcpFake("acme-ml-prod", "us-central1", {**gcp_metadata(cfg), "aiinfra-data-bucket": bucket})
+        fakes.append(fake)
+        fake.groups = {g: 1 for g in cfg.groups}
+        fake.add_instance(f"{cfg.groups[0]}-x1z2", "10.128.0.7", cfg.groups[0])
+        fake.me = f"{cfg.groups[0]}-x1z2"
+        box = Sandbox(tmp_path, {})
+        (box.root / "etc").mkdir()
+        (box.root / "etc" / "os-release").write_text("NAME=\"Container-Optimized OS\"\nID=cos\n")
+        devs = box.root / "dev"
+        (devs / "disk" / "by-id").mkdir(parents=True)
+        for name in ("google-local-nvme-ssd-0", "google-local-nvme-ssd-1", "google-data"):
+            (devs / "disk" / "by-id" / name).touch()
+        for name in [f"nvidia{i}" for i in range(8)] + ["nvidia-uvm", "nvidiactl"]:
+            (devs / name).touch()
+        # what the TCPX plugin installer leaves on the host
+        (box.root / "var" / "lib" / "tcpx" / "lib64").mkdir(parents=True)
+        box.run_codes(*run_codes)
+        env = box.env({"AIINFRA_GCE_METADATA": fake.url, "AIINFRA_GCP_API_BASE": fake.url})
+        return cfg, bucket, fake, box, env
+
+    yield make
+    for f in fakes:
+        f.close()
+
+
+def startup(box: Sandbox, env: dict[str, str], fake: GcpFake) -> subprocess.CompletedProcess:
+    """Boot as GCE does: the startup-script from the metadata, which fetches and starts node.sh."""
+    script = box.root / "startup-script"
+    script.write_text(fake.attributes["startup-script"])
+    return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=90)
+
+
+def test_gcp_tcpx_job_on_cos_runs_once_then_the_migs_go_to_zero(gcp_node):
+    cfg, bucket, fake, box, env = gcp_node()
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the startup script wrote the metadata's files and started node.sh as a transient unit
+    for name, key in (("node.sh", "aiinfra-node-sh"), ("gcp.sh", "aiinfra-gcp-sh"), ("workload.env", "aiinfra-workload-env")):
+        assert (box.root / "var/lib/aiinfra" / name).read_text() == gcp_metadata(cfg)[key]
+    assert "--unit aiinfra-boot" in box.log("systemd-run.log") and "/bin/bash" in box.log("systemd-run.log")
+    # COS: driver through cos-extensions, /var/lib/nvidia and /var/lib/tcpx remounted exec
+    assert "install gpu" in box.log("cos-extensions.log")
+    assert f"-o remount,exec {box.root}/var/lib/nvidia" in box.log("mount.log")
+    assert f"-o remount,exec {box.root}/var/lib/tcpx" in box.log("mount.log")
+    # local SSDs as RAID 0 on /mnt/disks/scratch, the data disk on /mnt/disks/data
+    assert "--create" in box.log("mdadm.log") and "google-local-nvme-ssd-1" in box.log("mdadm.log")
+    assert f"{box.root}/mnt/disks/scratch" in box.log("mounts") and f"{box.root}/mnt/disks/data" in box.log("mounts")
+    calls = box.docker_calls()
+    rxdm = next(a for a, _ in calls if a[0] == "run" and "receive-datapath-manager" in a)
+    assert "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpx/tcpgpudmarxd-dev:v2.0.9" in rxdm
+    plugin = "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpx/nccl-plugin-gpudirecttcpx-dev:v3.1.9"
+    assert any(a[-3:] == [plugin, "install", "--install-nccl"] for a, _ in calls if a[0] == "run")
+    assert calls.index(next(c for c in calls if c[0][-3:] == [plugin, "install", "--install-nccl"])) < \
+        calls.index(next(c for c in calls if "--name" in c[0] and c[0][c[0].index("--name") + 1] == f"aiinfra-{cfg.workload}"))
+    [(args, seen)] = box.job_runs()
+    assert seen["AIINFRA_CHECKPOINT_URI"] == f"gs://{bucket}/{cfg.object_prefix}/checkpoints/"
+    assert (seen["NODE_RANK"], seen["NNODES"], seen["MASTER_ADDR"]) == ("0", "1", "10.128.0.7")
+    assert seen["NCCL_GPUDIRECTTCPX_SOCKET_IFNAME"] == "eth1,eth2,eth3,eth4"
+    assert seen["NCCL_GPUDIRECTTCPX_UNIX_CLIENT_PREFIX"] == "/run/tcpx"
+    assert seen["LD_LIBRARY_PATH"] == "/usr/local/tcpx/lib64:/usr/local/nvidia/lib64:/usr/local/cuda/lib64"
+    assert seen["NOTE"] == "a b $c"
+    assert "--device" in args and "/dev/nvidia0:/dev/nvidia0" in args and "/dev/nvidiactl:/dev/nvidiactl" in args
+    assert f"{box.root}/var/lib/nvidia/lib64:/usr/local/nvidia/lib64" in args
+    assert "--gpus" not in args  # COS has no NVIDIA Container Toolkit
+    # Artifact Registry login with the token on stdin, never on the command line
+    login = next(i for i, (a, _) in enumerate(calls) if a[0] == "login")
+    assert calls[login][0][-1] == "https://us-docker.pkg.dev"
+    assert (box.state / "docker" / f"{login + 1:04d}.stdin").read_text().strip() == GcpFake.TOKEN
+    assert all(GcpFake.TOKEN not in " ".join(a) for a, _ in calls)
+    assert fake.state(bucket, cfg.object_prefix) == {
+        "run_id": seen["AIINFRA_RUN_ID"], "status": "done", "attempts": 1,
+        "started_epoch": fake.state(bucket, cfg.object_prefix)["started_epoch"]}
+    assert fake.groups == {g: 0 for g in cfg.groups}
+    assert fake.time_series == []
+
+
+def test_gcp_failing_job_spends_its_retries_then_writes_the_failure_metric(gcp_node):
+    cfg, bucket, fake, box, env = gcp_node(run_codes=("3", "3"), retries=1, interconnect="", gpus_per_node=0)
+    (box.root / "dev" / "disk" / "by-id" / "google-data").unlink()
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = [seen for _, seen in box.job_runs()]
+    assert [r["AIINFRA_ATTEMPT"] for r in runs] == ["1", "2"]
+    assert len({r["AIINFRA_CHECKPOINT_URI"] for r in runs}) == 1 and len({r["AIINFRA_RUN_ID"] for r in runs}) == 1
+    assert fake.state(bucket, cfg.object_prefix)["status"] == "failed"
+    [series] = fake.time_series
+    [ts] = series["timeSeries"]
+    assert ts["metric"] == {"type": "custom.googleapis.com/aiinfra/training_job_failed", "labels": {"workload": cfg.workload}}
+    assert ts["resource"] == {"type": "global", "labels": {"project_id": "acme-ml-prod"}}
+    assert ts["points"][0]["value"] == {"int64Value": "1"}
+    assert fake.groups == {g: 0 for g in cfg.groups}
+    assert "cos-extensions.log" not in os.listdir(box.state)  # a CPU node installs no driver
+
+
+def test_gcp_no_image_prepares_the_node_and_starts_nothing(gcp_node):
+    cfg, bucket, fake, box, env = gcp_node(image=None, kind="inference", interconnect="", gpus_per_node=1)
+    fake.attributes["aiinfra-image"] = ""
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert box.docker_calls() == [] and "iptables.log" not in os.listdir(box.state)
+    assert "waits for your own deployment" in proc.stdout
+    assert fake.groups == {g: 1 for g in cfg.groups}
+
+
+def test_gcp_tcpxo_starts_the_rxdm_and_passes_the_plugins_profile(gcp_node):
+    cfg, bucket, fake, box, env = gcp_node(interconnect="tcpxo")
+    lib = box.root / "var" / "lib" / "tcpxo" / "lib64"
+    lib.mkdir(parents=True)
+    # what the plugin installer leaves: its env profile (it reads NCCL_LIB_DIR)
+    (lib / "nccl-env-profile.sh").write_text(
+        'export NCCL_FASTRAK_NUM_FLOWS=2\nexport NCCL_TUNER_CONFIG_PATH="${NCCL_LIB_DIR}/a3plus_tuner_config.textproto"\n')
+    (box.root / "dev" / "dmabuf_import_helper").touch()
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = box.docker_calls()
+    rxdm = next(a for a, _ in calls if a[0] == "run" and "receive-datapath-manager" in a)
+    assert "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.21" in rxdm
+    assert "/dev/dmabuf_import_helper:/dev/dmabuf_import_helper" in rxdm and "--num_nics=8" in rxdm
+    [(args, seen)] = box.job_runs()
+    assert seen["NCCL_FASTRAK_NUM_FLOWS"] == "2"
+    assert seen["NCCL_TUNER_CONFIG_PATH"] == "/var/lib/tcpxo/lib64/a3plus_tuner_config.textproto"
+    assert seen["NCCL_FASTRAK_IFNAME"] == "eth1,eth2,eth3,eth4,eth5,eth6,eth7,eth8"
+    assert seen["LD_LIBRARY_PATH"].startswith("/var/lib/tcpxo/lib64:/usr/local/nvidia/lib64")
+    assert f"{box.root}/dev/aperture_devices:/dev/aperture_devices" in args
+
+
+def test_gcp_rdma_on_ubuntu_installs_gib_and_uses_the_nvidia_toolkit(gcp_node):
+    cfg, bucket, fake, box, env = gcp_node(interconnect="rdma")
+    (box.root / "etc" / "os-release").write_text("NAME=\"Ubuntu\"\nID=ubuntu\n")
+    (box.bin / "nvidia-ctk").write_text("#!/bin/bash\n")  # the image already has the toolkit
+    (box.bin / "nvidia-ctk").chmod(0o755)
+    ib = box.root / "dev" / "infiniband"
+    ib.mkdir()
+    for dev in ("uverbs0", "rdma_cm"):
+        (ib / dev).touch()
+    gib = box.root / "usr" / "local" / "gib" / "scripts"
+    gib.mkdir(parents=True)
+    (gib / "set_nccl_env.sh").write_text("export NCCL_NET=gIB\nexport NCCL_IB_GID_INDEX=3\n")
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = box.docker_calls()
+    install = next(a for a, _ in calls if a[0] == "run" and "install" in a)
+    assert "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.1.2@sha256:" \
+           "b71627dcf88862cd0e64434dfd0224441960db58f2022f94b5f56123659c207e" in install
+    assert f"{box.root}/usr/local/gib:/var/lib/gib" in install
+    [(args, seen)] = box.job_runs()
+    assert (seen["NCCL_NET"], seen["NCCL_IB_GID_INDEX"]) == ("gIB", "3")
+    assert seen["LD_LIBRARY_PATH"] == "/usr/local/gib/lib64:/usr/local/cuda/lib64"
+    assert args[args.index("--gpus") + 1] == "all"  # not COS: the NVIDIA Container Toolkit
+    assert "/dev/infiniband/uverbs0" in args and "/dev/infiniband/rdma_cm" in args
+    assert "cos-extensions.log" not in os.listdir(box.state)
