@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aiinfra.cron import REFERENCE_END, REFERENCE_START, Cron
 from aiinfra.planner.model import Plan, WorkloadPlan
-from aiinfra.stacks.naming import stack_name
+from aiinfra.naming import stack_name
 
 _REF = re.compile(r"^\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}$")
 _RESIZE = re.compile(r"/instanceGroupManagers/([a-z0-9-]+)/resize\?size=(\d+)$")

@@ -24,9 +24,21 @@ from aiinfra.spec.models import Spec
 def precheck(spec: Spec, plan: Plan) -> list[Problem]:
     """What synthesis needs beyond a valid plan (checked before jsii is loaded)."""
     problems = []
+    from aiinfra.boot import aws_user_data, gcp_metadata
+    from aiinfra.boot.workload import boot_config
+    from aiinfra.naming import ENV_SHORT
+
     for i, w in enumerate(spec.workload_inventory):
         placed = next((p for p in plan.workloads if p.name == w.name), None)
-        if placed is not None and placed.cloud == "gcp" and w.exposure == "internal":
+        if placed is None:
+            continue
+        try:  # the nodes' boot, rendered as the stacks will (EC2's 16 KB user-data limit included)
+            cfg = boot_config(spec, placed, placed.cloud, (f"{spec.project}-{ENV_SHORT[spec.environment]}-{w.name}",),
+                              project=spec.clouds.gcp.project if placed.cloud == "gcp" else None)
+            aws_user_data(cfg) if placed.cloud == "aws" else gcp_metadata(cfg)
+        except ValueError as exc:
+            problems.append(Problem(f"workload_inventory[{i}]", f"cannot boot its nodes: {exc}"))
+        if placed.cloud == "gcp" and w.exposure == "internal":
             problems.append(Problem(f"workload_inventory[{i}].exposure", "internal endpoints are built on AWS only for now (an internal "
                                     "application load balancer); on GCP the endpoint is public HTTPS: leave exposure out or pin cloud: aws"))
     flavours: dict[str, dict[str, list[str]]] = {}

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import functools
 import gzip
 import re
 import shlex
@@ -301,6 +302,7 @@ def boot_files(cfg: BootConfig) -> dict[str, str]:
     }
 
 
+@functools.lru_cache(maxsize=16)
 def _gz_b64(text: str) -> str:
     # mtime=0: the same input gives the same bytes, so synth output (and Terraform) stays stable.
     return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")

@@ -1,20 +1,5 @@
-"""Names of stacks and resources: ``<project>-<environment>-<cloud>-<part>``."""
+"""Names of stacks and resources (``aiinfra.naming``, a module without cdktf, re-exported here)."""
 
-from __future__ import annotations
+from aiinfra.naming import ENV_SHORT, short, stack_name
 
-import hashlib
-
-ENV_SHORT = {"development": "dev", "staging": "stg", "production": "prod"}
-
-
-def stack_name(project: str, environment: str, cloud: str, part: str) -> str:
-    return f"{project}-{environment}-{cloud}-{part}"
-
-
-def short(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with a stable hash suffix when cut (load balancer
-    and target group names are 32 characters at most)."""
-    if len(text) <= limit:
-        return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
-    return f"{text[: limit - 7].rstrip('-')}-{digest}"
+__all__ = ["ENV_SHORT", "short", "stack_name"]

@@ -14,7 +14,7 @@ from aiinfra.boot import IMAGES
 from aiinfra.constructs._tf import resource, terraform_literal
 from aiinfra.constructs.gcp.common import check_name
 from aiinfra.constructs.gcp.spot_pool import SpotPool
-from aiinfra.stacks.naming import short
+from aiinfra.naming import short
 
 # Default images (image families: the newest image of the family at apply time), the ones the
 # boot configuration is written for (aiinfra.boot.IMAGES, with their sources).

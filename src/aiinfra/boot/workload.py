@@ -1,0 +1,29 @@
+"""A planned workload's ``BootConfig``: the plan's shape and schedule limits with the spec's v2 keys
+(what runs on the nodes). No cdktf here: ``aiinfra synth`` checks every workload's boot before it
+loads jsii, and the stacks render the same configuration."""
+
+from __future__ import annotations
+
+from aiinfra.boot import BootConfig
+from aiinfra.planner.model import WorkloadPlan
+from aiinfra.spec.models import Spec, Workload
+
+# Instance metadata keys the boot reads (AWS: instance tags through IMDS; GCP: metadata attributes).
+IMAGE_KEY = "aiinfra-image"
+BUCKET_KEY = "aiinfra-data-bucket"
+
+
+def spec_workload(spec: Spec, w: WorkloadPlan) -> Workload:
+    return next(x for x in spec.workload_inventory if x.name == w.name)
+
+
+def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...], project: str | None = None) -> BootConfig:
+    sw = spec_workload(spec, w)
+    batch = w.type != "inference"
+    return BootConfig(
+        cloud=cloud, workload=w.name, kind=w.type, region=w.region, groups=groups, object_prefix=w.name, image=w.image,
+        command=tuple(sw.command or ()), env=tuple(sorted(sw.env.items())), port=w.port or 8080,
+        health_check_path=w.health_check_path or "/health", gpus_per_node=w.gpus_per_node, nodes=w.nodes if batch else 1,
+        interconnect=w.interconnect if w.multi_node else "", efa_interfaces=w.efa_interfaces_per_node if w.multi_node else 0,
+        retries=w.retries if batch else 0,
+        max_runtime_seconds=round((w.max_runtime_hours or 0) * 3600) if batch else 0, project=project)

@@ -1,0 +1,20 @@
+"""Names of stacks and resources: ``<project>-<environment>-<cloud>-<part>``."""
+
+from __future__ import annotations
+
+import hashlib
+
+ENV_SHORT = {"development": "dev", "staging": "stg", "production": "prod"}
+
+
+def stack_name(project: str, environment: str, cloud: str, part: str) -> str:
+    return f"{project}-{environment}-{cloud}-{part}"
+
+
+def short(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with a stable hash suffix when cut (load balancer
+    and target group names are 32 characters at most)."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+    return f"{text[: limit - 7].rstrip('-')}-{digest}"
