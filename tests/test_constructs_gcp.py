@@ -15,7 +15,7 @@ from cdktf import Testing as CdktfTesting  # noqa: E402
 
 from aiinfra.constructs._tf import GOOGLE, provider  # noqa: E402
 from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, CompactPlacement, EncryptionKey, GpuInstanceGroup,  # noqa: E402
-                                    GpuNicNetworks, GroupRunnerRole, HealthCheck, InferenceEndpoint, ProjectServices, RunSchedule, SpotPool,
+                                    GpuNicNetworks, GroupRunnerRole, HealthCheck, InferenceEndpoint, InternalEndpoint, ProjectServices, RunSchedule, SpotPool,
                                     TieredStorage, WorkloadIdentity)
 from tests.gcp_schema import check_stack  # noqa: E402
 
@@ -463,3 +463,24 @@ def test_every_resource_of_a_stack_waits_for_the_project_apis():
     for rtype in ("google_kms_key_ring", "google_kms_crypto_key"):
         assert len(only(doc, rtype)["depends_on"]) == len(apis)
     assert all(len(d["depends_on"]) >= len(apis) for d in doc["data"]["google_project"].values())
+
+
+def test_internal_endpoint_takes_existing_regional_certificates_and_refuses_plain_http():
+    def build(s, **kw):
+        group, net = group_stack(s, target_size=2)
+        args = dict(project=PROJECT, name="acme-reco", region=REGION, network=net.network_id, subnetwork=net.subnetwork_self_link,
+                    proxy_only_cidr="10.129.0.0/23", network_tags=[net.node_tag], instance_groups=group.instance_groups,
+                    autoscale_group=group.id, min_replicas=2, max_replicas=4, requests_per_replica=100.0)
+        args.update(kw)
+        InternalEndpoint(s, "ep", **args)
+    cert = f"projects/{PROJECT}/regions/{REGION}/sslCertificates/reco"
+    doc = synth(lambda s: build(s, ssl_certificates=[cert]))
+    assert only(doc, "google_compute_region_target_https_proxy")["ssl_certificates"] == [cert]
+    assert "google_certificate_manager_certificate" not in doc["resource"]
+    assert only(doc, "google_compute_region_autoscaler")["autoscaling_policy"]["min_replicas"] == 2
+    with pytest.raises(ValueError, match="serves HTTPS only"):
+        synth(lambda s: build(s))
+    with pytest.raises(ValueError, match="1 <= min_replicas <= max_replicas"):
+        synth(lambda s: build(s, ssl_certificates=[cert], min_replicas=5))
+    with pytest.raises(ValueError, match="proxy_only_cidr must be a private range apart from cidr"):
+        ClusterNetwork(CdktfTesting.app(), "n", project=PROJECT, name="acme", region=REGION, proxy_only_cidr="10.50.0.0/23")

@@ -186,10 +186,34 @@ def test_cdktf_app_writes_the_same_gcp_stacks(tmp_path, gcp_out):
         assert stack(tmp_path / "cdktf.out", part) == stack(gcp_out, part), part
 
 
-def test_internal_exposure_on_gcp_is_refused_with_one_line_and_nothing_written(tmp_path):
+def test_internal_exposure_is_a_regional_internal_https_endpoint(tmp_path):
     spec = tmp_path / "internal.yaml"
     spec.write_text((ROOT / "examples" / "gcp-only.yaml").read_text().replace('    health_check_path: "/v2/health/ready"\n',
                                                                               '    health_check_path: "/v2/health/ready"\n    exposure: internal\n'))
-    r = run_synth(spec, tmp_path / "out")
-    assert r.returncode == 2 and r.stderr.startswith("workload_inventory[1].exposure: internal endpoints are built on AWS only")
-    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+    out = tmp_path / "out"
+    r = run_synth(spec, out)
+    assert r.returncode == 0, r.stderr
+    assert "dns_authorization_records" in r.stderr  # the note says which DNS records to add
+    doc = json.loads((out / "stacks" / f"{PREFIX}recommendation-inference" / "cdk.tf.json").read_text())
+    assert check_stack(doc) == []
+    rtypes = set(doc["resource"])
+    assert "google_compute_global_forwarding_rule" not in rtypes and "google_compute_global_address" not in rtypes
+    (rule,) = resources(doc, "google_compute_forwarding_rule")
+    assert (rule["load_balancing_scheme"], rule["port_range"]) == ("INTERNAL_MANAGED", "443")
+    (address,) = resources(doc, "google_compute_address")
+    assert address["address_type"] == "INTERNAL"
+    (backend,) = resources(doc, "google_compute_region_backend_service")
+    assert backend["load_balancing_scheme"] == "INTERNAL_MANAGED"
+    (hc,) = resources(doc, "google_compute_region_health_check")
+    assert hc["http_health_check"] == {"port": 8000, "request_path": "/v2/health/ready"}
+    (policy,) = resources(doc, "google_compute_region_ssl_policy")
+    assert (policy["profile"], policy["min_tls_version"]) == ("RESTRICTED", "TLS_1_2")
+    (proxy,) = resources(doc, "google_compute_region_target_https_proxy")
+    assert proxy["certificate_manager_certificates"][0].startswith("${google_certificate_manager_certificate.")
+    (auth,) = resources(doc, "google_certificate_manager_dns_authorization")
+    assert auth["for_each"] == '${toset(["reco.acme-ml.example.com"])}' and auth["domain"] == "${each.value}"
+    (firewall,) = [f for f in resources(doc, "google_compute_firewall") if f["name"].endswith("-allow-lb")]
+    assert "10.129.0.0/23" in firewall["source_ranges"] and firewall["allow"] == [{"protocol": "tcp", "ports": ["8000"]}]
+    foundation = json.loads((out / "stacks" / f"{PREFIX}foundation" / "cdk.tf.json").read_text())
+    (proxy_only,) = [s for s in resources(foundation, "google_compute_subnetwork") if s.get("purpose") == "REGIONAL_MANAGED_PROXY"]
+    assert (proxy_only["ip_cidr_range"], proxy_only["role"]) == ("10.129.0.0/23", "ACTIVE")

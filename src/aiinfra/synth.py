@@ -38,9 +38,6 @@ def precheck(spec: Spec, plan: Plan) -> list[Problem]:
             aws_user_data(cfg) if placed.cloud == "aws" else gcp_metadata(cfg)
         except ValueError as exc:
             problems.append(Problem(f"workload_inventory[{i}]", f"cannot boot its nodes: {exc}"))
-        if placed.cloud == "gcp" and w.exposure == "internal":
-            problems.append(Problem(f"workload_inventory[{i}].exposure", "internal endpoints are built on AWS only for now (an internal "
-                                    "application load balancer); on GCP the endpoint is public HTTPS: leave exposure out or pin cloud: aws"))
     flavours: dict[str, dict[str, list[str]]] = {}
     for w in plan.workloads:
         if w.cloud == "gcp" and w.multi_node and w.gpu_nics_per_node:

@@ -12,7 +12,7 @@ from cdktf import App, GcsBackend, LocalBackend, TerraformOutput, TerraformStack
 from aiinfra.boot import IMAGES, gcp_metadata
 from aiinfra.constructs._tf import GOOGLE, provider
 from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, EncryptionKey, GpuInstanceGroup, GpuNicNetworks, GroupRunnerRole,
-                                    HealthCheck, InferenceEndpoint, ProjectServices, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
+                                    HealthCheck, InferenceEndpoint, InternalEndpoint, ProjectServices, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
 from aiinfra.constructs.gcp.gpu_instance_group import DATA_DISK_TYPES, LOCAL_SSD_GIB
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.spec.models import AlertRule as SpecAlertRule
@@ -22,6 +22,8 @@ from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input
 
 WORKLOAD_LABEL = "aiinfra-workload"
+# The proxy-only subnet of internal endpoints: apart from the nodes' 10.50.0.0/20 and the GPU NICs' 10.60.0.0/16.
+PROXY_ONLY_CIDR = "10.129.0.0/23"
 COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute"
 
 
@@ -85,8 +87,9 @@ class GcpFoundation:
         self.key = EncryptionKey(self.stack, "key", project=gcp.project, location=region, name=short(f"{self.name}-{region}-data", 63))
         nics = gpu_nic_networks(workloads)
         roce_zone = next((w.zones[0] for w in workloads if w.interconnect == "rdma" and w.multi_node), None)
+        internal = any(w.type == "inference" and w.exposure == "internal" for w in workloads)
         self.network = ClusterNetwork(self.stack, "network", project=gcp.project, name=short(f"{self.name}-{region}", 40), region=region,
-                                      gpu_nics=nics, roce_zone=roce_zone)
+                                      gpu_nics=nics, roce_zone=roce_zone, proxy_only_cidr=PROXY_ONLY_CIDR if internal else None)
         tiers = {t.tier: t for t in storage.tiers} if storage else {}
         warm = tiers["warm"].transition_after_days if "warm" in tiers else 30
         cold = tiers["cold"].transition_after_days if "cold" in tiers else 90
@@ -199,11 +202,18 @@ class GcpWorkload:
                 domains = var.list_value
                 self.notes.append(f"{self.stack.node.id}: pass the endpoint's DNS names with -var 'endpoint_domains=[\"...\"]' "
                                   "(or set clouds.gcp.domains in the spec)")
-            self.endpoint = InferenceEndpoint(
-                self.stack, "endpoint", project=gcp.project, name=name, region=w.region, network=net.network_id,
-                network_tags=[net.node_tag], instance_groups=self.group.instance_groups, autoscale_group=self.group.id,
-                min_replicas=max(1, w.min_nodes), max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=w.replica_qps or 100.0,
-                lb_utilization_target=w.target_utilization or 0.7, domains=domains, ssl_certificates=gcp.ssl_certificates, health_check=health)
+            serving_args = dict(project=gcp.project, name=name, region=w.region, network=net.network_id, network_tags=[net.node_tag],
+                                instance_groups=self.group.instance_groups, autoscale_group=self.group.id, min_replicas=max(1, w.min_nodes),
+                                max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=w.replica_qps or 100.0,
+                                lb_utilization_target=w.target_utilization or 0.7, domains=domains, ssl_certificates=gcp.ssl_certificates)
+            if w.exposure == "internal":
+                self.endpoint = InternalEndpoint(self.stack, "endpoint", subnetwork=net.subnetwork_self_link, proxy_only_cidr=PROXY_ONLY_CIDR,
+                                                 port=port, health_check_path=w.health_check_path or "/health", **serving_args)
+                if gcp.domains or not gcp.ssl_certificates:
+                    self.notes.append(f"{self.stack.node.id}: Certificate Manager issues the internal endpoint's certificate once the "
+                                      "records of output dns_authorization_records are in the domains' DNS")
+            else:
+                self.endpoint = InferenceEndpoint(self.stack, "endpoint", health_check=health, **serving_args)
             backend_name = f"{name}-backend"
             TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)
         rules = alert_rules_for(spec.alerting_rules, w, backend_name)

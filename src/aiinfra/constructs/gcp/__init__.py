@@ -5,6 +5,7 @@ from aiinfra.constructs.gcp.cluster_network import ClusterNetwork, CompactPlacem
 from aiinfra.constructs.gcp.encryption_key import EncryptionKey
 from aiinfra.constructs.gcp.gpu_instance_group import GpuInstanceGroup
 from aiinfra.constructs.gcp.inference_endpoint import HealthCheck, InferenceEndpoint
+from aiinfra.constructs.gcp.internal_endpoint import InternalEndpoint
 from aiinfra.constructs.gcp.project_services import ProjectServices
 from aiinfra.constructs.gcp.run_schedule import GroupRunnerRole, RunSchedule
 from aiinfra.constructs.gcp.spot_pool import SpotPool
@@ -12,4 +13,4 @@ from aiinfra.constructs.gcp.tiered_storage import TieredStorage
 from aiinfra.constructs.gcp.workload_identity import WorkloadIdentity
 
 __all__ = ["AlertRule", "Alerts", "ClusterNetwork", "CompactPlacement", "EncryptionKey", "GpuInstanceGroup", "GpuNicNetworks", "GroupRunnerRole", "HealthCheck",
-           "InferenceEndpoint", "ProjectServices", "RunSchedule", "SpotPool", "TieredStorage", "WorkloadIdentity"]
+           "InferenceEndpoint", "InternalEndpoint", "ProjectServices", "RunSchedule", "SpotPool", "TieredStorage", "WorkloadIdentity"]

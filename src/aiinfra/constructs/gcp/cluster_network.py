@@ -89,11 +89,14 @@ class ClusterNetwork(Construct):
         flow_log_sampling: share of flows logged, 0 to 1; default 0.5.
         nat_log_filter: ``ERRORS_ONLY`` (default), ``TRANSLATIONS_ONLY`` or ``ALL``.
         node_tag: network tag of the nodes the firewall rules target; default ``<name>-gpu-node``.
+        proxy_only_cidr: a proxy-only subnet for internal HTTPS load balancers
+            (``InternalEndpoint``), e.g. ``10.129.0.0/23``; left out, none.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, cidr: str = "10.50.0.0/20", mtu: int = 8896,
                  gpu_nics: GpuNicNetworks | None = None, gpu_nic_cidr: str = "10.60.0.0/16", roce_zone: str | None = None,
-                 iap_ssh: bool = True, flow_log_sampling: float = 0.5, nat_log_filter: str = "ERRORS_ONLY", node_tag: str | None = None):
+                 iap_ssh: bool = True, flow_log_sampling: float = 0.5, nat_log_filter: str = "ERRORS_ONLY", node_tag: str | None = None,
+                 proxy_only_cidr: str | None = None):
         super().__init__(scope, id)
         check_name(name)
         if not 1300 <= mtu <= 8896:
@@ -105,6 +108,8 @@ class ClusterNetwork(Construct):
         subnet_range = ipaddress.ip_network(cidr)
         if not subnet_range.is_private:
             raise ValueError(f"cidr must be a private range, got {cidr}")
+        if proxy_only_cidr and (not ipaddress.ip_network(proxy_only_cidr).is_private or ipaddress.ip_network(proxy_only_cidr).overlaps(subnet_range)):
+            raise ValueError(f"proxy_only_cidr must be a private range apart from cidr {cidr}, got {proxy_only_cidr}")
         self.project, self.region, self.cidr = project, region, cidr
         self.node_tag = check_name(node_tag or f"{name[:52]}-gpu-node", "node_tag")
         self.network = resource(self, "vpc", "google_compute_network", project=project, name=check_name(f"{name}-vpc"),
@@ -117,6 +122,14 @@ class ClusterNetwork(Construct):
                                    region=region, network=self.network_id, ip_cidr_range=cidr, private_ip_google_access=True,
                                    stack_type="IPV4_ONLY", log_config=log_config)
         self.subnetwork_self_link: str = self.subnetwork.get_string_attribute("self_link")
+        # The region's proxy-only subnet: internal Application Load Balancers run their proxies in it
+        # (https://cloud.google.com/load-balancing/docs/proxy-only-subnets); flow logs do not apply to it.
+        self.proxy_only_cidr: str | None = proxy_only_cidr
+        self.proxy_only_subnetwork = None
+        if proxy_only_cidr:
+            self.proxy_only_subnetwork = resource(self, "proxy-only", "google_compute_subnetwork", project=project,
+                                                  name=check_name(f"{name}-proxy-only"), region=region, network=self.network_id,
+                                                  ip_cidr_range=proxy_only_cidr, purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE")
         self.router = resource(self, "router", "google_compute_router", project=project, name=check_name(f"{name}-router"), region=region,
                                network=self.network_id)
         self.nat = resource(self, "nat", "google_compute_router_nat", project=project, name=check_name(f"{name}-nat"), region=region,

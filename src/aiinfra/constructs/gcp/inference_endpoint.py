@@ -72,17 +72,8 @@ class InferenceEndpoint(Construct):
                  lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
                  health_check: HealthCheck | None = None, security_policy: str | None = None, cooldown_seconds: int = 300):
         super().__init__(scope, id)
-        check_name(name, "name", 50)
-        if not instance_groups:
-            raise ValueError("instance_groups must name at least one group")
-        if not domains and not ssl_certificates:
-            raise ValueError("domains or ssl_certificates is required: the endpoint serves HTTPS only")
-        if not 1 <= min_replicas <= max_replicas:
-            raise ValueError(f"replicas must satisfy 1 <= min_replicas <= max_replicas, got {min_replicas} and {max_replicas}")
-        if requests_per_replica <= 0 or not 0 < cpu_target <= 1 or not 0 < lb_utilization_target <= 1:
-            raise ValueError("requests_per_replica must be positive; cpu_target and lb_utilization_target between 0 and 1")
-        if not network_tags:
-            raise ValueError("network_tags must name the nodes' tag (the health-check firewall rule targets it)")
+        check_serving(name, instance_groups, domains, ssl_certificates, network_tags, min_replicas, max_replicas, requests_per_replica,
+                      cpu_target, lb_utilization_target)
         if health_check is None:
             health_check = HealthCheck(self, "health", project=project, name=f"{name}-health", port=port, path=health_check_path)
         port = health_check.port
@@ -116,10 +107,35 @@ class InferenceEndpoint(Construct):
         self.forwarding_rule = resource(self, "https", "google_compute_global_forwarding_rule", project=project, name=f"{name}-https",
                                         target=proxy.get_string_attribute("id"), ip_address=self.address.get_string_attribute("id"),
                                         port_range="443", ip_protocol="TCP", load_balancing_scheme="EXTERNAL_MANAGED")
-        self.autoscaler = resource(
-            self, "autoscaler", "google_compute_region_autoscaler", project=project, name=f"{name}-autoscaler", region=region,
-            target=autoscale_group,
-            autoscaling_policy={"min_replicas": min_replicas, "max_replicas": max_replicas, "cooldown_period": cooldown_seconds, "mode": "ON",
-                                "cpu_utilization": {"target": cpu_target},
-                                "load_balancing_utilization": {"target": lb_utilization_target},
-                                "scale_in_control": {"max_scaled_in_replicas": {"fixed": 1}, "time_window_sec": 600}})
+        self.autoscaler = autoscaler(self, project=project, name=name, region=region, target=autoscale_group, min_replicas=min_replicas,
+                                     max_replicas=max_replicas, cpu_target=cpu_target, lb_utilization_target=lb_utilization_target,
+                                     cooldown_seconds=cooldown_seconds)
+
+
+def check_serving(name: str, instance_groups: Sequence[str], domains: Sequence[str] | str, ssl_certificates: Sequence[str],
+                  network_tags: Sequence[str], min_replicas: int, max_replicas: int, requests_per_replica: float, cpu_target: float,
+                  lb_utilization_target: float) -> None:
+    """The props a public and an internal endpoint share, checked the same way."""
+    check_name(name, "name", 50)
+    if not instance_groups:
+        raise ValueError("instance_groups must name at least one group")
+    if not domains and not ssl_certificates:
+        raise ValueError("domains or ssl_certificates is required: the endpoint serves HTTPS only")
+    if not network_tags:
+        raise ValueError("network_tags must name the nodes' tag (the health-check firewall rule targets it)")
+    if not 1 <= min_replicas <= max_replicas:
+        raise ValueError(f"replicas must satisfy 1 <= min_replicas <= max_replicas, got {min_replicas} and {max_replicas}")
+    if requests_per_replica <= 0 or not 0 < cpu_target <= 1 or not 0 < lb_utilization_target <= 1:
+        raise ValueError("requests_per_replica must be positive; cpu_target and lb_utilization_target between 0 and 1")
+
+
+def autoscaler(scope: Construct, *, project: str, name: str, region: str, target: str, min_replicas: int, max_replicas: int,
+               cpu_target: float, lb_utilization_target: float, cooldown_seconds: int):
+    """The regional autoscaler of a serving group (public and internal endpoints alike): CPU and
+    load-balancing utilization, min replicas from availability, one replica removed at a time."""
+    return resource(
+        scope, "autoscaler", "google_compute_region_autoscaler", project=project, name=f"{name}-autoscaler", region=region, target=target,
+        autoscaling_policy={"min_replicas": min_replicas, "max_replicas": max_replicas, "cooldown_period": cooldown_seconds, "mode": "ON",
+                            "cpu_utilization": {"target": cpu_target},
+                            "load_balancing_utilization": {"target": lb_utilization_target},
+                            "scale_in_control": {"max_scaled_in_replicas": {"fixed": 1}, "time_window_sec": 600}})
