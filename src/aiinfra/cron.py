@@ -14,6 +14,7 @@ day checks, so planning 1,000 workloads stays fast.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -66,7 +67,12 @@ class Cron:
 
     @classmethod
     def parse(cls, text: str) -> Cron:
-        fields = str(text).split()
+        """The parsed expression (one object per text: what is counted on it is counted once)."""
+        return _parse(str(text))
+
+    @classmethod
+    def _parse(cls, text: str) -> Cron:
+        fields = text.split()
         if len(fields) != 5:
             raise ValueError(f"a cron expression has five fields (minute hour day-of-month month day-of-week), got {text!r}")
         minute, hour, dom, month, dow = fields
@@ -101,11 +107,19 @@ class Cron:
 
     def runs_per_month(self) -> float:
         """Fires in the reference year, divided by 12."""
+        return self._runs_per_month
+
+    @functools.cached_property
+    def _runs_per_month(self) -> float:
         return sum(1 for _ in self.fires()) / 12
 
     def shortest_gap_hours(self) -> float | None:
         """The shortest time between two fires in the reference year (and across its end), or
         None when it fires at most once a year."""
+        return self._shortest_gap_hours
+
+    @functools.cached_property
+    def _shortest_gap_hours(self) -> float | None:
         times = list(self.fires(REFERENCE_START, REFERENCE_END + dt.timedelta(days=366)))
         if len(times) < 2:
             return None
@@ -125,6 +139,11 @@ class Cron:
             if self.any_weekday and len(self.days) == 1:
                 return f"day {self.days[0]} of each month {clock}"
         return f"cron '{self.text}' (UTC)"
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Cron:
+    return Cron._parse(text)
 
 
 def hours_text(hours: float) -> str:
