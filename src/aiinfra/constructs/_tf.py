@@ -82,20 +82,10 @@ def resource(scope: Construct, id: str, type: str, /, *, depends_on: list[Any] |
     return GenericResource(scope, id, type, attrs, depends_on)
 
 
-class GenericDataSource(TerraformDataSource):
-    """A ``TerraformDataSource`` whose arguments cross into cdktf in one call at synth, as ``GenericResource``'s do."""
-
-    def __init__(self, scope: Construct, id: str, type: str, attrs: dict[str, Any]):
-        super().__init__(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]))
-        self.attributes: dict[str, Any] = clean({k: v for k, v in attrs.items() if v is not None})
-
-    @jsii.member(jsii_name="synthesizeAttributes")
-    def _synthesize_attributes(self) -> dict[str, Any]:
-        return self.attributes
-
-
 def data(scope: Construct, id: str, type: str, /, **attrs: Any) -> TerraformDataSource:
-    return GenericDataSource(scope, id, type, attrs)
+    d = TerraformDataSource(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]))
+    _apply(d, attrs)
+    return d
 
 
 def provider(scope: Construct, id: str, info: ProviderInfo, **attrs: Any) -> TerraformProvider:
