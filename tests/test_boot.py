@@ -35,7 +35,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from aiinfra.boot import IMAGES, BootConfig, aws_user_data, boot_files, gcp_metadata
+from aiinfra.boot import IMAGES, BootConfig, aws_user_data, aws_user_data_gzip, boot_files, gcp_metadata
 from tests.tf_harness import moto_server  # noqa: F401  (session fixture)
 
 BOOT_DIR = Path(__file__).resolve().parent.parent / "src" / "aiinfra" / "boot"
@@ -134,23 +134,27 @@ def test_aws_user_data_writes_the_scripts_unit_and_env_and_starts_the_unit():
     assert set(files) == {"/opt/aiinfra/node.sh", "/opt/aiinfra/aws.sh", "/opt/aiinfra/workload.env",
                           "/etc/systemd/system/aiinfra-boot.service"}
     for path, name in (("/opt/aiinfra/node.sh", "node.sh"), ("/opt/aiinfra/aws.sh", "aws.sh")):
-        assert files[path]["encoding"] == "gz+b64"
-        assert gzip.decompress(base64.b64decode(files[path]["content"])).decode() == (BOOT_DIR / name).read_text()
+        assert "encoding" not in files[path]  # plain text: the whole document is compressed (aws_user_data_gzip)
+        assert files[path]["content"] == (BOOT_DIR / name).read_text()
+    assert "    #!/usr/bin/env bash\n" in text  # the scripts read as themselves (literal blocks)
     assert files["/opt/aiinfra/workload.env"]["content"] == boot_files(cfg)["workload.env"]
     unit = files["/etc/systemd/system/aiinfra-boot.service"]["content"]
     assert "ExecStart=/bin/bash /opt/aiinfra/node.sh" in unit and "WantedBy=multi-user.target" in unit
     assert doc["runcmd"][-1] == ["systemctl", "start", "--no-block", "aiinfra-boot.service"]
     assert ["systemctl", "enable", "aiinfra-boot.service"] in doc["runcmd"]
-    assert aws_user_data(cfg) == text  # deterministic (gzip without a timestamp): no Terraform diff
+    packed = aws_user_data_gzip(cfg)
+    assert gzip.decompress(packed).decode() == text
+    assert aws_user_data_gzip(cfg) == packed  # deterministic (gzip without a timestamp): no Terraform diff
 
 
 def test_aws_user_data_fits_ec2s_16_kb_limit_and_says_so_when_it_cannot():
     cfg = _aws_cfg(command=("torchrun", "--nnodes=4", "--nproc-per-node=8", "train.py", "--config", "configs/big.yaml"),
                    env={"WANDB_MODE": "offline", "HF_HOME": "/scratch/hf", "NCCL_DEBUG": "WARN"},
                    nodes=4, interconnect="efa", efa_interfaces=32, retries=3, max_runtime_seconds=86400)
-    assert len(aws_user_data(cfg).encode()) <= 16 * 1024
-    with pytest.raises(ValueError, match="over EC2's limit of 16384"):
-        aws_user_data(_aws_cfg(env={"BIG": "x" * 4000}))
+    assert len(aws_user_data_gzip(cfg)) <= 10 * 1024  # compressed: 6 KB left for the user's command and env
+    noise = base64.b64encode(__import__("random").Random(0).randbytes(9000)).decode()  # 12 KB that gzip cannot shrink much
+    with pytest.raises(ValueError, match="compressed, over EC2's limit of 16384"):
+        aws_user_data_gzip(_aws_cfg(env={"BIG": noise[:4000], "BIG2": noise[4000:8000]}, command=("run", noise[:6000])))
 
 
 def test_user_data_and_metadata_hold_no_secret_looking_values():

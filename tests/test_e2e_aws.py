@@ -124,6 +124,7 @@ def check_training(moto_server, outputs: dict) -> None:
     """What the applied training stack does in the (local) cloud: two EFA nodes in a cluster
     placement group, started and hard-stopped by scheduled actions, booting the job wrapper."""
     import base64
+    import gzip
 
     import yaml
 
@@ -145,7 +146,7 @@ def check_training(moto_server, outputs: dict) -> None:
     data = version["LaunchTemplateData"]
     assert data["Placement"]["GroupName"] == pg["GroupName"]
     assert [ni["InterfaceType"] for ni in data["NetworkInterfaces"]] == ["efa"] * 4
-    cloud_config = base64.b64decode(data["UserData"]).decode()
+    cloud_config = gzip.decompress(base64.b64decode(data["UserData"])).decode()  # cloud-init reads gzip user data
     assert cloud_config.startswith("#cloud-config")
     files = {f["path"] for f in yaml.safe_load(cloud_config)["write_files"]}
     assert {"/opt/aiinfra/node.sh", "/opt/aiinfra/aws.sh", "/opt/aiinfra/workload.env"} <= files

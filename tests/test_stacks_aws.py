@@ -186,9 +186,11 @@ def test_alert_thresholds_in_every_unit_reach_cloudwatch_units():
 
 def test_a_boot_over_the_user_data_limit_is_one_line_before_anything_is_written(tmp_path):
     spec = tmp_path / "big.yaml"
-    big = "{" + ", ".join(f"VAR_{i}: \"{'x' * 200}\"" for i in range(80)) + "}"
+    noise = __import__("hashlib").sha256
+    big = "{" + ", ".join(f"VAR_{i}: \"{''.join(noise(f'{i}-{j}'.encode()).hexdigest() for j in range(6))}\"" for i in range(80)) + "}"
     spec.write_text(AWS_ONLY.read_text().replace('    env: {NCCL_DEBUG: WARN}\n', f"    env: {big}\n"))
     r = run_synth(spec, tmp_path / "out")
     assert r.returncode == 2 and r.stderr.startswith("workload_inventory[0]: cannot boot its nodes: user data is "), r.stderr
+    assert "bytes compressed" in r.stderr
     assert "over EC2's limit of 16384" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

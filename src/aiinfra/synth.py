@@ -24,7 +24,7 @@ from aiinfra.spec.models import Spec
 def precheck(spec: Spec, plan: Plan) -> list[Problem]:
     """What synthesis needs beyond a valid plan (checked before jsii is loaded)."""
     problems = []
-    from aiinfra.boot import aws_user_data, gcp_metadata
+    from aiinfra.boot import aws_user_data_gzip, gcp_metadata
     from aiinfra.boot.workload import boot_config
     from aiinfra.naming import ENV_SHORT
 
@@ -35,7 +35,7 @@ def precheck(spec: Spec, plan: Plan) -> list[Problem]:
         try:  # the nodes' boot, rendered as the stacks will (EC2's 16 KB user-data limit included)
             cfg = boot_config(spec, placed, placed.cloud, (f"{spec.project}-{ENV_SHORT[spec.environment]}-{w.name}",),
                               project=spec.clouds.gcp.project if placed.cloud == "gcp" else None)
-            aws_user_data(cfg) if placed.cloud == "aws" else gcp_metadata(cfg)
+            aws_user_data_gzip(cfg) if placed.cloud == "aws" else gcp_metadata(cfg)
         except ValueError as exc:
             problems.append(Problem(f"workload_inventory[{i}]", f"cannot boot its nodes: {exc}"))
     flavours: dict[str, dict[str, list[str]]] = {}

@@ -9,14 +9,14 @@ function names in both) and ``workload.env`` (``KEY=value`` lines rendered from 
 
 Example::
 
-    from aiinfra.boot import BootConfig, aws_user_data, IMAGES
+    from aiinfra.boot import BootConfig, aws_user_data_gzip, IMAGES
 
     cfg = BootConfig(cloud="aws", workload="fraud-detection-training", kind="training",
                      region="us-east-1", groups=("acme-train",), object_prefix="fraud-detection-training",
                      image="nvcr.io/nvidia/pytorch:24.08-py3", command=("torchrun", "train.py"),
                      gpus_per_node=8, nodes=2, interconnect="efa", efa_interfaces=4, retries=3,
                      max_runtime_seconds=86400)
-    user_data = aws_user_data(cfg)          # the launch template's user data (base64 it)
+    user_data = aws_user_data_gzip(cfg)     # the launch template's user data (base64 it)
     image = IMAGES["aws-gpu"]["ssm_parameter"]
 
 Two values are known only at apply time and are read at boot from the instance's metadata (AWS:
@@ -39,9 +39,7 @@ same ones): see the table's ``source`` for each row.
 
 from __future__ import annotations
 
-import base64
 import difflib
-import functools
 import gzip
 import re
 import shlex
@@ -51,7 +49,7 @@ from importlib import resources
 
 import yaml
 
-__all__ = ["BootConfig", "IMAGES", "aws_user_data", "boot_files", "gcp_metadata"]
+__all__ = ["BootConfig", "IMAGES", "aws_user_data", "aws_user_data_gzip", "boot_files", "gcp_metadata"]
 
 # Boot images per flavour. AWS rows name the public SSM parameter holding the current AMI id;
 # GCP rows an image family. ``source`` is the page the fact is taken from.
@@ -100,7 +98,7 @@ KINDS = ("training", "inference", "data_processing")
 INTERCONNECTS = {"": CLOUDS, "efa": ("aws",), "tcpx": ("gcp",), "tcpxo": ("gcp",), "rdma": ("gcp",)}
 # Names the node sets itself; the user's env may not shadow them.
 CONTRACT_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "NNODES", "GPUS_PER_NODE", "LD_LIBRARY_PATH")
-# EC2 accepts at most 16 KB of user data before base64.
+# EC2 accepts at most 16 KB of user data before base64 (aws_user_data_gzip sends it compressed).
 # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html
 AWS_USER_DATA_LIMIT = 16 * 1024
 
@@ -302,30 +300,29 @@ def boot_files(cfg: BootConfig) -> dict[str, str]:
     }
 
 
-@functools.lru_cache(maxsize=16)
-def _gz_b64(text: str) -> str:
-    # mtime=0: the same input gives the same bytes, so synth output (and Terraform) stays stable.
-    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)).decode("ascii")
+class _LiteralDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """libyaml's emitter (PyYAML's own spends ~10 ms a document on the scripts), with multi-line
+    text as literal blocks so the scripts read as themselves in the decoded user data."""
+
+
+_LiteralDumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
 
 
 def aws_user_data(cfg: BootConfig) -> str:
-    """EC2 user data: a ``#cloud-config`` document that writes the boot files under /opt/aiinfra,
-    installs the ``aiinfra-boot`` systemd unit (it runs node.sh at every boot) and starts it.
-
-    The scripts are stored gzip+base64 (cloud-init ``encoding: gz+b64``) to stay inside EC2's
-    16 KB user-data limit; ``workload.env`` and the unit stay readable. Plain text: base64 it
-    for the launch template.
+    """EC2 user data as text: a ``#cloud-config`` document that writes the boot files under
+    /opt/aiinfra, installs the ``aiinfra-boot`` systemd unit (it runs node.sh at every boot) and
+    starts it. The launch template takes ``aws_user_data_gzip`` (the same, compressed), which
+    stays well inside EC2's 16 KB limit; cloud-init reads gzip user data as it is
+    (https://cloudinit.readthedocs.io/en/latest/explanation/format.html).
     """
     if cfg.cloud != "aws":
         raise ValueError(f"aws_user_data needs cloud 'aws', got {cfg.cloud!r}")
     files = boot_files(cfg)
     write_files = [
-        {"path": "/opt/aiinfra/node.sh", "owner": "root:root", "permissions": "0755",
-         "encoding": "gz+b64", "content": _gz_b64(files["node.sh"])},
-        {"path": "/opt/aiinfra/aws.sh", "owner": "root:root", "permissions": "0644",
-         "encoding": "gz+b64", "content": _gz_b64(files["aws.sh"])},
-        {"path": "/opt/aiinfra/workload.env", "owner": "root:root", "permissions": "0644",
-         "content": files["workload.env"]},
+        {"path": "/opt/aiinfra/node.sh", "owner": "root:root", "permissions": "0755", "content": files["node.sh"]},
+        {"path": "/opt/aiinfra/aws.sh", "owner": "root:root", "permissions": "0644", "content": files["aws.sh"]},
+        {"path": "/opt/aiinfra/workload.env", "owner": "root:root", "permissions": "0644", "content": files["workload.env"]},
         {"path": "/etc/systemd/system/aiinfra-boot.service", "owner": "root:root", "permissions": "0644",
          "content": _package_file("aiinfra-boot.service")},
     ]
@@ -337,13 +334,18 @@ def aws_user_data(cfg: BootConfig) -> str:
             ["systemctl", "start", "--no-block", "aiinfra-boot.service"],
         ],
     }
-    # libyaml's emitter (PyYAML's pure-Python one spends ~10 ms a document scanning the base64 text).
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    text = "#cloud-config\n" + yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1_000_000)
-    if len(text.encode("utf-8")) > AWS_USER_DATA_LIMIT:
-        raise ValueError(f"user data is {len(text.encode())} bytes, over EC2's limit of {AWS_USER_DATA_LIMIT}; "
-                         "shorten command or env")
-    return text
+    return "#cloud-config\n" + yaml.dump(doc, Dumper=_LiteralDumper, sort_keys=False, default_flow_style=False, width=1_000_000)
+
+
+def aws_user_data_gzip(cfg: BootConfig) -> bytes:
+    """``aws_user_data`` compressed (no timestamp: the same input gives the same bytes, so
+    Terraform sees no change); base64 it for the launch template. Raises ValueError when even
+    compressed it is over EC2's 16 KB user-data limit
+    (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html)."""
+    packed = gzip.compress(aws_user_data(cfg).encode("utf-8"), compresslevel=9, mtime=0)
+    if len(packed) > AWS_USER_DATA_LIMIT:
+        raise ValueError(f"user data is {len(packed)} bytes compressed, over EC2's limit of {AWS_USER_DATA_LIMIT}; shorten command or env")
+    return packed
 
 
 def gcp_metadata(cfg: BootConfig) -> dict[str, str]:

@@ -4,9 +4,11 @@ cdktf cross-stack references so a pull request's plan touches only what changed.
 
 from __future__ import annotations
 
+import base64
+
 from cdktf import App, Fn, LocalBackend, Op, S3Backend, TerraformOutput, TerraformStack, TerraformVariable, Token
 
-from aiinfra.boot import aws_user_data
+from aiinfra.boot import aws_user_data_gzip
 from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, Certificate, ClusterNetwork, EncryptionKey, GpuInstanceGroup, InferenceEndpoint,
                                     RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
@@ -153,7 +155,7 @@ class AwsWorkload:
             health_check_grace_seconds=SERVING_GRACE_SECONDS if serving else 600, efa_interfaces=w.efa_interfaces_per_node,
             data_volume_gib=w.data_volume_gib_per_node, data_volume_type=w.data_volume_type or "gp3",
             placement_group_name=net.placement_group_name if w.placement == "cluster" else None, spot=spot,
-            user_data=aws_user_data(boot_config(spec, w, "aws", (name,))), instance_tags=instance_tags,
+            user_data_base64=base64.b64encode(aws_user_data_gzip(boot_config(spec, w, "aws", (name,)))).decode(), instance_tags=instance_tags,
             service_linked_role_arn=key.autoscaling_role_arn,
             tags={"workload": w.name, "workload-type": w.type, "project": spec.project, "environment": spec.environment})
         dims = {"group": (("AutoScalingGroupName", self.group.name),)}
