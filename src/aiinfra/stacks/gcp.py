@@ -157,7 +157,7 @@ class GcpWorkload:
         if image_var is not None:
             metadata[IMAGE_KEY] = image_var
         # The groups' names are known before the groups exist (the boot and the schedule name them).
-        group_names = self._group_names(name, spot)
+        group_names = GpuInstanceGroup.names_for(name, spot)
         n1_gpus = w.instance_type.startswith("n1-") and w.gpus_per_node
         self.group = GpuInstanceGroup(
             self.stack, "nodes", project=gcp.project, name=name, region=w.region, zones=w.zones, machine_type=w.instance_type,
@@ -178,7 +178,6 @@ class GcpWorkload:
             boot_metadata=gcp_metadata(boot_config(spec, w, "gcp", tuple(group_names.values()), project=gcp.project)), metadata=metadata,
             extra_scopes=[] if serving else [COMPUTE_SCOPE],
             manage_size=False, labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-")})
-        assert set(group_names.values()) == set(self.group.group_names.values()), (group_names, self.group.group_names)
         if not serving:
             foundation.runner.grant(self.stack, "group-runner", member=self.identity.member, region=w.region,
                                     groups=list(group_names.values()), instance_prefix=name)
@@ -223,16 +222,6 @@ class GcpWorkload:
                 self.notes.append(f"{self.stack.node.id}: {len(rules)} alert policies notify nobody (incidents show in Cloud Monitoring "
                                   "only); set clouds.gcp.alert_emails to add e-mail channels")
         TerraformOutput(self.stack, "instance_group_manager", value=self.group.name)
-
-    @staticmethod
-    def _group_names(name: str, spot: SpotPool | None) -> dict[str, str]:
-        """The managed instance groups GpuInstanceGroup makes for ``name`` (its naming rule)."""
-        if spot is None:
-            return {"on-demand": name}
-        names = {"spot": f"{name}-spot"}
-        if spot.on_demand_base or spot.on_demand_fallback:
-            names["on-demand"] = f"{name}-od"
-        return names
 
 
 def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[str]]:

@@ -93,6 +93,17 @@ class GpuInstanceGroup(Construct):
         depends_on: resources the templates wait for (the key's grants to the Compute agent).
     """
 
+    @staticmethod
+    def names_for(name: str, spot: SpotPool | None) -> dict[str, str]:
+        """{"spot" | "on-demand": managed instance group name} of a group called ``name``: known
+        before the group exists (its nodes' boot and its run schedule name them)."""
+        if spot is None:
+            return {"on-demand": check_name(name)}
+        names = {"spot": check_name(f"{name}-spot")}
+        if spot.on_demand_base or spot.on_demand_fallback:
+            names["on-demand"] = check_name(f"{name}-od")
+        return names
+
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, zones: Sequence[str], machine_type: str,
                  subnetwork: str, service_account_email: str, kms_key_id: str, target_size: int, image: str | None = None, gpu: bool = True,
                  accelerator_type: str | None = None, accelerator_count: int = 0, gpu_nic_subnetworks: Sequence[str] = (),
@@ -167,18 +178,18 @@ class GpuInstanceGroup(Construct):
         shape = "ANY_SINGLE_ZONE" if placement_policy else ("EVEN" if len(zones) > 1 else None)
         size_spot = target_size - spot.on_demand_base if spot else 0
         size_od = spot.on_demand_base if spot else target_size
+        self.group_names: dict[str, str] = self.names_for(name, spot)
         groups = []
-        if spot is not None:
+        if "spot" in self.group_names:
             groups.append(("spot", spot.scheduling(), size_spot, spot.flexibility_policy(machine_type)))
-        if spot is None or spot.on_demand_base or spot.on_demand_fallback:
+        if "on-demand" in self.group_names:
             groups.append(("on-demand", on_demand_scheduling, size_od, None))
         healing = {"health_check": auto_healing_health_check, "initial_delay_sec": auto_healing_delay_seconds} if auto_healing_health_check else None
-        self.group_names: dict[str, str] = {}
         for kind, scheduling, size, flexibility in groups:
-            suffix = "" if spot is None else f"-{'spot' if kind == 'spot' else 'od'}"
+            group_name = self.group_names[kind]
+            suffix = group_name[len(name):]
             template = resource(self, f"template{suffix}", "google_compute_region_instance_template", name_prefix=f"{base}{suffix}-",
                                 description=f"{name} nodes ({kind})", scheduling=scheduling, depends_on=depends, **common)
-            group_name = check_name(f"{name}{suffix}")
             # A group with a compact placement policy or instance flexibility cannot rebalance across zones.
             group_shape = "BALANCED" if flexibility and shape == "EVEN" else shape
             rolling = kind == "on-demand" and auto_healing_health_check is not None and auto_healing_when is None
@@ -199,7 +210,6 @@ class GpuInstanceGroup(Construct):
                 wait_for_instances=False,
                 lifecycle=None if manage_size else {"ignore_changes": ["target_size"]})
             self.templates[kind] = template
-            self.group_names[kind] = group_name
             self.managers[kind] = manager
         # The main group: the Spot group when there is one (it carries the planned capacity).
         main = self.managers.get("spot") or self.managers["on-demand"]
