@@ -73,3 +73,13 @@ def test_a_spec_exception_naming_no_stack_fails_synth(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == \
         "AIINFRA-GCP-004 acme-ml-staging-gcp-foundation/storage/data: suppression names no stack of this synth (spec)"
     assert not out.exists()
+
+
+def test_every_package_file_counts_for_reuse():
+    """The boot scripts and their systemd unit end up in the stacks: editing any of them must rebuild."""
+    from aiinfra.synth import _PACKAGE, package_files
+
+    names = {p.relative_to(_PACKAGE).as_posix() for p in package_files()}
+    assert {"boot/node.sh", "boot/aws.sh", "boot/gcp.sh", "boot/gcp-startup.sh", "boot/aiinfra-boot.service",
+            "catalog/data/aws.csv", "synth.py"} <= names
+    assert not any("__pycache__" in n for n in names)

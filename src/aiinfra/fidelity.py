@@ -114,10 +114,6 @@ class Fidelity:
     ceiling: float  # serving: = planned; batch: runs x max_runtime x nodes
     problem: str | None
 
-    @property
-    def ratio(self) -> float:
-        return self.kept / self.planned if self.planned else float("inf") if self.kept else 1.0
-
 
 def _judge(w: WorkloadPlan, kept: float) -> Fidelity:
     planned = w.nodes * w.hours_per_month

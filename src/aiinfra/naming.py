@@ -7,6 +7,11 @@ import hashlib
 ENV_SHORT = {"development": "dev", "staging": "stg", "production": "prod"}
 
 
+def resource_prefix(project: str, environment: str) -> str:
+    """``acme-ml-prod``: the start of every resource name of a project's environment."""
+    return f"{project}-{ENV_SHORT[environment]}"
+
+
 def stack_name(project: str, environment: str, cloud: str, part: str) -> str:
     return f"{project}-{environment}-{cloud}-{part}"
 

@@ -26,14 +26,14 @@ def precheck(spec: Spec, plan: Plan) -> list[Problem]:
     problems = []
     from aiinfra.boot import aws_user_data_gzip, gcp_metadata
     from aiinfra.boot.workload import boot_config
-    from aiinfra.naming import ENV_SHORT
+    from aiinfra.naming import resource_prefix
 
     for i, w in enumerate(spec.workload_inventory):
         placed = next((p for p in plan.workloads if p.name == w.name), None)
         if placed is None:
             continue
         try:  # the nodes' boot, rendered as the stacks will (EC2's 16 KB user-data limit included)
-            cfg = boot_config(spec, placed, placed.cloud, (f"{spec.project}-{ENV_SHORT[spec.environment]}-{w.name}",),
+            cfg = boot_config(spec, placed, placed.cloud, (f"{resource_prefix(spec.project, spec.environment)}-{w.name}",),
                               project=spec.clouds.gcp.project if placed.cloud == "gcp" else None)
             aws_user_data_gzip(cfg) if placed.cloud == "aws" else gcp_metadata(cfg)
         except ValueError as exc:
@@ -60,13 +60,17 @@ CACHE_FILE = ".aiinfra-synth.json"  # in the output folder: what it was made fro
 _PACKAGE = Path(__file__).resolve().parent
 
 
+def package_files() -> list[Path]:
+    """Every file of the package (code, catalog data, boot scripts and units): what synth output is made from."""
+    return [p for p in sorted(_PACKAGE.rglob("*")) if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+
+
 def _code_digest() -> str:
-    """The package's own code and data (constructs, rules, catalog): any edit invalidates the cache."""
+    """The package's own code and data: any edit invalidates the cache."""
     h = hashlib.sha256()
-    for path in sorted(_PACKAGE.rglob("*")):
-        if path.suffix in (".py", ".csv", ".sh", ".yaml", ".json") and "__pycache__" not in path.parts:
-            h.update(path.relative_to(_PACKAGE).as_posix().encode())
-            h.update(path.read_bytes())
+    for path in package_files():
+        h.update(path.relative_to(_PACKAGE).as_posix().encode())
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 

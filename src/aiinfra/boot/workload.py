@@ -5,6 +5,7 @@ loads jsii, and the stacks render the same configuration."""
 from __future__ import annotations
 
 from aiinfra.boot import BootConfig
+from aiinfra.planner import rules
 from aiinfra.planner.model import WorkloadPlan
 from aiinfra.spec.models import Spec, Workload
 
@@ -22,8 +23,8 @@ def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...]
     batch = w.type != "inference"
     return BootConfig(
         cloud=cloud, workload=w.name, kind=w.type, region=w.region, groups=groups, object_prefix=w.name, image=w.image,
-        command=tuple(sw.command or ()), env=tuple(sorted(sw.env.items())), port=w.port or 8080,
-        health_check_path=w.health_check_path or "/health", gpus_per_node=w.gpus_per_node, nodes=w.nodes if batch else 1,
+        command=tuple(sw.command or ()), env=tuple(sorted(sw.env.items())), port=w.port or rules.DEFAULT_MODEL_PORT,
+        health_check_path=w.health_check_path or rules.DEFAULT_HEALTH_CHECK_PATH, gpus_per_node=w.gpus_per_node, nodes=w.nodes if batch else 1,
         interconnect=w.interconnect if w.multi_node else "", efa_interfaces=w.efa_interfaces_per_node if w.multi_node else 0,
         retries=w.retries if batch else 0,
         max_runtime_seconds=round((w.max_runtime_hours or 0) * 3600) if batch else 0, project=project)

@@ -16,7 +16,8 @@ from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.alerting import LOAD_BALANCER_METRICS, applicable_alerts
-from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
+from aiinfra.planner import rules as planner_rules
+from aiinfra.stacks.naming import resource_prefix, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input
 
 MAX_ZONES = 3  # subnets (and NAT routes) in at most three zones: the availability targets need no more
@@ -53,7 +54,7 @@ class AwsFoundation:
                  primary: bool):
         part = "foundation" if primary else f"foundation-{region}"
         self.stack = _stack(app, spec, region, part)
-        self.name = f"{spec.project}-{ENV_SHORT[spec.environment]}"
+        self.name = resource_prefix(spec.project, spec.environment)
         zones: list[str] = []
         for w in sorted(workloads, key=lambda w: -len(w.zones)):
             for z in w.zones:
@@ -172,8 +173,10 @@ class AwsWorkload:
             self.endpoint = InferenceEndpoint(
                 self.stack, "endpoint", name=short(name, 32), vpc_id=net.vpc_id, subnet_ids=subnets,
                 node_security_group_id=net.node_security_group_id, autoscaling_group_name=self.group.name,
-                certificate_arn=self._certificate(spec, w), requests_per_target=(w.replica_qps or 100.0) * (w.target_utilization or 0.7),
-                vpc_cidr=net.cidr, port=w.port or 8080, health_check_path=w.health_check_path or "/health", internet_facing=public,
+                certificate_arn=self._certificate(spec, w),
+                requests_per_target=(w.replica_qps or 100.0) * (w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION),
+                vpc_cidr=net.cidr, port=w.port or planner_rules.DEFAULT_MODEL_PORT,
+                health_check_path=w.health_check_path or planner_rules.DEFAULT_HEALTH_CHECK_PATH, internet_facing=public,
                 access_log_bucket=storage.log_bucket_name)
             dims["lb"] = (("LoadBalancer", self.endpoint.arn_suffix),)
             TerraformOutput(self.stack, "endpoint_dns_name", value=self.endpoint.dns_name)

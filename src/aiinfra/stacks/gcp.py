@@ -18,7 +18,8 @@ from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.alerting import LOAD_BALANCER_METRICS, applicable_alerts
-from aiinfra.stacks.naming import ENV_SHORT, short, stack_name
+from aiinfra.planner import rules as planner_rules
+from aiinfra.stacks.naming import ENV_SHORT, resource_prefix, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input
 
 WORKLOAD_LABEL = "aiinfra-workload"
@@ -79,7 +80,7 @@ class GcpFoundation:
         gcp = spec.clouds.gcp
         self.project = gcp.project
         self.region = region
-        self.name = f"{spec.project}-{ENV_SHORT[spec.environment]}"
+        self.name = resource_prefix(spec.project, spec.environment)
         # A new project has the Compute Engine, Cloud KMS and Monitoring APIs off.
         self.services = ProjectServices(self.stack, "services", project=gcp.project)
         self.runner = GroupRunnerRole(self.stack, "group-runner", project=gcp.project,
@@ -147,11 +148,12 @@ class GcpWorkload:
             # Alternatives must share the NIC layout: a GPUDirect group takes none.
             spot = SpotPool(on_demand_base=_on_demand_nodes(w), on_demand_fallback=w.spot_fallback == "on_demand",
                             alternative_machine_types=[] if gpu_nics else w.spot_alternatives)
-        port = w.port or 8080
+        port = w.port or planner_rules.DEFAULT_MODEL_PORT
+        health_path = w.health_check_path or planner_rules.DEFAULT_HEALTH_CHECK_PATH
         health = None
         if serving:
             health = HealthCheck(self.stack, "health", project=gcp.project, name=f"{name}-health", port=port,
-                                 path=w.health_check_path or "/health")
+                                 path=health_path)
         image_var = image_input(self.stack, w, self.notes)
         metadata = {BUCKET_KEY: storage.bucket_name}
         if image_var is not None:
@@ -204,10 +206,11 @@ class GcpWorkload:
             serving_args = dict(project=gcp.project, name=name, region=w.region, network=net.network_id, network_tags=[net.node_tag],
                                 instance_groups=self.group.instance_groups, autoscale_group=self.group.id, min_replicas=max(1, w.min_nodes),
                                 max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=w.replica_qps or 100.0,
-                                lb_utilization_target=w.target_utilization or 0.7, domains=domains, ssl_certificates=gcp.ssl_certificates)
+                                lb_utilization_target=w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION, domains=domains,
+                                ssl_certificates=gcp.ssl_certificates)
             if w.exposure == "internal":
                 self.endpoint = InternalEndpoint(self.stack, "endpoint", subnetwork=net.subnetwork_self_link, proxy_only_cidr=PROXY_ONLY_CIDR,
-                                                 port=port, health_check_path=w.health_check_path or "/health", **serving_args)
+                                                 port=port, health_check_path=health_path, **serving_args)
                 if gcp.domains or not gcp.ssl_certificates:
                     self.notes.append(f"{self.stack.node.id}: Certificate Manager issues the internal endpoint's certificate once the "
                                       "records of output dns_authorization_records are in the domains' DNS")

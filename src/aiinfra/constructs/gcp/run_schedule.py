@@ -3,6 +3,7 @@ a run starts and to zero at the run's hard stop, whatever the nodes themselves d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from constructs import Construct
@@ -83,8 +84,6 @@ class GroupRunnerRole(Construct):
 
     def __init__(self, scope: Construct, id: str, *, project: str, role_id: str):
         super().__init__(scope, id)
-        import re
-
         if not re.fullmatch(r"[a-zA-Z0-9_.]{3,64}", role_id):
             raise ValueError(f"role_id must be 3-64 letters, digits, '_' or '.', got {role_id!r}")
         self.project = project
@@ -93,11 +92,11 @@ class GroupRunnerRole(Construct):
                              permissions=list(self.PERMISSIONS), stage="GA")
         self.name: str = self.role.get_string_attribute("name")
 
-    def grant(self, scope: Construct, id: str, *, member: str, region: str, groups: Sequence[str], instance_prefix: str, role_name: str | None = None):
+    def grant(self, scope: Construct, id: str, *, member: str, region: str, groups: Sequence[str], instance_prefix: str):
         """Grant the role to ``member`` on ``groups`` and the VMs named ``instance_prefix*`` only."""
         names = " || ".join(f'resource.name.startsWith("projects/{self.project}/regions/{region}/instanceGroupManagers/{g}")' for g in groups)
         vms = (f'(resource.type == "compute.googleapis.com/Instance" && '
                f'resource.name.extract("/instances/{{name}}").startsWith("{instance_prefix}"))')
-        return resource(scope, id, "google_project_iam_member", project=self.project, role=role_name or self.name, member=member,
+        return resource(scope, id, "google_project_iam_member", project=self.project, role=self.name, member=member,
                         condition={"title": f"only {instance_prefix}"[:100], "description": "its own groups and VMs",
                                    "expression": f"{names} || {vms}"})
