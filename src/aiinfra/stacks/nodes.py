@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from cdktf import TerraformStack, TerraformVariable
 
-from aiinfra.boot.workload import BUCKET_KEY, IMAGE_KEY, boot_config, spec_workload
+from aiinfra.boot.workload import BUCKET_KEY, IMAGE_KEY, boot_config
 from aiinfra.planner.model import WorkloadPlan
 
-__all__ = ["BUCKET_KEY", "IMAGE_KEY", "IMAGE_VARIABLE", "IMAGE_VARIABLE_REF", "SERVING_GRACE_SECONDS", "boot_config", "image_input",
-           "spec_workload"]
+__all__ = ["BUCKET_KEY", "IMAGE_KEY", "IMAGE_VARIABLE", "IMAGE_VARIABLE_REF", "SERVING_GRACE_SECONDS", "boot_config", "image_input"]
 
 # Serving nodes pull an image (NGC images are 10-20 GB) and load a model before they answer
 # health checks: they are not judged for the first 20 minutes.
@@ -31,5 +30,3 @@ def image_input(stack: TerraformStack, w: WorkloadPlan, notes: list[str]) -> str
     notes.append(f"{stack.node.id}: no image for {w.name}: its nodes are prepared and wait; pass -var 'image=<registry>/<image>:<tag>' "
                  "(or set image: on the workload) to run it")
     return var.string_value
-
-
