@@ -80,6 +80,10 @@ class GroupRunnerRole(Construct):
         role_id: the custom role's id (letters, digits, ``_`` and ``.``; 3 to 64 characters).
     """
 
+    # resize and listManagedInstances need compute.instanceGroupManagers.update / .get, instances.get the VM's address
+    # (https://cloud.google.com/compute/docs/reference/rest/v1/regionInstanceGroupManagers/resize, "IAM Permissions");
+    # Compute Engine evaluates IAM conditions on resource.name and resource.type
+    # (https://cloud.google.com/compute/docs/access/iam-conditions).
     PERMISSIONS = ("compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update", "compute.instances.get")
 
     def __init__(self, scope: Construct, id: str, *, project: str, role_id: str):
