@@ -36,6 +36,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from aiinfra.boot import IMAGES, BootConfig, aws_user_data, aws_user_data_gzip, boot_files, gcp_metadata
+from aiinfra.observability import agents
 from tests.tf_harness import moto_server  # noqa: F401  (session fixture)
 
 BOOT_DIR = Path(__file__).resolve().parent.parent / "src" / "aiinfra" / "boot"
@@ -98,6 +99,35 @@ def test_env_file_holds_the_typed_settings():
     assert (env["AIINFRA_NODES"], env["AIINFRA_RETRIES"], env["AIINFRA_MAX_RUNTIME_SECONDS"]) == ("2", "3", "86400")
     assert (env["AIINFRA_INTERCONNECT"], env["AIINFRA_EFA_INTERFACES"]) == ("efa", "4")
     assert env["AIINFRA_IMAGE"] == "nvcr.io/nvidia/pytorch:24.08-py3"
+    assert env["AIINFRA_COLLECT"] == "" and env["AIINFRA_METRIC_ID"] == "fraud-detection-training"  # the workload's name
+
+
+def test_env_file_names_the_job_metrics_from_agents_and_the_metric_identity():
+    aws = _env_lines(boot_files(_aws_cfg(collect=["gpu", "app"], metric_id="acme-train-asg"))["workload.env"])
+    assert (aws["AIINFRA_COLLECT"], aws["AIINFRA_METRIC_ID"], aws["AIINFRA_APP_METRICS_PORT"]) == \
+        ("gpu app", "acme-train-asg", str(agents.STATSD_PORT))
+    assert (aws["AIINFRA_JOB_METRIC_NAMESPACE"], aws["AIINFRA_JOB_METRIC_DIMENSION"]) == ("aiinfra", "AutoScalingGroupName")
+    gcp = _env_lines(boot_files(_gcp_cfg(collect=("cpu",)))["workload.env"])
+    assert (gcp["AIINFRA_JOB_METRIC_RESOURCE"], gcp["AIINFRA_JOB_METRIC_LABEL"]) == ("global", "workload")
+    assert gcp["AIINFRA_APP_METRICS_PORT"] == str(agents.OTLP_PORT)
+    for m in agents.JOB_METRICS:
+        key = f"AIINFRA_JOB_METRIC_{m.key.upper()}"
+        assert aws[key] == f"{m.aws_name} {m.aws_unit} {m.value_type}"
+        assert gcp[key] == f"{m.gcp_type} {m.aws_unit} {m.value_type}"
+    assert "TrainingJobFailed" not in "".join(boot_files(_aws_cfg()).values())
+
+
+def test_the_agent_configuration_travels_in_the_boot_files_only_when_collected():
+    assert "agent.json" not in boot_files(_aws_cfg()) and "aiinfra-agent-config" not in gcp_metadata(_gcp_cfg())
+    aws = _aws_cfg(collect=agents.COLLECT)
+    assert boot_files(aws)["agent.json"] == agents.cloudwatch_agent_json(agents.COLLECT)
+    doc = yaml.safe_load(aws_user_data(aws))
+    [agent] = [f for f in doc["write_files"] if f["path"] == "/opt/aiinfra/agent.json"]
+    assert (agent["content"], agent["permissions"]) == (agents.cloudwatch_agent_json(agents.COLLECT), "0644")
+    gcp = _gcp_cfg(collect=("gpu", "cpu", "app"), dcgm=True)
+    md = gcp_metadata(gcp)
+    assert md["aiinfra-agent-config"] == agents.ops_agent_yaml(("gpu", "cpu", "app"), True) == boot_files(gcp)["agent.yaml"]
+    assert "aiinfra-agent-config" in md["startup-script"]
 
 
 def test_image_none_leaves_the_image_to_the_metadata_and_a_given_image_is_fixed():
@@ -150,8 +180,10 @@ def test_aws_user_data_writes_the_scripts_unit_and_env_and_starts_the_unit():
 def test_aws_user_data_fits_ec2s_16_kb_limit_and_says_so_when_it_cannot():
     cfg = _aws_cfg(command=("torchrun", "--nnodes=4", "--nproc-per-node=8", "train.py", "--config", "configs/big.yaml"),
                    env={"WANDB_MODE": "offline", "HF_HOME": "/scratch/hf", "NCCL_DEBUG": "WARN"},
-                   nodes=4, interconnect="efa", efa_interfaces=32, retries=3, max_runtime_seconds=86400)
-    assert len(aws_user_data_gzip(cfg)) <= 10 * 1024  # compressed: 6 KB left for the user's command and env
+                   nodes=4, interconnect="efa", efa_interfaces=32, retries=3, max_runtime_seconds=86400,
+                   collect=agents.COLLECT, metric_id="acme-train-asg")
+    # compressed, with every agent section: 4 KB left for the user's command and env
+    assert len(aws_user_data_gzip(cfg)) <= 12 * 1024
     noise = base64.b64encode(__import__("random").Random(0).randbytes(9000)).decode()  # 12 KB that gzip cannot shrink much
     with pytest.raises(ValueError, match="compressed, over EC2's limit of 16384"):
         aws_user_data_gzip(_aws_cfg(env={"BIG": noise[:4000], "BIG2": noise[4000:8000]}, command=("run", noise[:6000])))
@@ -188,6 +220,15 @@ def test_user_data_and_metadata_hold_no_secret_looking_values():
     (dict(health_check_path="health"), "health_check_path must start with '/'"),
     (dict(workload="has space"), "workload must be"),
     (dict(project="my-project"), "only given for cloud 'gcp'"),
+    (dict(collect=("gpu", "iops")), "collect entries must be one of 'gpu', 'cpu', 'memory', 'disk', 'disk_io', 'network', 'app', got 'iops'"),
+    (dict(collect=("disk_ios",)), "did you mean 'disk_io'?"),
+    (dict(collect=("cpu", "cpu")), "collect must not repeat a name"),
+    (dict(collect=("gpu",), gpus_per_node=0), "collect 'gpu' needs GPU nodes, got gpus_per_node=0"),
+    (dict(metric_id=""), "metric_id must be 1-255 letters"),
+    (dict(metric_id="has space"), "metric_id must be 1-255 letters"),
+    (dict(metric_id="a" * 256), "metric_id must be 1-255 letters"),
+    (dict(dcgm=True, collect=("gpu",)), "dcgm needs cloud 'gcp' and 'gpu' in collect"),
+    (dict(dcgm="yes"), "dcgm must be True or False"),
 ])
 def test_bootconfig_rejects_bad_values_naming_field_and_value(kw, message):
     with pytest.raises(ValueError) as err:
@@ -203,8 +244,12 @@ def test_bootconfig_reports_every_problem_at_once():
 
 
 def test_bootconfig_accepts_gcp_interconnects_and_normalises_lists():
-    cfg = _gcp_cfg(interconnect="tcpxo", groups=["a", "b"], command=["x"], env=[("A", "1")], project="acme-ml-prod")
-    assert cfg.groups == ("a", "b") and cfg.command == ("x",) and cfg.env == (("A", "1"),)
+    cfg = _gcp_cfg(interconnect="tcpxo", groups=["a", "b"], command=["x"], env=[("A", "1")], project="acme-ml-prod",
+                   collect=["gpu", "app"], dcgm=True, metric_id="acme-train")
+    assert cfg.groups == ("a", "b") and cfg.command == ("x",) and cfg.env == (("A", "1"),) and cfg.collect == ("gpu", "app")
+    assert _gcp_cfg(collect="cpu").collect == ("cpu",)
+    with pytest.raises(ValueError, match="dcgm needs cloud 'gcp' and 'gpu' in collect"):
+        _gcp_cfg(dcgm=True, collect=("cpu",))
     with pytest.raises(ValueError, match="interconnect 'efa' is not available on gcp"):
         _gcp_cfg(interconnect="efa", efa_interfaces=1)
 
@@ -248,7 +293,8 @@ def _cloud_init() -> str:
              gpus_per_node=1, image=None),
     _aws_cfg(kind="data_processing", workload="etl", gpus_per_node=0, image="python:3.12-slim",
              command=("python", "-m", "etl")),
-], ids=["gpu-training", "inference", "cpu-data-processing"])
+    _aws_cfg(collect=agents.COLLECT, metric_id="acme-train-asg"),
+], ids=["gpu-training", "inference", "cpu-data-processing", "with-agent"])
 def test_cloud_init_schema_accepts_the_aws_user_data(tmp_path, cfg):
     path = tmp_path / "user-data"
     path.write_text(aws_user_data(cfg))
@@ -275,7 +321,8 @@ STUBS = {
 set -u
 d="$STUB_STATE/docker"; mkdir -p "$d"
 n=$(ls "$d" | grep -c '\.argv$' || true); n=$(printf '%04d' $((n + 1)))
-printf '%s\0' "$@" >"$d/$n.argv"; env -0 >"$d/$n.env"
+# argv last (renamed into place): a reader that sees it also sees the env
+printf '%s\0' "$@" >"$d/$n.argv.new"; env -0 >"$d/$n.env"; mv "$d/$n.argv.new" "$d/$n.argv"
 case "$1" in
   run)
     for a in "$@"; do [[ "$a" == --detach || "$a" == -d ]] && { echo 0123456789ab; exit 0; }; done
@@ -343,6 +390,13 @@ exec "$@"
 }
 
 
+# The agents' documented paths (aws.sh / gcp.sh): what the boot checks, writes and runs.
+CWAGENT_CTL = "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
+CWAGENT_CONFIG = "opt/aws/amazon-cloudwatch-agent/etc/cloudwatch-agent.json"
+OPS_AGENT_ENGINE = "opt/google-cloud-ops-agent/libexec/google_cloud_ops_agent_engine"
+OPS_AGENT_CONFIG = "etc/google-cloud-ops-agent/config.yaml"
+
+
 class Sandbox:
     """A node's host: AIINFRA_ROOT, the stub state and the boot files at /opt/aiinfra."""
 
@@ -397,6 +451,21 @@ class Sandbox:
     def log(self, name: str) -> str:
         path = self.state / name
         return path.read_text() if path.exists() else ""
+
+    def _record_argv(self, path: str, log: str) -> None:
+        """A program at ROOT/<path> that records its arguments in the stub state's <log>."""
+        exe = self.root / path
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        exe.write_text(f'#!/bin/bash\necho "$*" >>"$STUB_STATE/{log}"\n')
+        exe.chmod(0o755)
+
+    def image_has_cloudwatch_agent(self) -> None:
+        """The image ships the CloudWatch agent (its control script at the documented path)."""
+        self._record_argv(CWAGENT_CTL, "cwagent-ctl.log")
+
+    def image_has_ops_agent(self) -> None:
+        """The image has the Ops Agent (its configuration engine where the package installs it)."""
+        self._record_argv(OPS_AGENT_ENGINE, "ops-agent-engine.log")
 
 
 class ImdsStub:
@@ -518,17 +587,22 @@ class AwsWorld:
         _client(self.moto, "s3").put_object(Bucket=self.bucket, Key=f"{self.prefix}/runs/latest.json",
                                           Body=json.dumps(record).encode())
 
-    def failures(self) -> float:
+    def job_metric(self, name: str, statistic: str = "Sum") -> float:
+        """A job metric of this group, as moto's CloudWatch has it (0 when nothing arrived)."""
         now = datetime.now(timezone.utc)
         stats = _client(self.moto, "cloudwatch").get_metric_statistics(
-            Namespace="aiinfra", MetricName="TrainingJobFailed", Dimensions=[{"Name": "JobName", "Value": self.workload}],
-            StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5), Period=3600, Statistics=["Sum"])
-        return sum(p["Sum"] for p in stats["Datapoints"])
+            Namespace=agents.JOB_NAMESPACE, MetricName=name,
+            Dimensions=[{"Name": agents.JOB_AWS_DIMENSION, "Value": self.group}],
+            StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5), Period=3600, Statistics=[statistic])
+        return sum(p[statistic] for p in stats["Datapoints"])
+
+    def failures(self) -> float:
+        return self.job_metric("RunFailed")
 
     def cfg(self, **kw) -> BootConfig:
         base = dict(cloud="aws", workload=self.workload, kind="training", region="us-east-1", groups=(self.group,),
                     object_prefix=self.prefix, image="nvcr.io/nvidia/pytorch:24.08-py3",
-                    command=("torchrun", "train.py"), gpus_per_node=8,
+                    command=("torchrun", "train.py"), gpus_per_node=8, metric_id=self.group,
                     env={"WANDB_MODE": "offline", "NOTE": "it's $HOME \"quoted\""})
         base.update(kw)
         return BootConfig(**base)
@@ -612,7 +686,9 @@ ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1"
 
 @scenario
 def test_aws_job_that_exits_0_is_done_and_the_group_goes_to_zero(aws_node):
-    world, [(box, imds, env)] = aws_node(lsblk=DISKS, image=ECR_IMAGE, interconnect="efa", efa_interfaces=2)
+    world, [(box, imds, env)] = aws_node(lsblk=DISKS, image=ECR_IMAGE, interconnect="efa", efa_interfaces=2,
+                                         collect=agents.COLLECT)
+    box.image_has_cloudwatch_agent()
     for dev in ("uverbs0", "uverbs1"):
         (box.root / "dev" / "infiniband").mkdir(parents=True, exist_ok=True)
         (box.root / "dev" / "infiniband" / dev).touch()
@@ -647,7 +723,17 @@ def test_aws_job_that_exits_0_is_done_and_the_group_goes_to_zero(aws_node):
     assert world.desired() == 0
     assert world.state() == {"run_id": seen["AIINFRA_RUN_ID"], "started_epoch": world.state()["started_epoch"],
                              "status": "done", "attempts": 1}
-    assert world.failures() == 0
+    # the job metrics of the group (rank 0): one run started and succeeded, its duration
+    assert (world.job_metric("RunStarted"), world.job_metric("RunSucceeded")) == (1, 1)
+    assert (world.failures(), world.job_metric("RunRestarted")) == (0, 0)
+    assert world.job_metric("RunDuration", "SampleCount") == 1
+    # the CloudWatch agent: its configuration at the documented path, started with it, after the
+    # GPUs are up and before the container; the container sends its own metrics to its StatsD port
+    config = box.root / CWAGENT_CONFIG
+    assert config.read_text() == agents.cloudwatch_agent_json(agents.COLLECT)
+    assert box.log("cwagent-ctl.log") == f"-a fetch-config -m ec2 -s -c file:{config}\n"
+    assert proc.stdout.index("gpu: 8 GPUs visible") < proc.stdout.index("agent: collecting") < proc.stdout.index("docker: pulled")
+    assert seen["AIINFRA_STATSD_ADDR"] == f"127.0.0.1:{agents.STATSD_PORT}"  # host network
     # disks: two instance-store NVMe as RAID 0, the blank EBS volume formatted; every step logged
     assert "--create" in box.log("mdadm.log") and "nvme1n1 /dev/nvme2n1" in box.log("mdadm.log")
     formatted = [line.split()[-1] for line in box.log("mkfs.log").splitlines()]
@@ -669,7 +755,10 @@ def test_aws_failing_job_retries_with_the_same_checkpoint_then_fails_and_alerts(
     assert len({r["AIINFRA_RUN_ID"] for r in runs}) == 1
     state = world.state()
     assert (state["status"], state["attempts"], state["run_id"]) == ("failed", 3, runs[0]["AIINFRA_RUN_ID"])
-    assert world.failures() == 1
+    # one run, started once, restarted after each failure, then failed for good
+    assert (world.job_metric("RunStarted"), world.job_metric("RunRestarted"), world.failures()) == (1, 2, 1)
+    assert world.job_metric("RunSucceeded") == 0 and world.job_metric("RunDuration", "SampleCount") == 1
+    assert "AIINFRA_STATSD_ADDR" not in runs[0]  # no agent asked for
     assert world.desired() == 0
 
 
@@ -697,6 +786,8 @@ def test_aws_reboot_mid_run_resumes_the_same_run_with_the_next_attempt(aws_node)
     assert world.state()["status"] == "done" and world.state()["attempts"] == 2
     assert box.log("mkfs.log") == formatted  # mounted disks are not formatted again
     assert "resuming run" in proc.stdout
+    # started once (first boot), restarted once (after the power loss), succeeded once
+    assert [world.job_metric(m) for m in ("RunStarted", "RunRestarted", "RunSucceeded")] == [1, 1, 1]
 
 
 @scenario
@@ -751,7 +842,8 @@ def _free_port() -> int:
 def test_aws_inference_runs_one_supervised_server_publishing_the_port(aws_node):
     port = _free_port()
     world, [(box, imds, env)] = aws_node(kind="inference", port=port, health_check_path="/v2/health/ready",
-                                         command=(), gpus_per_node=1, image=None)
+                                         command=(), gpus_per_node=1, image=None, collect=("gpu", "app"))
+    box.image_has_cloudwatch_agent()
     image = "public.ecr.aws/acme/serve@sha256:" + "a" * 64
     imds.tags["aiinfra-image"] = image  # the image the constructs tag the instances with
     proc = boot(box, env)
@@ -765,8 +857,33 @@ def test_aws_inference_runs_one_supervised_server_publishing_the_port(aws_node):
     assert args[-1] == image
     assert "login" not in [a[0] for a, _ in box.docker_calls()]  # a public registry needs no login
     assert env_seen["AIINFRA_PORT"] == str(port) and env_seen["AIINFRA_WORKLOAD"] == world.workload
+    # the bridged container reaches the host's StatsD listener through the docker host gateway
+    assert "--add-host=host.docker.internal:host-gateway" in args
+    assert env_seen["AIINFRA_STATSD_ADDR"] == f"host.docker.internal:{agents.STATSD_PORT}"
+    assert json.loads((box.root / CWAGENT_CONFIG).read_text()) == agents.cloudwatch_agent_config(("gpu", "app"))
+    assert world.job_metric("RunStarted") == 0  # no job metrics for a server
     assert "not healthy yet" in proc.stdout  # nothing really listens here; the node does not hang
     assert world.state() is None and world.desired() == 1
+
+
+@scenario
+def test_aws_an_agent_that_cannot_install_and_a_failed_metric_put_never_stop_the_run(aws_node):
+    world, [(box, imds, env)] = aws_node(collect=("cpu", "app"), gpus_per_node=0)
+    # no agent on the image and its install fails; CloudWatch does not answer the job metrics
+    (box.bin / "dnf").write_text('#!/bin/bash\necho "$*" >>"$STUB_STATE/dnf.log"; exit 1\n')
+    (box.bin / "dnf").chmod(0o755)
+    env = {**env, "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://127.0.0.1:{_free_port()}"}
+    box.run_codes("0")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "install -y -q amazon-cloudwatch-agent" in box.log("dnf.log")
+    assert "agent: ERROR: the monitoring agent did not start" in proc.stdout
+    assert "metric: WARNING: could not publish RunStarted" in proc.stdout
+    assert "metric: WARNING: could not publish RunSucceeded" in proc.stdout
+    [(_, seen)] = box.job_runs()
+    assert "AIINFRA_STATSD_ADDR" not in seen  # nothing listens for it
+    assert world.state()["status"] == "done" and world.desired() == 0
+    assert world.job_metric("RunStarted") == 0
 
 
 @scenario
@@ -824,6 +941,7 @@ def test_aws_two_nodes_rank_by_lowest_ip_and_share_the_run(aws_node):
     assert {s["NNODES"] for s in seen.values()} == {"2"}
     assert len({s["AIINFRA_RUN_ID"] for s in seen.values()}) == 1
     assert world.state()["status"] == "done" and world.desired() == 0
+    assert (world.job_metric("RunStarted"), world.job_metric("RunSucceeded")) == (1, 1)  # rank 0 only
 
 
 # ---------------------------------------------------------------- sandbox: GCP
@@ -998,12 +1116,22 @@ def startup(box: Sandbox, env: dict[str, str], fake: GcpFake) -> subprocess.Comp
     return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=90)
 
 
+def _series(fake: GcpFake) -> list[dict]:
+    """The time series the node wrote, one per timeSeries.create call (each writes one)."""
+    out = []
+    for body in fake.time_series:
+        [ts] = body["timeSeries"]
+        out.append(ts)
+    return out
+
+
 def test_gcp_tcpx_job_on_cos_runs_once_then_the_migs_go_to_zero(gcp_node):
-    cfg, bucket, fake, box, env = gcp_node()
+    cfg, bucket, fake, box, env = gcp_node(collect=("gpu", "cpu", "app"))
     proc = startup(box, env, fake)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # the startup script wrote the metadata's files and started node.sh as a transient unit
-    for name, key in (("node.sh", "aiinfra-node-sh"), ("gcp.sh", "aiinfra-gcp-sh"), ("workload.env", "aiinfra-workload-env")):
+    for name, key in (("node.sh", "aiinfra-node-sh"), ("gcp.sh", "aiinfra-gcp-sh"), ("workload.env", "aiinfra-workload-env"),
+                      ("agent.yaml", "aiinfra-agent-config")):
         assert (box.root / "var/lib/aiinfra" / name).read_text() == gcp_metadata(cfg)[key]
     assert "--unit aiinfra-boot" in box.log("systemd-run.log") and "/bin/bash" in box.log("systemd-run.log")
     # COS: driver through cos-extensions, /var/lib/nvidia and /var/lib/tcpx remounted exec
@@ -1039,11 +1167,23 @@ def test_gcp_tcpx_job_on_cos_runs_once_then_the_migs_go_to_zero(gcp_node):
         "run_id": seen["AIINFRA_RUN_ID"], "status": "done", "attempts": 1,
         "started_epoch": fake.state(bucket, cfg.object_prefix)["started_epoch"]}
     assert fake.groups == {g: 0 for g in cfg.groups}
-    assert fake.time_series == []
+    # COS runs no Ops Agent: said so, node-problem-detector started, no endpoint for the container
+    assert "the Ops Agent does not run on Container-Optimized OS" in proc.stdout
+    assert "agent: ERROR: the monitoring agent did not start" in proc.stdout
+    assert "start node-problem-detector" in box.log("systemctl.log")
+    assert not (box.root / OPS_AGENT_CONFIG).exists() and "AIINFRA_OTLP_ENDPOINT" not in seen
+    # the job metrics still go to Cloud Monitoring: started, succeeded, the run's duration
+    series = _series(fake)
+    assert [ts["metric"]["type"] for ts in series] == [
+        "custom.googleapis.com/aiinfra/run_started", "custom.googleapis.com/aiinfra/run_succeeded",
+        "custom.googleapis.com/aiinfra/run_duration"]
+    assert {ts["metric"]["labels"]["workload"] for ts in series} == {cfg.workload}  # metric_id None: the workload name
+    assert isinstance(series[2]["points"][0]["value"]["doubleValue"], (int, float))
 
 
 def test_gcp_failing_job_spends_its_retries_then_writes_the_failure_metric(gcp_node):
-    cfg, bucket, fake, box, env = gcp_node(run_codes=("3", "3"), retries=1, interconnect="", gpus_per_node=0)
+    cfg, bucket, fake, box, env = gcp_node(run_codes=("3", "3"), retries=1, interconnect="", gpus_per_node=0,
+                                           metric_id="acme-fraud-training")
     (box.root / "dev" / "disk" / "by-id" / "google-data").unlink()
     proc = startup(box, env, fake)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -1051,11 +1191,14 @@ def test_gcp_failing_job_spends_its_retries_then_writes_the_failure_metric(gcp_n
     assert [r["AIINFRA_ATTEMPT"] for r in runs] == ["1", "2"]
     assert len({r["AIINFRA_CHECKPOINT_URI"] for r in runs}) == 1 and len({r["AIINFRA_RUN_ID"] for r in runs}) == 1
     assert fake.state(bucket, cfg.object_prefix)["status"] == "failed"
-    [series] = fake.time_series
-    [ts] = series["timeSeries"]
-    assert ts["metric"] == {"type": "custom.googleapis.com/aiinfra/training_job_failed", "labels": {"workload": cfg.workload}}
-    assert ts["resource"] == {"type": "global", "labels": {"project_id": "acme-ml-prod"}}
-    assert ts["points"][0]["value"] == {"int64Value": "1"}
+    series = _series(fake)
+    assert [ts["metric"]["type"].removeprefix("custom.googleapis.com/aiinfra/") for ts in series] == \
+        ["run_started", "run_restarted", "run_failed", "run_duration"]
+    failed = series[2]
+    assert failed["metric"] == {"type": "custom.googleapis.com/aiinfra/run_failed", "labels": {"workload": "acme-fraud-training"}}
+    assert failed["resource"] == {"type": "global", "labels": {"project_id": "acme-ml-prod"}}
+    assert failed["points"][0]["value"] == {"int64Value": "1"}
+    assert set(series[3]["points"][0]["value"]) == {"doubleValue"}
     assert fake.groups == {g: 0 for g in cfg.groups}
     assert "cos-extensions.log" not in os.listdir(box.state)  # a CPU node installs no driver
 
@@ -1093,8 +1236,9 @@ def test_gcp_tcpxo_starts_the_rxdm_and_passes_the_plugins_profile(gcp_node):
 
 
 def test_gcp_rdma_on_ubuntu_installs_gib_and_uses_the_nvidia_toolkit(gcp_node):
-    cfg, bucket, fake, box, env = gcp_node(interconnect="rdma")
+    cfg, bucket, fake, box, env = gcp_node(interconnect="rdma", collect=agents.COLLECT)
     (box.root / "etc" / "os-release").write_text("NAME=\"Ubuntu\"\nID=ubuntu\n")
+    box.image_has_ops_agent()
     (box.bin / "nvidia-ctk").write_text("#!/bin/bash\n")  # the image already has the toolkit
     (box.bin / "nvidia-ctk").chmod(0o755)
     ib = box.root / "dev" / "infiniband"
@@ -1117,3 +1261,10 @@ def test_gcp_rdma_on_ubuntu_installs_gib_and_uses_the_nvidia_toolkit(gcp_node):
     assert args[args.index("--gpus") + 1] == "all"  # not COS: the NVIDIA Container Toolkit
     assert "/dev/infiniband/uverbs0" in args and "/dev/infiniband/rdma_cm" in args
     assert "cos-extensions.log" not in os.listdir(box.state)
+    # the Ops Agent: the rendered configuration at its documented path, the agent restarted with
+    # it before the container, and the container told where its OTLP receiver is
+    assert (box.root / OPS_AGENT_CONFIG).read_text() == agents.ops_agent_yaml(agents.COLLECT) == \
+        gcp_metadata(cfg)["aiinfra-agent-config"]
+    assert "restart google-cloud-ops-agent" in box.log("systemctl.log")
+    assert proc.stdout.index("agent: collecting") < proc.stdout.index("docker: pulled")
+    assert seen["AIINFRA_OTLP_ENDPOINT"] == f"http://127.0.0.1:{agents.OTLP_PORT}"

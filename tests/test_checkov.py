@@ -47,6 +47,10 @@ def run_checkov(stacks: Path) -> list[dict]:
     return doc if isinstance(doc, list) else [doc]
 
 
+# Resource types checkov 3 has no check for (a dashboard holds no data and opens nothing).
+RESOURCES_WITHOUT_CHECKS = {"google_monitoring_dashboard"}
+
+
 @pytest.mark.skipif(CHECKOV is None, reason="checkov is not installed (make setup puts it in .venv-checkov)")
 @pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_checkov_passes_on_the_synthesized_stacks(spec, tmp_path):
@@ -71,7 +75,11 @@ def test_checkov_passes_on_the_synthesized_stacks(spec, tmp_path):
         pytest.fail(f"{len(failed)} failed checkov check(s) on {spec.name} ({len(passed)} passed):\n" + "\n".join(lines), pytrace=False)
     assert passed, f"checkov ran no check on {spec.name}: nothing was scanned"
     scanned = {os.path.realpath(c["file_abs_path"]) for c in passed}
-    unscanned = sorted(os.path.relpath(f, stacks) for f in files - scanned)
+    # A stack of nothing checkov has a check for (the GCP dashboard stack) is read, not skipped:
+    # every other stack file must have passed checks.
+    unchecked = {f for f in files - scanned
+                 if set(json.loads(Path(f).read_text()).get("resource", {})) <= RESOURCES_WITHOUT_CHECKS}
+    unscanned = sorted(os.path.relpath(f, stacks) for f in files - scanned - unchecked)
     assert not unscanned, f"checkov passed no check on these stack files: {unscanned}"
 
 

@@ -36,8 +36,9 @@ def test_plan_json_is_the_documented_shape():
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["schema_version"] == 1
-    assert list(d) == ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "findings",
-                       "security_exceptions"]
+    assert list(d) == ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "monitoring",
+                       "findings", "security_exceptions"]
+    assert [m["cloud"] for m in d["monitoring"]] == ["aws", "gcp"] and all(m["monthly_usd"] >= 0 and m["reason"] for m in d["monitoring"])
     w = {x["name"]: x for x in d["workloads"]}
     assert w["llm-finetune"]["cloud"] == "gcp" and w["llm-finetune"]["gpu"] == "H100"
     assert w["recommendation-inference"]["cost_per_1k_predictions_usd"] > 0

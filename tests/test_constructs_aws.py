@@ -12,7 +12,7 @@ from cdktf import App, TerraformStack  # noqa: E402
 from cdktf import Testing as CdktfTesting  # noqa: E402
 
 from aiinfra.constructs._tf import AWS, provider  # noqa: E402
-from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, Certificate, ClusterNetwork, EncryptionKey, GpuInstanceGroup,  # noqa: E402
+from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, EncryptionKey, GpuInstanceGroup,  # noqa: E402
                                     InferenceEndpoint, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
@@ -365,25 +365,59 @@ def test_alert_rules_with_the_same_name_are_refused():
         synth(lambda s: Alerts(s, "alerts", name="acme", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/x", rules=twins))
 
 
-def test_alerts_make_one_alarm_per_rule_to_an_encrypted_topic():
+def test_alerts_make_one_alarm_per_rule_to_an_encrypted_topic_with_e_mail_subscriptions():
     rules = [AlertRule("GPU Memory Exhaustion", "gpu_memory_utilization", ">", 95, 300, "warning"),
              AlertRule("Model Inference Latency", "avg_inference_latency", ">", 0.5, 120, "critical")]
-    doc = synth(lambda s: Alerts(s, "alerts", name="acme", kms_key_arn="arn:k", rules=rules))
+    target = AlarmTarget(group_name="acme-reco", load_balancer="app/acme/1", target_group="targetgroup/acme/2", serving=True)
+    doc = synth(lambda s: Alerts(s, "alerts", name="acme", kms_key_arn="arn:k", rules=rules, target=target,
+                                 email_endpoints=["oncall@acme.example"]))
     assert only(doc, "aws_sns_topic")["kms_master_key_id"] == "arn:k"
+    sub = only(doc, "aws_sns_topic_subscription")
+    assert (sub["protocol"], sub["endpoint"]) == ("email", "oncall@acme.example")
     alarms = {a["alarm_name"]: a for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values()}
     gpu = alarms["acme-gpu-memory-exhaustion"]
-    assert (gpu["namespace"], gpu["metric_name"], gpu["threshold"], gpu["evaluation_periods"]) == ("CWAgent", "nvidia_smi_utilization_memory", 95, 5)
-    assert alarms["acme-model-inference-latency"]["metric_name"] == "TargetResponseTime"
+    # how full GPU memory is: used over total (not utilization_memory, the share of time memory was busy)
+    queries = {q["id"]: q for q in gpu["metric_query"]}
+    assert queries["value"]["expression"] == "100 * used / total" and queries["value"]["return_data"] is True
+    assert {q["metric"]["metric_name"]: q["metric"]["dimensions"] for q in gpu["metric_query"] if "metric" in q} == {
+        "nvidia_smi_memory_used": {"AutoScalingGroupName": "acme-reco"}, "nvidia_smi_memory_total": {"AutoScalingGroupName": "acme-reco"}}
+    assert (gpu["threshold"], gpu["evaluation_periods"], gpu["treat_missing_data"]) == (95, 5, "missing")
+    latency = alarms["acme-model-inference-latency"]["metric_query"][0]["metric"]
+    assert (latency["metric_name"], latency["dimensions"]) == ("TargetResponseTime", {"LoadBalancer": "app/acme/1"})
     with pytest.raises(ValueError, match="unknown metric 'gpu_mem'"):
         AlertRule("x", "gpu_mem", ">", 1)
+    with pytest.raises(ValueError, match="several series"):
+        AlertRule("x", "training_runs", ">", 1)
 
 
-def test_budget_alerts_at_80_and_100_percent():
-    doc = synth(lambda s: Budget(s, "b", name="acme", monthly_limit_usd=3223.05, topic_arn="arn:topic"))
+@pytest.mark.parametrize("metric, op, serving, missing", [
+    ("healthy_nodes", "<", True, "breaching"),            # no datapoint from the load balancer: nothing is serving
+    ("requests_per_second", "<", True, "breaching"),      # silence is the drop the rule is about
+    ("inference_error_rate", ">", True, "notBreaching"),  # no requests, no errors
+    ("gpu_utilization", ">", False, "notBreaching"),      # a scheduled group is empty between runs
+    ("gpu_utilization", ">", True, "missing"),            # a serving node that reports nothing shows as such
+    ("training_job_status", ">=", False, "notBreaching"),
+])
+def test_missing_data_is_treated_per_metric(metric, op, serving, missing):
+    target = AlarmTarget(group_name="g", load_balancer="app/a/1", target_group="targetgroup/t/2", serving=serving)
+    assert AlertRule("x", metric, op, 1).missing_data(target) == missing
+
+
+def test_cost_per_prediction_is_instance_hours_at_the_plan_price_over_requests():
+    target = AlarmTarget(group_name="g", load_balancer="app/a/1", node_hour_usd=0.8048, serving=True)
+    queries = AlertRule("cost", "cost_per_prediction", ">", 0.001).queries(target)
+    assert queries[-1]["expression"] == "nodes * 0.8048 * PERIOD(requests) / 3600 / requests"
+    assert [q["metric"]["metric_name"] for q in queries[:-1]] == ["GroupInServiceInstances", "RequestCount"]
+
+
+def test_budget_alerts_at_50_80_and_100_percent_and_at_the_specs_amounts():
+    doc = synth(lambda s: Budget(s, "b", name="acme", monthly_limit_usd=3223.05, topic_arn="arn:topic", thresholds_usd=[5000],
+                                 cost_filter_tags={"cost-scope": "acme-prod"}))
     b = only(doc, "aws_budgets_budget")
     assert b["limit_amount"] == "3223.05" and b["time_unit"] == "MONTHLY"
-    actual = sorted(n["threshold"] for n in b["notification"] if n["notification_type"] == "ACTUAL")
-    assert actual == [80, 100]
+    actual = sorted((n["threshold_type"], n["threshold"]) for n in b["notification"] if n["notification_type"] == "ACTUAL")
+    assert actual == [("ABSOLUTE_VALUE", 5000), ("PERCENTAGE", 50), ("PERCENTAGE", 80), ("PERCENTAGE", 100)]
+    assert b["cost_filter"] == [{"name": "TagKeyValue", "values": ["user:cost-scope$acme-prod"]}]
 
 
 # ---- a user's own stack -----------------------------------------------------------------------
@@ -406,3 +440,28 @@ def test_users_own_stack_uses_group_and_storage_without_a_spec(tmp_path):
     assert asg["max_instance_lifetime"] == 604800
     assert "${aws_iam_instance_profile." in only(doc, "aws_launch_template")["iam_instance_profile"]["arn"]
     assert "aws_s3_bucket" in doc["resource"] and doc["provider"]["aws"][0]["region"] == "us-west-2"
+
+
+def test_dashboard_rows_chart_the_alarms_queries_and_continue_past_100_widgets():
+    from aiinfra.constructs.aws import Dashboard, DashboardRow
+
+    target = AlarmTarget(group_name="acme-reco", load_balancer="app/acme/1", target_group="targetgroup/acme/2", node_hour_usd=0.8)
+    rows = [DashboardRow(f"w{i}", "us-east-1", target, ("node_count", "gpu_memory_usage", "request_rate", "healthy_nodes"), planned_nodes=4)
+            for i in range(30)]
+    doc = synth(lambda s: Dashboard(s, "dash", name="acme-prod", rows=rows, monthly_budget_usd=3000))
+    boards = sorted(doc["resource"]["aws_cloudwatch_dashboard"].values(), key=lambda b: b["dashboard_name"])
+    assert [b["dashboard_name"] for b in boards] == ["acme-prod", "acme-prod-2"]
+    bodies = [json.loads(b["dashboard_body"])["widgets"] for b in boards]
+    assert all(len(w) <= 100 for w in bodies) and sum(len(w) for w in bodies) == 30 * 5 + 1
+    first = bodies[0]
+    assert first[0]["properties"]["markdown"] == "## w0" and first[1]["properties"]["annotations"]["horizontal"][0]["value"] == 4
+    memory = first[2]["properties"]["metrics"]
+    assert memory[-1][0]["expression"] == "100 * used / total"
+    assert memory[0][:4] == ["CWAgent", "nvidia_smi_memory_used", "AutoScalingGroupName", "acme-reco"]
+    assert bodies[-1][-1]["properties"]["metrics"][0][:2] == ["AWS/Billing", "EstimatedCharges"]
+    # no two widgets of a dashboard overlap
+    for widgets in bodies:
+        cells = [(x, y) for w in widgets for x in range(w["x"], w["x"] + w["width"]) for y in range(w["y"], w["y"] + w["height"])]
+        assert len(cells) == len(set(cells))
+    with pytest.raises(ValueError, match="cannot chart gpu_fan"):
+        Dashboard(TerraformStack(App(), "x"), "d", name="x", rows=[DashboardRow("w", "us-east-1", target, ("gpu_fan",))])

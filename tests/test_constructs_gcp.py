@@ -14,7 +14,7 @@ from cdktf import TerraformStack  # noqa: E402
 from cdktf import Testing as CdktfTesting  # noqa: E402
 
 from aiinfra.constructs._tf import GOOGLE, provider  # noqa: E402
-from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, CompactPlacement, EncryptionKey, GpuInstanceGroup,  # noqa: E402
+from aiinfra.constructs.gcp import (AlertRule, Alerts, JobMetric, MetricDescriptors, PolicyTarget, ClusterNetwork, CompactPlacement, EncryptionKey, GpuInstanceGroup,  # noqa: E402
                                     GpuNicNetworks, GroupRunnerRole, HealthCheck, InferenceEndpoint, InternalEndpoint, ProjectServices, RunSchedule, SpotPool,
                                     TieredStorage, WorkloadIdentity)
 from tests.gcp_schema import check_stack  # noqa: E402
@@ -342,23 +342,77 @@ def test_group_auto_heals_on_a_shared_health_check():
 
 def test_alerts_make_one_policy_per_rule_with_a_notification_channel():
     rules = [AlertRule("GPU Memory Exhaustion", "gpu_memory_utilization", ">", 95, 300, "critical"),
-             AlertRule("High CPU", "cpu_utilization", ">=", 90, 120, "warning", (('metadata.user_labels."aiinfra-workload"', "reco"),))]
-    doc = synth(lambda s: Alerts(s, "alerts", project=PROJECT, name="acme", rules=rules, email_addresses=["oncall@acme.example"]))
+             AlertRule("High CPU", "cpu_utilization", ">=", 90, 120, "warning")]
+    target = PolicyTarget(workload="reco", labels={"cost-scope": "acme-prod"})
+    doc = synth(lambda s: Alerts(s, "alerts", project=PROJECT, name="acme", rules=rules, target=target, email_addresses=["oncall@acme.example"]))
     channel = only(doc, "google_monitoring_notification_channel")
     assert channel["type"] == "email" and channel["labels"] == {"email_address": "oncall@acme.example"}
     policies = {p["display_name"]: p for p in each(doc, "google_monitoring_alert_policy")}
     gpu = policies["acme: GPU Memory Exhaustion"]
     cond = gpu["conditions"][0]["condition_threshold"]
     assert gpu["severity"] == "CRITICAL" and cond["comparison"] == "COMPARISON_GT" and cond["duration"] == "300s"
-    assert cond["threshold_value"] == 95 and len(gpu["notification_channels"]) == 1
+    # how full device memory is: used over used + free, per GPU, as a fraction
+    assert cond["threshold_value"] == 0.95 and len(gpu["notification_channels"]) == 1
+    assert 'metric.label.memory_state = "used"' in cond["filter"] and "memory_state" not in cond["denominator_filter"]
+    assert cond["aggregations"][0]["group_by_fields"] == ["resource.label.instance_id", "metric.label.gpu_number"]
+    assert cond["evaluation_missing_data"] == "EVALUATION_MISSING_DATA_INACTIVE"
     cpu = policies["acme: High CPU"]["conditions"][0]["condition_threshold"]
-    assert cpu["threshold_value"] == 0.9  # CPU utilization is a fraction in Cloud Monitoring
+    assert cpu["threshold_value"] == 0.9 and cpu["comparison"] == "COMPARISON_GT"  # a fraction; the API compares strictly
     assert 'metadata.user_labels."aiinfra-workload" = "reco"' in cpu["filter"]
+    assert 'metadata.user_labels."cost-scope" = "acme-prod"' in cpu["filter"]
     with pytest.raises(ValueError, match="unknown metric 'gpu_power'"):
         AlertRule("x", "gpu_power", ">", 1)
+    with pytest.raises(ValueError, match="unknown operator '=='"):
+        AlertRule("x", "cpu_utilization", "==", 1)
     twins = [AlertRule("High CPU", "cpu_utilization", ">", 90), AlertRule("high cpu!", "cpu_utilization", ">", 80)]
     with pytest.raises(ValueError, match="two alert rules share the name 'high cpu!'"):
-        synth(lambda s: Alerts(s, "alerts", project=PROJECT, name="acme", rules=twins))
+        synth(lambda s: Alerts(s, "alerts", project=PROJECT, name="acme", rules=twins, target=target))
+
+
+def test_serving_policies_use_backend_latency_and_treat_silence_per_metric():
+    external = PolicyTarget(workload="reco", forwarding_rule="acme-reco-https", groups=("acme-reco",), serving=True)
+    internal = PolicyTarget(workload="reco", forwarding_rule="acme-reco-https", groups=("acme-reco",), serving=True, internal=True)
+    latency = AlertRule("Latency", "p95_inference_latency", ">", 200).condition(external)["condition_threshold"]
+    assert 'metric.type = "loadbalancing.googleapis.com/https/backend_latencies"' in latency["filter"]  # not total_latencies
+    assert latency["aggregations"][0]["cross_series_reducer"] == "REDUCE_PERCENTILE_95"
+    inner = AlertRule("Latency", "p95_inference_latency", ">", 200).condition(internal)["condition_threshold"]
+    assert 'loadbalancing.googleapis.com/https/internal/backend_latencies' in inner["filter"]
+    assert 'resource.type = "internal_http_lb_rule"' in inner["filter"]
+    nodes = AlertRule("Nodes", "healthy_nodes", "<", 2).condition(external)["condition_threshold"]
+    assert nodes["evaluation_missing_data"] == "EVALUATION_MISSING_DATA_ACTIVE"  # no group size reported: nothing serves
+    assert 'monitoring.regex.full_match("acme-reco")' in nodes["filter"]
+    errors = AlertRule("Errors", "inference_error_rate", ">", 5).condition(external)["condition_threshold"]
+    assert "response_code_class = 500" in errors["filter"] and "response_code_class" not in errors["denominator_filter"]
+    assert errors["threshold_value"] == 0.05
+    cost = AlertRule("Cost", "cost_per_prediction", ">", 0.001).condition(
+        PolicyTarget(forwarding_rule="fr", groups=("a", "b"), node_hour_usd=0.7))["condition_prometheus_query_language"]
+    assert cost["query"].startswith('sum(compute_googleapis_com:instance_group_size{monitored_resource="instance_group", instance_group_name=~"a|b"}) * 0.7 / 3600 /')
+    assert cost["query"].endswith("> 0.001")
+
+
+def test_job_metric_descriptors_exist_before_the_policies_on_them():
+    def build(s):
+        d = MetricDescriptors(s, "job", project=PROJECT, metrics=[JobMetric("run_failed", "INT64", "1", "failed runs")])
+        Alerts(s, "alerts", project=PROJECT, name="acme", rules=[AlertRule("Run Failed", "training_job_status", ">", 0, 60, "high")],
+               target=PolicyTarget(job="acme-train", job_types=d.types))
+    doc = synth(build)
+    desc = only(doc, "google_monitoring_metric_descriptor")
+    assert (desc["type"], desc["metric_kind"], desc["value_type"]) == ("custom.googleapis.com/aiinfra/run_failed", "GAUGE", "INT64")
+    cond = only(doc, "google_monitoring_alert_policy")["conditions"][0]["condition_threshold"]
+    assert cond["filter"].startswith('metric.type = "${google_monitoring_metric_descriptor.')  # a reference: created after it
+    assert 'metric.label.workload = "acme-train"' in cond["filter"] and cond["comparison"] == "COMPARISON_GT"
+
+
+def test_uptime_check_watches_a_public_endpoint():
+    def build(s):
+        a = Alerts(s, "alerts", project=PROJECT, name="acme", rules=[])
+        a.uptime(host="reco.acme.example", path="/v2/health/ready", validate_ssl=True)
+    doc = synth(build)
+    check = only(doc, "google_monitoring_uptime_check_config")
+    assert check["http_check"]["path"] == "/v2/health/ready" and check["http_check"]["use_ssl"] is True
+    assert check["monitored_resource"]["labels"]["host"] == "reco.acme.example"
+    policy = only(doc, "google_monitoring_alert_policy")
+    assert "uptime_check/check_passed" in policy["conditions"][0]["condition_threshold"]["filter"]
 
 
 # ---- a user's own stack -------------------------------------------------------------
@@ -484,3 +538,19 @@ def test_internal_endpoint_takes_existing_regional_certificates_and_refuses_plai
         synth(lambda s: build(s, ssl_certificates=[cert], min_replicas=5))
     with pytest.raises(ValueError, match="proxy_only_cidr must be a private range apart from cidr"):
         ClusterNetwork(CdktfTesting.app(), "n", project=PROJECT, name="acme", region=REGION, proxy_only_cidr="10.50.0.0/23")
+
+
+def test_dashboard_rows_continue_past_100_tiles_and_chart_ratios_as_ratios():
+    from aiinfra.constructs.gcp import Dashboard, DashboardRow
+
+    target = PolicyTarget(workload="reco", forwarding_rule="acme-reco-https", groups=("acme-reco",), node_hour_usd=0.7, serving=True)
+    rows = [DashboardRow(f"w{i}", target, ("node_count", "gpu_memory_usage", "error_rate", "node_cost"), planned_nodes=4) for i in range(30)]
+    doc = synth(lambda s: Dashboard(s, "dash", project=PROJECT, name="acme-prod", rows=rows))
+    boards = [json.loads(b["dashboard_json"]) for b in each(doc, "google_monitoring_dashboard")]
+    assert sorted(b["displayName"] for b in boards) == ["acme-prod", "acme-prod (2)"]
+    assert all(len(b["mosaicLayout"]["tiles"]) <= 100 for b in boards) and sum(len(b["mosaicLayout"]["tiles"]) for b in boards) == 150
+    tiles = next(b for b in boards if b["displayName"] == "acme-prod")["mosaicLayout"]["tiles"]
+    assert tiles[1]["widget"]["xyChart"]["thresholds"] == [{"label": "planned", "value": 4}]
+    ratio = tiles[2]["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["timeSeriesFilterRatio"]
+    assert 'memory_state = "used"' in ratio["numerator"]["filter"] and "memory_state" not in ratio["denominator"]["filter"]
+    assert "* 0.7" in tiles[4]["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]

@@ -169,23 +169,60 @@ def check_inference(moto_server, outputs: dict) -> None:
     assert {z for z in group["AvailabilityZones"]} <= {z["ZoneName"] for z in lb["AvailabilityZones"]}  # the LB reaches every node zone
 
 
+def check_alarms(moto_server, outputs: dict) -> None:
+    """The workload's alarms are in CloudWatch, on metrics of its own group (and load balancer)."""
+    group = outputs["autoscaling_group_name"]
+    alarms = [a for a in moto_server.client("cloudwatch").describe_alarms(AlarmNamePrefix=group)["MetricAlarms"]]
+    assert alarms
+    for alarm in alarms:
+        dims = [d for q in alarm["Metrics"] if "MetricStat" in q for d in q["MetricStat"]["Metric"]["Dimensions"]]
+        assert dims and all(d["Value"] == group or d["Name"] in ("LoadBalancer", "TargetGroup") for d in dims), alarm["AlarmName"]
+
+
+def check_dashboard(moto_server, outputs: dict, groups: list[str]) -> None:
+    """One dashboard for the environment charts every workload's group (names read from their stacks)."""
+    cw = moto_server.client("cloudwatch")
+    (entry,) = cw.list_dashboards(DashboardNamePrefix="acme-ml-prod")["DashboardEntries"]
+    body = json.loads(cw.get_dashboard(DashboardName=entry["DashboardName"])["DashboardBody"])
+    charted = {part for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"] for part in m if isinstance(part, str)}
+    assert set(groups) <= charted
+
+
 def test_aws_only_spec_applies_plans_empty_and_destroys(tmp_path, moto_server):
     env = moto_server.env()
     stacks = {p.name.rsplit("-aws-", 1)[1]: p for p in aws_stacks(synth(moto_spec(tmp_path, env), tmp_path))}
-    assert set(stacks) == {"foundation", "fraud-detection-training", "recommendation-inference"}
+    assert set(stacks) == {"foundation", "fraud-detection-training", "recommendation-inference", "dashboard"}
     foundation = stacks.pop("foundation")
+    dashboard = stacks.pop("dashboard")
     apply_plan_destroy(foundation, env, destroy=False)
+    # the alerts topic e-mails the spec's on-call address
+    sns = moto_server.client("sns")
+    subscriptions = [s for t in sns.list_topics()["Topics"] for s in sns.list_subscriptions_by_topic(TopicArn=t["TopicArn"])["Subscriptions"]]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ml-oncall@acme-ml.example.com")]
     checks = {"fraud-detection-training": check_training, "recommendation-inference": check_inference}
+    applied: list[Path] = []
+    groups: list[str] = []
     try:
         # workload stacks read the foundation's state and not each other's: apply them side by side
         def run(name: str, stack: Path) -> None:
             ignore_moto_quirks(stack)
-            outputs = apply_plan_destroy(stack, env, after_apply=lambda out: checks[name](moto_server, out))
+
+            def after(out: dict) -> None:
+                checks[name](moto_server, out)
+                check_alarms(moto_server, out)
+                groups.append(out["autoscaling_group_name"])
+            applied.append(stack)
+            outputs = apply_plan_destroy(stack, env, destroy=False, after_apply=after)
             assert outputs["autoscaling_group_name"].startswith("acme-ml-prod-")
         with ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(run, name, stack) for name, stack in stacks.items()]:
                 future.result()
+        # the dashboard reads every workload stack's state
+        apply_plan_destroy(dashboard, env, after_apply=lambda out: check_dashboard(moto_server, out, groups))
     finally:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(destroy_with_data, stack, env) for stack in applied]:
+                future.result()
         destroy_with_data(foundation, env)
     assert moto_server.client("ec2").describe_placement_groups()["PlacementGroups"] == []
     assert (tmp_path / "terraform.acme-ml-production-aws-foundation.tfstate").exists()  # state beside the spec, not in cdktf.out

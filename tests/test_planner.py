@@ -4,7 +4,7 @@ import pytest
 
 from aiinfra.planner import make_plan
 from aiinfra.spec import load_spec_text
-from tests.conftest import make_spec
+from tests.conftest import ROOT, make_spec
 
 BOTH = "  aws: {region: us-east-1}\n  gcp: {region: us-central1, project: acme-ml-prod}"
 
@@ -337,3 +337,27 @@ def test_serving_plan_carries_port_health_path_exposure_and_target(fake_catalog)
     assert (w.port, w.health_check_path, w.exposure, w.target_utilization) == (8000, "/v2/health/ready", "public", 0.7)
     assert w.schedule is None and "public HTTPS on 443 to port 8000" in w.reasons["endpoint"]
     assert "no image" in w.reasons["image"]
+
+
+def test_the_plan_shows_what_monitoring_costs_beside_the_totals():
+    from aiinfra.planner import make_plan
+    from aiinfra.planner.rules import CLOUDWATCH_METRIC_MONTH_USD
+    from aiinfra.spec import load_spec
+
+    plan = make_plan(load_spec(ROOT / "examples" / "aws-only.yaml"))
+    (aws,) = plan.monitoring
+    # GPU (7 nvidia_smi), memory, disk I/O, network from the agent; 5 job metrics for the training group;
+    # the container's StatsD metrics twice each
+    assert aws.custom_metrics > 20 and aws.dashboards == 1 and aws.alarm_metrics >= 6
+    assert aws.monthly_usd >= aws.custom_metrics * CLOUDWATCH_METRIC_MONTH_USD
+    assert plan.totals.monthly_usd == round(plan.totals.compute_monthly_usd + plan.totals.storage_monthly_usd, 2)  # not in the total
+    # fewer metrics collected: fewer billed
+    lean = make_plan(load_spec_text_from(ROOT / "examples" / "aws-only.yaml", lambda t: t.replace(
+        '["gpu_utilization", "gpu_memory_usage", "cpu_utilization", "memory_usage", "disk_io", "network_throughput"]', '["gpu_utilization"]')))
+    assert lean.monitoring[0].custom_metrics < aws.custom_metrics
+
+
+def load_spec_text_from(path, edit):
+    from aiinfra.spec import load_spec_text
+
+    return load_spec_text(edit(path.read_text()))

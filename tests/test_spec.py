@@ -196,3 +196,36 @@ def test_serving_keys_apply_to_inference_and_batch_keys_to_batch():
 def test_aws_domains_and_zone_are_checked():
     e = errors(make_spec(WORK, clouds="  aws: {region: us-east-1, domains: [Not_A_Domain], hosted_zone_id: nope}"))
     assert "clouds.aws.domains[0]" in e and "clouds.aws.hosted_zone_id" in e
+
+
+GUIDE_MONITORING = '''monitoring_config:
+  infrastructure_metrics: ["gpu_utilization", "gpu_memory_usage", "cpu_utilization", "memory_usage", "disk_io", "network_throughput"]
+  ai_specific_metrics: ["model_inference_latency", "training_loss_progression", "batch_processing_time", "queue_depth", "model_accuracy"]
+  business_metrics: ["cost_per_prediction", "revenue_per_model", "user_satisfaction_score"]
+'''
+
+
+def test_the_guides_monitoring_config_block_validates_and_decides_what_is_collected():
+    from aiinfra.observability.metrics import collect_groups, monitored
+
+    spec = load_spec_text(make_spec(WORK, extra=GUIDE_MONITORING)).spec
+    names = spec.monitoring_config.names()
+    assert len(names) == 14 and names[0] == "gpu_utilization"
+    wanted = monitored(names)
+    assert "gpu_temperature" not in wanted and "disk_usage" not in wanted  # not listed: not collected
+    assert collect_groups(wanted, gpu=True, serving=False) == ("gpu", "cpu", "memory", "disk_io", "network", "app")
+    assert collect_groups(monitored(names, ["disk_utilization"]), gpu=False, serving=False) == ("cpu", "memory", "disk", "disk_io", "network", "app")
+
+
+def test_a_monitoring_metric_nobody_collects_is_an_error_with_did_you_mean():
+    e = errors(make_spec(WORK, extra=GUIDE_MONITORING.replace('"queue_depth"', '"queue_length"').replace('"disk_io"', '"gpu_utilization"')))
+    msg = e["monitoring_config.ai_specific_metrics[3]"].message
+    assert msg.startswith("unknown metric 'queue_length'; did you mean 'queue_depth'? known: ") and "docs/observability.md" in msg
+    assert "listed twice" in e["monitoring_config.infrastructure_metrics[4]"].message
+    e = errors(make_spec(WORK, extra="monitoring_config:\n  infra_metrics: [gpu_utilization]\n"))
+    assert "monitoring_config.infra_metrics" in e
+
+
+def test_training_job_status_alarms_on_failed_runs_only():
+    extra = 'alerting_rules:\n  - name: x\n    condition: "training_job_status == \'succeeded\'"\n    severity: high\n'
+    assert "alarms on failed runs" in errors(make_spec(WORK, extra=extra))["alerting_rules[0].condition"].message

@@ -37,9 +37,9 @@ def stack(out: Path, part: str) -> dict:
     return json.loads((out / "stacks" / f"{PREFIX}{part}" / "cdk.tf.json").read_text())
 
 
-def test_one_foundation_and_one_stack_per_workload(aws_out):
+def test_one_foundation_one_stack_per_workload_and_the_dashboard(aws_out):
     names = sorted(p.name for p in (aws_out / "stacks").iterdir())
-    assert names == [f"{PREFIX}foundation", f"{PREFIX}fraud-detection-training", f"{PREFIX}recommendation-inference"]
+    assert names == [f"{PREFIX}dashboard", f"{PREFIX}foundation", f"{PREFIX}fraud-detection-training", f"{PREFIX}recommendation-inference"]
     assert json.loads((aws_out / "manifest.json").read_text())["stacks"].keys() == set(names)
 
 
@@ -71,16 +71,23 @@ def test_inference_stack_has_endpoint_alarms_and_replicas_from_the_plan(aws_out)
     asg = next(iter(doc["resource"]["aws_autoscaling_group"].values()))
     assert (asg["min_size"], asg["desired_capacity"], asg["max_size"]) == (4, 4, 8)
     assert "aws_lb_listener" in doc["resource"]
-    alarms = {a["metric_name"] for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values()}
-    assert alarms == {"nvidia_smi_utilization_memory", "TargetResponseTime"}
-    latency = next(a for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values() if a["metric_name"] == "TargetResponseTime")
+    alarms = {a["alarm_name"].removeprefix("acme-ml-prod-recommendation-inference-"): a
+              for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values()}
+    # the spec's two rules that apply to serving, and the outage alarms nobody asked for
+    assert set(alarms) == {"gpu-memory-exhaustion", "model-inference-latency", "healthy-nodes-below-minimum", "serving-errors"}
+    latency = alarms["model-inference-latency"]
+    assert latency["metric_query"][0]["metric"]["metric_name"] == "TargetResponseTime"
     assert latency["threshold"] == 0.5 and latency["evaluation_periods"] == 2
+    healthy = alarms["healthy-nodes-below-minimum"]
+    assert (healthy["metric_query"][0]["metric"]["metric_name"], healthy["threshold"], healthy["treat_missing_data"]) == \
+        ("HealthyHostCount", 4, "breaching")
+    assert set(healthy["metric_query"][0]["metric"]["dimensions"]) == {"LoadBalancer", "TargetGroup"}
 
 
 def test_provider_tags_and_local_state_outside_the_output(aws_out):
     doc = stack(aws_out, "foundation")
     tags = doc["provider"]["aws"][0]["default_tags"][0]["tags"]
-    assert tags == {"project": "acme-ml", "environment": "production", "aiinfra-part": "foundation", "managed-by": "aiinfra"}
+    assert tags == {"project": "acme-ml", "environment": "production", "cost-scope": "acme-ml-prod", "aiinfra-part": "foundation", "managed-by": "aiinfra"}
     path = doc["terraform"]["backend"]["local"]["path"]
     assert path == f"../../../terraform.{PREFIX}foundation.tfstate"
 
@@ -180,7 +187,7 @@ def test_alert_thresholds_in_every_unit_reach_cloudwatch_units():
         AWS_ONLY.read_text().replace("alerting_rules:\n", "alerting_rules:\n" + extra)
     loaded = load_spec_text(text)
     serve = next(w for w in make_plan(loaded).workloads if w.type == "inference")
-    rules = {r.name: r.threshold for r in alert_rules_for(loaded.spec.alerting_rules, serve, {})}
+    rules = {r.name: r.threshold for r in alert_rules_for(loaded.spec.alerting_rules, serve)}
     assert rules["r0"] == 0.01 and rules["r1"] == 85 and rules["r2"] == 0.25 and rules["r3"] == 10 and rules["r4"] == 100
 
 

@@ -48,7 +48,7 @@ def resources(doc: dict, rtype: str) -> list[dict]:
 
 def test_one_foundation_and_one_stack_per_workload(gcp_out):
     names = sorted(p.name for p in (gcp_out / "stacks").iterdir())
-    assert names == sorted(f"{PREFIX}{p}" for p in ("foundation", "llm-pretrain", "recommendation-inference", "embedding-refresh"))
+    assert names == sorted(f"{PREFIX}{p}" for p in ("foundation", "llm-pretrain", "recommendation-inference", "embedding-refresh", "dashboard"))
 
 
 def test_every_example_stack_conforms_to_the_google_provider_schema(gcp_out, reference_out):
@@ -115,11 +115,15 @@ def test_inference_stack_has_endpoint_autoscaler_and_alert_policies(gcp_out):
     assert mig["lifecycle"] == {"ignore_changes": ["target_size"]} and len(mig["distribution_policy_zones"]) == 2
     assert resources(doc, "google_compute_managed_ssl_certificate")[0]["managed"]["domains"] == ["reco.acme-ml.example.com"]
     policies = {p["display_name"].split(": ", 1)[1]: p for p in resources(doc, "google_monitoring_alert_policy")}
-    assert set(policies) == {"GPU Memory Exhaustion", "Model Inference Latency"}
+    # the spec's two rules that apply to serving, and the outage policies nobody asked for
+    assert set(policies) == {"GPU Memory Exhaustion", "Model Inference Latency", "Healthy Nodes Below Minimum", "Serving Errors", "Endpoint Down"}
     latency = policies["Model Inference Latency"]["conditions"][0]["condition_threshold"]
-    assert latency["threshold_value"] == 200 and latency["aggregations"][0]["per_series_aligner"] == "ALIGN_PERCENTILE_95"
+    assert latency["threshold_value"] == 200 and latency["aggregations"][0]["cross_series_reducer"] == "REDUCE_PERCENTILE_95"
+    assert "https/backend_latencies" in latency["filter"]  # the backend's latency, not the client's round trip
     assert latency["duration"] == "120s" and policies["Model Inference Latency"]["severity"] == "CRITICAL"
     assert policies["GPU Memory Exhaustion"]["notification_channels"][0].startswith("${data.terraform_remote_state.")
+    (uptime,) = resources(doc, "google_monitoring_uptime_check_config")
+    assert uptime["monitored_resource"]["labels"]["host"] == "reco.acme-ml.example.com" and uptime["http_check"]["validate_ssl"] is True
 
 
 def test_training_failure_alert_goes_to_training_stacks_only(gcp_out):
@@ -147,19 +151,21 @@ def test_gcs_state_without_a_key_is_refused(tmp_path):
 def test_provider_labels_and_project(gcp_out):
     google = stack(gcp_out, "foundation")["provider"]["google"][0]
     assert google["project"] == "acme-ml-prod" and google["region"] == "us-central1"
-    assert google["default_labels"] == {"project": "acme-ml", "environment": "production", "aiinfra-part": "foundation", "managed-by": "aiinfra"}
+    assert google["default_labels"] == {"project": "acme-ml", "environment": "production", "cost-scope": "acme-ml-prod", "aiinfra-part": "foundation",
+                                        "managed-by": "aiinfra"}
 
 
 def test_reference_spec_synthesizes_both_clouds_from_one_synth(reference_out):
     out, stderr = reference_out
     names = {p.name for p in (out / "stacks").iterdir()}
     assert names == {"acme-ml-production-aws-foundation", "acme-ml-production-aws-fraud-detection-training",
-                     "acme-ml-production-aws-feature-etl", f"{PREFIX}foundation", f"{PREFIX}recommendation-inference", f"{PREFIX}llm-finetune"}
+                     "acme-ml-production-aws-feature-etl", "acme-ml-production-aws-dashboard", f"{PREFIX}foundation",
+                     f"{PREFIX}recommendation-inference", f"{PREFIX}llm-finetune", f"{PREFIX}dashboard"}
     assert "not synthesized" not in stderr
     # No DNS name in the guide's spec: the endpoint asks Terraform for it, and synth says so.
     assert "endpoint_domains" in stderr
     # No alert e-mails either: the policies exist, and synth says they notify nobody.
-    assert f"{PREFIX}recommendation-inference: 2 alert policies notify nobody" in stderr
+    assert f"{PREFIX}recommendation-inference: 5 alert policies notify nobody" in stderr
     doc = stack(out, "recommendation-inference")
     assert doc["variable"]["endpoint_domains"]["type"] == "list(string)"
     assert resources(doc, "google_compute_managed_ssl_certificate")[0]["managed"]["domains"] == "${var.endpoint_domains}"

@@ -12,6 +12,16 @@ def resource_prefix(project: str, environment: str) -> str:
     return f"{project}-{ENV_SHORT[environment]}"
 
 
+# The tag (AWS) / label (GCP) every billed resource of a project's environment carries, with
+# ``resource_prefix`` as its value: the budgets count exactly what carries it.
+COST_SCOPE_KEY = "cost-scope"
+
+
+def cost_labels(project: str, environment: str) -> dict[str, str]:
+    """Tags / labels a budget filters on, for resources the providers' default tags do not reach."""
+    return {"project": project, "environment": environment, COST_SCOPE_KEY: resource_prefix(project, environment)}
+
+
 def stack_name(project: str, environment: str, cloud: str, part: str) -> str:
     return f"{project}-{environment}-{cloud}-{part}"
 

@@ -148,6 +148,8 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     for s in plan.storage:
         lines.append(f"  storage on {s.cloud}")
         lines += [f"    {t.tier}: {t.reason}" for t in s.tiers]
+    for m in plan.monitoring:
+        lines.append(f"  monitoring on {m.cloud}: {_money(m.monthly_usd, 0)}/month, not in the total: {m.reason}")
     if plan.findings:
         lines.append("Findings")
         lines += [f"  {f.severity}: {f}" for f in plan.findings]
@@ -176,6 +178,10 @@ def plan_markdown(plan: Plan) -> str:
         out += [f"- not chosen: {a.cloud} {a.region} {a.nodes}x `{a.instance_type}` {_money(a.monthly_usd, 0)}/month" for a in w.alternatives]
         out.append("")
     out += ["</details>", ""]
+    if plan.monitoring:
+        out += ["#### Monitoring (not in the total)", ""]
+        out += [f"- {m.cloud}: {_money(m.monthly_usd, 0)}/month: {m.reason}" for m in plan.monitoring]
+        out.append("")
     if plan.findings:
         out += ["#### Findings", ""]
         out += [f"- **{f.severity}** `{f.path}`: {f.message}" for f in plan.findings]

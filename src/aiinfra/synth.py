@@ -26,6 +26,7 @@ def precheck(spec: Spec, plan: Plan) -> list[Problem]:
     problems = []
     from aiinfra.boot import aws_user_data_gzip, gcp_metadata
     from aiinfra.boot.workload import boot_config
+    from aiinfra.observability.workload import boot_monitoring
     from aiinfra.naming import resource_prefix
 
     for i, w in enumerate(spec.workload_inventory):
@@ -33,8 +34,9 @@ def precheck(spec: Spec, plan: Plan) -> list[Problem]:
         if placed is None:
             continue
         try:  # the nodes' boot, rendered as the stacks will (EC2's 16 KB user-data limit included)
-            cfg = boot_config(spec, placed, placed.cloud, (f"{resource_prefix(spec.project, spec.environment)}-{w.name}",),
-                              project=spec.clouds.gcp.project if placed.cloud == "gcp" else None)
+            name = f"{resource_prefix(spec.project, spec.environment)}-{w.name}"
+            cfg = boot_config(spec, placed, placed.cloud, (name,), project=spec.clouds.gcp.project if placed.cloud == "gcp" else None,
+                              **boot_monitoring(spec, placed, name))
             aws_user_data_gzip(cfg) if placed.cloud == "aws" else gcp_metadata(cfg)
         except ValueError as exc:
             problems.append(Problem(f"workload_inventory[{i}]", f"cannot boot its nodes: {exc}"))

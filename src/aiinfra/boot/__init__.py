@@ -1,11 +1,12 @@
 """Boot configuration of a workload's nodes, the same on both clouds.
 
 ``aws_user_data(cfg)`` renders a ``#cloud-config`` document (EC2 user data) and ``gcp_metadata(cfg)``
-the instance metadata (``startup-script`` and the files it fetches). Both install the same three
+the instance metadata (``startup-script`` and the files it fetches). Both install the same
 files: ``node.sh`` (the common boot and job wrapper), the cloud adapter ``aws.sh`` / ``gcp.sh`` (same
-function names in both) and ``workload.env`` (``KEY=value`` lines rendered from the typed
-``BootConfig``). The scripts are files in this package; Python only quotes values into
-``workload.env``. Nothing secret goes into either: the node's role / service account does the rest.
+function names in both), ``workload.env`` (``KEY=value`` lines rendered from the typed
+``BootConfig``) and, with ``collect``, the monitoring agent's configuration. The scripts are files
+in this package; Python only quotes values into ``workload.env``. Nothing secret goes into either:
+the node's role / service account does the rest.
 
 Example::
 
@@ -33,21 +34,31 @@ NVMe), ``AIINFRA_DATA_DIR`` (``/data``, when a data volume is attached), ``MASTE
 user's ``env`` and the interconnect's settings. A run's record is ``<object_prefix>/runs/latest.json``
 in the data bucket: ``{"run_id", "started_epoch", "status": running|done|failed, "attempts"}``.
 
+Monitoring (``BootConfig.collect``, ``aiinfra.observability.agents``): after the drivers and before
+the container, the node starts its monitoring agent (the CloudWatch agent / the Ops Agent, installed
+when the image lacks it) with the configuration rendered into the boot files (``agent.json`` /
+``agent.yaml``); a node whose agent cannot start logs it and runs the workload all the same. With
+"app" collected the container also sees ``AIINFRA_STATSD_ADDR`` (AWS) or ``AIINFRA_OTLP_ENDPOINT``
+(GCP). Rank 0 of a training / data_processing run publishes the job metrics
+(``agents.JOB_METRICS``: run started / succeeded / failed / restarted, run duration) for
+``BootConfig.metric_id``, best effort.
+
 Images, as the providers document them for each flavour (``IMAGES``, so the constructs pick the
 same ones): see the table's ``source`` for each row.
 """
 
 from __future__ import annotations
 
-import difflib
 import gzip
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 import yaml
+
+from aiinfra.observability import agents
 
 __all__ = ["BootConfig", "IMAGES", "aws_user_data", "aws_user_data_gzip", "boot_files", "gcp_metadata"]
 
@@ -108,11 +119,16 @@ _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_METRIC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+# The agent configuration among the boot files (written to the agent's own path at boot).
+AGENT_CONFIG = {"aws": "agent.json", "gcp": "agent.yaml"}
 
 
 def _choice(field: str, value: str, allowed) -> str:
     allowed = [a for a in allowed]
     shown = ", ".join(repr(a) for a in allowed)
+    import difflib  # only bad input needs it
+
     hint = difflib.get_close_matches(str(value), [a for a in allowed if a], n=1)
     tail = f"; did you mean {hint[0]!r}?" if hint else ""
     return f"{field} must be one of {shown}, got {value!r}{tail}"
@@ -147,6 +163,13 @@ class BootConfig:
             the run, a finished run inside it is not started again. Without it the window is a day.
         project: GCP project id; None: read from the metadata server.
         master_port: ``MASTER_PORT`` of multi-node runs.
+        collect: metric groups the node's monitoring agent collects (``agents.COLLECT``); empty:
+            no agent is started.
+        metric_id: the identity of the job metrics (AWS: the Auto Scaling group's name, their
+            ``AutoScalingGroupName`` dimension; GCP: the workload's resource name, their
+            ``workload`` label); None: the workload name.
+        dcgm: GCP: the Ops Agent also reads DCGM (with "gpu" collected; only where DCGM runs,
+            ``agents.dcgm_in_image``).
     """
 
     cloud: str
@@ -168,6 +191,9 @@ class BootConfig:
     max_runtime_seconds: int = 0
     project: str | None = None
     master_port: int = 29500
+    collect: tuple[str, ...] = ()
+    metric_id: str | None = None
+    dcgm: bool = False
 
     def __post_init__(self) -> None:
         # Lists and mappings are accepted for convenience; the config keeps tuples (hashable).
@@ -175,6 +201,8 @@ class BootConfig:
             object.__setattr__(self, "groups", (self.groups,) if isinstance(self.groups, str) else tuple(self.groups))
         if isinstance(self.command, (list, str)):
             object.__setattr__(self, "command", (self.command,) if isinstance(self.command, str) else tuple(self.command))
+        if isinstance(self.collect, (list, str)):
+            object.__setattr__(self, "collect", (self.collect,) if isinstance(self.collect, str) else tuple(self.collect))
         if isinstance(self.env, Mapping):
             object.__setattr__(self, "env", tuple(self.env.items()))
         elif isinstance(self.env, list):
@@ -252,6 +280,20 @@ class BootConfig:
         if self.project is not None and (self.cloud != "gcp" or not isinstance(self.project, str)
                                          or not _PROJECT.match(self.project)):
             p.append(f"project must be a GCP project id and only given for cloud 'gcp', got {self.project!r}")
+        for name in self.collect:
+            if name not in agents.COLLECT:
+                p.append(_choice("collect entries", name, agents.COLLECT))
+        if len(set(self.collect)) != len(self.collect):
+            p.append(f"collect must not repeat a name, got {self.collect!r}")
+        if "gpu" in self.collect and isinstance(self.gpus_per_node, int) and self.gpus_per_node == 0:
+            p.append("collect 'gpu' needs GPU nodes, got gpus_per_node=0")
+        if self.metric_id is not None and (not isinstance(self.metric_id, str) or not _METRIC_ID.match(self.metric_id)):
+            p.append(f"metric_id must be 1-255 letters, digits, '.', '_' or '-' (starting with a letter or digit), "
+                     f"or None for the workload name, got {self.metric_id!r}")
+        if not isinstance(self.dcgm, bool):
+            p.append(f"dcgm must be True or False, got {self.dcgm!r}")
+        elif self.dcgm and (self.cloud != "gcp" or "gpu" not in self.collect):
+            p.append("dcgm needs cloud 'gcp' and 'gpu' in collect (the Ops Agent's DCGM receiver)")
         return p
 
 
@@ -259,7 +301,7 @@ class BootConfig:
 
 
 def _package_file(name: str) -> str:
-    return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    return (Path(__file__).parent / name).read_text(encoding="utf-8")  # a package file (pathlib: no tempfile import)
 
 
 def _workload_env(cfg: BootConfig) -> str:
@@ -282,7 +324,16 @@ def _workload_env(cfg: BootConfig) -> str:
         ("AIINFRA_PROJECT", cfg.project or ""),
         ("AIINFRA_MASTER_PORT", cfg.master_port),
         ("AIINFRA_COMMAND_COUNT", len(cfg.command)),
+        ("AIINFRA_COLLECT", " ".join(cfg.collect)),
+        ("AIINFRA_APP_METRICS_PORT", agents.STATSD_PORT if cfg.cloud == "aws" else agents.OTLP_PORT),
+        ("AIINFRA_METRIC_ID", cfg.metric_id or cfg.workload),
     ]
+    if cfg.cloud == "aws":
+        values += [("AIINFRA_JOB_METRIC_NAMESPACE", agents.JOB_NAMESPACE), ("AIINFRA_JOB_METRIC_DIMENSION", agents.JOB_AWS_DIMENSION)]
+    else:
+        values += [("AIINFRA_JOB_METRIC_RESOURCE", agents.JOB_GCP_RESOURCE), ("AIINFRA_JOB_METRIC_LABEL", agents.JOB_GCP_LABEL)]
+    # "<name> <AWS unit> <GCP value type>" per job metric, read by node.sh's job_metric.
+    values += [(f"AIINFRA_JOB_METRIC_{m.key.upper()}", f"{m.name(cfg.cloud)} {m.aws_unit} {m.value_type}") for m in agents.JOB_METRICS]
     values += [(f"AIINFRA_COMMAND_{i}", part) for i, part in enumerate(cfg.command, start=1)]
     values.append(("AIINFRA_USER_ENV", " ".join(name for name, _ in cfg.env)))
     values += [(f"AIINFRA_ENV_{name}", value) for name, value in cfg.env]
@@ -292,12 +343,17 @@ def _workload_env(cfg: BootConfig) -> str:
 
 
 def boot_files(cfg: BootConfig) -> dict[str, str]:
-    """The node's boot files: ``node.sh``, the adapter ``<cloud>.sh`` and ``workload.env``."""
-    return {
+    """The node's boot files: ``node.sh``, the adapter ``<cloud>.sh``, ``workload.env`` and, when
+    ``collect`` names anything, the agent's configuration (``agent.json`` / ``agent.yaml``)."""
+    files = {
         "node.sh": _package_file("node.sh"),
         f"{cfg.cloud}.sh": _package_file(f"{cfg.cloud}.sh"),
         "workload.env": _workload_env(cfg),
     }
+    if cfg.collect:
+        files[AGENT_CONFIG[cfg.cloud]] = (agents.cloudwatch_agent_json(cfg.collect) if cfg.cloud == "aws"
+                                          else agents.ops_agent_yaml(cfg.collect, cfg.dcgm))
+    return files
 
 
 class _LiteralDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -326,6 +382,9 @@ def aws_user_data(cfg: BootConfig) -> str:
         {"path": "/etc/systemd/system/aiinfra-boot.service", "owner": "root:root", "permissions": "0644",
          "content": _package_file("aiinfra-boot.service")},
     ]
+    if AGENT_CONFIG["aws"] in files:
+        write_files.insert(3, {"path": f"/opt/aiinfra/{AGENT_CONFIG['aws']}", "owner": "root:root", "permissions": "0644",
+                               "content": files[AGENT_CONFIG["aws"]]})
     doc = {
         "write_files": write_files,
         "runcmd": [
@@ -349,14 +408,18 @@ def aws_user_data_gzip(cfg: BootConfig) -> bytes:
 
 
 def gcp_metadata(cfg: BootConfig) -> dict[str, str]:
-    """Instance metadata: the static ``startup-script`` and the three files it fetches
-    (``aiinfra-node-sh``, ``aiinfra-gcp-sh``, ``aiinfra-workload-env``)."""
+    """Instance metadata: the static ``startup-script`` and the files it fetches
+    (``aiinfra-node-sh``, ``aiinfra-gcp-sh``, ``aiinfra-workload-env``, and
+    ``aiinfra-agent-config`` when ``collect`` names anything)."""
     if cfg.cloud != "gcp":
         raise ValueError(f"gcp_metadata needs cloud 'gcp', got {cfg.cloud!r}")
     files = boot_files(cfg)
-    return {
+    md = {
         "startup-script": _package_file("gcp-startup.sh"),
         "aiinfra-node-sh": files["node.sh"],
         "aiinfra-gcp-sh": files["gcp.sh"],
         "aiinfra-workload-env": files["workload.env"],
     }
+    if AGENT_CONFIG["gcp"] in files:
+        md["aiinfra-agent-config"] = files[AGENT_CONFIG["gcp"]]
+    return md

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # aiinfra boot, AWS adapter: instance metadata (IMDSv2), disks, host preparation, EFA, the
-# Auto Scaling groups, the S3 state and the CloudWatch failure metric. Sourced by node.sh, which
-# defines log, die, ROOT, STATE_DIR, POLL and the AIINFRA_* settings; gcp.sh has the same functions.
+# CloudWatch agent, the Auto Scaling groups, the S3 state and the job metrics. Sourced by node.sh,
+# which defines log, die, ROOT, STATE_DIR, POLL and the AIINFRA_* settings; gcp.sh has the same
+# functions.
 #
 # Images (aiinfra.boot.IMAGES): GPU nodes run the Deep Learning Base OSS Nvidia Driver GPU AMI
 # (Ubuntu 22.04), which ships docker, the NVIDIA Container Toolkit, EFA and aws-ofi-nccl, and
@@ -166,6 +167,31 @@ cloud_container_env() {
   echo "LD_LIBRARY_PATH=${ofi:+${ofi}/lib:}/opt/amazon/efa/lib${base:+:${base}}"
 }
 
+# ---------------------------------------------------------------- CloudWatch agent
+
+# On the Deep Learning AMIs already (their release notes list amazon-cloudwatch-agent); else
+# Amazon Linux's package or AWS's .deb. Started with the configuration at the documented path:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/download-cloudwatch-agent-commandline.html
+CWAGENT="${ROOT}/opt/aws/amazon-cloudwatch-agent"
+
+cloud_agent_start() {
+  local cfg="${CWAGENT}/etc/cloudwatch-agent.json" deb="${STATE_DIR}/cwagent.deb"
+  if [[ ! -x "${CWAGENT}/bin/amazon-cloudwatch-agent-ctl" ]]; then
+    log "agent: installing the CloudWatch agent"
+    if command -v dnf >/dev/null 2>&1; then
+      dnf install -y -q amazon-cloudwatch-agent || return 1
+    else
+      curl -fsSL --retry 3 -o "${deb}" "https://s3.${AIINFRA_REGION}.amazonaws.com/amazoncloudwatch-agent-${AIINFRA_REGION}/ubuntu/$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb" || return 1
+      dpkg -i -E "${deb}" || return 1
+    fi
+  fi
+  mkdir -p "${cfg%/*}" && cp "${BOOT_DIR}/agent.json" "${cfg}" || return 1
+  "${CWAGENT}/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m ec2 -s -c "file:${cfg}"
+}
+
+# cloud_app_metrics_env HOST: the agent's StatsD listener (UDP), as the container reaches it.
+cloud_app_metrics_env() { echo "AIINFRA_STATSD_ADDR=$1:${AIINFRA_APP_METRICS_PORT}"; }
+
 # ---------------------------------------------------------------- groups, state, metric
 
 cloud_group_members() {
@@ -208,8 +234,9 @@ cloud_state_put() {
     --content-type application/json >/dev/null
 }
 
-cloud_put_failure_metric() {
-  aws cloudwatch put-metric-data --namespace aiinfra --metric-name TrainingJobFailed \
-    --dimensions "JobName=${AIINFRA_WORKLOAD}" --value 1 --unit Count
-  log "metric: aiinfra/TrainingJobFailed=1 for JobName=${AIINFRA_WORKLOAD}"
+# cloud_put_job_metric NAME UNIT TYPE VALUE: one data point in the job metrics' namespace, bounded
+# in time so an unreachable API delays a run by seconds, not minutes.
+cloud_put_job_metric() {
+  aws --cli-connect-timeout 10 --cli-read-timeout 20 cloudwatch put-metric-data --namespace "${AIINFRA_JOB_METRIC_NAMESPACE}" --metric-name "$1" \
+    --dimensions "${AIINFRA_JOB_METRIC_DIMENSION}=${AIINFRA_METRIC_ID}" --unit "$2" --value "$4"
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # aiinfra boot, GCP adapter: the metadata server, disks, host preparation (COS GPU drivers,
-# GPUDirect-TCPX / TCPXO daemons, the gIB RDMA plugin), the managed instance groups, the Cloud
-# Storage state and the Cloud Monitoring failure metric. Sourced by node.sh, which defines log,
-# die, ROOT, STATE_DIR, POLL, IMAGE, BUCKET and the AIINFRA_* settings; aws.sh has the same
-# functions. Container-Optimized OS has no gcloud, so every API call is curl with the metadata
-# server's access token for the node's service account.
+# GPUDirect-TCPX / TCPXO daemons, the gIB RDMA plugin), the Ops Agent, the managed instance
+# groups, the Cloud Storage state and the job metrics (Cloud Monitoring). Sourced by node.sh,
+# which defines log, die, ROOT, STATE_DIR, POLL, IMAGE, BUCKET and the AIINFRA_* settings; aws.sh
+# has the same functions. Container-Optimized OS has no gcloud, so every API call is curl with the
+# metadata server's access token for the node's service account.
 #
 # Images (aiinfra.boot.IMAGES): A3 High (TCPX), A3 Mega (TCPXO) and CPU nodes run
 # Container-Optimized OS; A3 Ultra (RDMA) the Ubuntu accelerator image; other GPU shapes the Deep
@@ -363,6 +363,35 @@ cloud_container_env() {
   fi
 }
 
+# ---------------------------------------------------------------- Ops Agent
+
+# Installed with Google's repository script when absent, configured at its documented path and
+# restarted (the sub-agents are PartOf the main unit). Container-Optimized OS is not among its
+# supported systems and has no package manager: COS's node-problem-detector reports health
+# metrics only, and no GPU or container metrics are collected there.
+# https://cloud.google.com/stackdriver/docs/solutions/agents/ops-agent/installation
+# https://cloud.google.com/stackdriver/docs/solutions/agents/ops-agent/configuration
+# https://cloud.google.com/container-optimized-os/docs/how-to/monitoring
+cloud_agent_start() {
+  local cfg="${ROOT}/etc/google-cloud-ops-agent/config.yaml" script="${STATE_DIR}/add-google-cloud-ops-agent-repo.sh"
+  if is_cos; then
+    log "agent: the Ops Agent does not run on Container-Optimized OS; starting node-problem-detector (health metrics only)"
+    systemctl start node-problem-detector || log "agent: node-problem-detector did not start"
+    return 1
+  fi
+  if [[ ! -x "${ROOT}/opt/google-cloud-ops-agent/libexec/google_cloud_ops_agent_engine" ]]; then
+    log "agent: installing the Ops Agent"
+    curl -fsSL --retry 3 -o "${script}" https://dl.google.com/cloudagents/add-google-cloud-ops-agent-repo.sh || return 1
+    bash "${script}" --also-install || return 1
+  fi
+  mkdir -p "${cfg%/*}" || return 1
+  cp "${BOOT_DIR}/agent.yaml" "${cfg}" || return 1
+  systemctl restart google-cloud-ops-agent
+}
+
+# cloud_app_metrics_env HOST: the agent's OTLP receiver (gRPC), as the container reaches it.
+cloud_app_metrics_env() { echo "AIINFRA_OTLP_ENDPOINT=http://$1:${AIINFRA_APP_METRICS_PORT}"; }
+
 # ---------------------------------------------------------------- groups, state, metric
 
 instance_ip() {
@@ -433,14 +462,15 @@ cloud_state_put() {
     -H 'Content-Type: application/json' --data-binary "@$1" >/dev/null
 }
 
+# cloud_put_job_metric TYPE UNIT VALUE_TYPE VALUE: one gauge point of a job metric.
 # https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.timeSeries/create
-cloud_put_failure_metric() {
-  local project now
-  project="$(project_id)"
+cloud_put_job_metric() {
+  local project now value="{\"doubleValue\": $4}"
+  project="$(project_id)" || return 1
   now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  [[ "$3" != INT64 ]] || value="{\"int64Value\": \"$4\"}"
   api POST "${MONITORING_API}/projects/${project}/timeSeries" -H 'Content-Type: application/json' \
-    --data-binary @- >/dev/null <<EOF
-{"timeSeries": [{"metric": {"type": "custom.googleapis.com/aiinfra/training_job_failed", "labels": {"workload": "${AIINFRA_WORKLOAD}"}}, "resource": {"type": "global", "labels": {"project_id": "${project}"}}, "points": [{"interval": {"endTime": "${now}"}, "value": {"int64Value": "1"}}]}]}
+    --data-binary @- <<EOF
+{"timeSeries": [{"metric": {"type": "$1", "labels": {"${AIINFRA_JOB_METRIC_LABEL}": "${AIINFRA_METRIC_ID}"}}, "resource": {"type": "${AIINFRA_JOB_METRIC_RESOURCE}", "labels": {"project_id": "${project}"}}, "points": [{"interval": {"endTime": "${now}"}, "value": ${value}}]}]}
 EOF
-  log "metric: custom.googleapis.com/aiinfra/training_job_failed=1 for workload ${AIINFRA_WORKLOAD}"
 }

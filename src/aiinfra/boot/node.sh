@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # aiinfra node boot, common to both clouds: disks, drivers, interconnect, then the workload
-# container (a supervised server for inference; the job wrapper for training / data_processing).
+# container (a supervised server for inference; the job wrapper for training / data_processing),
+# with the node's monitoring agent and the job wrapper's metrics.
 #
 # Runs at every boot (AWS: the aiinfra-boot systemd unit; GCP: the startup script starts it as a
 # transient unit) and is safe to run again: mounts are checked before they are made, a disk is
@@ -36,6 +37,7 @@ RUN_STATUS=""
 NODE_RANK=0
 MASTER_ADDR=""
 PRIVATE_IP=""
+AGENT_UP=0
 
 log() {
   printf 'aiinfra-boot[%s]: %s\n' "${AIINFRA_WORKLOAD}" "$*"
@@ -152,6 +154,37 @@ wait_for_gpus() {
   done
 }
 
+# ---------------------------------------------------------------- monitoring
+
+# start_agent: the agent with its rendered configuration (BootConfig.collect). Best effort.
+start_agent() {
+  [[ -n "${AIINFRA_COLLECT}" ]] || return 0
+  if (cloud_agent_start); then
+    AGENT_UP=1
+    log "agent: collecting ${AIINFRA_COLLECT}"
+  else
+    log "agent: ERROR: the monitoring agent did not start; no metrics from this node (the workload goes on)"
+  fi
+}
+
+# job_metric KEY [VALUE]: a job metric (workload.env: "<name> <unit> <type>", from
+# aiinfra.observability.agents.JOB_METRICS). Rank 0; a failed put is logged, never fatal.
+job_metric() {
+  local spec="AIINFRA_JOB_METRIC_$1" name unit type
+  read -r name unit type <<<"${!spec}"
+  if (cloud_put_job_metric "${name}" "${unit}" "${type}" "${2:-1}" >/dev/null); then
+    log "metric: ${name}=${2:-1} for ${AIINFRA_METRIC_ID}"
+  else
+    log "metric: WARNING: could not publish ${name}"
+  fi
+}
+
+# end_metrics KEY: a run's outcome and its duration.
+end_metrics() {
+  job_metric "$1"
+  job_metric RUN_DURATION "$(($(date +%s) - RUN_STARTED))"
+}
+
 # ---------------------------------------------------------------- the container
 
 # The user's env, the interconnect's env and the contract are passed as `-e NAME` with the value
@@ -179,6 +212,14 @@ contract_env() {
     [[ -n "${line}" ]] || continue
     set_env "${line%%=*}" "${line#*=}"
   done < <(cloud_container_env)
+}
+
+# app_metrics_env HOST: the agent's endpoint for the container's own metrics, if collected.
+app_metrics_env() {
+  local line
+  ((AGENT_UP)) && [[ " ${AIINFRA_COLLECT} " == *" app "* ]] || return 1
+  line="$(cloud_app_metrics_env "$1")"
+  set_env "${line%%=*}" "${line#*=}"
 }
 
 # container_args: docker run options every workload container gets (one a line).
@@ -222,6 +263,9 @@ run_inference() {
   contract_env
   set_env AIINFRA_PORT "${AIINFRA_PORT}"
   mapfile -t args < <(container_args)
+  if app_metrics_env host.docker.internal; then
+    args+=(--add-host=host.docker.internal:host-gateway) # a bridged container reaches the host's agent so
+  fi
   mapfile -t cmd < <(image_command)
   # Recreated once per boot, after the disks are mounted: a container docker restarted on its
   # own before this script ran would see the bare mount point instead of the NVMe.
@@ -310,7 +354,7 @@ fail_run() {
   RUN_STATUS=failed
   write_state
   log "job: run ${RUN_ID} failed: $*"
-  cloud_put_failure_metric
+  end_metrics RUN_FAILED
   cloud_scale_to_zero
 }
 
@@ -353,6 +397,7 @@ run_container() {
   set_env NODE_RANK "${NODE_RANK}"
   set_env NNODES "${AIINFRA_NODES}"
   set_env GPUS_PER_NODE "${AIINFRA_GPUS_PER_NODE}"
+  app_metrics_env 127.0.0.1 || true # host network
   mapfile -t args < <(container_args)
   mapfile -t cmd < <(image_command)
   docker rm -f "${CONTAINER}" >/dev/null 2>&1 || true
@@ -401,12 +446,18 @@ run_rank0() {
       return 0
     fi
     write_state
+    if ((RUN_ATTEMPTS == 1)); then
+      job_metric RUN_STARTED
+    else
+      job_metric RUN_RESTARTED # after a failure, a lost node or a reboot
+    fi
     outcome="$(run_container "${RUN_ATTEMPTS}" "${deadline}")"
     case "${outcome}" in
       "exit 0")
         RUN_STATUS="done"
         write_state
         log "job: run ${RUN_ID} done after ${RUN_ATTEMPTS} attempt(s), scaling the groups to zero"
+        end_metrics RUN_SUCCEEDED
         cloud_scale_to_zero
         return 0
         ;;
@@ -502,6 +553,7 @@ main() {
   cloud_prepare_host
   wait_for_gpus
   [[ -z "${AIINFRA_INTERCONNECT}" ]] || cloud_interconnect_setup
+  start_agent
 
   IMAGE="${AIINFRA_IMAGE}"
   if [[ -z "${IMAGE}" ]]; then

@@ -18,7 +18,8 @@ def spec_workload(spec: Spec, w: WorkloadPlan) -> Workload:
     return next(x for x in spec.workload_inventory if x.name == w.name)
 
 
-def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...], project: str | None = None) -> BootConfig:
+def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...], project: str | None = None,
+                collect: tuple[str, ...] = (), metric_id: str | None = None, dcgm: bool = False) -> BootConfig:
     sw = spec_workload(spec, w)
     batch = w.type != "inference"
     return BootConfig(
@@ -27,4 +28,5 @@ def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...]
         health_check_path=w.health_check_path or rules.DEFAULT_HEALTH_CHECK_PATH, gpus_per_node=w.gpus_per_node, nodes=w.nodes if batch else 1,
         interconnect=w.interconnect if w.multi_node else "", efa_interfaces=w.efa_interfaces_per_node if w.multi_node else 0,
         retries=w.retries if batch else 0,
-        max_runtime_seconds=round((w.max_runtime_hours or 0) * 3600) if batch else 0, project=project)
+        max_runtime_seconds=round((w.max_runtime_hours or 0) * 3600) if batch else 0, project=project,
+        collect=tuple(collect), metric_id=metric_id, dcgm=dcgm)

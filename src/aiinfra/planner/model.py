@@ -123,6 +123,19 @@ class CloudStoragePlan:
     monthly_usd: float
 
 
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """What one cloud's monitoring costs a month at list prices (not in ``Totals``)."""
+
+    cloud: str
+    custom_metrics: int
+    alarm_metrics: int
+    dashboards: int
+    ingested_mib: float
+    monthly_usd: float
+    reason: str
+
+
 @dataclass
 class Totals:
     compute_monthly_usd: float
@@ -156,6 +169,7 @@ class Plan:
     findings: list[Finding]
     schema_version: int = PLAN_SCHEMA_VERSION
     security_exceptions: list[SecurityExceptionPlan] = field(default_factory=list)
+    monitoring: list[MonitoringPlan] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -170,7 +184,8 @@ class Plan:
 
     def to_dict(self) -> dict:
         d = _plain(self)
-        order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "findings", "security_exceptions"]
+        order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "monitoring",
+                 "findings", "security_exceptions"]
         return {k: d[k] for k in order}
 
 

@@ -91,3 +91,24 @@ MODEL_VERSIONS_KEPT = 10
 # Spot overrides: equivalent shapes whose spot price is at most this multiple of the chosen one's.
 SPOT_ALTERNATIVE_MAX_PRICE_RATIO = 2.0
 MAX_SPOT_ALTERNATIVES = 4
+
+# ---- monitoring (the plan shows it; it is not in the totals the budgets are set at) ----------
+# CloudWatch list prices, us-east-1, first tier: a custom metric $0.30 a month, a standard
+# alarm $0.10 a metric a month, a dashboard $3.00 a month (the free tier, 10 metrics, 10 alarm
+# metrics and 3 dashboards an account, is left out: other stacks may use it).
+# https://aws.amazon.com/cloudwatch/pricing/
+CLOUDWATCH_METRIC_MONTH_USD = 0.30
+CLOUDWATCH_ALARM_METRIC_MONTH_USD = 0.10
+CLOUDWATCH_DASHBOARD_MONTH_USD = 3.00
+# Cloud Monitoring bills ingested samples: $0.2580 a MiB past the first 150 MiB a billing account
+# gets each month; a scalar point counts 8 bytes. https://cloud.google.com/stackdriver/pricing
+CLOUD_MONITORING_MIB_USD = 0.2580
+CLOUD_MONITORING_FREE_MIB = 150
+CLOUD_MONITORING_POINT_BYTES = 8
+# Series an Ops Agent node sends per collected metric (per GPU for GPU metrics: utilization and
+# memory used / free; a node's few disks and interfaces for the host ones): an estimate.
+OPS_AGENT_SERIES = {"agent.googleapis.com/gpu/utilization": "gpu", "agent.googleapis.com/gpu/memory/bytes_used": "gpu2",
+                    "agent.googleapis.com/memory/percent_used": 1, "agent.googleapis.com/disk/percent_used": 3,
+                    "agent.googleapis.com/disk/read_bytes_count": 3, "agent.googleapis.com/disk/write_bytes_count": 3,
+                    "agent.googleapis.com/disk/io_time": 3, "agent.googleapis.com/interface/traffic": 4}
+AGENT_SAMPLES_PER_HOUR = 60  # the agents' 60 s collection interval

@@ -143,6 +143,25 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
             threshold_value(metric, value)
         except ValueError as exc:
             add(path, f"{metric}: {exc}")
+            continue
+        if metric == "training_job_status" and (_op, value) != ("==", "failed"):
+            add(path, "training_job_status alarms on failed runs: write \"training_job_status == 'failed'\" (the job wrapper counts runs "
+                      "started, succeeded, failed and restarted; the dashboards chart all four)")
+
+    if spec.monitoring_config is not None:
+        from aiinfra.observability.metrics import known_names
+
+        known = known_names()
+        for group in ("infrastructure_metrics", "ai_specific_metrics", "business_metrics"):
+            seen: set[str] = set()
+            for i, name in enumerate(getattr(spec.monitoring_config, group)):
+                path = f"monitoring_config.{group}[{i}]"
+                if name not in known:
+                    add(path, did_you_mean(name, known, "metric") + " (container metrics outside this list: publish them to the node's "
+                              "agent endpoint, docs/observability.md)")
+                elif name in seen:
+                    add(path, f"{name!r} is listed twice")
+                seen.add(name)
 
     if spec.state is not None:
         for cloud in ("aws", "gcp"):

@@ -133,6 +133,8 @@ class GcpCloud(Strict):
     domains: list[Domain] = []
     ssl_certificates: list[Annotated[str, Field(pattern=r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/sslCertificates/[a-z][a-z0-9-]{0,62}$")]] = []
     alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+    # The Cloud Billing account paying for the project: a budget at 50 / 80 / 100 % of the plan.
+    billing_account: Annotated[str, Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")] | None = None
 
 
 class Clouds(Strict):
@@ -399,6 +401,21 @@ class SecurityException(Strict):
     reason: Annotated[str, Field(min_length=10, max_length=500)]
 
 
+MetricName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class MonitoringConfig(Strict):
+    """The guide's Step 5 block: the metrics collected, charted and alarmable (names checked
+    against ``aiinfra.observability.metrics`` in ``checks``)."""
+
+    infrastructure_metrics: list[MetricName] = []
+    ai_specific_metrics: list[MetricName] = []
+    business_metrics: list[MetricName] = []
+
+    def names(self) -> list[str]:
+        return [*self.infrastructure_metrics, *self.ai_specific_metrics, *self.business_metrics]
+
+
 class Spec(Strict):
     project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
     environment: Literal["development", "staging", "production"] = "production"
@@ -413,5 +430,6 @@ class Spec(Strict):
     resource_quotas: dict[Literal["development", "staging", "production"], Quota] = {}
     cost_optimization: CostOptimization | None = None
     growth_forecast: GrowthForecast | None = None
+    monitoring_config: MonitoringConfig | None = None
     state: State | None = None
     security_exceptions: list[SecurityException] = []

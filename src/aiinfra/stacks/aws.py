@@ -10,14 +10,14 @@ from cdktf import App, Fn, LocalBackend, Op, S3Backend, TerraformOutput, Terrafo
 
 from aiinfra.boot import aws_user_data_gzip
 from aiinfra.constructs._tf import AWS, provider
-from aiinfra.constructs.aws import (AlertRule, Alerts, Budget, Certificate, ClusterNetwork, EncryptionKey, GpuInstanceGroup, InferenceEndpoint,
-                                    RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
+from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey,
+                                    GpuInstanceGroup, InferenceEndpoint, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
+from aiinfra.observability.workload import boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
+from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
-from aiinfra.stacks.alerting import LOAD_BALANCER_METRICS, applicable_alerts
-from aiinfra.planner import rules as planner_rules
-from aiinfra.stacks.naming import resource_prefix, short, stack_name
+from aiinfra.stacks.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input
 
 MAX_ZONES = 3  # subnets (and NAT routes) in at most three zones: the availability targets need no more
@@ -36,7 +36,7 @@ def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> No
 
 
 def _tags(spec: Spec, part: str) -> dict[str, str]:
-    return {"project": spec.project, "environment": spec.environment, "aiinfra-part": part, "managed-by": "aiinfra"}
+    return {**cost_labels(spec.project, spec.environment), "aiinfra-part": part, "managed-by": "aiinfra"}
 
 
 def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
@@ -54,6 +54,7 @@ class AwsFoundation:
                  primary: bool):
         part = "foundation" if primary else f"foundation-{region}"
         self.stack = _stack(app, spec, region, part)
+        self.notes: list[str] = []
         self.name = resource_prefix(spec.project, spec.environment)
         zones: list[str] = []
         for w in sorted(workloads, key=lambda w: -len(w.zones)):
@@ -90,24 +91,21 @@ class AwsFoundation:
         monthly = sum(w.monthly_usd for w in workloads) + (storage.monthly_usd if storage else 0.0)
         if primary and monthly > 0:
             Budget(self.stack, "budget", name=f"{self.name}-aws-monthly", monthly_limit_usd=round(plan.totals.by_cloud_monthly_usd.get("aws", monthly), 2),
-                   topic_arn=self.alerts.topic_arn, cost_filter_tags={"project": spec.project, "environment": spec.environment})
+                   topic_arn=self.alerts.topic_arn, cost_filter_tags={COST_SCOPE_KEY: self.name},
+                   thresholds_usd=budget_thresholds(spec.alerting_rules))
+            self.notes.append(f"{self.stack.node.id}: the budget counts resources tagged {COST_SCOPE_KEY}={self.name}: activate "
+                              f"{COST_SCOPE_KEY} as a cost allocation tag (Billing console > Cost allocation tags, payer account) or it "
+                              "counts nothing")
         TerraformOutput(self.stack, "data_bucket", value=self.storage.bucket_name)
         TerraformOutput(self.stack, "vpc_id", value=self.network.vpc_id)
 
 
-def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, dimensions: dict[str, tuple[tuple[str, str], ...]]) -> list[AlertRule]:
-    """The spec's alert rules that apply to a workload, in CloudWatch units."""
+def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan) -> list[AlertRule]:
+    """The workload's alarms (``observability.workload.workload_rules``) in CloudWatch units."""
     out = []
-    for rule, metric, op, threshold in applicable_alerts(rules, w):
-        if metric in LOAD_BALANCER_METRICS:
-            if metric.endswith("_latency"):
-                threshold /= 1000  # TargetResponseTime is in seconds
-            dims = dimensions.get("lb", ())
-        elif metric == "training_job_status":
-            dims = (("JobName", w.name),)
-        else:
-            dims = dimensions.get("group", ())
-        out.append(AlertRule(rule.name, metric, op, threshold, int(rule.duration or 60), rule.severity, dims))
+    for r in workload_rules(rules, w):
+        threshold = r.threshold / 1000 if r.metric.endswith("_latency") else r.threshold  # TargetResponseTime is in seconds
+        out.append(AlertRule(r.name, r.metric, r.operator, threshold, r.duration_seconds, r.severity))
     return out
 
 
@@ -156,10 +154,10 @@ class AwsWorkload:
             health_check_grace_seconds=SERVING_GRACE_SECONDS if serving else 600, efa_interfaces=w.efa_interfaces_per_node,
             data_volume_gib=w.data_volume_gib_per_node, data_volume_type=w.data_volume_type or "gp3",
             placement_group_name=net.placement_group_name if w.placement == "cluster" else None, spot=spot,
-            user_data_base64=base64.b64encode(aws_user_data_gzip(boot_config(spec, w, "aws", (name,)))).decode(), instance_tags=instance_tags,
+            user_data_base64=base64.b64encode(aws_user_data_gzip(boot_config(spec, w, "aws", (name,), **boot_monitoring(spec, w, name)))).decode(),
+            instance_tags=instance_tags,
             service_linked_role_arn=key.autoscaling_role_arn,
-            tags={"workload": w.name, "workload-type": w.type, "project": spec.project, "environment": spec.environment})
-        dims = {"group": (("AutoScalingGroupName", self.group.name),)}
+            tags={"workload": w.name, "workload-type": w.type, **cost_labels(spec.project, spec.environment)})
         self.endpoint = None
         if not serving and w.schedule and w.stop_schedule:
             self.runs = RunSchedule(self.stack, "runs", group_name=self.group.name, nodes=w.nodes, max_nodes=w.max_nodes,
@@ -178,11 +176,12 @@ class AwsWorkload:
                 vpc_cidr=net.cidr, port=w.port or planner_rules.DEFAULT_MODEL_PORT,
                 health_check_path=w.health_check_path or planner_rules.DEFAULT_HEALTH_CHECK_PATH, internet_facing=public,
                 access_log_bucket=storage.log_bucket_name)
-            dims["lb"] = (("LoadBalancer", self.endpoint.arn_suffix),)
             TerraformOutput(self.stack, "endpoint_dns_name", value=self.endpoint.dns_name)
-        rules = alert_rules_for(spec.alerting_rules, w, dims)
-        if rules:
-            Alerts(self.stack, "alerts", name=name, kms_key_arn=key.arn, rules=rules, topic_arn=foundation.alerts.topic_arn)
+        self.target = target = AlarmTarget(group_name=self.group.name, serving=serving, node_hour_usd=w.hourly_usd / max(w.nodes, 1),
+                             load_balancer=self.endpoint.arn_suffix if self.endpoint else None,
+                             target_group=self.endpoint.target_group_arn_suffix if self.endpoint else None)
+        self.alerts = Alerts(self.stack, "alerts", name=name, kms_key_arn=key.arn, rules=alert_rules_for(spec.alerting_rules, w), target=target,
+                             topic_arn=foundation.alerts.topic_arn)
         TerraformOutput(self.stack, "autoscaling_group_name", value=self.group.name)
 
     def _certificate(self, spec: Spec, w: WorkloadPlan) -> str:
@@ -214,12 +213,21 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
     names: list[str] = []
     notes: list[str] = []
     regions = sorted({w.region for w in mine}, key=lambda r: (r != primary_region, r))
+    rows: list[DashboardRow] = []
     for region in regions:
         in_region = [w for w in mine if w.region == region]
         foundation = AwsFoundation(app, spec, plan, region, in_region, storage if region == primary_region else None, region == primary_region)
         names.append(foundation.stack.node.id)
+        notes += foundation.notes
         for w in in_region:
             workload = AwsWorkload(app, spec, w, foundation)
             names.append(workload.stack.node.id)
             notes += workload.notes
+            rows.append(DashboardRow(row_title(w), w.region, workload.target, charted_metrics(spec, w),
+                                     planned_nodes=w.nodes, alarm_arns=tuple(a.get_string_attribute("arn") for a in workload.alerts.alarms)))
+    # One dashboard for the environment, in its own stack: it reads every workload stack's names.
+    stack = _stack(app, spec, primary_region, "dashboard")
+    Dashboard(stack, "dashboard", name=resource_prefix(spec.project, spec.environment), rows=rows,
+              monthly_budget_usd=plan.totals.by_cloud_monthly_usd.get("aws", 0.0))
+    names.append(stack.node.id)
     return names, notes

@@ -9,35 +9,28 @@ import math
 
 from cdktf import App, GcsBackend, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable
 
-from aiinfra.boot import IMAGES, gcp_metadata
+from aiinfra.boot import gcp_metadata
+from aiinfra.boot.images import node_image
 from aiinfra.constructs._tf import GOOGLE, provider
-from aiinfra.constructs.gcp import (AlertRule, Alerts, ClusterNetwork, EncryptionKey, GpuInstanceGroup, GpuNicNetworks, GroupRunnerRole,
-                                    HealthCheck, InferenceEndpoint, InternalEndpoint, ProjectServices, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
+from aiinfra.constructs.gcp import (AlertRule, Alerts, BillingBudget, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey, GpuInstanceGroup,
+                                    GpuNicNetworks, GroupRunnerRole, HealthCheck, InferenceEndpoint, InternalEndpoint, JobMetric, MetricDescriptors,
+                                    PolicyTarget, ProjectServices, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
 from aiinfra.constructs.gcp.gpu_instance_group import DATA_DISK_TYPES, LOCAL_SSD_GIB
+from aiinfra.constructs.gcp.metrics import JOB_PREFIX, NOT_ON_GCP, RECIPES
+from aiinfra.constructs.gcp.project_services import DEFAULT_SERVICES
+from aiinfra.observability.agents import JOB_METRICS, ops_agent_supported
+from aiinfra.observability.workload import boot_monitoring, charted_metrics, row_title, workload_rules
+from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
-from aiinfra.stacks.alerting import LOAD_BALANCER_METRICS, applicable_alerts
-from aiinfra.planner import rules as planner_rules
-from aiinfra.stacks.naming import ENV_SHORT, resource_prefix, short, stack_name
+from aiinfra.stacks.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input
 
 WORKLOAD_LABEL = "aiinfra-workload"
 # The proxy-only subnet of internal endpoints: apart from the nodes' 10.50.0.0/20 and the GPU NICs' 10.60.0.0/16.
 PROXY_ONLY_CIDR = "10.129.0.0/23"
 COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute"
-
-
-def node_image(w: WorkloadPlan, configured: str | None) -> str:
-    """The boot image: the spec's, else the one Google documents for the node's GPUs and
-    interconnect (``aiinfra.boot.IMAGES``)."""
-    if configured:
-        return configured
-    if not w.gpu:
-        return IMAGES["gcp-cpu"]["image"]
-    if w.multi_node and w.interconnect in ("tcpx", "tcpxo", "rdma"):
-        return IMAGES[f"gcp-{w.interconnect}"]["image"]
-    return IMAGES["gcp-gpu"]["image"]
 
 
 def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
@@ -49,13 +42,16 @@ def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> No
 
 
 def _labels(spec: Spec, part: str) -> dict[str, str]:
-    return {"project": spec.project, "environment": spec.environment, "aiinfra-part": part[:63], "managed-by": "aiinfra"}
+    return {**cost_labels(spec.project, spec.environment), "aiinfra-part": part[:63], "managed-by": "aiinfra"}
 
 
-def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
+def _stack(app: App, spec: Spec, region: str, part: str, quota_project: bool = False) -> TerraformStack:
     name = stack_name(spec.project, spec.environment, "gcp", part)
     stack = TerraformStack(app, name)
-    provider(stack, "google", GOOGLE, project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part))
+    # The Budget API called with user credentials needs a quota project (the billing budget's page).
+    # https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/billing_budget
+    quota = {"user_project_override": True, "billing_project": spec.clouds.gcp.project} if quota_project else {}
+    provider(stack, "google", GOOGLE, project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part), **quota)
     _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
     return stack
 
@@ -74,15 +70,20 @@ def gpu_nic_networks(workloads: list[WorkloadPlan]) -> GpuNicNetworks | None:
 class GcpFoundation:
     """The shared resources of one region: key, network, tiered storage, notification channels."""
 
-    def __init__(self, app: App, spec: Spec, region: str, workloads: list[WorkloadPlan], storage: CloudStoragePlan | None, primary: bool):
+    def __init__(self, app: App, spec: Spec, plan: Plan, region: str, workloads: list[WorkloadPlan], storage: CloudStoragePlan | None,
+                 primary: bool, descriptors: MetricDescriptors | None = None):
         part = "foundation" if primary else f"foundation-{region}"
-        self.stack = _stack(app, spec, region, part)
         gcp = spec.clouds.gcp
+        monthly = round(plan.totals.by_cloud_monthly_usd.get("gcp", 0.0), 2)
+        budget = primary and gcp.billing_account is not None and monthly > 0
+        self.stack = _stack(app, spec, region, part, quota_project=budget)
+        self.notes: list[str] = []
         self.project = gcp.project
         self.region = region
         self.name = resource_prefix(spec.project, spec.environment)
         # A new project has the Compute Engine, Cloud KMS and Monitoring APIs off.
-        self.services = ProjectServices(self.stack, "services", project=gcp.project)
+        self.services = ProjectServices(self.stack, "services", project=gcp.project,
+                                        services=DEFAULT_SERVICES + (("billingbudgets.googleapis.com",) if budget else ()))
         self.runner = GroupRunnerRole(self.stack, "group-runner", project=gcp.project,
                                       role_id=f"aiinfra.{spec.project}.{ENV_SHORT[spec.environment]}.{region}.groupRunner".replace("-", "_"))
         self.key = EncryptionKey(self.stack, "key", project=gcp.project, location=region, name=short(f"{self.name}-{region}-data", 63))
@@ -101,23 +102,49 @@ class GcpFoundation:
             noncurrent_expiration_days=storage.expiration_days if storage else None,
             abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7, depends_on=self.key.grants)
         self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=self.name, rules=[], email_addresses=gcp.alert_emails)
+        # The job wrapper's metric types exist before any policy names them (one set a project).
+        self.descriptors = descriptors or MetricDescriptors(
+            self.stack, "job-metrics", project=gcp.project,
+            metrics=[JobMetric(m.gcp_type.removeprefix(JOB_PREFIX), m.value_type, m.gcp_unit, m.description) for m in JOB_METRICS])
+        if budget:
+            BillingBudget(self.stack, "budget", billing_account=gcp.billing_account, project=gcp.project, name=f"{self.name} gcp monthly",
+                          monthly_limit_usd=monthly, label=(COST_SCOPE_KEY, self.name), notification_channels=self.alerts.channel_ids[:5])
+            self.notes.append(f"{self.stack.node.id}: the billing budget needs roles/billing.costsManager on billing account "
+                              f"{gcp.billing_account} for whoever applies it")
+        elif primary and monthly > 0:
+            self.notes.append(f"{self.stack.node.id}: no GCP budget watches the plan's ${monthly:,.0f}/month: set clouds.gcp.billing_account")
         TerraformOutput(self.stack, "data_bucket", value=self.storage.bucket_name)
         TerraformOutput(self.stack, "network_self_link", value=self.network.network_self_link)
         self.services.wait_for_services(self.stack)
 
 
-def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, backend_name: str | None) -> list[AlertRule]:
-    """The spec's alert rules that apply to a workload, narrowed to its VMs or its load balancer."""
-    out = []
-    for rule, metric, op, threshold in applicable_alerts(rules, w):
-        if metric in LOAD_BALANCER_METRICS:
-            filters = (('resource.label."backend_target_name"', backend_name or w.name),)
-        elif metric.startswith(("gpu_", "cpu_", "memory_", "disk_")):
-            filters = ((f'metadata.user_labels."{WORKLOAD_LABEL}"', w.name),)
-        else:
-            filters = (('metric.label."workload"', w.name),)
-        out.append(AlertRule(rule.name, metric, op, threshold, int(rule.duration or 60), rule.severity, filters))
-    return out
+def unavailable(metric: str, agent: bool) -> str | None:
+    """Why ``metric`` cannot be watched on a GCP workload (None: it can). ``agent``: the boot
+    image runs the Ops Agent (Container-Optimized OS does not)."""
+    if metric in NOT_ON_GCP:
+        return NOT_ON_GCP[metric]
+    recipe = RECIPES[metric]
+    node = recipe.series is not None and recipe.series.target == "node" and not recipe.series.type.startswith("compute.googleapis.com/")
+    if not agent and node:
+        return "the boot image (Container-Optimized OS) runs no Ops Agent"
+    return None
+
+
+def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan, agent: bool = True) -> tuple[list[AlertRule], list[str]]:
+    """The workload's policies (``observability.workload.workload_rules``), and what cannot be watched on GCP."""
+    out, skipped = [], []
+    for r in workload_rules(rules, w):
+        why = unavailable(r.metric, agent) or (None if RECIPES[r.metric].validate else
+                                                "Cloud Monitoring refuses a policy on a metric the container has not written yet: "
+                                                "add it once the first run has written it (the dashboard charts it)")
+        if why:
+            skipped.append(f"{r.name} ({r.metric}): {why}")
+            continue
+        op, threshold = r.operator, r.threshold
+        if r.metric == "training_job_status" and op == ">=":
+            op, threshold = ">", threshold - 1  # a count of failed runs: ">= 1" is "> 0" (the API compares strictly)
+        out.append(AlertRule(r.name, r.metric, op, threshold, r.duration_seconds, r.severity))
+    return out, skipped
 
 
 def _on_demand_nodes(w: WorkloadPlan) -> int:
@@ -155,6 +182,12 @@ class GcpWorkload:
             health = HealthCheck(self.stack, "health", project=gcp.project, name=f"{name}-health", port=port,
                                  path=health_path)
         image_var = image_input(self.stack, w, self.notes)
+        boot_image = node_image(w, gcp.image)
+        agent = ops_agent_supported(boot_image)
+        if not agent:
+            self.notes.append(f"{self.stack.node.id}: {w.name}'s boot image runs no Ops Agent (Container-Optimized OS): no GPU or host "
+                              "metrics from its nodes; its runs, node count and cost are watched")
+        self.charted = tuple(m for m in charted_metrics(spec, w) if not unavailable(m, agent))
         metadata = {BUCKET_KEY: storage.bucket_name}
         if image_var is not None:
             metadata[IMAGE_KEY] = image_var
@@ -166,7 +199,7 @@ class GcpWorkload:
             subnetwork=net.subnetwork_self_link, service_account_email=self.identity.email, kms_key_id=key.id,
             # Batch groups are empty between runs: the run schedule resizes them.
             target_size=w.nodes if serving else 0,
-            image=node_image(w, gcp.image), gpu=bool(w.gpu), accelerator_type=w.accelerator_type if n1_gpus else None,
+            image=boot_image, gpu=bool(w.gpu), accelerator_type=w.accelerator_type if n1_gpus else None,
             accelerator_count=w.gpus_per_node if n1_gpus else 0, gpu_nic_subnetworks=gpu_nics,
             gpu_nic_type=net.gpu_nics.nic_type if gpu_nics and net.gpu_nics else "GVNIC",
             local_ssd_count=w.local_nvme_gib_per_node // LOCAL_SSD_GIB, data_disk_gib=w.data_volume_gib_per_node,
@@ -177,9 +210,12 @@ class GcpWorkload:
             # With the image a deploy-time input, auto-healing is on only once there is a server to check.
             auto_healing_when=f'{IMAGE_VARIABLE_REF} != ""' if serving and image_var is not None else None,
             auto_healing_delay_seconds=SERVING_GRACE_SECONDS,
-            boot_metadata=gcp_metadata(boot_config(spec, w, "gcp", tuple(group_names.values()), project=gcp.project)), metadata=metadata,
+            boot_metadata=gcp_metadata(boot_config(spec, w, "gcp", tuple(group_names.values()), project=gcp.project,
+                                                   **boot_monitoring(spec, w, name))), metadata=metadata,
             extra_scopes=[] if serving else [COMPUTE_SCOPE],
-            manage_size=False, labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-")})
+            manage_size=False,
+            # On the template and on each disk: provider default labels do not reach the disks.
+            labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-"), **cost_labels(spec.project, spec.environment)})
         if not serving:
             foundation.runner.grant(self.stack, "group-runner", member=self.identity.member, region=w.region,
                                     groups=list(group_names.values()), instance_prefix=name)
@@ -192,7 +228,6 @@ class GcpWorkload:
                 self.notes.append(f"{self.stack.node.id}: {w.name} runs on demand only (no schedule): resize its group to {w.nodes} to start "
                                   "a run; its nodes resize it back to zero when the run ends")
         self.endpoint = None
-        backend_name = None
         if serving:
             domains = list(gcp.domains)
             if not domains and not gcp.ssl_certificates:
@@ -216,14 +251,23 @@ class GcpWorkload:
                                       "records of output dns_authorization_records are in the domains' DNS")
             else:
                 self.endpoint = InferenceEndpoint(self.stack, "endpoint", health_check=health, **serving_args)
-            backend_name = f"{name}-backend"
             TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)
-        rules = alert_rules_for(spec.alerting_rules, w, backend_name)
-        if rules:
-            Alerts(self.stack, "alerts", project=gcp.project, name=name, rules=rules, notification_channels=foundation.alerts.channel_ids)
-            if not foundation.alerts.channel_ids:
-                self.notes.append(f"{self.stack.node.id}: {len(rules)} alert policies notify nobody (incidents show in Cloud Monitoring "
-                                  "only); set clouds.gcp.alert_emails to add e-mail channels")
+        target = PolicyTarget(workload=w.name, labels={COST_SCOPE_KEY: foundation.name}, groups=tuple(group_names.values()), job=name,
+                              job_types=foundation.descriptors.types, node_hour_usd=w.hourly_usd / max(w.nodes, 1), serving=serving,
+                              forwarding_rule=f"{name}-https" if serving else None, internal=serving and w.exposure == "internal")
+        self.target = target
+        rules, skipped = alert_rules_for(spec.alerting_rules, w, agent)
+        for text in skipped:
+            self.notes.append(f"{self.stack.node.id}: no policy for {text}")
+        self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=name, rules=rules, target=target,
+                             notification_channels=foundation.alerts.channel_ids)
+        if serving and w.exposure != "internal":
+            # The DNS name when the spec has one (the certificate is checked), else the address.
+            self.alerts.uptime(host=gcp.domains[0] if gcp.domains else self.endpoint.ip_address, validate_ssl=bool(gcp.domains),
+                               path=health_path)
+        if not foundation.alerts.channel_ids:
+            self.notes.append(f"{self.stack.node.id}: {len(self.alerts.policies)} alert policies notify nobody (incidents show in Cloud "
+                              "Monitoring only); set clouds.gcp.alert_emails to add e-mail channels")
         TerraformOutput(self.stack, "instance_group_manager", value=self.group.name)
 
 
@@ -236,12 +280,22 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
     primary_region = spec.clouds.gcp.region
     storage = next((s for s in plan.storage if s.cloud == "gcp"), None)
     names = []
+    rows: list[DashboardRow] = []
+    descriptors = None
     for region in sorted({w.region for w in mine}, key=lambda r: (r != primary_region, r)):
         in_region = [w for w in mine if w.region == region]
-        foundation = GcpFoundation(app, spec, region, in_region, storage if region == primary_region else None, region == primary_region)
+        foundation = GcpFoundation(app, spec, plan, region, in_region, storage if region == primary_region else None, region == primary_region,
+                                   descriptors)
+        descriptors = foundation.descriptors
         names.append(foundation.stack.node.id)
+        notes += foundation.notes
         for w in in_region:
             workload = GcpWorkload(app, spec, w, foundation)
             names.append(workload.stack.node.id)
             notes += workload.notes
+            rows.append(DashboardRow(row_title(w), workload.target, workload.charted, planned_nodes=w.nodes))
+    # One dashboard for the environment, in its own stack: it reads every workload stack's names.
+    stack = _stack(app, spec, primary_region, "dashboard")
+    Dashboard(stack, "dashboard", project=spec.clouds.gcp.project, name=f"{resource_prefix(spec.project, spec.environment)} (aiinfra)", rows=rows)
+    names.append(stack.node.id)
     return names, notes

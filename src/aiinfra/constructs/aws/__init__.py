@@ -1,8 +1,9 @@
 """Reusable, typed cdktf constructs for GPU infrastructure on AWS. None of them reads the spec."""
 
-from aiinfra.constructs.aws.alerts import AlertRule, Alerts
+from aiinfra.constructs.aws.alerts import AlarmTarget, AlertRule, Alerts
 from aiinfra.constructs.aws.budget import Budget
 from aiinfra.constructs.aws.certificate import Certificate
+from aiinfra.constructs.aws.dashboard import Dashboard, DashboardRow
 from aiinfra.constructs.aws.cluster_network import ClusterNetwork
 from aiinfra.constructs.aws.encryption_key import EncryptionKey
 from aiinfra.constructs.aws.gpu_instance_group import GpuInstanceGroup
@@ -12,4 +13,4 @@ from aiinfra.constructs.aws.spot_pool import SpotPool
 from aiinfra.constructs.aws.tiered_storage import TieredStorage
 from aiinfra.constructs.aws.workload_identity import WorkloadIdentity
 
-__all__ = ["AlertRule", "Alerts", "Budget", "Certificate", "ClusterNetwork", "InferenceEndpoint", "EncryptionKey", "GpuInstanceGroup", "RunSchedule", "SpotPool", "TieredStorage", "WorkloadIdentity"]
+__all__ = ["AlarmTarget", "AlertRule", "Alerts", "Budget", "Certificate", "ClusterNetwork", "Dashboard", "DashboardRow", "InferenceEndpoint", "EncryptionKey", "GpuInstanceGroup", "RunSchedule", "SpotPool", "TieredStorage", "WorkloadIdentity"]

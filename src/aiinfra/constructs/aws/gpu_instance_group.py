@@ -18,6 +18,10 @@ DEEP_LEARNING_AMI_PARAMETER = IMAGES["aws-gpu"]["ssm_parameter"]
 CPU_AMI_PARAMETER = IMAGES["aws-cpu"]["ssm_parameter"]
 
 
+# Auto Scaling group metrics the group publishes (AWS/AutoScaling, dimension AutoScalingGroupName).
+GROUP_METRICS = ("GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize", "GroupTotalInstances")
+
+
 class GpuInstanceGroup(Construct):
     """A group of identical nodes for one workload.
 
@@ -135,7 +139,10 @@ class GpuInstanceGroup(Construct):
             placement={"group_name": placement_group_name} if placement_group_name else None,
             user_data=user_data_base64,
             tag_specifications=[{"resource_type": "instance", "tags": {**tags, **(instance_tags or {}), "Name": name}},
-                                {"resource_type": "volume", "tags": {**tags, "Name": name}}],
+                                # Budgets filter on tags: every billed thing the group launches carries them
+                                # (provider default_tags do not reach what Auto Scaling launches).
+                                {"resource_type": "volume", "tags": {**tags, "Name": name}},
+                                {"resource_type": "network-interface", "tags": {**tags, "Name": name}}],
             tags=tags,
         )
         template_id = self.launch_template.get_string_attribute("id")
@@ -144,6 +151,10 @@ class GpuInstanceGroup(Construct):
             health_check_type=health_check_type, health_check_grace_period=health_check_grace_seconds, wait_for_capacity_timeout="0",
             placement_group=placement_group_name, service_linked_role_arn=service_linked_role_arn,
             tag=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in sorted({**tags, "Name": name}.items())],
+            # Node count against the plan (dashboards, cost per prediction): group metrics are free
+            # at one-minute granularity.
+            # https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-metrics.html
+            enabled_metrics=list(GROUP_METRICS), metrics_granularity="1Minute",
         )
         if spot is not None:
             group_args["capacity_rebalance"] = spot.capacity_rebalance

@@ -1,6 +1,8 @@
 """Reusable, typed cdktf constructs for GPU infrastructure on Google Cloud. None of them reads the spec."""
 
-from aiinfra.constructs.gcp.alerts import AlertRule, Alerts
+from aiinfra.constructs.gcp.alerts import AlertRule, Alerts, JobMetric, MetricDescriptors, PolicyTarget
+from aiinfra.constructs.gcp.budget import BillingBudget
+from aiinfra.constructs.gcp.dashboard import Dashboard, DashboardRow
 from aiinfra.constructs.gcp.cluster_network import ClusterNetwork, CompactPlacement, GpuNicNetworks
 from aiinfra.constructs.gcp.encryption_key import EncryptionKey
 from aiinfra.constructs.gcp.gpu_instance_group import GpuInstanceGroup
@@ -12,5 +14,5 @@ from aiinfra.constructs.gcp.spot_pool import SpotPool
 from aiinfra.constructs.gcp.tiered_storage import TieredStorage
 from aiinfra.constructs.gcp.workload_identity import WorkloadIdentity
 
-__all__ = ["AlertRule", "Alerts", "ClusterNetwork", "CompactPlacement", "EncryptionKey", "GpuInstanceGroup", "GpuNicNetworks", "GroupRunnerRole", "HealthCheck",
+__all__ = ["AlertRule", "Alerts", "BillingBudget", "JobMetric", "MetricDescriptors", "PolicyTarget", "ClusterNetwork", "CompactPlacement", "Dashboard", "DashboardRow", "EncryptionKey", "GpuInstanceGroup", "GpuNicNetworks", "GroupRunnerRole", "HealthCheck",
            "InferenceEndpoint", "InternalEndpoint", "ProjectServices", "RunSchedule", "SpotPool", "TieredStorage", "WorkloadIdentity"]

@@ -1,0 +1,57 @@
+"""What the deployed monitoring costs a month, per cloud, at list prices: the agents' metrics,
+the job wrapper's, the alarms and the dashboard (``planner/rules.py`` has the prices and their
+sources). Shown in the plan beside the totals, not in them (the budgets are set at the plan's
+compute and storage)."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+from aiinfra.observability.agents import JOB_METRICS, produced_metrics
+from aiinfra.observability.metrics import METRICS
+from aiinfra.observability.workload import boot_monitoring, charted_metrics, workload_rules
+from aiinfra.planner import rules
+from aiinfra.planner.model import MonitoringPlan, WorkloadPlan
+from aiinfra.spec.models import Spec
+
+# Metrics of more than one series in an alarm (metric math): billed per metric.
+_ALARM_METRICS = {"gpu_memory_utilization": 2, "inference_error_rate": 3, "cost_per_prediction": 2}
+DASHBOARD_WIDGETS = 100
+_produced = lru_cache(maxsize=None)(produced_metrics)  # a few distinct collect sets in any plan
+
+
+def plan_monitoring(spec: Spec, workloads: list[WorkloadPlan]) -> list[MonitoringPlan]:
+    out = []
+    for cloud in sorted({w.cloud for w in workloads}):
+        mine = [w for w in workloads if w.cloud == cloud]
+        alarms = sum(_ALARM_METRICS.get(r.metric, 1) for w in mine for r in workload_rules(spec.alerting_rules, w))
+        widgets = sum(1 + len(charted_metrics(spec, w)) + 1 for w in mine)
+        dashboards = max(1, math.ceil(widgets / DASHBOARD_WIDGETS))
+        if cloud == "aws":
+            metrics = 0
+            for w in mine:
+                collect = boot_monitoring(spec, w, w.name)["collect"]
+                app = sum(1 for n in charted_metrics(spec, w) if METRICS[n].producer == "app")
+                # one series per metric a group (rolled up); a StatsD metric is sent twice
+                metrics += (len(_produced("aws", collect)) if collect else 0) + 2 * app + (len(JOB_METRICS) if w.type != "inference" else 0)
+            usd = (metrics * rules.CLOUDWATCH_METRIC_MONTH_USD + alarms * rules.CLOUDWATCH_ALARM_METRIC_MONTH_USD
+                   + dashboards * rules.CLOUDWATCH_DASHBOARD_MONTH_USD)
+            reason = (f"{metrics} custom metrics (agent and job wrapper, one series a group), {alarms} alarm metrics, {dashboards} dashboard"
+                      f"{'s' if dashboards > 1 else ''} at CloudWatch list prices")
+            out.append(MonitoringPlan(cloud, metrics, alarms, dashboards, 0.0, round(usd, 2), reason))
+        else:
+            mib = 0.0
+            for w in mine:
+                collect = boot_monitoring(spec, w, w.name)["collect"]
+                series = 0
+                for m in _produced("gcp", collect) if collect else ():
+                    per = rules.OPS_AGENT_SERIES.get(m, 1)
+                    series += {"gpu": w.gpus_per_node, "gpu2": 2 * w.gpus_per_node}.get(per, per) if isinstance(per, str) else per
+                node_hours = w.nodes * w.hours_per_month
+                mib += series * node_hours * rules.AGENT_SAMPLES_PER_HOUR * rules.CLOUD_MONITORING_POINT_BYTES / 2**20
+            usd = max(0.0, mib - rules.CLOUD_MONITORING_FREE_MIB) * rules.CLOUD_MONITORING_MIB_USD
+            reason = (f"{mib:,.0f} MiB a month of agent metrics ({rules.CLOUD_MONITORING_FREE_MIB} MiB free a billing account), "
+                      f"{alarms} alert conditions and {dashboards} dashboard{'s' if dashboards > 1 else ''} (no charge) at Cloud Monitoring list prices")
+            out.append(MonitoringPlan(cloud, 0, alarms, dashboards, round(mib, 1), round(usd, 2), reason))
+    return out
