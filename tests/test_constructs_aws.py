@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -465,3 +466,13 @@ def test_dashboard_rows_chart_the_alarms_queries_and_continue_past_100_widgets()
         assert len(cells) == len(set(cells))
     with pytest.raises(ValueError, match="cannot chart gpu_fan"):
         Dashboard(TerraformStack(App(), "x"), "d", name="x", rows=[DashboardRow("w", "us-east-1", target, ("gpu_fan",))])
+
+
+def test_dashboard_shows_the_workloads_alarms_by_arn_without_reading_their_stack():
+    from aiinfra.constructs.aws import Dashboard, DashboardRow
+
+    row = DashboardRow("w", "us-west-2", AlarmTarget(group_name="acme-train"), ("node_count",), alarm_names=("acme-train-run-failed",))
+    doc = synth(lambda s: Dashboard(s, "dash", name="acme-prod", rows=[row]))
+    widgets = json.loads(only(doc, "aws_cloudwatch_dashboard")["dashboard_body"])["widgets"]
+    (arn,) = next(w for w in widgets if w["type"] == "alarm")["properties"]["alarms"]
+    assert re.fullmatch(r"arn:\$\{data\.aws_partition\.[^}]+\}:cloudwatch:us-west-2:\$\{data\.aws_caller_identity\.[^}]+\}:alarm:acme-train-run-failed", arn)

@@ -544,7 +544,8 @@ def test_dashboard_rows_continue_past_100_tiles_and_chart_ratios_as_ratios():
     from aiinfra.constructs.gcp import Dashboard, DashboardRow
 
     target = PolicyTarget(workload="reco", forwarding_rule="acme-reco-https", groups=("acme-reco",), node_hour_usd=0.7, serving=True)
-    rows = [DashboardRow(f"w{i}", target, ("node_count", "gpu_memory_usage", "error_rate", "node_cost"), planned_nodes=4) for i in range(30)]
+    rows = [DashboardRow(f"w{i}", target, ("node_count", "gpu_memory_usage", "error_rate", "node_cost"), planned_nodes=4, planned_hourly_usd=2.8)
+            for i in range(30)]
     doc = synth(lambda s: Dashboard(s, "dash", project=PROJECT, name="acme-prod", rows=rows))
     boards = [json.loads(b["dashboard_json"]) for b in each(doc, "google_monitoring_dashboard")]
     assert sorted(b["displayName"] for b in boards) == ["acme-prod", "acme-prod (2)"]
@@ -554,3 +555,4 @@ def test_dashboard_rows_continue_past_100_tiles_and_chart_ratios_as_ratios():
     ratio = tiles[2]["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["timeSeriesFilterRatio"]
     assert 'memory_state = "used"' in ratio["numerator"]["filter"] and "memory_state" not in ratio["denominator"]["filter"]
     assert "* 0.7" in tiles[4]["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
+    assert tiles[4]["widget"]["xyChart"]["thresholds"] == [{"label": "plan (USD/h)", "value": 2.8}]  # spend against the plan

@@ -175,7 +175,7 @@ def test_every_aws_dashboard_widget_charts_a_metric_the_stacks_produce(synthesiz
             continue
         (board,) = aws["dashboard"]["resource"]["aws_cloudwatch_dashboard"].values()
         body = json.loads(board["dashboard_body"])
-        # rows follow the workload stacks; each group's name comes from its stack's state
+        # every chart names a workload's group (or its load balancer, from the workload stack's state)
         producers = {}
         for part, doc in aws.items():
             if "aws_launch_template" in doc.get("resource", {}):
@@ -192,11 +192,11 @@ def test_every_aws_dashboard_widget_charts_a_metric_the_stacks_produce(synthesiz
                 if namespace == "AWS/Billing":
                     assert reference.aws_metric(namespace, name) and w["properties"]["region"] == "us-east-1"
                     continue
-                value = dims.get("AutoScalingGroupName") or dims.get("LoadBalancer")
-                (part,) = [p for p in producers if f"-aws-{p}.outputs" in value]
+                if "AutoScalingGroupName" in dims:  # the group's own name, as its stack creates it
+                    (part,) = [p for p, (_, _, group) in producers.items() if group == dims["AutoScalingGroupName"]]
+                else:  # the load balancer's id, read from the workload stack's state
+                    (part,) = [p for p in producers if f"-aws-{p}.outputs" in dims["LoadBalancer"]]
                 produced, statsd, group = producers[part]
-                if "AutoScalingGroupName" in dims:
-                    dims["AutoScalingGroupName"] = group
                 check_aws_metric(f"{example} dashboard {w['properties']['title']}", namespace, name, dims, produced, statsd, group)
                 charted += 1
     assert charted > 20

@@ -5,6 +5,7 @@ cdktf cross-stack references so a pull request's plan touches only what changed.
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 from cdktf import App, Fn, LocalBackend, Op, S3Backend, TerraformOutput, TerraformStack, TerraformVariable, Token
 
@@ -128,6 +129,7 @@ class AwsWorkload:
         self.stack = _stack(app, spec, w.region, w.name)
         self.notes: list[str] = []
         name = f"{foundation.name}-{w.name}"
+        self.group_name = name
         net, key, storage = foundation.network, foundation.key, foundation.storage
         serving = w.type == "inference"
         self.identity = WorkloadIdentity(self.stack, "identity", name=short(name, 64), bucket_arns=[storage.arn], object_prefix=w.name,
@@ -223,9 +225,11 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
             workload = AwsWorkload(app, spec, w, foundation)
             names.append(workload.stack.node.id)
             notes += workload.notes
-            rows.append(DashboardRow(row_title(w), w.region, workload.target, charted_metrics(spec, w),
-                                     planned_nodes=w.nodes, alarm_arns=tuple(a.get_string_attribute("arn") for a in workload.alerts.alarms)))
-    # One dashboard for the environment, in its own stack: it reads every workload stack's names.
+            # The group's name is known before apply: only the load balancer's ids cross stacks.
+            target = dataclasses.replace(workload.target, group_name=workload.group_name)
+            rows.append(DashboardRow(row_title(w), w.region, target, charted_metrics(spec, w), planned_nodes=w.nodes,
+                                     planned_hourly_usd=w.hourly_usd, alarm_names=tuple(workload.alerts.alarm_names)))
+    # One dashboard for the environment, in its own stack: it reads the serving stacks' load balancer ids.
     stack = _stack(app, spec, primary_region, "dashboard")
     Dashboard(stack, "dashboard", name=resource_prefix(spec.project, spec.environment), rows=rows,
               monthly_budget_usd=plan.totals.by_cloud_monthly_usd.get("aws", 0.0))

@@ -293,8 +293,8 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
             workload = GcpWorkload(app, spec, w, foundation)
             names.append(workload.stack.node.id)
             notes += workload.notes
-            rows.append(DashboardRow(row_title(w), workload.target, workload.charted, planned_nodes=w.nodes))
-    # One dashboard for the environment, in its own stack: it reads every workload stack's names.
+            rows.append(DashboardRow(row_title(w), workload.target, workload.charted, planned_nodes=w.nodes, planned_hourly_usd=w.hourly_usd))
+    # One dashboard for the environment, in its own stack (it reads the job metrics' descriptors).
     stack = _stack(app, spec, primary_region, "dashboard")
     Dashboard(stack, "dashboard", project=spec.clouds.gcp.project, name=f"{resource_prefix(spec.project, spec.environment)} (aiinfra)", rows=rows)
     names.append(stack.node.id)

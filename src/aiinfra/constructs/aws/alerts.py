@@ -141,6 +141,7 @@ class Alerts(Construct):
         for i, email in enumerate(email_endpoints):
             resource(self, f"email-{i}", "aws_sns_topic_subscription", topic_arn=topic_arn, protocol="email", endpoint=email)
         self.alarms = []
+        self.alarm_names: list[str] = []  # known before apply (a dashboard names them without a cross-stack reference)
         for rule, slug in zip(rules, rule_slugs((r.name for r in rules), "alarm")):
             periods = max(1, rule.duration_seconds // PERIOD)
             alarm = resource(
@@ -150,3 +151,4 @@ class Alerts(Construct):
                 evaluation_periods=periods, datapoints_to_alarm=periods, treat_missing_data=rule.missing_data(target),
                 alarm_actions=[topic_arn], ok_actions=[topic_arn], tags={**tags, "severity": rule.severity})
             self.alarms.append(alarm)
+            self.alarm_names.append(f"{name}-{slug}")

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from aiinfra.constructs._tf import resource
 from aiinfra.constructs.aws.alerts import AlarmTarget
+from aiinfra.constructs.aws.common import AwsContext
 from aiinfra.constructs.aws.metrics import METRICS
 
 WIDTH = 24  # dashboard grid columns
@@ -33,7 +34,8 @@ class DashboardRow:
         target: its group and load balancer (``AlarmTarget``).
         metrics: the names to chart (``metrics.METRICS`` keys), in order.
         planned_nodes: drawn as a line on the node count.
-        alarm_arns: the workload's alarms, shown as a status widget.
+        planned_hourly_usd: the plan's cost an hour with every planned node running, drawn on the node cost.
+        alarm_names: the workload's alarms (in ``region``), shown as a status widget.
     """
 
     title: str
@@ -41,7 +43,8 @@ class DashboardRow:
     target: AlarmTarget
     metrics: tuple[str, ...]
     planned_nodes: int = 0
-    alarm_arns: tuple[str, ...] = ()
+    planned_hourly_usd: float = 0.0
+    alarm_names: tuple[str, ...] = ()
 
 
 def _widget_metrics(name: str, row: DashboardRow) -> list[list[Any]]:
@@ -77,7 +80,8 @@ class Dashboard(Construct):
             unknown = [m for m in row.metrics if m not in METRICS]
             if unknown:
                 raise ValueError(f"cannot chart {', '.join(unknown)}; known: {', '.join(sorted(METRICS))}")
-        pages = _pages([self._row(row) for row in rows])
+        ctx = AwsContext(self)
+        pages = _pages([self._row(row, ctx) for row in rows])
         if monthly_budget_usd > 0:
             spend = {"type": "metric", "width": WIDTH // 2, "height": WIDGET_HEIGHT, "properties": {
                 "title": "estimated charges this month (account) vs budget", "region": BILLING_REGION, "view": "timeSeries", "period": 21600,
@@ -94,7 +98,7 @@ class Dashboard(Construct):
         self.body = self.bodies[0]
 
     @staticmethod
-    def _row(row: DashboardRow) -> list[dict[str, Any]]:
+    def _row(row: DashboardRow, ctx: AwsContext) -> list[dict[str, Any]]:
         """A row's widgets, unplaced: its heading, a chart per metric, its alarms' states."""
         widgets: list[dict[str, Any]] = [{"type": "text", "width": WIDTH, "height": 1, "properties": {"markdown": f"## {row.title}"}}]
         for metric in row.metrics:
@@ -102,10 +106,12 @@ class Dashboard(Construct):
                                      "period": 60, "metrics": _widget_metrics(metric, row)}
             if metric == "node_count" and row.planned_nodes:
                 props["annotations"] = {"horizontal": [{"label": "planned", "value": row.planned_nodes}]}
+            if metric == "node_cost" and row.planned_hourly_usd:
+                props["annotations"] = {"horizontal": [{"label": "plan (USD/h)", "value": round(row.planned_hourly_usd, 4)}]}
             widgets.append({"type": "metric", "width": WIDGET_WIDTH, "height": WIDGET_HEIGHT, "properties": props})
-        if row.alarm_arns:
-            widgets.append({"type": "alarm", "width": WIDGET_WIDTH, "height": WIDGET_HEIGHT,
-                            "properties": {"title": "alarms", "alarms": list(row.alarm_arns)}})
+        if row.alarm_names:
+            arns = [f"arn:{ctx.partition}:cloudwatch:{row.region}:{ctx.account_id}:alarm:{n}" for n in row.alarm_names]
+            widgets.append({"type": "alarm", "width": WIDGET_WIDTH, "height": WIDGET_HEIGHT, "properties": {"title": "alarms", "alarms": arns}})
         return widgets
 
 

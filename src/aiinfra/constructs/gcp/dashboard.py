@@ -25,12 +25,14 @@ MAX_TILES = 100
 @dataclass(frozen=True)
 class DashboardRow:
     """One workload's row: ``title``, its ``target`` (``PolicyTarget``), the ``metrics`` to chart
-    (``metrics.RECIPES`` keys) and the plan's node count (a threshold line on the node count)."""
+    (``metrics.RECIPES`` keys), the plan's node count and hourly cost with every node running (threshold
+    lines on the node count and the node cost)."""
 
     title: str
     target: PolicyTarget
     metrics: tuple[str, ...]
     planned_nodes: int = 0
+    planned_hourly_usd: float = 0.0
 
 
 def _query(series: Series, target: PolicyTarget) -> dict[str, Any]:
@@ -95,6 +97,8 @@ def _tiles(rows: Sequence[DashboardRow]) -> list[dict[str, Any]]:
             chart: dict[str, Any] = {"dataSets": _data_sets(metric, row.target)}
             if metric == "node_count" and row.planned_nodes:
                 chart["thresholds"] = [{"label": "planned", "value": row.planned_nodes}]
+            if metric == "node_cost" and row.planned_hourly_usd:
+                chart["thresholds"] = [{"label": "plan (USD/h)", "value": round(row.planned_hourly_usd, 4)}]
             tiles.append({"xPos": x, "yPos": y, "width": TILE_WIDTH, "height": TILE_HEIGHT,
                           "widget": {"title": metric.replace("_", " "), "xyChart": chart}})
             x += TILE_WIDTH
