@@ -14,15 +14,21 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,21
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: setup cloud-init demo test bench clean
+.PHONY: setup cloud-init graphviz demo test bench clean
 
-setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init graphviz
 
 # tests/test_boot.py validates the AWS user data with `cloud-init schema` (Debian's package).
 cloud-init:
 	@command -v cloud-init >/dev/null 2>&1 || { \
 	  apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends cloud-init; }
+
+# `aiinfra graph --format svg` (and tests/test_graph.py) render the architecture diagram with `dot` (Debian's graphviz).
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends graphviz; }
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,9 +45,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The plan (also as Markdown) and the architecture diagram go to demo/, the stacks to cdktf.out/.
 demo: setup
 	$(VENV)/bin/aiinfra validate $(SPEC)
 	$(VENV)/bin/aiinfra plan $(SPEC)
+	@mkdir -p demo
+	$(VENV)/bin/aiinfra plan $(SPEC) --format markdown --out demo/plan.md
+	$(VENV)/bin/aiinfra graph $(SPEC) --format svg --out demo/architecture.svg
 	$(VENV)/bin/aiinfra synth $(SPEC) --out cdktf.out
 
 test: setup
@@ -50,6 +60,7 @@ test: setup
 bench: setup
 	$(PY) bench/plan_bench.py
 	$(PY) bench/synth_bench.py
+	$(PY) bench/review_bench.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) cdktf.out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) cdktf.out demo .pytest_cache .hypothesis

@@ -26,8 +26,11 @@ def main() -> None:
         plan = make_plan(loaded)
         if plan.errors:
             raise SpecError(plan.errors)
-        # The same path as `aiinfra synth`: precheck, stacks, policy pack, atomic swap of the output.
-        _names, notes = synth(loaded.spec, plan, Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out")))
+        # The same path as `aiinfra synth`: precheck, stacks, policy pack, atomic swap of the output. The cdktf
+        # CLI runs this app with CDKTF_OUTDIR set (its --output) and keeps its own bookkeeping in that folder:
+        # it removes the old stack folders the new manifest drops itself, after the app exits (see synth.py).
+        under_cli = "CDKTF_OUTDIR" in os.environ
+        _names, notes = synth(loaded.spec, plan, Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out")), cdktf_cli=under_cli)
     except SpecError as exc:
         for p in exc.problems:
             print(p, file=sys.stderr)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -232,13 +231,9 @@ def test_aws_only_spec_applies_plans_empty_and_destroys(tmp_path, moto_server):
 def test_cdktf_deploy_applies_a_stack_through_the_cdktf_cli(tmp_path, moto_server):
     env = {**os.environ, **moto_server.env(), "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,21"}
     spec = moto_spec(tmp_path, env)
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("main.py", "cdktf.json"):
-        shutil.copy(ROOT / name, project / name)
-    (project / "src").symlink_to(ROOT / "src")
-    (project / ".venv").symlink_to(Path(sys.executable).parent.parent)
-    (project / "examples").symlink_to(ROOT / "examples")
+    from tests.test_cdktf_cli import project_dir
+
+    project = project_dir(tmp_path)
     env.update({"AIINFRA_SPEC": str(spec), "TF_CLI_ARGS_init": f"-plugin-dir={plugin_mirror()}"})
     cdktf = str(ROOT / "node_modules" / ".bin" / "cdktf")
     stack = "acme-ml-production-aws-foundation"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -83,3 +84,54 @@ def test_every_package_file_counts_for_reuse():
     assert {"boot/node.sh", "boot/aws.sh", "boot/gcp.sh", "boot/gcp-startup.sh", "boot/aiinfra-boot.service",
             "catalog/data/aws.csv", "synth.py"} <= names
     assert not any("__pycache__" in n for n in names)
+
+
+def test_terraforms_working_files_in_a_stack_folder_do_not_count_as_an_edit(tmp_path):
+    """`cdktf diff` / `deploy` run terraform in <out>/stacks/<name>: its .terraform/, lock file and plan are not synth output."""
+    spec, out = tmp_path / "spec.yaml", tmp_path / "out"
+    spec.write_text(GCP_ONLY.read_text())
+    assert synth(spec, out).returncode == 0
+    stack = next(out.glob("stacks/*/cdk.tf.json")).parent
+    (stack / ".terraform" / "providers").mkdir(parents=True)
+    (stack / ".terraform" / "providers" / "x").write_text("provider")
+    (stack / ".terraform.lock.hcl").write_text("# lock\n")
+    (stack / "plan").write_bytes(b"plan")
+    before = snapshot(out)
+    again = synth(spec, out)
+    assert again.returncode == 0 and "nothing changed since the last synth" in again.stderr and snapshot(out) == before
+    (stack / "extra.tf.json").write_text("{}")  # anything else is
+    assert "reused" not in synth(spec, out).stderr and not (stack / "extra.tf.json").exists()
+
+
+def run_app(spec, cwd, **env):
+    """main.py as `cdktf synth` runs it (the CLI sets CDKTF_OUTDIR), or on its own."""
+    env = {**{k: v for k, v in os.environ.items() if k != "CDKTF_OUTDIR"}, "AIINFRA_SPEC": str(spec), **env}
+    return subprocess.run([sys.executable, str(ROOT / "main.py")], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_under_the_cdktf_cli_the_old_stack_folders_stay_for_the_cli_to_remove(tmp_path):
+    """The CLI lists <outdir>/stacks/* before running the app and rmSync's (no force) each one the new manifest drops
+    afterwards: the app must leave them there. Terraform's working files of the stacks that remain stay with them."""
+    reference = ROOT / "examples" / "reference.yaml"
+    assert synth(reference, tmp_path / "cdktf.out").returncode == 0
+    out = tmp_path / "cdktf.out"
+    old = {p.name for p in (out / "stacks").iterdir()}
+    kept = out / "stacks" / "acme-ml-production-gcp-foundation"
+    (kept / ".terraform").mkdir()
+    (kept / ".terraform.lock.hcl").write_text("# lock\n")
+    (kept / "plan").write_bytes(b"stale plan")
+    r = run_app(GCP_ONLY, tmp_path, CDKTF_OUTDIR="cdktf.out")
+    assert r.returncode == 0, r.stderr
+    names = set(json.loads((out / "manifest.json").read_text())["stacks"])
+    assert kept.name in names and old - names and names - old
+    assert {p.name for p in (out / "stacks").iterdir()} == names | old  # the dropped ones: left for the CLI
+    assert (kept / ".terraform").is_dir() and (kept / ".terraform.lock.hcl").read_text() == "# lock\n" and not (kept / "plan").exists()
+    for name in old - names:  # what the CLI does next; then the output is the new synth's, reusable
+        shutil.rmtree(out / "stacks" / name)
+    again = run_app(GCP_ONLY, tmp_path, CDKTF_OUTDIR="cdktf.out")
+    assert again.returncode == 0 and "nothing changed since the last synth" in again.stderr
+    # Not under the CLI (aiinfra synth, or main.py on its own): the output folder is replaced whole.
+    assert synth(reference, out).returncode == 0
+    r = run_app(GCP_ONLY, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in (out / "stacks").iterdir()} == names

@@ -149,6 +149,39 @@ def synth(spec: str, out: str, quiet: bool, force: bool) -> None:
 
 
 @cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--plans", "plans_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder of `terraform show -json` plans, one per stack, named <stack>.json.")
+@click.option("--base-spec", type=click.Path(dir_okay=False), help="The spec before the change (the pull request's base): money before -> after.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout (written whole, or not at all).")
+@click.option("--checkov/--no-checkov", default=True, show_default=True, help="Add checkov's findings on the plans when it is installed.")
+@click.option("--synth-out", default="cdktf.out", show_default=True, type=click.Path(file_okay=False),
+              help="The synth's output folder: its policy results and the constructs' waivers are reported when it holds this spec's stacks.")
+def review(spec: str, plans_dir: str, base_spec: str | None, fmt: str, out: str | None, checkov: bool, synth_out: str) -> None:
+    """One pull-request comment from the stacks' plans: what is destroyed or replaced first, then per
+    stack what changes, the money before -> after, the node-hours kept against the plan, the policy
+    findings and the architecture. Exit 3 when a stateful resource (bucket, key, disk, volume) is
+    destroyed or replaced, so CI can require an approval."""
+    import json as _json
+
+    from aiinfra import review as rv
+
+    loaded, p = _load_and_plan(spec)
+    base = _load_and_plan(base_spec)[1] if base_spec else None
+    try:
+        result = rv.review(loaded.spec, p, Path(plans_dir), base, checkov=checkov, synth_out=Path(synth_out))
+    except rv.ReviewError as exc:
+        _fail([str(exc)])
+    text = rv.markdown(result) if fmt == "markdown" else _json.dumps(result.to_dict(), indent=2) + "\n"
+    if out:
+        _write_atomic(Path(out), text)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(result.exit_code)
+
+
+@cli.command()
 @click.option("--cloud", type=click.Choice(["aws", "gcp"]), help="Only this cloud.")
 @click.option("--gpu", help="Only this GPU model (A100, H100, L4, ...); 'none' for CPU shapes.")
 @click.option("--region", help="Only this region.")
@@ -175,6 +208,30 @@ def catalog(cloud: str | None, gpu: str | None, region: str | None, fmt: str) ->
     if fmt == "text":
         for f in cat.files[2:]:
             click.echo(f"{f.path.name}: generated {f.generated}; " + "; ".join(f.sources), err=True)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True,
+              help="mermaid: a flowchart GitHub renders in Markdown; dot: Graphviz source; svg: rendered by Graphviz's dot "
+                   "(`make setup` installs it).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the diagram to this file (atomically) instead of stdout.")
+def graph(spec: str, fmt: str, out: str | None) -> None:
+    """Draw SPEC's architecture: per cloud and region the network, key, tiered bucket, alert route and budget,
+    each workload's node group (shape, nodes, spot / on-demand, interconnect) and HTTPS endpoint, and every stack
+    synth writes, from the plan alone (no synth)."""
+    from aiinfra.graph import DotMissing, graph_text
+
+    loaded, p = _load_and_plan(spec)
+    try:
+        text = graph_text(loaded.spec, p, fmt)
+    except DotMissing as exc:
+        _fail([str(exc)])
+    if out:
+        _write_atomic(Path(out), text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 def _skip_pydantic_plugin_discovery() -> None:

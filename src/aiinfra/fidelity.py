@@ -95,7 +95,11 @@ def _gcp_groups(doc: dict) -> list[GroupHours]:
 
 def stack_groups(stack_dir: Path) -> list[GroupHours]:
     """Every node group of one synthesized stack, with its node-hours a month."""
-    doc = json.loads((Path(stack_dir) / "cdk.tf.json").read_text())
+    return doc_groups(json.loads((Path(stack_dir) / "cdk.tf.json").read_text()))
+
+
+def doc_groups(doc: dict) -> list[GroupHours]:
+    """Every node group of one stack's ``cdk.tf.json`` content (or ``review.config_doc`` of its plan)."""
     groups = _aws_groups(doc) + _gcp_groups(doc)
     for g in groups:
         g.node_hours_per_month = _simulate(g.size, g.events)
@@ -135,11 +139,21 @@ def _judge(w: WorkloadPlan, kept: float) -> Fidelity:
 
 def check(plan: Plan, stacks_dir: Path) -> list[Fidelity]:
     """Each workload of ``plan`` against its stack under ``stacks_dir`` (``<out>/stacks``)."""
+    docs = {}
+    for w in plan.workloads:
+        path = Path(stacks_dir) / stack_name(plan.project, plan.environment, w.cloud, w.name) / "cdk.tf.json"
+        if path.exists():
+            docs[path.parent.name] = json.loads(path.read_text())
+    return judge_docs(plan, docs, where=str(stacks_dir))
+
+
+def judge_docs(plan: Plan, docs: dict[str, dict], where: str = "the plans") -> list[Fidelity]:
+    """Each workload of ``plan`` against its stack's document in ``docs`` (stack name -> ``cdk.tf.json`` content)."""
     out = []
     for w in plan.workloads:
-        folder = Path(stacks_dir) / stack_name(plan.project, plan.environment, w.cloud, w.name)
-        if not (folder / "cdk.tf.json").exists():
-            out.append(Fidelity(w.name, w.cloud, w.type, w.nodes * w.hours_per_month, 0.0, 0.0, f"no stack {folder.name} in {stacks_dir}"))
+        name = stack_name(plan.project, plan.environment, w.cloud, w.name)
+        if name not in docs:
+            out.append(Fidelity(w.name, w.cloud, w.type, w.nodes * w.hours_per_month, 0.0, 0.0, f"no stack {name} in {where}"))
             continue
-        out.append(_judge(w, sum(g.node_hours_per_month for g in stack_groups(folder))))
+        out.append(_judge(w, sum(g.node_hours_per_month for g in doc_groups(docs[name]))))
     return out

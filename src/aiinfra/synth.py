@@ -2,6 +2,17 @@
 
 Output is atomic: stacks are written to a temporary folder beside the output folder and
 swapped in whole, so a failed synth leaves the previous output as it was.
+
+Under the cdktf CLI (``cdktf synth`` / ``diff`` / ``deploy`` run ``main.py`` with ``CDKTF_OUTDIR``
+set) the output folder is also the CLI's: before it runs the app, the CLI lists the folders under
+``<outdir>/stacks``, and afterwards it removes (``fs.rmSync`` without ``force``, so a missing one is an
+ENOENT error) every listed folder that the new manifest no longer names (cdktf-cli 0.21,
+``SynthStack.synth`` in @cdktf/cli-core/src/lib/synth-stack.js, bundled in
+cdktf-cli/bundle/bin/cmds/handlers.js). Terraform, run by the CLI in ``<outdir>/stacks/<name>``,
+keeps its working files there too (``.terraform/``, ``.terraform.lock.hcl``, the ``plan`` file).
+So with ``cdktf_cli=True`` the swap still replaces the folder whole, and then hands the CLI back what
+it expects to find: each old stack folder the new synth dropped (for the CLI to remove) and
+Terraform's working files of the stacks that remain.
 """
 
 from __future__ import annotations
@@ -59,6 +70,11 @@ def state_dir_for(out_dir: Path, cwd: Path | None = None) -> str:
 
 
 CACHE_FILE = ".aiinfra-synth.json"  # in the output folder: what it was made from, and its files' hashes
+# What Terraform run by the cdktf CLI writes into a stack's folder (``<out>/stacks/<name>/<entry>``): not
+# synth output, so it neither invalidates the cache nor is thrown away under the CLI (the plan file is
+# rewritten by every diff/deploy, so it is not carried over).
+TERRAFORM_WORK = (".terraform", ".terraform.lock.hcl", "plan")
+CARRIED_OVER = (".terraform", ".terraform.lock.hcl")
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -87,9 +103,14 @@ def cache_key(spec: Spec, plan: Plan, state_dir: str) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+def _terraform_work(rel: tuple[str, ...]) -> bool:
+    return len(rel) >= 3 and rel[0] == "stacks" and rel[2] in TERRAFORM_WORK
+
+
 def _files(out_dir: Path) -> dict[str, str]:
     return {p.relative_to(out_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out_dir.rglob("*")) if p.is_file() and p.name != CACHE_FILE}
+            for p in sorted(out_dir.rglob("*"))
+            if p.is_file() and p.name != CACHE_FILE and not _terraform_work(p.relative_to(out_dir).parts)}
 
 
 def reuse(out_dir: Path, key: str) -> tuple[list[str], list[str]] | None:
@@ -104,11 +125,13 @@ def reuse(out_dir: Path, key: str) -> tuple[list[str], list[str]] | None:
         return None
 
 
-def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, force: bool = False) -> tuple[list[str], list[str]]:
+def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, force: bool = False,
+          cdktf_cli: bool = False) -> tuple[list[str], list[str]]:
     """Write every stack of the plan under ``out_dir``; returns (stack names, notes).
 
     When ``out_dir`` already holds the output of the same spec, plan and package (and nobody
-    edited it), it is kept as it is (``force`` rebuilds anyway)."""
+    edited it), it is kept as it is (``force`` rebuilds anyway). ``cdktf_cli``: the app runs under
+    the cdktf CLI, which owns ``out_dir`` too (see the module's docstring)."""
     problems = precheck(spec, plan)
     if problems:
         raise SpecError(problems)
@@ -146,13 +169,45 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            tmp.rename(out_dir)
+        except BaseException:
+            if old is not None:  # the previous output back where it was
+                old.rename(out_dir)
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if old is not None:
+        try:
+            if cdktf_cli:
+                _hand_back_to_cdktf_cli(old, out_dir, names)
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
     return names, notes
+
+
+def _hand_back_to_cdktf_cli(old: Path, out_dir: Path, names: list[str]) -> None:
+    """Move from the previous output ``old`` into the new one what the cdktf CLI expects to find there
+    once the app exits: every stack folder it listed before running the app and that this synth no
+    longer makes (it removes those itself, and fails on one that is gone), and Terraform's working files
+    of the stacks that remain (else every diff/deploy re-initializes and re-locks providers from scratch).
+    Only renames within one folder: the new output is already in place, whole."""
+    stacks = old / "stacks"
+    if not stacks.is_dir():
+        return
+    (out_dir / "stacks").mkdir(exist_ok=True)
+    for entry in sorted(stacks.iterdir()):
+        if entry.is_symlink() or not entry.is_dir():  # the CLI lists directories only (lstat)
+            continue
+        target = out_dir / "stacks" / entry.name
+        if entry.name not in names:
+            if not os.path.lexists(target):
+                entry.rename(target)
+            continue
+        for work in CARRIED_OVER:
+            if os.path.lexists(entry / work) and target.is_dir() and not os.path.lexists(target / work):
+                (entry / work).rename(target / work)
 
 
 def _synth_shard(spec: Spec, plan: Plan, outdir: Path, state_dir: str, clouds: tuple[str, ...]) -> dict:

@@ -13,6 +13,7 @@ from aiinfra.boot import aws_user_data_gzip
 from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey,
                                     GpuInstanceGroup, InferenceEndpoint, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
+from aiinfra.layout import aws_foundation_zones
 from aiinfra.observability.workload import boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
@@ -21,7 +22,6 @@ from aiinfra.spec.models import Spec
 from aiinfra.stacks.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input
 
-MAX_ZONES = 3  # subnets (and NAT routes) in at most three zones: the availability targets need no more
 
 
 def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
@@ -57,15 +57,7 @@ class AwsFoundation:
         self.stack = _stack(app, spec, region, part)
         self.notes: list[str] = []
         self.name = resource_prefix(spec.project, spec.environment)
-        zones: list[str] = []
-        for w in sorted(workloads, key=lambda w: -len(w.zones)):
-            for z in w.zones:
-                if z not in zones:
-                    zones.append(z)
-        # Inference groups need their zones; others fit in the first ones.
-        needed = [z for w in workloads if w.type == "inference" or w.multi_node for z in w.zones]
-        zones = list(dict.fromkeys(needed + zones))[: max(MAX_ZONES, len(set(needed)))]
-        self.zones = zones
+        self.zones = zones = aws_foundation_zones(workloads)
         has_endpoint = any(w.type == "inference" for w in workloads)
         multi_node = any(w.multi_node for w in workloads)
         # A public load balancer needs a public subnet in every zone its nodes are in (nodes in

@@ -1,0 +1,213 @@
+"""``aiinfra review`` on real plans: terraform plans of examples/aws-only.yaml against a local AWS
+API (moto, a server of this module's own), as a pull request would bring them:
+
+1. the first deployment: each stack planned (and applied, so the next can read its state) in
+   order, foundation, workloads, dashboard: everything is created;
+2. a spec change that resizes the training group (24 A100s instead of 16: three nodes a run): an
+   in-place update of the group and its run schedule;
+3. a data bucket renamed in the synthesized foundation: terraform replaces it (exit 3, at the top).
+
+Every review's Markdown is read section by section, and its JSON is the documented shape
+(docs/review-json.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_e2e_aws import ignore_moto_quirks, moto_spec, synth
+from tests.tf_harness import SKIP_NO_TERRAFORM, MotoServer, init, run_terraform
+
+pytestmark = SKIP_NO_TERRAFORM
+PREFIX = "acme-ml-production-aws-"
+
+
+def run_review(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "AIINFRA_CHECKOV": ""}
+    return subprocess.run([sys.executable, "-m", "aiinfra.cli", "review", *map(str, args)], capture_output=True, text=True, env=env, timeout=300,
+                          cwd=cwd)
+
+
+def plan_json(stack: Path, env: dict, out: Path, apply: bool = False) -> None:
+    ignore_moto_quirks(stack)  # what moto reads back differently from AWS is not a change
+    init(stack, backend=True, env=env)
+    run_terraform(["plan", "-out=tfplan"], stack, env=env)
+    shown = run_terraform(["show", "-json", "tfplan"], stack, env=env)
+    (out / f"{stack.name}.json").write_text(shown.stdout)
+    if apply:
+        run_terraform(["apply", "tfplan"], stack, env=env)
+
+
+def plan_all(stacks: Path, env: dict, out: Path, apply: bool = False) -> None:
+    """Foundation, then the workloads side by side, then the dashboard (each reads the state before it)."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in stacks.iterdir())
+    plan_json(stacks / f"{PREFIX}foundation", env, out, apply)
+    workloads = [n for n in names if not n.endswith(("-foundation", "-dashboard"))]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(plan_json, stacks / n, env, out, apply) for n in workloads]:
+            future.result()
+    plan_json(stacks / f"{PREFIX}dashboard", env, out, apply)
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory):
+    """(folder, {case: (spec, plans folder)}): the three pull requests."""
+    work = tmp_path_factory.mktemp("review")
+    with MotoServer() as moto:
+        env = moto.env()
+        spec = moto_spec(work, env)
+        first = spec.read_text()
+        cases = {"first": (spec, work / "plans-first")}
+        stacks = synth(spec, work)
+        # the synth's output as CI keeps it for the review (its policy results and waivers), at the same depth
+        shutil.copytree(work / "cdktf.out", work / "synth-first")
+        plan_all(stacks, env, cases["first"][1], apply=True)
+        resized = work / "resized.yaml"
+        resized.write_text(first.replace('gpu_requirements: "16x A100"', 'gpu_requirements: "24x A100"'))
+        cases["resized"] = (resized, work / "plans-resized")
+        plan_all(synth(resized, work), env, cases["resized"][1])
+        # A new data bucket name (what renaming the project's storage would do): terraform must
+        # replace the bucket. The workload stacks read the foundation's outputs, so a change that
+        # renames those (a region move) cannot be planned before the foundation is applied.
+        stacks = synth(spec, work)
+        doc = json.loads((stacks / f"{PREFIX}foundation" / "cdk.tf.json").read_text())
+        (data,) = [b for b in doc["resource"]["aws_s3_bucket"].values() if b.get("tags", {}).get("tier") == "data"]
+        data["bucket_prefix"] = data["bucket_prefix"].replace("-data", "-datasets")
+        (stacks / f"{PREFIX}foundation" / "cdk.tf.json").write_text(json.dumps(doc))
+        cases["replaced"] = (spec, work / "plans-replaced")
+        plan_all(stacks, env, cases["replaced"][1])
+    return work, cases
+
+
+def sections(markdown: str) -> dict[str, str]:
+    out, title = {}, None
+    for line in markdown.splitlines():
+        if line.startswith("#### "):
+            title = line[5:]
+            out[title] = ""
+        elif title:
+            out[title] += line + "\n"
+    return {k: v.strip("\n") + "\n" for k, v in out.items()}
+
+
+def test_first_deployment_creates_everything_and_costs_the_plan(plans):
+    work, cases = plans
+    spec, folder = cases["first"]
+    r = run_review(spec, "--plans", folder)
+    assert r.returncode == 0, r.stderr
+    s = sections(r.stdout)
+    assert list(s)[:4] == ["Must not miss", "Stacks", "Money (a month, at the plan's prices)", "Findings"]
+    assert s["Must not miss"].strip() == "Nothing is destroyed or replaced."
+    rows = [line.split("|")[1:-1] for line in s["Stacks"].splitlines() if line.startswith("| `")]
+    assert {row[0].strip(" `") for row in rows} == {f"{PREFIX}{p}" for p in ("foundation", "fraud-detection-training", "recommendation-inference", "dashboard")}
+    assert all(int(row[1]) > 0 and row[2].strip() == "0" and row[3].strip() == "0" for row in rows)
+    money = s["Money (a month, at the plan's prices)"]
+    assert money.startswith("Total: - -> $") and "| recommendation-inference | aws | on_demand | - | $" in money
+    # the node-hours the planned stacks keep running match the plan (read from the plans' configuration)
+    assert "| recommendation-inference | 2,920.0 | 2,920.0 | none |" in money
+    assert "| fraud-detection-training | 104.0 |" in money and "runs cannot finish" not in money
+    # without the synth's output the pack judges the plans' configuration, without the constructs' waivers
+    assert "judged on the plans' configuration" in s["Findings"]
+    r = run_review(spec, "--plans", folder, "--synth-out", "synth-first", cwd=work)
+    assert r.returncode == 0, r.stderr
+    findings = sections(r.stdout)["Findings"]
+    assert "- Policy pack: none" in findings
+    assert "AIINFRA-AWS-009 acme-ml-production-aws-recommendation-inference/identity/unscoped-reads: suppressed (construct)" in findings
+    diagram = r.stdout.split("```mermaid\n", 1)[1]
+    assert "\nflowchart LR\n" in diagram and "acme_ml_production_aws_recommendation_inference__nodes" in diagram
+
+
+def test_resizing_the_training_group_is_an_in_place_change_with_its_cost(plans):
+    work, cases = plans
+    spec, folder = cases["resized"]
+    r = run_review(spec, "--plans", folder, "--base-spec", cases["first"][0], "--format", "json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert list(d) == ["schema_version", "project", "environment", "exit_code", "must_not_miss", "stacks", "money", "fidelity", "findings", "diagram"]
+    assert d["must_not_miss"] == [] and d["exit_code"] == 0
+    stacks = {s["name"]: s for s in d["stacks"]}
+    training = stacks[f"{PREFIX}fraud-detection-training"]
+    assert training["change"] >= 2 and training["destroy"] == 0 and training["add"] == 0
+    changed: dict[str, list[tuple]] = {}
+    for c in training["changes"]:
+        assert c["action"] == "update", c["address"]
+        changed.setdefault(c["type"], []).extend((a["path"], a["before"], a["after"]) for a in c["attributes"])
+    assert ("max_size", 2, 3) in changed["aws_autoscaling_group"]
+    assert ("desired_capacity", 2, 3) in changed["aws_autoscaling_schedule"]  # the run's start sizes the group to 3
+    assert stacks[f"{PREFIX}recommendation-inference"]["changes"] == []  # nothing else moves
+    (row,) = [w for w in d["money"]["workloads"] if w["workload"] == "fraud-detection-training"]
+    assert row["after_usd"] == pytest.approx(row["before_usd"] * 1.5, rel=0.01)
+    assert d["money"]["clouds"]["aws"]["delta_usd"] == pytest.approx(d["money"]["delta_usd"], abs=0.01) and d["money"]["delta_usd"] > 0
+    (fid,) = [f for f in d["fidelity"] if f["workload"] == "fraud-detection-training"]
+    assert fid["planned"] == 156.0 and fid["problem"] is None  # three nodes x 52 h: the stacks keep them running
+    md = run_review(spec, "--plans", folder, "--base-spec", cases["first"][0]).stdout
+    assert "<details><summary><code>acme-ml-production-aws-fraud-detection-training</code>" in md
+    assert re.search(r"\| `aws_autoscaling_group\.nodes_group_[0-9A-F]{8}` \| `max_size` \| `2` \| `3` \|", md)
+    assert "| fraud-detection-training | aws | on_demand | $3,408 | $5,113 | +$1,704 |" in md
+
+
+def test_a_replaced_data_bucket_comes_first_and_exits_3(plans):
+    work, cases = plans
+    spec, folder = cases["replaced"]
+    r = run_review(spec, "--plans", folder, "--base-spec", cases["first"][0])
+    assert r.returncode == 3, r.stderr
+    s = sections(r.stdout)
+    lines = s["Must not miss"].splitlines()
+    assert lines[0].startswith("- **replace** `aws_s3_bucket.storage_data_") and "(bucket: its data goes with it)" in lines[0]
+    assert "forced by `bucket_prefix`" in lines[0] and f"in `{PREFIX}foundation`" in lines[0]
+    stateful = [line for line in lines if "its data goes with it" in line]
+    assert lines[:len(stateful)] == stateful  # stateful ones lead
+    assert "needs an explicit approval" in s["Must not miss"]
+    rows = {line.split("|")[1].strip(" `"): line for line in s["Stacks"].splitlines() if line.startswith("| `")}
+    assert rows[f"{PREFIX}foundation"].split("|")[4].strip() != "0"  # counted as destroyed (and added)
+    # the money did not move
+    assert "(+$0)" in s["Money (a month, at the plan's prices)"] or "($0)" in s["Money (a month, at the plan's prices)"]
+
+
+def test_bad_plans_are_one_line_and_exit_2(plans, tmp_path):
+    work, cases = plans
+    spec, folder = cases["first"]
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for p in folder.glob("*.json"):
+        if not p.name.endswith("dashboard.json"):
+            (partial / p.name).write_text(p.read_text())
+    r = run_review(spec, "--plans", partial)
+    assert r.returncode == 2 and r.stderr.strip().endswith("(terraform show -json of each stack, named <stack>.json)")
+    assert f"no plan for {PREFIX}dashboard" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    (partial / f"{PREFIX}dashboard.json").write_text((folder / f"{PREFIX}foundation.json").read_text())
+    r = run_review(spec, "--plans", partial)
+    assert r.returncode == 2 and "the plan of another stack (acme-ml production foundation)" in r.stderr
+    (partial / f"{PREFIX}dashboard.json").write_text("{not json")
+    r = run_review(spec, "--plans", partial)
+    assert r.returncode == 2 and "not terraform show -json output" in r.stderr and "Traceback" not in r.stderr
+    (partial / f"{PREFIX}dashboard.json").write_text((folder / f"{PREFIX}dashboard.json").read_text())
+    (partial / "acme-ml-production-aws-old-workload.json").write_text("{}")
+    r = run_review(spec, "--plans", partial, "--out", tmp_path / "comment.md")
+    assert r.returncode == 2 and "which the spec does not have" in r.stderr and not (tmp_path / "comment.md").exists()
+
+
+def test_checkov_findings_on_the_plans_when_it_is_installed(plans):
+    from tests.test_checkov import CHECKOV
+
+    if CHECKOV is None:
+        pytest.skip("checkov is not installed (make setup puts it in .venv-checkov)")
+    work, cases = plans
+    spec, folder = cases["first"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "AIINFRA_CHECKOV": CHECKOV}
+    r = subprocess.run([sys.executable, "-m", "aiinfra.cli", "review", str(spec), "--plans", str(folder)], capture_output=True, text=True,
+                       env=env, timeout=600, cwd=ROOT)  # the project's .checkov.yaml, as a user's CI would have its own
+    assert r.returncode == 0, r.stderr
+    lines = sections(r.stdout)["Findings"].split("- checkov:", 1)[1].splitlines()
+    assert re.fullmatch(r"  - \d+ checks passed on 4 plans", lines[-1]) and int(lines[-1].split()[1]) > 50
