@@ -61,6 +61,9 @@ def test_plan_out_writes_the_file(tmp_path):
     r = run("plan", REFERENCE, "--format", "json", "--out", out)
     assert r.returncode == 0 and json.loads(out.read_text())["project"] == "acme-ml"
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any file the user writes, not 0600
 
 
 def test_strict_turns_warnings_into_exit_2():

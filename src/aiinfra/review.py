@@ -24,6 +24,7 @@ from typing import Any
 
 from aiinfra.fidelity import Fidelity, judge_docs
 from aiinfra.graph import mermaid, stack_names
+from aiinfra.naming import stack_name
 from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.spec.models import Spec
 
@@ -147,7 +148,7 @@ def load_plans(spec: Spec, plan: Plan, plans_dir: Path) -> dict[str, dict]:
         if not isinstance(doc, dict) or "resource_changes" not in doc and "planned_values" not in doc:
             raise ReviewError(f"{path}: not a plan (terraform show -json of a saved plan has resource_changes)")
         who = _identity(doc)
-        part = name.split(f"-{'aws' if '-aws-' in name else 'gcp'}-", 1)[1]
+        part = next(name[len(p):] for p in (stack_name(spec.project, spec.environment, c, "") for c in ("aws", "gcp")) if name.startswith(p))
         if who is None or who != (spec.project, spec.environment, part):
             shown = f"{who[0]} {who[1]} {who[2]}" if who else "no aiinfra stack"
             raise ReviewError(f"{path}: the plan of another stack ({shown}), not {name}")
