@@ -888,8 +888,10 @@ def test_aws_an_agent_that_cannot_install_and_a_failed_metric_put_never_stop_the
 
 @scenario
 def test_aws_watchdog_stops_a_run_past_max_runtime_as_failed(aws_node):
-    world, [(box, imds, env)] = aws_node(max_runtime_seconds=10, retries=5)
-    box.run_codes("0 60")
+    # max_runtime counts from the run's start (before the agent, the metric puts and the pull): long
+    # enough that the container is running when the watchdog fires, on a loaded machine too.
+    world, [(box, imds, env)] = aws_node(max_runtime_seconds=40, retries=5)
+    box.run_codes("0 150")
     proc = boot(box, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "watchdog: max_runtime of run" in proc.stderr  # logged from inside the attempt

@@ -45,16 +45,18 @@ def plan_json(stack: Path, env: dict, out: Path, apply: bool = False) -> None:
     shown = run_terraform(["show", "-json", "tfplan"], stack, env=env)
     (out / f"{stack.name}.json").write_text(shown.stdout)
     if apply:
-        run_terraform(["apply", "tfplan"], stack, env=env)
+        # A few calls at a time: a create that times out against a loaded local API is retried by the
+        # SDK, and moto's CreateTargetGroup is not idempotent (DuplicateTargetGroupName).
+        run_terraform(["apply", "-parallelism=4", "tfplan"], stack, env=env)
 
 
 def plan_all(stacks: Path, env: dict, out: Path, apply: bool = False) -> None:
-    """Foundation, then the workloads side by side, then the dashboard (each reads the state before it)."""
+    """Foundation, then the workloads (side by side when only planned), then the dashboard (each reads the state before it)."""
     out.mkdir(parents=True, exist_ok=True)
     names = sorted(p.name for p in stacks.iterdir())
     plan_json(stacks / f"{PREFIX}foundation", env, out, apply)
     workloads = [n for n in names if not n.endswith(("-foundation", "-dashboard"))]
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=1 if apply else 2) as pool:
         for future in [pool.submit(plan_json, stacks / n, env, out, apply) for n in workloads]:
             future.result()
     plan_json(stacks / f"{PREFIX}dashboard", env, out, apply)
