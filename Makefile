@@ -33,7 +33,7 @@ graphviz:
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[synth,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[synth,preflight,dev]'
 	@touch $@
 
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):

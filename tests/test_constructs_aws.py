@@ -476,3 +476,12 @@ def test_dashboard_shows_the_workloads_alarms_by_arn_without_reading_their_stack
     widgets = json.loads(only(doc, "aws_cloudwatch_dashboard")["dashboard_body"])["widgets"]
     (arn,) = next(w for w in widgets if w["type"] == "alarm")["properties"]["alarms"]
     assert re.fullmatch(r"arn:\$\{data\.aws_partition\.[^}]+\}:cloudwatch:us-west-2:\$\{data\.aws_caller_identity\.[^}]+\}:alarm:acme-train-run-failed", arn)
+
+
+def test_group_launches_into_a_named_capacity_reservation_on_demand_only():
+    doc = synth(lambda s: group_stack(s, capacity_reservation_id="cr-0123456789abcdef0"))
+    template = only(doc, "aws_launch_template")
+    assert template["capacity_reservation_specification"] == {"capacity_reservation_target": {"capacity_reservation_id": "cr-0123456789abcdef0"}}
+    assert "capacity_reservation_specification" not in only(synth(group_stack), "aws_launch_template")
+    with pytest.raises(ValueError, match="capacity_reservation_id launches on-demand nodes into the reservation; it cannot be combined with spot"):
+        synth(lambda s: group_stack(s, capacity_reservation_id="cr-0123456789abcdef0", spot=SpotPool()))

@@ -556,3 +556,14 @@ def test_dashboard_rows_continue_past_100_tiles_and_chart_ratios_as_ratios():
     assert 'memory_state = "used"' in ratio["numerator"]["filter"] and "memory_state" not in ratio["denominator"]["filter"]
     assert "* 0.7" in tiles[4]["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
     assert tiles[4]["widget"]["xyChart"]["thresholds"] == [{"label": "plan (USD/h)", "value": 2.8}]  # spend against the plan
+
+
+def test_group_consumes_a_named_reservation_on_demand_only():
+    doc = synth(lambda s: group_stack(s, reservation="acme-h100-block"))
+    (template,) = each(doc, "google_compute_region_instance_template")
+    assert template["reservation_affinity"] == {"type": "SPECIFIC_RESERVATION", "specific_reservation": {
+        "key": "compute.googleapis.com/reservation-name", "values": ["acme-h100-block"]}}
+    (plain,) = each(synth(group_stack), "google_compute_region_instance_template")
+    assert "reservation_affinity" not in plain
+    with pytest.raises(ValueError, match="reservation launches on-demand nodes into the reservation; it cannot be combined with spot"):
+        synth(lambda s: group_stack(s, reservation="acme-h100-block", spot=SpotPool()))

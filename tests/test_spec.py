@@ -229,3 +229,19 @@ def test_a_monitoring_metric_nobody_collects_is_an_error_with_did_you_mean():
 def test_training_job_status_alarms_on_failed_runs_only():
     extra = 'alerting_rules:\n  - name: x\n    condition: "training_job_status == \'succeeded\'"\n    severity: high\n'
     assert "alarms on failed runs" in errors(make_spec(WORK, extra=extra))["alerting_rules[0].condition"].message
+
+
+def test_a_reservation_names_its_cloud_a_real_id_and_excludes_spot():
+    e = errors(make_spec(WORK + "  reservation: cr-0123456789abcdef0\n"))
+    assert e["workload_inventory[0].reservation"].message.startswith("a reservation belongs to one cloud: set cloud: aws")
+    e = errors(make_spec(WORK + "  cloud: aws\n  reservation: my-block\n"))
+    assert e["workload_inventory[0].reservation"].message == "an AWS Capacity Reservation id looks like cr-0123456789abcdef0, got 'my-block'"
+    e = errors(make_spec(WORK + "  cloud: aws\n  spot: true\n  reservation: cr-0123456789abcdef0\n"))
+    assert "spot: true and a reservation exclude each other" in e["workload_inventory[0].reservation"].message
+    e = errors(make_spec(WORK + "  cloud: aws\n  reservation: CR_bad\n"))
+    assert "workload_inventory[0].reservation" in e
+    ok = load_spec_text(make_spec(WORK + "  cloud: aws\n  reservation: cr-0123456789abcdef0\n"))
+    assert ok.spec.workload_inventory[0].reservation == "cr-0123456789abcdef0"
+    gcp = load_spec_text(make_spec(WORK + "  cloud: gcp\n  reservation: acme-a100-block\n",
+                                   clouds="  gcp: {region: us-central1, project: acme-ml-prod}"))
+    assert gcp.spec.workload_inventory[0].reservation == "acme-a100-block"

@@ -223,3 +223,18 @@ def test_internal_exposure_is_a_regional_internal_https_endpoint(tmp_path):
     foundation = json.loads((out / "stacks" / f"{PREFIX}foundation" / "cdk.tf.json").read_text())
     (proxy_only,) = [s for s in resources(foundation, "google_compute_subnetwork") if s.get("purpose") == "REGIONAL_MANAGED_PROXY"]
     assert (proxy_only["ip_cidr_range"], proxy_only["role"]) == ("10.129.0.0/23", "ACTIVE")
+
+
+def test_a_reserved_workload_consumes_its_named_reservation_on_demand(tmp_path):
+    spec = tmp_path / "reserved.yaml"
+    spec.write_text(GCP_ONLY.read_text().replace('    gpu_requirements: "16x H100"\n',
+                                                 '    gpu_requirements: "16x H100"\n    cloud: gcp\n    reservation: acme-h100-block\n', 1))
+    out = tmp_path / "out"
+    r = run_synth(spec, out)
+    assert r.returncode == 0, r.stderr
+    doc = stack(out, "llm-pretrain")
+    assert check_stack(doc) == []
+    templates = resources(doc, "google_compute_region_instance_template")
+    assert templates and all(t["reservation_affinity"] == {"type": "SPECIFIC_RESERVATION", "specific_reservation": {
+        "key": "compute.googleapis.com/reservation-name", "values": ["acme-h100-block"]}} for t in templates)
+    assert all(t["scheduling"]["provisioning_model"] == "STANDARD" for t in templates)  # on-demand: never a spot template

@@ -457,6 +457,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #  * EC2 placement groups (Create/Describe/DeletePlacementGroup, which moto lacks), a launch
 #    template's own tags kept out of its data, Auto Scaling scheduled actions (ARN, names per
 #    group) and an Auto Scaling group's service-linked role (below).
+#  * EC2 On-Demand Capacity Reservations (moto lacks them) and recorded spot prices (below).
 # tests/test_tf_harness.py::test_every_moto_patch_applies fails when a patch skips itself.
 _MOTO_PATCHES = r"""
 import sys
@@ -753,6 +754,93 @@ try:
     _ASResponse.update_auto_scaling_group = _keep_service_linked_role(_ASResponse.update_auto_scaling_group)
 except Exception as exc:
     print(f"tf_harness: moto patch (Auto Scaling group service-linked role) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 has no On-Demand Capacity Reservations (CreateCapacityReservation and
+    # DescribeCapacityReservations answer 500), which `aiinfra preflight` reads. Serve them from
+    # memory per EC2 backend, shaped as real EC2 answers them (CapacityReservationId cr-<17 hex>,
+    # InstanceType, AvailabilityZone / AvailabilityZoneId, Total/AvailableInstanceCount, State,
+    # InstanceMatchCriteria, ReservationType default|capacity-block, EndDateType ...:
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CapacityReservation.html), with
+    # InvalidCapacityReservationId.NotFound / .Malformed for ids it does not know.
+    import datetime as _cr_dt
+    import re as _cr_re
+    from moto.core.responses import ActionResult as _CRResult
+    from moto.ec2 import utils as _cr_utils
+    from moto.ec2.exceptions import EC2ClientError as _CRError
+    from moto.ec2.responses import EC2Response as _CREC2
+    if hasattr(_CREC2, "describe_capacity_reservations") or hasattr(_CREC2, "create_capacity_reservation"):
+        raise TypeError("moto implements capacity reservations itself now")
+
+    def _cr_store(backend):
+        return backend.__dict__.setdefault("_tf_harness_capacity_reservations", {})
+
+    def _create_capacity_reservation(self):
+        zone = self._get_param("AvailabilityZone")
+        zone_id = self._get_param("AvailabilityZoneId")
+        zones = {z.name: z.zone_id for z in self.ec2_backend.describe_availability_zones()}
+        if zone_id and not zone:
+            zone = next((n for n, i in zones.items() if i == zone_id), None)
+        if zone not in zones:
+            raise _CRError("InvalidParameterValue", f"Invalid availability zone: [{zone or zone_id}]")
+        count = self._get_int_param("InstanceCount")
+        cr_id = _cr_utils.random_id("cr")
+        cr = {
+            "CapacityReservationId": cr_id, "OwnerId": self.current_account,
+            "CapacityReservationArn": f"arn:aws:ec2:{self.region}:{self.current_account}:capacity-reservation/{cr_id}",
+            "InstanceType": self._get_param("InstanceType"), "InstancePlatform": self._get_param("InstancePlatform"),
+            "AvailabilityZone": zone, "AvailabilityZoneId": zones[zone], "Tenancy": self._get_param("Tenancy") or "default",
+            "TotalInstanceCount": count, "AvailableInstanceCount": count, "EbsOptimized": False, "EphemeralStorage": False,
+            "State": "active", "StartDate": _cr_dt.datetime.now(_cr_dt.timezone.utc),
+            "EndDateType": self._get_param("EndDateType") or "unlimited",
+            "InstanceMatchCriteria": self._get_param("InstanceMatchCriteria") or "open",
+            "CreateDate": _cr_dt.datetime.now(_cr_dt.timezone.utc), "ReservationType": "default", "Tags": [],
+        }
+        _cr_store(self.ec2_backend)[cr_id] = cr
+        return _CRResult({"CapacityReservation": cr})
+
+    def _describe_capacity_reservations(self):
+        ids = self._get_param("CapacityReservationIds", []) or []
+        store = _cr_store(self.ec2_backend)
+        for i in ids:
+            if not _cr_re.fullmatch(r"cr-[0-9a-f]{8}([0-9a-f]{9})?", i):
+                raise _CRError("InvalidCapacityReservationId.Malformed", f"Invalid id: \"{i}\" (expecting \"cr-...\")")
+            if i not in store:
+                raise _CRError("InvalidCapacityReservationId.NotFound", f"The capacity reservation ID '{i}' does not exist")
+        return _CRResult({"CapacityReservations": [c for k, c in store.items() if not ids or k in ids]})
+
+    _CREC2.create_capacity_reservation = _create_capacity_reservation
+    _CREC2.describe_capacity_reservations = _describe_capacity_reservations
+except Exception as exc:
+    print(f"tf_harness: moto patch (EC2 capacity reservations) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 DescribeSpotPriceHistory answers every offering with a made-up price; real EC2
+    # answers each zone's market price. When AIINFRA_TEST_SPOT_PRICES names a JSON file of
+    # recorded prices ({"prices": {region: {instance_type: {zone_name: price}}}}), those are answered.
+    import inspect as _sp_inspect
+    import json as _sp_json
+    import os as _sp_os
+    from moto.core.responses import ActionResult as _SPResult
+    from moto.ec2.responses import EC2Response as _SPEC2
+    if '"SpotPrice": "0.00001"' not in _sp_inspect.getsource(_SPEC2.describe_spot_price_history):
+        raise TypeError("DescribeSpotPriceHistory no longer answers a made-up price")
+    _sp_orig = _SPEC2.describe_spot_price_history
+
+    def _describe_spot_price_history(self):
+        path = _sp_os.environ.get("AIINFRA_TEST_SPOT_PRICES")
+        if not path:
+            return _sp_orig(self)
+        with open(path) as fh:
+            data = _sp_json.load(fh)
+        table = data.get("prices", data).get(self.region, {})
+        offers = self.ec2_backend.describe_spot_price_history(self._get_param("InstanceTypes", []), self._filters_from_querystring())
+        history = [{"InstanceType": o["InstanceType"], "ProductDescription": "Linux/UNIX", "SpotPrice": f"{price:.6f}",
+                    "AvailabilityZone": o["Location"], "Timestamp": "2026-11-27T00:00:00.000Z"}
+                   for o in offers if (price := table.get(o["InstanceType"], {}).get(o["Location"])) is not None]
+        return _SPResult({"SpotPriceHistory": history})
+
+    _SPEC2.describe_spot_price_history = _describe_spot_price_history
+except Exception as exc:
+    print(f"tf_harness: moto patch (recorded spot prices) skipped: {exc!r}", file=sys.stderr)
 from moto.server import main
 sys.argv[0] = "moto_server"
 sys.exit(main())
@@ -791,8 +879,9 @@ class MotoServer:
     host = "127.0.0.1"
 
     def __init__(self, region: str = DEFAULT_REGION, startup_timeout: float = 30.0, port: int | None = None,
-                 patched: bool = True):
+                 patched: bool = True, env: Mapping[str, str] | None = None):
         self.region = region
+        self.extra_env = dict(env or {})  # for the server process, e.g. AIINFRA_TEST_SPOT_PRICES
         self.patched = patched
         self.startup_timeout = startup_timeout
         self._fixed_port = port
@@ -847,7 +936,7 @@ class MotoServer:
                     # moto issues a DNS-validated ACM certificate once it is MOTO_ACM_VALIDATION_WAIT seconds
                     # old (default 60; there is no DNS to look at), and aws_acm_certificate_validation waits for
                     # that: 1 s keeps it at a few seconds (set the variable to choose another wait).
-                    env={"MOTO_ACM_VALIDATION_WAIT": "1", **os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"},
+                    env={"MOTO_ACM_VALIDATION_WAIT": "1", **os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", **self.extra_env},
                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             except OSError as exc:
                 self._close_log()

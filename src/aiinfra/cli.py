@@ -80,6 +80,7 @@ def cli() -> None:
     aiinfra plan spec.yaml              instance types, counts, spot/on-demand, cost, reasons
     aiinfra synth spec.yaml --out cdktf.out   Terraform JSON stacks (cdktf layout)
     aiinfra catalog --cloud aws --gpu H100   the GPU instance catalog with prices
+    aiinfra preflight spec.yaml         quotas, zone offerings, reservations, with your credentials
     """
 
 
@@ -184,18 +185,30 @@ def review(spec: str, plans_dir: str, base_spec: str | None, fmt: str, out: str 
     sys.exit(result.exit_code)
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--cloud", type=click.Choice(["aws", "gcp"]), help="Only this cloud.")
 @click.option("--gpu", help="Only this GPU model (A100, H100, L4, ...); 'none' for CPU shapes.")
 @click.option("--region", help="Only this region.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def catalog(cloud: str | None, gpu: str | None, region: str | None, fmt: str) -> None:
-    """List the GPU instance catalog with on-demand and spot prices, cheapest first."""
+@click.pass_context
+def catalog(ctx: click.Context, cloud: str | None, gpu: str | None, region: str | None, fmt: str) -> None:
+    """List the GPU instance catalog with on-demand and spot prices, cheapest first; rows whose
+    price fails the sanity checks are marked (`catalog refresh` rewrites the files from the APIs).
+
+    \b
+    aiinfra catalog --cloud gcp --gpu A100
+    aiinfra catalog refresh --cloud aws --regions us-east-1,us-west-2 --out my-catalog
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from aiinfra import render
-    from aiinfra.catalog import load_catalog
+    from aiinfra.catalog import CatalogError, load_catalog
     from aiinfra.spec import did_you_mean
 
-    cat = load_catalog()
+    try:
+        cat = load_catalog()
+    except CatalogError as exc:
+        _fail([str(exc)])
     gpu_name = None
     if gpu is not None:
         gpu_name = "" if gpu.lower() in ("none", "cpu") else cat.gpu_name(gpu)
@@ -211,6 +224,62 @@ def catalog(cloud: str | None, gpu: str | None, region: str | None, fmt: str) ->
     if fmt == "text":
         for f in cat.files[2:]:
             click.echo(f"{f.path.name}: generated {f.generated}; " + "; ".join(f.sources), err=True)
+
+
+@catalog.command("refresh")
+@click.option("--cloud", required=True, type=click.Choice(["aws", "gcp"]), help="The cloud whose catalog file is rewritten.")
+@click.option("--regions", multiple=True, metavar="R,R...",
+              help="Regions to fetch, comma-separated (or repeat the option); default: the regions the current catalog covers.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder to write <cloud>.csv to (default: the package's catalog folder). Use it with AIINFRA_CATALOG_DIR=OUT.")
+@click.option("--project", help="GCP: the project whose API quota the Compute and Billing reads use (default: the credentials' project).")
+@click.option("--max-price-move", type=float, default=None, metavar="SHARE",
+              help="Report prices that move more than this share against the current catalog (default 0.25).")
+@click.option("--timeout", type=float, default=1800.0, show_default=True, help="Seconds the whole refresh may take.")
+@click.option("--restart", is_flag=True, help="Ignore the saved progress of an interrupted refresh and fetch every region again.")
+def catalog_refresh(cloud: str, regions: tuple[str, ...], out: str | None, project: str | None, max_price_move: float | None,
+                    timeout: float, restart: bool) -> None:
+    """Rewrite CLOUD's catalog file from the cloud's own APIs with the caller's credentials.
+
+    AWS: ec2 DescribeInstanceTypes / DescribeInstanceTypeOfferings / DescribeSpotPriceHistory and the
+    Pricing API; GCP: Compute machine and accelerator types per zone and the Cloud Billing Catalog.
+    Progress goes to stderr; each finished region is saved, so an interrupted refresh resumes where it
+    stopped. Shapes that disappeared and prices that moved are reported, never dropped silently.
+    """
+    from aiinfra.catalog import live
+    from aiinfra.preflight import PreflightError
+
+    wanted = [r for arg in regions for r in arg.replace(",", " ").split()]
+    try:
+        report = live.refresh(cloud, wanted or None, Path(out) if out else None, project=project, timeout_s=timeout,
+                              max_price_move=max_price_move, restart=restart, progress=lambda m: click.echo(m, err=True))
+    except (PreflightError, live.RefreshError) as exc:
+        _fail([str(exc)])
+    click.echo(report.text(), nl=False)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: a table (check, current, need, verdict, fix); json: {summary, exit_code, checks: [...]}.")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds the whole run may take (every API call is bounded by it).")
+def preflight(spec: str, fmt: str, timeout: float) -> None:
+    """Ask the clouds, with your own credentials, whether SPEC's plan can launch: shapes offered in the
+    chosen zones, vCPU / GPU / disk / address quotas for the steady and the peak nodes, named
+    reservations. Read-only. Exit 0 when all hold, 1 when a check fails (its fix is in the line),
+    2 when a check could not be made (credentials, an API or a region that did not answer)."""
+    from aiinfra.preflight import PreflightError
+    from aiinfra.preflight import run as pf
+
+    loaded, p = _load_and_plan(spec)
+    from aiinfra.catalog import load_catalog
+
+    try:
+        checks = pf.run(loaded.spec, p, load_catalog(), timeout, progress=lambda m: click.echo(f"preflight: {m}", err=True))
+    except PreflightError as exc:
+        _fail([str(exc)])
+    click.echo(pf.render_json(checks) if fmt == "json" else pf.render_text(checks), nl=False)
+    sys.exit(pf.exit_code(checks))
 
 
 @cli.command()

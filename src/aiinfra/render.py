@@ -204,14 +204,23 @@ def _catalog_row(o: InstanceOffer) -> list[str]:
     nics = str(o.efa_interfaces) if o.efa_interfaces else (f"{o.gpu_nics} {o.gpudirect}" if o.gpu_nics else "-")
     return [o.cloud, o.region, o.instance_type, o.gpu_label, str(o.vcpus), f"{o.memory_gib:g}", f"{o.network_gbps:g}", nics,
             f"{o.local_nvme_gib:,}" if o.local_nvme_gib else "-", str(len(o.zones)),
-            f"{o.on_demand_usd_hr:,.4f}" if o.on_demand_usd_hr is not None else "spot only",
+            (f"{o.on_demand_usd_hr:,.4f}" if o.on_demand_usd_hr is not None else "spot only") + ("*" if o.price_flags else ""),
             f"{o.spot_usd_hr:,.4f}" if o.spot_usd_hr is not None else "-"]
 
 
 def catalog_text(offers: list[InstanceOffer], width: int | None = None) -> str:
+    """The table; rows whose listed price failed the catalog's sanity check carry a * and are
+    listed under it with what was listed and the price the planner uses."""
     text = _table([(name, i >= 4, True) for i, name in enumerate(CATALOG_ROWS)], [_catalog_row(o) for o in offers], width or 160, color=None)
-    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    lines = [line.rstrip() for line in text.splitlines()]
+    flagged = [o for o in offers if o.price_flags]
+    if flagged:
+        while lines and not lines[-1]:
+            lines.pop()
+        lines += ["", f"* price check ({len(flagged)} rows; the prices shown are the ones the planner uses):"]
+        lines += [f"  {o.cloud} {o.region} {o.instance_type}: {'; '.join(o.price_flags)}" for o in flagged]
+    return "\n".join(lines) + "\n"
 
 
 def catalog_json(offers: list[InstanceOffer]) -> str:
-    return json.dumps([{**o._asdict(), "zones": list(o.zones)} for o in offers], indent=2) + "\n"
+    return json.dumps([{**o._asdict(), "zones": list(o.zones), "price_flags": list(o.price_flags)} for o in offers], indent=2) + "\n"

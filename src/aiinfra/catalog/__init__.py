@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -50,6 +51,9 @@ class InstanceOffer(NamedTuple):
     zones: tuple[str, ...]
     on_demand_usd_hr: float | None  # None: not sold on-demand in this region (spot only, e.g. p5e)
     spot_usd_hr: float | None
+    # Price sanity (see check_prices): what looked wrong in the listed prices and what is used
+    # instead; empty when the row's prices are used as listed.
+    price_flags: tuple[str, ...] = ()
 
     @property
     def total_gpu_memory_gib(self) -> int:
@@ -148,12 +152,74 @@ def _offer(cloud: str, row: dict[str, str]) -> InstanceOffer:
     )
 
 
+# Price sanity at load. A listed price is suspect when it is below LOW_SHARE of the same shape's
+# median over the cloud's other regions (regional list prices of one shape differ by a few to
+# ~20 %: https://aws.amazon.com/ec2/pricing/on-demand/, https://cloud.google.com/compute/gpus-pricing;
+# a third off is a data error or a promotion that the bill will not keep), above HIGH_SHARE of it
+# (reported only: the price used is already the higher one); spot prices, a market that differs
+# between regions far more, only against the row's own on-demand price: a spot price above the row's own
+# on-demand price, or a spot price under SPOT_FLOOR_SHARE of on-demand (EC2 spot discounts are "up
+# to 90%": https://aws.amazon.com/ec2/spot/pricing/; GCP spot "60-91%":
+# https://cloud.google.com/compute/docs/instances/spot). The planner compares and costs a suspect
+# row at the conservative price (the other regions' median, the on-demand price as the spot
+# ceiling) and its reasons name the row; `aiinfra catalog` marks it.
+LOW_SHARE = 0.75
+HIGH_SHARE = 1.5
+SPOT_FLOOR_SHARE = 0.05
+
+
+def _ref(values: dict[str, float], region: str) -> float | None:
+    """The median of the other regions' prices (statistics is not imported for it: plan's import budget)."""
+    others = sorted(v for r, v in values.items() if r != region)
+    if not others:
+        return None
+    mid = len(others) // 2
+    return others[mid] if len(others) % 2 else (others[mid - 1] + others[mid]) / 2
+
+
+def check_prices(offers: list[InstanceOffer]) -> list[InstanceOffer]:
+    """The offers with suspect prices replaced by conservative ones and ``price_flags`` saying what
+    was listed, why it is suspect and what is used (documented above and in docs/catalog-refresh.md)."""
+    od: dict[tuple[str, str], dict[str, float]] = {}
+    for o in offers:
+        if o.on_demand_usd_hr is not None:
+            od.setdefault((o.cloud, o.instance_type), {})[o.region] = o.on_demand_usd_hr
+    out = []
+    for o in offers:
+        flags: list[str] = []
+        new_od, new_spot = o.on_demand_usd_hr, o.spot_usd_hr
+        key = (o.cloud, o.instance_type)
+        if o.on_demand_usd_hr is not None:
+            ref = _ref(od[key], o.region)
+            if ref and o.on_demand_usd_hr < LOW_SHARE * ref:
+                new_od = ref
+                flags.append(f"on-demand {o.on_demand_usd_hr:g} USD/h is {o.on_demand_usd_hr / ref:.0%} of the {ref:g} median of its "
+                             f"other regions (below {LOW_SHARE:.0%}): costed at {ref:g}")
+            elif ref and o.on_demand_usd_hr > HIGH_SHARE * ref:
+                flags.append(f"on-demand {o.on_demand_usd_hr:g} USD/h is {o.on_demand_usd_hr / ref:.0%} of the {ref:g} median of its "
+                             f"other regions (above {HIGH_SHARE:.0%}): costed as listed")
+        # Spot prices are a market: they differ between regions by far more than list prices do
+        # (us-east-2 at half of us-east-1 is common), so only their relation to on-demand is checked.
+        if o.spot_usd_hr is not None:
+            if new_od is not None and new_spot is not None and new_spot > new_od:
+                flags.append(f"spot {new_spot:g} USD/h is above on-demand {new_od:g}: spot saves nothing here, costed at on-demand {new_od:g}")
+                new_spot = new_od
+            elif new_od is not None and new_spot is not None and new_spot < SPOT_FLOOR_SHARE * new_od:
+                floor = round(SPOT_FLOOR_SHARE * new_od, 5)
+                flags.append(f"spot {new_spot:g} USD/h is under {SPOT_FLOOR_SHARE:.0%} of on-demand {new_od:g}: costed at {floor:g}")
+                new_spot = floor
+        out.append(o._replace(on_demand_usd_hr=new_od, spot_usd_hr=new_spot, price_flags=tuple(flags)) if flags else o)
+    return out
+
+
 class Catalog:
     """All offers of the loaded clouds, indexed for the planner's lookups."""
 
     def __init__(self, offers: list[InstanceOffer], gpus: list[GpuModel], files: list[FileInfo],
-                 storage: list[StorageClass] | None = None):
+                 storage: list[StorageClass] | None = None, sanity: bool = True):
+        offers = check_prices(offers) if sanity else offers
         self.all = offers
+        self.flagged = [o for o in offers if o.price_flags]
         self.storage = {(s.cloud, s.storage_class): s for s in storage or []}
         self.gpus = {g.name: g for g in gpus}
         self.files = files
@@ -214,16 +280,29 @@ def _storage() -> tuple[list[StorageClass], FileInfo]:
     return out, info
 
 
-@functools.lru_cache(maxsize=8)
+def catalog_dir() -> Path:
+    """Where the cloud files are read from: ``AIINFRA_CATALOG_DIR`` (a folder `aiinfra catalog
+    refresh --out` wrote) when set, else the package's own data."""
+    env = os.environ.get("AIINFRA_CATALOG_DIR")
+    return Path(env) if env else DATA_DIR
+
+
 def load_catalog(clouds: tuple[str, ...] = CLOUDS, data_dir: Path | None = None) -> Catalog:
-    """Read the data files of the given clouds (cached per process)."""
-    base = data_dir or DATA_DIR
+    """Read the data files of the given clouds (cached per process and folder)."""
+    return _load_catalog(clouds, data_dir or catalog_dir())
+
+
+@functools.lru_cache(maxsize=8)
+def _load_catalog(clouds: tuple[str, ...], data_dir: Path) -> Catalog:
+    base = data_dir
     gpus, gpu_info = _gpus()
     storage, storage_info = _storage()
     offers: list[InstanceOffer] = []
     files = [gpu_info, storage_info]
     for cloud in clouds:
         path = base / f"{cloud}.csv"
+        if base != DATA_DIR and not path.exists():
+            path = DATA_DIR / f"{cloud}.csv"  # a refreshed folder may hold one cloud only
         header, rows = _read(path)
         files.append(_info(path, header))
         if rows and tuple(rows[0].keys()) != COLUMNS:

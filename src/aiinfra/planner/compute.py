@@ -58,6 +58,9 @@ class Decision:
 
 
 def spot_decision(spec: Spec, w: Workload) -> Decision:
+    if w.reservation:
+        return Decision(False, f"launches into capacity reservation {w.reservation}, so on-demand (a reservation is billed for its "
+                               "whole term whether the nodes use it or not)")
     if w.spot is not None:
         return Decision(w.spot, f"spot: {str(w.spot).lower()} set on the workload")
     env = spec.environment
@@ -387,6 +390,21 @@ class WorkloadPlanner:
                 break
         return out
 
+    def _price_notes(self, best: Option, options: list[Option]) -> str:
+        """The catalog rows among the chosen and the close runners-up whose listed price failed the
+        catalog's sanity check (aiinfra.catalog.check_prices), and the price they were compared at."""
+        seen, notes = set(), []
+        for opt in [best] + options[:6]:
+            o = opt.offer
+            key = (o.cloud, o.region, o.instance_type)
+            if key in seen or not o.price_flags:
+                continue
+            seen.add(key)
+            notes.append(f"{o.cloud} {o.region} {o.instance_type}: {'; '.join(o.price_flags)}")
+            if len(notes) == 3:
+                break
+        return " | ".join(notes)
+
     def _spot_alternatives(self, best: Option, options: list[Option]) -> list[str]:
         if best.capacity == "on_demand":
             return []
@@ -394,6 +412,7 @@ class WorkloadPlanner:
         same = [o.offer for o in options if o.cloud == best.cloud and o.region == best.region and o.offer.instance_type != b.instance_type
                 and o.offer.gpu == b.gpu and o.offer.gpu_count == b.gpu_count and o.nodes == best.nodes
                 and (best.nodes == 1 or o.offer.gpudirect == b.gpudirect)
+                and set(best.zones) <= set(o.offer.zones)  # never a shape in a zone that does not offer it
                 and o.offer.spot_usd_hr is not None
                 and o.offer.spot_usd_hr <= (b.spot_usd_hr or b.list_price_usd_hr) * rules.SPOT_ALTERNATIVE_MAX_PRICE_RATIO]
         same.sort(key=lambda o: o.spot_usd_hr)
@@ -512,6 +531,9 @@ class WorkloadPlanner:
                             "synth asks for it as the Terraform variable image")
         volume, vtype, vwhy = self._data_volume(o, best.nodes)
         reasons["data_volume"] = vwhy
+        price_notes = self._price_notes(best, options)
+        if price_notes:
+            reasons["price_check"] = price_notes
         monthly = best.monthly_usd
         od_monthly = best.on_demand_hourly_usd * best.hours_per_month
         cost_1k = None
@@ -534,6 +556,6 @@ class WorkloadPlanner:
             expected_qps=w.expected_qps, replica_qps=round(best.replica_qps, 1) if best.replica_qps else None,
             capacity_qps=round(best.replica_qps * best.nodes, 1) if best.replica_qps else None,
             cost_per_1k_predictions_usd=round(cost_1k, 6) if cost_1k is not None else None,
-            image=w.image, **batch_fields,
+            image=w.image, reservation=w.reservation, **batch_fields,
             reasons=reasons, alternatives=self._alternatives(best, options),
         )

@@ -93,6 +93,9 @@ class WorkloadPlan:
     health_check_path: str | None = None
     exposure: str | None = None
     target_utilization: float | None = None
+    # The named capacity reservation the nodes launch into (AWS On-Demand Capacity Reservation id,
+    # GCP reservation name), from the workload's ``reservation`` key; None: open capacity.
+    reservation: str | None = None
     reasons: dict[str, str] = field(default_factory=dict)
     alternatives: list[Alternative] = field(default_factory=list)
 

@@ -5,6 +5,7 @@ Each check adds a Problem naming the path of the offending value; all are report
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from aiinfra.catalog import Catalog, load_catalog
@@ -130,6 +131,14 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
             for key in ("port", "health_check_path", "exposure"):
                 if getattr(w, key) is not None:
                     add(f"{base}.{key}", f"applies to inference workloads only (a served endpoint); this workload is {w.type}")
+        if w.reservation is not None:
+            if w.cloud is None:
+                add(f"{base}.reservation", f"a reservation belongs to one cloud: set cloud: aws (a cr-... Capacity Reservation) or cloud: gcp "
+                                           f"(a reservation name) on the workload")
+            elif w.cloud == "aws" and not re.fullmatch(r"cr-[0-9a-f]{8}([0-9a-f]{9})?", w.reservation):
+                add(f"{base}.reservation", f"an AWS Capacity Reservation id looks like cr-0123456789abcdef0, got {w.reservation!r}")
+            if w.spot:
+                add(f"{base}.reservation", "spot: true and a reservation exclude each other: reserved capacity is on-demand (drop one)")
         if w.max_runtime is not None and w.max_runtime < 60:
             add(f"{base}.max_runtime", f"must be at least a minute, got {w.max_runtime:g} s")
 

@@ -187,6 +187,10 @@ class Workload(Strict):
     schedule: CronT | None = None
     max_runtime: DurationS | None = None
     retries: Annotated[int, Field(ge=0, le=20)] | None = None
+    # A named capacity reservation the nodes launch into (SPEC.md v2): an AWS On-Demand Capacity
+    # Reservation id (cr-...) or a GCP reservation name in one of the workload's zones. Needs `cloud`;
+    # the nodes run on-demand (reserved capacity is billed whether it is used or not).
+    reservation: Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")] | None = None
 
     @field_validator("spot", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from aiinfra.boot import aws_user_data_gzip
 from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey,
                                     GpuInstanceGroup, InferenceEndpoint, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
-from aiinfra.layout import aws_foundation_zones
+from aiinfra.layout import aws_foundation_zones, aws_public_zones
 from aiinfra.observability.workload import boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
@@ -60,10 +60,7 @@ class AwsFoundation:
         self.zones = zones = aws_foundation_zones(workloads)
         has_endpoint = any(w.type == "inference" for w in workloads)
         multi_node = any(w.multi_node for w in workloads)
-        # A public load balancer needs a public subnet in every zone its nodes are in (nodes in
-        # a zone without one get no traffic), and at least two.
-        public_zones = [z for w in workloads if w.type == "inference" and w.exposure != "internal" for z in w.zones]
-        public_zones = list(dict.fromkeys(public_zones + (zones if has_endpoint else zones[:1])))[: max(2 if has_endpoint else 1, len(set(public_zones)))]
+        public_zones = aws_public_zones(workloads)
         self.key = EncryptionKey(self.stack, "key", alias=f"{self.name}-{region}-data", description=f"{spec.project} {spec.environment} data in {region}",
                                  autoscaling_role_suffix=short(f"{self.name}-{region}", 35))
         self.network = ClusterNetwork(self.stack, "network", name=f"{self.name}-{region}", zone_ids=zones, log_kms_key_arn=self.key.arn,
@@ -150,7 +147,7 @@ class AwsWorkload:
             placement_group_name=net.placement_group_name if w.placement == "cluster" else None, spot=spot,
             user_data_base64=base64.b64encode(aws_user_data_gzip(boot_config(spec, w, "aws", (name,), **boot_monitoring(spec, w, name)))).decode(),
             instance_tags=instance_tags,
-            service_linked_role_arn=key.autoscaling_role_arn,
+            service_linked_role_arn=key.autoscaling_role_arn, capacity_reservation_id=w.reservation,
             tags={"workload": w.name, "workload-type": w.type, **cost_labels(spec.project, spec.environment)})
         self.endpoint = None
         if not serving and w.schedule and w.stop_schedule:

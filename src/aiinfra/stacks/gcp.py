@@ -204,7 +204,7 @@ class GcpWorkload:
             gpu_nic_type=net.gpu_nics.nic_type if gpu_nics and net.gpu_nics else "GVNIC",
             local_ssd_count=w.local_nvme_gib_per_node // LOCAL_SSD_GIB, data_disk_gib=w.data_volume_gib_per_node,
             data_disk_type=w.data_volume_type if w.data_volume_type in DATA_DISK_TYPES else "pd-ssd",
-            placement_policy=placement.self_link if placement else None, spot=spot, network_tags=[net.node_tag],
+            placement_policy=placement.self_link if placement else None, spot=spot, reservation=w.reservation, network_tags=[net.node_tag],
             named_ports={"http": port} if serving else None,
             auto_healing_health_check=health.id if health else None,
             # With the image a deploy-time input, auto-healing is on only once there is a server to check.

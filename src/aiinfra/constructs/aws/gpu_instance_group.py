@@ -70,6 +70,11 @@ class GpuInstanceGroup(Construct):
             out, the account's default ``AWSServiceRoleForAutoScaling``.
         ignore_desired_capacity: let autoscaling policies or a scheduler own the desired
             count (Terraform will not reset it); default on.
+        capacity_reservation_id: an On-Demand Capacity Reservation (``cr-...``) the nodes launch
+            into (the launch template's ``capacity_reservation_specification`` target); on-demand
+            only (not with ``spot``). The reservation is billed for its term whether the nodes use
+            it or not; ``aiinfra preflight`` checks that it exists, is active and matches the shape,
+            zone and count. https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-reservations-launch.html
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, instance_type: str, subnet_ids: Sequence[str],
@@ -79,7 +84,7 @@ class GpuInstanceGroup(Construct):
                  root_device_name: str | None = None, placement_group_name: str | None = None, spot: SpotPool | None = None,
                  metadata_hop_limit: int = 2, user_data: str | None = None, user_data_base64: str | None = None,
                  ignore_desired_capacity: bool = True, health_check_type: str = "EC2", health_check_grace_seconds: int = 600,
-                 service_linked_role_arn: str | None = None,
+                 service_linked_role_arn: str | None = None, capacity_reservation_id: str | None = None,
                  instance_tags: dict[str, str] | None = None, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if not subnet_ids:
@@ -99,6 +104,8 @@ class GpuInstanceGroup(Construct):
             raise ValueError(f"health_check_grace_seconds must be 0 or more, got {health_check_grace_seconds}")
         if user_data is not None and user_data_base64 is not None:
             raise ValueError("give user_data or user_data_base64, not both")
+        if capacity_reservation_id is not None and spot is not None:
+            raise ValueError("capacity_reservation_id launches on-demand nodes into the reservation; it cannot be combined with spot")
         if user_data is not None:
             user_data_base64 = base64.b64encode(user_data.encode()).decode()
         tags = dict(tags or {})
@@ -137,6 +144,8 @@ class GpuInstanceGroup(Construct):
             network_interfaces=interfaces,
             block_device_mappings=volumes,
             placement={"group_name": placement_group_name} if placement_group_name else None,
+            capacity_reservation_specification=({"capacity_reservation_target": {"capacity_reservation_id": capacity_reservation_id}}
+                                                if capacity_reservation_id else None),
             user_data=user_data_base64,
             tag_specifications=[{"resource_type": "instance", "tags": {**tags, **(instance_tags or {}), "Name": name}},
                                 # Budgets filter on tags: every billed thing the group launches carries them

@@ -68,6 +68,9 @@ class GpuInstanceGroup(Construct):
             shapes that only take Hyperdisk).
         data_disk_gib / data_disk_type: a persistent data disk per VM for the hot tier
             (``pd-ssd`` default); 0 (default): none.
+        reservation: a named reservation (in one of ``zones``) the nodes consume
+            (``reservation_affinity`` SPECIFIC_RESERVATION); on-demand only (not with ``spot``).
+            The reservation is billed whether the nodes use it or not.
         placement_policy: a compact placement policy's self link (``CompactPlacement``);
             the group then stays in one zone (``ANY_SINGLE_ZONE``).
         spot: a ``SpotPool``; left out, all on-demand.
@@ -113,7 +116,7 @@ class GpuInstanceGroup(Construct):
                  named_ports: dict[str, int] | None = None, auto_healing_health_check: str | None = None, auto_healing_when: str | None = None,
                  manage_size: bool = True, boot_metadata: dict[str, str] | None = None, metadata: dict[str, str] | None = None,
                  extra_scopes: Sequence[str] = (), labels: dict[str, str] | None = None, depends_on: Sequence[Any] = (),
-                 auto_healing_delay_seconds: int = 600):
+                 auto_healing_delay_seconds: int = 600, reservation: str | None = None):
         super().__init__(scope, id)
         check_name(name, "name", 50)
         if not zones:
@@ -133,6 +136,8 @@ class GpuInstanceGroup(Construct):
             raise ValueError(f"{machine_type} brings its own GPUs; accelerator_type / accelerator_count are for N1 machine types")
         if accelerator_count and not accelerator_type:
             raise ValueError("accelerator_type is required with accelerator_count")
+        if reservation is not None and spot is not None:
+            raise ValueError("reservation launches on-demand nodes into the reservation; it cannot be combined with spot")
         if spot is not None and spot.on_demand_base > target_size:
             raise ValueError(f"spot.on_demand_base ({spot.on_demand_base}) is larger than target_size ({target_size})")
         hyperdisk_only = machine_type.startswith(HYPERDISK_ONLY_SERIES)
@@ -168,6 +173,10 @@ class GpuInstanceGroup(Construct):
                       "enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
             tags=list(network_tags) or None, labels=labels or None,
             resource_policies=[placement_policy] if placement_policy else None,
+            # A named reservation: the nodes consume only it (SPECIFIC_RESERVATION), never open capacity
+            # https://cloud.google.com/compute/docs/instances/reservations-consume#consuming_instances_from_a_specific_reservation
+            reservation_affinity=({"type": "SPECIFIC_RESERVATION", "specific_reservation": {
+                "key": "compute.googleapis.com/reservation-name", "values": [reservation]}} if reservation else None),
             lifecycle={"create_before_destroy": True},
         )
         on_demand_scheduling = {"provisioning_model": "STANDARD", "automatic_restart": True, "on_host_maintenance": "TERMINATE",
