@@ -18,7 +18,7 @@ from aiinfra.catalog import live
 from aiinfra.planner import make_plan
 from aiinfra.preflight import PreflightError
 from aiinfra.spec import load_spec
-from tests.aws_api_server import DATA, AwsApiServer
+from tests.aws_api_server import DATA
 from tests.test_preflight_aws import aws, moto  # noqa: F401  (fixtures)
 
 SPOT = json.loads((DATA / "spot_prices.json").read_text())["prices"]

@@ -13,24 +13,11 @@ import pytest
 
 from aiinfra.catalog import COLUMNS
 from aiinfra.preflight import Deadline, PreflightError
-from tests.gcp_api_server import GcpApiServer
+from tests.test_preflight_gcp import PROJECT, api  # noqa: F401  (fixture: the recorded server, fast retries)
 
 live_gcp = pytest.importorskip("aiinfra.catalog.live_gcp")
-from aiinfra.preflight import gcp
 
-PROJECT = "aiinfra-test"
 SKUS = "/v1/services/6F81-5844-456A/skus"
-
-
-@pytest.fixture
-def api(tmp_path, monkeypatch):
-    with GcpApiServer() as server:
-        for k, v in server.env(tmp_path).items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.setattr(gcp, "RETRY_INITIAL_S", 0.01)
-        monkeypatch.setattr(gcp, "RETRY_MAXIMUM_S", 0.05)
-        monkeypatch.setattr(gcp, "RETRY_BUDGET_S", 1.0)
-        yield server
 
 
 def fetch(region="us-central1"):

@@ -483,5 +483,10 @@ def test_group_launches_into_a_named_capacity_reservation_on_demand_only():
     template = only(doc, "aws_launch_template")
     assert template["capacity_reservation_specification"] == {"capacity_reservation_target": {"capacity_reservation_id": "cr-0123456789abcdef0"}}
     assert "capacity_reservation_specification" not in only(synth(group_stack), "aws_launch_template")
+    assert "instance_market_options" not in template
+    block = only(synth(lambda s: group_stack(s, capacity_reservation_id="cr-0123456789abcdef0", capacity_block=True)), "aws_launch_template")
+    assert block["instance_market_options"] == {"market_type": "capacity-block"}
+    with pytest.raises(ValueError, match="capacity_block needs the Capacity Block's id as capacity_reservation_id"):
+        synth(lambda s: group_stack(s, capacity_block=True))
     with pytest.raises(ValueError, match="capacity_reservation_id launches on-demand nodes into the reservation; it cannot be combined with spot"):
         synth(lambda s: group_stack(s, capacity_reservation_id="cr-0123456789abcdef0", spot=SpotPool()))

@@ -250,12 +250,14 @@ def test_cdktf_deploy_applies_a_stack_through_the_cdktf_cli(tmp_path, moto_serve
 def test_a_reserved_workload_launches_into_its_capacity_reservation_and_validates(tmp_path):
     spec = tmp_path / "reserved.yaml"
     spec.write_text((ROOT / "examples" / "aws-only.yaml").read_text().replace(
-        '    gpu_requirements: "16x A100"', '    gpu_requirements: "16x A100"\n    cloud: aws\n    reservation: cr-0123456789abcdef0', 1))
+        '    gpu_requirements: "16x A100"', '    gpu_requirements: "16x A100"\n    cloud: aws\n    reservation: cr-0123456789abcdef0\n'
+        '    capacity_block: true', 1))
     stacks = synth(spec, tmp_path)
     stack = next(p for p in aws_stacks(stacks) if p.name.endswith("fraud-detection-training"))
     doc = json.loads((stack / "cdk.tf.json").read_text())
     (template,) = doc["resource"]["aws_launch_template"].values()
     assert template["capacity_reservation_specification"] == {"capacity_reservation_target": {"capacity_reservation_id": "cr-0123456789abcdef0"}}
+    assert template["instance_market_options"] == {"market_type": "capacity-block"}
     (group,) = doc["resource"]["aws_autoscaling_group"].values()
     assert "mixed_instances_policy" not in group  # on-demand, into the reservation
     init(stack, backend=False)

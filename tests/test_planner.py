@@ -361,3 +361,17 @@ def load_spec_text_from(path, edit):
     from aiinfra.spec import load_spec_text
 
     return load_spec_text(edit(path.read_text()))
+
+
+def test_spot_alternatives_are_offered_in_every_zone_the_group_uses(fake_catalog):
+    from aiinfra.catalog import Catalog
+    from tests.conftest import GPUS, STORAGE, fake_offers
+
+    # p4de.24xlarge offered in zone b only: the group sits in zone a (the first zone of p4d), so
+    # p4de is never put into its spot pool there.
+    offers = [o._replace(zones=("us-east-1b",)) if o.instance_type == "p4de.24xlarge" and o.region == "us-east-1" else o
+              for o in fake_offers()]
+    w = one(plan_of(Catalog(offers, GPUS, [], STORAGE), TRAIN_8_A100 + "  spot: true\n"))
+    assert w.instance_type == "p4d.24xlarge" and w.zones[0] == "us-east-1a"
+    assert w.spot_alternatives == []
+    assert one(plan_of(fake_catalog, TRAIN_8_A100 + "  spot: true\n")).spot_alternatives == ["p4de.24xlarge"]

@@ -273,3 +273,32 @@ def test_an_unknown_reservation_fails(aws, tmp_path):
     (c,) = by_check(checks(needs), "capacity reservation")
     assert (c.current, c.verdict) == ("not found", "fail")
     assert "aws ec2 describe-capacity-reservations" in c.fix
+
+
+def _block(moto, zone_id, count=2):
+    ec2 = moto.client("ec2")
+    return ec2.create_capacity_reservation(InstanceType="p4d.24xlarge", InstancePlatform="Linux/UNIX", AvailabilityZoneId=zone_id,
+                                           InstanceCount=count, TagSpecifications=[{"ResourceType": "capacity-reservation", "Tags": [
+                                               {"Key": "aiinfra-harness:reservation-type", "Value": "capacity-block"}]}])["CapacityReservation"]
+
+
+def test_a_capacity_block_needs_capacity_block_true_and_then_passes(aws, moto, tmp_path):
+    probe, _ = _reserved_needs(tmp_path, "cr-0123456789abcdef0")
+    zone = probe.workloads[0].zones[0]
+    cr = _block(moto, zone)
+    assert cr["ReservationType"] == "capacity-block" and cr["State"] == "scheduled"
+    _plan, needs = _reserved_needs(tmp_path, cr["CapacityReservationId"])
+    (c,) = by_check(checks(needs), "capacity reservation")
+    assert c.verdict == "fail" and "it is a Capacity Block, which needs the launch template's market type capacity-block: " \
+                                   "set capacity_block: true on fraud-detection-training" in c.fix
+    text = AWS_ONLY.read_text().replace('    gpu_requirements: "16x A100"', '    gpu_requirements: "16x A100"\n    cloud: aws\n'
+                                        f'    reservation: {cr["CapacityReservationId"]}\n    capacity_block: true')
+    spec = tmp_path / "block.yaml"
+    spec.write_text(text)
+    plan = make_plan(load_spec(spec))
+    w = plan.workloads[0]
+    assert w.capacity_block and "Capacity Block" in w.reasons["capacity"]
+    (c,) = by_check(checks(region_needs(plan)), "capacity reservation")
+    assert c.verdict == "ok", c
+    assert c.current.startswith(f"p4d.24xlarge, {zone}, 2/2 free, scheduled, targeted, Capacity Block 20")
+    assert c.need.endswith("2 instances, a Capacity Block, scheduled or active")

@@ -245,3 +245,8 @@ def test_a_reservation_names_its_cloud_a_real_id_and_excludes_spot():
     gcp = load_spec_text(make_spec(WORK + "  cloud: gcp\n  reservation: acme-a100-block\n",
                                    clouds="  gcp: {region: us-central1, project: acme-ml-prod}"))
     assert gcp.spec.workload_inventory[0].reservation == "acme-a100-block"
+    e = errors(make_spec(WORK + "  capacity_block: true\n"))
+    assert e["workload_inventory[0].capacity_block"].message == "capacity_block: true needs the Capacity Block's id as reservation: cr-..."
+    e = errors(make_spec(WORK + "  cloud: gcp\n  reservation: acme-block\n  capacity_block: true\n",
+                         clouds="  gcp: {region: us-central1, project: acme-ml-prod}"))
+    assert e["workload_inventory[0].capacity_block"].message.startswith("Capacity Blocks are an AWS offering")

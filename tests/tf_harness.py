@@ -783,18 +783,27 @@ try:
         if zone not in zones:
             raise _CRError("InvalidParameterValue", f"Invalid availability zone: [{zone or zone_id}]")
         count = self._get_int_param("InstanceCount")
+        tags = self._parse_tag_specification("capacity-reservation").get("capacity-reservation", {})
+        # A Capacity Block is bought (PurchaseCapacityBlock from an offering), not created; the
+        # harness stands one in for a reservation tagged aiinfra-harness:reservation-type=capacity-block:
+        # ReservationType capacity-block, scheduled until its start, a fixed end, targeted.
+        block = tags.get("aiinfra-harness:reservation-type") == "capacity-block"
         cr_id = _cr_utils.random_id("cr")
+        now = _cr_dt.datetime.now(_cr_dt.timezone.utc)
         cr = {
             "CapacityReservationId": cr_id, "OwnerId": self.current_account,
             "CapacityReservationArn": f"arn:aws:ec2:{self.region}:{self.current_account}:capacity-reservation/{cr_id}",
             "InstanceType": self._get_param("InstanceType"), "InstancePlatform": self._get_param("InstancePlatform"),
             "AvailabilityZone": zone, "AvailabilityZoneId": zones[zone], "Tenancy": self._get_param("Tenancy") or "default",
             "TotalInstanceCount": count, "AvailableInstanceCount": count, "EbsOptimized": False, "EphemeralStorage": False,
-            "State": "active", "StartDate": _cr_dt.datetime.now(_cr_dt.timezone.utc),
-            "EndDateType": self._get_param("EndDateType") or "unlimited",
-            "InstanceMatchCriteria": self._get_param("InstanceMatchCriteria") or "open",
-            "CreateDate": _cr_dt.datetime.now(_cr_dt.timezone.utc), "ReservationType": "default", "Tags": [],
+            "State": "scheduled" if block else "active", "StartDate": now + _cr_dt.timedelta(days=2) if block else now,
+            "EndDateType": "limited" if block else (self._get_param("EndDateType") or "unlimited"),
+            "InstanceMatchCriteria": "targeted" if block else (self._get_param("InstanceMatchCriteria") or "open"),
+            "CreateDate": now, "ReservationType": "capacity-block" if block else "default",
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
         }
+        if block:
+            cr["EndDate"] = now + _cr_dt.timedelta(days=9)
         _cr_store(self.ec2_backend)[cr_id] = cr
         return _CRResult({"CapacityReservation": cr})
 

@@ -31,21 +31,10 @@ def _fail(problems: list[Problem] | list[str]) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write a file whole or not at all: a temporary file in the same folder, then rename."""
-    import tempfile  # 20 ms to import; only --out needs it
+    """Write a file whole or not at all (tempfile is 20 ms to import: only --out needs it)."""
+    from aiinfra._files import write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as any file the user writes (mkstemp makes it 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 def _load_and_plan(spec_path: str):
@@ -255,6 +244,8 @@ def catalog_refresh(cloud: str, regions: tuple[str, ...], out: str | None, proje
                               max_price_move=max_price_move, restart=restart, progress=lambda m: click.echo(m, err=True))
     except (PreflightError, live.RefreshError) as exc:
         _fail([str(exc)])
+    except OSError as exc:  # an --out (or the package folder) that cannot be written
+        _fail([f"catalog refresh: cannot write {exc.filename or out}: {exc.strerror or exc}; choose a writable --out"])
     click.echo(report.text(), nl=False)
 
 

@@ -14,13 +14,12 @@ import csv
 import datetime
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiinfra._files import write_atomic
 from aiinfra.catalog import COLUMNS, DATA_DIR, SCHEMA_VERSION, _read
 from aiinfra.preflight import Deadline
 
@@ -104,19 +103,6 @@ def _moves(old: dict[str, str], new: dict[str, str], share: float) -> list[str]:
     return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def refresh(cloud: str, regions: list[str] | None, out_dir: Path | None, *, project: str | None = None, timeout_s: float = 1800.0,
             max_price_move: float | None = None, restart: bool = False, progress: Callable[[str], None] = lambda _m: None,
             fetcher=None, now: datetime.datetime | None = None) -> Report:
@@ -151,7 +137,7 @@ def refresh(cloud: str, regions: list[str] | None, out_dir: Path | None, *, proj
                 f.unlink()
         state.mkdir(parents=True, exist_ok=True)
         run["started"] = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
-        _atomic_write(run_file, json.dumps(run))
+        write_atomic(run_file, json.dumps(run))
     else:
         run = json.loads(run_file.read_text())
     report = Report(cloud, path, regions)
@@ -166,7 +152,7 @@ def refresh(cloud: str, regions: list[str] | None, out_dir: Path | None, *, proj
             progress(f"[{i}/{len(regions)}] {cloud} {region}: fetching")
             region_rows, missing = fetcher.region_rows(region)
             saved = {"rows": region_rows, "missing": missing}
-            _atomic_write(done, json.dumps(saved))
+            write_atomic(done, json.dumps(saved))
             progress(f"[{i}/{len(regions)}] {cloud} {region}: {len(region_rows)} shapes")
         rows.extend(saved["rows"])
         report.missing.extend(saved["missing"])
@@ -201,7 +187,7 @@ def refresh(cloud: str, regions: list[str] | None, out_dir: Path | None, *, proj
     w.writeheader()
     for r in all_rows:
         w.writerow({c: r.get(c, "") for c in COLUMNS})
-    _atomic_write(path, "\n".join(header) + "\n" + buf.getvalue())
+    write_atomic(path, "\n".join(header) + "\n" + buf.getvalue())
     for f in state.glob("*.json"):
         f.unlink()
     state.rmdir()

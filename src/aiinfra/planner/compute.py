@@ -58,6 +58,9 @@ class Decision:
 
 
 def spot_decision(spec: Spec, w: Workload) -> Decision:
+    if w.reservation and w.capacity_block:
+        return Decision(False, f"launches into Capacity Block {w.reservation} (paid in full when it was bought; the nodes run only "
+                               "between its start and end dates); costed here at on-demand rates")
     if w.reservation:
         return Decision(False, f"launches into capacity reservation {w.reservation}, so on-demand (a reservation is billed for its "
                                "whole term whether the nodes use it or not)")
@@ -556,6 +559,6 @@ class WorkloadPlanner:
             expected_qps=w.expected_qps, replica_qps=round(best.replica_qps, 1) if best.replica_qps else None,
             capacity_qps=round(best.replica_qps * best.nodes, 1) if best.replica_qps else None,
             cost_per_1k_predictions_usd=round(cost_1k, 6) if cost_1k is not None else None,
-            image=w.image, reservation=w.reservation, **batch_fields,
+            image=w.image, reservation=w.reservation, capacity_block=bool(w.capacity_block), **batch_fields,
             reasons=reasons, alternatives=self._alternatives(best, options),
         )

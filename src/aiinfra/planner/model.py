@@ -96,6 +96,7 @@ class WorkloadPlan:
     # The named capacity reservation the nodes launch into (AWS On-Demand Capacity Reservation id,
     # GCP reservation name), from the workload's ``reservation`` key; None: open capacity.
     reservation: str | None = None
+    capacity_block: bool = False  # AWS: the reservation is a Capacity Block (launch template market type capacity-block)
     reasons: dict[str, str] = field(default_factory=dict)
     alternatives: list[Alternative] = field(default_factory=list)
 

@@ -84,6 +84,23 @@ def nearest_regions(region: str, candidates: list[str]) -> list[str]:
     return sorted((r for r in candidates if r != region), key=key)
 
 
+class RegionDown(Exception):
+    """A region's API did not answer (after the retries): its checks become one ``error`` row and
+    the other regions are still checked."""
+
+
+def checks_by_region(cloud: str, needs: list, region_checks) -> list[Check]:
+    """``region_checks(r)`` for each region's needs; a region that is down is one ``error`` row."""
+    out: list[Check] = []
+    for r in needs:
+        try:
+            out.extend(region_checks(r))
+        except RegionDown as exc:
+            out.append(Check(cloud, r.region, "region's APIs answer", str(exc), "every check of this region", "error",
+                             "rerun when the region answers; the other regions were checked", api=str(exc).split(" ")[0]))
+    return out
+
+
 def quota_verdict(headroom: float, steady: float, peak: float) -> Verdict:
     """fail when the steady need exceeds the headroom (quota minus what is in use), warn when only
     the peak does."""

@@ -25,7 +25,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from aiinfra.preflight import Check, Deadline, PreflightError, fmt_num, nearest_regions, quota_verdict
+from aiinfra.preflight import Check, Deadline, PreflightError, RegionDown, checks_by_region, fmt_num, nearest_regions, quota_verdict
 from aiinfra.preflight.needs import NodeNeed, RegionNeeds
 
 
@@ -86,10 +86,6 @@ def family(instance_type: str) -> str:
     if prefix.startswith("p"):
         return "P"
     return "Standard"
-
-
-class RegionDown(Exception):
-    """The region's API did not answer (after the retries): its checks become one ``error`` row."""
 
 
 class AwsRegion:
@@ -230,14 +226,7 @@ class AwsPreflight:
         return self._regions[name]
 
     def run(self, needs: list[RegionNeeds]) -> list[Check]:
-        out: list[Check] = []
-        for r in needs:
-            try:
-                out.extend(self.region_checks(r))
-            except RegionDown as exc:
-                out.append(Check("aws", r.region, "region's APIs answer", str(exc), "every check of this region", "error",
-                                 "rerun when the region answers; the other regions were checked", api=str(exc).split(" ")[0]))
-        return out
+        return checks_by_region("aws", needs, self.region_checks)
 
     # -- one region
 
@@ -409,21 +398,27 @@ class AwsPreflight:
             if "NotFound" not in exc.response.get("Error", {}).get("Code", "") and "Malformed" not in exc.response.get("Error", {}).get("Code", ""):
                 raise
             found = []
-        want = f"{n.instance_type}, {' or '.join(n.zones)}, {n.steady_on_demand} instances, active"
+        want = (f"{n.instance_type}, {' or '.join(n.zones)}, {n.steady_on_demand} instances, "
+                f"{'a Capacity Block, scheduled or active' if n.capacity_block else 'active'}")
         if not found:
             return Check("aws", r.region, label, "not found", want, "fail",
                          f"no Capacity Reservation {n.reservation} in {r.region} for this account: check the id and region "
                          "(aws ec2 describe-capacity-reservations)", api=api)
         cr = found[0]
         problems = []
-        if cr.get("ReservationType") == "capacity-block":
-            problems.append("it is a Capacity Block, which needs the launch template's market type capacity-block; "
-                            "aiinfra launches into On-Demand Capacity Reservations only")
+        block = cr.get("ReservationType") == "capacity-block"
+        if block and not n.capacity_block:
+            problems.append("it is a Capacity Block, which needs the launch template's market type capacity-block: "
+                            f"set capacity_block: true on {n.workload}")
+        elif n.capacity_block and not block:
+            problems.append(f"it is an On-Demand Capacity Reservation, not a Capacity Block: drop capacity_block from {n.workload}")
         if cr.get("InstanceType") != n.instance_type:
             problems.append(f"it reserves {cr.get('InstanceType')}, the plan runs {n.instance_type}")
         if cr.get("AvailabilityZoneId") not in n.zones:
             problems.append(f"it is in {cr.get('AvailabilityZoneId')}, the plan places {n.workload} in {' '.join(n.zones)}")
-        if cr.get("State") != "active":
+        # A Capacity Block is "scheduled" until its start date, then "active"; an ODCR must be active.
+        # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-blocks-using.html
+        if cr.get("State") not in (("active", "scheduled") if block else ("active",)):
             problems.append(f"its state is {cr.get('State')}")
         total = cr.get("TotalInstanceCount", 0)
         available = cr.get("AvailableInstanceCount", 0)
@@ -433,6 +428,10 @@ class AwsPreflight:
             problems.append(f"only {available} of its {total} instances are free")
         current = (f"{cr.get('InstanceType')}, {cr.get('AvailabilityZoneId')}, {available}/{total} free, {cr.get('State')}, "
                    f"{cr.get('InstanceMatchCriteria', 'open')}")
+        if block:
+            dates = " to ".join(d.strftime("%Y-%m-%d %H:%M UTC") if hasattr(d, "strftime") else str(d)
+                                for d in (cr.get("StartDate"), cr.get("EndDate")) if d)
+            current += f", Capacity Block{' ' + dates if dates else ''}"
         if problems:
             return Check("aws", r.region, label, current, want, "fail", "; ".join(problems), api=api)
         return Check("aws", r.region, label, current, want, "ok", api=api)

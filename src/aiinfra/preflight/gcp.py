@@ -37,6 +37,8 @@ from google.api_core import retry as gretry
 from google.cloud import compute_v1
 
 from aiinfra.preflight import (
+    RegionDown,
+    checks_by_region,
     Check,
     Deadline,
     PreflightError,
@@ -113,10 +115,6 @@ REGIONS_GET = Api("compute.regions.get")
 MACHINE_TYPES_GET = Api("compute.machineTypes.get")
 ACCELERATOR_TYPES_GET = Api("compute.acceleratorTypes.get")
 RESERVATIONS_GET = Api("compute.reservations.get")
-
-
-class RegionDown(Exception):
-    """The region's API did not answer (after the retries): its checks become one ``error`` row."""
 
 
 def _client_options(env: str = COMPUTE_ENDPOINT_ENV) -> dict | None:
@@ -284,14 +282,7 @@ class GcpPreflight:
     # -- the checks
 
     def run(self, needs: list[RegionNeeds]) -> list[Check]:
-        out: list[Check] = []
-        for r in needs:
-            try:
-                out.extend(self.region_checks(r))
-            except RegionDown as exc:
-                out.append(Check("gcp", r.region, "region's APIs answer", str(exc), "every check of this region", "error",
-                                 "rerun when the region answers; the other regions were checked", api=str(exc).split(" ")[0]))
-        return out
+        return checks_by_region("gcp", needs, self.region_checks)
 
     def region_checks(self, r: RegionNeeds) -> list[Check]:
         region = self.region(r.region)

@@ -32,6 +32,7 @@ class NodeNeed:
     data_volume_type: str
     reservation: str | None = None
     spot_alternatives: tuple[str, ...] = ()
+    capacity_block: bool = False  # AWS: the reservation is a Capacity Block
 
     @property
     def peak_nodes(self) -> int:
@@ -82,7 +83,7 @@ def node_need(w: WorkloadPlan) -> NodeNeed:
         gpus_per_node=w.gpus_per_node, accelerator_type=w.accelerator_type, steady_on_demand=so, steady_spot=ss,
         peak_on_demand=po, peak_spot=ps, local_ssd_gib_per_node=w.local_nvme_gib_per_node,
         data_volume_gib_per_node=w.data_volume_gib_per_node, data_volume_type=w.data_volume_type,
-        reservation=w.reservation, spot_alternatives=tuple(w.spot_alternatives),
+        reservation=w.reservation, spot_alternatives=tuple(w.spot_alternatives), capacity_block=w.capacity_block,
     )
 
 

@@ -139,6 +139,11 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
                 add(f"{base}.reservation", f"an AWS Capacity Reservation id looks like cr-0123456789abcdef0, got {w.reservation!r}")
             if w.spot:
                 add(f"{base}.reservation", "spot: true and a reservation exclude each other: reserved capacity is on-demand (drop one)")
+        if w.capacity_block:
+            if w.reservation is None:
+                add(f"{base}.capacity_block", "capacity_block: true needs the Capacity Block's id as reservation: cr-...")
+            elif w.cloud != "aws":
+                add(f"{base}.capacity_block", "Capacity Blocks are an AWS offering: set cloud: aws, or drop capacity_block for a GCP reservation")
         if w.max_runtime is not None and w.max_runtime < 60:
             add(f"{base}.max_runtime", f"must be at least a minute, got {w.max_runtime:g} s")
 

@@ -191,6 +191,9 @@ class Workload(Strict):
     # Reservation id (cr-...) or a GCP reservation name in one of the workload's zones. Needs `cloud`;
     # the nodes run on-demand (reserved capacity is billed whether it is used or not).
     reservation: Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")] | None = None
+    # AWS: the reservation is an EC2 Capacity Block for ML (bought for fixed dates), launched into
+    # with the launch template's market type capacity-block.
+    capacity_block: bool | None = None
 
     @field_validator("spot", mode="before")
     @classmethod

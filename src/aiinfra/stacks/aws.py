@@ -148,6 +148,7 @@ class AwsWorkload:
             user_data_base64=base64.b64encode(aws_user_data_gzip(boot_config(spec, w, "aws", (name,), **boot_monitoring(spec, w, name)))).decode(),
             instance_tags=instance_tags,
             service_linked_role_arn=key.autoscaling_role_arn, capacity_reservation_id=w.reservation,
+            capacity_block=w.capacity_block,
             tags={"workload": w.name, "workload-type": w.type, **cost_labels(spec.project, spec.environment)})
         self.endpoint = None
         if not serving and w.schedule and w.stop_schedule:

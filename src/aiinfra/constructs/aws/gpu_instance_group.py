@@ -75,6 +75,9 @@ class GpuInstanceGroup(Construct):
             only (not with ``spot``). The reservation is billed for its term whether the nodes use
             it or not; ``aiinfra preflight`` checks that it exists, is active and matches the shape,
             zone and count. https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-reservations-launch.html
+        capacity_block: ``capacity_reservation_id`` is an EC2 Capacity Block for ML: the launch
+            template's market type is then ``capacity-block``, as launching into a Capacity Block
+            requires. https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-blocks-launch.html
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, instance_type: str, subnet_ids: Sequence[str],
@@ -85,6 +88,7 @@ class GpuInstanceGroup(Construct):
                  metadata_hop_limit: int = 2, user_data: str | None = None, user_data_base64: str | None = None,
                  ignore_desired_capacity: bool = True, health_check_type: str = "EC2", health_check_grace_seconds: int = 600,
                  service_linked_role_arn: str | None = None, capacity_reservation_id: str | None = None,
+                 capacity_block: bool = False,
                  instance_tags: dict[str, str] | None = None, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if not subnet_ids:
@@ -106,6 +110,8 @@ class GpuInstanceGroup(Construct):
             raise ValueError("give user_data or user_data_base64, not both")
         if capacity_reservation_id is not None and spot is not None:
             raise ValueError("capacity_reservation_id launches on-demand nodes into the reservation; it cannot be combined with spot")
+        if capacity_block and capacity_reservation_id is None:
+            raise ValueError("capacity_block needs the Capacity Block's id as capacity_reservation_id")
         if user_data is not None:
             user_data_base64 = base64.b64encode(user_data.encode()).decode()
         tags = dict(tags or {})
@@ -146,6 +152,7 @@ class GpuInstanceGroup(Construct):
             placement={"group_name": placement_group_name} if placement_group_name else None,
             capacity_reservation_specification=({"capacity_reservation_target": {"capacity_reservation_id": capacity_reservation_id}}
                                                 if capacity_reservation_id else None),
+            instance_market_options={"market_type": "capacity-block"} if capacity_block else None,
             user_data=user_data_base64,
             tag_specifications=[{"resource_type": "instance", "tags": {**tags, **(instance_tags or {}), "Name": name}},
                                 # Budgets filter on tags: every billed thing the group launches carries them
