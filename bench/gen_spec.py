@@ -6,6 +6,9 @@ from __future__ import annotations
 import sys
 
 TRAINING = ["1x T4", "4x L4", "8x A100", "8x A100-80GB", "8x H100", "16x H100", "1x A100", "4x A100"]
+# A model each ask holds under the planner's memory rules (full training: 16 bytes a parameter + 20%,
+# sharded over the ask's GPUs): 1x T4 16 GB holds 0.8B, 4x L4 3B, 8x A100-40GB 16B, 16x H100 66B ...
+MODELS = ["500M", "3B", "13B", "13B", "13B", "30B", "2B", "7B"]
 INFERENCE_QPS = [50, 200, 1000, 5000]
 AVAIL = ["99%", "99.9%", "99.95%"]
 
@@ -19,7 +22,7 @@ def generate(n: int, project: str = "bench") -> str:
         kind = i % 3
         if kind == 0:
             out += [f"  - name: train-{i}", "    type: training", "    framework: pytorch", f'    dataset_size: "{100 + i % 7 * 100}GB"',
-                    f'    model_size: "{1 + i % 13}B parameters"', f'    gpu_requirements: "{TRAINING[i % len(TRAINING)]}"',
+                    f'    model_size: "{MODELS[i % len(TRAINING)]} parameters"', f'    gpu_requirements: "{TRAINING[i % len(TRAINING)]}"',
                     '    training_frequency: "weekly"', f'    estimated_runtime: "{4 + i % 20} hours"']
             if i % 2:
                 out.append("    spot: true")

@@ -37,7 +37,7 @@ def test_plan_json_is_the_documented_shape():
     d = json.loads(r.stdout)
     assert d["schema_version"] == 1
     assert list(d) == ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "monitoring",
-                       "findings", "security_exceptions"]
+                       "findings", "not_applied", "security_exceptions"]
     assert [m["cloud"] for m in d["monitoring"]] == ["aws", "gcp"] and all(m["monthly_usd"] >= 0 and m["reason"] for m in d["monitoring"])
     w = {x["name"]: x for x in d["workloads"]}
     assert w["llm-finetune"]["cloud"] == "gcp" and w["llm-finetune"]["gpu"] == "H100"

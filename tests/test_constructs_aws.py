@@ -490,3 +490,65 @@ def test_group_launches_into_a_named_capacity_reservation_on_demand_only():
         synth(lambda s: group_stack(s, capacity_block=True))
     with pytest.raises(ValueError, match="capacity_reservation_id launches on-demand nodes into the reservation; it cannot be combined with spot"):
         synth(lambda s: group_stack(s, capacity_reservation_id="cr-0123456789abcdef0", spot=SpotPool()))
+
+
+# ---- homogeneous multi-node runs and placement limits ------------------------------------------
+
+AMI = "ami-0123456789abcdef0"
+
+
+def test_efa_group_refuses_a_spot_alternative_with_other_gpus_naming_both_shapes():
+    pool = SpotPool(alternative_instance_types=["p5e.48xlarge"])
+    with pytest.raises(ValueError) as err:
+        synth(lambda s: group_stack(s, instance_type="p5.48xlarge", efa_interfaces=32, spot=pool, image_id=AMI))
+    assert str(err.value).startswith("p5e.48xlarge (8x H200-141GB, 32 EFA) cannot join a multi-node run of p5.48xlarge "
+                                     "(8x H100-80GB, 32 EFA): different GPU model (H200 vs H100), GPU memory (141 vs 80 GB);")
+    assert "SpotPool(allow_heterogeneous=True)" in str(err.value)
+
+
+def test_efa_group_refuses_p4de_beside_p4d_for_its_memory_and_a_placement_group_counts_as_multi_node():
+    pool = SpotPool(alternative_instance_types=["p4de.24xlarge"])
+    with pytest.raises(ValueError, match=r"p4de\.24xlarge \(8x A100-80GB, 4 EFA\) cannot join a multi-node run of p4d\.24xlarge "
+                                         r"\(8x A100-40GB, 4 EFA\): different GPU memory \(80 vs 40 GB\)"):
+        synth(lambda s: group_stack(s, efa_interfaces=4, spot=pool, image_id=AMI))
+    with pytest.raises(ValueError, match="different GPU memory"):
+        synth(lambda s: group_stack(s, placement_group_name="n-cluster", spot=pool, image_id=AMI))
+    with pytest.raises(ValueError, match=r"different EFA interfaces \(16 vs 32\)"):
+        synth(lambda s: group_stack(s, instance_type="p5e.48xlarge", efa_interfaces=32, image_id=AMI,
+                                    spot=SpotPool(alternative_instance_types=["p5en.48xlarge"])))
+
+
+def test_efa_group_takes_a_spot_alternative_with_the_same_gpus_and_efa():
+    pool = SpotPool(alternative_instance_types=["g5.24xlarge"])  # 4x A10G-24GB and 1 EFA, as g5.12xlarge
+    doc = synth(lambda s: group_stack(s, instance_type="g5.12xlarge", efa_interfaces=1, placement_group_name="n-cluster", spot=pool,
+                                      image_id=AMI))
+    overrides = only(doc, "aws_autoscaling_group")["mixed_instances_policy"]["launch_template"]["override"]
+    assert [o["instance_type"] for o in overrides] == ["g5.12xlarge", "g5.24xlarge"]
+
+
+def test_single_node_group_still_mixes_spot_alternatives():
+    pool = SpotPool(alternative_instance_types=["p5e.48xlarge", "p6-unknown.48xlarge"])
+    doc = synth(lambda s: group_stack(s, instance_type="p5.48xlarge", spot=pool, image_id=AMI))
+    overrides = only(doc, "aws_autoscaling_group")["mixed_instances_policy"]["launch_template"]["override"]
+    assert [o["instance_type"] for o in overrides] == ["p5.48xlarge", "p5e.48xlarge", "p6-unknown.48xlarge"]
+
+
+def test_uncatalogued_alternative_is_refused_in_a_multi_node_group_unless_allowed():
+    with pytest.raises(ValueError, match=r"p6-unknown\.48xlarge is not in the aiinfra catalog, so it cannot be checked against a "
+                                         r"multi-node run of p5\.48xlarge .*allow_heterogeneous=True"):
+        synth(lambda s: group_stack(s, instance_type="p5.48xlarge", efa_interfaces=32, image_id=AMI,
+                                    spot=SpotPool(alternative_instance_types=["p6-unknown.48xlarge"])))
+    mixed = SpotPool(alternative_instance_types=["p5e.48xlarge", "p6-unknown.48xlarge"], allow_heterogeneous=True)
+    doc = synth(lambda s: group_stack(s, instance_type="p5.48xlarge", efa_interfaces=32, spot=mixed, image_id=AMI))
+    overrides = only(doc, "aws_autoscaling_group")["mixed_instances_policy"]["launch_template"]["override"]
+    assert [o["instance_type"] for o in overrides] == ["p5.48xlarge", "p5e.48xlarge", "p6-unknown.48xlarge"]
+
+
+def test_cluster_placement_group_limits_come_with_their_source():
+    # No per-group instance cap is documented: a large placement group synthesizes.
+    asg = only(synth(lambda s: group_stack(s, instance_type="p5.48xlarge", efa_interfaces=32, placement_group_name="n-cluster",
+                                           max_size=256, image_id=AMI)), "aws_autoscaling_group")
+    assert asg["placement_group"] == "n-cluster" and asg["max_size"] == 256
+    with pytest.raises(ValueError, match=r"max_size 2: t3\.large cannot use a cluster placement group \(source: "
+                                         r"https://docs\.aws\.amazon\.com/AWSEC2/latest/UserGuide/placement-groups\.html"):
+        synth(lambda s: group_stack(s, instance_type="t3.large", gpu=False, placement_group_name="n-cluster", image_id=AMI))

@@ -567,3 +567,71 @@ def test_group_consumes_a_named_reservation_on_demand_only():
     assert "reservation_affinity" not in plain
     with pytest.raises(ValueError, match="reservation launches on-demand nodes into the reservation; it cannot be combined with spot"):
         synth(lambda s: group_stack(s, reservation="acme-h100-block", spot=SpotPool()))
+
+
+# ---- homogeneous multi-node runs and placement limits ------------------------------------------
+
+POLICY = f"projects/{PROJECT}/regions/{REGION}/resourcePolicies/acme-compact"
+
+
+def test_compact_placement_group_refuses_flexibility_with_another_accelerator():
+    pool = SpotPool(alternative_machine_types=["a2-ultragpu-8g"])
+    with pytest.raises(ValueError) as err:
+        synth(lambda s: group_stack(s, machine_type="a2-highgpu-8g", zones=["us-central1-a"], placement_policy=POLICY, spot=pool))
+    assert str(err.value).startswith("a2-ultragpu-8g (8x A100-80GB, no GPUDirect) cannot join a multi-node run of a2-highgpu-8g "
+                                     "(8x A100-40GB, no GPUDirect): different GPU memory (80 vs 40 GB);")
+    assert "SpotPool(allow_heterogeneous=True)" in str(err.value)
+    with pytest.raises(ValueError, match=r"different GPU model \(L4 vs A100\), GPU memory \(24 vs 40 GB\)"):
+        synth(lambda s: group_stack(s, machine_type="a2-highgpu-8g", zones=["us-central1-a"], placement_policy=POLICY,
+                                    spot=SpotPool(alternative_machine_types=["g2-standard-96"])))
+
+
+def test_gpu_nic_group_refuses_another_gpudirect_flavour():
+    def build(s):
+        key = EncryptionKey(s, "key", project=PROJECT, location=REGION, name="acme-data")
+        net = ClusterNetwork(s, "net", project=PROJECT, name="acme", region=REGION, gpu_nics=GpuNicNetworks("tcpx", 4))
+        ident = WorkloadIdentity(s, "id", project=PROJECT, account_id="acme-train")
+        GpuInstanceGroup(s, "group", project=PROJECT, name="acme-train", region=REGION, zones=["us-central1-a"], machine_type="a3-highgpu-8g",
+                         subnetwork=net.subnetwork_self_link, service_account_email=ident.email, kms_key_id=key.id, target_size=2,
+                         gpu_nic_subnetworks=net.gpu_nic_subnetwork_self_links, spot=SpotPool(alternative_machine_types=["a3-megagpu-8g"]))
+    with pytest.raises(ValueError, match=r"a3-megagpu-8g \(8x H100-80GB, GPUDirect-TCPXO, 8 GPU NICs\) cannot join a multi-node run of "
+                                         r"a3-highgpu-8g \(8x H100-80GB, GPUDirect-TCPX, 4 GPU NICs\): different GPUDirect \(tcpxo vs tcpx\), "
+                                         r"GPU NICs \(8 vs 4\)"):
+        synth(build)
+
+
+def test_compact_placement_group_takes_flexibility_with_the_same_gpus_and_single_node_groups_still_mix():
+    doc = synth(lambda s: group_stack(s, machine_type="g2-standard-16", zones=["us-central1-a"], placement_policy=POLICY,
+                                      spot=SpotPool(alternative_machine_types=["g2-standard-32"])))  # 1x L4-24GB each
+    groups = {m["name"]: m for m in each(doc, "google_compute_region_instance_group_manager")}
+    selections = groups["acme-train-spot"]["instance_flexibility_policy"]["instance_selections"]
+    assert [s["machine_types"] for s in selections] == [["g2-standard-16"], ["g2-standard-32"]]
+    single = synth(lambda s: group_stack(s, machine_type="a2-highgpu-8g", spot=SpotPool(alternative_machine_types=["a2-ultragpu-8g",
+                                                                                                                 "z9-unknown-8g"])))
+    groups = {m["name"]: m for m in each(single, "google_compute_region_instance_group_manager")}
+    assert groups["acme-train-spot"]["instance_flexibility_policy"]["instance_selections"][1]["machine_types"] == ["a2-ultragpu-8g",
+                                                                                                                   "z9-unknown-8g"]
+
+
+def test_heterogeneous_flexibility_needs_the_escape_hatch():
+    with pytest.raises(ValueError, match=r"z9-unknown-8g is not in the aiinfra catalog, so it cannot be checked"):
+        synth(lambda s: group_stack(s, machine_type="a2-highgpu-8g", zones=["us-central1-a"], placement_policy=POLICY,
+                                    spot=SpotPool(alternative_machine_types=["z9-unknown-8g"])))
+    pool = SpotPool(alternative_machine_types=["a2-ultragpu-8g", "z9-unknown-8g"], allow_heterogeneous=True)
+    doc = synth(lambda s: group_stack(s, machine_type="a2-highgpu-8g", zones=["us-central1-a"], placement_policy=POLICY, spot=pool))
+    groups = {m["name"]: m for m in each(doc, "google_compute_region_instance_group_manager")}
+    assert groups["acme-train-spot"]["instance_flexibility_policy"]["instance_selections"][1]["machine_types"] == ["a2-ultragpu-8g",
+                                                                                                                   "z9-unknown-8g"]
+
+
+def test_compact_placement_limits_per_machine_series_with_their_source():
+    doc = synth(lambda s: CompactPlacement(s, "p", project=PROJECT, name="acme-compact", region=REGION, vm_count=64,
+                                           machine_type="a3-highgpu-8g"))
+    assert only(doc, "google_compute_resource_policy")["group_placement_policy"]["vm_count"] == 64
+    with pytest.raises(ValueError, match=r"vm_count 2: n1-standard-8 cannot use a compact placement policy \(source: "
+                                         r"https://cloud\.google\.com/compute/docs/instances/placement-policies-overview"):
+        synth(lambda s: CompactPlacement(s, "p", project=PROJECT, name="acme-compact", region=REGION, vm_count=2,
+                                         machine_type="n1-standard-8"))
+    with pytest.raises(ValueError, match=r"target_size 1501: 1501 a3-highgpu-8g nodes exceed the limit of 1500 per compact placement "
+                                         r"policy; .*\(source: https://cloud\.google\.com/"):
+        synth(lambda s: group_stack(s, zones=["us-central1-a"], placement_policy=POLICY, target_size=1501))

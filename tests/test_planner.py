@@ -375,3 +375,10 @@ def test_spot_alternatives_are_offered_in_every_zone_the_group_uses(fake_catalog
     assert w.instance_type == "p4d.24xlarge" and w.zones[0] == "us-east-1a"
     assert w.spot_alternatives == []
     assert one(plan_of(fake_catalog, TRAIN_8_A100 + "  spot: true\n")).spot_alternatives == ["p4de.24xlarge"]
+
+
+def test_a_multi_node_runs_spot_alternatives_share_gpu_memory_and_interconnect(fake_catalog):
+    # 16x A100 = two p4d nodes (40 GB); p4de (80 GB) holds the same GPU model but not the same memory.
+    w = one(plan_of(fake_catalog, TRAIN_8_A100.replace('"8x A100"', '"16x A100"') + "  spot: true\n"))
+    assert (w.instance_type, w.nodes) == ("p4d.24xlarge", 2)
+    assert w.spot_alternatives == []

@@ -153,6 +153,9 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     if plan.findings:
         lines.append("Findings")
         lines += [f"  {f.severity}: {f}" for f in plan.findings]
+    if plan.not_applied:
+        lines.append("Not applied (keys the spec sets that change neither the plan nor the stacks)")
+        lines += [f"  {n.path} \u2014 {n.reason}" for n in plan.not_applied]
     if plan.security_exceptions:
         lines.append("Security exceptions (policy rules waived in the spec)")
         lines += [f"  {e.rule} {e.resource}: {e.reason}" for e in plan.security_exceptions]
@@ -185,6 +188,10 @@ def plan_markdown(plan: Plan) -> str:
     if plan.findings:
         out += ["#### Findings", ""]
         out += [f"- **{f.severity}** `{f.path}`: {f.message}" for f in plan.findings]
+        out.append("")
+    if plan.not_applied:
+        out += ["#### Not applied", "", "Keys the spec sets that change neither the plan nor the stacks.", "", "| Key | Why not |", "|---|---|"]
+        out += [f"| `{n.path}` | {n.reason.replace('|', '/')} |" for n in plan.not_applied]
         out.append("")
     if plan.security_exceptions:
         out += ["#### Security exceptions", "", "| Rule | Resource | Reason |", "|---|---|---|"]

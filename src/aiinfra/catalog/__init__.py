@@ -75,6 +75,16 @@ class GpuModel(NamedTuple):
     memory_gib_options: tuple[int, ...]
     fp16_tensor_tflops: float
     aliases: tuple[str, ...]
+    # GB/s of memory bandwidth, one figure per memory option (A100 40 GB 1,555; 80 GB 2,039);
+    # () when unknown (the planner's LLM throughput model needs it: planner/rules.py).
+    memory_bandwidth_gb_s: tuple[float, ...] = ()
+
+    def bandwidth_gb_s(self, memory_gib: int) -> float | None:
+        if not self.memory_bandwidth_gb_s:
+            return None
+        if memory_gib in self.memory_gib_options and len(self.memory_bandwidth_gb_s) == len(self.memory_gib_options):
+            return self.memory_bandwidth_gb_s[self.memory_gib_options.index(memory_gib)]
+        return self.memory_bandwidth_gb_s[0]
 
 
 class StorageClass(NamedTuple):
@@ -263,7 +273,8 @@ def _gpus() -> tuple[list[GpuModel], FileInfo]:
     for i, row in enumerate(rows, start=2):
         try:
             out.append(GpuModel(row["gpu"], row["vendor"], tuple(int(x) for x in row["memory_gib_options"].split()),
-                                float(row["fp16_tensor_tflops"]), tuple(row["aliases"].split())))
+                                float(row["fp16_tensor_tflops"]), tuple(row["aliases"].split()),
+                                tuple(float(x) for x in row.get("memory_bandwidth_gb_s", "").split())))
         except (KeyError, ValueError, TypeError) as exc:
             raise CatalogError(f"{path}: row {i}: {exc}") from None
     return out, info

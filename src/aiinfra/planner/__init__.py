@@ -49,7 +49,8 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     findings.sort(key=lambda f: order[f.severity])
     generated = {f.path.stem: f.generated for f in catalog.files}
     exceptions = [SecurityExceptionPlan(e.rule, e.resource, e.reason) for e in spec.security_exceptions]
+    from aiinfra.planner.applied import not_applied
     from aiinfra.planner.monitoring import plan_monitoring
 
     return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
-                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads))
+                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec))

@@ -14,7 +14,7 @@ from typing import Callable
 
 from aiinfra.catalog import Catalog, InstanceOffer
 from aiinfra.cron import Cron, hours_text
-from aiinfra.planner import rules
+from aiinfra.planner import memory, rules
 from aiinfra.planner import schedule as batch
 from aiinfra.planner.model import Alternative, WorkloadPlan
 from aiinfra.spec.models import Spec, Workload
@@ -112,6 +112,33 @@ def gpu_replica_qps(catalog: Catalog, o: InstanceOffer, parameters: int) -> floa
     return rules.REFERENCE_REPLICA_QPS * (tflops / ref) * min(1.0, rules.REFERENCE_PARAMETERS / max(parameters, 1))
 
 
+@dataclass(frozen=True)
+class LlmThroughput:
+    requests_per_s: float
+    why: str
+
+
+def llm_replica_throughput(catalog: Catalog, o: InstanceOffer, w: Workload, weights_gb: float, params: int) -> LlmThroughput | None:
+    """Requests a second one replica serves for a language model (rules.LLM_*), or None when the
+    GPU's bandwidth is unknown."""
+    gpu = catalog.gpus.get(o.gpu)
+    bw = gpu.bandwidth_gb_s(o.gpu_memory_gib) if gpu else None
+    if not bw or weights_gb <= 0:
+        return None
+    out_tokens = w.output_tokens_per_request or rules.DEFAULT_OUTPUT_TOKENS_PER_REQUEST
+    in_tokens = w.input_tokens_per_request or rules.DEFAULT_INPUT_TOKENS_PER_REQUEST
+    per_sequence = o.gpu_count * bw / weights_gb
+    decode = per_sequence * rules.LLM_DECODE_BATCH_EFFECT
+    prefill = o.gpu_count * gpu.fp16_tensor_tflops * 1e12 * rules.LLM_PREFILL_MFU / (2 * params)
+    seconds = out_tokens / decode + in_tokens / prefill
+    rq = 1 / seconds
+    why = (f"LLM decode is bandwidth bound: {o.gpu_count} x {bw:,.0f} GB/s / {weights_gb:,.1f} GB of weights = {per_sequence:,.0f} tokens/s "
+           f"a sequence x {rules.LLM_DECODE_BATCH_EFFECT:g} (continuous batching) = {decode:,.0f} output tokens/s; prefill {prefill:,.0f} tokens/s "
+           f"({rules.LLM_PREFILL_MFU:.0%} of {o.gpu_count} x {gpu.fp16_tensor_tflops:g} TFLOPS); a request of {in_tokens} in / {out_tokens} out "
+           f"tokens takes {seconds:.2f} s: {rq:.2f} requests/s a replica")
+    return LlmThroughput(rq, why)
+
+
 def availability_zones(availability: float | None, environment: str) -> tuple[int, str]:
     zones = 1
     why = "no availability requirement"
@@ -186,11 +213,25 @@ class WorkloadPlanner:
         self.notes["hours"] = f"{runs:.3g} run{'' if runs == 1 else 's'} a month x {runtime_h:.3g} h = {hours:.0f} h a month"
         options: list[Option] = []
         infeasible: list[str] = []
+        tneed = memory.training_need(self.w.model_size, self.w.training_method) if self.w.type == "training" else None
+        self.training_need = tneed
         for cloud, region in tgts:
             if ask is None:
                 found = self._inferred_training_shapes(cloud, region)
             else:
                 found = self._asked_shapes(cloud, region, ask, infeasible)
+                if tneed is not None:
+                    fits = []
+                    for offer, nodes in found:
+                        ok, why = tneed.fit(nodes * offer.gpu_count, offer.gpu_memory_gib)
+                        if ok:
+                            fits.append((offer, nodes))
+                        else:
+                            per_node = offer.gpu_count
+                            need_gpus = math.ceil(tneed.gpus_needed(offer.gpu_memory_gib) / per_node) * per_node
+                            infeasible.append(f"{ask} on {offer.instance_type} in {region}: {why}; ask for {need_gpus}x {offer.gpu}"
+                                              + (f"-{offer.gpu_memory_gib}GB" if offer.gpu == "A100" else ""))
+                    found = fits
             for offer, nodes in found:
                 opt = self._fixed_option(cloud, region, offer, nodes, hours)
                 if opt is not None:
@@ -225,10 +266,12 @@ class WorkloadPlanner:
         return [(o, nodes) for o in cands if o.gpu_count == largest]
 
     def _inferred_training_shapes(self, cloud: str, region: str) -> list[tuple[InstanceOffer, int]]:
-        params = self._model_parameters() or 0
-        need_gib = params * rules.TRAINING_BYTES_PER_PARAMETER * rules.ACTIVATION_OVERHEAD / GIB
-        self.notes["inferred_gpu"] = (f"no gpu_requirements: {format_params(params)} x {rules.TRAINING_BYTES_PER_PARAMETER} bytes "
-                                      f"(mixed-precision Adam) + {rules.ACTIVATION_OVERHEAD - 1:.0%} activations = {need_gib:.0f} GiB of GPU memory")
+        tneed = memory.training_need(self.w.model_size, self.w.training_method)
+        need_gib = tneed.unsharded_gb if tneed else 0.0
+        if tneed:
+            self.notes["inferred_gpu"] = (f"no gpu_requirements: {tneed.basis()} = {memory.fmt_gb(tneed.state_gb)} + "
+                                          f"{rules.ACTIVATION_OVERHEAD - 1:.0%} activations = {memory.fmt_gb(need_gib)} of GPU memory, "
+                                          "sharded over the node's GPUs")
         cands = [o for o in self.catalog.offers(cloud, region) if o.gpu in rules.TRAINING_GPUS]
         single = [(o, 1) for o in cands if o.total_gpu_memory_gib >= need_gib]
         if single or not cands:
@@ -268,7 +311,11 @@ class WorkloadPlanner:
         qps = w.expected_qps or 0.0
         ask = self._gpu_ask()
         params = self._model_parameters() or rules.REFERENCE_PARAMETERS
-        need_gib = params * rules.INFERENCE_BYTES_PER_PARAMETER * rules.ACTIVATION_OVERHEAD / GIB
+        need = memory.serving_need(w.model_size, w.precision)
+        need_gb = need.need_gb if need else 0.0
+        self.serving_need = need
+        self.llm_why: dict[str, str] = {}
+        too_small: list[InstanceOffer] = []
         util = self._target_utilization()
         growth = self.spec.growth_forecast.qps_growth if self.spec.growth_forecast and self.spec.growth_forecast.qps_growth else 1.0
         zones_needed, zones_why = availability_zones(self._availability(), self.spec.environment)
@@ -280,8 +327,10 @@ class WorkloadPlanner:
                 cands = self._gpu_offers(cloud, region, ask.model, ask.memory_gib)
                 exact = [o for o in cands if o.gpu_count == ask.count]
                 cands = exact or [o for o in cands if o.gpu_count >= ask.count]
+                too_small += [o for o in cands if o.total_gpu_memory_gib < need_gb]
+                cands = [o for o in cands if o.total_gpu_memory_gib >= need_gb]  # one replica holds the model (memory.py)
             else:
-                cands = [o for o in self.catalog.offers(cloud, region) if o.gpu and o.total_gpu_memory_gib >= need_gib]
+                cands = [o for o in self.catalog.offers(cloud, region) if o.gpu and o.total_gpu_memory_gib >= need_gb]
                 fewest: dict[str, int] = {}
                 for o in cands:
                     fewest[o.gpu] = min(fewest.get(o.gpu, 99), o.gpu_count)
@@ -290,7 +339,7 @@ class WorkloadPlanner:
                 if len(o.zones) < zones_needed:
                     short_of_zones.append(f"{o.instance_type} ({len(o.zones)} zone{'s' if len(o.zones) != 1 else ''} in {region})")
                     continue
-                rq = w.replica_qps or gpu_replica_qps(self.catalog, o, params)
+                rq = w.replica_qps or self._replica_qps(o, params, need)
                 desired = math.ceil(qps / (rq * util))
                 min_r = max(desired, zones_needed)
                 max_r = max(min_r, math.ceil(qps * growth * rules.BURST_HEADROOM / (rq * util)))
@@ -309,15 +358,45 @@ class WorkloadPlanner:
                     base, hourly, capacity = min_r, min_r * price, "on_demand"
                 options.append(Option(cloud, region, o, min_r, min_r, max_r, list(o.zones[:zones_needed]), capacity, base,
                                       rules.HOURS_PER_MONTH, hourly, min_r * o.list_price_usd_hr, replica_qps=rq,
-                                      notes={"desired": f"{qps:g} qps / ({rq:.0f} qps a replica x {util:.0%} target utilisation) = {desired}"}))
+                                      notes={"desired": f"{qps:g} qps / ({rq:.3g} qps a replica x {util:.0%} target utilisation) = {desired}"}))
+        if not options and too_small and need is not None:
+            self.add("error", f"{self.path}.gpu_requirements", self._does_not_fit(need, ask, too_small, tgts))
+            return options
         if not options:
-            what = str(ask) if ask else f"a model of {format_params(params)} ({need_gib:.1f} GiB in fp16)"
+            what = str(ask) if ask else (f"a model needing {need.text()}" if need else "the model")
             if short_of_zones:
                 self.add("error", f"{self.path}.availability_requirement", f"{zones_why}, but only these shapes hold {what} and they are offered in too few zones: {', '.join(short_of_zones[:6])}")
             else:
                 self.add("error", f"{self.path}.gpu_requirements" if ask else f"{self.path}.model_size",
                          f"no shape holds {what} in {', '.join(f'{c} {r}' for c, r in tgts)}")
         return options
+
+    def _is_llm(self, params: int) -> bool:
+        w = self.w
+        if w.model_type is not None:
+            return w.model_type == "llm"
+        fw = (w.framework or "").lower()
+        return any(f in fw for f in rules.LLM_FRAMEWORKS) or params > rules.LLM_MIN_PARAMETERS
+
+    def _replica_qps(self, o: InstanceOffer, params: int, need: memory.ServingNeed | None) -> float:
+        if self._is_llm(params) and need is not None:
+            llm = llm_replica_throughput(self.catalog, o, self.w, need.weights_gb, params)
+            if llm is not None:
+                self.llm_why[o.instance_type] = llm.why
+                return llm.requests_per_s
+        return gpu_replica_qps(self.catalog, o, params)
+
+    def _does_not_fit(self, need: memory.ServingNeed, ask: GpuAsk, too_small: list[InstanceOffer], tgts: list[tuple[str, str]]) -> str:
+        """The need, what was asked, and the cheapest shapes (of the asked GPU first) whose one node holds it."""
+        o = min(too_small, key=lambda x: (x.total_gpu_memory_gib, x.list_price_usd_hr or 0.0))
+        fit = [x for c, r in tgts for x in self.catalog.offers(c, r) if x.gpu and x.total_gpu_memory_gib >= need.need_gb
+               and x.list_price_usd_hr is not None]
+        fit.sort(key=lambda x: (x.gpu != ask.model, x.list_price_usd_hr))
+        head = f"{need.text()} > {o.total_gpu_memory_gib} GB on {ask} ({o.instance_type})"
+        if not fit:
+            return f"{head}, and no single node of the configured clouds holds it: a smaller model, a lower precision (precision: int4) or a larger cloud catalog"
+        shown = ", ".join(f"{x.instance_type} ({x.gpu_label}, {x.total_gpu_memory_gib} GB, {x.cloud} {x.region})" for x in fit[:3])
+        return f"{head}: the cheapest that fit are {shown}; ask for {fit[0].gpu_count}x {fit[0].gpu}"
 
     # ---- data processing (CPU) -----------------------------------------------------
 
@@ -393,6 +472,17 @@ class WorkloadPlanner:
                 break
         return out
 
+    def _memory_reason(self, o: InstanceOffer, nodes: int) -> str:
+        """The memory-fit arithmetic of the chosen shape in one line (memory.py)."""
+        need = getattr(self, "serving_need", None)
+        if self.w.type == "inference" and need is not None:
+            tp = f" (tensor parallel over the node's {o.gpu_count} GPUs)" if o.gpu_count > 1 else ""
+            return f"{need.text()} <= {o.total_gpu_memory_gib} GB on {o.gpu_label} a replica{tp}"
+        tneed = getattr(self, "training_need", None)
+        if tneed is not None and o.gpu:
+            return tneed.fit(nodes * o.gpu_count, o.gpu_memory_gib)[1]
+        return ""
+
     def _price_notes(self, best: Option, options: list[Option]) -> str:
         """The catalog rows among the chosen and the close runners-up whose listed price failed the
         catalog's sanity check (aiinfra.catalog.check_prices), and the price they were compared at."""
@@ -414,7 +504,10 @@ class WorkloadPlanner:
         b = best.offer
         same = [o.offer for o in options if o.cloud == best.cloud and o.region == best.region and o.offer.instance_type != b.instance_type
                 and o.offer.gpu == b.gpu and o.offer.gpu_count == b.gpu_count and o.nodes == best.nodes
-                and (best.nodes == 1 or o.offer.gpudirect == b.gpudirect)
+                # A multi-node run is homogeneous: one GPU model and memory, one interconnect (a collective
+                # runs at the pace of its slowest member, and NCCL needs the same NICs on every node).
+                and (best.nodes == 1 or (o.offer.gpudirect == b.gpudirect and o.offer.gpu_memory_gib == b.gpu_memory_gib
+                                         and o.offer.efa_interfaces == b.efa_interfaces and o.offer.gpu_nics == b.gpu_nics))
                 and set(best.zones) <= set(o.offer.zones)  # never a shape in a zone that does not offer it
                 and o.offer.spot_usd_hr is not None
                 and o.offer.spot_usd_hr <= (b.spot_usd_hr or b.list_price_usd_hr) * rules.SPOT_ALTERNATIVE_MAX_PRICE_RATIO]
@@ -478,6 +571,7 @@ class WorkloadPlanner:
             reasons["nodes"] = (f"{best.notes['desired']}; min {best.min_nodes} ({self.notes.get('zones')}), "
                                 f"max {best.max_nodes} ({rules.BURST_HEADROOM:g}x the forecast peak)")
             reasons["replica_qps"] = ("replica_qps set on the workload" if w.replica_qps else
+                                      getattr(self, "llm_why", {}).get(o.instance_type) or
                                       f"throughput model: {rules.REFERENCE_REPLICA_QPS:g} qps a {rules.REFERENCE_GPU} for models up to "
                                       f"{format_params(rules.REFERENCE_PARAMETERS)}, scaled by FP16 TFLOPS and model size")
         elif w.type == "data_processing" and not w.gpu_requirements:
@@ -495,7 +589,19 @@ class WorkloadPlanner:
         elif best.capacity == "spot":
             reasons["capacity"] += ("; the spot pool draws on every equivalent shape and replaces nodes before interruption; "
                                     "if spot stays short, raise the on-demand base (spot: false on the workload)")
+        compact = multi
         if multi:
+            from aiinfra.placement import check_placement, placement_limit
+
+            limit, source = placement_limit(best.cloud, o.instance_type)
+            if limit == 0:  # the shape cannot use compact placement: the run goes without it, and says so
+                compact = False
+                self.add("warning", f"{self.path}.gpu_requirements", f"{best.nodes} nodes of {o.instance_type} without compact placement: "
+                         f"{source.split(': ', 1)[1]} ({source.split(': ', 1)[0]})")
+            else:
+                too_many = check_placement(best.cloud, o.instance_type, best.max_nodes)
+                if too_many:
+                    self.add("error", f"{self.path}.gpu_requirements", too_many)
             reasons["interconnect"] = (f"{best.nodes} nodes: {o.gpudirect.upper()} ({o.efa_interfaces or o.gpu_nics} interfaces a node) and compact placement in one zone"
                                        if o.gpudirect else f"{o.instance_type} has no EFA / GPUDirect; multi-node traffic uses the standard network")
             if not o.gpudirect:
@@ -534,6 +640,9 @@ class WorkloadPlanner:
                             "synth asks for it as the Terraform variable image")
         volume, vtype, vwhy = self._data_volume(o, best.nodes)
         reasons["data_volume"] = vwhy
+        mem = self._memory_reason(o, best.nodes)
+        if mem:
+            reasons["memory"] = mem
         price_notes = self._price_notes(best, options)
         if price_notes:
             reasons["price_check"] = price_notes
@@ -552,7 +661,7 @@ class WorkloadPlanner:
             spot_alternatives=self._spot_alternatives(best, options), multi_node=multi,
             interconnect=o.gpudirect if multi else "", efa_interfaces_per_node=o.efa_interfaces if multi else 0,
             gpu_nics_per_node=o.gpu_nics if multi else 0, nic_mtu=o.nic_mtu,
-            placement="cluster" if multi else ("spread" if len(best.zones) > 1 and w.type == "inference" else "none"),
+            placement="cluster" if compact else ("spread" if len(best.zones) > 1 and w.type == "inference" else "none"),
             local_nvme_gib_per_node=o.local_nvme_gib, data_volume_gib_per_node=volume, data_volume_type=vtype,
             hours_per_month=round(best.hours_per_month, 2), hourly_usd=round(best.hourly_usd, 4), monthly_usd=round(monthly, 2),
             on_demand_monthly_usd=round(od_monthly, 2), spot_savings_monthly_usd=round(od_monthly - monthly, 2),

@@ -161,6 +161,14 @@ class SecurityExceptionPlan:
     reason: str
 
 
+@dataclass(frozen=True)
+class NotApplied:
+    """A key the spec sets that changes neither the plan nor the stacks, and why (``planner/applied.py``)."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class Plan:
     project: str
@@ -174,6 +182,7 @@ class Plan:
     schema_version: int = PLAN_SCHEMA_VERSION
     security_exceptions: list[SecurityExceptionPlan] = field(default_factory=list)
     monitoring: list[MonitoringPlan] = field(default_factory=list)
+    not_applied: list[NotApplied] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -189,7 +198,7 @@ class Plan:
     def to_dict(self) -> dict:
         d = _plain(self)
         order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "monitoring",
-                 "findings", "security_exceptions"]
+                 "findings", "not_applied", "security_exceptions"]
         return {k: d[k] for k in order}
 
 

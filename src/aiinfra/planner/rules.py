@@ -14,6 +14,29 @@ REFERENCE_GPU = "T4"
 REFERENCE_REPLICA_QPS = 200.0
 REFERENCE_PARAMETERS = 100_000_000
 
+# LLM serving throughput (language models: model_type llm, an LLM serving framework, or over
+# LLM_MIN_PARAMETERS). Decoding is memory-bandwidth bound: every output token of a sequence reads
+# all the weights once, so one sequence decodes at (the replica's GPUs' bandwidth / weight bytes)
+# tokens/s; continuous batching decodes many sequences in the same pass. LLM_DECODE_BATCH_EFFECT is
+# that multiple, anchored on NVIDIA's TensorRT-LLM measurement of Llama-2-13B at FP8 on one H200
+# (4.8 TB/s, 13 GB of weights: 369 tokens/s a sequence) serving 4,750 output tokens/s at batch 128,
+# 128 input / 2,048 output tokens: 12.9x (https://github.com/NVIDIA/TensorRT-LLM/blob/release/0.5.0/docs/source/blogs/H200launch.md);
+# its Llama-2-70B TP4 figure (6,616 tokens/s at batch 512) is 24x, so 12 is the conservative end.
+# Prefill (the input tokens) is compute bound: 2 FLOPs a parameter a token at LLM_PREFILL_MFU of
+# the GPUs' dense FP16 TFLOPS (prefill reaches 50-76% model FLOPs utilisation: Pope et al. 2022,
+# "Efficiently Scaling Transformer Inference", https://arxiv.org/abs/2211.05102, table 2).
+# A request's GPU time is its output tokens at the decode rate plus its input tokens at the prefill
+# rate; replicas = qps x that time / target utilisation. Defaults for the tokens of a request when
+# the workload gives none: a chat-style exchange (an assumption, override with
+# input_tokens_per_request / output_tokens_per_request, or replica_qps).
+LLM_MIN_PARAMETERS = 1_000_000_000
+LLM_FRAMEWORKS = ("vllm", "tgi", "text-generation-inference", "tensorrt-llm", "trt-llm", "sglang", "lmdeploy", "llama.cpp", "ollama",
+                  "triton-llm", "deepspeed-mii")
+LLM_DECODE_BATCH_EFFECT = 12.0
+LLM_PREFILL_MFU = 0.5
+DEFAULT_INPUT_TOKENS_PER_REQUEST = 512
+DEFAULT_OUTPUT_TOKENS_PER_REQUEST = 256
+
 # Autoscaling: the replica count is sized for this utilisation (the low end of the guide's
 # target_utilization "70-85%", which is also its HPA's CPU target), and max replicas absorb
 # this multiple of the forecast peak.
@@ -28,12 +51,43 @@ AVAILABILITY_ZONES = ((99.95, 3), (99.9, 2), (0.0, 1))
 PRODUCTION_MIN_ZONES = 2
 
 # Memory a model needs on GPUs. Training with mixed-precision Adam keeps fp16 weights and
-# gradients plus fp32 master weights and two moments: 16 bytes a parameter, and 20% more for
-# activations (ZeRO paper, Rajbhandari et al. 2020). Serving keeps fp16 weights (2 bytes)
-# plus 20% for the KV cache / activations.
+# gradients plus fp32 master weights and two moments: 16 bytes a parameter (also what a
+# checkpoint holds), and 20% more for activations (ZeRO paper, Rajbhandari et al. 2020).
 TRAINING_BYTES_PER_PARAMETER = 16
-INFERENCE_BYTES_PER_PARAMETER = 2
 ACTIVATION_OVERHEAD = 1.2
+
+# Memory fit (planner/memory.py). GPU memory is compared in GB (10^9 bytes), as vendors label it
+# (an "80GB" A100 / H100); a model's weights likewise.
+# Serving: bytes a weight at the serving precision (fp16 / bf16 2, fp8 and int8 1, int4 half a byte:
+# the weight formats of NVIDIA TensorRT-LLM's quantization guide and Hugging Face's "model memory
+# anatomy"), default 16-bit. A model_size in bytes is the weights themselves.
+PRECISION_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+DEFAULT_PRECISION = "fp16"
+# KV cache and activations beyond the weights when the model's layers, hidden size and context are
+# not given: 20% (a 13B model at 16-bit: 26 GB of weights, ~5 GB of KV cache for a few dozen
+# 2k-token sequences: 2 x layers x hidden x 2 bytes a token = 0.8 MB a token for Llama-2-13B,
+# https://arxiv.org/abs/2309.06180 (vLLM, PagedAttention), section 2.3).
+INFERENCE_KV_HEADROOM = 0.20
+# Training: bytes a parameter by method, before activations (ACTIVATION_OVERHEAD):
+# - full: mixed-precision Adam, 2 (fp16 weights) + 2 (fp16 gradients) + 12 (fp32 master weights,
+#   momentum, variance) = 16 (ZeRO, Rajbhandari et al. 2020, https://arxiv.org/abs/1910.02054, section 3.1);
+# - lora: the frozen base at 16-bit (2) + trainable adapters of LORA_TRAINABLE_SHARE of the
+#   parameters at 16 bytes each (LoRA, Hu et al. 2021, https://arxiv.org/abs/2106.09685: r=8 adapters
+#   on GPT-3 175B train 0.01% of the weights; 1% covers the larger ranks and targets used in practice);
+# - qlora: the base in 4-bit NormalFloat (0.5) + double-quantized constants (0.127 bits a parameter
+#   = 0.016 bytes) + the adapters (QLoRA, Dettmers et al. 2023, https://arxiv.org/abs/2305.14314,
+#   section 3; its 65B model fine-tunes on one 48 GB GPU: 65e9 x 0.676 x 1.2 = 53 GB without paged
+#   optimizers, the paper's paged optimizer states absorb the rest).
+LORA_TRAINABLE_SHARE = 0.01
+TRAINING_METHOD_BYTES = {
+    "full": float(TRAINING_BYTES_PER_PARAMETER),
+    "lora": 2.0 + LORA_TRAINABLE_SHARE * TRAINING_BYTES_PER_PARAMETER,
+    "qlora": 0.5 + 0.016 + LORA_TRAINABLE_SHARE * TRAINING_BYTES_PER_PARAMETER,
+}
+DEFAULT_TRAINING_METHOD = "full"
+# Sharded data parallel (ZeRO stage 3 / PyTorch FSDP FULL_SHARD) splits weights, gradients and
+# optimizer state evenly over the run's GPUs (ZeRO section 5.3: memory a GPU = state / N); plain data
+# parallel keeps all of it on every GPU. A model that fits only sharded is planned, and says so.
 TRAINING_GPUS = ("H100", "H200", "A100", "L40S", "A10G", "L4")
 
 # A checkpoint holds weights and optimizer state (the 16 bytes above); the hot tier keeps three.

@@ -120,11 +120,12 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
         if w.type == "data_processing" and w.dataset_size is None and w.nodes is None:
             add(f"{base}.dataset_size", "data_processing workloads need dataset_size (or nodes) to size the cluster")
         if w.type != "inference":
-            for key in ("expected_qps", "latency_sla", "replica_qps", "availability_requirement"):
+            for key in ("expected_qps", "latency_sla", "replica_qps", "availability_requirement", "precision",
+                        "input_tokens_per_request", "output_tokens_per_request"):
                 if getattr(w, key) is not None:
                     add(f"{base}.{key}", f"applies to inference workloads only; this workload is {w.type}")
         if w.type == "inference":
-            for key in ("training_frequency", "estimated_runtime", "nodes", "schedule", "max_runtime", "retries"):
+            for key in ("training_frequency", "estimated_runtime", "nodes", "schedule", "max_runtime", "retries", "training_method"):
                 if getattr(w, key) is not None:
                     add(f"{base}.{key}", "does not apply to inference workloads (replicas run continuously)")
         else:

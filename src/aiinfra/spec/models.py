@@ -194,6 +194,15 @@ class Workload(Strict):
     # AWS: the reservation is an EC2 Capacity Block for ML (bought for fixed dates), launched into
     # with the launch template's market type capacity-block.
     capacity_block: bool | None = None
+    # Memory fit and LLM serving (planner/memory.py, rules.py): the serving precision of the weights
+    # (default 16-bit), how a training run updates the model (default full), a language model
+    # (sized by output tokens; also inferred from the framework or over 1B parameters), and the
+    # tokens a request reads and writes.
+    precision: Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4"] | None = None
+    training_method: Literal["full", "lora", "qlora"] | None = None
+    model_type: Literal["llm", "other"] | None = None
+    input_tokens_per_request: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    output_tokens_per_request: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
     @field_validator("spot", mode="before")
     @classmethod

@@ -168,7 +168,8 @@ class GcpWorkload:
                                          display_name=f"{spec.project} {spec.environment} {w.name}")
         placement = None
         if w.multi_node and w.placement == "cluster" and w.nodes >= 2:
-            placement = net.compact_placement(self.stack, "placement", name=f"{name}-compact", vm_count=w.nodes)
+            placement = net.compact_placement(self.stack, "placement", name=f"{name}-compact", vm_count=w.nodes,
+                                              machine_type=w.instance_type)
         gpu_nics = net.gpu_nic_subnetwork_self_links[: w.gpu_nics_per_node] if w.multi_node and w.gpu_nics_per_node else []
         spot = None
         if w.capacity != "on_demand":

@@ -11,6 +11,7 @@ from constructs import Construct
 from aiinfra.boot import IMAGES
 from aiinfra.constructs._tf import data, resource
 from aiinfra.constructs.aws.spot_pool import SpotPool
+from aiinfra.placement import require_group
 
 # Default images, looked up through AWS's public SSM parameters when no image_id is given: the
 # ones the boot configuration is written for (aiinfra.boot.IMAGES, with their sources).
@@ -53,8 +54,12 @@ class GpuInstanceGroup(Construct):
             Left out, read from the AMI itself (``data.aws_ami``'s ``root_device_name``:
             ``/dev/sda1`` on the Ubuntu Deep Learning AMIs, ``/dev/xvda`` on Amazon Linux 2023), so
             the customer-key volume is the real root and never a spare.
-        placement_group_name: a cluster placement group (multi-node training).
-        spot: a ``SpotPool``; left out, all on-demand.
+        placement_group_name: a cluster placement group (multi-node training). ``max_size``
+            must fit the group's documented limit (``aiinfra.placement.check_placement``).
+        spot: a ``SpotPool``; left out, all on-demand. A multi-node group (``efa_interfaces``
+            or ``placement_group_name``) takes only alternatives with the planned shape's GPUs
+            and EFA interfaces (see ``SpotPool.allow_heterogeneous``); a single-node group may
+            mix any shapes the pool names.
         metadata_hop_limit: IMDSv2 hop limit; default 2 so containers on the node reach it.
         user_data: the boot configuration as text (``aiinfra.boot.aws_user_data``: cloud-init);
             or ``user_data_base64``, already encoded. Left out, the image boots as it is.
@@ -112,6 +117,11 @@ class GpuInstanceGroup(Construct):
             raise ValueError("capacity_reservation_id launches on-demand nodes into the reservation; it cannot be combined with spot")
         if capacity_block and capacity_reservation_id is None:
             raise ValueError("capacity_block needs the Capacity Block's id as capacity_reservation_id")
+        multi_node = efa_interfaces > 0 or placement_group_name is not None
+        alternatives = [t for t in dict.fromkeys(spot.alternative_instance_types) if t != instance_type] if spot else []
+        require_group("aws", instance_type, alternatives, multi_node=multi_node, placed=placement_group_name is not None, size=max_size,
+                      size_arg="max_size", alternatives_arg="alternative_instance_types",
+                      allow_heterogeneous=bool(spot and spot.allow_heterogeneous))
         if user_data is not None:
             user_data_base64 = base64.b64encode(user_data.encode()).decode()
         tags = dict(tags or {})

@@ -19,7 +19,16 @@ class SpotPool:
         on_demand_base: instances always on-demand (the plan's base for availability); default 0.
         on_demand_percent_above_base: on-demand share above the base; default 0 (all spot).
         alternative_instance_types: equivalent shapes (same GPUs) the pool may also use, so a
-            reclaim in one pool is refilled from another.
+            reclaim in one pool is refilled from another. In a multi-node group (EFA
+            interfaces or a cluster placement group) every alternative must have the planned
+            shape's GPU model, GPU count, GPU memory and EFA interface count, as the catalog
+            lists them (``aiinfra.placement.check_homogeneous``): the group refuses e.g.
+            ``p5e.48xlarge`` (H200 141 GB) beside ``p5.48xlarge`` (H100 80 GB), or a shape the
+            catalog does not know.
+        allow_heterogeneous: accept alternatives of a multi-node group without that check
+            (mixed or uncatalogued shapes in one EFA run); default off. For a shape you have
+            checked yourself that the catalog does not list yet, or a job that tolerates mixed
+            nodes (its launcher groups same-shape nodes itself).
         allocation_strategy: ``price-capacity-optimized`` (default: the pools least likely to
             be interrupted among the cheapest), ``capacity-optimized`` or ``lowest-price``.
         capacity_rebalance: start a replacement when AWS signals elevated interruption risk,
@@ -33,6 +42,7 @@ class SpotPool:
     allocation_strategy: str = "price-capacity-optimized"
     capacity_rebalance: bool = True
     max_price_usd_hr: float | None = None
+    allow_heterogeneous: bool = False
 
     def __post_init__(self) -> None:
         if self.on_demand_base < 0:

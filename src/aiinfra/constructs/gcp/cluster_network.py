@@ -12,6 +12,7 @@ from constructs import Construct
 
 from aiinfra.constructs._tf import resource
 from aiinfra.constructs.gcp.common import check_name
+from aiinfra.placement import check_placement
 
 IAP_RANGE = "35.235.240.0/20"  # Identity-Aware Proxy TCP forwarding (cloud.google.com/iap/docs/using-tcp-forwarding)
 # GPUDirect flavours: (MTU, NIC type of the GPU NICs). TCPX (A3 High) and TCPXO (A3 Mega) use
@@ -50,13 +51,21 @@ class CompactPlacement(Construct):
         name: the policy name.
         region: the region of the group.
         vm_count: the number of VMs the policy places (the group's size).
+        machine_type: the machine type of the group the policy is for; given, ``vm_count``
+            must fit the documented limit of one compact placement policy for its machine series
+            (``aiinfra.placement.check_placement``, with the source; N1 is refused).
     """
 
-    def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, vm_count: int):
+    def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, vm_count: int,
+                 machine_type: str | None = None):
         super().__init__(scope, id)
         check_name(name)
         if not 2 <= vm_count <= 1500:
             raise ValueError(f"vm_count must be between 2 and 1500 (compact placement is for multi-node groups), got {vm_count}")
+        if machine_type is not None:
+            problem = check_placement("gcp", machine_type, vm_count)
+            if problem:
+                raise ValueError(f"vm_count {vm_count}: {problem}")
         # (max_distance exists only in the google-beta provider.)
         policy = {"collocation": "COLLOCATED", "vm_count": vm_count}
         self.policy = resource(self, "policy", "google_compute_resource_policy", project=project, name=name, region=region,
@@ -182,7 +191,9 @@ class ClusterNetwork(Construct):
                 self.gpu_nic_subnetworks.append(sn)
         self.gpu_nic_subnetwork_self_links: list[str] = [s.get_string_attribute("self_link") for s in self.gpu_nic_subnetworks]
 
-    def compact_placement(self, scope: Construct, id: str, *, name: str, vm_count: int) -> CompactPlacement:
+    def compact_placement(self, scope: Construct, id: str, *, name: str, vm_count: int,
+                          machine_type: str | None = None) -> CompactPlacement:
         """A compact placement policy in this network's project and region (in ``scope``, for
         example a workload's own stack)."""
-        return CompactPlacement(scope, id, project=self.project, name=name, region=self.region, vm_count=vm_count)
+        return CompactPlacement(scope, id, project=self.project, name=name, region=self.region, vm_count=vm_count,
+                                machine_type=machine_type)

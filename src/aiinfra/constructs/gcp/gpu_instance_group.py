@@ -15,6 +15,7 @@ from aiinfra.constructs._tf import resource, terraform_literal
 from aiinfra.constructs.gcp.common import check_name
 from aiinfra.constructs.gcp.spot_pool import SpotPool
 from aiinfra.naming import short
+from aiinfra.placement import require_group
 
 # Default images (image families: the newest image of the family at apply time), the ones the
 # boot configuration is written for (aiinfra.boot.IMAGES, with their sources).
@@ -72,8 +73,12 @@ class GpuInstanceGroup(Construct):
             (``reservation_affinity`` SPECIFIC_RESERVATION); on-demand only (not with ``spot``).
             The reservation is billed whether the nodes use it or not.
         placement_policy: a compact placement policy's self link (``CompactPlacement``);
-            the group then stays in one zone (``ANY_SINGLE_ZONE``).
-        spot: a ``SpotPool``; left out, all on-demand.
+            the group then stays in one zone (``ANY_SINGLE_ZONE``). ``target_size`` must fit
+            the policy's documented limit for the machine series (``aiinfra.placement``).
+        spot: a ``SpotPool``; left out, all on-demand. A multi-node group (``placement_policy``
+            or ``gpu_nic_subnetworks``) takes only alternative machine types with the planned
+            shape's GPUs and GPUDirect network (see ``SpotPool.allow_heterogeneous``); a
+            single-node group may mix any shapes the pool names.
         tier1_networking: Tier_1 egress bandwidth (gVNIC); default on for multi-NIC shapes.
         secure_boot: Shielded VM Secure Boot; default on (vTPM and integrity monitoring are
             always on).
@@ -140,6 +145,11 @@ class GpuInstanceGroup(Construct):
             raise ValueError("reservation launches on-demand nodes into the reservation; it cannot be combined with spot")
         if spot is not None and spot.on_demand_base > target_size:
             raise ValueError(f"spot.on_demand_base ({spot.on_demand_base}) is larger than target_size ({target_size})")
+        multi_node = placement_policy is not None or bool(gpu_nic_subnetworks)
+        alternatives = [t for t in dict.fromkeys(spot.alternative_machine_types) if t != machine_type] if spot else []
+        require_group("gcp", machine_type, alternatives, multi_node=multi_node, placed=placement_policy is not None, size=target_size,
+                      size_arg="target_size", alternatives_arg="alternative_machine_types",
+                      allow_heterogeneous=bool(spot and spot.allow_heterogeneous))
         hyperdisk_only = machine_type.startswith(HYPERDISK_ONLY_SERIES)
         boot_type = boot_disk_type or ("hyperdisk-balanced" if hyperdisk_only else "pd-balanced")
         if hyperdisk_only and data_disk_gib and not data_disk_type.startswith("hyperdisk"):

@@ -30,7 +30,15 @@ class SpotPool:
             (default: the group recreates it when capacity returns) or ``STOP``.
         alternative_machine_types: equivalent shapes (same GPUs, same network shape) the Spot
             group may also create, through the group's instance flexibility policy, so a
-            reclaimed zone or shape is refilled from another.
+            reclaimed zone or shape is refilled from another. In a multi-node group (a compact
+            placement policy or GPU NICs) every alternative must have the planned shape's GPU
+            model, GPU count, GPU memory, GPUDirect flavour and GPU NIC count, as the catalog
+            lists them (``aiinfra.placement.check_homogeneous``): the group refuses e.g.
+            ``a2-ultragpu-8g`` (A100 80 GB) beside ``a2-highgpu-8g`` (A100 40 GB), or a shape the
+            catalog does not know.
+        allow_heterogeneous: accept alternatives of a multi-node group without that check;
+            default off. For a shape you have checked yourself that the catalog does not list
+            yet, or a job that tolerates mixed nodes (its launcher groups same-shape nodes itself).
         max_run_duration_seconds: stop Spot VMs after this long; left out, no limit.
     """
 
@@ -39,6 +47,7 @@ class SpotPool:
     termination_action: str = "DELETE"
     alternative_machine_types: Sequence[str] = field(default_factory=tuple)
     max_run_duration_seconds: int | None = None
+    allow_heterogeneous: bool = False
 
     def __post_init__(self) -> None:
         if self.on_demand_base < 0:

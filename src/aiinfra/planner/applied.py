@@ -1,0 +1,407 @@
+"""Which spec keys change the plan or the stacks, and which are accepted and change nothing yet.
+
+Issue 14, "No silent keys": the spec accepts every key of the planning guide's blocks, so its
+examples paste in unchanged, but not every key is built. A reviewer reading the plan must not
+believe a key is in place when it is not: every field path of the spec models is in exactly one
+of these registries (``tests/test_not_applied.py`` walks the models and fails otherwise).
+
+- ``APPLIED``: path -> where it takes effect, ``<file under src/aiinfra>: <what>`` (the test
+  checks that the file names the attribute; ``(via NAME)`` names the attribute read instead).
+- ``NOT_APPLIED``: path -> why it changes nothing, in words a reviewer understands. A block in
+  here changes nothing at all: every key under it is in here too.
+- ``CONDITIONS``: path -> ``fn(spec, owner, value, key)``: keys applied in some specs only (a
+  workload's ``framework`` counts only for data processing matched to ``data_pipeline.preprocessing``,
+  another environment's quotas are not checked ...); ``fn`` returns the reason it is not applied
+  in this spec, or None. Its paths may also be list items (``x[]``) and dict values (``x.*``).
+
+Applied means: the value changes the plan (placement, sizes, schedule, cost, or a warning or
+error finding when a check fails) or the synthesized stacks. A key read only for an info
+message, or only validated (``spec/checks.py``), is not applied.
+
+Paths are the spec's own keys (aliases such as ``requests.cpu``), ``[]`` for list items and
+``*`` for mapping keys in the registry; ``not_applied(spec)`` reports concrete paths
+(``workload_inventory[2].framework``, ``resource_quotas.development``), as the spec errors do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from aiinfra.planner import rules
+from aiinfra.planner.model import NotApplied
+
+W = "workload_inventory[]"
+ISSUE_15 = "planned"  # the security controls are issue 15 of the project
+
+APPLIED: dict[str, str] = {
+    "project": "stacks/aws.py: stack and resource names, cost tags; stacks/gcp.py: the same",
+    "environment": "planner/compute.py: spot default, production zones; stacks/aws.py: names, NAT gateway per zone",
+    "clouds": "planner/compute.py: the clouds and regions a workload may run in",
+    "clouds.aws": "stacks/aws.py: the AWS stacks",
+    "clouds.aws.region": "planner/compute.py: the default region of AWS workloads",
+    "clouds.aws.ami_id": "stacks/aws.py: the nodes' image",
+    "clouds.aws.certificate_arn": "stacks/aws.py: the HTTPS listener's certificate",
+    "clouds.aws.domains": "stacks/aws.py: an ACM certificate requested for the endpoints",
+    "clouds.aws.hosted_zone_id": "stacks/aws.py: the certificate's DNS validation records",
+    "clouds.aws.alert_emails": "stacks/aws.py: e-mail subscriptions of the alerts topic",
+    "clouds.gcp": "stacks/gcp.py: the GCP stacks",
+    "clouds.gcp.region": "planner/compute.py: the default region of GCP workloads",
+    "clouds.gcp.project": "stacks/gcp.py: the project every resource is created in",
+    "clouds.gcp.image": "stacks/gcp.py: the nodes' boot image",
+    "clouds.gcp.domains": "stacks/gcp.py: Google-managed certificates of the endpoints",
+    "clouds.gcp.ssl_certificates": "stacks/gcp.py: existing certificates of the endpoints",
+    "clouds.gcp.alert_emails": "stacks/gcp.py: e-mail notification channels",
+    "clouds.gcp.billing_account": "stacks/gcp.py: a budget at the plan's monthly cost",
+    "workload_inventory": "planner/__init__.py: one workload plan each",
+    f"{W}.name": "planner/compute.py: the workload's plan; stacks/aws.py: its stack and group names",
+    f"{W}.type": "planner/compute.py: training, serving or data processing sizing",
+    f"{W}.framework": ("planner/compute.py: a data_processing workload's framework picks its data_pipeline.preprocessing cluster_size; "
+                       "an LLM serving framework (vllm, tgi ...) makes a serving model a language model"),
+    f"{W}.dataset_size": "planner/compute.py: data volumes, data processing nodes and hours; planner/storage.py: warm tier size",
+    f"{W}.model_size": "planner/compute.py: inferred GPUs, replica throughput, checkpoints; planner/storage.py: model versions kept",
+    f"{W}.training_frequency": "planner/schedule.py: the start schedule and runs a month",
+    f"{W}.gpu_requirements": "planner/compute.py: the shapes and node counts considered",
+    f"{W}.estimated_runtime": "planner/compute.py: the hours costed a run",
+    f"{W}.expected_qps": "planner/compute.py: replica counts and cost per 1k predictions",
+    f"{W}.latency_sla": "planner/checks.py: a warning when looser than performance_requirements.inference.p95_latency (replicas are sized for throughput, not latency)",
+    f"{W}.availability_requirement": "planner/compute.py: zones and minimum replicas",
+    f"{W}.cloud": "planner/compute.py: pins the cloud",
+    f"{W}.spot": "planner/compute.py: the capacity type",
+    f"{W}.region": "planner/compute.py: overrides the region",
+    f"{W}.replica_qps": "planner/compute.py: replica sizing; stacks/aws.py: requests a target the autoscaler tracks",
+    f"{W}.nodes": "planner/compute.py: a data_processing cluster's node range",
+    f"{W}.image": "planner/compute.py: the plan's image; stacks/nodes.py: what the nodes run",
+    f"{W}.command": "boot/workload.py: the container's command on the nodes",
+    f"{W}.env": "boot/workload.py: the container's environment on the nodes",
+    f"{W}.port": "planner/compute.py: the serving port; stacks/aws.py: target group and health check port",
+    f"{W}.health_check_path": "planner/compute.py: the health path; stacks/aws.py: the target group's health check",
+    f"{W}.exposure": "planner/compute.py: public or internal; stacks/aws.py: internet-facing or internal load balancer",
+    f"{W}.schedule": "planner/schedule.py: when runs start",
+    f"{W}.max_runtime": "planner/schedule.py: the hard stop of a run",
+    f"{W}.retries": "planner/schedule.py: restarts of a run",
+    f"{W}.reservation": "stacks/aws.py: launches into the capacity reservation; stacks/gcp.py: the same; preflight/needs.py: checked to exist",
+    f"{W}.capacity_block": "stacks/aws.py: launch template market type capacity-block; preflight/aws.py: checks the reservation's kind",
+    f"{W}.precision": "planner/compute.py: GPU memory fit (bytes a parameter)",
+    f"{W}.training_method": "planner/compute.py: GPU memory fit (full fine-tune or adapters)",
+    f"{W}.model_type": "planner/compute.py: LLM throughput model",
+    f"{W}.output_tokens_per_request": "planner/compute.py: LLM throughput a replica",
+    f"{W}.input_tokens_per_request": "planner/compute.py: LLM throughput a replica",
+    "performance_requirements": "planner/checks.py: checks against the workloads",
+    "performance_requirements.training": "planner/checks.py: training checks",
+    "performance_requirements.training.max_training_time": "planner/schedule.py: default hard stop of a run; planner/compute.py: default runtime; planner/checks.py: a warning when estimated_runtime exceeds it",
+    "performance_requirements.training.model_size_limit": "planner/checks.py: a warning when a training model_size exceeds it",
+    "performance_requirements.inference": "planner/checks.py: serving checks",
+    "performance_requirements.inference.p95_latency": "planner/checks.py: a warning when a workload's latency_sla is looser (replicas are sized for throughput, not latency)",
+    "performance_requirements.inference.throughput": "planner/checks.py: a warning when demand or planned capacity misses it",
+    "performance_requirements.inference.availability": "planner/compute.py: zones of serving workloads without availability_requirement; planner/checks.py: a warning when a workload's is lower",
+    "storage_tiers": "planner/storage.py: tier sizes and lifecycle days",
+    "storage_tiers.warm": "planner/storage.py: the warm tier",
+    "storage_tiers.warm.size": "planner/storage.py: the warm tier's size and cost (buckets are not capped)",
+    "storage_tiers.warm.transition_after_days": "planner/storage.py: days before objects move to the warm class; stacks/aws.py: the bucket lifecycle",
+    "storage_tiers.cold": "planner/storage.py: the cold tier",
+    "storage_tiers.cold.size": "planner/storage.py: the cold tier's size and cost (buckets are not capped)",
+    "storage_tiers.cold.transition_after_days": "planner/storage.py: days before objects move to the cold class; stacks/aws.py: the bucket lifecycle",
+    "data_pipeline": "planner/compute.py: data_processing node counts from preprocessing cluster sizes",
+    "data_pipeline.preprocessing": "planner/compute.py: data_processing node counts",
+    "data_pipeline.preprocessing[].framework": "planner/compute.py: matched against a data_processing workload's framework",
+    "data_pipeline.preprocessing[].cluster_size": "planner/compute.py: the matched workload's node range",
+    "alerting_rules": "observability/workload.py: the workloads' alarms; stacks/aws.py: alarms and budget thresholds",
+    "alerting_rules[].name": "observability/workload.py: the alarm's name",
+    "alerting_rules[].condition": "observability/workload.py (via parsed_condition): metric, operator and threshold",
+    "alerting_rules[].duration": "observability/workload.py: how long the condition holds",
+    "alerting_rules[].severity": "observability/workload.py: the alarm's severity",
+    "alerting_rules[].action": "planner/schedule.py: restart_with_checkpoint on the training_job_status rule gives batch runs retries",
+    "resource_quotas": "planner/checks.py: the plan environment's quotas",
+    "resource_quotas.*.requests.cpu": "planner/checks.py: a warning when the plan's vCPUs exceed it",
+    "resource_quotas.*.requests.memory": "planner/checks.py: a warning when the plan's memory exceeds it",
+    "resource_quotas.*.requests.nvidia.com/gpu": "planner/checks.py: an error when steady GPUs exceed it, a warning at peak",
+    "resource_quotas.*.limits.nvidia.com/gpu": "planner/checks.py: an error when steady GPUs exceed it, a warning at peak",
+    "cost_optimization": "planner/compute.py: spot and target utilisation",
+    "cost_optimization.right_sizing": "planner/compute.py: target utilisation",
+    "cost_optimization.right_sizing.target_utilization": "planner/compute.py: replicas sized for its lower bound, the autoscaler's target",
+    "cost_optimization.scheduling": "planner/compute.py: spot; planner/schedule.py: start times",
+    "cost_optimization.scheduling.training_jobs": "planner/schedule.py: the local hour derived schedules start at",
+    "cost_optimization.scheduling.spot_instances": "planner/compute.py: which workloads run on spot",
+    "cost_optimization.scheduling.preemptible_vms": "planner/compute.py: spot in the named environments",
+    "cost_optimization.lifecycle_management": "planner/storage.py: lifecycle days",
+    "cost_optimization.lifecycle_management.model_archival": "planner/storage.py: days before objects move to the cold class",
+    "growth_forecast": "planner/compute.py: max replicas and data volumes",
+    "growth_forecast.qps_growth": "planner/compute.py: max replicas",
+    "growth_forecast.dataset_growth": "planner/compute.py: data volumes; planner/storage.py: warm tier size",
+    "monitoring_config": "observability/workload.py: what the agents collect and the dashboards chart",
+    "monitoring_config.infrastructure_metrics": "observability/workload.py (via names): what the agents collect and the dashboards chart",
+    "monitoring_config.ai_specific_metrics": "observability/workload.py (via names): what the agents collect and the dashboards chart",
+    "monitoring_config.business_metrics": "observability/workload.py (via names): what the agents collect and the dashboards chart",
+    "state": "stacks/aws.py: the S3 backend; stacks/gcp.py: the GCS backend",
+    "state.aws": "stacks/aws.py: the S3 backend",
+    "state.aws.bucket": "stacks/aws.py: the S3 backend's bucket",
+    "state.aws.region": "stacks/aws.py: the S3 backend's region",
+    "state.aws.kms_key_id": "stacks/aws.py: the S3 backend's KMS key",
+    "state.gcp": "stacks/gcp.py: the GCS backend",
+    "state.gcp.bucket": "stacks/gcp.py: the GCS backend's bucket",
+    "state.gcp.kms_encryption_key": "stacks/gcp.py: the GCS backend's Cloud KMS key",
+    "security_exceptions": "stacks/__init__.py: policy rules waived for one resource",
+    "security_exceptions[].rule": "stacks/__init__.py: the rule waived",
+    "security_exceptions[].resource": "stacks/__init__.py: the resource it is waived for",
+    "security_exceptions[].reason": "stacks/__init__.py: printed with the waiver",
+}
+
+_DESCRIPTIVE = "descriptive only: the tier's storage class is fixed per cloud (warm: STANDARD_IA / NEARLINE, cold: GLACIER_IR / COLDLINE)"
+_HOT = ("the hot tier is the nodes' own storage (instance NVMe, and a data volume a node sized from the workload's dataset and "
+        "checkpoints): nothing in storage_tiers.hot changes it")
+_INGESTION = ("no ingestion job is deployed: copy the data into the region's data bucket yourself (output data_bucket of the "
+              "foundation stack); the schedule runs nothing")
+_CACHE = "no cache is provisioned (no Redis, ElastiCache or Memorystore): serving replicas are sized for expected_qps without one"
+_RIGHT_SIZING = ("no right-sizing analysis runs: node and replica counts come from the plan's rules (planner/rules.py) each time "
+                 "it is planned, not from measured utilisation")
+_NO_K8S = "there is no Kubernetes namespace to enforce it: workloads run as one container a VM in instance groups"
+
+NOT_APPLIED: dict[str, str] = {
+    "clouds.aws.account_id": ("not checked: the stacks deploy into whichever account the AWS credentials belong to "
+                              "(the provider sets no allowed_account_ids)"),
+    f"{W}.description": "a note for readers: it is not written to any resource, tag or label",
+    "performance_requirements.training.concurrent_experiments": (
+        "not provisioned: the plan runs one run of each training workload at a time (an info finding shows the GPUs the "
+        "concurrent experiments would need)"),
+    "storage_tiers.hot": _HOT,
+    **{f"storage_tiers.hot.{k}": _HOT for k in ("type", "use_case", "performance", "cost", "size", "transition_after_days")},
+    **{f"storage_tiers.{t}.{k}": _DESCRIPTIVE for t in ("warm", "cold") for k in ("type", "use_case", "performance", "cost")},
+    "data_pipeline.ingestion": _INGESTION,
+    **{f"data_pipeline.ingestion[].{k}": _INGESTION for k in ("source", "destination", "schedule")},
+    "data_pipeline.preprocessing[].output": ("no output location is created or configured: the job writes where its image "
+                                             "writes (the region's data bucket is the storage aiinfra provides)"),
+    "data_pipeline.serving": _CACHE,
+    **{f"data_pipeline.serving[].{k}": _CACHE for k in ("cache_layer", "cache_size", "ttl")},
+    "network": "the network is not configured from the spec: one VPC a region with the stacks' fixed layout (README \"Layout\")",
+    "network.training_network": ("the training network is not configured from the spec: multi-node jobs get their shape's "
+                                 "interconnect (EFA / GPUDirect-TCPX(O)) and compact placement"),
+    "network.training_network.bandwidth": ("not checked: the interconnect and its bandwidth follow the chosen instance type "
+                                           "(EFA / GPUDirect NICs), not this value"),
+    "network.training_network.topology": ("no topology is built: multi-node jobs get a cluster placement group (AWS) or a compact "
+                                          "placement policy (GCP) whatever it says"),
+    "network.training_network.isolation": ("training nodes are not isolated from the other workloads: their primary interfaces "
+                                           "share the region's private subnets (no dedicated VLAN or VPC)"),
+    "network.inference_network": ("the endpoints are not configured from this block: every serving workload gets an HTTPS "
+                                  "application load balancer"),
+    "network.inference_network.load_balancer": ("not read: every serving workload gets an HTTPS application load balancer (AWS "
+                                                "ALB; GCP external or internal HTTPS load balancer); network_layer and none are not built"),
+    "network.inference_network.ssl_termination": ("not read: TLS always terminates at the load balancer (HTTPS only, on 443); "
+                                                  "disabled is not built"),
+    "network.inference_network.cdn": ("no CDN is provisioned: the endpoints are load balancers (AWS regional ALB, GCP HTTPS load "
+                                      "balancer without Cloud CDN)"),
+    "security_controls": f"the security controls are not deployed from the spec yet ({ISSUE_15}); the stacks' fixed controls are the policy pack's (README \"Security policy pack\")",
+    "security_controls.access_management": f"access management is not deployed from the spec yet ({ISSUE_15})",
+    "security_controls.access_management.identity_provider": (
+        f"no identity provider is connected yet ({ISSUE_15}): access is the clouds' own IAM (a role or service account a workload)"),
+    "security_controls.access_management.rbac": (
+        f"no RBAC roles are created yet ({ISSUE_15}): there is no Kubernetes cluster; each workload has its own least-privilege "
+        "IAM role or service account"),
+    "security_controls.access_management.api_authentication": (
+        f"the endpoints do not authenticate requests yet ({ISSUE_15}): the load balancer passes every request to the model "
+        "server; authenticate in the server or use exposure: internal"),
+    "security_controls.data_protection": f"data protection is not configured from the spec yet ({ISSUE_15})",
+    "security_controls.data_protection.encryption_at_rest": (
+        f"not read yet ({ISSUE_15}): buckets, volumes and disks are always encrypted with a customer-managed KMS / Cloud KMS key "
+        "(AES-256), whatever it says"),
+    "security_controls.data_protection.encryption_in_transit": (
+        f"not enforced yet ({ISSUE_15}): the HTTPS endpoints accept TLS 1.2 and 1.3 (AWS ELBSecurityPolicy-TLS13-1-2-2021-06, "
+        "GCP RESTRICTED policy with TLS 1.2 minimum)"),
+    "security_controls.data_protection.key_management": (
+        f"keys are software-protected (AWS KMS, Cloud KMS SOFTWARE level); HSM-backed keys are not created yet ({ISSUE_15})"),
+    "security_controls.network_security": f"network security controls are not deployed from the spec yet ({ISSUE_15})",
+    "security_controls.network_security.network_segmentation": (
+        f"no segmentation beyond the fixed layout yet ({ISSUE_15}): all workloads' nodes share the region's private subnets and "
+        "one node security group / network tag"),
+    "security_controls.network_security.intrusion_detection": (
+        f"intrusion detection is not deployed yet ({ISSUE_15}): no GuardDuty or Cloud IDS"),
+    "security_controls.network_security.vulnerability_scanning": (
+        f"vulnerability scanning is not deployed yet ({ISSUE_15}): no Inspector or Artifact Analysis scanning of nodes or images"),
+    "resource_quotas.*.limits.cpu": f"not checked: the plan compares its vCPUs with requests.cpu only; {_NO_K8S}",
+    "resource_quotas.*.limits.memory": f"not checked: the plan compares its memory with requests.memory only; {_NO_K8S}",
+    "resource_quotas.*.persistentvolumeclaims": f"not checked: each node gets its own data volume, there are no volume claims; {_NO_K8S}",
+    "resource_quotas.*.requests.storage": f"not checked against the plan's volumes and buckets; {_NO_K8S}",
+    "resource_quotas.*.pods": f"not checked: {_NO_K8S}",
+    "cost_optimization.right_sizing.method": _RIGHT_SIZING,
+    "cost_optimization.right_sizing.frequency": _RIGHT_SIZING,
+    "cost_optimization.lifecycle_management.data_retention": (
+        "nothing is deleted by lifecycle rules (the plan's expiration_days is null): objects stay until you delete them"),
+    "cost_optimization.lifecycle_management.resource_cleanup": (
+        "no cleanup job is deployed: batch groups scale to zero at each run's hard stop; nothing else is removed"),
+    "growth_forecast.model_size_growth": "not read: GPU memory, checkpoints and model storage are sized for today's model_size",
+    "growth_forecast.horizon_months": ("not read: the growth factors are applied as given (max replicas, data volumes, storage), "
+                                       "whatever the horizon"),
+}
+
+
+
+# ---- keys applied in some specs only ---------------------------------------------------
+
+def _preprocessing_match(spec, w) -> int | None:
+    """The data_pipeline.preprocessing entry whose cluster_size sizes ``w`` (planner/compute.py data_options)."""
+    if w.type != "data_processing" or w.gpu_requirements is not None or w.nodes is not None or not spec.data_pipeline:
+        return None
+    fw = (w.framework or "").lower()
+    for j, p in enumerate(spec.data_pipeline.preprocessing):
+        if p.cluster_size and fw and fw in p.framework.lower():
+            return j
+    return None
+
+
+def _llm_framework(w) -> bool:
+    """Whether the framework makes a serving workload a language model (planner/compute.py _is_llm)."""
+    if w.type != "inference" or w.replica_qps is not None or getattr(w, "model_type", None) is not None:
+        return False
+    fw = (w.framework or "").lower()
+    return any(f in fw for f in rules.LLM_FRAMEWORKS)
+
+
+def _framework(spec, w, value, key) -> str | None:
+    if _preprocessing_match(spec, w) is not None or _llm_framework(w):
+        return None
+    why = "nothing is installed or tuned for it: the image the nodes run brings the framework"
+    if w.type == "data_processing" and w.gpu_requirements is None:
+        return why + (" (nodes: is set, so no data_pipeline.preprocessing cluster_size is looked up)" if w.nodes is not None else
+                      " (no data_pipeline.preprocessing entry with a cluster_size names it)")
+    if w.type == "inference":
+        return why + " (only an LLM serving framework such as vllm or tgi changes the plan, when model_type and replica_qps are not set)"
+    return why
+
+
+def _preprocessing_item(spec, owner, p, j) -> str | None:
+    if any(_preprocessing_match(spec, w) == j for w in spec.workload_inventory):
+        return None
+    return ("no data_processing workload is sized from it (one is when its framework is part of this entry's framework and it "
+            "sets no nodes:), and no preprocessing job is deployed")
+
+
+def _nodes(spec, w, value, key) -> str | None:
+    if w.type == "data_processing" and w.gpu_requirements is None:
+        return None
+    return "nodes: sizes data_processing clusters only; this workload's node count comes from its GPU ask"
+
+
+def _training_frequency(spec, w, value, key) -> str | None:
+    return "schedule: is set on the workload and wins: runs start at its cron" if w.schedule else None
+
+
+def _latency_sla(spec, w, value, key) -> str | None:
+    perf = spec.performance_requirements
+    if perf and perf.inference and perf.inference.p95_latency:
+        return None
+    return ("replicas are sized for throughput (expected_qps), not latency; latency_sla is only checked against "
+            "performance_requirements.inference.p95_latency, which is not set")
+
+
+def _p95_latency(spec, owner, value, key) -> str | None:
+    if any(w.type == "inference" and w.latency_sla for w in spec.workload_inventory):
+        return None
+    return "only checked against the serving workloads' latency_sla, and none sets one; replicas are sized for throughput, not latency"
+
+
+def _action(spec, rule, value, key) -> str | None:
+    if rule.parsed_condition()[0] == "training_job_status" and "restart" in value:
+        return None
+    return f"alerts notify (the alerts topic / notification channels) and nothing acts on them: {value!r} is not automated"
+
+
+def _quota_block(spec, owner, quota, env) -> str | None:
+    if env == spec.environment:
+        return None
+    return f"quotas of the {env} environment: this plan is for {spec.environment}; they are checked when {env} is planned"
+
+
+def _model_archival(spec, owner, value, key) -> str | None:
+    cold = spec.storage_tiers.cold if spec.storage_tiers else None
+    if cold is not None and cold.transition_after_days:
+        return "storage_tiers.cold.transition_after_days is set and wins"
+    return None
+
+
+def _aws_domains(spec, aws, value, key) -> str | None:
+    return "clouds.aws.certificate_arn is set and wins: no certificate is requested" if aws.certificate_arn else None
+
+
+def _aws_zone(spec, aws, value, key) -> str | None:
+    if aws.certificate_arn:
+        return "clouds.aws.certificate_arn is set and wins: no certificate is requested, so nothing is validated in the zone"
+    if not aws.domains:
+        return "only validates the certificate requested for clouds.aws.domains, which is not set"
+    return None
+
+
+def _preemptible(spec, owner, pre, key) -> str | None:
+    env = spec.environment
+    if (pre == "development_environments" and env == "development") or (pre == "non_production_environments" and env != "production") \
+            or pre == "all_environments":
+        return None
+    return (f"{pre} does not cover the {env} environment: spot follows cost_optimization.scheduling.spot_instances or the "
+            "environment's default")
+
+
+def _training_jobs(spec, owner, policy, key) -> str | None:
+    return "anytime is the default: derived schedules start at midnight UTC" if policy == "anytime" else None
+
+
+Condition = Callable[[Any, Any, Any, Any], "str | None"]
+CONDITIONS: dict[str, Condition] = {
+    f"{W}.framework": _framework,
+    f"{W}.nodes": _nodes,
+    f"{W}.training_frequency": _training_frequency,
+    f"{W}.latency_sla": _latency_sla,
+    "performance_requirements.inference.p95_latency": _p95_latency,
+    "data_pipeline.preprocessing[]": _preprocessing_item,
+    "alerting_rules[].action": _action,
+    "resource_quotas.*": _quota_block,
+    "cost_optimization.lifecycle_management.model_archival": _model_archival,
+    "cost_optimization.scheduling.preemptible_vms": _preemptible,
+    "cost_optimization.scheduling.training_jobs": _training_jobs,
+    "clouds.aws.domains": _aws_domains,
+    "clouds.aws.hosted_zone_id": _aws_zone,
+}
+
+
+# ---- the spec's own keys that change nothing ---------------------------------------------
+
+def not_applied(spec: BaseModel) -> list[NotApplied]:
+    """The keys ``spec`` sets (present in the YAML with a non-default value) that change nothing,
+    in spec order. A block that changes nothing is one entry when every key set in it has the
+    block's reason, else one entry a key; a block applied in some specs only (another
+    environment's quotas ...) is one entry when this spec is not one of them."""
+    return [NotApplied(path, reason) for path, reason in _model(spec, spec, "", "")]
+
+
+def _model(spec, m: BaseModel, pattern: str, path: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    fields_set = m.model_fields_set
+    for name, field in type(m).model_fields.items():
+        if name not in fields_set:
+            continue
+        value = getattr(m, name)
+        if value == field.default:
+            continue
+        key = field.alias or name
+        out += _node(spec, m, name, value, f"{pattern}.{key}" if pattern else key, f"{path}.{key}" if path else key)
+    return out
+
+
+def _node(spec, owner, key, value, pattern: str, path: str) -> list[tuple[str, str]]:
+    cond = CONDITIONS.get(pattern)
+    if cond is not None:
+        why = cond(spec, owner, value, key)
+        if why:
+            return [(path, why)]
+    reason = NOT_APPLIED.get(pattern)
+    if isinstance(value, BaseModel):
+        children = _model(spec, value, pattern, path)
+    elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+        children = [x for i, item in enumerate(value) for x in _node(spec, owner, i, item, f"{pattern}[]", f"{path}[{i}]")]
+    elif isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel):
+        children = [x for k, item in value.items() for x in _node(spec, owner, k, item, f"{pattern}.*", f"{path}.{k}")]
+    else:
+        return [(path, reason)] if reason else []
+    if reason is not None and all(why == reason for _, why in children):
+        return [(path, reason)]
+    return children
