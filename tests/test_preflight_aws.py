@@ -302,3 +302,14 @@ def test_a_capacity_block_needs_capacity_block_true_and_then_passes(aws, moto, t
     assert c.verdict == "ok", c
     assert c.current.startswith(f"p4d.24xlarge, {zone}, 2/2 free, scheduled, targeted, Capacity Block 20")
     assert c.need.endswith("2 instances, a Capacity Block, scheduled or active")
+
+
+def test_each_quota_is_read_once_a_region_even_when_fixes_look_elsewhere(aws, tmp_path):
+    # us-east-1 is checked, then us-west-2's P quota of 0 sends its fix to look at us-east-1 again:
+    # every (region, quota) is still asked once.
+    _plan, east = plan_needs()
+    _plan, west = plan_needs(region="us-west-2", tmp_path=tmp_path)
+    checks(east + west)
+    asked = [(r, b["QuotaCode"]) for op, r, b in aws.requests if op == "GetServiceQuota"]
+    assert asked and len(asked) == len(set(asked)), sorted(asked)
+    assert ("us-east-1", "L-417A185B") in asked  # the nearest-region fix did look

@@ -130,16 +130,17 @@ def refresh(cloud: str, regions: list[str] | None, out_dir: Path | None, *, proj
     fetcher = fetcher or _fetcher(cloud, project, deadline, progress)
     state = out_dir / f".refresh-{cloud}"
     run_file = state / "run.json"
-    run = {"cloud": cloud, "regions": regions, "api_versions": fetcher.api_versions}
-    if restart or not run_file.exists() or json.loads(run_file.read_text() or "{}").get("regions") != regions:
+    saved_run = {} if restart or not run_file.exists() else json.loads(run_file.read_text() or "{}")
+    if saved_run.get("regions") == regions:
+        run = saved_run  # resume the interrupted refresh of the same regions
+    else:
         if state.exists():
             for f in state.glob("*.json"):
                 f.unlink()
         state.mkdir(parents=True, exist_ok=True)
-        run["started"] = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
+        run = {"cloud": cloud, "regions": regions, "api_versions": fetcher.api_versions,
+               "started": (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")}
         write_atomic(run_file, json.dumps(run))
-    else:
-        run = json.loads(run_file.read_text())
     report = Report(cloud, path, regions)
     rows: list[dict[str, str]] = []
     for i, region in enumerate(regions, start=1):

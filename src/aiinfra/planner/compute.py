@@ -159,6 +159,11 @@ class WorkloadPlanner:
         self.path = f"workload_inventory[{index}]"
         self.decision = spot_decision(spec, w)
         self.notes: dict[str, str] = {}
+        # Set while planning: the memory the model needs (memory.py) and, per shape, the LLM
+        # throughput arithmetic; the reasons read them back.
+        self.serving_need: memory.ServingNeed | None = None
+        self.training_need: memory.TrainingNeed | None = None
+        self.llm_why: dict[str, str] = {}
 
     # ---- shared -------------------------------------------------------------------
 
@@ -217,7 +222,7 @@ class WorkloadPlanner:
         self.training_need = tneed
         for cloud, region in tgts:
             if ask is None:
-                found = self._inferred_training_shapes(cloud, region)
+                found = self._inferred_training_shapes(cloud, region, tneed)
             else:
                 found = self._asked_shapes(cloud, region, ask, infeasible)
                 if tneed is not None:
@@ -265,19 +270,18 @@ class WorkloadPlanner:
         nodes = ask.count // largest
         return [(o, nodes) for o in cands if o.gpu_count == largest]
 
-    def _inferred_training_shapes(self, cloud: str, region: str) -> list[tuple[InstanceOffer, int]]:
-        tneed = memory.training_need(self.w.model_size, self.w.training_method)
-        need_gib = tneed.unsharded_gb if tneed else 0.0
+    def _inferred_training_shapes(self, cloud: str, region: str, tneed: memory.TrainingNeed | None) -> list[tuple[InstanceOffer, int]]:
+        need_gb = tneed.unsharded_gb if tneed else 0.0
         if tneed:
             self.notes["inferred_gpu"] = (f"no gpu_requirements: {tneed.basis()} = {memory.fmt_gb(tneed.state_gb)} + "
-                                          f"{rules.ACTIVATION_OVERHEAD - 1:.0%} activations = {memory.fmt_gb(need_gib)} of GPU memory, "
+                                          f"{rules.ACTIVATION_OVERHEAD - 1:.0%} activations = {memory.fmt_gb(need_gb)} of GPU memory, "
                                           "sharded over the node's GPUs")
         cands = [o for o in self.catalog.offers(cloud, region) if o.gpu in rules.TRAINING_GPUS]
-        single = [(o, 1) for o in cands if o.total_gpu_memory_gib >= need_gib]
+        single = [(o, 1) for o in cands if o.total_gpu_memory_gib >= need_gb]
         if single or not cands:
             return single
         biggest = max(o.total_gpu_memory_gib for o in cands)
-        nodes = math.ceil(need_gib / biggest)
+        nodes = math.ceil(need_gb / biggest)
         return [(o, nodes) for o in cands if o.total_gpu_memory_gib == biggest and (o.gpudirect or nodes == 1)]
 
     def _fixed_option(self, cloud: str, region: str, o: InstanceOffer, nodes: int, hours: float) -> Option | None:
@@ -314,7 +318,6 @@ class WorkloadPlanner:
         need = memory.serving_need(w.model_size, w.precision)
         need_gb = need.need_gb if need else 0.0
         self.serving_need = need
-        self.llm_why: dict[str, str] = {}
         too_small: list[InstanceOffer] = []
         util = self._target_utilization()
         growth = self.spec.growth_forecast.qps_growth if self.spec.growth_forecast and self.spec.growth_forecast.qps_growth else 1.0
@@ -474,11 +477,11 @@ class WorkloadPlanner:
 
     def _memory_reason(self, o: InstanceOffer, nodes: int) -> str:
         """The memory-fit arithmetic of the chosen shape in one line (memory.py)."""
-        need = getattr(self, "serving_need", None)
+        need = self.serving_need
         if self.w.type == "inference" and need is not None:
             tp = f" (tensor parallel over the node's {o.gpu_count} GPUs)" if o.gpu_count > 1 else ""
             return f"{need.text()} <= {o.total_gpu_memory_gib} GB on {o.gpu_label} a replica{tp}"
-        tneed = getattr(self, "training_need", None)
+        tneed = self.training_need
         if tneed is not None and o.gpu:
             return tneed.fit(nodes * o.gpu_count, o.gpu_memory_gib)[1]
         return ""
@@ -571,7 +574,7 @@ class WorkloadPlanner:
             reasons["nodes"] = (f"{best.notes['desired']}; min {best.min_nodes} ({self.notes.get('zones')}), "
                                 f"max {best.max_nodes} ({rules.BURST_HEADROOM:g}x the forecast peak)")
             reasons["replica_qps"] = ("replica_qps set on the workload" if w.replica_qps else
-                                      getattr(self, "llm_why", {}).get(o.instance_type) or
+                                      self.llm_why.get(o.instance_type) or
                                       f"throughput model: {rules.REFERENCE_REPLICA_QPS:g} qps a {rules.REFERENCE_GPU} for models up to "
                                       f"{format_params(rules.REFERENCE_PARAMETERS)}, scaled by FP16 TFLOPS and model size")
         elif w.type == "data_processing" and not w.gpu_requirements:

@@ -96,6 +96,11 @@ class AwsRegion:
         self.deadline = deadline
         self._session = session
         self._clients: dict[str, object] = {}
+        # What was read once is not read again in the same run (the nearest-region fixes ask the
+        # same region for the same quotas and offerings), as gcp.py keeps its regions and offerings.
+        self._offered: dict[str, set[str]] = {}
+        self._quotas: dict[str, tuple[float | None, str]] = {}
+        self._running: dict[tuple[str, str], float] | None = None
 
     def _client(self, service: str):
         if service not in self._clients:
@@ -151,15 +156,23 @@ class AwsRegion:
     # -- the reads
 
     def offered_zones(self, instance_types: list[str]) -> dict[str, set[str]]:
-        rows = self.paginate("ec2", "describe_instance_type_offerings", "InstanceTypeOfferings", LocationType="availability-zone-id",
-                             Filters=[{"Name": "instance-type", "Values": sorted(instance_types)}])
-        out: dict[str, set[str]] = {t: set() for t in instance_types}
-        for r in rows:
-            out.setdefault(r["InstanceType"], set()).add(r["Location"])
-        return out
+        missing = sorted(t for t in set(instance_types) if t not in self._offered)
+        if missing:
+            rows = self.paginate("ec2", "describe_instance_type_offerings", "InstanceTypeOfferings", LocationType="availability-zone-id",
+                                 Filters=[{"Name": "instance-type", "Values": missing}])
+            for t in missing:
+                self._offered[t] = set()
+            for r in rows:
+                self._offered.setdefault(r["InstanceType"], set()).add(r["Location"])
+        return {t: self._offered[t] for t in instance_types}
 
     def quota(self, q: Quota) -> tuple[float | None, str]:
         """(value, where it came from): the account's applied value, else the AWS default."""
+        if q.code not in self._quotas:
+            self._quotas[q.code] = self._read_quota(q)
+        return self._quotas[q.code]
+
+    def _read_quota(self, q: Quota) -> tuple[float | None, str]:
         try:
             value = (self.call("service-quotas", "get_service_quota", ServiceCode=q.service, QuotaCode=q.code).get("Quota") or {}).get("Value")
             return value, "applied" if value is not None else "answered without a Value"
@@ -177,6 +190,8 @@ class AwsRegion:
     def running_vcpus(self) -> dict[tuple[str, str], float]:
         """(family, "on_demand" | "spot") -> vCPUs of the pending and running instances now (what
         the vCPU quotas count: https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-instance-quotas.html)."""
+        if self._running is not None:
+            return self._running
         out: dict[tuple[str, str], float] = {}
         unsized: list[tuple[str, str, str]] = []
         for res in self.paginate("ec2", "describe_instances", "Reservations",
@@ -196,6 +211,7 @@ class AwsRegion:
                      for t in self.paginate("ec2", "describe_instance_types", "InstanceTypes", InstanceTypes=types)}
             for itype, fam, market in unsized:
                 out[(fam, market)] = out.get((fam, market), 0) + vcpus.get(itype, 0)
+        self._running = out
         return out
 
 
@@ -299,9 +315,7 @@ class AwsPreflight:
             want = f"{fmt_num(steady)} steady, {fmt_num(peak)} peak vCPUs"
             fix = ""
             if verdict != "ok":
-                target = used + (steady if verdict == "fail" else peak)
-                target = max(target, used + peak)  # ask once, for the peak
-                fix = _request_fix(q, r.region, math.ceil(target))
+                fix = _request_fix(q, r.region, math.ceil(used + peak))  # ask once, for the peak
                 alt = self._quota_elsewhere(q, fam, market, r, steady, [n.instance_type for n in r.nodes if family(n.instance_type) == fam])
                 if alt:
                     fix += f"; or {alt}"
