@@ -1270,3 +1270,161 @@ def test_gcp_rdma_on_ubuntu_installs_gib_and_uses_the_nvidia_toolkit(gcp_node):
     assert "restart google-cloud-ops-agent" in box.log("systemctl.log")
     assert proc.stdout.index("agent: collecting") < proc.stdout.index("docker: pulled")
     assert seen["AIINFRA_OTLP_ENDPOINT"] == f"http://127.0.0.1:{agents.OTLP_PORT}"
+
+
+# ---------------------------------------------------------------- image integrity (digest, signature)
+
+DIGEST = "sha256:" + "b" * 64
+PEM_KEY = ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE2Hc6dN3sYy9Fq1d2mXxwQm0c0b8l\n"
+           "b3Zr0Q8V4y3JqkqJ1eQ5r6e0Tt1o7Hc9tD0s2H5w8bq7m1zY3gP4x7sQ==\n-----END PUBLIC KEY-----\n")
+# A stand-in for the cosign release: records its argv, its environment and how many docker calls came
+# before it; prints what `cosign verify` prints on success (the verified payloads, JSON), or fails.
+FAKE_COSIGN = r'''#!/bin/bash
+d="$STUB_STATE/cosign"; mkdir -p "$d"
+printf '%s\0' "$@" >"$d/argv"; env -0 >"$d/env"
+ls "$STUB_STATE/docker" 2>/dev/null | grep -c '\.argv$' >"$d/docker-calls-before"
+if [[ -n "${STUB_COSIGN_FAIL:-}" ]]; then
+  echo "Error: no matching signatures: invalid signature when validating ASN.1 encoded signature" >&2
+  exit 1
+fi
+printf '[{"critical":{"identity":{"docker-reference":"%s"},"image":{"docker-manifest-digest":"%s"},' "${!#}" "$STUB_COSIGN_DIGEST"
+printf '"type":"cosign container image signature"},"optional":null}]\n'
+'''
+
+
+def _cosign_release(box: Sandbox, env: dict[str, str], pinned: bool = False, **extra: str) -> dict[str, str]:
+    """Serve FAKE_COSIGN as the download (a file:// URL); with ``pinned`` the node checks it against
+    the real published sha256 (which it does not match), else against the fake's own."""
+    import hashlib
+
+    release = box.state.parent / "cosign-release"
+    release.write_text(FAKE_COSIGN)
+    env = {**env, "AIINFRA_COSIGN_URL": release.as_uri(), "STUB_COSIGN_DIGEST": DIGEST, **extra}
+    if not pinned:
+        env["AIINFRA_COSIGN_SHA256"] = hashlib.sha256(release.read_bytes()).hexdigest()
+    return env
+
+
+def _cosign_call(box: Sandbox) -> tuple[list[str], dict[str, str], int]:
+    d = box.state / "cosign"
+    argv = (d / "argv").read_bytes().decode().split("\0")[:-1]
+    env = dict(e.split("=", 1) for e in (d / "env").read_bytes().decode().split("\0") if "=" in e)
+    return argv, env, int((d / "docker-calls-before").read_text())
+
+
+def test_node_pins_the_cosign_release_by_its_published_checksums():
+    # the sums of cosign_checksums.txt of v3.0.6, as sigstore/cosign-installer's action.yml pins them
+    text = (BOOT_DIR / "image.sh").read_text()
+    assert 'COSIGN_VERSION="v3.0.6"' in text
+    assert 'COSIGN_SHA256_AMD64="c956e5dfcac53d52bcf058360d579472f0c1d2d9b69f55209e256fe7783f4c74"' in text
+    assert 'COSIGN_SHA256_ARM64="bedac92e8c3729864e13d4a17048007cfafa79d5deca993a43a90ffe018ef2b8"' in text
+    assert "releases/download/${COSIGN_VERSION}/cosign-linux-${arch}" in text
+
+
+@scenario
+def test_aws_image_pinned_by_digest_at_deploy_time_is_pulled_and_run_by_that_digest(aws_node):
+    world, [(box, imds, env)] = aws_node(image=None)
+    image = f"public.ecr.aws/acme/train@{DIGEST}"
+    imds.tags["aiinfra-image"] = image
+    box.run_codes("0")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = [a for a, _ in box.docker_calls()]
+    assert ["pull", "--quiet", image] in calls
+    [(args, _)] = box.job_runs()
+    assert args[-3:] == [image, "torchrun", "train.py"]
+    assert "cosign" not in os.listdir(box.state)  # no signing key: no signature check
+
+
+@scenario
+def test_aws_signed_image_is_verified_with_the_pem_key_and_runs_by_the_verified_digest(aws_node):
+    world, [(box, imds, env)] = aws_node(image=ECR_IMAGE, signing_key=PEM_KEY)
+    env = _cosign_release(box, env)
+    box.run_codes("0")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    argv, cosign_env, docker_before = _cosign_call(box)
+    key_file = box.root / "var/lib/aiinfra/signing-key.pub"
+    assert argv == ["verify", "--key", str(key_file), "--output", "json", ECR_IMAGE]
+    assert key_file.read_text() == PEM_KEY
+    # cosign runs after the ECR login, with the same docker config (root's home) docker wrote it to
+    calls = box.docker_calls()
+    assert [a[0] for a, _ in calls[:docker_before]].count("login") == 1
+    assert cosign_env["HOME"] == calls[0][1]["HOME"] and "DOCKER_CONFIG" not in cosign_env
+    verified = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/train@{DIGEST}"
+    assert ["pull", "--quiet", verified] in [a for a, _ in calls]
+    assert ["pull", "--quiet", ECR_IMAGE] not in [a for a, _ in calls]  # never the tag
+    [(args, _)] = box.job_runs()
+    assert args[-3:] == [verified, "torchrun", "train.py"]
+    assert (box.root / "var/lib/aiinfra/bin/cosign-v3.0.6").exists()
+    assert world.state()["status"] == "done"
+
+
+def _unverified_fails_the_run(pinned: bool) -> Callable:
+    def body(aws_node):
+        world, [(box, imds, env)] = aws_node(signing_key=f"awskms:///arn:aws:kms:us-east-1:123456789012:key/{'1' * 8}")
+        env = _cosign_release(box, env, pinned=pinned, STUB_COSIGN_FAIL="" if pinned else "1")
+        box.run_codes("0")
+        proc = boot(box, env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert box.job_runs() == [] and "pull" not in [a[0] for a, _ in box.docker_calls()]
+        if pinned:  # the download is not the published build: deleted, never run
+            assert "the published one is c956e5df" in proc.stdout or "the published one is bedac92e" in proc.stdout
+            assert "cosign" not in os.listdir(box.state) and not list((box.root / "var/lib/aiinfra/bin").iterdir())
+        else:
+            argv, _, _ = _cosign_call(box)
+            assert argv[:3] == ["verify", "--key", f"awskms:///arn:aws:kms:us-east-1:123456789012:key/{'1' * 8}"]  # as is
+            assert "is not signed by the workload's key" in proc.stdout
+        # the training-failure path: the run recorded failed, the failure metric, the group at zero
+        assert world.state()["status"] == "failed" and world.failures() == 1 and world.desired() == 0
+
+    kind = "a_cosign_download_that_is_not_the_published_build" if pinned else "a_failed_verification"
+    body.__name__ = f"test_aws_{kind}_fails_the_run_and_never_starts_the_container"
+    return scenario(body)
+
+
+test_aws_a_failed_verification_fails_the_run_and_never_starts_the_container = _unverified_fails_the_run(False)
+test_aws_a_cosign_download_that_is_not_the_published_build_fails_the_run_and_never_starts_the_container = \
+    _unverified_fails_the_run(True)
+
+
+@scenario
+def test_aws_inference_with_an_image_that_does_not_verify_does_not_serve(aws_node):
+    world, [(box, imds, env)] = aws_node(kind="inference", command=(), gpus_per_node=1, signing_key=PEM_KEY,
+                                         image="public.ecr.aws/acme/serve:2")
+    env = _cosign_release(box, env, STUB_COSIGN_FAIL="1")
+    proc = boot(box, env)
+    assert proc.returncode != 0  # systemd starts the boot again; nothing serves meanwhile
+    assert "inference: not serving: cosign: public.ecr.aws/acme/serve:2 is not signed" in proc.stdout
+    assert [a for a, _ in box.docker_calls() if a[0] in ("run", "pull")] == []
+
+
+def test_gcp_cos_node_verifies_with_the_cloud_kms_key_and_runs_the_verified_digest(gcp_node):
+    key = "gcpkms://projects/acme-ml-prod/locations/us-central1/keyRings/signing/cryptoKeys/images"
+    cfg, bucket, fake, box, env = gcp_node(signing_key=key, interconnect="", gpus_per_node=0)
+    env = _cosign_release(box, env)
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    argv, cosign_env, docker_before = _cosign_call(box)
+    assert argv == ["verify", "--key", key, "--output", "json", cfg.image]  # cosign reads it with the service account
+    # the Artifact Registry login went first, into the docker config cosign reads (COS: under /var)
+    assert "login" in [a[0] for a, _ in box.docker_calls()[:docker_before]]
+    assert cosign_env["DOCKER_CONFIG"] == str(box.root / "var/lib/aiinfra/docker")
+    assert f"-o remount,exec {box.root}/var/lib/aiinfra/bin" in box.log("mount.log")  # /var is noexec on COS
+    [(args, _)] = box.job_runs()
+    assert args[-3:] == [f"us-docker.pkg.dev/acme-ml/train/trainer@{DIGEST}", "python", "train.py"]
+    assert fake.state(bucket, cfg.object_prefix)["status"] == "done"
+
+
+def test_the_signature_check_travels_only_with_a_signing_key():
+    assert "image.sh" not in boot_files(_aws_cfg()) and "aiinfra-image-sh" not in gcp_metadata(_gcp_cfg())
+    signed = _aws_cfg(signing_key=PEM_KEY)
+    assert boot_files(signed)["image.sh"] == (BOOT_DIR / "image.sh").read_text()
+    doc = yaml.safe_load(aws_user_data(signed))
+    [script] = [f for f in doc["write_files"] if f["path"] == "/opt/aiinfra/image.sh"]
+    assert script["content"] == (BOOT_DIR / "image.sh").read_text()
+    assert doc["write_files"][-1]["path"] == "/etc/systemd/system/aiinfra-boot.service"
+    key = "gcpkms://projects/acme-ml-prod/locations/us-central1/keyRings/signing/cryptoKeys/images"
+    assert gcp_metadata(_gcp_cfg(signing_key=key))["aiinfra-image-sh"] == (BOOT_DIR / "image.sh").read_text()
+    # with every agent section and the check, EC2's limit still leaves room for the user's command and env
+    assert len(aws_user_data_gzip(_aws_cfg(signing_key=PEM_KEY, collect=agents.COLLECT, metric_id="acme-train-asg"))) <= 14 * 1024

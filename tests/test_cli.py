@@ -36,8 +36,8 @@ def test_plan_json_is_the_documented_shape():
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["schema_version"] == 1
-    assert list(d) == ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "monitoring",
-                       "findings", "not_applied", "security_exceptions"]
+    assert list(d) == ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "security",
+                       "monitoring", "findings", "not_applied", "security_exceptions"]
     assert [m["cloud"] for m in d["monitoring"]] == ["aws", "gcp"] and all(m["monthly_usd"] >= 0 and m["reason"] for m in d["monitoring"])
     w = {x["name"]: x for x in d["workloads"]}
     assert w["llm-finetune"]["cloud"] == "gcp" and w["llm-finetune"]["gpu"] == "H100"
@@ -46,7 +46,8 @@ def test_plan_json_is_the_documented_shape():
         for key in ("instance_type", "nodes", "capacity", "hourly_usd", "monthly_usd", "reasons", "zones"):
             assert key in x
         assert {"instance_type", "cloud", "capacity", "nodes"} <= set(x["reasons"])
-    assert d["totals"]["monthly_usd"] == pytest.approx(d["totals"]["compute_monthly_usd"] + d["totals"]["storage_monthly_usd"], abs=0.02)
+    t = d["totals"]
+    assert t["monthly_usd"] == pytest.approx(t["compute_monthly_usd"] + t["storage_monthly_usd"] + t["security_monthly_usd"], abs=0.02)
 
 
 def test_plan_markdown_renders_tables():

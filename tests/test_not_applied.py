@@ -130,8 +130,14 @@ def reference_plan():
 def test_reference_lists_the_known_not_applied_keys(reference_plan):
     got = {n.path: n.reason for n in reference_plan.not_applied}
     assert "no CDN is provisioned" in got["network.inference_network.cdn"]
-    assert "(planned)" in got["security_controls.network_security.intrusion_detection"]
-    assert "(planned)" in got["security_controls.access_management.api_authentication"]
+    # Issue 15 applies the guide's Step 4: only the keys nothing reads are left.
+    assert "Workforce Identity Federation" in got["security_controls.access_management.identity_provider"]
+    assert "security_controls.access_management.rbac" in got and "security_controls.data_protection.encryption_in_transit" in got
+    for path in ("security_controls", "security_controls.network_security.intrusion_detection",
+                 "security_controls.network_security.vulnerability_scanning", "security_controls.network_security.network_segmentation",
+                 "security_controls.access_management.api_authentication", "security_controls.data_protection.key_management",
+                 "cost_optimization.lifecycle_management.data_retention"):
+        assert path not in got, path
     assert "no ingestion job" in got["data_pipeline.ingestion"] and not any(p.startswith("data_pipeline.ingestion[") for p in got)
     assert "cache" in got["data_pipeline.serving"]
     assert "production" in got["resource_quotas.development"]
@@ -197,9 +203,15 @@ def test_keys_applied_in_some_specs_only(fake_catalog):
 def test_a_block_whose_keys_share_its_reason_is_one_entry(fake_catalog):
     extra = "data_pipeline:\n  serving:\n    - cache_layer: redis\n      cache_size: 10GB\n    - ttl: 1 hour\n"
     assert list(_listed(fake_catalog, extra=extra)) == ["data_pipeline.serving"]
-    extra = "security_controls:\n  network_security:\n    - intrusion_detection: ids\n    - vulnerability_scanning: daily\n"
-    assert list(_listed(fake_catalog, extra=extra)) == ["security_controls.network_security.intrusion_detection",
-                                                        "security_controls.network_security.vulnerability_scanning"]
+    # Keys of one block with different reasons are one entry each (issue 15 applies the rest of the block).
+    extra = "security_controls:\n  access_management:\n    - identity_provider: ldap\n    - rbac: custom\n"
+    assert list(_listed(fake_catalog, extra=extra)) == ["security_controls.access_management.identity_provider",
+                                                        "security_controls.access_management.rbac"]
+    # Applied controls are not listed, unless the value turns them off.
+    extra = "security_controls:\n  network_security:\n    - intrusion_detection: ids\n    - vulnerability_scanning: none\n"
+    got = _listed(fake_catalog, extra=extra)
+    assert "security_controls.network_security.intrusion_detection" not in got
+    assert "turns it off" in got["security_controls.network_security.vulnerability_scanning"]
 
 
 # ---- (d) every format shows them ---------------------------------------------------------------

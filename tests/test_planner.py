@@ -251,7 +251,8 @@ def test_totals_add_up(fake_catalog):
     plan = plan_of(fake_catalog, TRAIN_8_A100 + INFER)
     t = plan.totals
     assert t.compute_monthly_usd == pytest.approx(sum(w.monthly_usd for w in plan.workloads), abs=0.01)
-    assert t.monthly_usd == pytest.approx(t.compute_monthly_usd + t.storage_monthly_usd, abs=0.01)
+    assert t.security_monthly_usd == pytest.approx(sum(c.monthly_usd for c in plan.security), abs=0.01) and t.security_monthly_usd > 0
+    assert t.monthly_usd == pytest.approx(t.compute_monthly_usd + t.storage_monthly_usd + t.security_monthly_usd, abs=0.01)
     assert t.gpus_steady == 8 + 4 and t.gpus_peak == 8 + 8
 
 
@@ -350,7 +351,8 @@ def test_the_plan_shows_what_monitoring_costs_beside_the_totals():
     # the container's StatsD metrics twice each
     assert aws.custom_metrics > 20 and aws.dashboards == 1 and aws.alarm_metrics >= 6
     assert aws.monthly_usd >= aws.custom_metrics * CLOUDWATCH_METRIC_MONTH_USD
-    assert plan.totals.monthly_usd == round(plan.totals.compute_monthly_usd + plan.totals.storage_monthly_usd, 2)  # not in the total
+    t = plan.totals  # monitoring is not in the total (security is)
+    assert t.monthly_usd == round(t.compute_monthly_usd + t.storage_monthly_usd + t.security_monthly_usd, 2)
     # fewer metrics collected: fewer billed
     lean = make_plan(load_spec_text_from(ROOT / "examples" / "aws-only.yaml", lambda t: t.replace(
         '["gpu_utilization", "gpu_memory_usage", "cpu_utilization", "memory_usage", "disk_io", "network_throughput"]', '["gpu_utilization"]')))

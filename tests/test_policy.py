@@ -16,8 +16,10 @@ KEY = "${aws_kms_key.key.arn}"
 GKEY = "${google_kms_crypto_key.key.id}"
 
 
-def doc(*resources: tuple[str, str, dict], backend: dict | None = None) -> dict:
+def doc(*resources: tuple[str, str, dict], backend: dict | None = None, requires: tuple[str, ...] = ()) -> dict:
     out: dict = {"resource": {}}
+    if requires:  # what the spec asks of the stack, as aiinfra.policy.require records it
+        out["//"] = {"aiinfra": {"requires": list(requires)}}
     for rtype, name, body in resources:
         out["resource"].setdefault(rtype, {})[name] = {**body, "//": {"metadata": {"path": f"s/{name}"}}}
     if backend:
@@ -79,6 +81,17 @@ CASES = {
                             {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]})}))),
     "AIINFRA-AWS-010": (doc(("aws_lb_listener", "l", {"protocol": "HTTPS", "ssl_policy": "ELBSecurityPolicy-TLS13-1-2-2021-06"})),
                         doc(("aws_lb_listener", "l", {"protocol": "HTTPS", "ssl_policy": "ELBSecurityPolicy-2016-08"}))),
+    "AIINFRA-AWS-011": (doc(("aws_lb", "b", {"load_balancer_type": "application", "internal": False}),
+                            ("aws_wafv2_web_acl_association", "w", {"resource_arn": "${aws_lb.b.arn}",
+                                                                    "web_acl_arn": "${aws_wafv2_web_acl.a.arn}"})),
+                        doc(("aws_lb", "b", {"load_balancer_type": "application"}))),
+    "AIINFRA-AWS-012": ({**doc(("aws_lb_listener", "l", {"protocol": "HTTPS", "default_action": [
+                            {"type": "authenticate-oidc", "order": 1, "authenticate_oidc": {"issuer": "https://idp"}},
+                            {"type": "forward", "order": 2, "target_group_arn": "${aws_lb_target_group.t.arn}"}]})),
+                         "//": {"aiinfra": {"requires": ["api_authentication"]}}},
+                        {**doc(("aws_lb_listener", "l", {"protocol": "HTTPS", "default_action": [
+                            {"type": "forward", "target_group_arn": "${aws_lb_target_group.t.arn}"}]})),
+                         "//": {"aiinfra": {"requires": ["api_authentication"]}}}),
     "AIINFRA-STATE-001": (doc(backend={"s3": {"bucket": "b", "key": "k", "encrypt": True}}),
                           doc(backend={"gcs": {"bucket": "b", "prefix": "p"}})),
     "AIINFRA-GCP-001": (doc(("google_storage_bucket", "b", GCS)), doc(("google_storage_bucket", "b", tweak(GCS, encryption=None)))),
@@ -104,7 +117,31 @@ CASES = {
                         doc(("google_compute_ssl_policy", "p", {"profile": "COMPATIBLE", "min_tls_version": "TLS_1_0"}))),
     "AIINFRA-GCP-011": (doc(("google_compute_region_instance_template", "t", TPL)),
                         doc(("google_compute_region_instance_template", "t", tweak(TPL, metadata={"enable-oslogin": "TRUE"})))),
+    "AIINFRA-AWS-013": (doc(("aws_security_group", "own", {"name": "own"}),
+                            ("aws_launch_template", "t", {"vpc_security_group_ids": ["${aws_security_group.own.id}"]}), requires=("segmentation",)),
+                        doc(("aws_launch_template", "t", {"vpc_security_group_ids": ["sg-0123456789abcdef0"]}), requires=("segmentation",))),
+    "AIINFRA-GCP-014": (doc(("google_compute_firewall", "f", {"direction": "INGRESS", "source_service_accounts": ["a@x"],
+                                                              "target_service_accounts": ["a@x"]}), requires=("segmentation",)),
+                        doc(("google_compute_firewall", "f", {"direction": "INGRESS", "source_ranges": ["10.50.0.0/20"],
+                                                              "target_tags": ["gpu-node"]}), requires=("segmentation",))),
+    "AIINFRA-GCP-012": (doc(("google_compute_backend_service", "b", {"load_balancing_scheme": "EXTERNAL_MANAGED",
+                                                                     "security_policy": "${google_compute_security_policy.p.id}"})),
+                        doc(("google_compute_backend_service", "b", {"load_balancing_scheme": "EXTERNAL_MANAGED"}))),
+    "AIINFRA-GCP-013": (doc(("google_compute_backend_service", "b", {"load_balancing_scheme": "EXTERNAL_MANAGED", "iap": [{"enabled": True}]}),
+                            requires=("api_authentication",)),
+                        doc(("google_compute_backend_service", "b", {"load_balancing_scheme": "EXTERNAL_MANAGED"}), requires=("api_authentication",))),
+    "AIINFRA-GCP-015": (doc(("google_kms_crypto_key", "k", {"version_template": [{"protection_level": "HSM"}]}), requires=("hsm_keys",)),
+                        doc(("google_kms_crypto_key", "k", {"version_template": [{"protection_level": "SOFTWARE"}]}), requires=("hsm_keys",))),
 }
+
+
+def test_a_rule_judging_an_ask_does_not_apply_without_it():
+    # A SOFTWARE key is fine for a spec that does not ask for HSMs; the record of the ask can come
+    # from the stack or from the caller (a review passes the spec's).
+    software = doc(("google_kms_crypto_key", "k", {"version_template": [{"protection_level": "SOFTWARE"}]}))
+    assert results("AIINFRA-GCP-015", software) == [Result.NOT_APPLICABLE]
+    only = [RULES_BY_ID["AIINFRA-GCP-015"]]
+    assert check_stack("s", software, rules=only).ok and not check_stack("s", software, rules=only, requires=frozenset({"hsm_keys"})).ok
 
 
 def results(rule_id: str, stack_doc: dict) -> list[Result]:

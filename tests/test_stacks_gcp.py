@@ -165,7 +165,9 @@ def test_reference_spec_synthesizes_both_clouds_from_one_synth(reference_out):
     # No DNS name in the guide's spec: the endpoint asks Terraform for it, and synth says so.
     assert "endpoint_domains" in stderr
     # No alert e-mails either: the policies exist, and synth says they notify nobody.
-    assert f"{PREFIX}recommendation-inference: 5 alert policies notify nobody" in stderr
+    # (4: the spec asks for authenticated endpoints, and an uptime check would only ever see Identity-Aware Proxy.)
+    assert f"{PREFIX}recommendation-inference: 4 alert policies notify nobody" in stderr
+    assert f"{PREFIX}recommendation-inference: no uptime check on recommendation-inference's endpoint" in stderr
     doc = stack(out, "recommendation-inference")
     assert doc["variable"]["endpoint_domains"]["type"] == "list(string)"
     assert resources(doc, "google_compute_managed_ssl_certificate")[0]["managed"]["domains"] == "${var.endpoint_domains}"

@@ -458,6 +458,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #    template's own tags kept out of its data, Auto Scaling scheduled actions (ARN, names per
 #    group) and an Auto Scaling group's service-linked role (below).
 #  * EC2 On-Demand Capacity Reservations (moto lacks them) and recorded spot prices (below).
+#  * GuardDuty UpdateDetector merging features by name (below).
 # tests/test_tf_harness.py::test_every_moto_patch_applies fails when a patch skips itself.
 _MOTO_PATCHES = r"""
 import sys
@@ -850,6 +851,35 @@ try:
     _SPEC2.describe_spot_price_history = _describe_spot_price_history
 except Exception as exc:
     print(f"tf_harness: moto patch (recorded spot prices) skipped: {exc!r}", file=sys.stderr)
+try:
+    # moto 5.2.5 UpdateDetector replaces the detector's whole feature list with the request's, so each
+    # aws_guardduty_detector_feature (one UpdateDetector per feature) erases the others and reads back
+    # "empty result". GuardDuty changes only the features named, and within one only the additional
+    # configurations named: https://docs.aws.amazon.com/guardduty/latest/APIReference/API_UpdateDetector.html
+    import inspect as _gd_inspect
+    from moto.guardduty.models import Detector as _GDDetector
+    if "self.features = features" not in _gd_inspect.getsource(_GDDetector.update):
+        raise TypeError("Detector.update no longer replaces the feature list")
+    _gd_update = _GDDetector.update
+
+    def _gd_merge(current, wanted):
+        out = {f.get("name"): dict(f) for f in current or []}
+        for f in wanted:
+            before = out.get(f.get("name"), {})
+            merged = {**before, **{k: v for k, v in f.items() if k != "additionalConfiguration"}}
+            if "additionalConfiguration" in f:
+                extra = {c.get("name"): dict(c) for c in before.get("additionalConfiguration") or []}
+                extra.update({c.get("name"): dict(c) for c in f["additionalConfiguration"] or []})
+                merged["additionalConfiguration"] = list(extra.values())
+            out[f.get("name")] = merged
+        return list(out.values())
+
+    def _gd_update_merging(self, enable, finding_publishing_frequency, data_sources, features):
+        return _gd_update(self, enable, finding_publishing_frequency, data_sources,
+                          None if features is None else _gd_merge(self.features, features))
+    _GDDetector.update = _gd_update_merging
+except Exception as exc:
+    print(f"tf_harness: moto patch (GuardDuty detector features) skipped: {exc!r}", file=sys.stderr)
 from moto.server import main
 sys.argv[0] = "moto_server"
 sys.exit(main())

@@ -46,7 +46,8 @@ def _headline(plan: Plan) -> str:
     t = plan.totals
     saving = f", spot saves {_money(t.spot_savings_monthly_usd, 0)}/month" if t.spot_savings_monthly_usd > 0 else ""
     return (f"{plan.project} ({plan.environment}): {len(plan.workloads)} workloads, {t.gpus_steady} GPUs steady / {t.gpus_peak} peak, "
-            f"{_money(t.monthly_usd, 0)}/month (compute {_money(t.compute_monthly_usd, 0)} + storage {_money(t.storage_monthly_usd, 0)}){saving}")
+            f"{_money(t.monthly_usd, 0)}/month (compute {_money(t.compute_monthly_usd, 0)} + storage {_money(t.storage_monthly_usd, 0)}"
+            f"{' + security ' + _money(t.security_monthly_usd, 0) if t.security_monthly_usd else ''}){saving}")
 
 
 ROWS = ("Workload", "Cloud", "Region", "Zones", "Instance", "Nodes", "GPUs a node", "Capacity", "$/hour", "h/month", "$/month", "$/1k pred.")
@@ -128,6 +129,7 @@ def _table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int,
     return plain if plain is not None else _rich_table(columns, rows, width, title, color)
 
 
+SECURITY_ROWS = ("Cloud", "Region", "On", "Control", "$/month")
 STORAGE_ROWS = ("Cloud", "Region", "Tier", "Class", "Size GiB", "After days", "$/month")
 
 
@@ -139,6 +141,10 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
                for s in plan.storage for t in s.tiers]
     out.append(_table([(name, name in ("Size GiB", "After days", "$/month"), False) for name in STORAGE_ROWS], storage, width,
                       title="Storage tiers", color=color))
+    if plan.security:
+        out.append(_table([(name, name == "$/month", False) for name in SECURITY_ROWS],
+                          [[c.cloud, c.region, c.target, c.control.replace("_", " "), _money(c.monthly_usd)] for c in plan.security],
+                          width, title="Security controls", color=color))
     # Reasons are prose: printed as lines, never hard-wrapped, so they paste cleanly into a review.
     lines = ["Why"]
     for w in plan.workloads:
@@ -148,6 +154,8 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     for s in plan.storage:
         lines.append(f"  storage on {s.cloud}")
         lines += [f"    {t.tier}: {t.reason}" for t in s.tiers]
+    for c in plan.security:
+        lines.append(f"  security {c.control.replace('_', ' ')} ({c.cloud} {c.region} {c.target}): {c.detail}; {c.reason}")
     for m in plan.monitoring:
         lines.append(f"  monitoring on {m.cloud}: {_money(m.monthly_usd, 0)}/month, not in the total: {m.reason}")
     if plan.findings:
@@ -173,6 +181,10 @@ def plan_markdown(plan: Plan) -> str:
     for s in plan.storage:
         for t in s.tiers:
             out.append(f"| {s.cloud} | {t.tier} | {t.storage_class} | {t.size_gib:,} | {t.transition_after_days or '-'} | {_money(t.monthly_usd)} |")
+    if plan.security:
+        out += ["", "#### Security controls", "", "| Cloud | Region | On | Control | What | $/month | Why |", "|---|---|---|---|---|---:|---|"]
+        out += [f"| {c.cloud} | {c.region} | {c.target} | {c.control.replace('_', ' ')} | {c.detail.replace('|', '/')} | "
+                f"{_money(c.monthly_usd)} | {c.reason.replace('|', '/')} |" for c in plan.security]
     out += ["", "<details><summary>Why each choice</summary>", ""]
     for w in plan.workloads:
         out.append(f"**{w.name}**")

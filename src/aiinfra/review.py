@@ -355,6 +355,7 @@ def findings(spec: Spec, plan: Plan, docs: dict[str, dict], plans: dict[str, Pat
     output is at hand (a synth with a violation writes nothing, and it knows the constructs'
     own waivers), else judged on the plans' configuration (without the constructs' waivers,
     which only the synth records). And checkov's on the plans."""
+    from aiinfra.planner.security import requirements
     from aiinfra.policy.pack import Suppression, check_stack
 
     notes = _synth_notes(spec, plan, synth_out)
@@ -364,7 +365,8 @@ def findings(spec: Spec, plan: Plan, docs: dict[str, dict], plans: dict[str, Pat
         waivers = [Suppression(e.rule, e.resource, e.reason, "spec") for e in spec.security_exceptions]
         policy, applied = [], []
         for name, doc in docs.items():
-            report = check_stack(name, config_doc(doc), waivers)
+            # The spec's asks (a plan's configuration does not carry the stacks' own record of them).
+            report = check_stack(name, config_doc(doc), waivers, requires=requirements(spec))
             policy += report.lines()
             applied += report.notes()
         if policy:

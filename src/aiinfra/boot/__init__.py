@@ -34,6 +34,13 @@ NVMe), ``AIINFRA_DATA_DIR`` (``/data``, when a data volume is attached), ``MASTE
 user's ``env`` and the interconnect's settings. A run's record is ``<object_prefix>/runs/latest.json``
 in the data bucket: ``{"run_id", "started_epoch", "status": running|done|failed, "attempts"}``.
 
+Image integrity: an image given as ``<repo>@sha256:<digest>`` (in ``BootConfig.image`` or in
+``aiinfra-image``) is pulled and run by that digest. With ``BootConfig.signing_key`` the node first
+checks the image's signature with cosign (the pinned release, checked against its published sha256)
+and pulls and runs ``<repo>@<the digest cosign verified>``; an image that cannot be verified or
+pulled ends a training / data_processing run as failed (the run-failed metric, groups scaled to
+zero) and keeps an inference node from serving.
+
 Monitoring (``BootConfig.collect``, ``aiinfra.observability.agents``): after the drivers and before
 the container, the node starts its monitoring agent (the CloudWatch agent / the Ops Agent, installed
 when the image lacks it) with the configuration rendered into the boot files (``agent.json`` /
@@ -59,6 +66,7 @@ from pathlib import Path
 import yaml
 
 from aiinfra.observability import agents
+from aiinfra.spec.models import SIGNING_KEY_RE
 
 __all__ = ["BootConfig", "IMAGES", "aws_user_data", "aws_user_data_gzip", "boot_files", "gcp_metadata"]
 
@@ -120,6 +128,9 @@ _PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _METRIC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+_SIGNING_KEY = re.compile(SIGNING_KEY_RE)
+# The KMS a cosign key URI names, and the cloud whose node identity can read it.
+_KMS_CLOUD = {"awskms://": "aws", "gcpkms://": "gcp"}
 # The agent configuration among the boot files (written to the agent's own path at boot).
 AGENT_CONFIG = {"aws": "agent.json", "gcp": "agent.yaml"}
 
@@ -170,6 +181,11 @@ class BootConfig:
             ``workload`` label); None: the workload name.
         dcgm: GCP: the Ops Agent also reads DCGM (with "gpu" collected; only where DCGM runs,
             ``agents.dcgm_in_image``).
+        signing_key: the cosign key the image's signature is verified with before the container
+            starts: a PEM public key, ``awskms:///<key or alias ARN>`` (AWS nodes) or
+            ``gcpkms://projects/.../cryptoKeys/<key>[/cryptoKeyVersions/<n>]`` (GCP nodes), read
+            with the node's identity (``signing_key_arns`` / ``signing_key_ids`` in
+            ``aiinfra.boot.workload`` give the keys to grant); None: no signature check.
     """
 
     cloud: str
@@ -194,6 +210,7 @@ class BootConfig:
     collect: tuple[str, ...] = ()
     metric_id: str | None = None
     dcgm: bool = False
+    signing_key: str | None = None
 
     def __post_init__(self) -> None:
         # Lists and mappings are accepted for convenience; the config keeps tuples (hashable).
@@ -294,6 +311,16 @@ class BootConfig:
             p.append(f"dcgm must be True or False, got {self.dcgm!r}")
         elif self.dcgm and (self.cloud != "gcp" or "gpu" not in self.collect):
             p.append("dcgm needs cloud 'gcp' and 'gpu' in collect (the Ops Agent's DCGM receiver)")
+        if self.signing_key is not None:
+            if not isinstance(self.signing_key, str) or not _SIGNING_KEY.match(self.signing_key):
+                shown = self.signing_key if not isinstance(self.signing_key, str) else self.signing_key[:60]
+                p.append("signing_key must be a PEM public key, awskms:///arn:aws:kms:... or "
+                         f"gcpkms://projects/.../cryptoKeys/..., got {shown!r}")
+            else:
+                kms = next((c for prefix, c in _KMS_CLOUD.items() if self.signing_key.startswith(prefix)), None)
+                if kms is not None and self.cloud in CLOUDS and kms != self.cloud:
+                    p.append(f"signing_key {self.signing_key.split('://')[0]}:// can only be read by {kms} nodes "
+                             f"(their role / service account), got cloud {self.cloud!r}; use a PEM public key or a {self.cloud} KMS key")
         return p
 
 
@@ -327,6 +354,7 @@ def _workload_env(cfg: BootConfig) -> str:
         ("AIINFRA_COLLECT", " ".join(cfg.collect)),
         ("AIINFRA_APP_METRICS_PORT", agents.STATSD_PORT if cfg.cloud == "aws" else agents.OTLP_PORT),
         ("AIINFRA_METRIC_ID", cfg.metric_id or cfg.workload),
+        ("AIINFRA_SIGNING_KEY", cfg.signing_key or ""),  # a public key or a KMS key URI, never a secret
     ]
     if cfg.cloud == "aws":
         values += [("AIINFRA_JOB_METRIC_NAMESPACE", agents.JOB_NAMESPACE), ("AIINFRA_JOB_METRIC_DIMENSION", agents.JOB_AWS_DIMENSION)]
@@ -343,8 +371,10 @@ def _workload_env(cfg: BootConfig) -> str:
 
 
 def boot_files(cfg: BootConfig) -> dict[str, str]:
-    """The node's boot files: ``node.sh``, the adapter ``<cloud>.sh``, ``workload.env`` and, when
-    ``collect`` names anything, the agent's configuration (``agent.json`` / ``agent.yaml``)."""
+    """The node's boot files: ``node.sh``, the adapter ``<cloud>.sh``, ``workload.env``, when
+    ``collect`` names anything the agent's configuration (``agent.json`` / ``agent.yaml``) and, with
+    a ``signing_key``, ``image.sh`` (the signature check; left out otherwise, so EC2 user data keeps
+    its room)."""
     files = {
         "node.sh": _package_file("node.sh"),
         f"{cfg.cloud}.sh": _package_file(f"{cfg.cloud}.sh"),
@@ -353,6 +383,8 @@ def boot_files(cfg: BootConfig) -> dict[str, str]:
     if cfg.collect:
         files[AGENT_CONFIG[cfg.cloud]] = (agents.cloudwatch_agent_json(cfg.collect) if cfg.cloud == "aws"
                                           else agents.ops_agent_yaml(cfg.collect, cfg.dcgm))
+    if cfg.signing_key:
+        files["image.sh"] = _package_file("image.sh")
     return files
 
 
@@ -382,8 +414,10 @@ def aws_user_data(cfg: BootConfig) -> str:
         {"path": "/etc/systemd/system/aiinfra-boot.service", "owner": "root:root", "permissions": "0644",
          "content": _package_file("aiinfra-boot.service")},
     ]
+    if "image.sh" in files:
+        write_files.insert(2, {"path": "/opt/aiinfra/image.sh", "owner": "root:root", "permissions": "0644", "content": files["image.sh"]})
     if AGENT_CONFIG["aws"] in files:
-        write_files.insert(3, {"path": f"/opt/aiinfra/{AGENT_CONFIG['aws']}", "owner": "root:root", "permissions": "0644",
+        write_files.insert(len(write_files) - 1, {"path": f"/opt/aiinfra/{AGENT_CONFIG['aws']}", "owner": "root:root", "permissions": "0644",
                                "content": files[AGENT_CONFIG["aws"]]})
     doc = {
         "write_files": write_files,
@@ -410,7 +444,8 @@ def aws_user_data_gzip(cfg: BootConfig) -> bytes:
 def gcp_metadata(cfg: BootConfig) -> dict[str, str]:
     """Instance metadata: the static ``startup-script`` and the files it fetches
     (``aiinfra-node-sh``, ``aiinfra-gcp-sh``, ``aiinfra-workload-env``, and
-    ``aiinfra-agent-config`` when ``collect`` names anything)."""
+    ``aiinfra-agent-config`` when ``collect`` names anything; ``aiinfra-image-sh``, which node.sh
+    fetches itself, with a ``signing_key``)."""
     if cfg.cloud != "gcp":
         raise ValueError(f"gcp_metadata needs cloud 'gcp', got {cfg.cloud!r}")
     files = boot_files(cfg)
@@ -422,4 +457,6 @@ def gcp_metadata(cfg: BootConfig) -> dict[str, str]:
     }
     if AGENT_CONFIG["gcp"] in files:
         md["aiinfra-agent-config"] = files[AGENT_CONFIG["gcp"]]
+    if "image.sh" in files:
+        md["aiinfra-image-sh"] = files["image.sh"]
     return md

@@ -107,6 +107,9 @@ cloud_gpu_docker_args() {
 
 cloud_open_port() { :; } # security groups, not a host firewall, guard the port on these images
 
+cloud_exec_dir() { mkdir -p "$1"; } # where image.sh keeps cosign
+cloud_boot_file() { :; }             # cloud-init wrote every boot file
+
 cloud_registry_login() {
   local host
   host="${1%%/*}"

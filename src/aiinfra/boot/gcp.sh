@@ -125,6 +125,20 @@ exec_mount() {
   mount -o remount,exec "$1"
 }
 
+# cloud_boot_file NAME: a boot file the startup script does not fetch, from metadata aiinfra-<name, . as ->.
+cloud_boot_file() {
+  md "instance/attributes/aiinfra-${1//./-}" >"${BOOT_DIR}/$1" || die "metadata: aiinfra-${1//./-} is missing"
+}
+
+# cloud_exec_dir DIR: where image.sh keeps cosign (/var is noexec on COS).
+cloud_exec_dir() {
+  if is_cos; then
+    exec_mount "$1"
+  else
+    mkdir -p "$1"
+  fi
+}
+
 accept_tcp() {
   iptables -w -C INPUT "$@" -j ACCEPT 2>/dev/null || iptables -w -I INPUT "$@" -j ACCEPT
 }

@@ -11,7 +11,8 @@
 #
 # Test hooks (never set in production): AIINFRA_ROOT prefixes every host path the script writes or
 # mounts; AIINFRA_POLL_SECONDS, AIINFRA_MEMBERS_TIMEOUT_SECONDS, AIINFRA_STATE_TIMEOUT_SECONDS,
-# AIINFRA_GPU_TIMEOUT_SECONDS, AIINFRA_HEALTH_TIMEOUT_SECONDS shorten the waits.
+# AIINFRA_GPU_TIMEOUT_SECONDS, AIINFRA_HEALTH_TIMEOUT_SECONDS shorten the waits; AIINFRA_COSIGN_URL
+# and AIINFRA_COSIGN_SHA256 replace the pinned cosign download and its checksum (image.sh).
 set -euo pipefail
 
 BOOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,6 +39,8 @@ NODE_RANK=0
 MASTER_ADDR=""
 PRIVATE_IP=""
 AGENT_UP=0
+IMAGE_READY=0
+IMAGE_ERROR=""
 
 log() {
   printf 'aiinfra-boot[%s]: %s\n' "${AIINFRA_WORKLOAD}" "$*"
@@ -239,21 +242,33 @@ image_command() {
   done
 }
 
-pull_image() {
+# ---------------------------------------------------------------- the image
+
+# prepare_image: IMAGE pulled (by digest once verified: image.sh); 1 with IMAGE_ERROR when it cannot
+# be used. A reference given with @sha256: is pulled and run as it is (docker checks the digest).
+prepare_image() {
   local tries=0
+  ((IMAGE_READY == 0)) || return 0
   until docker info >/dev/null 2>&1; do
     ((tries++ < 30)) || die "docker: the daemon does not answer"
     log "docker: waiting for the daemon"
     sleep "${POLL}"
   done
   cloud_registry_login "${IMAGE}"
+  if [[ -n "${AIINFRA_SIGNING_KEY}" ]]; then
+    verify_image || return 1
+  fi
   tries=0
   until docker pull --quiet "${IMAGE}"; do
-    ((tries++ < 5)) || die "docker: cannot pull ${IMAGE}"
+    if ((tries++ >= 5)); then
+      IMAGE_ERROR="docker: cannot pull ${IMAGE}"
+      return 1
+    fi
     log "docker: pull of ${IMAGE} failed, retrying"
     sleep "${POLL}"
   done
   log "docker: pulled ${IMAGE}"
+  IMAGE_READY=1
 }
 
 # ---------------------------------------------------------------- inference
@@ -433,6 +448,12 @@ run_container() {
 run_rank0() {
   local deadline=0 outcome
   decide_run || return 0
+  if ! prepare_image; then
+    # An image that cannot be pulled or verified ends the run: no attempt runs anything else.
+    log "ERROR: ${IMAGE_ERROR}"
+    fail_run "${IMAGE_ERROR}"
+    return 0
+  fi
   ((AIINFRA_MAX_RUNTIME_SECONDS == 0)) || deadline=$((RUN_STARTED + AIINFRA_MAX_RUNTIME_SECONDS))
   while :; do
     if ((deadline > 0 && $(date +%s) >= deadline)); then
@@ -527,6 +548,8 @@ run_job() {
   if ((NODE_RANK == 0)); then
     run_rank0
   else
+    # Rank 0 pulls and verifies the same image and ends the run as failed if it cannot.
+    prepare_image || die "${IMAGE_ERROR}"
     run_worker 0
   fi
 }
@@ -547,6 +570,11 @@ main() {
   fi
   log "boot: ${AIINFRA_KIND} workload on ${AIINFRA_CLOUD} (${AIINFRA_REGION}), groups ${AIINFRA_GROUPS}"
   cloud_init
+  if [[ -n "${AIINFRA_SIGNING_KEY}" ]]; then
+    cloud_boot_file image.sh # the signature check, a boot file only with a signing key
+    # shellcheck source=image.sh
+    source "${BOOT_DIR}/image.sh"
+  fi
   PRIVATE_IP="$(cloud_private_ip)"
   log "boot: instance $(cloud_instance_id), private IP ${PRIVATE_IP}"
   prepare_disks
@@ -565,10 +593,13 @@ main() {
   fi
   BUCKET="$(cloud_metadata aiinfra-data-bucket)"
   [[ -n "${BUCKET}" ]] || die "boot: metadata aiinfra-data-bucket is empty; the data bucket is needed"
-  pull_image
   trap on_term TERM
   case "${AIINFRA_KIND}" in
-    inference) run_inference ;;
+    inference)
+      # Not serving: exit non-zero, no container; systemd tries the boot again.
+      prepare_image || die "inference: not serving: ${IMAGE_ERROR}"
+      run_inference
+      ;;
     training | data_processing) run_job ;;
     *) die "unknown kind ${AIINFRA_KIND}" ;;
   esac

@@ -4,6 +4,8 @@ loads jsii, and the stacks render the same configuration."""
 
 from __future__ import annotations
 
+import re
+
 from aiinfra.boot import BootConfig
 from aiinfra.planner import rules
 from aiinfra.planner.model import WorkloadPlan
@@ -12,6 +14,25 @@ from aiinfra.spec.models import Spec, Workload
 # Instance metadata keys the boot reads (AWS: instance tags through IMDS; GCP: metadata attributes).
 IMAGE_KEY = "aiinfra-image"
 BUCKET_KEY = "aiinfra-data-bucket"
+
+
+_AWSKMS = re.compile(r"^awskms:///(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+)$")
+_GCPKMS = re.compile(r"^gcpkms://(projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+)(/cryptoKeyVersions/[0-9]+)?$")
+
+
+def signing_key_arns(signing_key: str | None) -> tuple[str, ...]:
+    """The KMS key or alias ARN an ``awskms:///<arn>`` cosign key names, for
+    ``aws.WorkloadIdentity(signing_key_arns=...)``; empty for a PEM key, a GCP key or None."""
+    m = _AWSKMS.match(signing_key or "")
+    return (m.group(1),) if m else ()
+
+
+def signing_key_ids(signing_key: str | None) -> tuple[str, ...]:
+    """The crypto key (``projects/P/locations/L/keyRings/R/cryptoKeys/K``, any version dropped: IAM
+    is granted on the key) a ``gcpkms://`` cosign key names, for
+    ``gcp.WorkloadIdentity(signing_key_ids=...)``; empty for a PEM key, an AWS key or None."""
+    m = _GCPKMS.match(signing_key or "")
+    return (m.group(1),) if m else ()
 
 
 def spec_workload(spec: Spec, w: WorkloadPlan) -> Workload:
@@ -29,4 +50,4 @@ def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...]
         interconnect=w.interconnect if w.multi_node else "", efa_interfaces=w.efa_interfaces_per_node if w.multi_node else 0,
         retries=w.retries if batch else 0,
         max_runtime_seconds=round((w.max_runtime_hours or 0) * 3600) if batch else 0, project=project,
-        collect=tuple(collect), metric_id=metric_id, dcgm=dcgm)
+        collect=tuple(collect), metric_id=metric_id, dcgm=dcgm, signing_key=sw.image_signing_key)

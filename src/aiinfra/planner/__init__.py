@@ -30,6 +30,10 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     check_quotas(spec, workloads, add)
     check_performance(spec, workloads, add)
 
+    from aiinfra.planner.security import plan_security
+
+    security = plan_security(spec, workloads)
+    guarded = sum(c.monthly_usd for c in security)
     compute = sum(w.monthly_usd for w in workloads)
     stored = sum(s.monthly_usd for s in storage)
     od = sum(w.on_demand_monthly_usd for w in workloads)
@@ -38,12 +42,15 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
         by_cloud[w.cloud] = by_cloud.get(w.cloud, 0.0) + w.monthly_usd
     for s in storage:
         by_cloud[s.cloud] = by_cloud.get(s.cloud, 0.0) + s.monthly_usd
+    for c in security:
+        by_cloud[c.cloud] = by_cloud.get(c.cloud, 0.0) + c.monthly_usd
     totals = Totals(
-        compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2), monthly_usd=round(compute + stored, 2),
-        on_demand_equivalent_monthly_usd=round(od + stored, 2), spot_savings_monthly_usd=round(od - compute, 2),
+        compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2), monthly_usd=round(compute + stored + guarded, 2),
+        on_demand_equivalent_monthly_usd=round(od + stored + guarded, 2), spot_savings_monthly_usd=round(od - compute, 2),
         by_cloud_monthly_usd={k: round(v, 2) for k, v in sorted(by_cloud.items())},
         gpus_steady=sum(w.nodes * w.gpus_per_node for w in workloads),
         gpus_peak=sum(w.max_nodes * w.gpus_per_node for w in workloads),
+        security_monthly_usd=round(guarded, 2),
     )
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
@@ -53,4 +60,4 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     from aiinfra.planner.monitoring import plan_monitoring
 
     return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
-                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec))
+                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec), security=security)

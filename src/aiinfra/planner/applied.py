@@ -34,7 +34,6 @@ from aiinfra.planner import rules
 from aiinfra.planner.model import NotApplied
 
 W = "workload_inventory[]"
-ISSUE_15 = "planned"  # the security controls are issue 15 of the project
 
 APPLIED: dict[str, str] = {
     "project": "stacks/aws.py: stack and resource names, cost tags; stacks/gcp.py: the same",
@@ -128,6 +127,34 @@ APPLIED: dict[str, str] = {
     "cost_optimization.scheduling.preemptible_vms": "planner/compute.py: spot in the named environments",
     "cost_optimization.lifecycle_management": "planner/storage.py: lifecycle days",
     "cost_optimization.lifecycle_management.model_archival": "planner/storage.py: days before objects move to the cold class",
+    "cost_optimization.lifecycle_management.data_retention": ("planner/storage.py: compliance_based: nothing expires; "
+                                                              "planner/security.py: the warm-tier bucket locked (Object Lock / retention)"),
+    "cost_optimization.lifecycle_management.retention_period": "planner/security.py (via compliance_retention_days): the lock's period",
+    "security_controls": "planner/security.py (via requirements): the Step 4 controls in the plan; stacks/aws.py (via requirements): recorded in each stack",
+    "security_controls.access_management": "planner/security.py (via api_authentication): API authentication",
+    "security_controls.access_management.api_authentication": (
+        "planner/security.py: the endpoints authenticate callers; stacks/aws.py (via api_authentication): ALB OIDC; "
+        "stacks/gcp.py (via api_authentication): Identity-Aware Proxy"),
+    "security_controls.data_protection": "planner/security.py (via hsm_keys): key protection",
+    "security_controls.data_protection.key_management": (
+        "planner/security.py (via hsm_keys): HSM keys when it names one; stacks/gcp.py (via key_protection): Cloud KMS protection level"),
+    "security_controls.network_security": "planner/security.py (via segmentation): the network controls",
+    "security_controls.network_security.network_segmentation": (
+        "planner/security.py (via segmentation): the policy pack judges per-workload node groups and firewalls"),
+    "security_controls.network_security.intrusion_detection": (
+        "planner/security.py (via threat_detection): GuardDuty / Security Command Center; stacks/aws.py (via threat_detection): deployed"),
+    "security_controls.network_security.vulnerability_scanning": (
+        "planner/security.py (via vulnerability_scanning): Inspector / VM Manager; stacks/gcp.py (via vulnerability_scanning): deployed"),
+    "clouds.aws.oidc": "stacks/aws.py: the endpoints' ALB OIDC authentication",
+    "clouds.aws.oidc.issuer": "stacks/aws.py (via oidc): the identity provider",
+    "clouds.aws.oidc.authorization_endpoint": "stacks/aws.py (via oidc): the identity provider",
+    "clouds.aws.oidc.token_endpoint": "stacks/aws.py (via oidc): the identity provider",
+    "clouds.aws.oidc.user_info_endpoint": "stacks/aws.py (via oidc): the identity provider",
+    "clouds.aws.oidc.client_id": "stacks/aws.py (via oidc): the identity provider",
+    "clouds.aws.oidc.scope": "stacks/aws.py (via oidc): the identity provider",
+    "clouds.aws.custom_key_store_id": "stacks/aws.py: the data key is created in the CloudHSM key store",
+    "clouds.gcp.iap_members": "stacks/gcp.py: who may call the endpoints through Identity-Aware Proxy",
+    f"{W}.image_signing_key": "boot/workload.py: the image's signature is verified at boot",
     "growth_forecast": "planner/compute.py: max replicas and data volumes",
     "growth_forecast.qps_growth": "planner/compute.py: max replicas",
     "growth_forecast.dataset_growth": "planner/compute.py: data volumes; planner/storage.py: warm tier size",
@@ -192,33 +219,18 @@ NOT_APPLIED: dict[str, str] = {
                                                   "disabled is not built"),
     "network.inference_network.cdn": ("no CDN is provisioned: the endpoints are load balancers (AWS regional ALB, GCP HTTPS load "
                                       "balancer without Cloud CDN)"),
-    "security_controls": f"the security controls are not deployed from the spec yet ({ISSUE_15}); the stacks' fixed controls are the policy pack's (README \"Security policy pack\")",
-    "security_controls.access_management": f"access management is not deployed from the spec yet ({ISSUE_15})",
     "security_controls.access_management.identity_provider": (
-        f"no identity provider is connected yet ({ISSUE_15}): access is the clouds' own IAM (a role or service account a workload)"),
+        "not read: the endpoints authenticate with the identity provider of clouds.aws.oidc (AWS) and Google identities through "
+        "Identity-Aware Proxy (GCP; a directory such as Active Directory joins through Workforce Identity Federation, outside the "
+        "stacks); everything else is the clouds' own IAM"),
     "security_controls.access_management.rbac": (
-        f"no RBAC roles are created yet ({ISSUE_15}): there is no Kubernetes cluster; each workload has its own least-privilege "
-        "IAM role or service account"),
-    "security_controls.access_management.api_authentication": (
-        f"the endpoints do not authenticate requests yet ({ISSUE_15}): the load balancer passes every request to the model "
-        "server; authenticate in the server or use exposure: internal"),
-    "security_controls.data_protection": f"data protection is not configured from the spec yet ({ISSUE_15})",
+        "not read: there is no Kubernetes cluster; each workload has its own least-privilege IAM role or service account"),
     "security_controls.data_protection.encryption_at_rest": (
-        f"not read yet ({ISSUE_15}): buckets, volumes and disks are always encrypted with a customer-managed KMS / Cloud KMS key "
-        "(AES-256), whatever it says"),
+        "not read: buckets, volumes and disks are always encrypted with a customer-managed KMS / Cloud KMS key (AES-256-GCM), "
+        "whatever it says"),
     "security_controls.data_protection.encryption_in_transit": (
-        f"not enforced yet ({ISSUE_15}): the HTTPS endpoints accept TLS 1.2 and 1.3 (AWS ELBSecurityPolicy-TLS13-1-2-2021-06, "
-        "GCP RESTRICTED policy with TLS 1.2 minimum)"),
-    "security_controls.data_protection.key_management": (
-        f"keys are software-protected (AWS KMS, Cloud KMS SOFTWARE level); HSM-backed keys are not created yet ({ISSUE_15})"),
-    "security_controls.network_security": f"network security controls are not deployed from the spec yet ({ISSUE_15})",
-    "security_controls.network_security.network_segmentation": (
-        f"no segmentation beyond the fixed layout yet ({ISSUE_15}): all workloads' nodes share the region's private subnets and "
-        "one node security group / network tag"),
-    "security_controls.network_security.intrusion_detection": (
-        f"intrusion detection is not deployed yet ({ISSUE_15}): no GuardDuty or Cloud IDS"),
-    "security_controls.network_security.vulnerability_scanning": (
-        f"vulnerability scanning is not deployed yet ({ISSUE_15}): no Inspector or Artifact Analysis scanning of nodes or images"),
+        "not read: the HTTPS endpoints accept TLS 1.2 and 1.3 (AWS ELBSecurityPolicy-TLS13-1-2-2021-06, GCP RESTRICTED "
+        "policy with TLS 1.2 minimum), whatever it says"),
     "resource_quotas.*.limits.cpu": f"not checked: the plan compares its vCPUs with requests.cpu only; {_NO_K8S}",
     "resource_quotas.*.limits.memory": f"not checked: the plan compares its memory with requests.memory only; {_NO_K8S}",
     "resource_quotas.*.persistentvolumeclaims": f"not checked: each node gets its own data volume, there are no volume claims; {_NO_K8S}",
@@ -226,8 +238,6 @@ NOT_APPLIED: dict[str, str] = {
     "resource_quotas.*.pods": f"not checked: {_NO_K8S}",
     "cost_optimization.right_sizing.method": _RIGHT_SIZING,
     "cost_optimization.right_sizing.frequency": _RIGHT_SIZING,
-    "cost_optimization.lifecycle_management.data_retention": (
-        "nothing is deleted by lifecycle rules (the plan's expiration_days is null): objects stay until you delete them"),
     "cost_optimization.lifecycle_management.resource_cleanup": (
         "no cleanup job is deployed: batch groups scale to zero at each run's hard stop; nothing else is removed"),
     "growth_forecast.model_size_growth": "not read: GPU memory, checkpoints and model storage are sized for today's model_size",
@@ -345,6 +355,48 @@ def _training_jobs(spec, owner, policy, key) -> str | None:
     return "anytime is the default: derived schedules start at midnight UTC" if policy == "anytime" else None
 
 
+def _data_retention(spec, owner, value, key) -> str | None:
+    if "compliance" in value.lower():
+        return None
+    return f"{value!r} is not read: only compliance_based changes the stacks (nothing expires, the warm-tier bucket is locked)"
+
+
+def _retention_period(spec, owner, value, key) -> str | None:
+    if owner.data_retention and "compliance" in owner.data_retention.lower():
+        return None
+    return "only read with data_retention: compliance_based"
+
+
+def _off(value) -> bool:
+    from aiinfra.planner.security import _OFF
+
+    return bool(_OFF.match(value))
+
+
+def _api_authentication(spec, owner, value, key) -> str | None:
+    if _off(value):
+        return None  # "none": nothing to apply, nothing claimed
+    if not any(w.type == "inference" for w in spec.workload_inventory):
+        return "no serving workload: there is no endpoint to authenticate"
+    return None
+
+
+def _asked_control(spec, owner, value, key) -> str | None:
+    return f"{value!r} turns it off: nothing is deployed" if _off(value) else None
+
+
+def _oidc(spec, aws, value, key) -> str | None:
+    from aiinfra.planner.security import api_authentication
+
+    if not api_authentication(spec):
+        return "only read when security_controls.access_management.api_authentication asks for authentication"
+    return None
+
+
+def _iap_members(spec, gcp, value, key) -> str | None:
+    return _oidc(spec, gcp, value, key)
+
+
 Condition = Callable[[Any, Any, Any, Any], "str | None"]
 CONDITIONS: dict[str, Condition] = {
     f"{W}.framework": _framework,
@@ -360,6 +412,13 @@ CONDITIONS: dict[str, Condition] = {
     "cost_optimization.scheduling.training_jobs": _training_jobs,
     "clouds.aws.domains": _aws_domains,
     "clouds.aws.hosted_zone_id": _aws_zone,
+    "cost_optimization.lifecycle_management.data_retention": _data_retention,
+    "cost_optimization.lifecycle_management.retention_period": _retention_period,
+    "security_controls.access_management.api_authentication": _api_authentication,
+    "security_controls.network_security.intrusion_detection": _asked_control,
+    "security_controls.network_security.vulnerability_scanning": _asked_control,
+    "clouds.aws.oidc": _oidc,
+    "clouds.gcp.iap_members": _iap_members,
 }
 
 

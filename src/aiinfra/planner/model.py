@@ -144,12 +144,13 @@ class MonitoringPlan:
 class Totals:
     compute_monthly_usd: float
     storage_monthly_usd: float
-    monthly_usd: float
+    monthly_usd: float  # compute + storage + security
     on_demand_equivalent_monthly_usd: float
     spot_savings_monthly_usd: float
     by_cloud_monthly_usd: dict[str, float]
     gpus_steady: int
     gpus_peak: int
+    security_monthly_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class Plan:
     security_exceptions: list[SecurityExceptionPlan] = field(default_factory=list)
     monitoring: list[MonitoringPlan] = field(default_factory=list)
     not_applied: list[NotApplied] = field(default_factory=list)
+    security: list = field(default_factory=list)  # planner.security.SecurityControlPlan
 
     @property
     def errors(self) -> list[Finding]:
@@ -197,7 +199,7 @@ class Plan:
 
     def to_dict(self) -> dict:
         d = _plain(self)
-        order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "monitoring",
+        order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "security", "monitoring",
                  "findings", "not_applied", "security_exceptions"]
         return {k: d[k] for k in order}
 

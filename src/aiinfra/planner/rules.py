@@ -166,3 +166,39 @@ OPS_AGENT_SERIES = {"agent.googleapis.com/gpu/utilization": "gpu", "agent.google
                     "agent.googleapis.com/disk/read_bytes_count": 3, "agent.googleapis.com/disk/write_bytes_count": 3,
                     "agent.googleapis.com/disk/io_time": 3, "agent.googleapis.com/interface/traffic": 4}
 AGENT_SAMPLES_PER_HOUR = 60  # the agents' 60 s collection interval
+
+# ---- security controls (issue 15): list prices a month, all regions alike ---------------------
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+# AWS WAF: $5.00 a web ACL and $1.00 a rule (a managed rule group counts as one rule) a month,
+# $0.60 a million requests inspected. https://aws.amazon.com/waf/pricing/
+WAF_WEB_ACL_MONTH_USD = 5.00
+WAF_RULE_MONTH_USD = 1.00
+WAF_MILLION_REQUESTS_USD = 0.60
+# Cloud Armor Standard: $5.00 a policy and $1.00 a rule a month, $0.75 a million requests.
+# https://cloud.google.com/armor/pricing
+ARMOR_POLICY_MONTH_USD = 5.00
+ARMOR_RULE_MONTH_USD = 1.00
+ARMOR_MILLION_REQUESTS_USD = 0.75
+# AWS KMS: $1.00 a customer-managed key a month, every key in FIPS 140-3 validated HSMs; a key in
+# a CloudHSM custom key store costs the same in KMS, the cluster's HSMs are billed by CloudHSM
+# by the hour. https://aws.amazon.com/kms/pricing/ , https://aws.amazon.com/cloudhsm/pricing/
+AWS_KMS_KEY_MONTH_USD = 1.00
+# Cloud KMS: an active symmetric key version $0.06 (SOFTWARE) or $1.00 (HSM) a month; each
+# rotation adds a version, billed until it is destroyed. https://cloud.google.com/kms/pricing
+GCP_KMS_SOFTWARE_VERSION_MONTH_USD = 0.06
+GCP_KMS_HSM_VERSION_MONTH_USD = 1.00
+# The requests an endpoint's rate rule lets one client send, over this window (AWS WAF allows
+# 60, 120, 300 or 600 s; Cloud Armor intervals include 60 s): the whole planned peak.
+RATE_WINDOW_SECONDS = 60
+# Bodies above this are refused at the edge (by their declared Content-Length): 10 MiB.
+MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
+# GuardDuty: runtime monitoring of EC2 $1.50 a vCPU a month (first 500 vCPUs; pro-rated by the
+# hour), the foundational sources (CloudTrail management events, VPC flow and DNS logs) and S3
+# data events priced by volume (not estimated here). https://aws.amazon.com/guardduty/pricing/
+GUARDDUTY_RUNTIME_VCPU_MONTH_USD = 1.50
+# Inspector: EC2 scanning $1.258 an instance a month (pro-rated), ECR $0.09 an image pushed.
+# https://aws.amazon.com/inspector/pricing/
+INSPECTOR_EC2_INSTANCE_MONTH_USD = 1.258
+# VM Manager (OS Config inventory and vulnerability reports): $0.003 a VM an hour beyond a billing
+# account's first 100 VMs (counted here from the first). https://cloud.google.com/compute/vm-manager/pricing
+VM_MANAGER_VM_HOUR_USD = 0.003

@@ -21,6 +21,7 @@ import jsii
 from cdktf import IAspect, TerraformStack
 from constructs import Construct, IConstruct, IValidation
 
+from aiinfra.policy.model import REQUIREMENTS
 from aiinfra.policy.pack import Report, Suppression, check_stack
 
 
@@ -34,6 +35,20 @@ def suppress(construct: Construct, rule: str, reason: str) -> None:
         found = []
         stack._aiinfra_suppressions = found  # type: ignore[attr-defined]
     found.append(Suppression(rule, construct.node.path, reason.strip(), "construct"))
+
+
+def require(construct: Construct, *names: str) -> None:
+    """Record in ``construct``'s stack what its spec asks of it (``REQUIREMENTS``: e.g.
+    ``"api_authentication"``); the rules judging each ask then apply to the stack's resources.
+    Written into the synthesized stack (``//.aiinfra.requires``), so ``check_output`` and a
+    review of the ``cdk.tf.json`` see it too."""
+    unknown = [n for n in names if n not in REQUIREMENTS]
+    if unknown:
+        raise ValueError(f"unknown requirement {unknown[0]!r}; known: {', '.join(sorted(REQUIREMENTS))}")
+    stack = TerraformStack.of(construct)
+    found = set(getattr(stack, "_aiinfra_requires", ())) | set(names)
+    stack._aiinfra_requires = found  # type: ignore[attr-defined]
+    stack.add_override("//.aiinfra", {"requires": sorted(found)})
 
 
 def construct_suppressions(stack: TerraformStack) -> list[Suppression]:

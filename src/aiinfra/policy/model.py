@@ -54,6 +54,13 @@ def blocks(value: Any) -> list[dict[str, Any]]:
     return []
 
 
+# What a spec may ask of its stacks (``aiinfra.security.requirements``), each judged by a rule.
+REQUIREMENTS = {
+    "api_authentication": "serving endpoints authenticate their callers (security_controls.access_management.api_authentication)",
+    "hsm_keys": "encryption keys are held in hardware security modules (security_controls.data_protection.key_management)",
+    "segmentation": "each workload's nodes have a network scope of their own (security_controls.network_security.network_segmentation)",
+}
+
 REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.")
 
 
@@ -64,9 +71,13 @@ class StackView:
     name: str
     resources: list[Resource]
     backend: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the stack's spec asks of it beyond the fixed rules (``REQUIREMENTS``): written by
+    # ``aiinfra.policy.require`` into the stack's ``//.aiinfra.requires``; rules judging an ask
+    # are not applicable to a stack without it.
+    requires: frozenset[str] = frozenset()
 
     @classmethod
-    def from_json(cls, name: str, doc: dict[str, Any]) -> "StackView":
+    def from_json(cls, name: str, doc: dict[str, Any], requires: "frozenset[str] | None" = None) -> "StackView":
         found = []
         for rtype, items in (doc.get("resource") or {}).items():
             for rname, body in items.items():
@@ -76,7 +87,9 @@ class StackView:
         for kind, config in backend.items():
             # The state backend, judged like a resource (type ``terraform_backend``).
             found.append(Resource("terraform_backend", kind, f"{name}/backend", dict(config or {})))
-        return cls(name, found, backend)
+        if requires is None:
+            requires = frozenset(((doc.get("//") or {}).get("aiinfra") or {}).get("requires") or ())
+        return cls(name, found, backend, frozenset(requires))
 
     def of_type(self, *types: str) -> Iterator[Resource]:
         return (r for r in self.resources if r.type in types)

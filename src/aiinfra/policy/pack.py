@@ -70,9 +70,11 @@ def _matches(resource: Resource, path: str) -> bool:
     return resource.path == path or resource.path.startswith(path + "/")
 
 
-def check_stack(name: str, doc: dict[str, Any], suppressions: Sequence[Suppression] = (), rules: Iterable[Rule] = RULES) -> Report:
-    """Judge every resource of one synthesized stack (``cdk.tf.json`` content)."""
-    stack = StackView.from_json(name, doc)
+def check_stack(name: str, doc: dict[str, Any], suppressions: Sequence[Suppression] = (), rules: Iterable[Rule] = RULES,
+                requires: frozenset[str] | None = None) -> Report:
+    """Judge every resource of one synthesized stack (``cdk.tf.json`` content). ``requires``:
+    what the spec asks of the stack (default: what the stack itself records, ``require``)."""
+    stack = StackView.from_json(name, doc, requires)
     report = Report(checked_resources=len(stack.resources))
     mine = [s for s in suppressions if s.path == name or s.path.startswith(name + "/")]
     for s in mine:

@@ -109,6 +109,27 @@ class Strict(BaseModel):
 
 # ---- clouds -------------------------------------------------------------------------
 
+HttpsUrl = Annotated[str, Field(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$", max_length=500)]
+# A cosign verification key: a PEM public key, or a KMS key cosign reads the public half of
+# (https://docs.sigstore.dev/cosign/key_management/overview/: awskms:// and gcpkms:// URIs).
+SIGNING_KEY_RE = (r"^(-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n?"
+                  r"|awskms:///arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+"
+                  r"|gcpkms://projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]+/cryptoKeys/[A-Za-z0-9_-]+"
+                  r"(/cryptoKeyVersions/[0-9]+)?)$")
+
+
+class AwsOidc(Strict):
+    """The identity provider the HTTPS endpoints authenticate callers with (ALB authenticate-oidc;
+    the client secret is a sensitive Terraform variable, never in the spec)."""
+
+    issuer: HttpsUrl
+    authorization_endpoint: HttpsUrl
+    token_endpoint: HttpsUrl
+    user_info_endpoint: HttpsUrl
+    client_id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+    scope: Annotated[str, Field(min_length=1, max_length=256)] = "openid"
+
+
 class AwsCloud(Strict):
     region: str = "us-east-1"
     account_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
@@ -121,6 +142,10 @@ class AwsCloud(Strict):
     domains: list[Domain] = []
     hosted_zone_id: Annotated[str, Field(pattern=r"^Z[0-9A-Z]{1,32}$")] | None = None
     alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+    # API authentication at the load balancer (security_controls.access_management.api_authentication).
+    oidc: AwsOidc | None = None
+    # An AWS CloudHSM key store of the account: the data keys are created in it (HSM key management).
+    custom_key_store_id: Annotated[str, Field(pattern=r"^cks-[0-9a-z]{17}$")] | None = None
 
 
 class GcpCloud(Strict):
@@ -135,6 +160,8 @@ class GcpCloud(Strict):
     alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
     # The Cloud Billing account paying for the project: a budget at 50 / 80 / 100 % of the plan.
     billing_account: Annotated[str, Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")] | None = None
+    # Who may call the HTTPS endpoints through Identity-Aware Proxy (API authentication): IAM members.
+    iap_members: list[Annotated[str, Field(pattern=r"^(user|group|serviceAccount|domain|principal|principalSet):[^\s]{3,300}$")]] = []
 
 
 class Clouds(Strict):
@@ -176,6 +203,8 @@ class Workload(Strict):
     # What runs on the nodes (SPEC.md v2). Left out, the nodes are prepared (disks, drivers,
     # interconnect) and wait for the user's own deployment; the image is then a deploy-time input.
     image: Annotated[str, AfterValidator(_image)] | None = None
+    # The image's signature is verified with this key at boot before the container starts (cosign).
+    image_signing_key: Annotated[str, Field(pattern=SIGNING_KEY_RE, max_length=4096)] | None = None
     command: Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]], BeforeValidator(_command), Field(min_length=1, max_length=200)] | None = None
     env: Annotated[dict[str, str], BeforeValidator(_env)] = {}
     # Inference: the port the container serves on (default 8080) and its health path (default /health).
@@ -374,6 +403,8 @@ class Scheduling(Strict):
 class LifecycleManagement(Strict):
     model_archival: Days | None = None
     data_retention: Text | None = None
+    # How long "compliance_based" retention locks objects (S3 Object Lock / GCS retention policy).
+    retention_period: Days | None = None
     resource_cleanup: Text | None = None
 
 

@@ -6,22 +6,32 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 
 from cdktf import App, Fn, LocalBackend, Op, S3Backend, TerraformOutput, TerraformStack, TerraformVariable, Token
 
 from aiinfra.boot import aws_user_data_gzip
+from aiinfra.boot.workload import signing_key_arns, spec_workload
 from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey,
-                                    GpuInstanceGroup, InferenceEndpoint, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
+                                    GpuInstanceGroup, InferenceEndpoint, NodeSecurityGroup, OidcAuthentication, RunSchedule, SpotPool, ThreatDetection,
+                                    TieredStorage, WebAcl, WorkloadIdentity)
 from aiinfra.layout import aws_foundation_zones, aws_public_zones
 from aiinfra.observability.workload import boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
+from aiinfra.planner.security import (api_authentication, compliance_retention_days, peak_qps, requirements, threat_detection,
+                                      vulnerability_scanning)
+from aiinfra.policy.aspect import require
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input
 
+
+
+# An image in the account's ECR (Inspector then scans the repositories too).
+ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 
 
 def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
@@ -45,6 +55,9 @@ def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
     stack = TerraformStack(app, name)
     provider(stack, "aws", AWS, region=region, default_tags=[{"tags": _tags(spec, part)}])
     _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
+    asks = requirements(spec)
+    if asks:
+        require(stack, *sorted(asks))  # the policy pack judges the spec's asks (API authentication, HSM keys, segmentation)
     return stack
 
 
@@ -62,11 +75,14 @@ class AwsFoundation:
         multi_node = any(w.multi_node for w in workloads)
         public_zones = aws_public_zones(workloads)
         self.key = EncryptionKey(self.stack, "key", alias=f"{self.name}-{region}-data", description=f"{spec.project} {spec.environment} data in {region}",
-                                 autoscaling_role_suffix=short(f"{self.name}-{region}", 35))
+                                 autoscaling_role_suffix=short(f"{self.name}-{region}", 35),
+                                 custom_key_store_id=spec.clouds.aws.custom_key_store_id)
         self.network = ClusterNetwork(self.stack, "network", name=f"{self.name}-{region}", zone_ids=zones, log_kms_key_arn=self.key.arn,
                                       public_zone_ids=public_zones,
                                       nat_gateways="per_zone" if spec.environment == "production" and has_endpoint else "single",
-                                      placement_group=multi_node)
+                                      placement_group=multi_node,
+                                      # Each workload's nodes get a security group of their own (segmentation), in its stack.
+                                      node_security_group=False)
         tiers = {t.tier: t for t in storage.tiers} if storage else {}
         warm = tiers["warm"].transition_after_days if "warm" in tiers else 30
         cold = tiers["cold"].transition_after_days if "cold" in tiers else 90
@@ -75,9 +91,16 @@ class AwsFoundation:
                                      archive_after_days=storage.archive_after_days if storage else 365,
                                      noncurrent_expiration_days=storage.expiration_days if storage else None,
                                      abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7,
-                                     load_balancer_logs=has_endpoint)
+                                     load_balancer_logs=has_endpoint, compliance_retention_days=compliance_retention_days(spec))
         self.alerts = Alerts(self.stack, "alerts", name=f"{self.name}-{region}", kms_key_arn=self.key.arn, rules=[],
                              email_endpoints=spec.clouds.aws.alert_emails)
+        self.threats = None
+        if threat_detection(spec) or vulnerability_scanning(spec):
+            # GuardDuty (intrusion_detection) and Inspector (vulnerability_scanning), findings to the alerts topic.
+            self.threats = ThreatDetection(self.stack, "threat-detection", name=short(f"{self.name}-{region}", 38),
+                                           topic_arn=self.alerts.topic_arn, guardduty=threat_detection(spec),
+                                           inspector=vulnerability_scanning(spec), ecr=any(ECR_IMAGE.match(w.image or "") for w in workloads))
+            self.notes += [f"{self.stack.node.id}: {n}" for n in self.threats.notes]
         monthly = sum(w.monthly_usd for w in workloads) + (storage.monthly_usd if storage else 0.0)
         if primary and monthly > 0:
             Budget(self.stack, "budget", name=f"{self.name}-aws-monthly", monthly_limit_usd=round(plan.totals.by_cloud_monthly_usd.get("aws", monthly), 2),
@@ -123,8 +146,12 @@ class AwsWorkload:
         serving = w.type == "inference"
         self.identity = WorkloadIdentity(self.stack, "identity", name=short(name, 64), bucket_arns=[storage.arn], object_prefix=w.name,
                                          kms_key_arns=[key.arn], autoscaling_group_names=[] if serving else [name],
-                                         cluster_discovery=not serving)
+                                         cluster_discovery=not serving, signing_key_arns=signing_key_arns(spec_workload(spec, w).image_signing_key))
         subnet_ids = _subnets_for(foundation, net.private_subnet_ids, w.zones, 1)
+        # The workload's own network scope: in from its own nodes (multi-node runs) and its load balancer only.
+        self.node_security_group = NodeSecurityGroup(self.stack, "node-sg", name=f"{name}-nodes", vpc_id=net.vpc_id, collective=w.multi_node,
+                                                     description=f"Nodes of {w.name}: in from {'each other and ' if w.multi_node else ''}"
+                                                                 f"{'its load balancer' if serving else 'nothing else'}; out HTTPS")
         spot = None
         if w.capacity != "on_demand":
             spot = SpotPool(on_demand_base=w.on_demand_base_nodes, on_demand_percent_above_base=w.on_demand_percent_above_base,
@@ -139,7 +166,7 @@ class AwsWorkload:
             health = "ELB" if image_var is None else Token.as_string(Fn.conditional(Op.eq(image_var, ""), "EC2", "ELB"))
         self.group = GpuInstanceGroup(
             self.stack, "nodes", name=name, instance_type=w.instance_type, subnet_ids=subnet_ids,
-            security_group_ids=[net.node_security_group_id], instance_profile_arn=self.identity.instance_profile_arn, kms_key_arn=key.arn,
+            security_group_ids=[self.node_security_group.id], instance_profile_arn=self.identity.instance_profile_arn, kms_key_arn=key.arn,
             min_size=w.min_nodes if serving else 0, max_size=w.max_nodes, desired_capacity=w.nodes if serving else 0,
             image_id=spec.clouds.aws.ami_id, gpu=bool(w.gpu), health_check_type=health,
             health_check_grace_seconds=SERVING_GRACE_SECONDS if serving else 600, efa_interfaces=w.efa_interfaces_per_node,
@@ -162,12 +189,17 @@ class AwsWorkload:
             subnets = _subnets_for(foundation, net.public_subnet_ids if public else net.private_subnet_ids, w.zones, 2)
             self.endpoint = InferenceEndpoint(
                 self.stack, "endpoint", name=short(name, 32), vpc_id=net.vpc_id, subnet_ids=subnets,
-                node_security_group_id=net.node_security_group_id, autoscaling_group_name=self.group.name,
+                node_security_group_id=self.node_security_group.id, autoscaling_group_name=self.group.name,
                 certificate_arn=self._certificate(spec, w),
                 requests_per_target=(w.replica_qps or 100.0) * (w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION),
                 vpc_cidr=net.cidr, port=w.port or planner_rules.DEFAULT_MODEL_PORT,
                 health_check_path=w.health_check_path or planner_rules.DEFAULT_HEALTH_CHECK_PATH, internet_facing=public,
-                access_log_bucket=storage.log_bucket_name)
+                access_log_bucket=storage.log_bucket_name, authentication=self._authentication(spec, w))
+            if public:
+                # Rate limit, body size and managed rules in front of the GPUs (docs/security.md: the arithmetic).
+                self.web_acl = WebAcl(self.stack, "waf", name=short(name, 100), peak_requests_per_second=peak_qps(w), kms_key_arn=key.arn,
+                                      window_seconds=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES,
+                                      resource_arn=self.endpoint.arn)
             TerraformOutput(self.stack, "endpoint_dns_name", value=self.endpoint.dns_name)
         self.target = target = AlarmTarget(group_name=self.group.name, serving=serving, node_hour_usd=w.hourly_usd / max(w.nodes, 1),
                              load_balancer=self.endpoint.arn_suffix if self.endpoint else None,
@@ -175,6 +207,32 @@ class AwsWorkload:
         self.alerts = Alerts(self.stack, "alerts", name=name, kms_key_arn=key.arn, rules=alert_rules_for(spec.alerting_rules, w), target=target,
                              topic_arn=foundation.alerts.topic_arn)
         TerraformOutput(self.stack, "autoscaling_group_name", value=self.group.name)
+
+    def _authentication(self, spec: Spec, w: WorkloadPlan) -> OidcAuthentication | None:
+        """ALB OIDC authentication when the spec asks for API authentication: the identity provider of
+        clouds.aws.oidc, else Terraform variables (never an open endpoint the spec says is authenticated).
+        The client secret is always a sensitive variable (a secret is never in the spec)."""
+        if not api_authentication(spec):
+            return None
+        oidc = spec.clouds.aws.oidc
+        secret = TerraformVariable(self.stack, "oidc_client_secret", type="string", sensitive=True, nullable=False,
+                                   description=f"Client secret of {w.name}'s endpoint at the OIDC identity provider (ALB authenticate-oidc)")
+        if oidc is not None:
+            settings = oidc.model_dump()
+            self.notes.append(f"{self.stack.node.id}: {w.name}'s endpoint authenticates callers with {oidc.issuer}: pass the client secret "
+                              "with -var 'oidc_client_secret=...' (or TF_VAR_oidc_client_secret) and register "
+                              "https://<endpoint DNS name>/oauth2/idpresponse as a redirect URL at the identity provider")
+        else:
+            settings = {"scope": "openid"}
+            for field in ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint", "client_id"):
+                settings[field] = TerraformVariable(self.stack, f"oidc_{field}", type="string", nullable=False,
+                                                    description=f"OIDC {field.replace('_', ' ')} of the identity provider {w.name}'s endpoint "
+                                                                "authenticates callers with; or set clouds.aws.oidc in the spec").string_value
+            self.notes.append(f"{self.stack.node.id}: api_authentication asks for authenticated endpoints and clouds.aws.oidc is not set: pass "
+                              "the identity provider with -var 'oidc_issuer=...' -var 'oidc_authorization_endpoint=...' -var "
+                              "'oidc_token_endpoint=...' -var 'oidc_user_info_endpoint=...' -var 'oidc_client_id=...' and "
+                              "-var 'oidc_client_secret=...'")
+        return OidcAuthentication(client_secret=secret.string_value, **settings)
 
     def _certificate(self, spec: Spec, w: WorkloadPlan) -> str:
         """The HTTPS listener's certificate: the spec's ARN, one requested for clouds.aws.domains, or a variable."""

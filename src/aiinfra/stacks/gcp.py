@@ -10,18 +10,26 @@ import math
 from cdktf import App, GcsBackend, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable
 
 from aiinfra.boot import gcp_metadata
+from aiinfra.boot.workload import signing_key_ids, spec_workload
 from aiinfra.boot.images import node_image
 from aiinfra.constructs._tf import GOOGLE, provider
 from aiinfra.constructs.gcp import (AlertRule, Alerts, BillingBudget, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey, GpuInstanceGroup,
                                     GpuNicNetworks, GroupRunnerRole, HealthCheck, InferenceEndpoint, InternalEndpoint, JobMetric, MetricDescriptors,
-                                    PolicyTarget, ProjectServices, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
+                                    NodeFirewall, PolicyTarget, ProjectServices, RunSchedule, SpotPool, ThreatDetection, TieredStorage, WorkloadIdentity)
 from aiinfra.constructs.gcp.gpu_instance_group import DATA_DISK_TYPES, LOCAL_SSD_GIB
 from aiinfra.constructs.gcp.metrics import JOB_PREFIX, NOT_ON_GCP, RECIPES
 from aiinfra.constructs.gcp.project_services import DEFAULT_SERVICES
+from aiinfra.constructs.gcp.inference_endpoint import IapAccess
+from aiinfra.constructs.gcp.security_policy import SecurityPolicy
+from aiinfra.constructs.gcp.threat_detection import NODE_METADATA as SCAN_METADATA
+from aiinfra.constructs.gcp.threat_detection import SERVICES as THREAT_SERVICES
 from aiinfra.observability.agents import JOB_METRICS, ops_agent_supported
 from aiinfra.observability.workload import boot_monitoring, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
+from aiinfra.planner.security import (api_authentication, compliance_based, key_protection, peak_qps, requirements, segmentation, threat_detection,
+                                      vulnerability_scanning)
+from aiinfra.policy.aspect import require, suppress
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
@@ -53,6 +61,9 @@ def _stack(app: App, spec: Spec, region: str, part: str, quota_project: bool = F
     quota = {"user_project_override": True, "billing_project": spec.clouds.gcp.project} if quota_project else {}
     provider(stack, "google", GOOGLE, project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part), **quota)
     _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
+    asks = requirements(spec)
+    if asks:
+        require(stack, *sorted(asks))  # the policy pack judges the spec's asks (API authentication, HSM keys, segmentation)
     return stack
 
 
@@ -82,16 +93,21 @@ class GcpFoundation:
         self.region = region
         self.name = resource_prefix(spec.project, spec.environment)
         # A new project has the Compute Engine, Cloud KMS and Monitoring APIs off.
+        security = (THREAT_SERVICES if threat_detection(spec) else ()) + (("osconfig.googleapis.com",) if vulnerability_scanning(spec) else ())
         self.services = ProjectServices(self.stack, "services", project=gcp.project,
-                                        services=DEFAULT_SERVICES + (("billingbudgets.googleapis.com",) if budget else ()))
+                                        services=tuple(dict.fromkeys(DEFAULT_SERVICES + (("billingbudgets.googleapis.com",) if budget else ())
+                                                                     + security + (("iap.googleapis.com",) if api_authentication(spec) else ()))))
         self.runner = GroupRunnerRole(self.stack, "group-runner", project=gcp.project,
                                       role_id=f"aiinfra.{spec.project}.{ENV_SHORT[spec.environment]}.{region}.groupRunner".replace("-", "_"))
-        self.key = EncryptionKey(self.stack, "key", project=gcp.project, location=region, name=short(f"{self.name}-{region}-data", 63))
+        self.key = EncryptionKey(self.stack, "key", project=gcp.project, location=region, name=short(f"{self.name}-{region}-data", 63),
+                                 protection_level=key_protection(spec, "gcp"))
         nics = gpu_nic_networks(workloads)
         roce_zone = next((w.zones[0] for w in workloads if w.interconnect == "rdma" and w.multi_node), None)
         internal = any(w.type == "inference" and w.exposure == "internal" for w in workloads)
         self.network = ClusterNetwork(self.stack, "network", project=gcp.project, name=short(f"{self.name}-{region}", 40), region=region,
-                                      gpu_nics=nics, roce_zone=roce_zone, proxy_only_cidr=PROXY_ONLY_CIDR if internal else None)
+                                      gpu_nics=nics, roce_zone=roce_zone, proxy_only_cidr=PROXY_ONLY_CIDR if internal else None,
+                                      # Each workload's firewall rules are scoped to its service account (segmentation), in its stack.
+                                      internal_traffic=False)
         tiers = {t.tier: t for t in storage.tiers} if storage else {}
         warm = tiers["warm"].transition_after_days if "warm" in tiers else 30
         cold = tiers["cold"].transition_after_days if "cold" in tiers else 90
@@ -100,8 +116,22 @@ class GcpFoundation:
             location=region, kms_key_id=self.key.id, warm_after_days=warm, cold_after_days=max(cold, warm + 30),
             archive_after_days=max(storage.archive_after_days if storage else 365, max(cold, warm + 30) + 90),
             noncurrent_expiration_days=storage.expiration_days if storage else None,
-            abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7, depends_on=self.key.grants)
+            abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7, depends_on=self.key.grants,
+            # compliance_based: per-object retention (a bucket-wide policy would refuse the rewrites of run records and
+            # checkpoints inside the period; model artifacts are locked one by one: docs/security.md).
+            object_retention=compliance_based(spec))
+        if compliance_based(spec):
+            self.notes.append(f"{self.stack.node.id}: data_retention compliance_based: the data bucket has per-object retention; lock "
+                              "each model artifact with gcloud storage objects update gs://BUCKET/OBJECT --retain-until=DATE "
+                              "--retention-mode=locked (a bucket-wide policy would block the rewrites of run records and checkpoints); "
+                              "on a bucket created before, enabling it replaces the bucket: plan with care")
         self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=self.name, rules=[], email_addresses=gcp.alert_emails)
+        self.threats = None
+        if threat_detection(spec) and primary:
+            # Security Command Center findings (a project-wide feed: one, in the primary region's stack) to the alert channels.
+            self.threats = ThreatDetection(self.stack, "threat-detection", project=gcp.project, name=short(self.name, 40),
+                                           notification_channels=self.alerts.channel_ids, kms_key_name=self.key.id)
+            self.notes += [f"{self.stack.node.id}: {n}" for n in self.threats.notes]
         # The job wrapper's metric types exist before any policy names them (one set a project).
         self.descriptors = descriptors or MetricDescriptors(
             self.stack, "job-metrics", project=gcp.project,
@@ -165,7 +195,16 @@ class GcpWorkload:
         self.notes: list[str] = []
         self.identity = WorkloadIdentity(self.stack, "identity", project=gcp.project, account_id=short(f"{spec.project}-{w.name}", 30),
                                          bucket_names=[storage.bucket_name], object_prefix=w.name, kms_key_ids=[key.id],
+                                         signing_key_ids=signing_key_ids(spec_workload(spec, w).image_signing_key),
                                          display_name=f"{spec.project} {spec.environment} {w.name}")
+        # The workload's own network scope: rules on its service account (in from its own nodes for multi-node runs,
+        # out HTTPS and to its peers), and a network tag of its own for the load balancer's rule.
+        nic_networks = [n.get_string_attribute("id") for n in net.gpu_nic_networks] if w.multi_node and w.gpu_nics_per_node and \
+            w.interconnect in ("tcpx", "tcpxo") else []
+        self.firewall = NodeFirewall(self.stack, "firewall", project=gcp.project, network=net.network_id, name=short(f"{name}-fw", 40),
+                                     service_account_email=self.identity.email, collective=w.multi_node, peer_ranges=[net.cidr],
+                                     gpu_nic_networks=nic_networks)
+        node_tag = short(f"{name}-node", 63)
         placement = None
         if w.multi_node and w.placement == "cluster" and w.nodes >= 2:
             placement = net.compact_placement(self.stack, "placement", name=f"{name}-compact", vm_count=w.nodes,
@@ -189,7 +228,7 @@ class GcpWorkload:
             self.notes.append(f"{self.stack.node.id}: {w.name}'s boot image runs no Ops Agent (Container-Optimized OS): no GPU or host "
                               "metrics from its nodes; its runs, node count and cost are watched")
         self.charted = tuple(m for m in charted_metrics(spec, w) if not unavailable(m, agent))
-        metadata = {BUCKET_KEY: storage.bucket_name}
+        metadata = {BUCKET_KEY: storage.bucket_name, **(SCAN_METADATA if vulnerability_scanning(spec) else {})}
         if image_var is not None:
             metadata[IMAGE_KEY] = image_var
         # The groups' names are known before the groups exist (the boot and the schedule name them).
@@ -205,7 +244,7 @@ class GcpWorkload:
             gpu_nic_type=net.gpu_nics.nic_type if gpu_nics and net.gpu_nics else "GVNIC",
             local_ssd_count=w.local_nvme_gib_per_node // LOCAL_SSD_GIB, data_disk_gib=w.data_volume_gib_per_node,
             data_disk_type=w.data_volume_type if w.data_volume_type in DATA_DISK_TYPES else "pd-ssd",
-            placement_policy=placement.self_link if placement else None, spot=spot, reservation=w.reservation, network_tags=[net.node_tag],
+            placement_policy=placement.self_link if placement else None, spot=spot, reservation=w.reservation, network_tags=[net.node_tag, node_tag],
             named_ports={"http": port} if serving else None,
             auto_healing_health_check=health.id if health else None,
             # With the image a deploy-time input, auto-healing is on only once there is a server to check.
@@ -239,7 +278,19 @@ class GcpWorkload:
                 domains = var.list_value
                 self.notes.append(f"{self.stack.node.id}: pass the endpoint's DNS names with -var 'endpoint_domains=[\"...\"]' "
                                   "(or set clouds.gcp.domains in the spec)")
-            serving_args = dict(project=gcp.project, name=name, region=w.region, network=net.network_id, network_tags=[net.node_tag],
+            iap = None
+            if api_authentication(spec):
+                # Identity-Aware Proxy verifies each caller's Google-signed token before a request reaches the nodes.
+                members: list[str] | str = list(gcp.iap_members)
+                if not members:
+                    var = TerraformVariable(self.stack, "iap_members", type="list(string)", nullable=False,
+                                            description=f"Who may call {w.name}'s endpoint through Identity-Aware Proxy (IAM members, e.g. "
+                                                        "serviceAccount:caller@PROJECT.iam.gserviceaccount.com); or set clouds.gcp.iap_members")
+                    members = f"${{var.{var.friendly_unique_id}}}"  # the whole list, as Terraform reads it
+                    self.notes.append(f"{self.stack.node.id}: api_authentication asks for authenticated endpoints and clouds.gcp.iap_members "
+                                      "is not set: pass the callers with -var 'iap_members=[\"serviceAccount:...\"]'")
+                iap = IapAccess(members=members)
+            serving_args = dict(project=gcp.project, name=name, region=w.region, network=net.network_id, network_tags=[node_tag], iap=iap,
                                 instance_groups=self.group.instance_groups, autoscale_group=self.group.id, min_replicas=max(1, w.min_nodes),
                                 max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=w.replica_qps or 100.0,
                                 lb_utilization_target=w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION, domains=domains,
@@ -247,11 +298,19 @@ class GcpWorkload:
             if w.exposure == "internal":
                 self.endpoint = InternalEndpoint(self.stack, "endpoint", subnetwork=net.subnetwork_self_link, proxy_only_cidr=PROXY_ONLY_CIDR,
                                                  port=port, health_check_path=health_path, **serving_args)
+                if segmentation(spec):
+                    suppress(self.endpoint.node.find_child("allow-lb"), "AIINFRA-GCP-014",
+                             f"the region's proxy-only subnet {PROXY_ONLY_CIDR} (foundation stack) holds only the Envoy proxies of the "
+                             "internal load balancers, never VMs (cloud.google.com/load-balancing/docs/proxy-only-subnets); the rule admits "
+                             f"them to {w.name}'s model port on its own network tag")
                 if gcp.domains or not gcp.ssl_certificates:
                     self.notes.append(f"{self.stack.node.id}: Certificate Manager issues the internal endpoint's certificate once the "
                                       "records of output dns_authorization_records are in the domains' DNS")
             else:
-                self.endpoint = InferenceEndpoint(self.stack, "endpoint", health_check=health, **serving_args)
+                # Per-client throttle, body size limit and preconfigured WAF rules in front of the GPUs (docs/security.md).
+                self.armor = SecurityPolicy(self.stack, "armor", project=gcp.project, name=f"{name}-armor", peak_requests_per_second=peak_qps(w),
+                                            interval_sec=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES)
+                self.endpoint = InferenceEndpoint(self.stack, "endpoint", health_check=health, security_policy=self.armor.id, **serving_args)
             TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)
         target = PolicyTarget(workload=w.name, labels={COST_SCOPE_KEY: foundation.name}, groups=tuple(group_names.values()), job=name,
                               job_types=foundation.descriptors.types, node_hour_usd=w.hourly_usd / max(w.nodes, 1), serving=serving,
@@ -262,7 +321,11 @@ class GcpWorkload:
             self.notes.append(f"{self.stack.node.id}: no policy for {text}")
         self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=name, rules=rules, target=target,
                              notification_channels=foundation.alerts.channel_ids)
-        if serving and w.exposure != "internal":
+        if serving and w.exposure != "internal" and api_authentication(spec):
+            # Identity-Aware Proxy answers an unauthenticated checker before any backend: an uptime check would see IAP, not the model.
+            self.notes.append(f"{self.stack.node.id}: no uptime check on {w.name}'s endpoint: Identity-Aware Proxy answers unauthenticated "
+                              "checkers itself; the backends' health and error-rate policies watch it")
+        elif serving and w.exposure != "internal":
             # The DNS name when the spec has one (the certificate is checked), else the address.
             self.alerts.uptime(host=gcp.domains[0] if gcp.domains else self.endpoint.ip_address, validate_ssl=bool(gcp.domains),
                                path=health_path)

@@ -128,12 +128,14 @@ class Alerts(Construct):
             self.topic = resource(self, "topic", "aws_sns_topic", name=f"{name}-alerts", kms_master_key_id=kms_key_arn, tags=tags)
             topic_arn = self.topic.get_string_attribute("arn")
             ctx = AwsContext(self)
-            # Alarms and budgets publish as services, for this account only.
+            # Alarms, budgets and EventBridge rules (threat findings) publish as services, for this account only
+            # (EventBridge sets aws:SourceAccount: https://docs.aws.amazon.com/eventbridge/latest/userguide/cross-service-confused-deputy-prevention.html).
             resource(self, "topic-policy", "aws_sns_topic_policy", arn=topic_arn, policy=policy_json([
                 {"Sid": "AccountManagesTopic", "Effect": "Allow", "Principal": {"AWS": ctx.account_root},
                  "Action": ["SNS:GetTopicAttributes", "SNS:SetTopicAttributes", "SNS:Subscribe", "SNS:ListSubscriptionsByTopic", "SNS:Publish"],
                  "Resource": topic_arn},
-                {"Sid": "ServicesPublish", "Effect": "Allow", "Principal": {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]},
+                {"Sid": "ServicesPublish", "Effect": "Allow", "Principal": {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com",
+                                                                            "events.amazonaws.com"]},
                  "Action": "SNS:Publish", "Resource": topic_arn, "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}},
                 {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "SNS:Publish", "Resource": topic_arn,
                  "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]))

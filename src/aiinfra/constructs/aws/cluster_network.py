@@ -32,6 +32,10 @@ class ClusterNetwork(Construct):
             ``"per_zone"`` (one a public zone, for zone-independent egress).
         efa: create the security group rule that lets nodes exchange all traffic with each
             other, which EFA requires. Default on; the group has no other ingress.
+        node_security_group: create the one node security group every workload of the network
+            shares (default, ``node_security_group_id``). False: none (``node_security_group``
+            and ``node_security_group_id`` are None); give each workload a ``NodeSecurityGroup``
+            of its own instead, so one workload's nodes cannot reach another's (segmentation).
         placement_group: create a cluster placement group (for multi-node training).
         flow_log_retention_days: VPC flow logs to CloudWatch Logs, kept this long; default 365.
         log_kms_key_arn: key for the flow log group; required because logs are encrypted.
@@ -40,7 +44,7 @@ class ClusterNetwork(Construct):
     def __init__(self, scope: Construct, id: str, *, name: str, zone_ids: Sequence[str], log_kms_key_arn: str,
                  cidr: str = "10.40.0.0/16", public_zone_ids: Sequence[str] | None = None, nat_gateways: str = "single",
                  efa: bool = True, placement_group: bool = False, flow_log_retention_days: int = 365,
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, node_security_group: bool = True):
         super().__init__(scope, id)
         if not zone_ids:
             raise ValueError("zone_ids must name at least one availability zone ID")
@@ -103,19 +107,22 @@ class ClusterNetwork(Construct):
                                     vpc_endpoint_type="Gateway", route_table_ids=[r.get_string_attribute("id") for r in self.private_route_tables],
                                     tags={**tags, "Name": f"{name}-s3"})
 
-        self.node_security_group = resource(self, "nodes-sg", "aws_security_group", name=f"{name}-gpu-nodes", vpc_id=vpc_id,
-                                            description=f"GPU nodes of {name}: no ingress but from each other; egress through NAT",
-                                            tags={**tags, "Name": f"{name}-gpu-nodes"})
-        sg_id = self.node_security_group.get_string_attribute("id")
-        self.node_security_group_id: str = sg_id
-        if efa:
-            # EFA requires all traffic from and to the same security group (AWS EFA user guide).
-            resource(self, "nodes-efa-in", "aws_vpc_security_group_ingress_rule", security_group_id=sg_id, ip_protocol="-1",
-                     referenced_security_group_id=sg_id, description="EFA and collective traffic between the group's nodes")
-            resource(self, "nodes-efa-out", "aws_vpc_security_group_egress_rule", security_group_id=sg_id, ip_protocol="-1",
-                     referenced_security_group_id=sg_id, description="EFA and collective traffic between the group's nodes")
-        resource(self, "nodes-https-out", "aws_vpc_security_group_egress_rule", security_group_id=sg_id, ip_protocol="tcp",
-                 from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0", description="HTTPS to AWS APIs, S3 and package mirrors")
+        self.node_security_group = None
+        self.node_security_group_id: str | None = None
+        if node_security_group:
+            self.node_security_group = resource(self, "nodes-sg", "aws_security_group", name=f"{name}-gpu-nodes", vpc_id=vpc_id,
+                                                description=f"GPU nodes of {name}: no ingress but from each other; egress through NAT",
+                                                tags={**tags, "Name": f"{name}-gpu-nodes"})
+            sg_id = self.node_security_group.get_string_attribute("id")
+            self.node_security_group_id = sg_id
+            if efa:
+                # EFA requires all traffic from and to the same security group (AWS EFA user guide).
+                resource(self, "nodes-efa-in", "aws_vpc_security_group_ingress_rule", security_group_id=sg_id, ip_protocol="-1",
+                         referenced_security_group_id=sg_id, description="EFA and collective traffic between the group's nodes")
+                resource(self, "nodes-efa-out", "aws_vpc_security_group_egress_rule", security_group_id=sg_id, ip_protocol="-1",
+                         referenced_security_group_id=sg_id, description="EFA and collective traffic between the group's nodes")
+            resource(self, "nodes-https-out", "aws_vpc_security_group_egress_rule", security_group_id=sg_id, ip_protocol="tcp",
+                     from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0", description="HTTPS to AWS APIs, S3 and package mirrors")
 
         log_group = resource(self, "flow-logs", "aws_cloudwatch_log_group", name=f"/aiinfra/{name}/vpc-flow-logs",
                              retention_in_days=flow_log_retention_days, kms_key_id=log_kms_key_arn, tags=tags)

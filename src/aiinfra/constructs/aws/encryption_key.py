@@ -1,4 +1,5 @@
-"""KMS key with rotation, an alias, and a key policy for the account and named principals only."""
+"""KMS key with rotation, an alias, and a key policy for the account and named principals only;
+optionally in an AWS CloudHSM custom key store."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ class EncryptionKey(Construct):
             the account (through IAM policies that name this key) may use it.
         service_principals: AWS services that may use the key on the account's behalf
             (for example ``sns.amazonaws.com``). Left out: CloudWatch (alarms to encrypted
-            topics), CloudWatch Logs of this region, SNS and Budgets.
+            topics), CloudWatch Logs of this region, SNS, Budgets and EventBridge (security
+            findings routed to an encrypted topic).
         allow_autoscaling: create an EC2 Auto Scaling service-linked role of the key's own
             (``AWSServiceRoleForAutoScaling_<suffix>``) and grant it the use of the key, which it
             needs to launch instances whose volumes it encrypts; groups name it with
@@ -38,20 +40,32 @@ class EncryptionKey(Construct):
         autoscaling_role_suffix: the role's suffix; default the alias (35 characters at most).
         deletion_window_days: 7 to 30; default 30, the longest.
         rotation_period_days: 90 to 2560; default 365 (AWS's yearly rotation, always on).
+        custom_key_store_id: create the key in this AWS CloudHSM key store (``cks-...``): its
+            material lives in the account's own CloudHSM cluster (single-tenant HSMs). AWS KMS keys
+            are already held in FIPS 140-3 validated HSMs; a custom key store is for rules that ask
+            for HSMs you control. Such keys cannot rotate automatically (rotate them by hand:
+            a new key and an alias update), so rotation is off for them.
+            https://docs.aws.amazon.com/kms/latest/developerguide/keystore-cloudhsm.html
+            https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
+
+    Attributes:
+        protection: ``"HSM"`` (AWS KMS's own HSMs) or ``"CLOUDHSM"`` (the custom key store).
     """
 
     def __init__(self, scope: Construct, id: str, *, alias: str, description: str | None = None,
                  user_role_arns: Sequence[str] = (), service_principals: Sequence[str] | None = None,
                  allow_autoscaling: bool = True, autoscaling_role_suffix: str | None = None, deletion_window_days: int = 30, rotation_period_days: int = 365,
-                 tags: dict[str, str] | None = None):
+                 custom_key_store_id: str | None = None, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if not 7 <= deletion_window_days <= 30:
             raise ValueError(f"deletion_window_days must be between 7 and 30, got {deletion_window_days}")
         if not 90 <= rotation_period_days <= 2560:
             raise ValueError(f"rotation_period_days must be between 90 and 2560, got {rotation_period_days}")
+        if custom_key_store_id is not None and not re.fullmatch(r"cks-[0-9a-z]{17}", custom_key_store_id):
+            raise ValueError(f"custom_key_store_id must look like cks-1234567890abcdef0, got {custom_key_store_id!r}")
         ctx = AwsContext(self)
         services = list(service_principals) if service_principals is not None else [
-            "cloudwatch.amazonaws.com", f"logs.{ctx.region}.amazonaws.com", "sns.amazonaws.com", "budgets.amazonaws.com"]
+            "cloudwatch.amazonaws.com", f"logs.{ctx.region}.amazonaws.com", "sns.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
         statements = [{
             "Sid": "AccountAdministersKeyThroughIam",
             "Effect": "Allow",
@@ -82,9 +96,12 @@ class EncryptionKey(Construct):
                                "Action": KEY_USE, "Resource": "*"})
             statements.append({"Sid": "AutoScalingGrantsToEc2", "Effect": "Allow", "Principal": {"AWS": asg_role},
                                "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}})
-        self.key = resource(self, "key", "aws_kms_key", description=description or alias, enable_key_rotation=True,
+        rotates = custom_key_store_id is None
+        self.protection = "HSM" if rotates else "CLOUDHSM"
+        self.key = resource(self, "key", "aws_kms_key", description=description or alias, enable_key_rotation=rotates,
                             # 365 is AWS's own default: set only when it differs, so the key reads back unchanged.
-                            rotation_period_in_days=rotation_period_days if rotation_period_days != 365 else None,
+                            rotation_period_in_days=rotation_period_days if rotates and rotation_period_days != 365 else None,
+                            custom_key_store_id=custom_key_store_id,
                             deletion_window_in_days=deletion_window_days,
                             key_usage="ENCRYPT_DECRYPT", customer_master_key_spec="SYMMETRIC_DEFAULT",
                             policy=policy_json(statements), tags=tags)

@@ -4,12 +4,86 @@ requests per target and CPU (the guide's HPA: 70% CPU, requests per second per r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from cdktf import Token
 from constructs import Construct
 
 from aiinfra.constructs._tf import resource
 
 TLS13_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# What an unauthenticated request may get, and AWS's default session, 604800 s = 7 days, which is also the longest this
+# construct accepts: https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_AuthenticateOidcActionConfig.html
+UNAUTHENTICATED_ACTIONS = ("authenticate", "deny", "allow")
+MAX_SESSION_SECONDS = 604_800
+
+
+@dataclass(frozen=True)
+class OidcAuthentication:
+    """Callers sign in with an OpenID Connect identity provider before the load balancer forwards
+    their requests (ALB ``authenticate-oidc``:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-authenticate-users.html).
+    The ALB runs the authorization-code flow and keeps the session in a cookie; register
+    ``https://<endpoint DNS name or alias>/oauth2/idpresponse`` as a redirect URL with the IdP.
+
+    This is for callers with a browser-like flow (or the session cookie). Machine clients that send
+    a bearer JWT need the ALB ``jwt-validation`` action, which the pinned aws provider 5.100.0 does
+    not have (added by hashicorp/terraform-provider-aws PR #45089), so it is not offered here.
+
+    Args:
+        issuer, authorization_endpoint, token_endpoint, user_info_endpoint: the IdP's, full
+            ``https://`` URLs (its discovery document lists them).
+        client_id: the OAuth 2.0 client registered with the IdP.
+        client_secret: its secret; pass a sensitive Terraform variable (``${var.oidc_client_secret}``),
+            never a literal: the value is in the plan and the state.
+        scope: claims asked of the IdP; default ``openid``.
+        on_unauthenticated_request: ``authenticate`` (redirect to the IdP; default), ``deny`` (401)
+            or ``allow`` (forward without a user: not authentication; AIINFRA-AWS-012 fails it).
+        session_timeout_seconds: how long a sign-in lasts, 1 s to 7 days; default 3600 (AWS's
+            default, 7 days, is long for API credentials).
+        idp_cidrs: where the load balancer may reach the IdP's token and user info endpoints on
+            443 (https://repost.aws/knowledge-center/elb-configure-authentication-alb); default anywhere.
+    """
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    user_info_endpoint: str
+    client_id: str
+    client_secret: str
+    scope: str = "openid"
+    on_unauthenticated_request: str = "authenticate"
+    session_timeout_seconds: int = 3600
+    idp_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+
+    def __post_init__(self) -> None:
+        problems = [f"{f} must be a full https:// URL, got {getattr(self, f)!r}"
+                    for f in ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint")
+                    if not (isinstance(getattr(self, f), str) and (Token.is_unresolved(getattr(self, f))  # a Terraform variable
+                                                                   or getattr(self, f).startswith("https://") and len(getattr(self, f)) > 8))]
+        if not (self.client_id or "").strip():
+            problems.append("client_id must not be empty")
+        if not (self.client_secret or "").strip():
+            problems.append("client_secret must not be empty (pass a sensitive Terraform variable)")
+        if not (self.scope or "").strip():
+            problems.append("scope must not be empty (the IdP needs at least openid)")
+        if self.on_unauthenticated_request not in UNAUTHENTICATED_ACTIONS:
+            problems.append(f"on_unauthenticated_request must be one of {', '.join(UNAUTHENTICATED_ACTIONS)}, "
+                            f"got {self.on_unauthenticated_request!r}")
+        if not (isinstance(self.session_timeout_seconds, int) and 1 <= self.session_timeout_seconds <= MAX_SESSION_SECONDS):
+            problems.append(f"session_timeout_seconds must be between 1 and {MAX_SESSION_SECONDS} (7 days), got {self.session_timeout_seconds!r}")
+        if not self.idp_cidrs:
+            problems.append("idp_cidrs must name at least one range (the load balancer calls the IdP)")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def action(self) -> dict[str, Any]:
+        """The listener's ``authenticate_oidc`` block."""
+        return {"issuer": self.issuer, "authorization_endpoint": self.authorization_endpoint, "token_endpoint": self.token_endpoint,
+                "user_info_endpoint": self.user_info_endpoint, "client_id": self.client_id, "client_secret": self.client_secret,
+                "scope": self.scope, "on_unauthenticated_request": self.on_unauthenticated_request,
+                "session_timeout": self.session_timeout_seconds}
 
 
 class InferenceEndpoint(Construct):
@@ -44,13 +118,21 @@ class InferenceEndpoint(Construct):
             bucket); left out, none.
         deletion_protection: refuse to delete the load balancer until this is turned off;
             default on (an endpoint under an availability target).
+        authentication: an ``OidcAuthentication``: the HTTPS listener authenticates every request
+            with the IdP (order 1) before forwarding it (order 2), and the load balancer may call
+            the IdP on 443. Left out, the listener forwards every request (the model server must
+            authenticate callers itself).
+
+    Attributes: ``arn`` (the load balancer's, for ``WebAcl(resource_arn=...)``), ``dns_name``,
+    ``arn_suffix``, ``target_group_arn_suffix``, and the resources ``load_balancer``,
+    ``target_group``, ``listener``, ``security_group``.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, vpc_id: str, subnet_ids: Sequence[str], node_security_group_id: str,
                  autoscaling_group_name: str, certificate_arn: str, requests_per_target: float, vpc_cidr: str,
                  cpu_target_percent: float = 70.0, port: int = 8080, health_check_path: str = "/health", internet_facing: bool = True,
                  allowed_cidrs: Sequence[str] | None = None, access_log_bucket: str | None = None, deletion_protection: bool = True,
-                 tags: dict[str, str] | None = None):
+                 authentication: OidcAuthentication | None = None, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if len(name) > 32:
             raise ValueError(f"name must be at most 32 characters (load balancer names), got {len(name)} ({name!r})")
@@ -70,6 +152,10 @@ class InferenceEndpoint(Construct):
                      from_port=443, to_port=443, cidr_ipv4=cidr, description="HTTPS from clients")
         resource(self, "to-nodes", "aws_vpc_security_group_egress_rule", security_group_id=lb_sg, ip_protocol="tcp", from_port=port,
                  to_port=port, referenced_security_group_id=node_security_group_id, description="to the model servers")
+        if authentication is not None:
+            for i, cidr in enumerate(authentication.idp_cidrs):
+                resource(self, f"to-idp-{i}", "aws_vpc_security_group_egress_rule", security_group_id=lb_sg, ip_protocol="tcp", from_port=443,
+                         to_port=443, cidr_ipv4=cidr, description="HTTPS to the OIDC identity provider (token and user info endpoints)")
         resource(self, "nodes-from-lb", "aws_vpc_security_group_ingress_rule", security_group_id=node_security_group_id, ip_protocol="tcp",
                  from_port=port, to_port=port, referenced_security_group_id=lb_sg, description=f"model port from {name} load balancer")
         self.load_balancer = resource(
@@ -83,9 +169,14 @@ class InferenceEndpoint(Construct):
             health_check={"enabled": True, "path": health_check_path, "protocol": "HTTP", "matcher": "200", "interval": 15,
                           "healthy_threshold": 2, "unhealthy_threshold": 3, "timeout": 5}, tags=tags)
         tg_arn = self.target_group.get_string_attribute("arn")
-        self.listener = resource(self, "https", "aws_lb_listener", load_balancer_arn=self.load_balancer.get_string_attribute("arn"),
+        self.arn: str = self.load_balancer.get_string_attribute("arn")
+        actions: list[dict[str, Any]] = [{"type": "forward", "target_group_arn": tg_arn}]
+        if authentication is not None:
+            actions = [{"type": "authenticate-oidc", "order": 1, "authenticate_oidc": authentication.action()},
+                       {**actions[0], "order": 2}]
+        self.listener = resource(self, "https", "aws_lb_listener", load_balancer_arn=self.arn,
                                  port=443, protocol="HTTPS", ssl_policy=TLS13_POLICY, certificate_arn=certificate_arn,
-                                 default_action=[{"type": "forward", "target_group_arn": tg_arn}], tags=tags)
+                                 default_action=actions, tags=tags)
         resource(self, "attachment", "aws_autoscaling_attachment", autoscaling_group_name=autoscaling_group_name, lb_target_group_arn=tg_arn)
         label = f"{self.load_balancer.get_string_attribute('arn_suffix')}/{self.target_group.get_string_attribute('arn_suffix')}"
         self.requests_policy = resource(

@@ -1,7 +1,10 @@
-"""Object storage for the warm and cold tiers: versioned, SSE-KMS with bucket keys, all public
-access blocked, TLS-only, access-logged, with lifecycle transitions at the plan's days."""
+"""Object storage for the warm and cold tiers: versioned, S3 Object Lock on the data bucket, SSE-KMS
+with bucket keys, all public access blocked, TLS-only, access-logged, with lifecycle transitions at
+the plan's days."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from constructs import Construct
 
@@ -44,15 +47,45 @@ class TieredStorage(Construct):
         load_balancer_logs: let this region's load balancers write access logs under ``alb/``
             in the log bucket (``InferenceEndpoint(access_log_bucket=storage.log_bucket_name)``).
 
+        compliance_retention_days: a default Object Lock retention of mode COMPLIANCE for this
+            many days on the data bucket. It is bucket-wide: every object version written from then
+            on (model artifacts, and checkpoints, run records and data too) cannot be deleted or
+            overwritten by anyone, the account root included, and its retention cannot be shortened
+            until it is that old; a new write to the same key adds a version beside it. Lifecycle
+            rules cannot remove a locked version either: ``noncurrent_expiration_days`` deletes old
+            versions only once their retention is over, so storage grows with every checkpoint for
+            that long. None (default): no default retention; single objects can still be locked
+            (``PutObjectRetention`` / legal holds).
+
     Both buckets send their events to EventBridge (free on the default bus), for audit rules and
     pipelines that start on new data.
+
+    The data bucket always has S3 Object Lock enabled, so model artifacts can be locked per object
+    version. Object Lock needs versioning (on here) and, once enabled, can never be disabled nor
+    versioning suspended. It is enabled with ``aws_s3_bucket_object_lock_configuration`` on the
+    bucket, not with ``object_lock_enabled`` on ``aws_s3_bucket``: the latter forces a new bucket,
+    while S3 enables Object Lock on an existing versioned bucket in place
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-configure.html, "Enable Object
+    Lock on an existing S3 bucket"), and the provider's resource does so for new and existing buckets
+    (https://registry.terraform.io/providers/hashicorp/aws/5.100.0/docs/resources/s3_bucket_object_lock_configuration, as
+    mirrored in https://www.pulumi.com/registry/packages/aws@6.x/api-docs/s3/bucketobjectlockconfigurationv2/).
+    The access-log bucket is not locked: S3 cannot deliver server access logs to a bucket with
+    Object Lock. Uploads to a bucket with a default retention must carry Content-MD5 or a checksum
+    header (the AWS CLI v2 and SDKs send a checksum by default).
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, kms_key_arn: str, warm_after_days: int = 30,
                  cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = None,
                  abort_incomplete_uploads_days: int = 7, log_retention_days: int = 365, force_destroy: bool = False,
-                 load_balancer_logs: bool = False, tags: dict[str, str] | None = None):
+                 load_balancer_logs: bool = False, compliance_retention_days: int | None = None,
+                 tags: dict[str, str] | None = None):
         super().__init__(scope, id)
+        if compliance_retention_days is not None and (not isinstance(compliance_retention_days, int)
+                                                      or isinstance(compliance_retention_days, bool)
+                                                      or not 1 <= compliance_retention_days <= 36500):
+            # S3 takes a default retention of 1 day up to 100 years
+            # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DefaultRetention.html).
+            raise ValueError(f"compliance_retention_days must be a whole number of days between 1 and 36500, got {compliance_retention_days!r}")
         if len(name) > 37:
             raise ValueError(f"name must be at most 37 characters (bucket prefixes), got {len(name)}")
         if warm_after_days < 30:
@@ -62,6 +95,7 @@ class TieredStorage(Construct):
         if archive_after_days is not None and archive_after_days < cold_after_days + 90:
             raise ValueError(f"archive_after_days must be at least 90 days after cold_after_days ({cold_after_days}), got {archive_after_days}")
         tags = dict(tags or {})
+        self._versioning: dict[str, Any] = {}
         self.log_bucket = self._bucket("logs", f"{name}-logs-", force_destroy, tags)
         log_arn = self.log_bucket.get_string_attribute("arn")
         log_id = self.log_bucket.get_string_attribute("id")
@@ -109,11 +143,19 @@ class TieredStorage(Construct):
         if noncurrent_expiration_days is not None:
             rule["noncurrent_version_expiration"] = {"noncurrent_days": noncurrent_expiration_days}
         self.lifecycle = resource(self, "data-lifecycle", "aws_s3_bucket_lifecycle_configuration", bucket=bucket_id, rule=[rule])
+        # S3 refuses an Object Lock configuration until versioning is Enabled: it waits for it.
+        lock_rule = None
+        if compliance_retention_days is not None:
+            lock_rule = {"default_retention": {"mode": "COMPLIANCE", "days": compliance_retention_days}}
+        self.object_lock = resource(self, "data-object-lock", "aws_s3_bucket_object_lock_configuration", bucket=bucket_id,
+                                    object_lock_enabled="Enabled", rule=lock_rule, depends_on=[self._versioning["data"]])
+        self.compliance_retention_days: int | None = compliance_retention_days
 
     def _bucket(self, kind: str, prefix: str, force_destroy: bool, tags: dict[str, str]):
         b = resource(self, kind, "aws_s3_bucket", bucket_prefix=prefix, force_destroy=force_destroy, tags={**tags, "tier": kind})
         bid = b.get_string_attribute("id")
-        resource(self, f"{kind}-versioning", "aws_s3_bucket_versioning", bucket=bid, versioning_configuration={"status": "Enabled"})
+        self._versioning[kind] = resource(self, f"{kind}-versioning", "aws_s3_bucket_versioning", bucket=bid,
+                                          versioning_configuration={"status": "Enabled"})
         resource(self, f"{kind}-public-access", "aws_s3_bucket_public_access_block", bucket=bid, block_public_acls=True,
                  block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
         resource(self, f"{kind}-ownership", "aws_s3_bucket_ownership_controls", bucket=bid, rule={"object_ownership": "BucketOwnerEnforced"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from constructs import Construct
@@ -10,6 +11,7 @@ from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
 from aiinfra.policy.aspect import suppress
 
+_KMS_ARN = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}):(key|alias)/([A-Za-z0-9/_-]+)$")
 EC2_TRUST = policy_json([{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}])
 
 
@@ -41,15 +43,28 @@ class WorkloadIdentity(Construct):
             ``ec2:DescribeInstances``). Those read-only calls have no resource-level permissions,
             so they are a separate policy on ``*`` with a written waiver; default on.
         container_registry: pull images from the account's ECR repositories; default on.
+        signing_key_arns: asymmetric KMS keys (key or alias ARNs) cosign reads the public key of to
+            verify the image's signature at boot (``kms:GetPublicKey`` and ``kms:DescribeKey``,
+            the two calls cosign's AWS KMS client makes:
+            https://github.com/sigstore/sigstore/blob/bd0ad71258e946a1f5728c2248e06d1524a403e7/pkg/signature/kms/aws/client.go).
+            A key ARN is the statement's resource; an alias ARN cannot be one
+            (https://docs.aws.amazon.com/kms/latest/developerguide/cmks-in-iam-policies.html), so it
+            becomes the account and region's keys limited with ``kms:RequestAlias`` to that alias
+            (https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html).
+            Left out, no signing key is readable.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, bucket_arns: Sequence[str] = (), object_prefix: str | None = None,
                  read_only_bucket_arns: Sequence[str] = (), kms_key_arns: Sequence[str] = (), ssm: bool = True,
                  cloudwatch_agent: bool = True, autoscaling_group_names: Sequence[str] = (), cluster_discovery: bool = True,
-                 container_registry: bool = True, tags: dict[str, str] | None = None):
+                 container_registry: bool = True, signing_key_arns: Sequence[str] = (), tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if len(name) > 64:
             raise ValueError(f"name must be at most 64 characters, got {len(name)} ({name!r})")
+        bad_keys = [a for a in signing_key_arns if not isinstance(a, str) or not _KMS_ARN.match(a)]
+        if bad_keys:
+            raise ValueError(f"signing_key_arns must be KMS key or alias ARNs (arn:aws:kms:<region>:<account>:key/<id> or "
+                             f":alias/<name>), got {bad_keys!r}")
         ctx = AwsContext(self)
         prefix = (object_prefix or name).strip("/")
         statements = []
@@ -66,6 +81,15 @@ class WorkloadIdentity(Construct):
             statements.append({"Sid": "UseOwnKeys", "Effect": "Allow",
                                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                                "Resource": list(kms_key_arns)})
+        key_arns = [a for a in signing_key_arns if _KMS_ARN.match(a).group(2) == "key"]
+        if key_arns:
+            statements.append({"Sid": "ReadSigningPublicKeys", "Effect": "Allow", "Action": ["kms:GetPublicKey", "kms:DescribeKey"],
+                               "Resource": key_arns})
+        for i, alias in enumerate(a for a in signing_key_arns if _KMS_ARN.match(a).group(2) == "alias"):
+            base, _, alias_name = _KMS_ARN.match(alias).groups()
+            statements.append({"Sid": f"ReadSigningPublicKeyByAlias{i}", "Effect": "Allow",
+                               "Action": ["kms:GetPublicKey", "kms:DescribeKey"], "Resource": f"{base}:key/*",
+                               "Condition": {"StringEquals": {"kms:RequestAlias": f"alias/{alias_name}"}}})
         if cloudwatch_agent:
             statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
                                "Resource": ctx.arn("logs", f"log-group:/aiinfra/{name}*", region=True)})

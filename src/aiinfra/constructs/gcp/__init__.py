@@ -8,11 +8,13 @@ from aiinfra.constructs.gcp.encryption_key import EncryptionKey
 from aiinfra.constructs.gcp.gpu_instance_group import GpuInstanceGroup
 from aiinfra.constructs.gcp.inference_endpoint import HealthCheck, InferenceEndpoint
 from aiinfra.constructs.gcp.internal_endpoint import InternalEndpoint
+from aiinfra.constructs.gcp.node_firewall import NodeFirewall
 from aiinfra.constructs.gcp.project_services import ProjectServices
 from aiinfra.constructs.gcp.run_schedule import GroupRunnerRole, RunSchedule
 from aiinfra.constructs.gcp.spot_pool import SpotPool
+from aiinfra.constructs.gcp.threat_detection import ThreatDetection
 from aiinfra.constructs.gcp.tiered_storage import TieredStorage
 from aiinfra.constructs.gcp.workload_identity import WorkloadIdentity
 
 __all__ = ["AlertRule", "Alerts", "BillingBudget", "JobMetric", "MetricDescriptors", "PolicyTarget", "ClusterNetwork", "CompactPlacement", "Dashboard", "DashboardRow", "EncryptionKey", "GpuInstanceGroup", "GpuNicNetworks", "GroupRunnerRole", "HealthCheck",
-           "InferenceEndpoint", "InternalEndpoint", "ProjectServices", "RunSchedule", "SpotPool", "TieredStorage", "WorkloadIdentity"]
+           "InferenceEndpoint", "InternalEndpoint", "NodeFirewall", "ProjectServices", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WorkloadIdentity"]

@@ -100,12 +100,16 @@ class ClusterNetwork(Construct):
         node_tag: network tag of the nodes the firewall rules target; default ``<name>-gpu-node``.
         proxy_only_cidr: a proxy-only subnet for internal HTTPS load balancers
             (``InternalEndpoint``), e.g. ``10.129.0.0/23``; left out, none.
+        internal_traffic: admit all TCP, UDP and ICMP from the subnet (and, on each TCPX/TCPXO GPU
+            NIC network, from its subnet) to every node with ``node_tag`` (default). False: no such
+            rule; give each workload a ``NodeFirewall`` scoped to its own service account instead,
+            so one workload's nodes cannot reach another's (network segmentation).
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, cidr: str = "10.50.0.0/20", mtu: int = 8896,
                  gpu_nics: GpuNicNetworks | None = None, gpu_nic_cidr: str = "10.60.0.0/16", roce_zone: str | None = None,
                  iap_ssh: bool = True, flow_log_sampling: float = 0.5, nat_log_filter: str = "ERRORS_ONLY", node_tag: str | None = None,
-                 proxy_only_cidr: str | None = None):
+                 proxy_only_cidr: str | None = None, internal_traffic: bool = True):
         super().__init__(scope, id)
         check_name(name)
         if not 1300 <= mtu <= 8896:
@@ -147,12 +151,13 @@ class ClusterNetwork(Construct):
                             subnetwork=[{"name": self.subnetwork.get_string_attribute("id"), "source_ip_ranges_to_nat": ["ALL_IP_RANGES"]}],
                             log_config={"enable": True, "filter": nat_log_filter})
         fw_log = {"metadata": "INCLUDE_ALL_METADATA"}
-        self.firewalls = [
-            resource(self, "allow-internal", "google_compute_firewall", project=project, name=check_name(f"{name}-allow-internal"),
-                     network=self.network_id, direction="INGRESS", priority=1000, source_ranges=[cidr], target_tags=[self.node_tag],
-                     allow=[{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}], log_config=fw_log,
-                     description="Traffic between the nodes of the private subnet (NCCL, data loading, serving)"),
-        ]
+        self.firewalls = []
+        if internal_traffic:
+            self.firewalls.append(resource(
+                self, "allow-internal", "google_compute_firewall", project=project, name=check_name(f"{name}-allow-internal"),
+                network=self.network_id, direction="INGRESS", priority=1000, source_ranges=[cidr], target_tags=[self.node_tag],
+                allow=[{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}], log_config=fw_log,
+                description="Traffic between the nodes of the private subnet (NCCL, data loading, serving)"))
         if iap_ssh:
             self.firewalls.append(resource(
                 self, "allow-iap-ssh", "google_compute_firewall", project=project, name=check_name(f"{name}-allow-iap-ssh"),
@@ -180,11 +185,19 @@ class ClusterNetwork(Construct):
                                    auto_create_subnetworks=False, mtu=gpu_nics.mtu, routing_mode="REGIONAL",
                                    description=f"GPUDirect-{gpu_nics.kind.upper()} NIC {i} of {name}")
                     self.gpu_nic_networks.append(vpc)
+                if gpu_nics.kind != "rdma" and internal_traffic:
                     resource(self, f"gpu-nic-{i}-internal", "google_compute_firewall", project=project,
                              name=check_name(f"{name}-gpu-{i}-internal"), network=vpc.get_string_attribute("id"), direction="INGRESS",
                              priority=1000, source_ranges=[block], target_tags=[self.node_tag],
                              allow=[{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}], log_config=fw_log,
                              description=f"GPU-to-GPU traffic on GPU NIC {i}")
+                elif gpu_nics.kind != "rdma":
+                    # Nothing in but what each workload's own rules admit (NodeFirewall, by service account): the implied
+                    # deny, written down so the network's rules are its own, not a default (https://cloud.google.com/vpc/docs/firewalls).
+                    resource(self, f"gpu-nic-{i}-deny-in", "google_compute_firewall", project=project,
+                             name=check_name(f"{name}-gpu-{i}-deny-in"), network=vpc.get_string_attribute("id"), direction="INGRESS",
+                             priority=65534, source_ranges=["0.0.0.0/0"], deny=[{"protocol": "all"}], log_config=fw_log,
+                             description=f"GPU NIC {i}: nothing in but the workloads' own service-account rules")
                 sn = resource(self, f"gpu-nic-{i}-subnet", "google_compute_subnetwork", project=project,
                               name=check_name(f"{name}-gpu-{i}"), region=region, network=vpc.get_string_attribute("id"),
                               ip_cidr_range=block, private_ip_google_access=True, stack_type="IPV4_ONLY", log_config=log_config)

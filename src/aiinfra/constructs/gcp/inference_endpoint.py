@@ -1,10 +1,13 @@
 """Global external HTTPS load balancer in front of an inference group (TLS 1.2+, RESTRICTED
 SSL policy, health checks, request logs) and a regional autoscaler on CPU 70% and
-load-balancing utilization (the guide's HPA), with min replicas from availability."""
+load-balancing utilization (the guide's HPA), with min replicas from availability; optionally
+Identity-Aware Proxy on the backend service (``IapAccess``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from constructs import Construct
 
@@ -14,6 +17,72 @@ from aiinfra.constructs.gcp.common import check_name
 # Google front ends and health checkers reach backends from these ranges
 # (cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
 HEALTH_CHECK_RANGES = ("130.211.0.0/22", "35.191.0.0/16")
+
+
+# IAM principals IAP can grant (https://cloud.google.com/iam/docs/principal-identifiers): Google accounts, groups, service
+# accounts, a Workspace / Cloud Identity domain, and Workforce Identity Federation principals (principal://, principalSet://).
+_MEMBER = re.compile(r"^(user|group|serviceAccount|domain):[^\s:]+$|^(principal|principalSet)://\S+$")
+# Lets a principal through IAP to the backend (https://cloud.google.com/iap/docs/managing-access#roles).
+IAP_ACCESSOR_ROLE = "roles/iap.httpsResourceAccessor"
+# The API a project needs before IAP can be turned on (https://cloud.google.com/iap/docs/enabling-compute-howto).
+IAP_SERVICE = "iap.googleapis.com"
+
+
+@dataclass(frozen=True)
+class IapAccess:
+    """Identity-Aware Proxy on an endpoint's backend service, and who may call through it.
+
+    Why IAP: Google's front end checks every request before it is forwarded, so a caller without
+    a Google-signed credential for an allowed principal never reaches the GPU nodes (the model
+    server sees only requests IAP let in, with the caller in the signed ``x-goog-iap-jwt-assertion``
+    header, https://cloud.google.com/iap/docs/signed-headers-howto). Callers authenticate in
+    ``Authorization: Bearer`` (or ``Proxy-Authorization``) with a Google-issued OIDC ID token or a
+    service account signed JWT (https://cloud.google.com/iap/docs/authentication-howto); people in
+    a browser sign in with Google, or with an external IdP through Workforce Identity Federation
+    (https://cloud.google.com/iap/docs/use-workforce-identity-federation; browser only: IAP takes no
+    programmatic Workforce Identity Federation credentials).
+
+    The backend service gets ``iap { enabled = true }`` with no OAuth client: IAP then uses a
+    Google-managed OAuth client, which admits users of the project's own organization only and
+    needs no consent screen (brand); service accounts still call it programmatically with a
+    service account JWT (https://cloud.google.com/iap/docs/custom-oauth-configuration). Callers
+    outside the organization, or a project outside one, need a custom OAuth client and consent
+    screen: set ``iap.oauth2_client_id`` / ``oauth2_client_secret`` on the backend service with an
+    override (the secret then sits in the Terraform state). One-time project setup: the
+    ``iap.googleapis.com`` API (``IAP_SERVICE``) enabled.
+
+    Args:
+        members: who may call (``roles/iap.httpsResourceAccessor`` on the backend service, an
+            authoritative binding): IAM principals such as ``user:ana@acme.example``,
+            ``group:ml-callers@acme.example``, ``serviceAccount:app@acme-ml-prod.iam.gserviceaccount.com``,
+            ``principalSet://iam.googleapis.com/locations/global/workforcePools/...``; or a Terraform
+            list expression (a variable). At least one.
+    """
+
+    members: Sequence[str] | str
+
+    def __post_init__(self):
+        if isinstance(self.members, str):
+            if not (self.members.startswith("${") and self.members.endswith("}")):
+                raise ValueError(f"members must be a list of IAM principals or a Terraform list expression, got {self.members!r}")
+            return
+        object.__setattr__(self, "members", tuple(self.members))
+        if not self.members:
+            raise ValueError("IapAccess.members must name at least one principal: IAP with nobody allowed serves no one")
+        bad = [m for m in self.members if not isinstance(m, str) or not _MEMBER.match(m)]
+        if bad:
+            raise ValueError(f"IapAccess.members must be IAM principals (user:, group:, serviceAccount:, domain:, principal://, "
+                             f"principalSet://), got {bad!r}")
+
+
+def grant_iap(scope: Construct, iap: IapAccess, *, project: str, backend_name: str, region: str | None = None):
+    """The IAP accessor binding on a global (``region`` None) or regional backend service."""
+    members = iap.members if isinstance(iap.members, str) else list(iap.members)
+    if region is None:
+        return resource(scope, "iap-access", "google_iap_web_backend_service_iam_binding", project=project,
+                        web_backend_service=backend_name, role=IAP_ACCESSOR_ROLE, members=members)
+    return resource(scope, "iap-access", "google_iap_web_region_backend_service_iam_binding", project=project, region=region,
+                    web_region_backend_service=backend_name, role=IAP_ACCESSOR_ROLE, members=members)
 
 
 class HealthCheck(Construct):
@@ -62,7 +131,11 @@ class InferenceEndpoint(Construct):
         cpu_target: default 0.7; lb_utilization_target: default 0.8.
         health_check: a ``HealthCheck`` on the model server; left out, one on ``port`` /
             ``health_check_path`` (defaults 8080 and ``/health``).
-        security_policy: a Cloud Armor policy id for the backend; left out, none.
+        security_policy: a Cloud Armor policy id for the backend (``SecurityPolicy.id``); left out,
+            none (policy rule AIINFRA-GCP-012 then fails the stack).
+        iap: ``IapAccess``: Identity-Aware Proxy on the backend service, callers authenticated by
+            Google before any request reaches the nodes; left out, no caller authentication at the
+            load balancer.
         cooldown_seconds: how long a new GPU replica takes to serve; default 300.
     """
 
@@ -70,7 +143,8 @@ class InferenceEndpoint(Construct):
                  instance_groups: Sequence[str], autoscale_group: str, min_replicas: int, max_replicas: int, requests_per_replica: float,
                  domains: Sequence[str] = (), ssl_certificates: Sequence[str] = (), cpu_target: float = 0.7,
                  lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
-                 health_check: HealthCheck | None = None, security_policy: str | None = None, cooldown_seconds: int = 300):
+                 health_check: HealthCheck | None = None, security_policy: str | None = None, cooldown_seconds: int = 300,
+                 iap: IapAccess | None = None):
         super().__init__(scope, id)
         check_serving(name, instance_groups, domains, ssl_certificates, network_tags, min_replicas, max_replicas, requests_per_replica,
                       cpu_target, lb_utilization_target)
@@ -88,7 +162,10 @@ class InferenceEndpoint(Construct):
             load_balancing_scheme="EXTERNAL_MANAGED", timeout_sec=30, health_checks=[self.health_check_id],
             backend=[{"group": g, "balancing_mode": "RATE", "max_rate_per_instance": round(requests_per_replica, 2), "capacity_scaler": 1}
                      for g in instance_groups],
-            log_config={"enable": True, "sample_rate": 1}, security_policy=security_policy)
+            log_config={"enable": True, "sample_rate": 1}, security_policy=security_policy,
+            # No OAuth client: IAP's Google-managed one (oauth2_client_id / _secret are optional in google provider 6.x).
+            iap={"enabled": True} if iap else None)
+        self.iap_access = grant_iap(self, iap, project=project, backend_name=self.backend.get_string_attribute("name")) if iap else None
         url_map = resource(self, "url-map", "google_compute_url_map", project=project, name=f"{name}-urls",
                            default_service=self.backend.get_string_attribute("id"))
         self.ssl_policy = resource(self, "ssl-policy", "google_compute_ssl_policy", project=project, name=f"{name}-tls",

@@ -17,7 +17,7 @@ from cdktf import Fn, TerraformOutput
 from constructs import Construct
 
 from aiinfra.constructs._tf import resource
-from aiinfra.constructs.gcp.inference_endpoint import HEALTH_CHECK_RANGES, autoscaler, check_serving
+from aiinfra.constructs.gcp.inference_endpoint import HEALTH_CHECK_RANGES, IapAccess, autoscaler, check_serving, grant_iap
 
 
 class InternalEndpoint(Construct):
@@ -43,13 +43,17 @@ class InternalEndpoint(Construct):
             Terraform list expression); or ``ssl_certificates``: regional certificate ids.
         port, health_check_path: the model server's; defaults 8080 and ``/health``.
         depends_on: what the forwarding rule waits for (the proxy-only subnet).
+        iap: ``IapAccess``: Identity-Aware Proxy on the regional backend service, as on
+            ``InferenceEndpoint`` (IAP protects internal Application Load Balancers' backend
+            services too, https://cloud.google.com/iap/docs/enabling-compute-howto); left out, any
+            client in the VPC may call.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, network: str, subnetwork: str, proxy_only_cidr: str,
                  network_tags: Sequence[str], instance_groups: Sequence[str], autoscale_group: str, min_replicas: int, max_replicas: int,
                  requests_per_replica: float, domains: Sequence[str] | str = (), ssl_certificates: Sequence[str] = (),
                  cpu_target: float = 0.7, lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
-                 cooldown_seconds: int = 300, depends_on: Sequence[Any] = ()):
+                 cooldown_seconds: int = 300, depends_on: Sequence[Any] = (), iap: IapAccess | None = None):
         super().__init__(scope, id)
         check_serving(name, instance_groups, domains, ssl_certificates, network_tags, min_replicas, max_replicas, requests_per_replica,
                       cpu_target, lb_utilization_target)
@@ -66,7 +70,9 @@ class InternalEndpoint(Construct):
             health_checks=[self.health_check.get_string_attribute("id")],
             backend=[{"group": g, "balancing_mode": "RATE", "max_rate_per_instance": round(requests_per_replica, 2), "capacity_scaler": 1}
                      for g in instance_groups],
-            log_config={"enable": True, "sample_rate": 1})
+            log_config={"enable": True, "sample_rate": 1}, iap={"enabled": True} if iap else None)
+        self.iap_access = (grant_iap(self, iap, project=project, backend_name=self.backend.get_string_attribute("name"), region=region)
+                           if iap else None)
         url_map = resource(self, "url-map", "google_compute_region_url_map", project=project, region=region, name=f"{name}-urls",
                            default_service=self.backend.get_string_attribute("id"))
         self.ssl_policy = resource(self, "ssl-policy", "google_compute_region_ssl_policy", project=project, region=region, name=f"{name}-tls",

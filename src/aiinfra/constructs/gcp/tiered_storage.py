@@ -1,6 +1,7 @@
 """Cloud Storage for the warm and cold tiers: uniform access, public access prevention
-enforced, versioning, a customer key by default, soft delete, access logs, and lifecycle
-transitions to NEARLINE / COLDLINE / ARCHIVE at the plan's days."""
+enforced, versioning, a customer key by default, soft delete, access logs, per-object retention,
+an optional bucket retention policy, and lifecycle transitions to NEARLINE / COLDLINE / ARCHIVE at
+the plan's days."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ ARCHIVE_CLASS = "ARCHIVE"
 MIN_DAYS = {WARM_CLASS: 30, COLD_CLASS: 90, ARCHIVE_CLASS: 365}
 # Cloud Storage writes usage logs as this group (cloud.google.com/storage/docs/access-logs).
 ANALYTICS_WRITER = "group:cloud-storage-analytics@google.com"
+# A bucket retention policy is at most 3,155,760,000 s (100 years):
+# https://cloud.google.com/storage/docs/bucket-lock
+MAX_RETENTION_DAYS = 3_155_760_000 // 86400
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 
 
@@ -50,13 +54,36 @@ class TieredStorage(Construct):
         log_retention_days: usage logs kept this long; default 365.
         force_destroy: let ``terraform destroy`` delete non-empty buckets; default off.
         depends_on: what the buckets wait for (the key's grant to the Cloud Storage agent).
+        object_retention: Object Retention Lock on the data bucket (``enable_object_retention``), so
+            model artifacts can be given their own retain-until time per object
+            (https://cloud.google.com/storage/docs/object-lock); default off. Cloud Storage takes it
+            when a bucket is created (``enableObjectRetention`` is a parameter of buckets.insert,
+            https://cloud.google.com/storage/docs/json_api/v1/buckets/insert), so turning it on for a
+            bucket that already exists makes Terraform replace the bucket (turn it on for new buckets).
+        compliance_retention_days: a retention policy of this many days on the data bucket. It is
+            bucket-wide: every object (model artifacts, and checkpoints, run records and data too)
+            can only be deleted or replaced once it is that old, existing objects included
+            (https://cloud.google.com/storage/docs/bucket-lock); a job that rewrites a file under the
+            same name fails while the older one is inside the period. Object Versioning cannot be on
+            with a retention policy (https://cloud.google.com/storage/docs/object-versioning), so it
+            is turned off on the data bucket (nothing can be replaced inside the period anyway); the
+            noncurrent versions kept so far stay. The policy is not locked: locking it
+            (``retention_policy.is_locked``) is irreversible, the period can then never be reduced
+            or removed and the bucket cannot be deleted until every object has met it. Lock it
+            yourself once the period is right. None (default): no policy, versioning on.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, location: str, kms_key_id: str, warm_after_days: int = 30,
                  cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = None,
                  abort_incomplete_uploads_days: int = 7, soft_delete_days: int = 7, log_retention_days: int = 365,
-                 force_destroy: bool = False, labels: dict[str, str] | None = None, depends_on: Sequence[Any] = ()):
+                 force_destroy: bool = False, labels: dict[str, str] | None = None, depends_on: Sequence[Any] = (),
+                 object_retention: bool = False, compliance_retention_days: int | None = None):
         super().__init__(scope, id)
+        if compliance_retention_days is not None and (not isinstance(compliance_retention_days, int)
+                                                      or isinstance(compliance_retention_days, bool)
+                                                      or not 1 <= compliance_retention_days <= MAX_RETENTION_DAYS):
+            raise ValueError(f"compliance_retention_days must be a whole number of days between 1 and {MAX_RETENTION_DAYS}, "
+                             f"got {compliance_retention_days!r}")
         for suffix in ("data", "logs"):
             if not BUCKET_RE.match(f"{name}-{suffix}"):
                 raise ValueError(f"name must make valid bucket names (lowercase letters, digits, '-' and '_', 63 characters at most "
@@ -94,16 +121,23 @@ class TieredStorage(Construct):
         if noncurrent_expiration_days is not None:
             rules.append({"condition": {"days_since_noncurrent_time": noncurrent_expiration_days, "with_state": "ARCHIVED"},
                           "action": {"type": "Delete"}})
+        retention: dict[str, Any] = {}
+        if compliance_retention_days is not None:
+            retention = {"retention_policy": {"retention_period": compliance_retention_days * 86400, "is_locked": False},
+                         "versioning": {"enabled": False}}
         self.bucket = self._bucket("data", f"{name}-data", project, location, kms_key_id, soft_delete_days, force_destroy,
                                    {**labels, "tier": "data"}, depends, lifecycle_rule=rules,
-                                   logging={"log_bucket": log_name, "log_object_prefix": "data/"})
+                                   logging={"log_bucket": log_name, "log_object_prefix": "data/"},
+                                   enable_object_retention=True if object_retention else None, **retention)
+        self.compliance_retention_days: int | None = compliance_retention_days
         self.bucket_name: str = self.bucket.get_string_attribute("name")
         self.url: str = self.bucket.get_string_attribute("url")
 
     def _bucket(self, kind: str, bucket: str, project: str, location: str, kms_key_id: str, soft_delete_days: int, force_destroy: bool,
                 labels: dict[str, str], depends: list[Any] | None, **extra: Any):
+        extra.setdefault("versioning", {"enabled": True})
         return resource(self, kind, "google_storage_bucket", project=project, name=bucket, location=location, storage_class="STANDARD",
-                        uniform_bucket_level_access=True, public_access_prevention="enforced", versioning={"enabled": True},
+                        uniform_bucket_level_access=True, public_access_prevention="enforced",
                         encryption={"default_kms_key_name": kms_key_id},
                         soft_delete_policy={"retention_duration_seconds": soft_delete_days * 86400},
                         force_destroy=force_destroy, labels=labels, depends_on=depends, **extra)

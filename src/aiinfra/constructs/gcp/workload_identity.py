@@ -15,6 +15,14 @@ ACCOUNT_ID_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 TELEMETRY_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
 # Image pulls (https://cloud.google.com/artifact-registry/docs/access-control#roles): read only.
 REGISTRY_ROLE = "roles/artifactregistry.reader"
+# Verifying an image signed with a Cloud KMS key: cosign's GCP client calls GetCryptoKey, then
+# GetCryptoKeyVersion (or ListCryptoKeyVersions) and GetPublicKey, and checks the signature locally
+# (https://github.com/sigstore/sigstore/blob/bd0ad71258e946a1f5728c2248e06d1524a403e7/pkg/signature/kms/gcp/client.go).
+# publicKeyViewer holds cryptoKeyVersions.viewPublicKey (https://cloud.google.com/kms/docs/retrieve-public-key);
+# the key and version reads are in roles/cloudkms.viewer (https://cloud.google.com/iam/docs/roles-permissions/cloudkms).
+# roles/cloudkms.verifier is not needed: nothing is verified by Cloud KMS itself.
+SIGNING_KEY_ROLES = ("roles/cloudkms.publicKeyViewer", "roles/cloudkms.viewer")
+CRYPTO_KEY_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 FORBIDDEN_ROLES = ("roles/owner", "roles/editor", "roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator")
 
 
@@ -39,12 +47,20 @@ class WorkloadIdentity(Construct):
         telemetry: grant log and metric writing on the project (the Ops Agent); default on.
         container_registry: let the nodes pull images from the project's Artifact Registry
             repositories (``roles/artifactregistry.reader``); default on.
+        signing_key_ids: Cloud KMS signing keys (``projects/P/locations/L/keyRings/R/cryptoKeys/K``)
+            cosign reads the public key of to verify the image's signature at boot: the public key
+            viewer and the key viewer role on each key only (no signing, no decryption). Left out,
+            none.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, account_id: str, bucket_names: Sequence[str] = (),
                  object_prefix: str | None = None, kms_key_ids: Sequence[str] = (), telemetry: bool = True, container_registry: bool = True,
-                 display_name: str | None = None):
+                 display_name: str | None = None, signing_key_ids: Sequence[str] = ()):
         super().__init__(scope, id)
+        bad_keys = [k for k in signing_key_ids if not isinstance(k, str) or not CRYPTO_KEY_RE.match(k)]
+        if bad_keys:
+            raise ValueError("signing_key_ids must be crypto keys projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> "
+                             f"(no key version: roles are granted on the key), got {bad_keys!r}")
         if not ACCOUNT_ID_RE.match(account_id):
             raise ValueError(f"account_id must be 6-30 lowercase letters, digits or hyphens, start with a letter, got {account_id!r}")
         if object_prefix is not None and (not object_prefix or object_prefix.startswith("/") or "*" in object_prefix):
@@ -67,6 +83,10 @@ class WorkloadIdentity(Construct):
         for i, key in enumerate(kms_key_ids):
             resource(self, f"key-{i}", "google_kms_crypto_key_iam_member", crypto_key_id=key, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
                      member=self.member)
+        for i, key in enumerate(signing_key_ids):
+            for role in SIGNING_KEY_ROLES:
+                resource(self, f"signing-key-{i}-{role.split('.')[-1].lower()}", "google_kms_crypto_key_iam_member", crypto_key_id=key,
+                         role=role, member=self.member)
         roles = (TELEMETRY_ROLES if telemetry else ()) + ((REGISTRY_ROLE,) if container_registry else ())
         if roles:
             for role in roles:
