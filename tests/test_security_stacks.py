@@ -224,3 +224,22 @@ def test_compliance_retention_locks_the_aws_bucket_and_allows_per_object_locks_o
     data = next(b for b in buckets if b["labels"]["tier"] == "data")
     assert data["enable_object_retention"] is True and "retention_policy" not in data
     assert "--retention-mode=locked" in notes
+
+
+def test_every_aws_security_group_text_is_one_ec2_accepts(full, plain):
+    # moto takes any text; EC2 refuses a description with a character outside its set (an apostrophe, say) at apply.
+    from aiinfra.constructs.aws.node_security_group import RULE_TEXT, SG_TEXT
+
+    assert not RULE_TEXT.fullmatch("traffic between this workload's nodes")  # what the check is for
+    checked = 0
+    for out in (full[0], plain[0]):
+        for d in (out / "stacks").iterdir():
+            doc = stack(out, d.name)
+            for g in resources(doc, "aws_security_group"):
+                assert SG_TEXT.fullmatch(g["description"]) and SG_TEXT.fullmatch(g["name"]), (d.name, g["description"])
+                checked += 1
+            for rtype in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
+                for r in resources(doc, rtype):
+                    assert RULE_TEXT.fullmatch(r.get("description", "")), (d.name, r.get("description"))
+                    checked += 1
+    assert checked > 20

@@ -118,9 +118,9 @@ class ClusterNetwork(Construct):
             if efa:
                 # EFA requires all traffic from and to the same security group (AWS EFA user guide).
                 resource(self, "nodes-efa-in", "aws_vpc_security_group_ingress_rule", security_group_id=sg_id, ip_protocol="-1",
-                         referenced_security_group_id=sg_id, description="EFA and collective traffic between the group's nodes")
+                         referenced_security_group_id=sg_id, description="EFA and collective traffic between the nodes of the group")
                 resource(self, "nodes-efa-out", "aws_vpc_security_group_egress_rule", security_group_id=sg_id, ip_protocol="-1",
-                         referenced_security_group_id=sg_id, description="EFA and collective traffic between the group's nodes")
+                         referenced_security_group_id=sg_id, description="EFA and collective traffic between the nodes of the group")
             resource(self, "nodes-https-out", "aws_vpc_security_group_egress_rule", security_group_id=sg_id, ip_protocol="tcp",
                      from_port=443, to_port=443, cidr_ipv4="0.0.0.0/0", description="HTTPS to AWS APIs, S3 and package mirrors")
 

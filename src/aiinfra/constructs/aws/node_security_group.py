@@ -4,9 +4,18 @@ serving node cannot reach the training nodes of the same VPC."""
 
 from __future__ import annotations
 
+import re
+
 from constructs import Construct
 
 from aiinfra.constructs._tf import resource
+
+
+# What EC2 accepts in a security group's name and description (CreateSecurityGroup, "Valid characters"):
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html ; a rule's description
+# takes the same less "&" (UserIdGroupPair / IpRange descriptions).
+SG_TEXT = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}")
+RULE_TEXT = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=;{}!$*]{0,255}")
 
 
 class NodeSecurityGroup(Construct):
@@ -60,6 +69,10 @@ class NodeSecurityGroup(Construct):
             problems.append("vpc_id must name the nodes' VPC")
         if not isinstance(collective, bool):
             problems.append(f"collective must be True or False, got {collective!r}")
+        for what, text in (("name", name), ("description", description)):
+            if text and not SG_TEXT.fullmatch(text):
+                problems.append(f"{what} may hold only letters, digits, spaces and ._-:/()#,@[]+=&;{{}}!$* (EC2 refuses the rest), "
+                                f"got {text!r}")
         if problems:
             raise ValueError("; ".join(problems))
         tags = dict(tags or {})
@@ -74,8 +87,8 @@ class NodeSecurityGroup(Construct):
         self.name: str = self.security_group.get_string_attribute("name")
         if collective:
             resource(self, "self-in", "aws_vpc_security_group_ingress_rule", security_group_id=sg_id, ip_protocol="-1",
-                     referenced_security_group_id=sg_id, description="EFA and collective traffic between this workload's nodes")
+                     referenced_security_group_id=sg_id, description="EFA and collective traffic between the nodes of this workload")
             resource(self, "self-out", "aws_vpc_security_group_egress_rule", security_group_id=sg_id, ip_protocol="-1",
-                     referenced_security_group_id=sg_id, description="EFA and collective traffic between this workload's nodes")
+                     referenced_security_group_id=sg_id, description="EFA and collective traffic between the nodes of this workload")
         resource(self, "https-out", "aws_vpc_security_group_egress_rule", security_group_id=sg_id, ip_protocol="tcp", from_port=443,
                  to_port=443, cidr_ipv4="0.0.0.0/0", description="HTTPS to AWS APIs, S3 (gateway endpoint) and registries (NAT)")
