@@ -130,7 +130,7 @@ APPLIED: dict[str, str] = {
     "cost_optimization.lifecycle_management.data_retention": ("planner/storage.py: compliance_based: nothing expires; "
                                                               "planner/security.py: the warm-tier bucket locked (Object Lock / retention)"),
     "cost_optimization.lifecycle_management.retention_period": "planner/security.py (via compliance_retention_days): the lock's period",
-    "security_controls": "planner/security.py (via requirements): the Step 4 controls in the plan; stacks/aws.py (via requirements): recorded in each stack",
+    "security_controls": "planner/security.py (via requirements): the Step 4 controls in the plan; stacks/__init__.py (via requirements): recorded in each stack",
     "security_controls.access_management": "planner/security.py (via api_authentication): API authentication",
     "security_controls.access_management.api_authentication": (
         "planner/security.py: the endpoints authenticate callers; stacks/aws.py (via api_authentication): ALB OIDC; "
@@ -368,9 +368,9 @@ def _retention_period(spec, owner, value, key) -> str | None:
 
 
 def _off(value) -> bool:
-    from aiinfra.planner.security import _OFF
+    from aiinfra.planner.security import asked
 
-    return bool(_OFF.match(value))
+    return not asked(value)
 
 
 def _api_authentication(spec, owner, value, key) -> str | None:

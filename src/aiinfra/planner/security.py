@@ -48,14 +48,15 @@ class SecurityControlPlan:
     reason: str
 
 
-def _asked(value: str | None) -> bool:
+def asked(value: str | None) -> bool:
+    """A control's value asks for it (set, and not none / off / disabled ...)."""
     return bool(value) and not _OFF.match(value or "")
 
 
 def api_authentication(spec: Spec) -> bool:
     """The spec asks the serving endpoints to authenticate their callers."""
     am = spec.security_controls.access_management if spec.security_controls else None
-    return bool(am and _asked(am.api_authentication))
+    return bool(am and asked(am.api_authentication))
 
 
 def hsm_keys(spec: Spec) -> bool:
@@ -65,17 +66,17 @@ def hsm_keys(spec: Spec) -> bool:
 
 def segmentation(spec: Spec) -> bool:
     ns = spec.security_controls.network_security if spec.security_controls else None
-    return bool(ns and _asked(ns.network_segmentation))
+    return bool(ns and asked(ns.network_segmentation))
 
 
 def threat_detection(spec: Spec) -> bool:
     ns = spec.security_controls.network_security if spec.security_controls else None
-    return bool(ns and _asked(ns.intrusion_detection))
+    return bool(ns and asked(ns.intrusion_detection))
 
 
 def vulnerability_scanning(spec: Spec) -> bool:
     ns = spec.security_controls.network_security if spec.security_controls else None
-    return bool(ns and _asked(ns.vulnerability_scanning))
+    return bool(ns and asked(ns.vulnerability_scanning))
 
 
 def compliance_based(spec: Spec) -> bool:

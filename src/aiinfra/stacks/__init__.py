@@ -5,7 +5,8 @@ from __future__ import annotations
 from cdktf import App, Aspects, TerraformStack
 
 from aiinfra.planner.model import Plan
-from aiinfra.policy.aspect import PolicyAspect
+from aiinfra.planner.security import requirements
+from aiinfra.policy.aspect import PolicyAspect, require
 from aiinfra.policy.pack import Suppression
 from aiinfra.spec.models import Spec
 
@@ -28,7 +29,10 @@ def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str 
     gcp_names, gcp_notes = add_gcp_stacks(app, spec, plan) if "gcp" in clouds else ([], [])
     names, notes = aws_names + gcp_names, aws_notes + gcp_notes
     policy = PolicyAspect([Suppression(e.rule, e.resource, e.reason, "spec") for e in spec.security_exceptions], fail=False)
+    asks = sorted(requirements(spec))  # what the spec asks of every stack (API authentication, HSM keys, segmentation)
     for stack in app.node.children:
         if TerraformStack.is_stack(stack):
             Aspects.of(stack).add(policy)
+            if asks:
+                require(stack, *asks)
     return app, names, notes, policy

@@ -20,9 +20,8 @@ from aiinfra.layout import aws_foundation_zones, aws_public_zones
 from aiinfra.observability.workload import boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
-from aiinfra.planner.security import (api_authentication, compliance_retention_days, peak_qps, requirements, threat_detection,
+from aiinfra.planner.security import (api_authentication, compliance_retention_days, peak_qps, threat_detection,
                                       vulnerability_scanning)
-from aiinfra.policy.aspect import require
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
@@ -55,9 +54,6 @@ def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
     stack = TerraformStack(app, name)
     provider(stack, "aws", AWS, region=region, default_tags=[{"tags": _tags(spec, part)}])
     _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
-    asks = requirements(spec)
-    if asks:
-        require(stack, *sorted(asks))  # the policy pack judges the spec's asks (API authentication, HSM keys, segmentation)
     return stack
 
 

@@ -27,9 +27,9 @@ from aiinfra.observability.agents import JOB_METRICS, ops_agent_supported
 from aiinfra.observability.workload import boot_monitoring, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
-from aiinfra.planner.security import (api_authentication, compliance_based, key_protection, peak_qps, requirements, segmentation, threat_detection,
+from aiinfra.planner.security import (api_authentication, compliance_based, key_protection, peak_qps, segmentation, threat_detection,
                                       vulnerability_scanning)
-from aiinfra.policy.aspect import require, suppress
+from aiinfra.policy.aspect import suppress
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
@@ -61,9 +61,6 @@ def _stack(app: App, spec: Spec, region: str, part: str, quota_project: bool = F
     quota = {"user_project_override": True, "billing_project": spec.clouds.gcp.project} if quota_project else {}
     provider(stack, "google", GOOGLE, project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part), **quota)
     _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
-    asks = requirements(spec)
-    if asks:
-        require(stack, *sorted(asks))  # the policy pack judges the spec's asks (API authentication, HSM keys, segmentation)
     return stack
 
 
