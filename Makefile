@@ -1,5 +1,8 @@
 # make setup: idempotent; installs everything (Python venv in .venv) from the registries.
 # make demo:  setup, then plan the bundled example.   make test: setup, then the test suite.
+# CDK=cdktf|cdktn|both: which CDK setup prepares (default cdktf) and test runs on (default both,
+# as CI does): cdktn is CDK Terrain, cdktf's maintained fork, in its own venv (.venv-cdktn, its
+# constructs range differs) with its CLI and the Node.js 22 that CLI needs (tools/cdktn).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -10,13 +13,44 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 export AIINFRA_CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 SPEC ?= examples/reference.yaml
+CDK_ASKED := $(filter command line environment,$(origin CDK))
+CDK ?= cdktf
+TEST_CDK := $(if $(CDK_ASKED),$(CDK),both)
+# What setup prepares: CDK, or for `make test` what the test runs on (target-specific: reaches setup).
+SETUP_CDK = $(CDK)
+test: SETUP_CDK = $(TEST_CDK)
+CDKTN_VENV := .venv-cdktn
+CDKTN_PY := $(CDKTN_VENV)/bin/python
+# The cdktn pass: the construct, stack and policy tests (marker `cdk`, tests/conftest.py).
+CDKTN_PYTEST := AIINFRA_CDK=cdktn $(CDKTN_PY) -m pytest -q -m cdk -p no:cacheprovider
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,21
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: setup cloud-init graphviz demo test bench clean
+.PHONY: setup setup-cdktn check-cdk cloud-init graphviz demo test bench clean
 
-setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init graphviz
+setup: check-cdk $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init graphviz
+	@case "$(SETUP_CDK)" in cdktn|both) $(MAKE) --no-print-directory setup-cdktn;; esac
+
+check-cdk:
+	@case "$(CDK)" in cdktf|cdktn|both) ;; *) echo "make: CDK=$(CDK): expected cdktf, cdktn or both" >&2; exit 2;; esac
+
+# cdktn's side: its venv (the [synth-cdktn] extra; the google bindings' files only, for the schema
+# oracle in tests/gcp_schema.py, which reads their jsii assembly and never imports them) and its CLI.
+setup-cdktn: $(CDKTN_VENV)/.installed tools/cdktn/node_modules/.installed
+
+$(CDKTN_VENV)/.installed: pyproject.toml
+	@test -x $(CDKTN_PY) || $(PYTHON) -m venv $(CDKTN_VENV)
+	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check -e '.[synth-cdktn,dev]'
+	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check --no-deps 'cdktf-cdktf-provider-google==16.12.1'
+	@touch $@
+
+# cdktn-cli 0.24 needs Node.js >= 22.19: the `node` package brings that binary into the same
+# node_modules/.bin (put it first on PATH: README).
+tools/cdktn/node_modules/.installed: tools/cdktn/package.json tools/cdktn/package-lock.json
+	cd tools/cdktn && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # tests/test_boot.py validates the AWS user data with `cloud-init schema` (Debian's package).
 cloud-init:
@@ -55,7 +89,19 @@ demo: setup
 	$(VENV)/bin/aiinfra synth $(SPEC) --out cdktf.out
 
 test: setup
+ifeq ($(TEST_CDK),cdktf)
 	$(PY) -m pytest -q
+else ifeq ($(TEST_CDK),cdktn)
+	$(CDKTN_PYTEST)
+else
+	@# Both passes side by side (each starts its own local AWS API on a free port); the cdktn pass's
+	@# output follows the cdktf pass's.
+	@log=$$(mktemp); $(CDKTN_PYTEST) --basetemp=$$(mktemp -d) > $$log 2>&1 & pid=$$!; \
+	echo "$(PY) -m pytest -q   (and, alongside: $(CDKTN_PYTEST))"; \
+	$(PY) -m pytest -q; rc=$$?; wait $$pid; rc_cdktn=$$?; \
+	echo "---- cdktn pass: $(CDKTN_PYTEST) ----"; cat $$log; rm -f $$log; \
+	echo "cdktf pass exit $$rc, cdktn pass exit $$rc_cdktn"; test $$rc -eq 0 -a $$rc_cdktn -eq 0
+endif
 
 bench: setup
 	$(PY) bench/plan_bench.py
@@ -63,4 +109,4 @@ bench: setup
 	$(PY) bench/review_bench.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) cdktf.out demo .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CDKTN_VENV) tools/cdktn/node_modules $(CHECKOV_VENV) cdktf.out demo .pytest_cache .hypothesis

@@ -1,14 +1,24 @@
-"""The cdktf app (``cdktf synth`` / ``cdktf deploy`` from the repository root).
+"""The cdktf app (``cdktf synth`` / ``cdktf deploy`` from the repository root; ``cdktn synth`` /
+``cdktn deploy`` too: CDK Terrain's CLI reads the same cdktf.json).
 
 The spec comes from ``AIINFRA_SPEC`` (default: the bundled reference example). Bad input
-prints one line per problem and exits 2, as ``aiinfra synth`` does.
+prints one line per problem and exits 2, as ``aiinfra synth`` does. The CDK is cdktf unless
+``AIINFRA_CDK=cdktn`` (``aiinfra.cdk``); cdktf.json starts ``.venv/bin/python``, so with
+``AIINFRA_CDK=cdktn`` and no cdktn there the app moves to ``.venv-cdktn`` (``make setup CDK=cdktn``).
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+ROOT = Path(__file__).resolve().parent
+if os.environ.get("AIINFRA_CDK") == "cdktn" and importlib.util.find_spec("cdktn") is None:
+    other = ROOT / ".venv-cdktn" / "bin" / "python"
+    if other.exists() and Path(sys.prefix).resolve() != other.parent.parent.resolve():
+        os.execv(str(other), [str(other), __file__, *sys.argv[1:]])
+
+sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
@@ -20,7 +30,7 @@ def main() -> None:
     from aiinfra.spec import load_spec
     from aiinfra.synth import synth
 
-    spec_path = os.environ.get("AIINFRA_SPEC", str(Path(__file__).resolve().parent / "examples" / "reference.yaml"))
+    spec_path = os.environ.get("AIINFRA_SPEC", str(ROOT / "examples" / "reference.yaml"))
     try:
         loaded = load_spec(spec_path)
         plan = make_plan(loaded)

@@ -96,3 +96,23 @@ def make_spec(workloads: str, clouds: str = "  aws: {region: us-east-1}", enviro
     """A spec text from YAML snippets (workloads as list items, indented by two spaces)."""
     return BASE_SPEC.format(environment=environment, clouds=clouds, workloads=textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  "),
                             extra=textwrap.dedent(extra))
+
+
+# The construct, stack and policy tests: `make test` runs them on cdktf and again on cdktn
+# (`AIINFRA_CDK=cdktn .venv-cdktn/bin/python -m pytest -m cdk`); tests/test_cdk_seam.py and the
+# CLI tests mark themselves.
+CDK_TEST_FILES = frozenset({
+    "test_constructs_aws.py", "test_constructs_gcp.py", "test_policy.py", "test_stacks_aws.py", "test_stacks_gcp.py",
+    "test_security_aws_edge.py", "test_security_gcp_edge.py", "test_security_stacks.py", "test_segmentation.py",
+    "test_threat_detection.py", "test_model_integrity.py", "test_synth_cache.py",
+})
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cdk: a construct / stack / policy test, run on cdktf and on cdktn (make test)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in CDK_TEST_FILES:
+            item.add_marker(pytest.mark.cdk)

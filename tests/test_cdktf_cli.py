@@ -1,5 +1,7 @@
-"""The cdktf CLI over an output folder whose set of stacks changes, as a user drives it: ``aiinfra synth``
-(``make demo``), then ``cdktf synth`` / ``cdktf diff`` of other specs must work the first time.
+"""The cdktf CLI (cdktn's in the cdktn pass) over an output folder whose set of stacks changes, as a
+user drives it: ``aiinfra synth`` (``make demo``), then ``cdktf synth`` / ``cdktf diff`` of other
+specs must work the first time. cdktn-cli 0.24 reads the same cdktf.json, runs the same main.py
+with the same ``CDKTF_OUTDIR`` and keeps the same folder bookkeeping.
 
 The CLI lists ``<outdir>/stacks/*`` before it runs the app and removes the listed folders the new
 manifest drops once the app is done (it fails with ENOENT on one that is already gone); Terraform keeps
@@ -21,9 +23,19 @@ import yaml
 from tests.conftest import ROOT
 from tests.tf_harness import SKIP_NO_TERRAFORM, moto_server, plugin_mirror  # noqa: F401
 
-CDKTF = ROOT / "node_modules" / ".bin" / "cdktf"
-pytestmark = pytest.mark.skipif(not CDKTF.exists(), reason="cdktf CLI not installed (make setup runs npm ci)")
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
+from aiinfra import cdk  # noqa: E402
+
+# The CLI of the CDK this pass is bound to: cdktf-cli 0.21 (package.json, Node 20), or cdktn-cli 0.24
+# (tools/cdktn/package.json, with the Node.js 22 it needs: its node_modules/.bin goes first on PATH).
+CLI_BIN = {"cdktf": ROOT / "node_modules" / ".bin", "cdktn": ROOT / "tools" / "cdktn" / "node_modules" / ".bin"}[cdk.NAME]
+CLI = CLI_BIN / cdk.NAME
+pytestmark = pytest.mark.cdk
+
+
+def cli_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the CLI's folder (and so, for cdktn, its Node.js 22) first on PATH."""
+    assert CLI.exists(), f"{CLI} missing: make setup{' CDK=cdktn' if cdk.NAME == 'cdktn' else ''} installs it"
+    return {**env, "PATH": f"{CLI_BIN}{os.pathsep}{env.get('PATH', os.environ['PATH'])}"}
 
 TERRAFORM_WORK = {".terraform", ".terraform.lock.hcl", "plan"}
 
@@ -53,7 +65,7 @@ def aiinfra_synth(spec: Path, cwd: Path, env: dict[str, str]) -> Path:
 
 
 def cdktf(args: list[str], project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CDKTF), *args], cwd=project, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run([str(CLI), *args], cwd=project, env=cli_env(env), capture_output=True, text=True, timeout=900)
 
 
 def output(out: Path) -> dict[str, bytes]:

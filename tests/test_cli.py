@@ -91,7 +91,7 @@ def test_plan_validate_and_catalog_never_import_jsii():
         "from aiinfra.cli import main\n"
         "for args in (['validate', sys.argv[1]], ['plan', sys.argv[1], '--format', 'json'], ['catalog']):\n"
         "    try:\n        main(args)\n    except SystemExit as e:\n        assert e.code == 0, e.code\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktf', 'constructs', 'cdktf_cdktf_provider_aws', 'cdktf_cdktf_provider_google', 'boto3', 'botocore', 'google', 'grpc', 'proto')]\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktf', 'cdktn', 'constructs', 'cdktf_cdktf_provider_aws', 'cdktf_cdktf_provider_google', 'boto3', 'botocore', 'google', 'grpc', 'proto')]\n"
         "assert not bad, bad\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

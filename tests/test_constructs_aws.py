@@ -7,10 +7,9 @@ import re
 
 import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
-from cdktf import App, TerraformStack  # noqa: E402
-from cdktf import Testing as CdktfTesting  # noqa: E402
+from aiinfra.cdk import App, TerraformStack  # noqa: E402
+from aiinfra.cdk import Testing as CdkTesting  # noqa: E402
 
 from aiinfra.constructs._tf import AWS, provider  # noqa: E402
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, EncryptionKey, GpuInstanceGroup,  # noqa: E402
@@ -20,11 +19,11 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-4
 
 
 def synth(build) -> dict:
-    app = CdktfTesting.app()
+    app = CdkTesting.app()
     stack = TerraformStack(app, "test")
     provider(stack, "aws", AWS, region="us-east-1")
     build(stack)
-    return json.loads(CdktfTesting.synth(stack))
+    return json.loads(CdkTesting.synth(stack))
 
 
 def only(doc: dict, rtype: str) -> dict:

@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
-from cdktf import TerraformStack  # noqa: E402
-from cdktf import Testing as CdktfTesting  # noqa: E402
+from aiinfra.cdk import TerraformStack  # noqa: E402
+from aiinfra.cdk import Testing as CdkTesting  # noqa: E402
 
 from aiinfra.constructs._tf import GOOGLE, provider  # noqa: E402
 from aiinfra.constructs.gcp import (AlertRule, Alerts, JobMetric, MetricDescriptors, PolicyTarget, ClusterNetwork, CompactPlacement, EncryptionKey, GpuInstanceGroup,  # noqa: E402
@@ -24,11 +23,11 @@ REGION = "us-central1"
 
 
 def synth(build) -> dict:
-    app = CdktfTesting.app()
+    app = CdkTesting.app()
     stack = TerraformStack(app, "test")
     provider(stack, "google", GOOGLE, project=PROJECT, region=REGION)
     build(stack)
-    doc = json.loads(CdktfTesting.synth(stack))
+    doc = json.loads(CdkTesting.synth(stack))
     assert check_stack(doc) == []  # every argument exists in the google provider schema
     return doc
 
@@ -280,7 +279,7 @@ def test_identity_reaches_only_its_prefix_its_keys_and_telemetry():
     roles = json.dumps(doc["resource"])
     assert "roles/editor" not in roles and "roles/owner" not in roles
     with pytest.raises(ValueError, match="account_id must be 6-30"):
-        WorkloadIdentity(CdktfTesting.app(), "id", project=PROJECT, account_id="Bad_Name")
+        WorkloadIdentity(CdkTesting.app(), "id", project=PROJECT, account_id="Bad_Name")
 
 
 # ---- InferenceEndpoint --------------------------------------------------------------
@@ -418,7 +417,7 @@ def test_uptime_check_watches_a_public_endpoint():
 # ---- a user's own stack -------------------------------------------------------------
 
 def test_users_own_stack_uses_the_constructs_without_a_spec(tmp_path):
-    from cdktf import App
+    from aiinfra.cdk import App
 
     app = App(outdir=str(tmp_path))
     stack = TerraformStack(app, "my-gpu-stack")
@@ -537,7 +536,7 @@ def test_internal_endpoint_takes_existing_regional_certificates_and_refuses_plai
     with pytest.raises(ValueError, match="1 <= min_replicas <= max_replicas"):
         synth(lambda s: build(s, ssl_certificates=[cert], min_replicas=5))
     with pytest.raises(ValueError, match="proxy_only_cidr must be a private range apart from cidr"):
-        ClusterNetwork(CdktfTesting.app(), "n", project=PROJECT, name="acme", region=REGION, proxy_only_cidr="10.50.0.0/23")
+        ClusterNetwork(CdkTesting.app(), "n", project=PROJECT, name="acme", region=REGION, proxy_only_cidr="10.50.0.0/23")
 
 
 def test_dashboard_rows_continue_past_100_tiles_and_chart_ratios_as_ratios():

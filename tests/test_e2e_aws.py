@@ -227,23 +227,34 @@ def test_aws_only_spec_applies_plans_empty_and_destroys(tmp_path, moto_server):
     assert (tmp_path / "terraform.acme-ml-production-aws-foundation.tfstate").exists()  # state beside the spec, not in cdktf.out
 
 
-@pytest.mark.skipif(not (ROOT / "node_modules" / ".bin" / "cdktf").exists(), reason="cdktf CLI not installed (make setup runs npm ci)")
-def test_cdktf_deploy_applies_a_stack_through_the_cdktf_cli(tmp_path, moto_server):
-    env = {**os.environ, **moto_server.env(), "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,21"}
+@pytest.mark.cdk
+def test_cdk_deploy_applies_a_stack_through_the_cli(tmp_path, moto_server):
+    """``cdktf deploy`` (cdktf pass) or ``cdktn deploy`` (cdktn pass) of the AWS foundation stack
+    against moto, from the repository's main.py and cdktf.json, then destroy."""
+    from aiinfra import cdk
+    from tests.test_cdktf_cli import CLI, cli_env, project_dir
+
+    cli = CLI
+    env = cli_env({**os.environ, **moto_server.env(), "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,21"})
     spec = moto_spec(tmp_path, env)
-    from tests.test_cdktf_cli import project_dir
 
     project = project_dir(tmp_path)
     env.update({"AIINFRA_SPEC": str(spec), "TF_CLI_ARGS_init": f"-plugin-dir={plugin_mirror()}"})
-    cdktf = str(ROOT / "node_modules" / ".bin" / "cdktf")
     stack = "acme-ml-production-aws-foundation"
-    r = subprocess.run([cdktf, "deploy", stack, "--auto-approve", "--skip-provider-lock"], cwd=project, env=env, capture_output=True,
+    r = subprocess.run([str(cli), "deploy", stack, "--auto-approve", "--skip-provider-lock"], cwd=project, env=env, capture_output=True,
                        text=True, timeout=900)
     try:
         assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
         assert (project / f"terraform.{stack}.tfstate").exists()
+        state = json.loads((project / f"terraform.{stack}.tfstate").read_text())
+        assert any(res["type"] == "aws_kms_key" for res in state["resources"])
+        manifest = json.loads((project / "cdktf.out" / "stacks" / stack / "cdk.tf.json").read_text())
+        assert manifest["//"]["metadata"]["version"] == {"cdktf": "0.21.0", "cdktn": "0.24.0"}[cdk.NAME]
+        if cdk.NAME == "cdktn":
+            node = subprocess.run(["node", "--version"], env=env, capture_output=True, text=True).stdout.strip()
+            assert tuple(int(x) for x in node.lstrip("v").split(".")[:2]) >= (22, 19), node
     finally:
-        subprocess.run([cdktf, "destroy", stack, "--auto-approve", "--skip-provider-lock"], cwd=project, env=env, capture_output=True,
+        subprocess.run([str(cli), "destroy", stack, "--auto-approve", "--skip-provider-lock"], cwd=project, env=env, capture_output=True,
                        text=True, timeout=900)
 
 

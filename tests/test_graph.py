@@ -413,6 +413,6 @@ def test_graph_imports_no_jsii_and_only_what_it_uses():
         assert r.returncode == 0, r.stderr[-2000:]
         imported = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
         assert "aiinfra.graph" in imported and "aiinfra.planner" in imported
-        bad = sorted(m for m in imported if m.split(".")[0] in ("jsii", "cdktf", "constructs", "cdktf_cdktf_provider_aws",
+        bad = sorted(m for m in imported if m.split(".")[0] in ("jsii", "cdktf", "cdktn", "constructs", "cdktf_cdktf_provider_aws",
                                                                   "cdktf_cdktf_provider_google", "boto3", "rich", "tempfile", "subprocess"))
         assert not bad, (fmt, bad)

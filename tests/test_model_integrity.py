@@ -18,10 +18,9 @@ from aiinfra.boot.workload import boot_config, signing_key_arns, signing_key_ids
 from aiinfra.planner import make_plan
 from aiinfra.spec import load_spec_text
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from aiinfra.cdk import TerraformStack
+from aiinfra.cdk import Testing as CdkTesting
 
 from aiinfra.constructs import aws, gcp
 from aiinfra.constructs._tf import AWS, GOOGLE, provider
@@ -105,17 +104,17 @@ def test_boot_config_carries_the_workloads_image_signing_key():
 
 
 def _aws_synth(build) -> dict:
-    stack = TerraformStack(CdktfTesting.app(), "test")
+    stack = TerraformStack(CdkTesting.app(), "test")
     provider(stack, "aws", AWS, region="us-east-1")
     build(stack)
-    return json.loads(CdktfTesting.synth(stack))
+    return json.loads(CdkTesting.synth(stack))
 
 
 def _gcp_synth(build) -> dict:
-    stack = TerraformStack(CdktfTesting.app(), "test")
+    stack = TerraformStack(CdkTesting.app(), "test")
     provider(stack, "google", GOOGLE, project="acme-ml-prod", region="us-central1")
     build(stack)
-    doc = json.loads(CdktfTesting.synth(stack))
+    doc = json.loads(CdkTesting.synth(stack))
     assert check_stack(doc) == []  # every argument exists in the google provider schema
     return doc
 

@@ -79,7 +79,7 @@ def test_homogeneity_passes_matching_shapes_and_refuses_unknown_ones():
 
 def test_module_imports_no_cdktf_and_no_catalog_until_used():
     code = ("import sys, aiinfra.placement; "
-            "assert not any(m.split('.')[0] in ('cdktf', 'constructs', 'jsii', 'boto3', 'google') for m in sys.modules), 'sdk'; "
+            "assert not any(m.split('.')[0] in ('cdktf', 'cdktn', 'constructs', 'jsii', 'boto3', 'google') for m in sys.modules), 'sdk'; "
             "assert 'aiinfra.catalog' not in sys.modules, 'catalog'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

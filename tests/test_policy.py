@@ -196,19 +196,20 @@ def test_suppression_waives_one_resource_and_must_name_one():
 
 # ---- the Aspect in a user's own stack ------------------------------------------------
 
-cdktf = pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
+from aiinfra import cdk  # noqa: E402
 
 
 def user_stack_synth(tmp_path, build):
-    from cdktf import App, Aspects, TerraformStack
+    from aiinfra.cdk import App, Aspects, TerraformStack
 
-    from aiinfra.constructs._tf import AWS, GOOGLE, provider
+    from aiinfra.constructs.aws import AwsProvider
+    from aiinfra.constructs.gcp import GoogleProvider
     from aiinfra.policy import PolicyAspect
 
     app = App(outdir=str(tmp_path / "out"))
     stack = TerraformStack(app, "mine")
-    provider(stack, "aws", AWS, region="us-east-1")
-    provider(stack, "google", GOOGLE, project="acme-ml-prod", region="us-central1")
+    AwsProvider(stack, "aws", region="us-east-1")
+    GoogleProvider(stack, "google", project="acme-ml-prod", region="us-central1")
     build(stack)
     Aspects.of(stack).add(PolicyAspect())
     app.synth()
@@ -284,7 +285,7 @@ def test_suppression_on_the_construct_is_honoured(tmp_path):
         suppress(group.templates["on-demand"], "AIINFRA-GCP-009", "custom image with an unsigned driver build; tracked in SEC-7")
     user_stack_synth(tmp_path, build)  # no exception
     with pytest.raises(ValueError, match="needs a written reason"):
-        suppress(cdktf.Testing.app(), "AIINFRA-GCP-009", " ")
+        suppress(cdk.Testing.app(), "AIINFRA-GCP-009", " ")
 
 
 # ---- through aiinfra synth -----------------------------------------------------------

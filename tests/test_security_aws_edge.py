@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
-from cdktf import App, TerraformOutput, TerraformStack
-from cdktf import Testing as CdktfTesting
+from aiinfra.cdk import App, TerraformOutput, TerraformStack
+from aiinfra.cdk import Testing as CdkTesting
 
 from aiinfra.constructs._tf import AWS, provider, resource
 from aiinfra.constructs.aws.cluster_network import ClusterNetwork
@@ -42,14 +41,14 @@ OIDC = dict(issuer="https://idp.acme.example", authorization_endpoint="https://i
 
 
 def synth(build, requires: tuple[str, ...] = ()) -> dict:
-    app = CdktfTesting.app()
+    app = CdkTesting.app()
     stack = TerraformStack(app, "test")
     provider(stack, "aws", AWS, region="us-east-1")
     build(stack)
     if requires:  # recorded under "//", which Testing.synth leaves out: read the stack as the policy aspect does
         require(stack, *requires)
         return json.loads(json.dumps(stack.to_terraform()))
-    return json.loads(CdktfTesting.synth(stack))
+    return json.loads(CdkTesting.synth(stack))
 
 
 def only(doc: dict, rtype: str) -> dict:

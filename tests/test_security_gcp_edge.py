@@ -9,10 +9,9 @@ import json
 
 import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
-from cdktf import TerraformOutput, TerraformStack
-from cdktf import Testing as CdktfTesting
+from aiinfra.cdk import TerraformOutput, TerraformStack
+from aiinfra.cdk import Testing as CdkTesting
 
 from aiinfra.constructs._tf import GOOGLE, provider
 from aiinfra.constructs.gcp.inference_endpoint import (
@@ -43,7 +42,7 @@ CALLERS = ["serviceAccount:app@acme-ml-prod.iam.gserviceaccount.com", "group:ml-
 
 
 def synth(build, requires: tuple[str, ...] = ()) -> dict:
-    app = CdktfTesting.app()
+    app = CdkTesting.app()
     stack = TerraformStack(app, "test")
     provider(stack, "google", GOOGLE, project=PROJECT, region=REGION)
     build(stack)
@@ -51,7 +50,7 @@ def synth(build, requires: tuple[str, ...] = ()) -> dict:
         require(stack, *requires)
         doc = json.loads(json.dumps(stack.to_terraform()))
     else:
-        doc = json.loads(CdktfTesting.synth(stack))
+        doc = json.loads(CdkTesting.synth(stack))
     assert schema_problems(doc) == []  # every argument exists in the google provider schema
     return doc
 
@@ -146,7 +145,7 @@ def test_policy_exposes_id_self_link_name_and_rate_limit():
 
 def test_bad_policy_props_are_reported_together():
     with pytest.raises(ValueError) as e:
-        SecurityPolicy(CdktfTesting.app(), "armor", project=PROJECT, name="Bad_Name", peak_requests_per_second=0, interval_sec=45,
+        SecurityPolicy(CdkTesting.app(), "armor", project=PROJECT, name="Bad_Name", peak_requests_per_second=0, interval_sec=45,
                        max_body_bytes=0, waf_rules=["sqli-v33-stabel"], waf_sensitivity=5)
     text = str(e.value)
     for part in ("name must be lowercase", "peak_requests_per_second must be a positive number, got 0", "interval_sec must be one of 10, 30",
@@ -157,7 +156,7 @@ def test_bad_policy_props_are_reported_together():
 
 def test_a_peak_above_the_throttle_maximum_names_an_interval_that_fits():
     with pytest.raises(ValueError, match="above Cloud Armor's throttle maximum of 1,000,000: use interval_sec 30 or less"):
-        SecurityPolicy(CdktfTesting.app(), "armor", project=PROJECT, name="acme-reco", peak_requests_per_second=20_000)
+        SecurityPolicy(CdkTesting.app(), "armor", project=PROJECT, name="acme-reco", peak_requests_per_second=20_000)
     rules = policy_rules(peak_requests_per_second=20_000, interval_sec=30)
     assert [r["rate_limit_options"]["rate_limit_threshold"] for r in rules.values() if r["action"] == "throttle"] == [
         {"count": 600_000, "interval_sec": 30}]

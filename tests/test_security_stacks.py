@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
 from aiinfra.planner import make_plan, rules  # noqa: E402
 from aiinfra.planner.security import client_rate_limit  # noqa: E402

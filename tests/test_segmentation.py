@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
+from aiinfra.cdk import TerraformStack
+from aiinfra.cdk import Testing as CdkTesting
 
 from aiinfra.constructs._tf import AWS, GOOGLE, provider
 from aiinfra.constructs.aws import ClusterNetwork as AwsNetwork
@@ -41,7 +40,7 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-4
 
 
 def synth_aws(build, segmentation: bool = False) -> dict:
-    app = CdktfTesting.app()
+    app = CdkTesting.app()
     stack = TerraformStack(app, "test")
     provider(stack, "aws", AWS, region="us-east-1")
     build(stack)
@@ -51,7 +50,7 @@ def synth_aws(build, segmentation: bool = False) -> dict:
 
 
 def synth_gcp(build, segmentation: bool = False) -> dict:
-    app = CdktfTesting.app()
+    app = CdkTesting.app()
     stack = TerraformStack(app, "test")
     provider(stack, "google", GOOGLE, project=PROJECT, region="us-central1")
     build(stack)

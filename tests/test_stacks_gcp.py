@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
 from tests.conftest import ROOT  # noqa: E402
 from tests.gcp_schema import check_stack  # noqa: E402

@@ -9,9 +9,7 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
 from tests.conftest import ROOT  # noqa: E402
 

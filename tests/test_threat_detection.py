@@ -21,10 +21,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("cdktf", reason="cdktf is not installed (make setup installs it)")
 
-from cdktf import TerraformStack  # noqa: E402
-from cdktf import Testing as CdktfTesting  # noqa: E402
+from aiinfra.cdk import TerraformStack  # noqa: E402
+from aiinfra.cdk import Testing as CdkTesting  # noqa: E402
 
 from aiinfra.constructs._tf import AWS, GOOGLE, provider  # noqa: E402
 from aiinfra.constructs.aws.alerts import Alerts  # noqa: E402
@@ -41,19 +40,19 @@ PROJECT = "acme-ml-prod"
 
 
 def synth_aws(build) -> dict:
-    app = CdktfTesting.app()
+    app = CdkTesting.app()
     stack = TerraformStack(app, "test")
     provider(stack, "aws", AWS, region="us-east-1")
     build(stack)
-    return json.loads(CdktfTesting.synth(stack))
+    return json.loads(CdkTesting.synth(stack))
 
 
 def synth_gcp(build) -> dict:
-    app = CdktfTesting.app()
+    app = CdkTesting.app()
     stack = TerraformStack(app, "test")
     provider(stack, "google", GOOGLE, project=PROJECT, region="us-central1")
     build(stack)
-    doc = json.loads(CdktfTesting.synth(stack))
+    doc = json.loads(CdkTesting.synth(stack))
     assert check_stack(doc) == []  # every argument exists in the google provider schema
     return doc
 

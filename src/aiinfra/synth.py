@@ -27,6 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from aiinfra.cdk_choice import CdkChoiceError, current, describe
 from aiinfra.errors import Problem, SpecError
 from aiinfra.planner.model import Plan
 from aiinfra.spec.models import Spec
@@ -94,12 +95,13 @@ def _code_digest() -> str:
 
 def cache_key(spec: Spec, plan: Plan, state_dir: str) -> str:
     """Everything the output depends on: the spec, the plan (so the catalog), the package
-    version and code, the pinned cdktf, and where local state lives."""
+    version and code, the CDK it is built with (cdktf or cdktn, and its version), and where local
+    state lives."""
     from aiinfra import __version__
 
     plan_doc = {k: v for k, v in plan.to_dict().items() if k != "spec_path"}
     material = json.dumps({"spec": spec.model_dump(mode="json"), "plan": plan_doc, "version": __version__, "code": _code_digest(),
-                           "state_dir": state_dir}, sort_keys=True, default=str)
+                           "cdk": describe(), "state_dir": state_dir}, sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -133,6 +135,10 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
     edited it), it is kept as it is (``force`` rebuilds anyway). ``cdktf_cli``: the app runs under
     the cdktf CLI, which owns ``out_dir`` too (see the module's docstring)."""
     problems = precheck(spec, plan)
+    try:
+        cdk = current()  # before anything is written; the workers get the same one
+    except CdkChoiceError as exc:
+        problems = [*problems, Problem(exc.where, exc.reason)]
     if problems:
         raise SpecError(problems)
     out_dir = Path(out_dir)
@@ -154,7 +160,7 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
             progress(f"synthesizing {' and '.join(clouds)} stacks in parallel and checking them against the policy pack")
             shards = _synth_in_processes(spec, plan, tmp, state_dir, clouds)
         else:
-            progress("loading cdktf and synthesizing stacks")
+            progress(f"loading {cdk} and synthesizing stacks")
             shards = [_synth_shard(spec, plan, tmp, state_dir, tuple(clouds))]
         names = [n for shard in shards for n in shard["names"]]
         notes = [n for key_ in ("notes", "policy_notes") for shard in shards for n in shard[key_]]
@@ -224,7 +230,8 @@ def _synth_in_processes(spec: Spec, plan: Plan, tmp: Path, state_dir: str, cloud
     """One process per cloud (each loads cdktf and its own node): the clouds' stacks share no
     references, so they synthesize side by side; the outputs are merged into ``tmp``."""
     package_root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
+           "AIINFRA_CDK": current()}  # this process's choice (it may have imported one already), not a fresh one
     workers = []
     for cloud in clouds:
         shard = tmp / f".shard-{cloud}"

@@ -1,4 +1,5 @@
-"""Terraform resources through cdktf's generic classes, with typed props on our side.
+"""Terraform resources through the CDK's generic classes (cdktf or cdktn, ``aiinfra.cdk``), with
+typed props on our side.
 
 Why not the prebuilt provider bindings: importing ``cdktf-cdktf-provider-aws`` costs about
 10 s and 1 GB in node per process, and google as much again, before one resource exists;
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsii
-from cdktf import TerraformDataSource, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformResource
-from constructs import Construct
+from aiinfra.cdk import (Construct, TerraformDataSource, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformResource,
+                        check_object, check_scope)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class GenericResource(TerraformResource):
     hatches and tests use it)."""
 
     def __init__(self, scope: Construct, id: str, type: str, attrs: dict[str, Any], depends_on: list[Any] | None = None):
+        _check(scope, attrs.get("provider"), depends_on)
         super().__init__(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]),
                          depends_on=depends_on)
         meta = {k: attrs.pop(k) for k in _META_ARGUMENTS if attrs.get(k) is not None}
@@ -77,18 +79,29 @@ class GenericResource(TerraformResource):
         return self.attributes
 
 
+def _check(scope: Any, provider: Any = None, depends_on: list[Any] | None = None) -> None:
+    """A scope, provider or dependency of the other CDK: one clear error now, not a jsii crash at synth."""
+    check_scope(scope)
+    if provider is not None:
+        check_object(provider, "provider")
+    for dep in depends_on or ():
+        check_object(dep, "depends_on entry")
+
+
 def resource(scope: Construct, id: str, type: str, /, *, depends_on: list[Any] | None = None, **attrs: Any) -> TerraformResource:
     """One resource of ``type`` with the given arguments (None = leave unset)."""
     return GenericResource(scope, id, type, attrs, depends_on)
 
 
 def data(scope: Construct, id: str, type: str, /, **attrs: Any) -> TerraformDataSource:
+    _check(scope, attrs.get("provider"))
     d = TerraformDataSource(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]))
     _apply(d, attrs)
     return d
 
 
 def provider(scope: Construct, id: str, info: ProviderInfo, **attrs: Any) -> TerraformProvider:
+    _check(scope)
     p = TerraformProvider(scope, id, terraform_resource_type=info.name, terraform_generator_metadata=_meta(info.name),
                           terraform_provider_source=info.source)
     _apply(p, attrs)

@@ -25,7 +25,6 @@ only leaves out the metric groups not collected.
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import json
 from collections.abc import Collection

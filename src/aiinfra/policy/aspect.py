@@ -1,11 +1,13 @@
-"""The policy pack as a cdktf Aspect: add it to a stack and every synth of that stack judges
-every resource; a violation fails the synth with one line per finding (cdk-nag's shape).
+"""The policy pack as a cdktf / cdktn Aspect: add it to a stack and every synth of that stack
+judges every resource; a violation fails the synth with one line per finding (cdk-nag's shape).
 
-    from cdktf import Aspects
-    from aiinfra.policy import PolicyAspect, suppress
+    from aiinfra.policy import apply_policy, suppress
 
-    Aspects.of(stack).add(PolicyAspect())
+    apply_policy(stack)          # = Aspects.of(stack).add(PolicyAspect()), on the app's own CDK
     suppress(bucket, "AIINFRA-AWS-001", "access-log bucket: S3 log delivery supports SSE-S3 only")
+
+``Aspects.of(stack).add(PolicyAspect())`` with your CDK's ``Aspects`` works too, when aiinfra is
+bound to that CDK (``aiinfra.cdk``); ``apply_policy`` refuses a stack of the other one.
 
 ``aiinfra synth`` and ``cdktf synth`` add it to every stack they build.
 """
@@ -18,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from cdktf import IAspect, TerraformStack
-from constructs import Construct, IConstruct, IValidation
+from aiinfra.cdk import Aspects, Construct, IAspect, IConstruct, IValidation, TerraformStack, cdk_of, check_scope
+from aiinfra.cdk import NAME as CDK_NAME
 
 from aiinfra.policy.model import REQUIREMENTS
 from aiinfra.policy.pack import Report, Suppression, check_stack
@@ -88,6 +90,8 @@ class PolicyAspect:
 
     def visit(self, node: IConstruct) -> None:
         if not TerraformStack.is_stack(node):
+            if cdk_of(node) not in (None, CDK_NAME):
+                check_scope(node)  # a stack of the other CDK: its own is_stack says no, and nothing would be judged
             return
         name = node.node.id
         if name in self._stacks:
@@ -102,3 +106,19 @@ class PolicyAspect:
             doc = json.loads((Path(outdir) / "stacks" / name / "cdk.tf.json").read_text())
             self.report.extend(check_stack(name, doc, [*self.suppressions, *construct_suppressions(stack)]))
         return self.report
+
+
+def apply_policy(scope: Construct, aspect: "PolicyAspect | None" = None) -> "PolicyAspect":
+    """Add ``aspect`` (default: a new ``PolicyAspect()``) to the stack ``scope``, or to every stack
+    under it (an app: call it once its stacks exist), through the bound CDK's ``Aspects``, after
+    checking that ``scope`` is of that CDK: an Aspect of one CDK on the other's stacks would
+    silently never run. Per stack, because both CDKs invoke aspects from each stack down: one
+    added to the app itself is never invoked."""
+    check_scope(scope)
+    stacks = [scope] if TerraformStack.is_stack(scope) else [c for c in scope.node.find_all() if TerraformStack.is_stack(c)]
+    if not stacks:
+        raise ValueError(f"apply_policy: no stack under {scope.node.path or 'the app'} yet; call it after the stacks are built")
+    aspect = aspect if aspect is not None else PolicyAspect()
+    for stack in stacks:
+        Aspects.of(stack).add(aspect)
+    return aspect

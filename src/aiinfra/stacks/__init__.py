@@ -1,8 +1,8 @@
-"""Assemble cdktf stacks from a plan. Imports cdktf (jsii): only ``synth`` comes here."""
+"""Assemble cdktf / cdktn stacks from a plan. Imports the CDK (jsii, through ``aiinfra.cdk``): only ``synth`` comes here."""
 
 from __future__ import annotations
 
-from cdktf import App, Aspects, TerraformStack
+from aiinfra.cdk import TARGET_VERSIONS, App, Aspects, TerraformStack
 
 from aiinfra.planner.model import Plan
 from aiinfra.planner.security import requirements
@@ -23,7 +23,7 @@ def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str 
     from aiinfra.stacks.aws import add_aws_stacks
     from aiinfra.stacks.gcp import add_gcp_stacks
 
-    context = {"aiinfra:state_dir": state_dir}
+    context = {"aiinfra:state_dir": state_dir, "targetVersions": TARGET_VERSIONS}
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
     aws_names, aws_notes = add_aws_stacks(app, spec, plan) if "aws" in clouds else ([], [])
     gcp_names, gcp_notes = add_gcp_stacks(app, spec, plan) if "gcp" in clouds else ([], [])

@@ -8,11 +8,11 @@ import base64
 import dataclasses
 import re
 
-from cdktf import App, Fn, LocalBackend, Op, S3Backend, TerraformOutput, TerraformStack, TerraformVariable, Token
+from aiinfra.cdk import App, Fn, LocalBackend, Op, TerraformOutput, TerraformStack, TerraformVariable, Token, s3_backend
 
 from aiinfra.boot import aws_user_data_gzip
 from aiinfra.boot.workload import signing_key_arns, spec_workload
-from aiinfra.constructs._tf import AWS, provider
+from aiinfra.constructs.aws.provider import AwsProvider
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey,
                                     GpuInstanceGroup, InferenceEndpoint, NodeSecurityGroup, OidcAuthentication, RunSchedule, SpotPool, ThreatDetection,
                                     TieredStorage, WebAcl, WorkloadIdentity)
@@ -24,7 +24,7 @@ from aiinfra.planner.security import (api_authentication, compliance_retention_d
                                       vulnerability_scanning)
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
-from aiinfra.stacks.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
+from aiinfra.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input
 
 
@@ -40,9 +40,8 @@ def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> No
         # outside the output folder that every synth replaces.
         LocalBackend(stack, path=f"{state_dir}/terraform.{name}.tfstate")
         return
-    backend = S3Backend(stack, bucket=state.bucket, key=f"aiinfra/{name}/terraform.tfstate", region=state.region or spec.clouds.aws.region,
-                        encrypt=True, kms_key_id=state.kms_key_id)
-    backend.add_override("use_lockfile", True)  # S3-native state locking (Terraform 1.10+)
+    s3_backend(stack, bucket=state.bucket, key=f"aiinfra/{name}/terraform.tfstate", region=state.region or spec.clouds.aws.region,
+               encrypt=True, kms_key_id=state.kms_key_id, use_lockfile=True)  # S3-native state locking (Terraform 1.10+)
 
 
 def _tags(spec: Spec, part: str) -> dict[str, str]:
@@ -52,7 +51,7 @@ def _tags(spec: Spec, part: str) -> dict[str, str]:
 def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
     name = stack_name(spec.project, spec.environment, "aws", part)
     stack = TerraformStack(app, name)
-    provider(stack, "aws", AWS, region=region, default_tags=[{"tags": _tags(spec, part)}])
+    AwsProvider(stack, "aws", region=region, default_tags=_tags(spec, part))
     _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
     return stack
 

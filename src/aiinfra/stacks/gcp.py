@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
-from cdktf import App, GcsBackend, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable
+from aiinfra.cdk import App, GcsBackend, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable
 
 from aiinfra.boot import gcp_metadata
 from aiinfra.boot.workload import signing_key_ids, spec_workload
 from aiinfra.boot.images import node_image
-from aiinfra.constructs._tf import GOOGLE, provider
+from aiinfra.constructs.gcp.provider import GoogleProvider
 from aiinfra.constructs.gcp import (AlertRule, Alerts, BillingBudget, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey, GpuInstanceGroup,
                                     GpuNicNetworks, GroupRunnerRole, HealthCheck, InferenceEndpoint, InternalEndpoint, JobMetric, MetricDescriptors,
                                     NodeFirewall, PolicyTarget, ProjectServices, RunSchedule, SpotPool, ThreatDetection, TieredStorage, WorkloadIdentity)
@@ -32,7 +32,7 @@ from aiinfra.planner.security import (api_authentication, compliance_based, key_
 from aiinfra.policy.aspect import suppress
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
-from aiinfra.stacks.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
+from aiinfra.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
 from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input
 
 WORKLOAD_LABEL = "aiinfra-workload"
@@ -59,7 +59,7 @@ def _stack(app: App, spec: Spec, region: str, part: str, quota_project: bool = F
     # The Budget API called with user credentials needs a quota project (the billing budget's page).
     # https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/billing_budget
     quota = {"user_project_override": True, "billing_project": spec.clouds.gcp.project} if quota_project else {}
-    provider(stack, "google", GOOGLE, project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part), **quota)
+    GoogleProvider(stack, "google", project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part), **quota)
     _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
     return stack
 

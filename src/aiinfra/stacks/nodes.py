@@ -4,7 +4,7 @@ image input when the spec names none."""
 
 from __future__ import annotations
 
-from cdktf import TerraformStack, TerraformVariable
+from aiinfra.cdk import TerraformStack, TerraformVariable
 
 from aiinfra.boot.workload import BUCKET_KEY, IMAGE_KEY, boot_config
 from aiinfra.planner.model import WorkloadPlan

@@ -9,6 +9,7 @@ from aiinfra.constructs.aws.encryption_key import EncryptionKey
 from aiinfra.constructs.aws.gpu_instance_group import GpuInstanceGroup
 from aiinfra.constructs.aws.inference_endpoint import InferenceEndpoint, OidcAuthentication
 from aiinfra.constructs.aws.node_security_group import NodeSecurityGroup
+from aiinfra.constructs.aws.provider import AwsProvider
 from aiinfra.constructs.aws.run_schedule import RunSchedule
 from aiinfra.constructs.aws.spot_pool import SpotPool
 from aiinfra.constructs.aws.threat_detection import ThreatDetection
@@ -16,5 +17,5 @@ from aiinfra.constructs.aws.tiered_storage import TieredStorage
 from aiinfra.constructs.aws.web_acl import WebAcl
 from aiinfra.constructs.aws.workload_identity import WorkloadIdentity
 
-__all__ = ["AlarmTarget", "AlertRule", "Alerts", "Budget", "Certificate", "ClusterNetwork", "Dashboard", "DashboardRow", "InferenceEndpoint", "EncryptionKey",
+__all__ = ["AlarmTarget", "AlertRule", "Alerts", "AwsProvider", "Budget", "Certificate", "ClusterNetwork", "Dashboard", "DashboardRow", "InferenceEndpoint", "EncryptionKey",
            "GpuInstanceGroup", "NodeSecurityGroup", "OidcAuthentication", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WebAcl", "WorkloadIdentity"]

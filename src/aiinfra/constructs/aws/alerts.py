@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from constructs import Construct
+from aiinfra.cdk import Construct
 
 from aiinfra.constructs._alerts import check_rule, rule_slugs
 from aiinfra.constructs._tf import policy_json, resource

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from constructs import Construct
+from aiinfra.cdk import Construct
 
 from aiinfra.constructs._tf import resource
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktf import Fn, TerraformOutput
-from constructs import Construct
+from aiinfra.cdk import Construct, Fn, TerraformOutput
 
 from aiinfra.constructs._tf import resource
 

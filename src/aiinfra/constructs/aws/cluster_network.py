@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from constructs import Construct
+from aiinfra.cdk import Construct
 
 from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from cdktf import TerraformStack
-from constructs import Construct
+from aiinfra.cdk import Construct, TerraformStack
 
 from aiinfra.constructs._tf import data
 

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cdktf import Token
-from constructs import Construct
+from aiinfra.cdk import Construct, Token
 
 from aiinfra.constructs._tf import resource
 

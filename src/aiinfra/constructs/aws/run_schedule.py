@@ -3,7 +3,7 @@ run's hard stop, whatever the nodes themselves do (a hung job never outlives ``s
 
 from __future__ import annotations
 
-from constructs import Construct
+from aiinfra.cdk import Construct
 
 from aiinfra.constructs._tf import resource
 from aiinfra.cron import Cron

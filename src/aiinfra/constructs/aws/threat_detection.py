@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from constructs import Construct
+from aiinfra.cdk import Construct
 
 from aiinfra.constructs._tf import resource
 from aiinfra.constructs.aws.common import AwsContext

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from constructs import Construct
+from aiinfra.cdk import Construct
 
 from aiinfra.constructs._tf import data, policy_json, resource
 from aiinfra.policy.aspect import suppress

@@ -10,11 +10,12 @@ from aiinfra.constructs.gcp.inference_endpoint import HealthCheck, InferenceEndp
 from aiinfra.constructs.gcp.internal_endpoint import InternalEndpoint
 from aiinfra.constructs.gcp.node_firewall import NodeFirewall
 from aiinfra.constructs.gcp.project_services import ProjectServices
+from aiinfra.constructs.gcp.provider import GoogleProvider
 from aiinfra.constructs.gcp.run_schedule import GroupRunnerRole, RunSchedule
 from aiinfra.constructs.gcp.spot_pool import SpotPool
 from aiinfra.constructs.gcp.threat_detection import ThreatDetection
 from aiinfra.constructs.gcp.tiered_storage import TieredStorage
 from aiinfra.constructs.gcp.workload_identity import WorkloadIdentity
 
-__all__ = ["AlertRule", "Alerts", "BillingBudget", "JobMetric", "MetricDescriptors", "PolicyTarget", "ClusterNetwork", "CompactPlacement", "Dashboard", "DashboardRow", "EncryptionKey", "GpuInstanceGroup", "GpuNicNetworks", "GroupRunnerRole", "HealthCheck",
+__all__ = ["AlertRule", "Alerts", "BillingBudget", "JobMetric", "MetricDescriptors", "PolicyTarget", "ClusterNetwork", "CompactPlacement", "Dashboard", "DashboardRow", "EncryptionKey", "GoogleProvider", "GpuInstanceGroup", "GpuNicNetworks", "GroupRunnerRole", "HealthCheck",
            "InferenceEndpoint", "InternalEndpoint", "NodeFirewall", "ProjectServices", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WorkloadIdentity"]

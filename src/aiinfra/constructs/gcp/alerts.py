@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from constructs import Construct
+from aiinfra.cdk import Construct
 
 from aiinfra.constructs._alerts import check_rule, rule_slugs
 from aiinfra.constructs._tf import resource

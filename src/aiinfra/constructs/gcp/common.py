@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from cdktf import TerraformStack
-from constructs import Construct
+from aiinfra.cdk import Construct, TerraformStack
 
 from aiinfra.constructs._tf import data
 

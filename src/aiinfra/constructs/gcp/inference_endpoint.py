@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from constructs import Construct
+from aiinfra.cdk import Construct
 
 from aiinfra.constructs._tf import resource
 from aiinfra.constructs.gcp.common import check_name

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cdktf import Fn, TerraformOutput
-from constructs import Construct
+from aiinfra.cdk import Construct, Fn, TerraformOutput
 
 from aiinfra.constructs._tf import resource
 from aiinfra.constructs.gcp.inference_endpoint import HEALTH_CHECK_RANGES, IapAccess, autoscaler, check_serving, grant_iap

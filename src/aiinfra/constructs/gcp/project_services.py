@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktf import TerraformDataSource, TerraformResource, TerraformStack
-from constructs import Construct
+from aiinfra.cdk import Construct, TerraformDataSource, TerraformResource, TerraformStack
 
 from aiinfra.constructs._tf import resource
 

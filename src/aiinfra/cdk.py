@@ -1,0 +1,142 @@
+"""The one place aiinfra reaches the CDK: CDK for Terraform (``cdktf``) or CDK Terrain
+(``cdktn``), its maintained fork.
+
+HashiCorp archived cdktf on 2025-12-10; CDK Terrain keeps the same class names, the same
+``cdktf.json`` / ``cdktf.out`` layout and the same synthesized JSON, under the Python module
+``cdktn``. The two are separate jsii assemblies: a cdktf resource inside a cdktn stack crashes at
+synth, and an Aspect of one never runs on the other's stacks. So every module of this package
+takes its CDK classes from here (``tests/test_cdk_seam.py`` greps that none imports either
+directly), and this module binds to one of them, once per process, when first imported:
+
+1. ``AIINFRA_CDK=cdktf`` or ``AIINFRA_CDK=cdktn``;
+2. else the one the process already imported (a user's app that did ``import cdktn`` before
+   ``import aiinfra.constructs`` gets cdktn constructs), cdktf first if it imported both;
+3. else the one installed, cdktf first (``pip install 'cdktf-aiinfra[synth]'`` brings cdktf,
+   ``'cdktf-aiinfra[synth-cdktn]'`` brings cdktn).
+
+Constructs check the scope they are given (``check_scope``): a scope of the other CDK is refused
+with one ``MixedCdkError`` naming both, instead of a crash inside jsii at synth.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from aiinfra.cdk_choice import CHOICES, CdkChoiceError, choose
+
+
+class MixedCdkError(TypeError):
+    """An object of the other CDK reached constructs bound to this one."""
+
+
+NAME, REASON = choose()
+"""The bound CDK's module name (``"cdktf"`` or ``"cdktn"``) and why it was chosen."""
+OTHER = CHOICES[1 - CHOICES.index(NAME)]
+
+if TYPE_CHECKING:  # one set of names for type checkers; the classes are cdktn's when bound to it
+    from cdktf import (App, Aspects, Fn, GcsBackend, IAspect, LocalBackend, Op, S3Backend, TerraformDataSource,
+                       TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformResource,
+                       TerraformStack, TerraformVariable, Testing, Token)
+else:
+    _cdk = importlib.import_module(NAME)
+    App = _cdk.App
+    Aspects = _cdk.Aspects
+    Fn = _cdk.Fn
+    GcsBackend = _cdk.GcsBackend
+    IAspect = _cdk.IAspect
+    LocalBackend = _cdk.LocalBackend
+    Op = _cdk.Op
+    S3Backend = _cdk.S3Backend
+    TerraformDataSource = _cdk.TerraformDataSource
+    TerraformOutput = _cdk.TerraformOutput
+    TerraformProvider = _cdk.TerraformProvider
+    TerraformProviderGeneratorMetadata = _cdk.TerraformProviderGeneratorMetadata
+    TerraformResource = _cdk.TerraformResource
+    TerraformStack = _cdk.TerraformStack
+    TerraformVariable = _cdk.TerraformVariable
+    Testing = _cdk.Testing
+    Token = _cdk.Token
+
+# `constructs` is one library both CDKs build on (cdktn 0.24 takes 10.6-10.7, cdktf 0.21 10.8).
+from constructs import Construct, IConstruct, IValidation  # noqa: E402
+
+__all__ = ["CHOICES", "NAME", "OTHER", "REASON", "App", "Aspects", "CdkChoiceError", "Construct", "Fn", "GcsBackend",
+           "IAspect", "IConstruct", "IValidation", "LocalBackend", "MixedCdkError", "Op", "S3Backend",
+           "TerraformDataSource", "TerraformOutput", "TerraformProvider", "TerraformProviderGeneratorMetadata",
+           "TARGET_VERSIONS", "TerraformResource", "TerraformStack", "TerraformVariable", "Testing", "Token", "check_scope", "cdk_of",
+           "s3_backend"]
+
+_MARK = "_aiinfra_cdk"
+
+
+def cdk_of(obj: Any) -> str | None:
+    """``"cdktf"`` / ``"cdktn"`` when ``obj`` is an instance of (a subclass of) one CDK's classes,
+    prebuilt provider bindings included (their classes derive from their CDK's); else None."""
+    for cls in type(obj).__mro__:
+        root = cls.__module__.partition(".")[0]
+        if root in CHOICES:
+            return root
+    return None
+
+
+def _mixed(what: str, found: str) -> MixedCdkError:
+    return MixedCdkError(
+        f"{what} belongs to {found}, but aiinfra is bound to {NAME} ({REASON}): {found} and {NAME} objects never mix in "
+        f"one app; build the whole app on one of them, e.g. set AIINFRA_CDK={found} before aiinfra is imported")
+
+
+def check_scope(scope: Any) -> None:
+    """Refuse ``scope`` when it (or the nearest CDK construct above it) is of the other CDK.
+
+    Walks up from ``scope`` to the first construct of a CDK class (a stack or app, usually one
+    step) and remembers the answer on every construct it passed, so a construct's resources pay
+    one attribute lookup each."""
+    passed = []
+    node: Any = scope
+    while node is not None:
+        if getattr(node, _MARK, False):
+            break
+        found = cdk_of(node)
+        if found is not None:
+            if found != NAME:
+                raise _mixed(f"scope {type(scope).__name__!r}", found)
+            break
+        if not isinstance(node, Construct):
+            raise TypeError(f"scope must be a construct (a {NAME} App, TerraformStack or a construct in one), "
+                            f"not {type(node).__name__}")
+        passed.append(node)
+        node = node.node.scope
+    for seen in passed:
+        try:
+            setattr(seen, _MARK, True)
+        except AttributeError:  # a class with __slots__: checked again next time
+            pass
+
+
+def check_object(obj: Any, what: str) -> None:
+    """Refuse a CDK object of the other CDK passed as an argument (a provider, a dependency)."""
+    found = cdk_of(obj)
+    if found is not None and found != NAME:
+        raise _mixed(what, found)
+
+
+# The Terraform-compatible runtimes the stacks are written for, as cdktn's ``targetVersions``
+# context (cdktf.json's field of that name, or App context) declares them: cdktn validates each
+# version-gated feature against it at synth, and S3-native state locking (``use_lockfile``) needs
+# Terraform / OpenTofu 1.10 (cdktn's S3Backend: ValidateFeatureTargetSupport ">=1.10.0"; its
+# default target, ">=1.5.7", fails that check). cdktf ignores the key. CI runs Terraform 1.11.4.
+TARGET_VERSIONS = {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"}
+
+
+def s3_backend(scope: Any, *, use_lockfile: bool = True, **config: Any) -> Any:
+    """An ``S3Backend`` with S3-native state locking (Terraform 1.10+). cdktn types
+    ``use_lockfile`` (its ``S3BackendConfig`` has it); cdktf 0.21 predates it, so there it is an
+    override. Both write ``terraform.backend.s3.use_lockfile``. On cdktn the app must target
+    Terraform >= 1.10 (``App(context={"targetVersions": TARGET_VERSIONS})`` or cdktf.json's
+    ``targetVersions``), else cdktn's own validation fails the synth, as it should."""
+    if NAME == "cdktn":
+        return S3Backend(scope, use_lockfile=use_lockfile, **config)
+    backend = S3Backend(scope, **config)
+    backend.add_override("use_lockfile", use_lockfile)
+    return backend
