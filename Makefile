@@ -42,7 +42,7 @@ setup-cdktn: $(CDKTN_VENV)/.installed tools/cdktn/node_modules/.installed
 $(CDKTN_VENV)/.installed: pyproject.toml
 	@test -x $(CDKTN_PY) || $(PYTHON) -m venv $(CDKTN_VENV)
 	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check -e '.[synth-cdktn,dev]'
+	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check -e '.[synth-cdktn,preflight,dev]'
 	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check --no-deps 'cdktf-cdktf-provider-google==16.12.1'
 	@touch $@
 

@@ -266,3 +266,23 @@ def test_the_policy_pack_fails_a_users_app_that_loosens_a_default(tmp_path):
                        env=env(PYTHONPATH=str(ROOT / "src")))
     assert r.returncode != 0
     assert "AIINFRA-AWS-003 my-team-training/key" in r.stderr, r.stderr[-3000:]
+
+
+def test_the_readmes_constructs_example_synthesizes_on_this_cdk(tmp_path):
+    """The README's example of the constructs in a user's stack, as printed (with ``from cdktn
+    import`` in the cdktn pass, as its comment says), policy pack included."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(from cdktf import App, TerraformStack .*?)```", readme, re.S)
+    assert block, "the README's constructs example moved"
+    code = block.group(1).replace("from cdktf import App, TerraformStack", f"from {cdk.NAME} import App, TerraformStack", 1)
+    assert "aiinfra.constructs._" not in code  # public names only
+    (tmp_path / "main.py").write_text(code)
+    r = subprocess.run([sys.executable, "main.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env=env(PYTHONPATH=str(ROOT / "src")))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads((tmp_path / "cdktf.out" / "stacks" / "my-team" / "cdk.tf.json").read_text())
+    assert doc["//"]["metadata"]["version"] == {"cdktf": "0.21.0", "cdktn": "0.24.0"}[cdk.NAME]
+    assert doc["provider"]["aws"] == [{"region": "us-west-2"}]
+    assert {"aws_autoscaling_group", "aws_launch_template", "aws_kms_key", "aws_s3_bucket"} <= doc["resource"].keys()

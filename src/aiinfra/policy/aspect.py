@@ -89,16 +89,25 @@ class PolicyAspect:
         self._stacks: dict[str, TerraformStack] = {}
 
     def visit(self, node: IConstruct) -> None:
-        if not TerraformStack.is_stack(node):
+        # Called for every construct of the stack: an isinstance test in Python, not a jsii
+        # round trip (``TerraformStack.is_stack``) per construct. Stacks reach Python as instances
+        # of the bound CDK's TerraformStack (or a subclass), wherever they were created.
+        if not isinstance(node, TerraformStack):
             if cdk_of(node) not in (None, CDK_NAME):
-                check_scope(node)  # a stack of the other CDK: its own is_stack says no, and nothing would be judged
+                check_scope(node)  # a construct of the other CDK: this aspect would judge nothing there
             return
-        name = node.node.id
+        self.watch(node)
+
+    def watch(self, stack: TerraformStack) -> None:
+        """Judge ``stack`` as a visit would, without visiting each of its constructs: with
+        ``fail=False`` (``aiinfra synth``) that is all the aspect does, so ``build_app`` calls this
+        directly instead of adding the aspect (thousands of jsii callbacks fewer for 100 workloads)."""
+        name = stack.node.id
         if name in self._stacks:
             return
-        self._stacks[name] = node
+        self._stacks[name] = stack
         if self.fail:
-            node.node.add_validation(_StackValidation(self, node))
+            stack.node.add_validation(_StackValidation(self, stack))
 
     def check_output(self, outdir: str | Path) -> Report:
         """Judge the synthesized stacks (``<outdir>/stacks/<name>/cdk.tf.json``) of every stack visited."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiinfra.cdk import TARGET_VERSIONS, App, Aspects, TerraformStack
+from aiinfra.cdk import TARGET_VERSIONS, App, TerraformStack
 
 from aiinfra.planner.model import Plan
 from aiinfra.planner.security import requirements
@@ -13,7 +13,7 @@ from aiinfra.spec.models import Spec
 
 def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str = "../../..",
               clouds: tuple[str, ...] = ("aws", "gcp")) -> tuple[App, list[str], list[str], "PolicyAspect"]:
-    """The cdktf app for a plan: (app, stack names, notes for the user, the policy pack that
+    """The cdktf (or cdktn) app for a plan: (app, stack names, notes for the user, the policy pack that
     judges every stack; ``policy.check_output(outdir)`` after ``app.synth()``).
 
     ``state_dir``: where local Terraform state goes, relative to each stack's folder.
@@ -32,7 +32,7 @@ def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str 
     asks = sorted(requirements(spec))  # what the spec asks of every stack (API authentication, HSM keys, segmentation)
     for stack in app.node.children:
         if TerraformStack.is_stack(stack):
-            Aspects.of(stack).add(policy)
+            policy.watch(stack)  # fail=False: the aspect would only note the stack (see PolicyAspect.watch)
             if asks:
                 require(stack, *asks)
     return app, names, notes, policy

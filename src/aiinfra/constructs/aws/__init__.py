@@ -1,4 +1,4 @@
-"""Reusable, typed cdktf constructs for GPU infrastructure on AWS. None of them reads the spec."""
+"""Reusable, typed cdktf / cdktn constructs for GPU infrastructure on AWS. None of them reads the spec."""
 
 from aiinfra.constructs.aws.alerts import AlarmTarget, AlertRule, Alerts
 from aiinfra.constructs.aws.budget import Budget

@@ -1,4 +1,4 @@
-"""Reusable, typed cdktf constructs for GPU infrastructure on Google Cloud. None of them reads the spec."""
+"""Reusable, typed cdktf / cdktn constructs for GPU infrastructure on Google Cloud. None of them reads the spec."""
 
 from aiinfra.constructs.gcp.alerts import AlertRule, Alerts, JobMetric, MetricDescriptors, PolicyTarget
 from aiinfra.constructs.gcp.budget import BillingBudget
