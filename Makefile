@@ -21,8 +21,9 @@ SETUP_CDK = $(CDK)
 test: SETUP_CDK = $(TEST_CDK)
 CDKTN_VENV := .venv-cdktn
 CDKTN_PY := $(CDKTN_VENV)/bin/python
-# The cdktn pass: the construct, stack and policy tests (marker `cdk`, tests/conftest.py).
-CDKTN_PYTEST := AIINFRA_CDK=cdktn $(CDKTN_PY) -m pytest -q -m cdk -p no:cacheprovider
+# The cdktn pass: the construct, stack and policy tests (marker `cdk`, tests/conftest.py), with
+# tools/cdktn's Node.js 22 first on PATH (jsii runs cdktn on it; cdktn's runtime calls Node 20 end-of-life).
+CDKTN_PYTEST := PATH=$(CURDIR)/tools/cdktn/node_modules/.bin:$$PATH AIINFRA_CDK=cdktn $(CDKTN_PY) -m pytest -q -m cdk -p no:cacheprovider
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,21
 export CHECKPOINT_DISABLE := 1

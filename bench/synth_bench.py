@@ -10,7 +10,8 @@ the comparison is read against the work done. Budgets (issue 6): cold at most 0.
 baseline's wall time (goal 0.1x) and half its memory; warm under 1 s; 100 / 10 workloads at
 most 3x. And the same cold synth on CDK Terrain (cdktn, ``.venv-cdktn``, ``AIINFRA_CDK=cdktn``)
 against cdktf, reference spec and 100 workloads, alternating in the same run: the ratio says
-what moving to the fork costs (no budget: it is informative; both write the same stacks).
+what moving to the fork costs (no budget: it is informative; both write the same stacks). Both
+run on the same Node.js (the one on PATH), so the ratio is the CDKs', not the Node versions'.
 
     .venv/bin/python bench/synth_bench.py [--repeat 3] [--spec examples/reference.yaml]
 """
