@@ -459,6 +459,10 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #    group) and an Auto Scaling group's service-linked role (below).
 #  * EC2 On-Demand Capacity Reservations (moto lacks them) and recorded spot prices (below).
 #  * GuardDuty UpdateDetector merging features by name (below).
+#  * One request at a time (below): moto's backends are plain dicts and lists without locks, and
+#    the server is threaded; two workload stacks applied side by side once got
+#    InvalidPermission.NotFound revoking a new security group's default egress rule. AWS is not
+#    serialized, but the tests judge what the stacks ask for, not moto under concurrency.
 # tests/test_tf_harness.py::test_every_moto_patch_applies fails when a patch skips itself.
 _MOTO_PATCHES = r"""
 import sys
@@ -880,6 +884,18 @@ try:
     _GDDetector.update = _gd_update_merging
 except Exception as exc:
     print(f"tf_harness: moto patch (GuardDuty detector features) skipped: {exc!r}", file=sys.stderr)
+try:
+    import threading as _threading
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _Dispatcher
+    _dispatch = _Dispatcher.__call__
+    _one_at_a_time = _threading.Lock()
+
+    def _serialized(self, environ, start_response):
+        with _one_at_a_time:
+            return list(_dispatch(self, environ, start_response))  # the body too: handlers build it lazily
+    _Dispatcher.__call__ = _serialized
+except Exception as exc:
+    print(f"tf_harness: moto patch (one request at a time) skipped: {exc!r}", file=sys.stderr)
 from moto.server import main
 sys.argv[0] = "moto_server"
 sys.exit(main())
