@@ -118,15 +118,18 @@ def test_asking_for_the_cdk_that_is_not_installed_names_the_extra(tmp_path):
     assert r.returncode == 1 and f"CdkChoiceError: AIINFRA_CDK={missing}: {missing} is not installed" in r.stderr
 
 
-def test_s3_backend_locks_with_the_typed_argument_on_cdktn_and_the_override_on_cdktf(tmp_path):
+def test_s3_backend_locks_with_the_typed_argument_on_cdktn_and_the_synthesized_attributes_on_cdktf(tmp_path):
     app = cdk.App(outdir=str(tmp_path), context={"targetVersions": cdk.TARGET_VERSIONS})
     stack = cdk.TerraformStack(app, "s")
-    cdk.s3_backend(stack, bucket="b", key="k", region="us-east-1", encrypt=True)
+    backend = cdk.s3_backend(stack, bucket="b", key="k", region="us-east-1", encrypt=True)
     app.synth()
     doc = json.loads((tmp_path / "stacks" / "s" / "cdk.tf.json").read_text())
-    assert doc["terraform"]["backend"]["s3"] == {"bucket": "b", "key": "k", "region": "us-east-1", "encrypt": True, "use_lockfile": True}
-    overridden = json.dumps(doc["//"]["metadata"].get("overrides", {}))
-    assert ("use_lockfile" in overridden) == (cdk.NAME == "cdktf")  # cdktf 0.21's S3BackendConfig has no use_lockfile
+    locked = {"bucket": "b", "key": "k", "region": "us-east-1", "encrypt": True, "use_lockfile": True}
+    assert doc["terraform"]["backend"]["s3"] == locked
+    assert backend.to_hcl_terraform()["terraform"]["backend"]["s3"] == locked  # `synth --hcl` too
+    # No escape-hatch override recorded: the stack is the same file on both CDKs.
+    assert "overrides" not in doc["//"]["metadata"], doc["//"]["metadata"]
+    assert (type(backend) is cdk.S3Backend) == (cdk.NAME == "cdktn")  # cdktf 0.21's S3BackendConfig has no use_lockfile
 
 
 # ---- a process with both -----------------------------------------------------------------
@@ -205,10 +208,14 @@ def _synth(interpreter: Path, name: str, spec: Path, out: Path) -> subprocess.Co
 
 def test_every_example_synthesizes_to_the_same_stacks_on_both(tmp_path):
     """``aiinfra synth`` of each example under cdktf and under cdktn: the same ``cdk.tf.json``,
-    ``//.metadata.version`` (the CDK's own version) aside."""
+    ``//.metadata.version`` (the CDK's own version) aside. The examples keep AWS state local, so
+    aws-only is also compared with its state in S3 (the backend that differs in how each CDK
+    writes ``use_lockfile``)."""
     pythons = {cdk.NAME: Path(sys.executable), cdk.OTHER: other_venv()}
     versions = {}
-    for spec in EXAMPLES:
+    s3_state = tmp_path / "aws-only-s3-state.yaml"
+    s3_state.write_text((ROOT / "examples" / "aws-only.yaml").read_text() + "state:\n  aws:\n    bucket: acme-tf-state\n")
+    for spec in [*EXAMPLES, s3_state]:
         docs = {}
         for name, interpreter in pythons.items():
             out = tmp_path / name / spec.stem
@@ -218,6 +225,8 @@ def test_every_example_synthesizes_to_the_same_stacks_on_both(tmp_path):
             for doc in docs[name].values():
                 versions.setdefault(name, set()).add(doc["//"]["metadata"].pop("version"))
         assert docs["cdktf"].keys() == docs["cdktn"].keys() and docs["cdktf"], spec.name
+        if spec == s3_state:
+            assert all(d["terraform"]["backend"]["s3"]["use_lockfile"] is True for d in docs["cdktf"].values())
         for stack in docs["cdktf"]:
             assert docs["cdktf"][stack] == docs["cdktn"][stack], (spec.name, stack)
     assert versions == {"cdktf": {"0.21.0"}, "cdktn": {"0.24.0"}}  # the field that differs does differ: both really ran

@@ -21,6 +21,7 @@ with one ``MixedCdkError`` naming both, instead of a crash inside jsii at synth.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiinfra.cdk_choice import CHOICES, CdkChoiceError, choose
@@ -131,12 +132,54 @@ TARGET_VERSIONS = {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"}
 
 def s3_backend(scope: Any, *, use_lockfile: bool = True, **config: Any) -> Any:
     """An ``S3Backend`` with S3-native state locking (Terraform 1.10+). cdktn types
-    ``use_lockfile`` (its ``S3BackendConfig`` has it); cdktf 0.21 predates it, so there it is an
-    override. Both write ``terraform.backend.s3.use_lockfile``. On cdktn the app must target
-    Terraform >= 1.10 (``App(context={"targetVersions": TARGET_VERSIONS})`` or cdktf.json's
-    ``targetVersions``), else cdktn's own validation fails the synth, as it should."""
+    ``use_lockfile`` (its ``S3BackendConfig`` has it); cdktf 0.21 predates it, so there the
+    backend's synthesized attributes are overridden to carry it. Both write
+    ``terraform.backend.s3.use_lockfile`` and the same ``cdk.tf.json`` (``add_override`` would
+    also record itself in ``//.metadata.overrides``, which the cdktn stack does not have). On
+    cdktn the app must target Terraform >= 1.10 (``App(context={"targetVersions":
+    TARGET_VERSIONS})`` or cdktf.json's ``targetVersions``), else cdktn's own validation fails
+    the synth, as it should."""
     if NAME == "cdktn":
         return S3Backend(scope, use_lockfile=use_lockfile, **config)
-    backend = S3Backend(scope, **config)
-    backend.add_override("use_lockfile", use_lockfile)
-    return backend
+    return _LockingS3Backend(scope, use_lockfile, **config)
+
+
+if NAME == "cdktf":
+    class _LockingS3Backend(S3Backend):  # type: ignore[misc, valid-type]
+        """cdktf 0.21's S3Backend with ``use_lockfile`` where cdktn's typed argument ends up: the
+        attributes the backend synthesizes (JSON and HCL) and the config of the
+        ``terraform_remote_state`` another stack reads this one's outputs through (cdktn's
+        S3Backend passes all its props there; reads take no lock, so the key changes nothing but
+        keeps the two CDKs' stacks the same file)."""
+
+        def __init__(self, scope: Any, use_lockfile: bool, **config: Any) -> None:
+            super().__init__(scope, **config)
+            self._config = config
+            self._use_lockfile = use_lockfile
+
+        def _synthesize_attributes(self) -> Mapping[str, Any]:
+            return {**super()._synthesize_attributes(), "use_lockfile": self._use_lockfile}
+
+        def _synthesize_hcl_attributes(self) -> Mapping[str, Any]:
+            return {**super()._synthesize_hcl_attributes(), "use_lockfile": self._use_lockfile}
+
+        def get_remote_state_data_source(self, scope: Any, name: str, _from_stack: str) -> Any:
+            # as cdktf's own: its props, the reading stack's workspace
+            return _LockingRemoteStateS3(scope, name, self._use_lockfile,
+                                         **{**self._config, "workspace": "${terraform.workspace}"})
+
+    class _LockingRemoteStateS3(_cdk.DataTerraformRemoteStateS3):  # type: ignore[misc, name-defined]
+        def __init__(self, scope: Any, name: str, use_lockfile: bool, **config: Any) -> None:
+            super().__init__(scope, name, **config)
+            self._use_lockfile = use_lockfile
+
+        def _with_lock(self, doc: Any) -> Any:
+            for block in doc["data"]["terraform_remote_state"].values():
+                block["config"]["use_lockfile"] = self._use_lockfile
+            return doc
+
+        def to_terraform(self) -> Any:
+            return self._with_lock(super().to_terraform())
+
+        def to_hcl_terraform(self) -> Any:
+            return self._with_lock(super().to_hcl_terraform())
