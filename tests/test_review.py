@@ -5,7 +5,9 @@ API (moto, a server of this module's own), as a pull request would bring them:
    order, foundation, workloads, dashboard: everything is created;
 2. a spec change that resizes the training group (24 A100s instead of 16: three nodes a run): an
    in-place update of the group and its run schedule;
-3. a data bucket renamed in the synthesized foundation: terraform replaces it (exit 3, at the top).
+3. a data bucket renamed in the synthesized foundation: terraform replaces it (exit 3, at the top);
+4. the inference workload removed from the spec: its stack is no longer synthesized, so nothing
+   would destroy it; CI plans its destroy from the base spec's synth (``plan -destroy``).
 
 Every review's Markdown is read section by section, and its JSON is the documented shape
 (docs/review-json.md).
@@ -38,10 +40,10 @@ def run_review(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
                           cwd=cwd)
 
 
-def plan_json(stack: Path, env: dict, out: Path, apply: bool = False) -> None:
+def plan_json(stack: Path, env: dict, out: Path, apply: bool = False, destroy: bool = False) -> None:
     ignore_moto_quirks(stack)  # what moto reads back differently from AWS is not a change
     init(stack, backend=True, env=env)
-    run_terraform(["plan", "-out=tfplan"], stack, env=env)
+    run_terraform(["plan", "-out=tfplan", *(["-destroy"] if destroy else [])], stack, env=env)
     shown = run_terraform(["show", "-json", "tfplan"], stack, env=env)
     (out / f"{stack.name}.json").write_text(shown.stdout)
     if apply:
@@ -89,6 +91,16 @@ def plans(tmp_path_factory):
         (stacks / f"{PREFIX}foundation" / "cdk.tf.json").write_text(json.dumps(doc))
         cases["replaced"] = (spec, work / "plans-replaced")
         plan_all(stacks, env, cases["replaced"][1])
+        # The inference workload taken out of the spec: its stack is in the base's synth only; CI
+        # plans its destroy there (a copy of synth-first, which stays as the synth left it: the
+        # same depth, so the same local state).
+        retired = work / "retired.yaml"
+        retired.write_text(re.sub(r'  - name: "recommendation-inference".*?(?=# The guide)', "", first, flags=re.S))
+        assert "recommendation-inference" not in retired.read_text()
+        cases["retired"] = (retired, work / "plans-retired")
+        plan_all(synth(retired, work), env, cases["retired"][1])
+        shutil.copytree(work / "synth-first", work / "synth-base")
+        plan_json(work / "synth-base" / "stacks" / f"{PREFIX}recommendation-inference", env, cases["retired"][1], destroy=True)
     return work, cases
 
 
@@ -136,8 +148,9 @@ def test_resizing_the_training_group_is_an_in_place_change_with_its_cost(plans):
     r = run_review(spec, "--plans", folder, "--base-spec", cases["first"][0], "--format", "json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert list(d) == ["schema_version", "project", "environment", "exit_code", "must_not_miss", "stacks", "money", "fidelity", "findings", "diagram"]
-    assert d["must_not_miss"] == [] and d["exit_code"] == 0
+    assert list(d) == ["schema_version", "project", "environment", "exit_code", "must_not_miss", "retired", "stacks", "money", "fidelity",
+                       "findings", "diagram"]
+    assert d["must_not_miss"] == [] and d["exit_code"] == 0 and d["retired"] == [] and d["money"]["until_destroyed_usd"] == 0
     stacks = {s["name"]: s for s in d["stacks"]}
     training = stacks[f"{PREFIX}fraud-detection-training"]
     assert training["change"] >= 2 and training["destroy"] == 0 and training["add"] == 0
@@ -175,6 +188,57 @@ def test_a_replaced_data_bucket_comes_first_and_exits_3(plans):
     assert rows[f"{PREFIX}foundation"].split("|")[4].strip() != "0"  # counted as destroyed (and added)
     # the money did not move
     assert "(+$0)" in s["Money (a month, at the plan's prices)"] or "($0)" in s["Money (a month, at the plan's prices)"]
+
+
+def test_a_workload_that_leaves_the_spec_is_named_first_with_its_destroy_and_what_it_still_costs(plans, tmp_path):
+    work, cases = plans
+    spec, folder = cases["retired"]
+    gone = f"{PREFIX}recommendation-inference"
+    r = run_review(spec, "--plans", folder, "--base-spec", cases["first"][0], "--format", "json")
+    assert r.returncode in (0, 3), r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["retired"] == [{"name": gone, "workloads": ["recommendation-inference"], "monthly_usd": doc["retired"][0]["monthly_usd"],
+                               "destroy_planned": True}]
+    before = {w["workload"]: w for w in doc["money"]["workloads"]}["recommendation-inference"]
+    assert before["after_usd"] is None and before["before_usd"] > 0
+    # what keeps billing: its nodes and the controls on its endpoint (the web ACL), as the base plan prices them
+    base_plan = subprocess.run([sys.executable, "-m", "aiinfra.cli", "plan", str(cases["first"][0]), "--format", "json"], capture_output=True,
+                               text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=120)
+    guards = [c["monthly_usd"] for c in json.loads(base_plan.stdout)["security"] if c["target"] == "recommendation-inference"]
+    assert guards and doc["retired"][0]["monthly_usd"] == pytest.approx(before["before_usd"] + sum(guards), abs=0.011)
+    assert doc["money"]["until_destroyed_usd"] == doc["retired"][0]["monthly_usd"]
+    # its destroy plan is reviewed: every resource of the stack goes, the GPU group named as such
+    (stack,) = [s for s in doc["stacks"] if s["name"] == gone]
+    assert stack["add"] == 0 and stack["change"] == 0 and stack["destroy"] > 5
+    (group,) = [c for c in doc["must_not_miss"] if c["stack"] == gone and c["type"] == "aws_autoscaling_group"]
+    assert group["action"] == "destroy" and "GPU group is destroyed" in group["warning"]
+    assert doc["exit_code"] == (3 if any(c["stateful"] for c in doc["must_not_miss"]) else 0) == r.returncode
+
+    r = run_review(spec, "--plans", folder, "--base-spec", cases["first"][0])
+    s = sections(r.stdout)
+    line = s["Must not miss"].splitlines()[0]  # before every destroy
+    assert line.startswith("- **leaves the spec**"), s["Must not miss"][:500]
+    assert f"`{gone}`, recommendation-inference (${doc['retired'][0]['monthly_usd']:,.0f} a month in the base plan)" in line
+    assert "never destroys this one" in line and "its destroy plan is reviewed here" in line
+    assert f"Off the plan but billed until their stacks are destroyed: ${doc['retired'][0]['monthly_usd']:,.0f} ({gone})" in \
+        s["Money (a month, at the plan's prices)"]
+
+    # Without its destroy plan the review still names it, and says its destroy is not reviewed.
+    partial = tmp_path / "no-destroy-plan"
+    shutil.copytree(folder, partial)
+    (partial / f"{gone}.json").unlink()
+    r = run_review(spec, "--plans", partial, "--base-spec", cases["first"][0])
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in sections(r.stdout)["Must not miss"].splitlines() if x.startswith("- **leaves the spec**"))
+    assert "no destroy plan of it is in the plans" in line and f"shown as `{gone}.json`" in line
+    # A plan of it that keeps resources (its normal plan, not -destroy): one line, exit 2.
+    shutil.copy(cases["first"][1] / f"{gone}.json", partial / f"{gone}.json")
+    r = run_review(spec, "--plans", partial, "--base-spec", cases["first"][0])
+    assert r.returncode == 2 and "leaves the spec, but this plan keeps" in r.stderr and "terraform plan -destroy" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    # Without the base spec, a plan of a stack the spec does not have is still refused.
+    r = run_review(spec, "--plans", folder)
+    assert r.returncode == 2 and "which the spec does not have" in r.stderr
 
 
 def test_bad_plans_are_one_line_and_exit_2(plans, tmp_path):

@@ -37,6 +37,8 @@ def test_what_a_reviewer_is_warned_about():
     assert key.action == "destroy" and key.stateful == "KMS key" and "deletion in 7 days" in key.warning
     assert group.action == "replace" and group.replace_paths == ["name"] and "GPU group is replaced" in group.warning
     assert rule.action == "update" and "rule[0].transition[0].days 30 -> 7" in rule.warning
+    (gone,) = stack_changes("st", {"resource_changes": [entry("google_compute_region_instance_group_manager", ["delete"], {}, None)]}).changes
+    assert gone.action == "destroy" and "GPU group is destroyed: its nodes are terminated" in gone.warning
 
 
 def test_the_plans_configuration_reads_like_synthesized_json():

@@ -144,8 +144,10 @@ def synth(spec: str, out: str, quiet: bool, force: bool) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--plans", "plans_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder of `terraform show -json` plans, one per stack, named <stack>.json.")
-@click.option("--base-spec", type=click.Path(dir_okay=False), help="The spec before the change (the pull request's base): money before -> after.")
+              help="Folder of `terraform show -json` plans, one per stack, named <stack>.json (and the `terraform plan -destroy` "
+                   "of each stack the base spec has and this one retires).")
+@click.option("--base-spec", type=click.Path(dir_okay=False),
+              help="The spec before the change (the pull request's base): money before -> after, and the stacks it leaves behind.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout (written whole, or not at all).")
 @click.option("--checkov/--no-checkov", default=True, show_default=True, help="Add checkov's findings on the plans when it is installed.")
@@ -154,16 +156,18 @@ def synth(spec: str, out: str, quiet: bool, force: bool) -> None:
 def review(spec: str, plans_dir: str, base_spec: str | None, fmt: str, out: str | None, checkov: bool, synth_out: str) -> None:
     """One pull-request comment from the stacks' plans: what is destroyed or replaced first, then per
     stack what changes, the money before -> after, the node-hours kept against the plan, the policy
-    findings and the architecture. Exit 3 when a stateful resource (bucket, key, disk, volume) is
+    findings and the architecture. A stack the base spec has and this one does not is named first:
+    deploy never destroys it. Exit 3 when a stateful resource (bucket, key, disk, volume) is
     destroyed or replaced, so CI can require an approval."""
     import json as _json
 
     from aiinfra import review as rv
 
     loaded, p = _load_and_plan(spec)
-    base = _load_and_plan(base_spec)[1] if base_spec else None
+    based = _load_and_plan(base_spec) if base_spec else None
     try:
-        result = rv.review(loaded.spec, p, Path(plans_dir), base, checkov=checkov, synth_out=Path(synth_out))
+        result = rv.review(loaded.spec, p, Path(plans_dir), based[1] if based else None, checkov=checkov, synth_out=Path(synth_out),
+                           base_spec=based[0].spec if based else None)
     except rv.ReviewError as exc:
         _fail([str(exc)])
     text = rv.markdown(result) if fmt == "markdown" else _json.dumps(result.to_dict(), indent=2) + "\n"

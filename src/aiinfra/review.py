@@ -93,6 +93,18 @@ class WorkloadMoney:
 
 
 @dataclass
+class RetiredStack:
+    """A stack of the base spec that this spec no longer has. ``cdktf deploy`` (and ``aiinfra``'s
+    own app) only deploys the stacks an app has: nothing destroys this one, its resources keep
+    running and billing until someone destroys it."""
+
+    name: str
+    workloads: list[str]
+    monthly_usd: float  # what its workloads and their security controls cost a month in the base plan
+    destroy_planned: bool  # a ``terraform plan -destroy`` of it is among the plans (its changes are in ``stacks``)
+
+
+@dataclass
 class Review:
     project: str
     environment: str
@@ -103,11 +115,13 @@ class Review:
     findings: dict[str, list[str]]
     diagram: str
     exit_code: int
+    retired: list[RetiredStack] = field(default_factory=list)
     schema_version: int = REVIEW_SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        order = ["schema_version", "project", "environment", "exit_code", "must_not_miss", "stacks", "money", "fidelity", "findings", "diagram"]
+        order = ["schema_version", "project", "environment", "exit_code", "must_not_miss", "retired", "stacks", "money", "fidelity",
+                 "findings", "diagram"]
         return {k: d[k] for k in order}
 
 
@@ -124,36 +138,65 @@ def _identity(doc: dict) -> tuple[str, str, str] | None:
     return None
 
 
-def load_plans(spec: Spec, plan: Plan, plans_dir: Path) -> dict[str, dict]:
-    """Every planned stack's ``<stack>.json`` in ``plans_dir``; ReviewError on anything amiss."""
+def retired_stacks(spec: Spec, plan: Plan, base_spec: Spec | None, base: Plan | None) -> list[str]:
+    """The base spec's stacks this spec no longer has (a workload, a region's foundation or a
+    cloud removed), in the base's synth order."""
+    if base_spec is None or base is None:
+        return []
+    now = set(stack_names(spec, plan))
+    return [n for n in stack_names(base_spec, base) if n not in now]
+
+
+def _part(spec: Spec, name: str) -> str:
+    return next(name[len(p):] for p in (stack_name(spec.project, spec.environment, c, "") for c in ("aws", "gcp")) if name.startswith(p))
+
+
+def _read_plan(path: Path, spec: Spec, name: str) -> dict:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReviewError(f"{path}: cannot read it ({exc.__class__.__name__})") from None
+    except json.JSONDecodeError as exc:
+        raise ReviewError(f"{path}: not terraform show -json output (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(doc, dict) or "resource_changes" not in doc and "planned_values" not in doc:
+        raise ReviewError(f"{path}: not a plan (terraform show -json of a saved plan has resource_changes)")
+    who = _identity(doc)
+    if who is None or who != (spec.project, spec.environment, _part(spec, name)):
+        shown = f"{who[0]} {who[1]} {who[2]}" if who else "no aiinfra stack"
+        raise ReviewError(f"{path}: the plan of another stack ({shown}), not {name}")
+    return doc
+
+
+def load_plans(spec: Spec, plan: Plan, plans_dir: Path, base_spec: Spec | None = None,
+               base: Plan | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(every planned stack's ``<stack>.json`` in ``plans_dir``, the destroy plans of the base's
+    stacks this spec retires that are there too); ReviewError on anything amiss."""
     if not plans_dir.is_dir():
         raise ReviewError(f"--plans {plans_dir}: not a folder")
     expected = stack_names(spec, plan)
+    retired = retired_stacks(spec, plan, base_spec, base)
     found = {p.stem: p for p in plans_dir.glob("*.json")}
     missing = [n for n in expected if n not in found]
     if missing:
         raise ReviewError(f"--plans {plans_dir}: no plan for {', '.join(missing)} (terraform show -json of each stack, named <stack>.json)")
-    extra = sorted(set(found) - set(expected))
+    extra = sorted(set(found) - set(expected) - set(retired))
     if extra:
-        raise ReviewError(f"{found[extra[0]]}: a plan of {extra[0]}, which the spec does not have (its stacks: {', '.join(expected)})")
-    docs = {}
-    for name in expected:
-        path = found[name]
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ReviewError(f"{path}: cannot read it ({exc.__class__.__name__})") from None
-        except json.JSONDecodeError as exc:
-            raise ReviewError(f"{path}: not terraform show -json output (line {exc.lineno}: {exc.msg})") from None
-        if not isinstance(doc, dict) or "resource_changes" not in doc and "planned_values" not in doc:
-            raise ReviewError(f"{path}: not a plan (terraform show -json of a saved plan has resource_changes)")
-        who = _identity(doc)
-        part = next(name[len(p):] for p in (stack_name(spec.project, spec.environment, c, "") for c in ("aws", "gcp")) if name.startswith(p))
-        if who is None or who != (spec.project, spec.environment, part):
-            shown = f"{who[0]} {who[1]} {who[2]}" if who else "no aiinfra stack"
-            raise ReviewError(f"{path}: the plan of another stack ({shown}), not {name}")
-        docs[name] = doc
-    return docs
+        raise ReviewError(f"{found[extra[0]]}: a plan of {extra[0]}, which the spec does not have (its stacks: {', '.join(expected)}"
+                          + ("" if base_spec is None else "; nor is it a stack the base spec has and this one retires") + ")")
+    docs = {name: _read_plan(found[name], spec, name) for name in expected}
+    gone = {}
+    for name in retired:
+        if name not in found:
+            continue
+        assert base_spec is not None
+        doc = _read_plan(found[name], base_spec, name)
+        kept = [e["address"] for e in doc.get("resource_changes", []) if e.get("mode") == "managed"
+                and "delete" not in e.get("change", {}).get("actions", [])]
+        if kept:
+            raise ReviewError(f"{found[name]}: {name} leaves the spec, but this plan keeps {kept[0]}: plan it with "
+                              "`terraform plan -destroy` (in the base spec's synth output)")
+        gone[name] = doc
+    return docs, gone
 
 
 # ---------------------------------------------------------------- what changes
@@ -213,8 +256,10 @@ def _warning(rc: ResourceChange, change: dict) -> str | None:
     if rc.type == "aws_kms_key" and rc.action in ("destroy", "replace"):
         days = (change.get("before") or {}).get("deletion_window_in_days") or 30
         return f"the key is scheduled for deletion in {days} days: data encrypted with it becomes unreadable then"
-    if rc.type in GPU_GROUPS and rc.action in ("destroy", "replace"):
+    if rc.type in GPU_GROUPS and rc.action == "replace":
         return "a GPU group is replaced: its nodes are terminated and launched again (running jobs stop)"
+    if rc.type in GPU_GROUPS and rc.action == "destroy":
+        return "a GPU group is destroyed: its nodes are terminated (running jobs stop)"
     if rc.type in LIFECYCLE and rc.action == "update":
         days = [c for c in rc.attributes if c.path.endswith(("days", ".age")) and isinstance(c.before, (int, float))
                 and isinstance(c.after, (int, float)) and c.after < c.before]
@@ -288,7 +333,7 @@ def _shares(plan: Plan) -> dict[str, float]:
             "spot_share": round(spot / compute, 4) if compute else 0.0}
 
 
-def money(plan: Plan, base: Plan | None) -> dict[str, Any]:
+def money(plan: Plan, base: Plan | None, retired: list[RetiredStack] | None = None) -> dict[str, Any]:
     before = {w.name: w for w in base.workloads} if base else {}
     after = {w.name: w for w in plan.workloads}
     rows = []
@@ -307,7 +352,9 @@ def money(plan: Plan, base: Plan | None) -> dict[str, Any]:
     return {"before_usd": base.totals.monthly_usd if base else None, "after_usd": plan.totals.monthly_usd,
             "delta_usd": round(plan.totals.monthly_usd - (base.totals.monthly_usd if base else 0.0), 2),
             "workloads": rows, "clouds": by_cloud, "capacity": _shares(plan),
-            "monitoring_usd": {m.cloud: m.monthly_usd for m in plan.monitoring}}
+            "monitoring_usd": {m.cloud: m.monthly_usd for m in plan.monitoring},
+            # The retired stacks' workloads: off the plan, still billed until their stacks are destroyed.
+            "until_destroyed_usd": round(sum(r.monthly_usd for r in retired or []), 2)}
 
 
 # ---------------------------------------------------------------- findings
@@ -380,17 +427,32 @@ def findings(spec: Spec, plan: Plan, docs: dict[str, dict], plans: dict[str, Pat
 
 # ---------------------------------------------------------------- the review
 
-def review(spec: Spec, plan: Plan, plans_dir: Path, base: Plan | None = None, checkov: bool = True, synth_out: Path | None = None) -> Review:
-    docs = load_plans(spec, plan, plans_dir)
-    stacks = [stack_changes(name, doc) for name, doc in docs.items()]
+def _retired(names: list[str], gone: dict[str, dict], base_spec: Spec | None, base: Plan | None) -> list[RetiredStack]:
+    out = []
+    for name in names:
+        assert base_spec is not None and base is not None
+        workloads = [w for w in base.workloads if stack_name(base_spec.project, base_spec.environment, w.cloud, w.name) == name]
+        # its nodes, and the controls the plan put on them (a web ACL / Cloud Armor on its endpoint)
+        guarded = [c for c in base.security for w in workloads if (c.cloud, c.target) == (w.cloud, w.name)]
+        usd = sum(w.monthly_usd for w in workloads) + sum(c.monthly_usd for c in guarded)
+        out.append(RetiredStack(name, [w.name for w in workloads], round(usd, 2), name in gone))
+    return out
+
+
+def review(spec: Spec, plan: Plan, plans_dir: Path, base: Plan | None = None, checkov: bool = True, synth_out: Path | None = None,
+           base_spec: Spec | None = None) -> Review:
+    docs, gone = load_plans(spec, plan, plans_dir, base_spec, base)
+    retired = _retired(retired_stacks(spec, plan, base_spec, base), gone, base_spec, base)
+    stacks = [stack_changes(name, doc) for name, doc in [*docs.items(), *gone.items()]]
     order = {"destroy": 0, "replace": 0}
     urgent = [c for s in stacks for c in s.changes if c.action in order or c.warning]
     urgent.sort(key=lambda c: (c.stateful is None, c.type not in GPU_GROUPS, c.stack, c.address))
     fid = judge_docs(plan, {name: config_doc(doc) for name, doc in docs.items()})
     diagram = mermaid(spec, plan)
     exit_code = EXIT_STATEFUL if any(c.stateful for c in urgent) else 0
-    return Review(spec.project, spec.environment, urgent, stacks, money(plan, base), fid,
-                  findings(spec, plan, docs, {n: plans_dir / f"{n}.json" for n in docs}, checkov, synth_out), diagram, exit_code)
+    plans = {n: plans_dir / f"{n}.json" for n in [*docs, *gone]}
+    return Review(spec.project, spec.environment, urgent, stacks, money(plan, base, retired), fid,
+                  findings(spec, plan, docs, plans, checkov, synth_out), diagram, exit_code, retired)
 
 
 def _usd(v: float | None) -> str:
@@ -410,6 +472,16 @@ def _show(v: Any) -> str:
 def markdown(r: Review) -> str:
     out = [f"### aiinfra review: {r.project} ({r.environment})", ""]
     out += ["#### Must not miss", ""]
+    for g in r.retired:
+        cost = f", {', '.join(g.workloads)} ({_usd(g.monthly_usd)} a month in the base plan)" if g.workloads else ""
+        out.append(f"- **leaves the spec** `{g.name}`{cost}: `cdktf deploy` deploys only the stacks the app has and never destroys this "
+                   "one; its resources keep running and billing until it is destroyed after the merge (`terraform destroy` in "
+                   f"`stacks/{g.name}` of the base spec's `aiinfra synth`, or `cdktf destroy {g.name}` in a checkout of the base)"
+                   + (": its destroy plan is reviewed here." if g.destroy_planned else
+                      f": no destroy plan of it is in the plans, so what it destroys is not reviewed (`terraform plan -destroy` there, "
+                      f"shown as `{g.name}.json`)."))
+    if r.retired:
+        out.append("")
     if not r.must_not_miss:
         out += ["Nothing is destroyed or replaced.", ""]
     for c in r.must_not_miss:
@@ -438,6 +510,9 @@ def markdown(r: Review) -> str:
             f"on-demand {_usd(m['capacity']['on_demand_usd'])} ({m['capacity']['spot_share']:.0%} spot)"]
     if m["monitoring_usd"]:
         out.append("Monitoring, not in the total: " + ", ".join(f"{c} {_usd(v)}" for c, v in m["monitoring_usd"].items()))
+    if r.retired:
+        out.append(f"Off the plan but billed until their stacks are destroyed: {_usd(m['until_destroyed_usd'])} "
+                   f"({', '.join(g.name for g in r.retired)})")
     out.append("")
     out += ["| Workload | Cloud | Capacity | Before | After | Delta |", "|---|---|---|---:|---:|---:|"]
     out += [f"| {w['workload']} | {w['cloud']} | {w['capacity']} | {_usd(w['before_usd'])} | {_usd(w['after_usd'])} | {_delta(w['delta_usd'])} |"
