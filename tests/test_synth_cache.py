@@ -107,6 +107,25 @@ def run_app(spec, cwd, **env):
     return subprocess.run([sys.executable, str(ROOT / "main.py")], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
+def test_a_stack_the_new_synth_drops_is_named_with_what_deploy_will_not_do(tmp_path):
+    """Synth of a spec without some of the previous synth's stacks (here the AWS side of the
+    reference example, and its GCP workloads that gcp-only lacks): one note per dropped stack, since
+    ``cdktf deploy`` never destroys a stack the app no longer has."""
+    import re
+
+    out = tmp_path / "cdktf.out"
+    assert synth(ROOT / "examples" / "reference.yaml", out).returncode == 0
+    old = {p.name for p in (out / "stacks").iterdir()}
+    r = synth(GCP_ONLY, out)
+    assert r.returncode == 0, r.stderr
+    new = {p.name for p in (out / "stacks").iterdir()}
+    noted = set(re.findall(r"^note: (\S+): in the previous synth of \S+, not in this one: deploy never destroys it", r.stderr, re.M))
+    assert noted == old - new and any("-aws-" in n for n in noted), r.stderr
+    assert "until `terraform destroy` in its folder of a synth of the spec that had it" in r.stderr
+    again = synth(GCP_ONLY, out)
+    assert "nothing changed since the last synth" in again.stderr and "in the previous synth" not in again.stderr
+
+
 def test_under_the_cdktf_cli_the_old_stack_folders_stay_for_the_cli_to_remove(tmp_path):
     """The CLI lists <outdir>/stacks/* before running the app and rmSync's (no force) each one the new manifest drops
     afterwards: the app must leave them there. Terraform's working files of the stacks that remain stay with them."""

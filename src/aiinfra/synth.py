@@ -186,11 +186,23 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
         raise
     if old is not None:
         try:
+            notes = [*notes, *_retired_notes(old, out_dir, names)]
             if cdktf_cli:
                 _hand_back_to_cdktf_cli(old, out_dir, names)
         finally:
             shutil.rmtree(old, ignore_errors=True)
     return names, notes
+
+
+def _retired_notes(old: Path, out_dir: Path, names: list[str]) -> list[str]:
+    """A note per stack the previous output had and this synth does not make: deploy (``cdktf
+    deploy``, which deploys the stacks the app has) never destroys it, so what it created keeps
+    running and billing until someone does."""
+    stacks = old / "stacks"
+    gone = sorted(p.name for p in stacks.iterdir() if p.is_dir() and not p.is_symlink() and p.name not in names) if stacks.is_dir() else []
+    return [f"{name}: in the previous synth of {out_dir}, not in this one: deploy never destroys it, so its resources keep running "
+            "(and billing) until `terraform destroy` in its folder of a synth of the spec that had it (`aiinfra review --base-spec` "
+            "shows it and its cost)" for name in gone]
 
 
 def _hand_back_to_cdktf_cli(old: Path, out_dir: Path, names: list[str]) -> None:
