@@ -167,14 +167,14 @@ def _read_plan(path: Path, spec: Spec, name: str) -> dict:
     return doc
 
 
-def load_plans(spec: Spec, plan: Plan, plans_dir: Path, base_spec: Spec | None = None,
-               base: Plan | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+def load_plans(spec: Spec, plan: Plan, plans_dir: Path, retired: list[str] | None = None,
+               base_spec: Spec | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
     """(every planned stack's ``<stack>.json`` in ``plans_dir``, the destroy plans of the base's
-    stacks this spec retires that are there too); ReviewError on anything amiss."""
+    stacks this spec retires (``retired_stacks``) that are there too); ReviewError on anything amiss."""
     if not plans_dir.is_dir():
         raise ReviewError(f"--plans {plans_dir}: not a folder")
     expected = stack_names(spec, plan)
-    retired = retired_stacks(spec, plan, base_spec, base)
+    retired = retired or []
     found = {p.stem: p for p in plans_dir.glob("*.json")}
     missing = [n for n in expected if n not in found]
     if missing:
@@ -441,8 +441,9 @@ def _retired(names: list[str], gone: dict[str, dict], base_spec: Spec | None, ba
 
 def review(spec: Spec, plan: Plan, plans_dir: Path, base: Plan | None = None, checkov: bool = True, synth_out: Path | None = None,
            base_spec: Spec | None = None) -> Review:
-    docs, gone = load_plans(spec, plan, plans_dir, base_spec, base)
-    retired = _retired(retired_stacks(spec, plan, base_spec, base), gone, base_spec, base)
+    names = retired_stacks(spec, plan, base_spec, base)
+    docs, gone = load_plans(spec, plan, plans_dir, names, base_spec)
+    retired = _retired(names, gone, base_spec, base)
     stacks = [stack_changes(name, doc) for name, doc in [*docs.items(), *gone.items()]]
     order = {"destroy": 0, "replace": 0}
     urgent = [c for s in stacks for c in s.changes if c.action in order or c.warning]
