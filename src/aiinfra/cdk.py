@@ -131,7 +131,8 @@ TARGET_VERSIONS = {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"}
 
 
 def s3_backend(scope: Any, *, use_lockfile: bool = True, **config: Any) -> Any:
-    """An ``S3Backend`` with S3-native state locking (Terraform 1.10+). cdktn types
+    """An ``S3Backend`` with S3-native state locking (Terraform 1.10+; ``use_lockfile``,
+    https://developer.hashicorp.com/terraform/language/backend/s3#state-locking). cdktn types
     ``use_lockfile`` (its ``S3BackendConfig`` has it); cdktf 0.21 predates it, so there the
     backend's synthesized attributes are overridden to carry it. Both write
     ``terraform.backend.s3.use_lockfile`` and the same ``cdk.tf.json`` (``add_override`` would
