@@ -129,13 +129,15 @@ def test_default_image_is_the_deep_learning_ami_parameter():
     doc = synth(lambda s: group_stack(s))
     (param,) = doc["data"]["aws_ssm_parameter"].values()
     assert "deeplearning" in param["name"]
-    assert "aws_ssm_parameter" in only(doc, "aws_launch_template")["image_id"]
+    # read from the parameter, then pinned: the template takes the pin's output (docs/security.md, the roll)
+    assert "aws_ssm_parameter" in only(doc, "terraform_data")["input"]
+    assert only(doc, "aws_launch_template")["image_id"].startswith("${terraform_data.")
 
 
 def test_root_volume_goes_to_the_root_device_the_ami_itself_names():
     doc = synth(lambda s: group_stack(s, gpu=False))
     (ami,) = doc["data"]["aws_ami"].values()
-    assert ami["filter"][0]["name"] == "image-id" and ami["filter"][0]["values"][0].startswith("${data.aws_ssm_parameter.")
+    assert ami["filter"][0]["name"] == "image-id" and ami["filter"][0]["values"][0].startswith("${terraform_data.")  # the pinned AMI
     (param,) = doc["data"]["aws_ssm_parameter"].values()
     assert "al2023" in param["name"]  # CPU nodes: Amazon Linux 2023, whose root is /dev/xvda, not /dev/sda1
     root = only(doc, "aws_launch_template")["block_device_mappings"][0]
@@ -285,8 +287,10 @@ def test_identity_resizes_only_its_own_groups_and_waives_only_read_calls_without
     doc = synth(lambda s: WorkloadIdentity(s, "id", name="acme-train", bucket_arns=["arn:aws:s3:::data"], autoscaling_group_names=["acme-train"]))
     policies = {p["name"]: p for p in doc["resource"]["aws_iam_role_policy"].values()}
     own = {st["Sid"]: st for st in policy(policies["acme-train-own-resources"]["policy"])["Statement"]}
-    assert own["ResizeOwnGroups"]["Action"] == ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"]
-    assert own["ResizeOwnGroups"]["Resource"][0].endswith(":autoScalingGroup:*:autoScalingGroupName/acme-train")
+    # scale to zero only (MinSize 0, MaxSize untouched); no SetDesiredCapacity (tests/test_node_peers_hardening.py evaluates it)
+    assert own["ScaleOwnGroupsToZero"]["Action"] == "autoscaling:UpdateAutoScalingGroup"
+    assert own["ScaleOwnGroupsToZero"]["Condition"] == {"NumericEquals": {"autoscaling:MinSize": "0"}, "Null": {"autoscaling:MaxSize": "true"}}
+    assert own["ScaleOwnGroupsToZero"]["Resource"][0].endswith(":autoScalingGroup:*:autoScalingGroupName/acme-train")
     assert own["PullOwnAccountImages"]["Resource"].endswith(":repository/*")
     (unscoped,) = policy(policies["acme-train-describe"]["policy"])["Statement"]
     assert unscoped["Resource"] == "*"

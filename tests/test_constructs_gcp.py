@@ -127,7 +127,8 @@ def test_rdma_needs_a_zone_and_nic_counts_are_checked():
 
 def test_compact_placement_is_for_multi_node_groups():
     doc = synth(lambda s: CompactPlacement(s, "p", project=PROJECT, name="acme-compact", region=REGION, vm_count=2))
-    assert only(doc, "google_compute_resource_policy")["group_placement_policy"] == {"collocation": "COLLOCATED", "vm_count": 2}
+    # no exact vm_count unless asked: VMs join the policy as they are created (CompactPlacement, exact)
+    assert only(doc, "google_compute_resource_policy")["group_placement_policy"] == {"collocation": "COLLOCATED"}
     with pytest.raises(ValueError, match="vm_count must be between 2"):
         synth(lambda s: CompactPlacement(s, "p", project=PROJECT, name="acme-compact", region=REGION, vm_count=1))
 
@@ -625,7 +626,7 @@ def test_heterogeneous_flexibility_needs_the_escape_hatch():
 
 def test_compact_placement_limits_per_machine_series_with_their_source():
     doc = synth(lambda s: CompactPlacement(s, "p", project=PROJECT, name="acme-compact", region=REGION, vm_count=64,
-                                           machine_type="a3-highgpu-8g"))
+                                           machine_type="a3-highgpu-8g", exact=True))
     assert only(doc, "google_compute_resource_policy")["group_placement_policy"]["vm_count"] == 64
     with pytest.raises(ValueError, match=r"vm_count 2: n1-standard-8 cannot use a compact placement policy \(source: "
                                          r"https://cloud\.google\.com/compute/docs/instances/placement-policies-overview"):

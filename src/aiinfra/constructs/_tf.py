@@ -68,7 +68,9 @@ class GenericResource(TerraformResource):
 
     def __init__(self, scope: Construct, id: str, type: str, attrs: dict[str, Any], depends_on: list[Any] | None = None):
         _check(scope, attrs.get("provider"), depends_on)
-        super().__init__(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]),
+        # terraform_data belongs to Terraform's built-in provider: no provider block, no metadata.
+        prefix = type.split("_", 1)[0]
+        super().__init__(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(prefix) if prefix in _PROVIDERS else None,
                          depends_on=depends_on)
         meta = {k: attrs.pop(k) for k in _META_ARGUMENTS if attrs.get(k) is not None}
         self.attributes: dict[str, Any] = clean({k: v for k, v in attrs.items() if v is not None})
@@ -91,6 +93,15 @@ def _check(scope: Any, provider: Any = None, depends_on: list[Any] | None = None
 def resource(scope: Construct, id: str, type: str, /, *, depends_on: list[Any] | None = None, **attrs: Any) -> TerraformResource:
     """One resource of ``type`` with the given arguments (None = leave unset)."""
     return GenericResource(scope, id, type, attrs, depends_on)
+
+
+def pinned(scope: Construct, id: str, value: Any) -> TerraformResource:
+    """``value`` (e.g. an image a data source resolves at plan time) stored once in state: a
+    ``terraform_data`` whose ``input`` changes are ignored, so its ``output`` keeps the value of the
+    apply that created it until the resource is replaced (``terraform apply -replace=terraform_data.<id>``).
+    ``terraform_data`` is Terraform's built-in resource (1.4+, no provider):
+    https://developer.hashicorp.com/terraform/language/resources/terraform-data"""
+    return resource(scope, id, "terraform_data", input=value, lifecycle={"ignore_changes": ["input"]})
 
 
 def data(scope: Construct, id: str, type: str, /, **attrs: Any) -> TerraformDataSource:

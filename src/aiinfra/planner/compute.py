@@ -570,6 +570,10 @@ class WorkloadPlanner:
             reasons["cloud"] = f"pinned by cloud: {w.cloud}" if w.cloud else f"the only configured cloud"
         reasons["region"] = f"workload region override" if w.region else f"clouds.{best.cloud}.region"
         multi = best.nodes > 1 and w.type != "inference" and w.type != "data_processing"
+        # One run over several nodes (multi-node training, a Spark cluster): its nodes reach each
+        # other, and a lost node ends the attempt on all of them. multi_node (interconnect, EFA,
+        # compact placement) stays training-only.
+        collective = w.type != "inference" and max(best.nodes, best.max_nodes) > 1
         if w.type == "inference":
             reasons["nodes"] = (f"{best.notes['desired']}; min {best.min_nodes} ({self.notes.get('zones')}), "
                                 f"max {best.max_nodes} ({rules.BURST_HEADROOM:g}x the forecast peak)")
@@ -589,8 +593,17 @@ class WorkloadPlanner:
             reasons["capacity"] += f"; {best.on_demand_base} on-demand replicas (one a zone) keep the availability target through spot reclaims"
         elif best.capacity == "spot" and o.on_demand_usd_hr is None:
             reasons["capacity"] += f"; {o.instance_type} is sold as spot only in {best.region} (no on-demand list price), so no on-demand fallback"
+        elif best.capacity == "spot" and collective:
+            # No node is replaced ahead of an interruption here (AWS capacity rebalance is off: a
+            # rebalance recommendation would stop a healthy rank mid-run, stacks/aws.py).
+            reasons["capacity"] += ("; the spot pool draws on every equivalent shape; the run spans its nodes, so a reclaimed node ends "
+                                    "the attempt on all of them: the run restarts from its last checkpoint on the remaining and "
+                                    "replacement nodes and spends one retry (none left: the run fails); if spot stays short, raise the on-demand base "
+                                    "(spot: false on the workload)")
         elif best.capacity == "spot":
-            reasons["capacity"] += ("; the spot pool draws on every equivalent shape and replaces nodes before interruption; "
+            replace = ("replaces a node before its interruption (capacity rebalance)" if best.cloud == "aws" else
+                       "recreates a reclaimed node when capacity returns")
+            reasons["capacity"] += (f"; the spot pool draws on every equivalent shape and {replace}; "
                                     "if spot stays short, raise the on-demand base (spot: false on the workload)")
         compact = multi
         if multi:
@@ -661,7 +674,7 @@ class WorkloadPlanner:
             max_nodes=best.max_nodes, capacity=best.capacity, on_demand_base_nodes=best.on_demand_base,
             on_demand_percent_above_base=0 if best.capacity != "on_demand" else 100,
             spot_fallback="on_demand" if best.capacity != "on_demand" and o.on_demand_usd_hr is not None else None,
-            spot_alternatives=self._spot_alternatives(best, options), multi_node=multi,
+            spot_alternatives=self._spot_alternatives(best, options), multi_node=multi, collective=collective,
             interconnect=o.gpudirect if multi else "", efa_interfaces_per_node=o.efa_interfaces if multi else 0,
             gpu_nics_per_node=o.gpu_nics if multi else 0, nic_mtu=o.nic_mtu,
             placement="cluster" if compact else ("spread" if len(best.zones) > 1 and w.type == "inference" else "none"),

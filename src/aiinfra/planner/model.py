@@ -97,6 +97,11 @@ class WorkloadPlan:
     # GCP reservation name), from the workload's ``reservation`` key; None: open capacity.
     reservation: str | None = None
     capacity_block: bool = False  # AWS: the reservation is a Capacity Block (launch template market type capacity-block)
+    # Batch work (training / data_processing) whose run spans more than one node (nodes or
+    # max_nodes > 1): the nodes must reach each other (NCCL, Spark shuffles, the launcher's
+    # rendezvous), and losing one ends the attempt on all of them. Platform-neutral; multi_node
+    # (the interconnect, EFA / GPU NICs, compact placement) stays a training-only decision.
+    collective: bool = False
     reasons: dict[str, str] = field(default_factory=dict)
     alternatives: list[Alternative] = field(default_factory=list)
 

@@ -196,9 +196,10 @@ def plan_security(spec: Spec, workloads: list[WorkloadPlan]) -> list[SecurityCon
     seg = "security_controls.network_security.network_segmentation asks for it" if segmentation(spec) else "the default"
     for w in workloads:
         scope = "its own security group" if w.cloud == "aws" else "firewall rules scoped to its own service account"
-        ins = [x for x, on in (("its own nodes (collective traffic)", w.multi_node),
+        # Every run over several nodes, multi-node training and Spark alike (WorkloadPlan.collective).
+        ins = [x for x, on in (("its own nodes (collective traffic)", w.collective),
                                ("the load balancer on the serving port", w.type == "inference")) if on]
-        outs = ["HTTPS"] + (["its own nodes"] if w.multi_node else [])
+        outs = ["HTTPS"] + (["its own nodes"] if w.collective else [])
         out.append(SecurityControlPlan(w.cloud, w.region, "segmentation", w.name,
                                        f"{scope}: in from {' and '.join(ins) or 'nothing'}; out {' and '.join(outs)} only",
                                        0.0, f"{seg}; no charge"))

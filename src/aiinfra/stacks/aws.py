@@ -143,14 +143,16 @@ class AwsWorkload:
                                          kms_key_arns=[key.arn], autoscaling_group_names=[] if serving else [name],
                                          cluster_discovery=not serving, signing_key_arns=signing_key_arns(spec_workload(spec, w).image_signing_key))
         subnet_ids = _subnets_for(foundation, net.private_subnet_ids, w.zones, 1)
-        # The workload's own network scope: in from its own nodes (multi-node runs) and its load balancer only.
-        self.node_security_group = NodeSecurityGroup(self.stack, "node-sg", name=f"{name}-nodes", vpc_id=net.vpc_id, collective=w.multi_node,
-                                                     description=f"Nodes of {w.name}: in from {'each other and ' if w.multi_node else ''}"
+        # The workload's own network scope: in from its own nodes (any run over several nodes, Spark included) and its load balancer only.
+        self.node_security_group = NodeSecurityGroup(self.stack, "node-sg", name=f"{name}-nodes", vpc_id=net.vpc_id, collective=w.collective,
+                                                     description=f"Nodes of {w.name}: in from {'each other and ' if w.collective else ''}"
                                                                  f"{'its load balancer' if serving else 'nothing else'}; out HTTPS")
         spot = None
         if w.capacity != "on_demand":
+            # No capacity rebalance when the nodes form one run: a rebalance recommendation terminates a healthy
+            # rank mid-run (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html).
             spot = SpotPool(on_demand_base=w.on_demand_base_nodes, on_demand_percent_above_base=w.on_demand_percent_above_base,
-                            alternative_instance_types=w.spot_alternatives)
+                            alternative_instance_types=w.spot_alternatives, capacity_rebalance=not w.collective)
         image_var = image_input(self.stack, w, self.notes)
         instance_tags = {BUCKET_KEY: storage.bucket_name}
         if image_var is not None:
@@ -170,8 +172,18 @@ class AwsWorkload:
             user_data_base64=base64.b64encode(aws_user_data_gzip(boot_config(spec, w, "aws", (name,), **boot_monitoring(spec, w, name)))).decode(),
             instance_tags=instance_tags,
             service_linked_role_arn=key.autoscaling_role_arn, capacity_reservation_id=w.reservation,
-            capacity_block=w.capacity_block,
+            capacity_block=w.capacity_block, collective=w.collective,
+            # IMDSv2 hop limit: batch containers run on the host network and reach IMDS at 1; the serving
+            # container is bridged, one hop further, and needs 2
+            # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-metadata-v2-how-it-works.html).
+            metadata_hop_limit=2 if serving else 1,
             tags={"workload": w.name, "workload-type": w.type, **cost_labels(spec.project, spec.environment)})
+        if self.group.image_pin is not None:
+            self.notes.append(f"{self.stack.node.id}: {w.name}'s nodes keep the AMI its first apply resolved from "
+                              f"{'the Deep Learning AMI' if w.gpu else 'the Amazon Linux 2023'} latest SSM parameter; "
+                              "roll to the current one between runs with terraform apply -replace="
+                              f"terraform_data.{self.group.image_pin.friendly_unique_id} in its stack folder (docs/security.md), "
+                              "or pin one with clouds.aws.ami_id")
         self.endpoint = None
         if not serving and w.schedule and w.stop_schedule:
             self.runs = RunSchedule(self.stack, "runs", group_name=self.group.name, nodes=w.nodes, max_nodes=w.max_nodes,

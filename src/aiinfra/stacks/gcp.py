@@ -194,17 +194,19 @@ class GcpWorkload:
                                          bucket_names=[storage.bucket_name], object_prefix=w.name, kms_key_ids=[key.id],
                                          signing_key_ids=signing_key_ids(spec_workload(spec, w).image_signing_key),
                                          display_name=f"{spec.project} {spec.environment} {w.name}")
-        # The workload's own network scope: rules on its service account (in from its own nodes for multi-node runs,
-        # out HTTPS and to its peers), and a network tag of its own for the load balancer's rule.
+        # The workload's own network scope: rules on its service account (in from its own nodes for any run over several
+        # nodes, Spark included; out HTTPS and to its peers), and a network tag of its own for the load balancer's rule.
         nic_networks = [n.get_string_attribute("id") for n in net.gpu_nic_networks] if w.multi_node and w.gpu_nics_per_node and \
             w.interconnect in ("tcpx", "tcpxo") else []
         self.firewall = NodeFirewall(self.stack, "firewall", project=gcp.project, network=net.network_id, name=short(f"{name}-fw", 40),
-                                     service_account_email=self.identity.email, collective=w.multi_node, peer_ranges=[net.cidr],
+                                     service_account_email=self.identity.email, collective=w.collective, peer_ranges=[net.cidr],
                                      gpu_nic_networks=nic_networks)
         node_tag = short(f"{name}-node", 63)
         placement = None
         if w.multi_node and w.placement == "cluster" and w.nodes >= 2:
-            placement = net.compact_placement(self.stack, "placement", name=f"{name}-compact", vm_count=w.nodes,
+            # One policy for the Spot group and its on-demand fallback (one zone), without an exact vm_count:
+            # VMs join it as either group creates them (CompactPlacement, exact).
+            placement = net.compact_placement(self.stack, "placement", name=f"{name}-compact", vm_count=max(w.nodes, w.max_nodes),
                                               machine_type=w.instance_type)
         gpu_nics = net.gpu_nic_subnetwork_self_links[: w.gpu_nics_per_node] if w.multi_node and w.gpu_nics_per_node else []
         spot = None
@@ -253,6 +255,11 @@ class GcpWorkload:
             manage_size=False,
             # On the template and on each disk: provider default labels do not reach the disks.
             labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-"), **cost_labels(spec.project, spec.environment)})
+        if self.group.image_pin is not None:
+            self.notes.append(f"{self.stack.node.id}: {w.name}'s nodes keep the image its first apply resolved from the family "
+                              f"{boot_image.rsplit('/', 1)[-1]}; roll to the family's current image between runs with terraform apply "
+                              f"-replace=terraform_data.{self.group.image_pin.friendly_unique_id} in its stack folder (docs/security.md), "
+                              "or name one image (not a family) in clouds.gcp.image")
         if not serving:
             foundation.runner.grant(self.stack, "group-runner", member=self.identity.member, region=w.region,
                                     groups=list(group_names.values()), instance_prefix=name)

@@ -1,5 +1,6 @@
 """Launch template and autoscaling group for GPU (or CPU) nodes: IMDSv2, encrypted volumes,
-no public IP, one EFA interface per network card, optional spot pool and placement group."""
+no public IP, one EFA interface per network card, optional spot pool and placement group, and
+the image resolved once and pinned."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from aiinfra.cdk import Construct
 
 from aiinfra.boot import IMAGES
-from aiinfra.constructs._tf import data, resource
+from aiinfra.constructs._tf import data, pinned, resource
 from aiinfra.constructs.aws.spot_pool import SpotPool
 from aiinfra.placement import require_group
 
@@ -44,7 +45,15 @@ class GpuInstanceGroup(Construct):
             group idles at zero and a job scheduler scales it up.
         image_id: AMI id. Left out, the latest AWS Deep Learning Base AMI (Ubuntu 22.04, NVIDIA
             driver) from the public SSM parameter ``DEEP_LEARNING_AMI_PARAMETER`` (or Amazon
-            Linux 2023 for CPU nodes, ``gpu=False``).
+            Linux 2023 for CPU nodes, ``gpu=False``), read when Terraform plans and, with
+            ``pin_image``, kept from then on (see there).
+        pin_image: with no ``image_id``, keep the AMI the first apply resolved (``image_pin``, a
+            ``terraform_data`` whose later inputs are ignored) instead of following the parameter
+            on every apply: nodes launched later (a replaced spot node, the next run) boot the same
+            driver / EFA stack as the ones already running. Roll to the parameter's current AMI,
+            between runs, with ``terraform apply -replace=terraform_data.<image_pin's id>`` (the
+            launch template gets a new version; running nodes keep theirs). Default on; off, the
+            launch template follows the parameter at every apply.
         efa_interfaces: EFA interfaces to attach, one per network card (4 on p4d, 32 on p5).
             0 (default): one ordinary interface.
         root_volume_gib: default 200 (the Deep Learning AMI needs 100+).
@@ -60,7 +69,16 @@ class GpuInstanceGroup(Construct):
             or ``placement_group_name``) takes only alternatives with the planned shape's GPUs
             and EFA interfaces (see ``SpotPool.allow_heterogeneous``); a single-node group may
             mix any shapes the pool names.
-        metadata_hop_limit: IMDSv2 hop limit; default 2 so containers on the node reach it.
+        metadata_hop_limit: IMDSv2 PUT response hop limit, 1 to 64. Default 1: the token reaches
+            only the node itself and containers on its host network; a container on a bridge
+            network is one hop further, so it cannot get a token and cannot read the node role's
+            credentials. 2 lets bridged containers reach IMDS (and the role); give it only where
+            the container needs it.
+            https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-metadata-v2-how-it-works.html
+        collective: the nodes form one run (multi-node training, a Spark cluster): a spot pool's
+            capacity rebalance is then off, and ``SpotPool(capacity_rebalance=True)`` is refused
+            (see ``SpotPool.capacity_rebalance``). Left out, inferred from ``efa_interfaces`` or
+            ``placement_group_name``.
         user_data: the boot configuration as text (``aiinfra.boot.aws_user_data``: cloud-init);
             or ``user_data_base64``, already encoded. Left out, the image boots as it is.
         instance_tags: extra tags on the instances only; the boot reads them through the
@@ -90,10 +108,10 @@ class GpuInstanceGroup(Construct):
                  min_size: int = 0, desired_capacity: int | None = None, image_id: str | None = None, gpu: bool = True,
                  efa_interfaces: int = 0, root_volume_gib: int = 200, data_volume_gib: int = 0, data_volume_type: str = "gp3",
                  root_device_name: str | None = None, placement_group_name: str | None = None, spot: SpotPool | None = None,
-                 metadata_hop_limit: int = 2, user_data: str | None = None, user_data_base64: str | None = None,
+                 metadata_hop_limit: int = 1, user_data: str | None = None, user_data_base64: str | None = None,
                  ignore_desired_capacity: bool = True, health_check_type: str = "EC2", health_check_grace_seconds: int = 600,
                  service_linked_role_arn: str | None = None, capacity_reservation_id: str | None = None,
-                 capacity_block: bool = False,
+                 capacity_block: bool = False, collective: bool | None = None, pin_image: bool = True,
                  instance_tags: dict[str, str] | None = None, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         if not subnet_ids:
@@ -117,7 +135,22 @@ class GpuInstanceGroup(Construct):
             raise ValueError("capacity_reservation_id launches on-demand nodes into the reservation; it cannot be combined with spot")
         if capacity_block and capacity_reservation_id is None:
             raise ValueError("capacity_block needs the Capacity Block's id as capacity_reservation_id")
+        # EC2 accepts a hop limit of 1 to 64 (instance-metadata-v2-how-it-works, above).
+        if isinstance(metadata_hop_limit, bool) or not isinstance(metadata_hop_limit, int) or not 1 <= metadata_hop_limit <= 64:
+            raise ValueError(f"metadata_hop_limit must be between 1 and 64, got {metadata_hop_limit!r}")
         multi_node = efa_interfaces > 0 or placement_group_name is not None
+        collective = multi_node if collective is None else collective
+        rebalance = None
+        if spot is not None:
+            # A rebalance recommendation makes Auto Scaling launch a replacement and then terminate the
+            # node that got it, whether or not that node would have been interrupted
+            # (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html):
+            # in a collective group that stops a healthy rank mid-run and ends the attempt on every node.
+            if collective and spot.capacity_rebalance:
+                raise ValueError("spot.capacity_rebalance=True on a collective group (its nodes form one run): a rebalance "
+                                 "recommendation would terminate a healthy rank mid-run and end the attempt on every node; "
+                                 "leave capacity_rebalance out (off for collective groups) or set it False")
+            rebalance = (not collective) if spot.capacity_rebalance is None else spot.capacity_rebalance
         alternatives = [t for t in dict.fromkeys(spot.alternative_instance_types) if t != instance_type] if spot else []
         require_group("aws", instance_type, alternatives, multi_node=multi_node, placed=placement_group_name is not None, size=max_size,
                       size_arg="max_size", alternatives_arg="alternative_instance_types",
@@ -125,9 +158,13 @@ class GpuInstanceGroup(Construct):
         if user_data is not None:
             user_data_base64 = base64.b64encode(user_data.encode()).decode()
         tags = dict(tags or {})
+        self.image_pin = None
         if image_id is None:
             param = data(self, "ami-parameter", "aws_ssm_parameter", name=DEEP_LEARNING_AMI_PARAMETER if gpu else CPU_AMI_PARAMETER)
             image_id = param.get_string_attribute("insecure_value")
+            if pin_image:
+                self.image_pin = pinned(self, "image", image_id)
+                image_id = self.image_pin.get_string_attribute("output")
         if root_device_name is None:
             ami = data(self, "ami", "aws_ami", owners=["self", "amazon", "aws-marketplace"],
                        filter=[{"name": "image-id", "values": [image_id]}])
@@ -183,7 +220,7 @@ class GpuInstanceGroup(Construct):
             enabled_metrics=list(GROUP_METRICS), metrics_granularity="1Minute",
         )
         if spot is not None:
-            group_args["capacity_rebalance"] = spot.capacity_rebalance
+            group_args["capacity_rebalance"] = rebalance
             group_args["mixed_instances_policy"] = spot.mixed_instances_policy(template_id, instance_type)
         else:
             group_args["launch_template"] = {"id": template_id, "version": "$Latest"}
@@ -195,3 +232,5 @@ class GpuInstanceGroup(Construct):
         self.name: str = self.autoscaling_group.get_string_attribute("name")
         self.arn: str = self.autoscaling_group.get_string_attribute("arn")
         self.launch_template_id: str = template_id
+        self.image_id: str = image_id
+        self.collective: bool = collective

@@ -46,8 +46,9 @@ class NodeSecurityGroup(Construct):
     Args:
         name: the group's name (unique in the VPC; at most 255 characters, not starting ``sg-``).
         vpc_id: the VPC of the nodes (``ClusterNetwork.vpc_id``).
-        collective: the nodes exchange traffic with each other (multi-node training: EFA, NCCL,
-            the launcher's rendezvous). EFA requires a group that allows all inbound and outbound
+        collective: the nodes exchange traffic with each other: any run over several nodes
+            (multi-node training: EFA, NCCL, the launcher's rendezvous; a Spark cluster: its driver,
+            executors and shuffles). EFA requires a group that allows all inbound and outbound
             traffic from and to itself (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-start.html#efa-start-security,
             https://docs.aws.amazon.com/pcs/latest/userguide/working-with_networking_efa_create-sg.html).
             False (a single-node run, a serving group): the nodes cannot reach each other at all.

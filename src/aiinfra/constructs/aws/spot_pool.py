@@ -32,7 +32,12 @@ class SpotPool:
         allocation_strategy: ``price-capacity-optimized`` (default: the pools least likely to
             be interrupted among the cheapest), ``capacity-optimized`` or ``lowest-price``.
         capacity_rebalance: start a replacement when AWS signals elevated interruption risk,
-            before the two-minute notice; default on.
+            before the two-minute notice, and then terminate the node that got the rebalance
+            recommendation (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html).
+            Left out (None), the group decides: on for a group of independent nodes, off for a
+            collective group (``GpuInstanceGroup(collective=True)``: its nodes form one run, and a
+            rebalance would stop a healthy rank mid-run, which ends the attempt on every node).
+            ``True`` on a collective group is refused.
         max_price_usd_hr: cap on the spot price; left out, the on-demand price is the cap.
     """
 
@@ -40,7 +45,7 @@ class SpotPool:
     on_demand_percent_above_base: int = 0
     alternative_instance_types: Sequence[str] = field(default_factory=tuple)
     allocation_strategy: str = "price-capacity-optimized"
-    capacity_rebalance: bool = True
+    capacity_rebalance: bool | None = None
     max_price_usd_hr: float | None = None
     allow_heterogeneous: bool = False
 
@@ -49,6 +54,8 @@ class SpotPool:
             raise ValueError(f"on_demand_base must be 0 or more, got {self.on_demand_base}")
         if not 0 <= self.on_demand_percent_above_base <= 100:
             raise ValueError(f"on_demand_percent_above_base must be between 0 and 100, got {self.on_demand_percent_above_base}")
+        if self.capacity_rebalance not in (None, True, False):
+            raise ValueError(f"capacity_rebalance must be True, False or None (the group decides), got {self.capacity_rebalance!r}")
         allowed = ("price-capacity-optimized", "capacity-optimized", "lowest-price", "capacity-optimized-prioritized")
         if self.allocation_strategy not in allowed:
             raise ValueError(f"allocation_strategy must be one of {', '.join(allowed)}, got {self.allocation_strategy!r}")

@@ -12,6 +12,16 @@ from aiinfra.constructs.aws.common import AwsContext
 from aiinfra.policy.aspect import suppress
 
 _KMS_ARN = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}):(key|alias)/([A-Za-z0-9/_-]+)$")
+# What a node may do to its own group: set MinSize to 0 and leave MaxSize alone. The Service
+# Authorization Reference for Amazon EC2 Auto Scaling lists autoscaling:MinSize and
+# autoscaling:MaxSize ("the minimum / maximum scaling size in the request", Numeric) among the
+# condition keys of UpdateAutoScalingGroup, and no key on the desired capacity; SetDesiredCapacity
+# takes only resource-tag keys, so it is not granted at all (the boot never calls it).
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html
+# A key missing from the request fails NumericEquals, so a call without --min-size 0 is denied;
+# "Null": true means the key must be absent, so any --max-size is denied
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+RESIZE_CONDITION = {"NumericEquals": {"autoscaling:MinSize": "0"}, "Null": {"autoscaling:MaxSize": "true"}}
 EC2_TRUST = policy_json([{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}])
 
 
@@ -36,8 +46,13 @@ class WorkloadIdentity(Construct):
         ssm: attach Session Manager access; default on.
         cloudwatch_agent: allow the CloudWatch agent to publish GPU metrics (AWS's managed
             ``CloudWatchAgentServerPolicy``) and to write the workload's own log groups; default on.
-        autoscaling_group_names: groups the nodes may resize (their own: a finished run scales
-            its group to zero); left out, none.
+        autoscaling_group_names: groups the nodes may scale to zero (their own: a finished run
+            does). The only write allowed is ``autoscaling:UpdateAutoScalingGroup`` on those groups
+            with ``MinSize`` 0 in the request and no ``MaxSize`` (``RESIZE_CONDITION``), i.e. what the
+            boot runs: ``aws autoscaling update-auto-scaling-group --auto-scaling-group-name G
+            --min-size 0 --desired-capacity 0``. A node cannot raise its group's maximum; EC2 Auto
+            Scaling has no condition key on the desired capacity, which stays bounded by the
+            maximum Terraform set. Left out, none.
         cluster_discovery: let the nodes list their group's instances and private addresses
             (multi-node rendezvous: ``autoscaling:DescribeAutoScalingGroups``,
             ``ec2:DescribeInstances``). Those read-only calls have no resource-level permissions,
@@ -94,10 +109,10 @@ class WorkloadIdentity(Construct):
             statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
                                "Resource": ctx.arn("logs", f"log-group:/aiinfra/{name}*", region=True)})
         if autoscaling_group_names:
-            statements.append({"Sid": "ResizeOwnGroups", "Effect": "Allow",
-                               "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
+            statements.append({"Sid": "ScaleOwnGroupsToZero", "Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup",
                                "Resource": [ctx.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{g}", region=True)
-                                            for g in autoscaling_group_names]})
+                                            for g in autoscaling_group_names],
+                               "Condition": RESIZE_CONDITION})
         if container_registry:
             statements.append({"Sid": "PullOwnAccountImages", "Effect": "Allow",
                                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],

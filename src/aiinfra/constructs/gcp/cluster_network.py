@@ -47,17 +47,32 @@ class CompactPlacement(Construct):
     """A compact placement resource policy: the group's VMs on nearby hosts for low-latency
     collective traffic (multi-node training). Attach it to a ``GpuInstanceGroup``.
 
+    Several groups may share one policy (a Spot group and its on-demand fallback group in one
+    zone): VMs join the policy as they are created, so it holds whatever the groups create.
+
     Args:
         name: the policy name.
         region: the region of the group.
-        vm_count: the number of VMs the policy places (the group's size).
+        vm_count: the most VMs the policy will hold (every group using it, at its largest), 2 or
+            more; checked against the policy's limit, not written into it unless ``exact``.
         machine_type: the machine type of the group the policy is for; given, ``vm_count``
             must fit the documented limit of one compact placement policy for its machine series
             (``aiinfra.placement.check_placement``, with the source; N1 is refused).
+        exact: write ``vm_count`` into the policy. Compute then places VMs only when exactly that
+            many are created at once with the policy attached ("Google does not recommend that you
+            use this field unless you use a compact policy and you want your policy to work only if
+            it contains this exact number of VMs"; a COLLOCATED policy with it needs "exactly
+            vm_count instances ... created at the same time":
+            https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/compute_resource_policy#vm_count,
+            https://cloud.google.com/compute/docs/reference/rest/v1/resourcePolicies). A group
+            resized between runs, or two groups sharing the policy, never create exactly that
+            many at once and would stay unplaced. Default off: without ``vm_count`` VMs are added
+            to the policy incrementally, the way Cluster Toolkit recommends
+            (https://github.com/GoogleCloudPlatform/cluster-toolkit/blob/main/modules/compute/vm-instance/README.md#placement).
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, vm_count: int,
-                 machine_type: str | None = None):
+                 machine_type: str | None = None, exact: bool = False):
         super().__init__(scope, id)
         check_name(name)
         if not 2 <= vm_count <= 1500:
@@ -67,7 +82,7 @@ class CompactPlacement(Construct):
             if problem:
                 raise ValueError(f"vm_count {vm_count}: {problem}")
         # (max_distance exists only in the google-beta provider.)
-        policy = {"collocation": "COLLOCATED", "vm_count": vm_count}
+        policy = {"collocation": "COLLOCATED", "vm_count": vm_count if exact else None}
         self.policy = resource(self, "policy", "google_compute_resource_policy", project=project, name=name, region=region,
                                group_placement_policy=policy)
         self.id: str = self.policy.get_string_attribute("id")
@@ -205,8 +220,8 @@ class ClusterNetwork(Construct):
         self.gpu_nic_subnetwork_self_links: list[str] = [s.get_string_attribute("self_link") for s in self.gpu_nic_subnetworks]
 
     def compact_placement(self, scope: Construct, id: str, *, name: str, vm_count: int,
-                          machine_type: str | None = None) -> CompactPlacement:
+                          machine_type: str | None = None, exact: bool = False) -> CompactPlacement:
         """A compact placement policy in this network's project and region (in ``scope``, for
         example a workload's own stack)."""
         return CompactPlacement(scope, id, project=self.project, name=name, region=self.region, vm_count=vm_count,
-                                machine_type=machine_type)
+                                machine_type=machine_type, exact=exact)

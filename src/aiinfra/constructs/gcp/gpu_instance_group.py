@@ -1,26 +1,29 @@
 """Regional instance template and regional managed instance group for GPU (or CPU) nodes:
 no external IP, shielded VM, OS Login, project SSH keys blocked, a dedicated service account,
 customer-key boot and data disks, local SSDs, GPU NICs, Spot with an on-demand base group,
-and compact placement for multi-node training."""
+compact placement for multi-node training, and an image family resolved once and pinned."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from aiinfra.cdk import Construct
 
 from aiinfra.boot import IMAGES
-from aiinfra.constructs._tf import resource, terraform_literal
+from aiinfra.constructs._tf import data, pinned, resource, terraform_literal
 from aiinfra.constructs.gcp.common import check_name
 from aiinfra.constructs.gcp.spot_pool import SpotPool
 from aiinfra.naming import short
 from aiinfra.placement import require_group
 
-# Default images (image families: the newest image of the family at apply time), the ones the
-# boot configuration is written for (aiinfra.boot.IMAGES, with their sources).
+# Default images (image families), the ones the boot configuration is written for
+# (aiinfra.boot.IMAGES, with their sources).
 GPU_IMAGE = IMAGES["gcp-gpu"]["image"]
 CPU_IMAGE = IMAGES["gcp-cpu"]["image"]
+# An image family as source_image takes: [projects/PROJECT/]global/images/family/FAMILY (or the full URL).
+IMAGE_FAMILY = re.compile(r"^(?:https://www\.googleapis\.com/compute/v1/)?(?:projects/(?P<project>[^/]+)/)?(?:global/images/)?family/(?P<family>[^/]+)$")
 LOCAL_SSD_GIB = 375  # one Local SSD partition
 # Scopes of the node service account: the account's IAM roles decide what it may do; the
 # scopes only narrow them further (no cloud-platform scope).
@@ -60,6 +63,14 @@ class GpuInstanceGroup(Construct):
         image: boot image or image family; default the Deep Learning VM family
             ``GPU_IMAGE`` (``CPU_IMAGE`` with ``gpu=False``). The default image carries signed
             NVIDIA drivers, which Secure Boot requires.
+        pin_image: an image family is resolved once, not by each VM: a template naming a family
+            gets whatever image is newest when Compute creates each VM, so a replaced node could
+            boot another driver stack than its peers. With ``pin_image`` (default) the family is
+            read when Terraform plans (``data.google_compute_image``: the family's latest
+            non-deprecated image) and kept from the first apply on (``image_pin``, a
+            ``terraform_data`` whose later inputs are ignored). Roll to the family's current image,
+            between runs, with ``terraform apply -replace=terraform_data.<image_pin's id>`` (new
+            templates; the groups take them for new VMs). Off, the template names the family.
         accelerator_type, accelerator_count: GPUs to attach on N1 machine types
             (``nvidia-tesla-t4``); A2 / A3 / G2 machine types bring their own and take none.
         gpu_nic_subnetworks: one subnet per extra GPU NIC (GPUDirect shapes), in NIC order.
@@ -121,7 +132,7 @@ class GpuInstanceGroup(Construct):
                  named_ports: dict[str, int] | None = None, auto_healing_health_check: str | None = None, auto_healing_when: str | None = None,
                  manage_size: bool = True, boot_metadata: dict[str, str] | None = None, metadata: dict[str, str] | None = None,
                  extra_scopes: Sequence[str] = (), labels: dict[str, str] | None = None, depends_on: Sequence[Any] = (),
-                 auto_healing_delay_seconds: int = 600, reservation: str | None = None):
+                 auto_healing_delay_seconds: int = 600, reservation: str | None = None, pin_image: bool = True):
         super().__init__(scope, id)
         check_name(name, "name", 50)
         if not zones:
@@ -160,7 +171,19 @@ class GpuInstanceGroup(Construct):
         depends = list(depends_on) or None
 
         encryption = {"kms_key_self_link": kms_key_id}
-        disks: list[dict[str, Any]] = [{"boot": True, "auto_delete": True, "source_image": image or (GPU_IMAGE if gpu else CPU_IMAGE),
+        source_image = image or (GPU_IMAGE if gpu else CPU_IMAGE)
+        family = IMAGE_FAMILY.match(source_image)
+        self.image_pin = None
+        if pin_image and family:
+            # The family's latest non-deprecated image, read at plan time
+            # (https://registry.terraform.io/providers/hashicorp/google/latest/docs/data-sources/compute_image,
+            # Compute images.getFromFamily: https://cloud.google.com/compute/docs/reference/rest/v1/images/getFromFamily),
+            # then kept in state until the pin is replaced.
+            latest = data(self, "image-family", "google_compute_image", family=family["family"], project=family["project"])
+            self.image_pin = pinned(self, "image", latest.get_string_attribute("self_link"))
+            source_image = self.image_pin.get_string_attribute("output")
+        self.image: str = source_image
+        disks: list[dict[str, Any]] = [{"boot": True, "auto_delete": True, "source_image": source_image,
                                         "disk_type": boot_type, "disk_size_gb": boot_disk_gib, "disk_encryption_key": encryption,
                                         "labels": labels or None}]
         if data_disk_gib:

@@ -56,8 +56,9 @@ class NodeFirewall(Construct):
         name: prefix of the rules' names (each ``<name>-<what>``, 63 characters at most).
         service_account_email: the nodes' service account (``WorkloadIdentity.email``); the rules
             apply to VMs running as it, in any zone of the network.
-        collective: the nodes exchange traffic with each other (multi-node training: NCCL,
-            GPUDirect, the launcher's rendezvous). False: the nodes cannot reach each other.
+        collective: the nodes exchange traffic with each other: any run over several nodes
+            (multi-node training: NCCL, GPUDirect, the launcher's rendezvous; a Spark cluster: its
+            driver, executors and shuffles). False: the nodes cannot reach each other.
         peer_ranges: where the workload's own nodes are (the subnet, ``ClusterNetwork.cidr``); the
             egress allow for collective traffic goes there. Required with ``collective``. (Egress
             rules can only name destination ranges; the ingress side still admits only this service
