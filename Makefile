@@ -28,9 +28,9 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,21
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: setup setup-cdktn check-cdk cloud-init graphviz demo test bench clean
+.PHONY: setup setup-cdktn check-cdk cloud-init graphviz torchrun demo test bench clean
 
-setup: check-cdk $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init graphviz
+setup: check-cdk $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init graphviz torchrun
 	@case "$(SETUP_CDK)" in cdktn|both) $(MAKE) --no-print-directory setup-cdktn;; esac
 
 check-cdk:
@@ -64,6 +64,13 @@ graphviz:
 	@command -v dot >/dev/null 2>&1 || { \
 	  apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends graphviz; }
+
+# tests/test_boot.py runs real multi-node rendezvous: the boot's containers run Debian's torchrun
+# (python3-torch, CPU, gloo) as local processes, for /usr/bin/python3.
+torchrun:
+	@test -x /usr/bin/torchrun || { \
+	  apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-torch; }
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -35,7 +35,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
-from aiinfra.boot import IMAGES, BootConfig, aws_user_data, aws_user_data_gzip, boot_files, gcp_metadata
+from aiinfra.boot import IMAGES, BootConfig, aws_user_data, aws_user_data_gzip, boot_files, compact_script, gcp_metadata
 from aiinfra.observability import agents
 from tests.tf_harness import moto_server  # noqa: F401  (session fixture)
 
@@ -165,7 +165,8 @@ def test_aws_user_data_writes_the_scripts_unit_and_env_and_starts_the_unit():
                           "/etc/systemd/system/aiinfra-boot.service"}
     for path, name in (("/opt/aiinfra/node.sh", "node.sh"), ("/opt/aiinfra/aws.sh", "aws.sh")):
         assert "encoding" not in files[path]  # plain text: the whole document is compressed (aws_user_data_gzip)
-        assert files[path]["content"] == (BOOT_DIR / name).read_text()
+        assert files[path]["content"] == compact_script((BOOT_DIR / name).read_text())
+        assert "\n# " not in files[path]["content"]  # no comment lines in EC2's 16 KB
     assert "    #!/usr/bin/env bash\n" in text  # the scripts read as themselves (literal blocks)
     assert files["/opt/aiinfra/workload.env"]["content"] == boot_files(cfg)["workload.env"]
     unit = files["/etc/systemd/system/aiinfra-boot.service"]["content"]
@@ -267,11 +268,20 @@ def test_images_table_names_every_flavour_with_a_source():
 # ---------------------------------------------------------------- static checks
 
 
-def test_every_boot_script_is_shellcheck_clean():
+def test_every_boot_script_is_shellcheck_clean(tmp_path):
     assert SHELLCHECK.exists(), f"shellcheck not in {VENV_BIN}: {SETUP_HINT}"
     scripts = sorted(p.name for p in BOOT_DIR.glob("*.sh"))
     assert {"node.sh", "aws.sh", "gcp.sh", "gcp-startup.sh"} <= set(scripts)
     proc = subprocess.run([str(SHELLCHECK), "-x", "-P", "SCRIPTDIR", *scripts], cwd=BOOT_DIR,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # and as the EC2 user data carries them, without their comment lines (so without the source
+    # directives: SC1090 / SC1091 only say shellcheck cannot follow a sourced file)
+    compact = tmp_path / "compact"
+    compact.mkdir()
+    for name in scripts:
+        (compact / name).write_text(compact_script((BOOT_DIR / name).read_text()))
+    proc = subprocess.run([str(SHELLCHECK), "-x", "-P", "SCRIPTDIR", "-e", "SC1090,SC1091", *scripts], cwd=compact,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in scripts:
@@ -328,15 +338,34 @@ case "$1" in
     for a in "$@"; do [[ "$a" == --detach || "$a" == -d ]] && { echo 0123456789ab; exit 0; }; done
     name=""; prev=""; for a in "$@"; do [[ "$prev" == --name ]] && name="$a"; prev="$a"; done
     [[ "$name" == aiinfra-* ]] || exit 0  # helper containers (plugin installers) just succeed
+    if [[ -n "${STUB_EXEC:-}" ]]; then
+      # The container as a local process: exactly the --env names it is given (values from docker's
+      # own environment, as docker passes them), the command after the image, in STUB_WORKDIR.
+      envs=(); cmd=(); image=""; skip=""
+      for a in "${@:2}"; do
+        if [[ -n "$image" ]]; then cmd+=("$a")
+        elif [[ -n "$skip" ]]; then skip=""
+        elif [[ "$a" == --env=* ]]; then n="${a#--env=}"; envs+=("$n=${!n-}")
+        elif [[ "$a" == --*=* || "$a" == --rm || "$a" == --privileged ]]; then :
+        elif [[ "$a" == --* ]]; then skip=1
+        else image="$a"; fi
+      done
+      cd "$STUB_WORKDIR" || exit 125
+      env -i PATH=/usr/bin:/bin HOME="$STUB_WORKDIR" "${envs[@]}" "${cmd[@]}" &
+      echo $! >"$STUB_STATE/container.pid"
+      wait $!; rc=$?; rm -f "$STUB_STATE/container.pid"; exit $rc
+    fi
     c="$STUB_STATE/run-count"; i=$(( $(cat "$c" 2>/dev/null || echo 0) + 1 )); echo $i >"$c"
     spec=$(sed -n "${i}p" "$STUB_STATE/run-codes" 2>/dev/null); read -r code secs <<<"${spec:-0 0}"
     rm -f "$STUB_STATE/stopped"
+    [[ -z "${STUB_OUTPUT:-}" ]] || echo "$STUB_OUTPUT"
     end=$(( $(date +%s) + ${secs:-0} ))
     while (( $(date +%s) < end )); do [[ -e "$STUB_STATE/stopped" ]] && exit 143; sleep 0.1; done
     exit "${code:-0}" ;;
-  stop) touch "$STUB_STATE/stopped"; exit 0 ;;
+  stop) touch "$STUB_STATE/stopped"; [[ -e "$STUB_STATE/container.pid" ]] && kill -TERM "$(cat "$STUB_STATE/container.pid")" 2>/dev/null; exit 0 ;;
   login) cat >"$d/$n.stdin"; exit 0 ;;
   image) [[ "${2:-}" == inspect ]] && echo "LD_LIBRARY_PATH=/usr/local/cuda/lib64"; exit 0 ;;
+  logs) [[ "${2:-}" == receive-datapath-manager ]] && echo "I1207 fastrak_gpumem_manager.cc] Buffer manager initialization completed."; exit 0 ;;
   inspect) exit 1 ;;
   *) exit 0 ;;
 esac
@@ -381,6 +410,13 @@ echo "$*" >>"$STUB_STATE/iptables.log"; [[ "$*" == *" -C "* ]] && exit 1; exit 0
     "cos-extensions": r'''#!/bin/bash
 echo "$*" >>"$STUB_STATE/cos-extensions.log"
 ''',
+    # ip -o -4 addr show: the node's interfaces as the test lists them in ip-addr (none by default).
+    "ip": r'''#!/bin/bash
+cat "$STUB_STATE/ip-addr" 2>/dev/null; exit 0
+''',
+    "modprobe": r'''#!/bin/bash
+echo "$*" >>"$STUB_STATE/modprobe.log"; [[ -z "${STUB_MODPROBE_FAIL:-}" ]]
+''',
     # systemd-run: run the unit's command in the foreground, with this environment.
     "systemd-run": r'''#!/bin/bash
 echo "$*" >>"$STUB_STATE/systemd-run.log"
@@ -420,7 +456,7 @@ class Sandbox:
             "HOME": str(self.root), "LANG": "C.UTF-8",
             "AIINFRA_ROOT": str(self.root), "STUB_STATE": str(self.state),
             "AIINFRA_POLL_SECONDS": "0.2", "AIINFRA_MEMBERS_TIMEOUT_SECONDS": "20",
-            "AIINFRA_STATE_TIMEOUT_SECONDS": "20", "AIINFRA_GPU_TIMEOUT_SECONDS": "5",
+            "AIINFRA_MEMBER_CHECK_SECONDS": "1", "AIINFRA_GPU_TIMEOUT_SECONDS": "5",
             "AIINFRA_HEALTH_TIMEOUT_SECONDS": "1",
         }
         env.update(extra)
@@ -543,7 +579,9 @@ def _moto_ami(ec2) -> str:
 class AwsWorld:
     """moto resources of one test: a bucket and an Auto Scaling group with running instances."""
 
-    def __init__(self, moto, desired: int):
+    def __init__(self, moto, desired: int, loopback: int = 0):
+        """``loopback`` N > 0: the group launches into a subnet 127.0.N.0/24, so its nodes' private IPs
+        are loopback addresses real processes on this machine can listen on and reach."""
         self.moto = moto
         tag = uuid.uuid4().hex[:8]
         self.workload = f"wl-{tag}"
@@ -556,9 +594,14 @@ class AwsWorld:
         ec2.create_launch_template(LaunchTemplateName=f"lt-{tag}",
                                    LaunchTemplateData={"ImageId": ami, "InstanceType": "p4d.24xlarge"})
         self.asg = _client(moto, "autoscaling")
+        where: dict = {"AvailabilityZones": ["us-east-1a"]}
+        if loopback:
+            vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+            where = {"VPCZoneIdentifier": ec2.create_subnet(VpcId=vpc, CidrBlock=f"127.0.{loopback}.0/24",
+                                                           AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]}
         self.asg.create_auto_scaling_group(
             AutoScalingGroupName=self.group, LaunchTemplate={"LaunchTemplateName": f"lt-{tag}", "Version": "$Latest"},
-            MinSize=desired, MaxSize=4, DesiredCapacity=desired, AvailabilityZones=["us-east-1a"])
+            MinSize=desired, MaxSize=4, DesiredCapacity=desired, **where)
         self.refresh()
 
     def refresh(self) -> list[tuple[str, str]]:
@@ -609,26 +652,35 @@ class AwsWorld:
 
 
 def _node_factory(base: Path, moto, stubs: list[ImdsStub]):
-    """make(desired, lsblk, **BootConfig overrides) -> (world, [(sandbox, imds stub, env) per instance])."""
+    """make(desired, lsblk, loopback, **BootConfig overrides) -> (world, [(sandbox, imds stub, env) per
+    instance]); ``world.add_node(iid, ip)`` gives the same for an instance launched later."""
 
-    def make(desired: int = 1, lsblk: str = "", **cfg_kw):
-        world = AwsWorld(moto, desired)
+    def make(desired: int = 1, lsblk: str = "", loopback: int = 0, **cfg_kw):
+        world = AwsWorld(moto, desired, loopback)
         cfg = world.cfg(**cfg_kw)
-        nodes = []
-        for n, (iid, ip) in enumerate(world.instances):
+
+        def add_node(iid: str, ip: str):
             imds = ImdsStub(iid, ip, {"aiinfra-data-bucket": world.bucket})
             stubs.append(imds)
-            box = Sandbox(base / f"node{n}", boot_files(cfg))
+            box = Sandbox(base / f"node-{iid}", _user_data_files(cfg))
             (box.state / "lsblk.txt").write_text(lsblk)
             (box.state / "partitions").write_text("/dev/nvme0n1p1\n")  # the root volume's
             # The environment is built from scratch, so moto's empty "mask" values are left out
             # (the CLI v1 reads AWS_PROFILE="" as a profile named "").
             aws_env = {k: v for k, v in moto.env().items() if v}
             env = box.env({**aws_env, "AIINFRA_IMDS_ENDPOINT": imds.url})
-            nodes.append((box, imds, env))
-        return world, nodes
+            return box, imds, env
+
+        world.add_node = add_node
+        return world, [add_node(iid, ip) for iid, ip in world.instances]
 
     return make
+
+
+def _user_data_files(cfg: BootConfig) -> dict[str, str]:
+    """The boot files under /opt/aiinfra exactly as the EC2 user data writes them."""
+    return {Path(f["path"]).name: f["content"] for f in yaml.safe_load(aws_user_data(cfg))["write_files"]
+            if f["path"].startswith("/opt/aiinfra/")}
 
 
 _SCENARIOS: dict[str, Callable] = {}
@@ -656,7 +708,7 @@ def aws_scenarios(request, moto_server, tmp_path_factory):
     pool = ThreadPoolExecutor(max_workers=6)
     futures = {}
     # The ones that mostly wait (watchdog, spot notice, reboot, two nodes) start first.
-    waiting = ("watchdog", "spot", "reboot", "two_nodes")
+    waiting = ("two_nodes", "watchdog", "spot", "reboot")
     for name, body in sorted(_SCENARIOS.items(), key=lambda kv: not any(w in kv[0] for w in waiting)):
         if name in selected:
             make = _node_factory(tmp_path_factory.mktemp(name[9:40]), moto_server, stubs)
@@ -671,7 +723,7 @@ def aws_scenarios(request, moto_server, tmp_path_factory):
         stub.close()
 
 
-def boot(box: Sandbox, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:
+def boot(box: Sandbox, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(box.boot / "node.sh")], env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -692,7 +744,11 @@ def test_aws_job_that_exits_0_is_done_and_the_group_goes_to_zero(aws_node):
     for dev in ("uverbs0", "uverbs1"):
         (box.root / "dev" / "infiniband").mkdir(parents=True, exist_ok=True)
         (box.root / "dev" / "infiniband" / dev).touch()
-    (box.root / "opt/amazon/ofi-nccl/lib").mkdir(parents=True)
+    # the Ubuntu DLAMI's aws-ofi-nccl (<= 1.16) keeps the plugin under lib/x86_64-linux-gnu
+    (box.root / "opt/amazon/ofi-nccl/lib/x86_64-linux-gnu").mkdir(parents=True)
+    (box.root / "opt/amazon/ofi-nccl/lib/x86_64-linux-gnu/libnccl-net.so").touch()
+    (box.state / "ip-addr").write_text(f"1: lo    inet 127.0.0.1/8 scope host lo\n"
+                                        f"2: ens32    inet {world.instances[0][1]}/24 brd 10.0.0.255 scope global ens32\n")
     box.run_codes("0")
     proc = boot(box, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -715,14 +771,21 @@ def test_aws_job_that_exits_0_is_done_and_the_group_goes_to_zero(aws_node):
     assert ["--device", "/dev/infiniband/uverbs0", "--device", "/dev/infiniband/uverbs1"] == \
         args[args.index("/dev/infiniband/uverbs0") - 1:][:4]
     assert "/opt/amazon/ofi-nccl:/opt/amazon/ofi-nccl:ro" in args and "/opt/amazon/efa:/opt/amazon/efa:ro" in args
-    assert seen["FI_PROVIDER"] == "efa" and seen["FI_EFA_USE_DEVICE_RDMA"] == "1"
-    assert seen["LD_LIBRARY_PATH"] == "/opt/amazon/ofi-nccl/lib:/opt/amazon/efa/lib:/usr/local/cuda/lib64"
+    assert seen["FI_PROVIDER"] == "efa" and "FI_EFA_USE_DEVICE_RDMA" not in seen  # libfabric >= 1.18 decides
+    assert seen["LD_LIBRARY_PATH"] == "/opt/amazon/ofi-nccl/lib/x86_64-linux-gnu:/opt/amazon/efa/lib:/usr/local/cuda/lib64"
+    # NCCL's bootstrap on the interface of the node's private IP; NCCL names its transport (checked)
+    assert (seen["NCCL_SOCKET_IFNAME"], seen["GLOO_SOCKET_IFNAME"]) == ("ens32", "ens32")
+    assert (seen["NCCL_DEBUG"], seen["NCCL_DEBUG_SUBSYS"]) == ("INFO", "INIT,NET")
+    # torchrun's own names: one node of 8 GPUs
+    assert (seen["PET_NNODES"], seen["PET_NPROC_PER_NODE"], seen["PET_NODE_RANK"]) == ("1", "8", "0")
+    assert (seen["PET_MASTER_ADDR"], seen["PET_MASTER_PORT"], seen["WORLD_SIZE"]) == (ip, "29500", "8")
     # pulled after an ECR login with the instance role (moto's authorization token)
     verbs = [a[0] for a, _ in box.docker_calls()]
     assert verbs.index("login") < verbs.index("pull") < verbs.index("run")
     assert world.desired() == 0
     assert world.state() == {"run_id": seen["AIINFRA_RUN_ID"], "started_epoch": world.state()["started_epoch"],
-                             "status": "done", "attempts": 1}
+                             "status": "done", "attempts": 1, "interruptions": 0, "coordinator": ip, "members": ip,
+                             "reason": ""}
     # the job metrics of the group (rank 0): one run started and succeeded, its duration
     assert (world.job_metric("RunStarted"), world.job_metric("RunSucceeded")) == (1, 1)
     assert (world.failures(), world.job_metric("RunRestarted")) == (0, 0)
@@ -894,7 +957,7 @@ def test_aws_watchdog_stops_a_run_past_max_runtime_as_failed(aws_node):
     box.run_codes("0 150")
     proc = boot(box, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "watchdog: max_runtime of run" in proc.stderr  # logged from inside the attempt
+    assert "watchdog: run" in proc.stderr and "reached its deadline" in proc.stderr  # logged from inside the attempt
     assert [a[0] for a, _ in box.docker_calls()].count("stop") >= 1
     assert len(box.job_runs()) == 1  # no retry after the watchdog
     assert world.state()["status"] == "failed" and world.failures() == 1 and world.desired() == 0
@@ -916,7 +979,7 @@ def test_aws_spot_notice_stops_the_container_with_grace_and_leaves_the_run_to_th
     assert node.returncode == 0, out
     stops = [a for a, _ in box.docker_calls() if a[0] == "stop"]
     assert stops and stops[0][:3] == ["stop", "--time", "90"] and stops[0][-1] == f"aiinfra-{world.workload}"
-    assert "spot: interruption notice" in out
+    assert "spot: notice from the cloud" in out
     [(args, _)] = box.job_runs()
     assert f"{box.root}/opt/dlami/nvme:/scratch" in args and box.log("mdadm.log") == ""  # reused as it is
     # not a failure: the run stays running for the node that replaces this one
@@ -931,7 +994,7 @@ def test_aws_two_nodes_rank_by_lowest_ip_and_share_the_run(aws_node):
         box.run_codes("0 4")  # long enough for the other rank to join under load
     procs = [subprocess.Popen(["bash", str(box.boot / "node.sh")], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for box, _, env in nodes]
-    outs = [p.communicate(timeout=90)[0] for p in procs]
+    outs = [p.communicate(timeout=180)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
     (low_ip, high_ip) = (ip for _, ip in world.instances)
     seen = {}
@@ -944,6 +1007,243 @@ def test_aws_two_nodes_rank_by_lowest_ip_and_share_the_run(aws_node):
     assert len({s["AIINFRA_RUN_ID"] for s in seen.values()}) == 1
     assert world.state()["status"] == "done" and world.desired() == 0
     assert (world.job_metric("RunStarted"), world.job_metric("RunSucceeded")) == (1, 1)  # rank 0 only
+
+
+@scenario
+def test_aws_two_nodes_a_lower_ip_that_joins_never_makes_a_second_rank_0(aws_node):
+    """The live coordinator keeps its run when a node with a lower address joins (a replacement):
+    before, rank 0 was the lowest IP of a snapshot, and a replacement with a lower IP made two."""
+    world, nodes = aws_node(desired=2, nodes=2, max_runtime_seconds=3600, retries=3)
+    (_, low_ip), (_, high_ip) = world.instances
+    world.put_state({"run_id": "20261207T0100Z", "started_epoch": int(time.time()) - 600, "status": "running", "attempts": 1,
+                     "interruptions": 0, "coordinator": high_ip, "members": f"{high_ip} 10.255.255.254", "reason": ""})
+    for box, _, _ in nodes:
+        box.run_codes("0 4")
+    procs = [_start(box, env) for box, _, env in nodes]
+    outs = [p.communicate(timeout=180)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
+    seen = {}
+    for box, imds, _ in nodes:
+        [(_, env_seen)] = box.job_runs()
+        seen[imds.meta["local-ipv4"]] = env_seen
+    assert (seen[high_ip]["PET_NODE_RANK"], seen[low_ip]["PET_NODE_RANK"]) == ("0", "1")
+    assert {s["PET_MASTER_ADDR"] for s in seen.values()} == {high_ip} == {s["MASTER_ADDR"] for s in seen.values()}
+    assert {s["AIINFRA_ATTEMPT"] for s in seen.values()} == {"2"} and {s["AIINFRA_RUN_ID"] for s in seen.values()} == {"20261207T0100Z"}
+    state = world.state()
+    assert (state["status"], state["attempts"], state["coordinator"], state["members"]) == ("done", 2, high_ip, f"{high_ip} {low_ip}")
+
+
+# ---------------------------------------------------------------- real rendezvous (torchrun, gloo)
+
+# What a training job does with the node's contract: `torchrun train.py`, no flags; one gloo world
+# across the nodes (Debian's python3-torch, CPU). Each worker records what it saw; rank 0 keeps a
+# step checkpoint in CKPT_DIR (the bucket's checkpoints in production), so a restart resumes.
+TRAIN_PY = r'''
+import json, os, time
+import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+ckpt = os.path.join(os.environ["CKPT_DIR"], "step.json")
+start = json.load(open(ckpt))["step"] if os.path.exists(ckpt) else 0
+t = torch.ones(1)
+dist.all_reduce(t)
+seen = {"attempt": int(os.environ["AIINFRA_ATTEMPT"]), "run": os.environ["AIINFRA_RUN_ID"], "rank": rank, "world": world,
+        "sum": t.item(), "group_rank": int(os.environ["GROUP_RANK"]), "pet_node_rank": os.environ["PET_NODE_RANK"],
+        "pet_master": os.environ["PET_MASTER_ADDR"], "start": start}
+with open(os.path.join(os.environ["CKPT_DIR"], f"seen-{seen['attempt']}-{rank}.json"), "w") as f:
+    json.dump(seen, f)
+assert world == int(os.environ["EXPECT_WORLD"]), f"world of {world}"
+for step in range(start, int(os.environ["STEPS"])):
+    time.sleep(float(os.environ["STEP_SECONDS"]))
+    dist.all_reduce(torch.ones(1))
+    if rank == 0:
+        with open(ckpt + ".tmp", "w") as f:
+            json.dump({"step": step + 1}, f)
+        os.replace(ckpt + ".tmp", ckpt)
+dist.barrier()
+dist.destroy_process_group()
+'''
+TORCHRUN = Path("/usr/bin/torchrun")  # Debian's python3-torch (make setup installs it)
+_LOOPBACK = iter(range(10, 250))  # one 127.0.N.0/24 subnet per world: their nodes never share an address
+
+
+def _torch_job(box: Sandbox, steps: int, step_seconds: float) -> tuple[dict[str, str], Path]:
+    """The job's env (user env of the workload) and its work folder (train.py, the checkpoint)."""
+    work = box.state.parent.parent / "job"
+    return _torch_env(work, steps, step_seconds), work
+
+
+def _torch_env(work: Path, steps: int, step_seconds: float) -> dict[str, str]:
+    assert TORCHRUN.exists(), f"{TORCHRUN} missing: {SETUP_HINT} (Debian's python3-torch)"
+    work.mkdir(exist_ok=True)
+    (work / "train.py").write_text(TRAIN_PY)
+    # PET_REDIRECTS / PET_TEE: torchrun 1.13 on Python 3.11 needs them (Std.from_str("0") is None
+    # there); a test setting only, never the product's.
+    return {"CKPT_DIR": str(work), "STEPS": str(steps), "STEP_SECONDS": str(step_seconds), "EXPECT_WORLD": "4",
+            "PET_REDIRECTS": "2", "PET_TEE": "1"}
+
+
+def _exec_node(box: Sandbox, imds: ImdsStub, env: dict[str, str], work: Path) -> dict[str, str]:
+    """The node runs its container as a local process; its interface holds its (loopback) IP."""
+    (box.state / "ip-addr").write_text(f"1: lo    inet {imds.meta['local-ipv4']}/8 scope host lo\n")
+    return {**env, "STUB_EXEC": "1", "STUB_WORKDIR": str(work), "STUB_GPUS": "2"}
+
+
+def _start(box: Sandbox, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(["bash", str(box.boot / "node.sh")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def _seen(work: Path, attempt: int) -> list[dict]:
+    return sorted((json.loads(p.read_text()) for p in work.glob(f"seen-{attempt}-*.json")), key=lambda s: s["rank"])
+
+
+@scenario
+def test_aws_two_nodes_real_torchrun_forms_one_world_of_nodes_x_gpus(aws_node):
+    """`torchrun train.py` on 2 nodes x 2 GPUs forms one world of 4 with the env the boot gives."""
+    port = _free_port()
+    world, nodes = aws_node(desired=2, nodes=2, gpus_per_node=2, loopback=next(_LOOPBACK), master_port=port)
+    job_env, work = _torch_job(nodes[0][0], steps=2, step_seconds=0.1)
+    # the workload's env is the user's: rebuild the boot files with it
+    cfg = world.cfg(nodes=2, gpus_per_node=2, master_port=port, env=job_env)
+    procs = []
+    for box, imds, env in nodes:
+        (box.boot / "workload.env").write_text(boot_files(cfg)["workload.env"])
+        procs.append(_start(box, _exec_node(box, imds, env, work)))
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
+    (low, low_ip), (_, high_ip) = world.instances
+    seen = _seen(work, 1)
+    assert [s["rank"] for s in seen] == [0, 1, 2, 3] and {s["world"] for s in seen} == {4} and {s["sum"] for s in seen} == {4.0}
+    assert [s["group_rank"] for s in seen] == [0, 0, 1, 1]  # node 0 holds global ranks 0-1, node 1 ranks 2-3
+    assert {s["pet_master"] for s in seen} == {low_ip} and len({s["run"] for s in seen}) == 1
+    assert json.loads((work / "step.json").read_text()) == {"step": 2}
+    state = world.state()
+    assert (state["status"], state["attempts"], state["coordinator"], state["members"]) == ("done", 1, low_ip, f"{low_ip} {high_ip}")
+    assert world.desired() == 0 and world.job_metric("RunSucceeded") == 1
+
+
+@scenario
+def test_aws_two_nodes_lose_one_mid_run_and_restart_every_rank_from_the_checkpoint_as_one_attempt(aws_node):
+    port = _free_port()
+    world, nodes = aws_node(desired=2, nodes=2, gpus_per_node=2, loopback=next(_LOOPBACK), master_port=port)
+    job_env, work = _torch_job(nodes[0][0], steps=40, step_seconds=0.25)
+    cfg = world.cfg(nodes=2, gpus_per_node=2, master_port=port, env=job_env, retries=3)
+    procs = {}
+    for box, imds, env in nodes:
+        (box.boot / "workload.env").write_text(boot_files(cfg)["workload.env"])
+        procs[imds.meta["local-ipv4"]] = _start(box, _exec_node(box, imds, env, work))
+    (low, low_ip), (high, high_ip) = world.instances
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not ((work / "step.json").exists() and json.loads((work / "step.json").read_text())["step"] >= 3):
+        assert all(p.poll() is None for p in procs.values()), "a node ended before the run was under way"
+        time.sleep(0.2)
+    # The cloud takes the higher node away (its processes die with it); the group launches a replacement.
+    world.asg.terminate_instance_in_auto_scaling_group(InstanceId=high, ShouldDecrementDesiredCapacity=False)
+    os.killpg(procs[high_ip].pid, signal.SIGKILL)
+    procs[high_ip].wait()
+    [(new, new_ip)] = [i for i in world.refresh() if i[0] not in (low, high)]
+    box, imds, env = world.add_node(new, new_ip)
+    (box.boot / "workload.env").write_text(boot_files(cfg)["workload.env"])
+    procs[new_ip] = _start(box, _exec_node(box, imds, env, work))
+    outs = {ip: procs[ip].communicate(timeout=240)[0] for ip in (low_ip, new_ip)}
+    assert [procs[ip].returncode for ip in (low_ip, new_ip)] == [0, 0], "\n".join(outs.values())
+    first, second = _seen(work, 1), _seen(work, 2)
+    assert not list(work.glob("seen-3-*.json"))  # the loss cost exactly one new attempt
+    for attempt in (first, second):  # one world of 4 each time, one rank 0, on the coordinator
+        assert [s["rank"] for s in attempt] == [0, 1, 2, 3] and {s["world"] for s in attempt} == {4}
+        assert {s["pet_master"] for s in attempt} == {low_ip} and [s["group_rank"] for s in attempt][:2] == [0, 0]
+    assert {s["start"] for s in first} == {0} and min(s["start"] for s in second) >= 3  # every rank resumed
+    assert json.loads((work / "step.json").read_text()) == {"step": 40}
+    state = world.state()
+    assert (state["status"], state["attempts"], state["coordinator"], state["members"]) == ("done", 2, low_ip, f"{low_ip} {new_ip}")
+    assert [world.job_metric(m) for m in ("RunStarted", "RunRestarted", "RunSucceeded", "RunFailed")] == [1, 1, 1, 0]
+    assert f"rank: {high_ip} of attempt 1 is no longer in service" in outs[low_ip] or "ended with exit" in outs[low_ip]
+
+
+def test_the_node_works_out_the_hard_stop_as_cron_does(tmp_path):
+    """node.sh's next_hard_stop against aiinfra.cron for the schedules the planner writes."""
+    import datetime as dt
+
+    from aiinfra.cron import Cron
+
+    text = (BOOT_DIR / "node.sh").read_text()
+    funcs = re.search(r"^in_list\(\).*?$", text, re.M).group(0) + "\n" + re.search(r"^next_hard_stop\(\) \{.*?^\}", text, re.M | re.S).group(0)
+    after = dt.datetime(2026, 12, 7, 4, 33, tzinfo=dt.timezone.utc)
+    for cron in ("0 6 * * 0", "30 1 * * 1-5", "0 7 2 * *", "15 2,14 * * *", "0 0 1,15 * 3", "0 6 29 2 *", "45 23 * * 6"):
+        env = _env_lines(boot_files(_aws_cfg(hard_stop_cron=cron))["workload.env"])
+        script = "\n".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.startswith("AIINFRA_HARD_STOP_")) + \
+            f"\n{funcs}\nnext_hard_stop {int(after.timestamp())}\n"
+        got = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+        want = next(Cron.parse(cron).fires(after + dt.timedelta(minutes=1), after + dt.timedelta(days=1500)))
+        assert int(got) == int(want.timestamp()), (cron, dt.datetime.fromtimestamp(int(got), dt.timezone.utc), want)
+    assert subprocess.run(["bash", "-c", "AIINFRA_HARD_STOP_HOURS=''\n" + funcs + "\nnext_hard_stop 0"], capture_output=True,
+                          text=True, check=True).stdout == ""  # no schedule: no hard stop
+
+
+@scenario
+def test_aws_watchdog_ends_the_run_before_the_clouds_hard_stop_and_records_it(aws_node):
+    # The cloud's hard stop fires at the start of a minute 120-180 s from now; max_runtime is far
+    # longer, so only the hard stop can bound the run: the node must stop the container (grace),
+    # record the run failed (timeout), send RunFailed and scale down before it (a margin of 60 s
+    # for four AWS CLI calls on a loaded machine; 120 s in production).
+    stop_at = (int(time.time()) // 60 + 3) * 60
+    at = datetime.fromtimestamp(stop_at, timezone.utc)
+    world, [(box, imds, env)] = aws_node(max_runtime_seconds=6 * 3600, retries=3, hard_stop_cron=f"{at.minute} {at.hour} * * *")
+    env = {**env, "AIINFRA_STOP_GRACE_SECONDS": "3", "AIINFRA_RECORD_MARGIN_SECONDS": "60"}
+    box.run_codes("0 600")
+    proc = boot(box, env, timeout=240)
+    finished = time.time()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert finished < stop_at, f"recorded {finished - stop_at:.0f}s after the hard stop"
+    assert "reached its deadline" in proc.stderr and [a[0] for a, _ in box.docker_calls()].count("stop") >= 1
+    state = world.state()
+    assert (state["status"], state["reason"], state["attempts"]) == ("failed", "timeout", 1)
+    assert world.failures() == 1 and world.job_metric("RunDuration", "SampleCount") == 1 and world.desired() == 0
+
+
+@scenario
+def test_aws_nccl_on_sockets_with_efa_fails_the_run_fast(aws_node):
+    world, [(box, imds, env)] = aws_node(interconnect="efa", efa_interfaces=2, retries=3)
+    env = {**env, "STUB_OUTPUT": "ip-10-0-0-5:123:456 [0] NCCL INFO Using network Socket"}
+    box.run_codes("0 120")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(box.job_runs()) == 1  # no retry: the image, not the attempt, is at fault
+    state = world.state()
+    assert (state["status"], state["reason"]) == ("failed", "nccl-socket")
+    assert world.failures() == 1 and world.desired() == 0
+    assert "NCCL chose its socket transport" in proc.stderr
+
+
+@scenario
+def test_aws_a_boot_that_cannot_see_its_gpus_sends_boot_failed(aws_node):
+    world, [(box, imds, env)] = aws_node()
+    proc = boot(box, {**env, "STUB_GPUS": "4"})  # 4 of 8 GPUs: the driver or a GPU is broken
+    assert proc.returncode != 0 and "4 of 8 GPUs visible" in proc.stdout
+    assert world.job_metric("BootFailed") == 1 and world.job_metric("RunStarted") == 0
+    assert box.job_runs() == [] and world.state() is None
+    assert "gpu: 4 of 8 GPUs visible" in (box.root / "var/log/aiinfra/boot.log").read_text()  # for the agent to ship
+
+
+@scenario
+def test_aws_container_output_and_boot_log_go_to_the_log_group(aws_node):
+    world, [(box, imds, env)] = aws_node(log_group="/aiinfra/acme-prod/train", gpus_per_node=0)
+    box.image_has_cloudwatch_agent()
+    box.run_codes("0")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [(args, _)] = box.job_runs()
+    iid = world.instances[0][0]
+    opts = [args[i + 1] for i, a in enumerate(args) if a == "--log-opt"]
+    assert args[args.index("--log-driver") + 1] == "awslogs"
+    assert opts == ["awslogs-region=us-east-1", "awslogs-group=/aiinfra/acme-prod/train", f"awslogs-stream={iid}/aiinfra-{world.workload}"]
+    # no metrics asked for, yet the agent runs: it ships the boot log (its configuration says where)
+    assert (box.root / CWAGENT_CONFIG).read_text() == agents.cloudwatch_agent_json((), "/aiinfra/acme-prod/train")
+    assert "shipping /var/log/aiinfra/boot.log to /aiinfra/acme-prod/train" in proc.stdout
+    assert "job: run" in (box.root / "var/log/aiinfra/boot.log").read_text()
 
 
 # ---------------------------------------------------------------- sandbox: GCP
@@ -964,6 +1264,7 @@ class GcpFake:
         self.objects: dict[tuple[str, str], bytes] = {}
         self.time_series: list[dict] = []
         self.me = ""
+        self.maintenance_event = "NONE"  # TERMINATE_ON_HOST_MAINTENANCE: a GPU VM's hour of notice
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -1013,6 +1314,7 @@ class GcpFake:
         values = {
             "instance/id": "4242", "instance/name": self.me, "instance/network-interfaces/0/ip": me["ip"],
             "instance/zone": f"projects/1234/zones/{me['zone']}", "instance/preempted": "FALSE",
+            "instance/maintenance-event": self.maintenance_event,
             "project/project-id": self.project,
             "instance/service-accounts/default/token": json.dumps(
                 {"access_token": self.TOKEN, "expires_in": 3599, "token_type": "Bearer"}),
@@ -1166,7 +1468,8 @@ def test_gcp_tcpx_job_on_cos_runs_once_then_the_migs_go_to_zero(gcp_node):
     assert (box.state / "docker" / f"{login + 1:04d}.stdin").read_text().strip() == GcpFake.TOKEN
     assert all(GcpFake.TOKEN not in " ".join(a) for a, _ in calls)
     assert fake.state(bucket, cfg.object_prefix) == {
-        "run_id": seen["AIINFRA_RUN_ID"], "status": "done", "attempts": 1,
+        "run_id": seen["AIINFRA_RUN_ID"], "status": "done", "attempts": 1, "interruptions": 0,
+        "coordinator": "10.128.0.7", "members": "10.128.0.7", "reason": "",
         "started_epoch": fake.state(bucket, cfg.object_prefix)["started_epoch"]}
     assert fake.groups == {g: 0 for g in cfg.groups}
     # COS runs no Ops Agent: said so, node-problem-detector started, no endpoint for the container
@@ -1205,6 +1508,16 @@ def test_gcp_failing_job_spends_its_retries_then_writes_the_failure_metric(gcp_n
     assert "cos-extensions.log" not in os.listdir(box.state)  # a CPU node installs no driver
 
 
+def test_gcp_container_output_goes_to_cloud_logging(gcp_node):
+    cfg, bucket, fake, box, env = gcp_node(log_group="aiinfra-train", interconnect="", gpus_per_node=0)
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [(args, _)] = box.job_runs()
+    assert args[args.index("--log-driver") + 1] == "gcplogs"
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--log-opt"] == \
+        ["gcp-log-cmd=true", "env=AIINFRA_WORKLOAD,AIINFRA_RUN_ID,AIINFRA_ATTEMPT,NODE_RANK"]
+
+
 def test_gcp_no_image_prepares_the_node_and_starts_nothing(gcp_node):
     cfg, bucket, fake, box, env = gcp_node(image=None, kind="inference", interconnect="", gpus_per_node=1)
     fake.attributes["aiinfra-image"] = ""
@@ -1223,18 +1536,113 @@ def test_gcp_tcpxo_starts_the_rxdm_and_passes_the_plugins_profile(gcp_node):
     (lib / "nccl-env-profile.sh").write_text(
         'export NCCL_FASTRAK_NUM_FLOWS=2\nexport NCCL_TUNER_CONFIG_PATH="${NCCL_LIB_DIR}/a3plus_tuner_config.textproto"\n')
     (box.root / "dev" / "dmabuf_import_helper").touch()
+    _aperture_devices(box, "0000:06:00.1", "0000:07:00.1")
     proc = startup(box, env, fake)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert box.log("modprobe.log") == "import-helper\n"  # the dmabuf import helper module first
+    for bdf in ("0000:06:00.1", "0000:07:00.1"):  # each NIC aperture bind-mounted, resources writable
+        assert f"--bind {box.root}/sys/bus/pci/devices/{bdf} {box.root}/dev/aperture_devices/{bdf}" in box.log("mount.log")
+        assert oct((box.root / "sys/bus/pci/devices" / bdf / "resource0").stat().st_mode & 0o777) == "0o666"
+    assert "resource0" not in box.log("mount.log") and "0000:08:00.0" not in box.log("mount.log")  # another vendor's device
     calls = box.docker_calls()
+    verbs = [(a[0], a[1] if len(a) > 1 else "") for a, _ in calls]
     rxdm = next(a for a, _ in calls if a[0] == "run" and "receive-datapath-manager" in a)
     assert "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.21" in rxdm
-    assert "/dev/dmabuf_import_helper:/dev/dmabuf_import_helper" in rxdm and "--num_nics=8" in rxdm
+    assert "/dev/dmabuf_import_helper:/dev/dmabuf_import_helper" in rxdm and rxdm[-1] == "--num_hops=2"  # v1.0.20+ flags
+    # the job starts only once the RxDM has said it is ready
+    job = next(i for i, (a, _) in enumerate(calls) if a[0] == "run" and f"aiinfra-{cfg.workload}" in a)
+    assert ("logs", "receive-datapath-manager") in verbs[:job]
+    assert "tcpxo: the receive-datapath-manager is ready" in proc.stdout and "2 aperture devices" in proc.stdout
     [(args, seen)] = box.job_runs()
     assert seen["NCCL_FASTRAK_NUM_FLOWS"] == "2"
     assert seen["NCCL_TUNER_CONFIG_PATH"] == "/var/lib/tcpxo/lib64/a3plus_tuner_config.textproto"
     assert seen["NCCL_FASTRAK_IFNAME"] == "eth1,eth2,eth3,eth4,eth5,eth6,eth7,eth8"
     assert seen["LD_LIBRARY_PATH"].startswith("/var/lib/tcpxo/lib64:/usr/local/nvidia/lib64")
     assert f"{box.root}/dev/aperture_devices:/dev/aperture_devices" in args
+
+
+def _aperture_devices(box: Sandbox, *bdfs: str) -> None:
+    """sysfs as an A3 Mega shows it: the NICs' PCI apertures (1ae0:0084) and one other device."""
+    for bdf, vendor, device in [*((b, "0x1ae0", "0x0084") for b in bdfs), ("0000:08:00.0", "0x10de", "0x2330")]:
+        d = box.root / "sys/bus/pci/devices" / bdf
+        d.mkdir(parents=True)
+        (d / "vendor").write_text(vendor + "\n")
+        (d / "device").write_text(device + "\n")
+        (d / "resource0").write_text("")
+        (d / "resource0").chmod(0o600)
+
+
+def test_gcp_tcpxo_without_aperture_devices_fails_the_boot_loudly(gcp_node):
+    cfg, bucket, fake, box, env = gcp_node(interconnect="tcpxo")
+    (box.root / "dev" / "dmabuf_import_helper").touch()
+    proc = startup(box, env, fake)
+    assert proc.returncode != 0 and "no PCI aperture device (1ae0:0084)" in proc.stdout
+    assert box.job_runs() == []
+    assert [ts["metric"]["type"] for ts in _series(fake)] == ["custom.googleapis.com/aiinfra/boot_failed"]
+
+
+def test_gcp_host_maintenance_checkpoints_and_resumes_without_spending_a_retry(gcp_node):
+    # retries 0: before, one maintenance event ended the month's run
+    cfg, bucket, fake, box, env = gcp_node(run_codes=("0 60", "0"), retries=0, interconnect="", gpus_per_node=0)
+    script = box.root / "startup-script"
+    script.write_text(fake.attributes["startup-script"])
+    node = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not box.job_runs() and time.monotonic() < deadline and node.poll() is None:
+        time.sleep(0.1)
+    fake.maintenance_event = "TERMINATE_ON_HOST_MAINTENANCE"  # the hour's notice of a GPU VM
+    out = node.communicate(timeout=60)[0]
+    assert node.returncode == 0, out
+    stop = next(a for a, _ in box.docker_calls() if a[0] == "stop")
+    assert stop[:3] == ["stop", "--time", "25"]  # the container checkpoints in its grace
+    state = fake.state(bucket, cfg.object_prefix)
+    assert (state["status"], state["attempts"], state["interruptions"]) == ("running", 1, 1)
+    assert fake.groups == {g: 1 for g in cfg.groups}  # nothing scaled down, nothing failed
+    # The VM comes back from maintenance and boots again: the run resumes, no retry spent.
+    fake.maintenance_event = "NONE"
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    state = fake.state(bucket, cfg.object_prefix)
+    assert (state["status"], state["attempts"], state["interruptions"]) == ("done", 2, 1)
+    assert [ts["metric"]["type"].rsplit("/", 1)[1] for ts in _series(fake)] == \
+        ["run_started", "run_restarted", "run_succeeded", "run_duration"]
+
+
+def test_gcp_two_nodes_real_torchrun_forms_one_world_of_nodes_x_gpus(gcp_node, tmp_path):
+    port = _free_port()
+    work = tmp_path / "job"
+    job_env = _torch_env(work, steps=2, step_seconds=0.1)
+    cfg, bucket, fake, box, env = gcp_node(nodes=2, gpus_per_node=2, interconnect="", master_port=port, env=job_env,
+                                           command=("torchrun", "train.py"))
+    # Two VMs in the spot MIG on loopback addresses; the second has a metadata server of its own.
+    fake.instances[fake.me]["ip"] = "127.0.5.2"
+    other = f"{cfg.groups[0]}-q9w8"
+    fake.add_instance(other, "127.0.5.3", cfg.groups[0])
+    md2 = GcpFake(fake.project, fake.region, fake.attributes)
+    md2.instances = {other: fake.instances[other]}
+    md2.me = other
+    try:
+        box2 = Sandbox(tmp_path / "vm2", {})
+        shutil.copytree(box.root / "etc", box2.root / "etc")
+        nodes = [(box, env, "127.0.5.2"), (box2, box2.env({"AIINFRA_GCE_METADATA": md2.url, "AIINFRA_GCP_API_BASE": fake.url}),
+                                           "127.0.5.3")]
+        procs = []
+        for b, e, ip in nodes:
+            (b.state / "ip-addr").write_text(f"1: lo    inet {ip}/8 scope host lo\n")
+            script = b.root / "startup-script"
+            script.write_text(fake.attributes["startup-script"])
+            procs.append(subprocess.Popen(["bash", str(script)], env={**e, "STUB_EXEC": "1", "STUB_WORKDIR": str(work), "STUB_GPUS": "2"},
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        outs = [p.communicate(timeout=240)[0] for p in procs]
+    finally:
+        md2.close()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
+    seen = _seen(work, 1)
+    assert [s["rank"] for s in seen] == [0, 1, 2, 3] and {s["world"] for s in seen} == {4} and {s["sum"] for s in seen} == {4.0}
+    assert [s["group_rank"] for s in seen] == [0, 0, 1, 1] and {s["pet_master"] for s in seen} == {"127.0.5.2"}
+    state = fake.state(bucket, cfg.object_prefix)
+    assert (state["status"], state["attempts"], state["members"]) == ("done", 1, "127.0.5.2 127.0.5.3")
+    assert fake.groups == {g: 0 for g in cfg.groups}
 
 
 def test_gcp_rdma_on_ubuntu_installs_gib_and_uses_the_nvidia_toolkit(gcp_node):
@@ -1422,7 +1830,7 @@ def test_the_signature_check_travels_only_with_a_signing_key():
     assert boot_files(signed)["image.sh"] == (BOOT_DIR / "image.sh").read_text()
     doc = yaml.safe_load(aws_user_data(signed))
     [script] = [f for f in doc["write_files"] if f["path"] == "/opt/aiinfra/image.sh"]
-    assert script["content"] == (BOOT_DIR / "image.sh").read_text()
+    assert script["content"] == compact_script((BOOT_DIR / "image.sh").read_text())
     assert doc["write_files"][-1]["path"] == "/etc/systemd/system/aiinfra-boot.service"
     key = "gcpkms://projects/acme-ml-prod/locations/us-central1/keyRings/signing/cryptoKeys/images"
     assert gcp_metadata(_gcp_cfg(signing_key=key))["aiinfra-image-sh"] == (BOOT_DIR / "image.sh").read_text()

@@ -29,10 +29,14 @@ the user's own deployment).
 What the container sees: ``AIINFRA_WORKLOAD``, ``AIINFRA_RUN_ID``, ``AIINFRA_ATTEMPT``,
 ``AIINFRA_CHECKPOINT_URI`` (``s3://`` / ``gs://<bucket>/<object_prefix>/checkpoints/``),
 ``AIINFRA_DATA_URI`` (``.../<object_prefix>/data/``), ``AIINFRA_SCRATCH`` (``/scratch``, the local
-NVMe), ``AIINFRA_DATA_DIR`` (``/data``, when a data volume is attached), ``MASTER_ADDR``,
-``MASTER_PORT``, ``NODE_RANK``, ``NNODES``, ``GPUS_PER_NODE`` (training / data_processing), the
-user's ``env`` and the interconnect's settings. A run's record is ``<object_prefix>/runs/latest.json``
-in the data bucket: ``{"run_id", "started_epoch", "status": running|done|failed, "attempts"}``.
+NVMe), ``AIINFRA_DATA_DIR`` (``/data``, when a data volume is attached), for training /
+data_processing torchrun's ``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK``,
+``PET_MASTER_ADDR``, ``PET_MASTER_PORT`` and the generic ``MASTER_ADDR``, ``MASTER_PORT``,
+``NODE_RANK``, ``NNODES``, ``GPUS_PER_NODE``, ``WORLD_SIZE``, ``NCCL_SOCKET_IFNAME`` /
+``GLOO_SOCKET_IFNAME``, the user's ``env`` and the interconnect's settings. A run's record is
+``<object_prefix>/runs/latest.json`` in the data bucket, written by the run's coordinator only:
+``{"run_id", "started_epoch", "status": running|done|failed, "attempts", "interruptions",
+"coordinator", "members", "reason"}`` (docs/boot.md: how membership, ranks and restarts work).
 
 Image integrity: an image given as ``<repo>@sha256:<digest>`` (in ``BootConfig.image`` or in
 ``aiinfra-image``) is pulled and run by that digest. With ``BootConfig.signing_key`` the node first
@@ -68,7 +72,7 @@ import yaml
 from aiinfra.observability import agents
 from aiinfra.spec.models import SIGNING_KEY_RE
 
-__all__ = ["BootConfig", "IMAGES", "aws_user_data", "aws_user_data_gzip", "boot_files", "gcp_metadata"]
+__all__ = ["BootConfig", "IMAGES", "aws_user_data", "aws_user_data_gzip", "boot_files", "compact_script", "gcp_metadata"]
 
 # Boot images per flavour. AWS rows name the public SSM parameter holding the current AMI id;
 # GCP rows an image family. ``source`` is the page the fact is taken from.
@@ -116,7 +120,8 @@ CLOUDS = ("aws", "gcp")
 KINDS = ("training", "inference", "data_processing")
 INTERCONNECTS = {"": CLOUDS, "efa": ("aws",), "tcpx": ("gcp",), "tcpxo": ("gcp",), "rdma": ("gcp",)}
 # Names the node sets itself; the user's env may not shadow them.
-CONTRACT_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "NNODES", "GPUS_PER_NODE", "LD_LIBRARY_PATH")
+CONTRACT_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT", "MASTER_ADDR",
+                "MASTER_PORT", "NODE_RANK", "NNODES", "GPUS_PER_NODE", "WORLD_SIZE", "LD_LIBRARY_PATH")
 # EC2 accepts at most 16 KB of user data before base64 (aws_user_data_gzip sends it compressed).
 # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html
 AWS_USER_DATA_LIMIT = 16 * 1024
@@ -129,6 +134,9 @@ _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _METRIC_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _SIGNING_KEY = re.compile(SIGNING_KEY_RE)
+# CloudWatch Logs group names (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html);
+# Cloud Logging log ids take a subset of these (https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry: logName).
+_LOG_GROUP = re.compile(r"^[A-Za-z0-9_./#-]{1,512}$")
 # The KMS a cosign key URI names, and the cloud whose node identity can read it.
 _KMS_CLOUD = {"awskms://": "aws", "gcpkms://": "gcp"}
 # The agent configuration among the boot files (written to the agent's own path at boot).
@@ -164,7 +172,8 @@ class BootConfig:
         port: inference: the container's port, published on the host at the same port.
         health_check_path: inference: logged once the server answers it.
         gpus_per_node: 0 for CPU nodes (no GPU options are passed to docker).
-        nodes: nodes per run; more than 1 is a multi-node run (rank 0 = lowest private IPv4).
+        nodes: nodes per run; more than 1 is a multi-node run (one coordinator, rank 0, fixes each
+            attempt's members and ranks in the run record: docs/boot.md).
         interconnect: ``""``, ``"efa"`` (AWS), ``"tcpx"`` (A3 High), ``"tcpxo"`` (A3 Mega) or
             ``"rdma"`` (A3 Ultra).
         efa_interfaces: EFA interfaces per node (with ``interconnect="efa"``).
@@ -186,6 +195,13 @@ class BootConfig:
             ``gcpkms://projects/.../cryptoKeys/<key>[/cryptoKeyVersions/<n>]`` (GCP nodes), read
             with the node's identity (``signing_key_arns`` / ``signing_key_ids`` in
             ``aiinfra.boot.workload`` give the keys to grant); None: no signature check.
+        hard_stop_cron: training / data_processing: the cloud's hard stop of scheduled runs (the
+            planner's ``stop_schedule``, five-field cron in UTC). The node works out its next firing
+            and ends the run itself (watchdog, checkpoint grace, run record, RunFailed) strictly
+            before the cloud scales the group to zero. None: runs are started by hand only.
+        log_group: where the container's output goes, so it outlives the node: AWS, the CloudWatch
+            Logs group (docker's ``awslogs`` driver; the agent ships the boot log there too); GCP,
+            the Cloud Logging log name (docker's ``gcplogs`` driver). None: the node's journal only.
     """
 
     cloud: str
@@ -211,6 +227,8 @@ class BootConfig:
     metric_id: str | None = None
     dcgm: bool = False
     signing_key: str | None = None
+    hard_stop_cron: str | None = None
+    log_group: str | None = None
 
     def __post_init__(self) -> None:
         # Lists and mappings are accepted for convenience; the config keeps tuples (hashable).
@@ -311,6 +329,17 @@ class BootConfig:
             p.append(f"dcgm must be True or False, got {self.dcgm!r}")
         elif self.dcgm and (self.cloud != "gcp" or "gpu" not in self.collect):
             p.append("dcgm needs cloud 'gcp' and 'gpu' in collect (the Ops Agent's DCGM receiver)")
+        if self.hard_stop_cron is not None:
+            from aiinfra.cron import Cron  # only a batch workload with a schedule needs it
+
+            try:
+                Cron.parse(self.hard_stop_cron)
+            except (ValueError, TypeError) as err:
+                p.append(f"hard_stop_cron must be a five-field cron expression, got {self.hard_stop_cron!r}: {err}")
+            if self.kind == "inference":
+                p.append("hard_stop_cron is for training / data_processing runs, not inference")
+        if self.log_group is not None and (not isinstance(self.log_group, str) or not _LOG_GROUP.match(self.log_group)):
+            p.append(f"log_group must be 1-512 letters, digits, '_', '-', '/', '.' or '#', got {self.log_group!r}")
         if self.signing_key is not None:
             if not isinstance(self.signing_key, str) or not _SIGNING_KEY.match(self.signing_key):
                 shown = self.signing_key if not isinstance(self.signing_key, str) else self.signing_key[:60]
@@ -355,7 +384,9 @@ def _workload_env(cfg: BootConfig) -> str:
         ("AIINFRA_APP_METRICS_PORT", agents.STATSD_PORT if cfg.cloud == "aws" else agents.OTLP_PORT),
         ("AIINFRA_METRIC_ID", cfg.metric_id or cfg.workload),
         ("AIINFRA_SIGNING_KEY", cfg.signing_key or ""),  # a public key or a KMS key URI, never a secret
+        ("AIINFRA_LOG_GROUP", cfg.log_group or ""),
     ]
+    values += _hard_stop_env(cfg.hard_stop_cron)
     if cfg.cloud == "aws":
         values += [("AIINFRA_JOB_METRIC_NAMESPACE", agents.JOB_NAMESPACE), ("AIINFRA_JOB_METRIC_DIMENSION", agents.JOB_AWS_DIMENSION)]
     else:
@@ -370,9 +401,25 @@ def _workload_env(cfg: BootConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _hard_stop_env(cron: str | None) -> list[tuple[str, str | int]]:
+    """The hard stop's cron, field by field as node.sh's next_hard_stop reads them (the expanded
+    values, so the node needs no cron parser); empty fields: no hard stop."""
+    if cron is None:
+        fields: tuple = ("", "", "", "", "", "", 0, 0)
+    else:
+        from aiinfra.cron import Cron
+
+        c = Cron.parse(cron)
+        fields = (c.text, *(" ".join(map(str, v)) for v in (c.minutes, c.hours, c.days, c.months, c.weekdays)),
+                  int(c.any_day), int(c.any_weekday))
+    names = ("CRON", "MINUTES", "HOURS", "DAYS", "MONTHS", "WEEKDAYS", "ANY_DAY", "ANY_WEEKDAY")
+    return [(f"AIINFRA_HARD_STOP_{n}", v) for n, v in zip(names, fields)]
+
+
 def boot_files(cfg: BootConfig) -> dict[str, str]:
     """The node's boot files: ``node.sh``, the adapter ``<cloud>.sh``, ``workload.env``, when
-    ``collect`` names anything the agent's configuration (``agent.json`` / ``agent.yaml``) and, with
+    ``collect`` names anything (AWS: or there is a ``log_group``) the agent's configuration
+    (``agent.json`` / ``agent.yaml``) and, with
     a ``signing_key``, ``image.sh`` (the signature check; left out otherwise, so EC2 user data keeps
     its room)."""
     files = {
@@ -380,9 +427,11 @@ def boot_files(cfg: BootConfig) -> dict[str, str]:
         f"{cfg.cloud}.sh": _package_file(f"{cfg.cloud}.sh"),
         "workload.env": _workload_env(cfg),
     }
-    if cfg.collect:
-        files[AGENT_CONFIG[cfg.cloud]] = (agents.cloudwatch_agent_json(cfg.collect) if cfg.cloud == "aws"
-                                          else agents.ops_agent_yaml(cfg.collect, cfg.dcgm))
+    if cfg.cloud == "aws" and (cfg.collect or cfg.log_group):
+        # The CloudWatch agent also ships the boot log (BOOT_LOG) to the log group.
+        files[AGENT_CONFIG["aws"]] = agents.cloudwatch_agent_json(cfg.collect, cfg.log_group)
+    elif cfg.cloud == "gcp" and cfg.collect:
+        files[AGENT_CONFIG["gcp"]] = agents.ops_agent_yaml(cfg.collect, cfg.dcgm)
     if cfg.signing_key:
         files["image.sh"] = _package_file("image.sh")
     return files
@@ -397,16 +446,28 @@ _LiteralDumper.add_representer(str, lambda dumper, value: dumper.represent_scala
     "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
 
 
+_COMMENT_LINE = re.compile(r"^[ \t]*#(?!!).*\n", re.M)
+
+
+def compact_script(text: str) -> str:
+    """A boot script without its comment-only lines (the shebang stays): what the EC2 user data
+    carries, so the scripts fit its 16 KB; the package files keep their comments. The boot scripts
+    hold no multi-line string or here-document a ``#`` line could be part of (tests check the
+    compact scripts with shellcheck and run them in the sandbox)."""
+    return _COMMENT_LINE.sub("", text)
+
+
 def aws_user_data(cfg: BootConfig) -> str:
     """EC2 user data as text: a ``#cloud-config`` document that writes the boot files under
-    /opt/aiinfra, installs the ``aiinfra-boot`` systemd unit (it runs node.sh at every boot) and
-    starts it. The launch template takes ``aws_user_data_gzip`` (the same, compressed), which
-    stays well inside EC2's 16 KB limit; cloud-init reads gzip user data as it is
+    /opt/aiinfra (the scripts as ``compact_script`` gives them), installs the ``aiinfra-boot``
+    systemd unit (it runs node.sh at every boot) and starts it. The launch template takes
+    ``aws_user_data_gzip`` (the same, compressed), which stays inside EC2's 16 KB limit;
+    cloud-init reads gzip user data as it is
     (https://cloudinit.readthedocs.io/en/latest/explanation/format.html).
     """
     if cfg.cloud != "aws":
         raise ValueError(f"aws_user_data needs cloud 'aws', got {cfg.cloud!r}")
-    files = boot_files(cfg)
+    files = {name: compact_script(text) if name.endswith(".sh") else text for name, text in boot_files(cfg).items()}
     write_files = [
         {"path": "/opt/aiinfra/node.sh", "owner": "root:root", "permissions": "0755", "content": files["node.sh"]},
         {"path": "/opt/aiinfra/aws.sh", "owner": "root:root", "permissions": "0644", "content": files["aws.sh"]},

@@ -51,8 +51,10 @@ cloud_uri_scheme() { echo s3; }
 # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html
 cloud_stop_grace_seconds() { echo 90; }
 
+# cloud_interruption_notice: prints "spot" once EC2 has scheduled this spot instance's stop.
+# (A rebalance recommendation is not a stop: the groups of multi-node runs do not act on it.)
 cloud_interruption_notice() {
-  imds meta-data/spot/instance-action >/dev/null
+  imds meta-data/spot/instance-action >/dev/null && echo spot
 }
 
 # ---------------------------------------------------------------- disks
@@ -134,9 +136,21 @@ efa_ofi_dir() {
   done
 }
 
+# efa_plugin_dir: the directory holding aws-ofi-nccl's NCCL plugin (libnccl-net*.so), which NCCL
+# finds through LD_LIBRARY_PATH. The Ubuntu DLAMIs install it under lib/x86_64-linux-gnu, others
+# under lib (https://github.com/aws/aws-ofi-nccl: libnccl-net-ofi.so, with libnccl-net.so beside it).
+efa_plugin_dir() {
+  local ofi found
+  ofi="$(efa_ofi_dir)"
+  [[ -n "${ofi}" ]] || return 0
+  found="$(find "${ROOT}${ofi}" -maxdepth 3 -name 'libnccl-net*.so' -printf '%h\n' 2>/dev/null | sort | head -n 1)"
+  printf '%s\n' "${found:+${found#"${ROOT}"}}"
+}
+
+
 cloud_interconnect_setup() {
   local n
-  n="$(find "${ROOT}/dev/infiniband" -maxdepth 1 -name 'uverbs*' 2>/dev/null | wc -l)"
+  n="$(find "${ROOT}/dev/infiniband" -maxdepth 1 -name 'uverbs*' 2>/dev/null | wc -l || true)"
   ((n >= AIINFRA_EFA_INTERFACES)) ||
     log "efa: ${n} of ${AIINFRA_EFA_INTERFACES} EFA devices present"
   log "efa: ${n} devices; libfabric and aws-ofi-nccl from the host ($(efa_ofi_dir))"
@@ -154,20 +168,31 @@ cloud_interconnect_docker_args() {
   [[ -z "${ofi}" ]] || printf '%s\n' --volume "${ofi}:${ofi}:ro"
 }
 
-# FI_PROVIDER=efa makes libfabric use EFA; FI_EFA_USE_DEVICE_RDMA=1 on the shapes with RDMA
-# reads/writes (p4d, p4de, p5*, p6*), as SageMaker sets it for SM_EFA_RDMA_INSTANCES
-# (https://github.com/aws/sagemaker-training-toolkit/commit/9a5ed9fe4fef4e5858a47c5e6948fa9822bdfcac).
+# FI_PROVIDER=efa keeps libfabric on EFA. FI_EFA_USE_DEVICE_RDMA is not set: libfabric >= 1.18 with
+# aws-ofi-nccl >= 1.7 turns RDMA on by itself where the device has it, and the plugin's own table
+# says not to set it there (https://github.com/aws/aws-ofi-nccl/blob/master/doc/efa-env-var.md).
+# The plugin's directory goes first on LD_LIBRARY_PATH so NCCL loads it (libnccl-net.so), then the
+# host's libfabric, then the image's own path. The image brings rdma-core's libibverbs with the
+# efa provider (NGC images do; else install it as aws-samples/awsome-distributed-training's
+# nccl-tests.Dockerfile does with the EFA installer): without it NCCL falls back to sockets, which
+# node.sh catches and reports.
 cloud_container_env() {
-  local itype ofi base
+  local base plugin
   [[ "${AIINFRA_INTERCONNECT}" == efa ]] || return 0
-  itype="$(imds meta-data/instance-type || true)"
-  ofi="$(efa_ofi_dir)"
   echo FI_PROVIDER=efa
-  case "${itype}" in
-    p4d.* | p4de.* | p5.* | p5e.* | p5en.* | p6-*) echo FI_EFA_USE_DEVICE_RDMA=1 ;;
-  esac
   base="$(image_env "${IMAGE}" LD_LIBRARY_PATH)"
-  echo "LD_LIBRARY_PATH=${ofi:+${ofi}/lib:}/opt/amazon/efa/lib${base:+:${base}}"
+  plugin="$(efa_plugin_dir)"
+  echo "LD_LIBRARY_PATH=${plugin:+${plugin}:}/opt/amazon/efa/lib${base:+:${base}}"
+}
+
+# ---------------------------------------------------------------- logs
+
+# The container's output goes straight to CloudWatch Logs with docker's awslogs driver (the node's
+# role writes it), one stream per instance and workload; docker keeps a local copy for `docker
+# logs` (dual logging). https://docs.docker.com/engine/logging/drivers/awslogs/
+cloud_log_docker_args() {
+  printf '%s\n' --log-driver awslogs --log-opt "awslogs-region=${AIINFRA_REGION}" \
+    --log-opt "awslogs-group=${AIINFRA_LOG_GROUP}" --log-opt "awslogs-stream=$(cloud_instance_id)/${CONTAINER}"
 }
 
 # ---------------------------------------------------------------- CloudWatch agent
@@ -215,25 +240,27 @@ cloud_scale_to_zero() {
   done
 }
 
-state_key() { printf '%s\n' "${AIINFRA_OBJECT_PREFIX}/runs/latest.json"; }
+# state_key [NAME]: the object of a run record (runs/latest.json) or of another run file.
+state_key() { printf '%s\n' "${AIINFRA_OBJECT_PREFIX}/runs/${1:-latest.json}"; }
 
-# cloud_state_get FILE: runs/latest.json into FILE; status 1 when there is none yet.
+# cloud_state_get FILE [NAME]: runs/NAME (latest.json) into FILE; status 1 when there is none yet.
 cloud_state_get() {
   local err tries=0
   while :; do
-    if err="$(aws s3api get-object --bucket "${BUCKET}" --key "$(state_key)" "$1" 2>&1 >/dev/null)"; then
+    if err="$(aws s3api get-object --bucket "${BUCKET}" --key "$(state_key "${2:-}")" "$1" 2>&1 >/dev/null)"; then
       return 0
     fi
     if [[ "${err}" == *NoSuchKey* || "${err}" == *"Not Found"* || "${err}" == *"(404)"* ]]; then
       return 1
     fi
-    ((tries++ < 5)) || die "state: cannot read s3://${BUCKET}/$(state_key): ${err}"
+    ((tries++ < 5)) || die "state: cannot read s3://${BUCKET}/$(state_key "${2:-}"): ${err}"
     sleep "${POLL}"
   done
 }
 
+# cloud_state_put FILE [NAME]
 cloud_state_put() {
-  aws s3api put-object --bucket "${BUCKET}" --key "$(state_key)" --body "$1" \
+  aws s3api put-object --bucket "${BUCKET}" --key "$(state_key "${2:-}")" --body "$1" \
     --content-type application/json >/dev/null
 }
 

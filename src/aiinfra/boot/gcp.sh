@@ -85,8 +85,20 @@ cloud_uri_scheme() { echo gs; }
 # https://cloud.google.com/compute/docs/instances/spot#preemption-process
 cloud_stop_grace_seconds() { echo 25; }
 
+# cloud_interruption_notice: prints "spot" once this Spot VM is preempted, or "maintenance" once a
+# host maintenance event is scheduled: GPU VMs cannot live-migrate, the metadata value turns
+# TERMINATE_ON_HOST_MAINTENANCE an hour before the VM is stopped (and restarted: the run resumes
+# from its checkpoint without spending a retry).
+# https://cloud.google.com/compute/docs/gpus/gpu-host-maintenance
+# https://cloud.google.com/compute/docs/metadata/getting-live-migration-notice
 cloud_interruption_notice() {
-  [[ "$(md instance/preempted || true)" == TRUE ]]
+  local event
+  if [[ "$(md instance/preempted || true)" == TRUE ]]; then
+    echo spot
+    return 0
+  fi
+  event="$(md instance/maintenance-event || true)"
+  [[ -n "${event}" && "${event}" != NONE ]] && echo maintenance
 }
 
 is_cos() {
@@ -248,22 +260,55 @@ setup_tcpx() {
   exec_mount "${ROOT}/var/lib/tcpx"
 }
 
-# GPUDirect-TCPXO on A3 Mega: the RxDM needs the dmabuf import helper and all 8 GPU NICs.
-# https://docs.cloud.google.com/cluster-toolkit/docs/machine-learning/a3-mega-enable-gpudirect-tcpxo
+# aperture_devices: each A3 Mega NIC's PCI aperture (vendor 0x1ae0, device 0x0084) bind-mounted
+# under /dev/aperture_devices/<BDF>, its resource files writable, as Google's installer does
+# (lspci -nn -D | grep '1ae0:0084', mount --bind of /sys/bus/pci/devices/<BDF>; slurm-gcp's udev
+# rule matches the same ATTR{vendor} / ATTR{device}). Reads sysfs directly: COS has no lspci.
+# https://github.com/GoogleCloudPlatform/container-engine-accelerators/blob/master/gpudirect-tcpxo/nccl-tcpxo-installer.yaml
+aperture_devices() {
+  local dev bdf target n=0
+  mkdir -p "${ROOT}/dev/aperture_devices"
+  for dev in "${ROOT}"/sys/bus/pci/devices/*; do
+    [[ "$(cat "${dev}/vendor" 2>/dev/null)" == 0x1ae0 && "$(cat "${dev}/device" 2>/dev/null)" == 0x0084 ]] || continue
+    bdf="${dev##*/}"
+    target="${ROOT}/dev/aperture_devices/${bdf}"
+    mkdir -p "${target}"
+    mountpoint -q "${target}" || mount --bind "$(readlink -f "${dev}")" "${target}"
+    chmod a+rw "$(readlink -f "${dev}")"/resource* 2>/dev/null || true # the same files as under the mount
+    n=$((n + 1))
+  done
+  log "tcpxo: ${n} aperture devices under /dev/aperture_devices"
+  ((n > 0)) || die "tcpxo: no PCI aperture device (1ae0:0084) found; this is not an A3 Mega VM"
+}
+
+# GPUDirect-TCPXO on A3 Mega: the dmabuf import helper module, the NICs' aperture devices, the
+# receive-datapath-manager (RxDM) and the NCCL plugin, then a bounded wait for the RxDM's "Buffer
+# manager initialization complete" line before any job starts, as slurm-gcp's RxDM prolog does
+# (modprobe import-helper; 60 x 2 s). RxDM >= v1.0.20 takes --num_hops only (the other flags are
+# retired). https://docs.cloud.google.com/cluster-toolkit/docs/machine-learning/a3-mega-enable-gpudirect-tcpxo
+# https://github.com/GoogleCloudPlatform/slurm-gcp/blob/master/tools/prologs-epilogs/receive-data-path-manager-mega
 setup_tcpxo() {
   local -a devs
+  local tries=0
   mapfile -t devs < <(gpu_devices)
-  [[ -e "${ROOT}/dev/dmabuf_import_helper" ]] || log "tcpxo: /dev/dmabuf_import_helper is missing; the RxDM will not start"
+  modprobe import-helper || die "tcpxo: modprobe import-helper failed (the dmabuf import helper module)"
+  [[ -e "${ROOT}/dev/dmabuf_import_helper" ]] || die "tcpxo: /dev/dmabuf_import_helper is missing after modprobe import-helper"
+  aperture_devices
   accept_tcp -p tcp -m tcp
+  log "tcpxo: installing the NCCL plugin (${TCPXO_PLUGIN_IMAGE})"
+  docker run --rm --network=host --volume "${ROOT}/var/lib:/var/lib" "${TCPXO_PLUGIN_IMAGE}" install --install-nccl
+  exec_mount "${ROOT}/var/lib/tcpxo"
   docker rm -f receive-datapath-manager >/dev/null 2>&1 || true
   log "tcpxo: starting the receive-datapath-manager (${TCPXO_RXDM_IMAGE})"
   docker run --detach --restart unless-stopped --name receive-datapath-manager --privileged \
     --cap-add=NET_ADMIN --network=host "${devs[@]}" --device /dev/dmabuf_import_helper:/dev/dmabuf_import_helper \
     --volume "${ROOT}/var/lib/nvidia/lib64:/usr/local/nvidia/lib64" --env LD_LIBRARY_PATH=/usr/local/nvidia/lib64 \
-    "${TCPXO_RXDM_IMAGE}" --num_hops=2 --num_nics=8 --uid= --alsologtostderr >/dev/null
-  log "tcpxo: installing the NCCL plugin (${TCPXO_PLUGIN_IMAGE})"
-  docker run --rm --network=host --volume "${ROOT}/var/lib:/var/lib" "${TCPXO_PLUGIN_IMAGE}" install --install-nccl
-  exec_mount "${ROOT}/var/lib/tcpxo"
+    "${TCPXO_RXDM_IMAGE}" --num_hops=2 >/dev/null
+  until docker logs receive-datapath-manager 2>&1 | grep -q 'Buffer manager initialization complete'; do
+    ((tries++ < 60)) || die "tcpxo: the receive-datapath-manager is not ready after 120 s"
+    sleep 2
+  done
+  log "tcpxo: the receive-datapath-manager is ready"
 }
 
 # gIB on A3 Ultra: the installer container writes the plugin to /var/lib/gib, mounted from the
@@ -377,6 +422,16 @@ cloud_container_env() {
   fi
 }
 
+# ---------------------------------------------------------------- logs
+
+# The container's output goes straight to Cloud Logging with docker's gcplogs driver (project,
+# zone and instance from the metadata server, the node's service account writes; entries carry the
+# command and the run's variables). https://docs.docker.com/engine/logging/drivers/gcplogs/
+cloud_log_docker_args() {
+  printf '%s\n' --log-driver gcplogs --log-opt gcp-log-cmd=true \
+    --log-opt env=AIINFRA_WORKLOAD,AIINFRA_RUN_ID,AIINFRA_ATTEMPT,NODE_RANK
+}
+
 # ---------------------------------------------------------------- Ops Agent
 
 # Installed with Google's repository script when absent, configured at its documented path and
@@ -411,9 +466,12 @@ cloud_app_metrics_env() { echo "AIINFRA_OTLP_ENDPOINT=http://$1:${AIINFRA_APP_ME
 instance_ip() {
   # instance URL .../projects/P/zones/Z/instances/N -> its nic0 address.
   # https://cloud.google.com/compute/docs/reference/rest/v1/instances/get
-  local path="${1#*/compute/v1/}"
-  api GET "${COMPUTE_API}/${path}?fields=networkInterfaces(networkIP)" | tr -d '\n\r\t ' |
-    sed -n 's/[^[]*\[{"networkIP":"\([^"]*\)".*/\1/p'
+  # One address a line: sed prints its last line without a newline when its input has none, and
+  # the members of a group are read line by line.
+  local path="${1#*/compute/v1/}" ip
+  ip="$(api GET "${COMPUTE_API}/${path}?fields=networkInterfaces(networkIP)" | tr -d '\n\r\t ' |
+    sed -n 's/[^[]*\[{"networkIP":"\([^"]*\)".*/\1/p')"
+  [[ -z "${ip}" ]] || printf '%s\n' "${ip}"
 }
 
 # Members: RUNNING instances of every group of the workload.
@@ -444,20 +502,21 @@ cloud_scale_to_zero() {
   done
 }
 
+# state_object [NAME]: the object name of runs/NAME (latest.json), escaped for a URL.
 state_object() {
   # The prefix holds only [A-Za-z0-9._-] and "/" (BootConfig checks it): "/" is all to escape.
-  local name="${AIINFRA_OBJECT_PREFIX}/runs/latest.json"
+  local name="${AIINFRA_OBJECT_PREFIX}/runs/${1:-latest.json}"
   printf '%s\n' "${name//\//%2F}"
 }
 
-# cloud_state_get FILE: runs/latest.json into FILE; status 1 when there is none yet.
+# cloud_state_get FILE [NAME]: runs/NAME (latest.json) into FILE; status 1 when there is none yet.
 # https://cloud.google.com/storage/docs/json_api/v1/objects/get
 cloud_state_get() {
   local code token tries=0
   while :; do
     token="$(access_token)"
     code="$(curl -sS --max-time 60 -o "$1" -w '%{http_code}' -H "Authorization: Bearer ${token}" \
-      "${STORAGE_API}/b/${BUCKET}/o/$(state_object)?alt=media" || true)"
+      "${STORAGE_API}/b/${BUCKET}/o/$(state_object "${2:-}")?alt=media" || true)"
     case "${code}" in
       200) return 0 ;;
       404)
@@ -465,14 +524,14 @@ cloud_state_get() {
         return 1
         ;;
     esac
-    ((tries++ < 5)) || die "state: cannot read gs://${BUCKET}/${AIINFRA_OBJECT_PREFIX}/runs/latest.json (HTTP ${code})"
+    ((tries++ < 5)) || die "state: cannot read gs://${BUCKET}/${AIINFRA_OBJECT_PREFIX}/runs/${2:-latest.json} (HTTP ${code})"
     sleep "${POLL}"
   done
 }
 
-# https://cloud.google.com/storage/docs/json_api/v1/objects/insert
+# cloud_state_put FILE [NAME] https://cloud.google.com/storage/docs/json_api/v1/objects/insert
 cloud_state_put() {
-  api POST "${UPLOAD_API}/b/${BUCKET}/o?uploadType=media&name=$(state_object)" \
+  api POST "${UPLOAD_API}/b/${BUCKET}/o?uploadType=media&name=$(state_object "${2:-}")" \
     -H 'Content-Type: application/json' --data-binary "@$1" >/dev/null
 }
 

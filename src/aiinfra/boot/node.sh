@@ -10,8 +10,9 @@
 # the typed BootConfig) and the cloud adapter (aws.sh or gcp.sh, the same function names in both).
 #
 # Test hooks (never set in production): AIINFRA_ROOT prefixes every host path the script writes or
-# mounts; AIINFRA_POLL_SECONDS, AIINFRA_MEMBERS_TIMEOUT_SECONDS, AIINFRA_STATE_TIMEOUT_SECONDS,
-# AIINFRA_GPU_TIMEOUT_SECONDS, AIINFRA_HEALTH_TIMEOUT_SECONDS shorten the waits; AIINFRA_COSIGN_URL
+# mounts; AIINFRA_POLL_SECONDS, AIINFRA_MEMBERS_TIMEOUT_SECONDS,
+# AIINFRA_GPU_TIMEOUT_SECONDS, AIINFRA_HEALTH_TIMEOUT_SECONDS, AIINFRA_MEMBER_CHECK_SECONDS,
+# AIINFRA_STOP_GRACE_SECONDS and AIINFRA_RECORD_MARGIN_SECONDS shorten the waits; AIINFRA_COSIGN_URL
 # and AIINFRA_COSIGN_SHA256 replace the pinned cosign download and its checksum (image.sh).
 set -euo pipefail
 
@@ -22,10 +23,17 @@ source "${BOOT_DIR}/workload.env"
 ROOT="${AIINFRA_ROOT:-}"
 POLL="${AIINFRA_POLL_SECONDS:-15}"
 MEMBERS_TIMEOUT="${AIINFRA_MEMBERS_TIMEOUT_SECONDS:-1800}"
-STATE_TIMEOUT="${AIINFRA_STATE_TIMEOUT_SECONDS:-1800}"
 GPU_TIMEOUT="${AIINFRA_GPU_TIMEOUT_SECONDS:-300}"
 HEALTH_TIMEOUT="${AIINFRA_HEALTH_TIMEOUT_SECONDS:-900}"
+# How often rank 0 checks that an attempt's members are still in service (a cloud API call).
+MEMBER_CHECK="${AIINFRA_MEMBER_CHECK_SECONDS:-60}"
+# Time the node keeps after the container's checkpoint grace to record a run it stops itself
+# (run record, RunFailed, duration, the groups' resize) before the cloud's hard stop.
+RECORD_MARGIN="${AIINFRA_RECORD_MARGIN_SECONDS:-120}"
 STATE_DIR="${ROOT}/var/lib/aiinfra"
+# Every log line also goes to this file, which the node's agent ships to the cloud's logs
+# (observability.agents), so a failed boot is readable after the node is gone.
+LOG_FILE="${ROOT}/var/log/aiinfra/boot.log"
 CONTAINER="aiinfra-${AIINFRA_WORKLOAD}"
 SCRATCH_HOST=""
 DATA_HOST=""
@@ -35,19 +43,31 @@ RUN_ID=""
 RUN_STARTED=0
 RUN_ATTEMPTS=0
 RUN_STATUS=""
-NODE_RANK=0
-MASTER_ADDR=""
+RUN_INTERRUPTIONS=0
+RUN_COORDINATOR=""
+RUN_MEMBERS=""
+RUN_REASON=""
+MEMBERS=""
 PRIVATE_IP=""
+METRICS_READY=0
+NCCL_CHECK=""
 AGENT_UP=0
 IMAGE_READY=0
 IMAGE_ERROR=""
 
 log() {
   printf 'aiinfra-boot[%s]: %s\n' "${AIINFRA_WORKLOAD}" "$*"
+  printf '%s aiinfra-boot[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${AIINFRA_WORKLOAD}" "$*" >>"${LOG_FILE}" 2>/dev/null || true
 }
 
+# die MESSAGE: the boot fails (systemd starts it again after 30 s). Once the cloud answers, every
+# failure also sends the BootFailed metric (its alarm), so a node that cannot pull its image, see
+# its GPUs, verify a signature or meet its peers is never silent.
 die() {
   log "ERROR: $*"
+  if ((METRICS_READY)); then
+    job_metric BOOT_FAILED
+  fi
   exit 1
 }
 
@@ -161,10 +181,10 @@ wait_for_gpus() {
 
 # start_agent: the agent with its rendered configuration (BootConfig.collect). Best effort.
 start_agent() {
-  [[ -n "${AIINFRA_COLLECT}" ]] || return 0
+  [[ -n "${AIINFRA_COLLECT}${AIINFRA_LOG_GROUP}" ]] || return 0
   if (cloud_agent_start); then
     AGENT_UP=1
-    log "agent: collecting ${AIINFRA_COLLECT}"
+    log "agent: collecting ${AIINFRA_COLLECT:-no metrics}${AIINFRA_LOG_GROUP:+, shipping ${LOG_FILE#"${ROOT}"} to ${AIINFRA_LOG_GROUP}}"
   else
     log "agent: ERROR: the monitoring agent did not start; no metrics from this node (the workload goes on)"
   fi
@@ -174,6 +194,7 @@ start_agent() {
 # aiinfra.observability.agents.JOB_METRICS). Rank 0; a failed put is logged, never fatal.
 job_metric() {
   local spec="AIINFRA_JOB_METRIC_$1" name unit type
+  [[ -n "${!spec:-}" ]] || return 0 # a metric this node's configuration does not name
   read -r name unit type <<<"${!spec}"
   if (cloud_put_job_metric "${name}" "${unit}" "${type}" "${2:-1}" >/dev/null); then
     log "metric: ${name}=${2:-1} for ${AIINFRA_METRIC_ID}"
@@ -188,6 +209,14 @@ end_metrics() {
   job_metric RUN_DURATION "$(($(date +%s) - RUN_STARTED))"
 }
 
+# stop_grace: the seconds a container gets to checkpoint when it is stopped (the cloud's notice).
+stop_grace() { printf '%s\n' "${AIINFRA_STOP_GRACE_SECONDS:-$(cloud_stop_grace_seconds)}"; }
+
+# primary_ifname: the interface holding the node's private IP (the one its peers reach it on).
+primary_ifname() {
+  ip -o -4 addr show 2>/dev/null | awk -v ip="${PRIVATE_IP}" '{split($4, a, "/"); if (a[1] == ip) {print $2; exit}}'
+}
+
 # ---------------------------------------------------------------- the container
 
 # The user's env, the interconnect's env and the contract are passed as `-e NAME` with the value
@@ -196,7 +225,41 @@ declare -a ENV_NAMES=()
 
 set_env() {
   export "$1=$2"
-  ENV_NAMES+=("$1")
+  in_list "$1" "${ENV_NAMES[*]}" || ENV_NAMES+=("$1")
+}
+
+# rendezvous_env RANK MASTER: the names torchrun reads (PET_<flag>: every torchrun flag can come
+# from the environment; torch/distributed/argparse_util.py, env action; run.py names the flags) and
+# the generic ones other launchers read, so `torchrun train.py` on N nodes forms one world of
+# N x GPUs-a-node ranks without a shell or flags. The sockets of NCCL's and gloo's bootstrap use
+# the interface holding the node's private IP (NCCL_SOCKET_IFNAME:
+# https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html#nccl-socket-ifname;
+# GLOO_SOCKET_IFNAME: https://pytorch.org/docs/stable/distributed.html#common-environment-variables);
+# the user's env wins where it names them.
+rendezvous_env() {
+  local nproc=$((AIINFRA_GPUS_PER_NODE > 0 ? AIINFRA_GPUS_PER_NODE : 1)) ifname
+  set_env PET_NNODES "${AIINFRA_NODES}"
+  set_env PET_NPROC_PER_NODE "${nproc}"
+  set_env PET_NODE_RANK "$1"
+  set_env PET_MASTER_ADDR "$2"
+  set_env PET_MASTER_PORT "${AIINFRA_MASTER_PORT}"
+  set_env MASTER_ADDR "$2"
+  set_env MASTER_PORT "${AIINFRA_MASTER_PORT}"
+  set_env NODE_RANK "$1"
+  set_env NNODES "${AIINFRA_NODES}"
+  set_env GPUS_PER_NODE "${AIINFRA_GPUS_PER_NODE}"
+  set_env WORLD_SIZE "$((AIINFRA_NODES * nproc))"
+  ifname="$(primary_ifname)"
+  if [[ -n "${ifname}" ]]; then
+    # Set by the user or the interconnect's own settings (TCPX, TCPXO): kept as they are.
+    in_list NCCL_SOCKET_IFNAME "${ENV_NAMES[*]}" || set_env NCCL_SOCKET_IFNAME "${ifname}"
+    in_list GLOO_SOCKET_IFNAME "${ENV_NAMES[*]}" || set_env GLOO_SOCKET_IFNAME "${ifname}"
+  fi
+  if [[ -n "${NCCL_CHECK}" ]] && ! in_list NCCL_DEBUG "${ENV_NAMES[*]}"; then
+    # NCCL names the transport it chose at INFO level (INIT / NET); the boot reads that line.
+    set_env NCCL_DEBUG INFO
+    set_env NCCL_DEBUG_SUBSYS INIT,NET
+  fi
 }
 
 contract_env() {
@@ -232,6 +295,7 @@ container_args() {
   [[ -z "${DATA_HOST}" ]] || printf '%s\n' --volume "${DATA_HOST}:/data"
   ((AIINFRA_GPUS_PER_NODE == 0)) || cloud_gpu_docker_args
   [[ -z "${AIINFRA_INTERCONNECT}" ]] || cloud_interconnect_docker_args
+  [[ -z "${AIINFRA_LOG_GROUP}" ]] || cloud_log_docker_args
 }
 
 image_command() {
@@ -302,6 +366,18 @@ run_inference() {
 }
 
 # ---------------------------------------------------------------- training / data_processing
+#
+# A run is one record in the bucket, <object_prefix>/runs/latest.json, which only the run's
+# coordinator writes: {"run_id", "started_epoch", "status": running|done|failed, "attempts",
+# "interruptions", "coordinator": <its IP>, "members": "<IP of rank 0> <IP of rank 1> ...",
+# "reason"}. Membership is fixed at the start of each attempt: the coordinator (rank 0) names the
+# attempt's nodes in the record before it starts its own container, and a node runs an attempt
+# only when the record names it, at the rank the record gives it. There is one coordinator: the
+# one the current record names while it is in service, else the in-service node with the lowest IP
+# (every node works out the same one). A lost member ends the attempt on every rank (the
+# coordinator stops its container; the others see a newer attempt in the record and stop theirs)
+# and the run resumes from its checkpoint as one new attempt. Nodes beyond the run's size are
+# spares: they log it and wait for a later attempt or the end of the run.
 
 state_file() { printf '%s\n' "${STATE_DIR}/latest.json"; }
 
@@ -315,17 +391,27 @@ read_state() {
   RUN_STARTED="$(json_field "${f}" started_epoch)"
   RUN_STATUS="$(json_field "${f}" status)"
   RUN_ATTEMPTS="$(json_field "${f}" attempts)"
+  RUN_INTERRUPTIONS="$(json_field "${f}" interruptions)"
+  RUN_COORDINATOR="$(json_field "${f}" coordinator)"
+  RUN_MEMBERS="$(json_field "${f}" members)"
+  [[ "${RUN_INTERRUPTIONS}" =~ ^[0-9]+$ ]] || RUN_INTERRUPTIONS=0 # records written before the field
   [[ -n "${RUN_ID}" && "${RUN_STARTED}" =~ ^[0-9]+$ && "${RUN_ATTEMPTS}" =~ ^[0-9]+$ ]] ||
     die "state: ${AIINFRA_OBJECT_PREFIX}/runs/latest.json is not a run record"
+}
+
+# current_state: read_state, and the record is of a run still inside its window.
+current_state() {
+  read_state && (($(date +%s) - RUN_STARTED < $(window_seconds)))
 }
 
 write_state() {
   local f
   f="$(state_file)"
-  printf '{"run_id": "%s", "started_epoch": %s, "status": "%s", "attempts": %s}\n' \
-    "${RUN_ID}" "${RUN_STARTED}" "${RUN_STATUS}" "${RUN_ATTEMPTS}" >"${f}.new"
+  printf '{"run_id": "%s", "started_epoch": %s, "status": "%s", "attempts": %s, "interruptions": %s, "coordinator": "%s", "members": "%s", "reason": "%s"}\n' \
+    "${RUN_ID}" "${RUN_STARTED}" "${RUN_STATUS}" "${RUN_ATTEMPTS}" "${RUN_INTERRUPTIONS}" "${RUN_COORDINATOR}" \
+    "${RUN_MEMBERS}" "${RUN_REASON}" >"${f}.new"
   cloud_state_put "${f}.new"
-  log "state: run ${RUN_ID} ${RUN_STATUS}, attempt ${RUN_ATTEMPTS}"
+  log "state: run ${RUN_ID} ${RUN_STATUS}, attempt ${RUN_ATTEMPTS} (members ${RUN_MEMBERS:-none}${RUN_REASON:+, ${RUN_REASON}})"
 }
 
 # The window in which a recorded run is still current: max_runtime, or a day without one.
@@ -337,51 +423,139 @@ window_seconds() {
   fi
 }
 
-# members: wait (bounded) until `nodes` members are up; sets NODE_RANK and MASTER_ADDR.
-wait_for_members() {
-  local deadline i
+# in_list WORD "LIST": WORD is one of the space-separated LIST.
+in_list() { [[ " $2 " == *" $1 "* ]]; }
+
+# next_hard_stop EPOCH: the first time after EPOCH the cloud's hard stop fires (the planner's
+# stop_schedule, rendered field by field into workload.env; cron's rule: with both day fields
+# restricted, either matches; looked for up to four years ahead, for a 29 February); nothing when
+# runs have no schedule. Times are UTC, as the scheduled actions and Cloud Scheduler jobs are written.
+next_hard_stop() {
+  local after="$1" day dom mon dow dom_ok dow_ok h m t
+  [[ -n "${AIINFRA_HARD_STOP_HOURS}" ]] || return 0
+  for ((day = after - after % 86400; day <= after + 1470 * 86400; day += 86400)); do
+    read -r dom mon dow <<<"$(date -u -d "@${day}" '+%-d %-m %w')"
+    in_list "${mon}" "${AIINFRA_HARD_STOP_MONTHS}" || continue
+    dom_ok=0 dow_ok=0
+    if in_list "${dom}" "${AIINFRA_HARD_STOP_DAYS}"; then dom_ok=1; fi
+    if in_list "${dow}" "${AIINFRA_HARD_STOP_WEEKDAYS}"; then dow_ok=1; fi
+    if ((AIINFRA_HARD_STOP_ANY_DAY && AIINFRA_HARD_STOP_ANY_WEEKDAY)); then
+      :
+    elif ((AIINFRA_HARD_STOP_ANY_DAY)); then
+      ((dow_ok)) || continue
+    elif ((AIINFRA_HARD_STOP_ANY_WEEKDAY)); then
+      ((dom_ok)) || continue
+    else
+      ((dom_ok || dow_ok)) || continue
+    fi
+    for h in ${AIINFRA_HARD_STOP_HOURS}; do
+      for m in ${AIINFRA_HARD_STOP_MINUTES}; do
+        t=$((day + h * 3600 + m * 60))
+        if ((t > after)); then
+          printf '%s\n' "${t}"
+          return 0
+        fi
+      done
+    done
+  done
+}
+
+# run_deadline: when the node itself stops the run (0: never). max_runtime from the run's start,
+# and before the cloud's hard stop by the container's checkpoint grace and RECORD_MARGIN, so the
+# run is recorded failed (timeout), the RunFailed metric is sent and the groups are scaled down by
+# the node, not cut off by the cloud.
+run_deadline() {
+  local deadline=0 stop
+  ((AIINFRA_MAX_RUNTIME_SECONDS == 0)) || deadline=$((RUN_STARTED + AIINFRA_MAX_RUNTIME_SECONDS))
+  stop="$(next_hard_stop "${RUN_STARTED}")"
+  if [[ -n "${stop}" ]]; then
+    stop=$((stop - $(stop_grace) - RECORD_MARGIN))
+    if ((deadline == 0 || stop < deadline)); then
+      deadline="${stop}"
+    fi
+  fi
+  printf '%s\n' "${deadline}"
+}
+
+# members_now: the in-service members of the workload's groups, lowest IP first, on one line.
+members_now() {
   local -a ips=()
   if ((AIINFRA_NODES == 1)) && [[ "${AIINFRA_GROUPS}" != *" "* ]]; then
-    # One node from one group: nothing to rendezvous with, and no API call to make.
-    NODE_RANK=0
-    MASTER_ADDR="${PRIVATE_IP}"
-    log "rank: single-node run, ${PRIVATE_IP} is rank 0"
+    echo "${PRIVATE_IP}" # one node from one group: nothing to ask the cloud
     return 0
   fi
+  mapfile -t ips < <(cloud_group_members | grep -E '^[0-9]+(\.[0-9]+){3}$' | sort_ips || true)
+  echo "${ips[*]}"
+}
+
+# wait_for_members: until this node and AIINFRA_NODES in all are in service (bounded); sets MEMBERS.
+wait_for_members() {
+  local deadline count
   deadline=$(($(date +%s) + MEMBERS_TIMEOUT))
   while :; do
-    mapfile -t ips < <(cloud_group_members | grep -E '^[0-9]+(\.[0-9]+){3}$' | sort_ips || true)
-    for i in "${!ips[@]}"; do
-      if [[ "${ips[$i]}" == "${PRIVATE_IP}" ]] && ((${#ips[@]} >= AIINFRA_NODES)); then
-        NODE_RANK="${i}"
-        MASTER_ADDR="${ips[0]}"
-        log "rank: ${PRIVATE_IP} is rank ${NODE_RANK} of ${AIINFRA_NODES} (master ${MASTER_ADDR}; members ${ips[*]})"
-        return 0
-      fi
-    done
-    (($(date +%s) < deadline)) || die "rank: ${#ips[@]} of ${AIINFRA_NODES} nodes up after ${MEMBERS_TIMEOUT}s"
-    log "rank: waiting for ${AIINFRA_NODES} nodes (${#ips[@]} up: ${ips[*]:-none})"
+    MEMBERS="$(members_now)"
+    count="$(wc -w <<<"${MEMBERS}")"
+    if in_list "${PRIVATE_IP}" "${MEMBERS}" && ((count >= AIINFRA_NODES)); then
+      log "rank: ${count} nodes in service (${MEMBERS})"
+      return 0
+    fi
+    (($(date +%s) < deadline)) || die "rank: ${count} of ${AIINFRA_NODES} nodes in service after ${MEMBERS_TIMEOUT}s (${MEMBERS:-none})"
+    log "rank: waiting for ${AIINFRA_NODES} nodes (${count} in service: ${MEMBERS:-none})"
     sleep "${POLL}"
+  done
+}
+
+# attempt_members: this node (rank 0) and the next in-service nodes in IP order, AIINFRA_NODES in
+# all, into RUN_MEMBERS; waits for replacements up to MEMBERS_TIMEOUT, else returns 1.
+attempt_members() {
+  local deadline ip
+  local -a chosen
+  deadline=$(($(date +%s) + MEMBERS_TIMEOUT))
+  while :; do
+    chosen=("${PRIVATE_IP}")
+    for ip in $(members_now); do
+      ((${#chosen[@]} < AIINFRA_NODES)) || break
+      [[ "${ip}" == "${PRIVATE_IP}" ]] || chosen+=("${ip}")
+    done
+    if ((${#chosen[@]} >= AIINFRA_NODES)); then
+      RUN_MEMBERS="${chosen[*]}"
+      return 0
+    fi
+    (($(date +%s) < deadline)) || return 1
+    log "rank: ${#chosen[@]} of ${AIINFRA_NODES} nodes in service for the next attempt, waiting for replacements"
+    sleep "${POLL}"
+  done
+}
+
+# rank_in "LIST": this node's index in the space-separated LIST (nothing when it is not there).
+rank_in() {
+  local -a ips
+  local i
+  read -ra ips <<<"$1"
+  for i in "${!ips[@]}"; do
+    if [[ "${ips[$i]}" == "${PRIVATE_IP}" ]]; then
+      printf '%s\n' "${i}"
+      return 0
+    fi
   done
 }
 
 fail_run() {
   RUN_STATUS=failed
+  RUN_REASON="$1"
   write_state
-  log "job: run ${RUN_ID} failed: $*"
+  log "job: run ${RUN_ID} failed (${1}): $2"
   end_metrics RUN_FAILED
   cloud_scale_to_zero
 }
 
-# rank 0: resume the recorded run, stop if it already ended, or start a new one.
+# coordinator: resume the recorded run, stop if it already ended, or start a new one.
 decide_run() {
-  local now window
-  now="$(date +%s)"
-  window="$(window_seconds)"
-  if read_state && ((now - RUN_STARTED < window)); then
+  if current_state; then
     case "${RUN_STATUS}" in
       running)
-        log "job: resuming run ${RUN_ID} (started $((now - RUN_STARTED))s ago, ${RUN_ATTEMPTS} attempts so far)"
+        log "job: resuming run ${RUN_ID} (started $(($(date +%s) - RUN_STARTED))s ago, ${RUN_ATTEMPTS} attempts so far)"
+        RUN_COORDINATOR="${PRIVATE_IP}"
         return 0
         ;;
       done | failed)
@@ -392,87 +566,126 @@ decide_run() {
     esac
   fi
   RUN_ID="$(date -u +%Y%m%dT%H%MZ)"
-  RUN_STARTED="${now}"
+  RUN_STARTED="$(date +%s)"
   RUN_ATTEMPTS=0
+  RUN_INTERRUPTIONS=0
   RUN_STATUS=running
+  RUN_COORDINATOR="${PRIVATE_IP}"
+  RUN_MEMBERS=""
+  RUN_REASON=""
   log "job: starting new run ${RUN_ID}" # recorded with its first attempt
 }
 
-# run_container ATTEMPT DEADLINE: the job container in the foreground, watched for the
-# deadline (0 = none) and for a spot interruption. Prints "exit <rc>", "watchdog" or "interrupted".
+# container_output ATTEMPT: where run_container keeps an attempt's output for the NCCL check.
+container_output() { printf '%s\n' "${STATE_DIR}/attempt-$1.out"; }
+
+# nccl_on_sockets FILE: NCCL chose its internal socket transport although the node has a GPU
+# network (EFA); NCCL logs its choice as "NCCL INFO Using network <name>" at INFO level.
+nccl_on_sockets() {
+  [[ -n "${NCCL_CHECK}" ]] && grep -qs 'NCCL INFO Using network Socket' "$1"
+}
+
+# run_container ATTEMPT DEADLINE RANK MASTER: the job container in the foreground, watched for
+# the deadline (0 = none), an interruption notice, NCCL falling back to sockets and, on rank 0, a
+# lost member / elsewhere a newer attempt in the record. Prints "exit <rc>", "watchdog", "spot",
+# "maintenance", "nccl-socket", "member-lost" or "superseded".
 run_container() {
-  local attempt="$1" deadline="$2" pid rc=0 grace
+  local attempt="$1" deadline="$2" rank="$3" master="$4" pid rc=0 grace out notice ip next_check=0 stopping=""
   local -a args cmd
   ENV_NAMES=()
   contract_env
   set_env AIINFRA_RUN_ID "${RUN_ID}"
   set_env AIINFRA_ATTEMPT "${attempt}"
-  set_env MASTER_ADDR "${MASTER_ADDR}"
-  set_env MASTER_PORT "${AIINFRA_MASTER_PORT}"
-  set_env NODE_RANK "${NODE_RANK}"
-  set_env NNODES "${AIINFRA_NODES}"
-  set_env GPUS_PER_NODE "${AIINFRA_GPUS_PER_NODE}"
+  rendezvous_env "${rank}" "${master}"
   app_metrics_env 127.0.0.1 || true # host network
   mapfile -t args < <(container_args)
   mapfile -t cmd < <(image_command)
+  out="$(container_output "${attempt}")"
+  : >"${out}"
   docker rm -f "${CONTAINER}" >/dev/null 2>&1 || true
-  log "job: attempt ${attempt} of run ${RUN_ID} on rank ${NODE_RANK}: ${IMAGE} ${cmd[*]}" >&2
+  log "job: attempt ${attempt} of run ${RUN_ID} on rank ${rank} of ${AIINFRA_NODES} (rank 0 ${master}): ${IMAGE} ${cmd[*]}" >&2
   docker run --name "${CONTAINER}" --rm --network host --ipc host "${args[@]}" \
-    "${ENV_NAMES[@]/#/--env=}" "${IMAGE}" "${cmd[@]}" >&2 &
+    "${ENV_NAMES[@]/#/--env=}" "${IMAGE}" "${cmd[@]}" > >(tee -a "${out}" >&2) 2>&1 &
   pid=$!
-  grace="$(cloud_stop_grace_seconds)"
+  grace="$(stop_grace)"
   # Once stopping, `docker stop` is repeated until the client exits: a stop sent before the
   # container exists would otherwise be lost.
-  local stopping=""
   while kill -0 "${pid}" 2>/dev/null; do
     if [[ -z "${stopping}" ]]; then
       if ((deadline > 0 && $(date +%s) >= deadline)); then
         stopping=watchdog
-        log "watchdog: max_runtime of run ${RUN_ID} reached, stopping the container (${grace}s grace)" >&2
-      elif cloud_interruption_notice; then
-        stopping=interrupted
-        log "spot: interruption notice, stopping the container (${grace}s grace) so it can checkpoint" >&2
+        log "watchdog: run ${RUN_ID} reached its deadline (max_runtime or the hard stop), stopping the container (${grace}s grace)" >&2
+      elif notice="$(cloud_interruption_notice)"; then
+        stopping="${notice}"
+        log "${notice}: notice from the cloud, stopping the container (${grace}s grace) so it can checkpoint" >&2
+      elif nccl_on_sockets "${out}"; then
+        stopping=nccl-socket
+        log "nccl: NCCL chose its socket transport on a node with ${AIINFRA_INTERCONNECT}; stopping the attempt" >&2
+      elif ((AIINFRA_NODES > 1 && $(date +%s) >= next_check)); then
+        next_check=$(($(date +%s) + MEMBER_CHECK))
+        if ((rank == 0)); then
+          local now_members
+          now_members="$(members_now)"
+          for ip in ${RUN_MEMBERS}; do
+            if ! in_list "${ip}" "${now_members}"; then
+              stopping=member-lost
+              log "rank: ${ip} of attempt ${attempt} is no longer in service, stopping the attempt on every rank" >&2
+              break
+            fi
+          done
+        elif ! read_state || [[ "${RUN_STATUS}" != running ]] || ((RUN_ATTEMPTS != attempt)); then
+          stopping=superseded
+          log "rank: the run moved on (run ${RUN_ID} ${RUN_STATUS}, attempt ${RUN_ATTEMPTS}), stopping attempt ${attempt} here" >&2
+        fi
       fi
     fi
     [[ -z "${stopping}" ]] || docker stop --time "${grace}" "${CONTAINER}" >/dev/null 2>&1 || true
     sleep "${POLL}"
   done
   wait "${pid}" || rc=$?
-  if [[ -n "${stopping}" ]]; then
-    echo "${stopping}"
-  else
-    echo "exit ${rc}"
+  if [[ -z "${stopping}" ]] && nccl_on_sockets "${out}"; then
+    stopping=nccl-socket
   fi
+  echo "${stopping:-exit ${rc}}"
 }
 
-run_rank0() {
-  local deadline=0 outcome
+# notice_key ATTEMPT: the object a rank that is not the coordinator leaves when a maintenance
+# event ends its part of ATTEMPT, so the coordinator does not count that attempt as a retry.
+notice_key() { printf '%s\n' "maintenance-${RUN_ID}-$1.json"; }
+
+run_coordinator() {
+  local deadline outcome
   decide_run || return 0
   if ! prepare_image; then
     # An image that cannot be pulled or verified ends the run: no attempt runs anything else.
     log "ERROR: ${IMAGE_ERROR}"
-    fail_run "${IMAGE_ERROR}"
+    fail_run image "${IMAGE_ERROR}"
     return 0
   fi
-  ((AIINFRA_MAX_RUNTIME_SECONDS == 0)) || deadline=$((RUN_STARTED + AIINFRA_MAX_RUNTIME_SECONDS))
+  deadline="$(run_deadline)"
+  ((deadline == 0)) || log "job: run ${RUN_ID} ends by $(date -u -d "@${deadline}" '+%Y-%m-%dT%H:%M:%SZ') at the latest"
   while :; do
     if ((deadline > 0 && $(date +%s) >= deadline)); then
-      fail_run "max_runtime (${AIINFRA_MAX_RUNTIME_SECONDS}s) is over before attempt $((RUN_ATTEMPTS + 1))"
+      fail_run timeout "its deadline (max_runtime ${AIINFRA_MAX_RUNTIME_SECONDS}s or the hard stop) passed before attempt $((RUN_ATTEMPTS + 1))"
+      return 0
+    fi
+    if ((RUN_ATTEMPTS - RUN_INTERRUPTIONS > AIINFRA_RETRIES)); then
+      fail_run retries "${RUN_ATTEMPTS} attempts (${RUN_INTERRUPTIONS} ended by maintenance), retries (${AIINFRA_RETRIES}) spent"
+      return 0
+    fi
+    if ! attempt_members; then
+      fail_run members "fewer than ${AIINFRA_NODES} nodes in service for ${MEMBERS_TIMEOUT}s"
       return 0
     fi
     RUN_ATTEMPTS=$((RUN_ATTEMPTS + 1))
-    if ((RUN_ATTEMPTS > AIINFRA_RETRIES + 1)); then
-      RUN_ATTEMPTS=$((RUN_ATTEMPTS - 1))
-      fail_run "${RUN_ATTEMPTS} attempts, retries (${AIINFRA_RETRIES}) spent"
-      return 0
-    fi
+    RUN_STATUS=running
     write_state
     if ((RUN_ATTEMPTS == 1)); then
       job_metric RUN_STARTED
     else
-      job_metric RUN_RESTARTED # after a failure, a lost node or a reboot
+      job_metric RUN_RESTARTED # after a failure, a lost node, a maintenance event or a reboot
     fi
-    outcome="$(run_container "${RUN_ATTEMPTS}" "${deadline}")"
+    outcome="$(run_container "${RUN_ATTEMPTS}" "${deadline}" 0 "${PRIVATE_IP}")"
     case "${outcome}" in
       "exit 0")
         RUN_STATUS="done"
@@ -483,93 +696,121 @@ run_rank0() {
         return 0
         ;;
       watchdog)
-        fail_run "stopped by the watchdog after max_runtime (${AIINFRA_MAX_RUNTIME_SECONDS}s)"
+        fail_run timeout "stopped by the watchdog at its deadline (max_runtime ${AIINFRA_MAX_RUNTIME_SECONDS}s or the hard stop)"
         return 0
         ;;
-      interrupted)
-        log "job: this node is being reclaimed; its replacement resumes run ${RUN_ID}"
+      nccl-socket)
+        fail_run nccl-socket "NCCL used its socket transport instead of ${AIINFRA_INTERCONNECT}: the image lacks the network plugin's libraries (docs/boot.md)"
+        return 0
+        ;;
+      spot)
+        log "job: this node is being reclaimed; the other nodes resume run ${RUN_ID} with its replacement"
+        return 0
+        ;;
+      maintenance)
+        RUN_INTERRUPTIONS=$((RUN_INTERRUPTIONS + 1))
+        write_state
+        log "job: host maintenance; run ${RUN_ID} resumes from its checkpoint when the node is back (no retry spent)"
         return 0
         ;;
       *)
         log "job: attempt ${RUN_ATTEMPTS} of run ${RUN_ID} ended with ${outcome}"
-        ((AIINFRA_NODES > 1)) || continue
-        # A member may have been replaced: the ranks are worked out again before the next attempt.
-        wait_for_members
-        if ((NODE_RANK != 0)); then
-          log "rank: this node is no longer rank 0, following the new rank 0"
-          run_worker "${RUN_ATTEMPTS}"
-          return 0
+        if ((AIINFRA_NODES > 1)) && cloud_state_get "${STATE_DIR}/notice.json" "$(notice_key "${RUN_ATTEMPTS}")"; then
+          RUN_INTERRUPTIONS=$((RUN_INTERRUPTIONS + 1))
+          log "job: a member's host maintenance ended attempt ${RUN_ATTEMPTS} (no retry spent)"
         fi
         ;;
     esac
   done
 }
 
-# other ranks: follow rank 0's runs/latest.json, one container per attempt rank 0 records.
-run_worker() {
-  local seen="${1:-0}" deadline outcome stop
-  deadline=$(($(date +%s) + STATE_TIMEOUT))
+# The other ranks and spares: follow the record, one container per attempt that names this node.
+run_follower() {
+  local seen=0 rank outcome next_check=0 coordinator="$1"
   while :; do
-    if read_state && [[ "${RUN_STATUS}" != running ]]; then
-      log "job: run ${RUN_ID} ${RUN_STATUS}; rank ${NODE_RANK} idles until the group is scaled down"
-      return 0
+    if current_state; then
+      case "${RUN_STATUS}" in
+        done | failed)
+          log "job: run ${RUN_ID} ${RUN_STATUS}; this node idles until the group is scaled down"
+          return 0
+          ;;
+        running)
+          coordinator="${RUN_COORDINATOR:-${coordinator}}"
+          if ((RUN_ATTEMPTS > seen)); then
+            seen="${RUN_ATTEMPTS}"
+            rank="$(rank_in "${RUN_MEMBERS}")"
+            if [[ -z "${rank}" ]]; then
+              log "rank: spare: ${PRIVATE_IP} is not among the ${AIINFRA_NODES} nodes of attempt ${seen}; it waits for a later attempt or the end of the run"
+            else
+              outcome="$(run_container "${seen}" "$(run_deadline)" "${rank}" "${RUN_MEMBERS%% *}")"
+              log "job: rank ${rank} attempt ${seen} of run ${RUN_ID} ended with ${outcome}"
+              case "${outcome}" in
+                spot) return 0 ;;
+                maintenance)
+                  printf '{"attempt": %s}\n' "${seen}" >"${STATE_DIR}/notice.json"
+                  cloud_state_put "${STATE_DIR}/notice.json" "$(notice_key "${seen}")" ||
+                    log "job: WARNING: could not record the maintenance notice"
+                  return 0
+                  ;;
+              esac
+              continue
+            fi
+          fi
+          ;;
+      esac
     fi
-    if [[ "${RUN_STATUS}" == running ]] && ((RUN_ATTEMPTS > seen)); then
-      if ((seen > 0)); then
-        # A member may have been replaced since the last attempt: work the ranks out again.
-        wait_for_members
-        if ((NODE_RANK == 0)); then
-          log "rank: this node is rank 0 now, taking run ${RUN_ID} over"
-          run_rank0
+    # The coordinator must stay in service; if it is gone, the lowest in-service node takes over.
+    if (($(date +%s) >= next_check)); then
+      next_check=$(($(date +%s) + MEMBER_CHECK))
+      MEMBERS="$(members_now)"
+      if ! in_list "${coordinator}" "${MEMBERS}"; then
+        log "rank: coordinator ${coordinator} is no longer in service; ${MEMBERS%% *} takes the run over"
+        coordinator="${MEMBERS%% *}"
+        if [[ "${coordinator}" == "${PRIVATE_IP}" ]]; then
+          run_coordinator
           return 0
         fi
       fi
-      seen="${RUN_ATTEMPTS}"
-      stop=0
-      ((AIINFRA_MAX_RUNTIME_SECONDS == 0)) || stop=$((RUN_STARTED + AIINFRA_MAX_RUNTIME_SECONDS))
-      outcome="$(run_container "${seen}" "${stop}")"
-      log "job: rank ${NODE_RANK} attempt ${seen} of run ${RUN_ID} ended with ${outcome}"
-      [[ "${outcome}" != interrupted ]] || return 0
-      deadline=$(($(date +%s) + STATE_TIMEOUT))
-      continue
     fi
-    # Rank 0 lost for good: exit non-zero, systemd starts the boot again and the ranks are redone.
-    (($(date +%s) < deadline)) || die "job: no new attempt from rank 0 after ${STATE_TIMEOUT}s"
     sleep "${POLL}"
   done
 }
 
 run_job() {
+  local coordinator
   wait_for_members
-  if ((NODE_RANK >= AIINFRA_NODES)); then
-    log "rank: ${AIINFRA_NODES} nodes are enough for a run; this spare node idles"
-    return 0
+  coordinator="${MEMBERS%% *}"
+  if [[ "${MEMBERS}" == *" "* ]] && current_state && [[ "${RUN_STATUS}" == running ]] && in_list "${RUN_COORDINATOR}" "${MEMBERS}"; then
+    coordinator="${RUN_COORDINATOR}" # a live coordinator keeps its run, whatever joined since
   fi
-  if ((NODE_RANK == 0)); then
-    run_rank0
+  if [[ "${coordinator}" == "${PRIVATE_IP}" ]]; then
+    log "rank: ${PRIVATE_IP} coordinates the run (rank 0)"
+    run_coordinator
   else
-    # Rank 0 pulls and verifies the same image and ends the run as failed if it cannot.
+    log "rank: ${coordinator} coordinates the run; ${PRIVATE_IP} follows it"
+    # The coordinator pulls and verifies the same image and ends the run as failed if it cannot.
     prepare_image || die "${IMAGE_ERROR}"
-    run_worker 0
+    run_follower "${coordinator}"
   fi
 }
 
 on_term() {
   log "stopping: the node is shutting down, giving the container time to checkpoint"
-  docker stop --time "$(cloud_stop_grace_seconds)" "${CONTAINER}" >/dev/null 2>&1 || true
+  docker stop --time "$(stop_grace)" "${CONTAINER}" >/dev/null 2>&1 || true
   exit 143
 }
 
 # ---------------------------------------------------------------- main
 
 main() {
-  mkdir -p "${STATE_DIR}"
+  mkdir -p "${STATE_DIR}" "${LOG_FILE%/*}"
   if command -v flock >/dev/null 2>&1; then
     exec 9>"${STATE_DIR}/boot.lock"
     flock -n 9 || die "another aiinfra boot is running on this node"
   fi
   log "boot: ${AIINFRA_KIND} workload on ${AIINFRA_CLOUD} (${AIINFRA_REGION}), groups ${AIINFRA_GROUPS}"
   cloud_init
+  METRICS_READY=1
   if [[ -n "${AIINFRA_SIGNING_KEY}" ]]; then
     cloud_boot_file image.sh # the signature check, a boot file only with a signing key
     # shellcheck source=image.sh
@@ -581,6 +822,8 @@ main() {
   cloud_prepare_host
   wait_for_gpus
   [[ -z "${AIINFRA_INTERCONNECT}" ]] || cloud_interconnect_setup
+  # With a GPU network, NCCL must use its plugin, never fall back to sockets (run_container checks).
+  NCCL_CHECK="${AIINFRA_INTERCONNECT}"
   start_agent
 
   IMAGE="${AIINFRA_IMAGE}"

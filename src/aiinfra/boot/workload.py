@@ -40,7 +40,8 @@ def spec_workload(spec: Spec, w: WorkloadPlan) -> Workload:
 
 
 def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...], project: str | None = None,
-                collect: tuple[str, ...] = (), metric_id: str | None = None, dcgm: bool = False) -> BootConfig:
+                collect: tuple[str, ...] = (), metric_id: str | None = None, dcgm: bool = False,
+                log_group: str | None = None) -> BootConfig:
     sw = spec_workload(spec, w)
     batch = w.type != "inference"
     return BootConfig(
@@ -50,4 +51,5 @@ def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...]
         interconnect=w.interconnect if w.multi_node else "", efa_interfaces=w.efa_interfaces_per_node if w.multi_node else 0,
         retries=w.retries if batch else 0,
         max_runtime_seconds=round((w.max_runtime_hours or 0) * 3600) if batch else 0, project=project,
-        collect=tuple(collect), metric_id=metric_id, dcgm=dcgm, signing_key=sw.image_signing_key)
+        collect=tuple(collect), metric_id=metric_id, dcgm=dcgm, signing_key=sw.image_signing_key,
+        hard_stop_cron=w.stop_schedule if batch else None, log_group=log_group)
