@@ -231,8 +231,20 @@ def test_unknown_collect_names_are_refused_naming_them_and_the_known_ones(call):
     text = str(err.value)
     assert "'gpus'" in text and "'iops'" in text and "'gpu'" not in text.split(";")[0]
     assert "known: gpu, cpu, memory, disk, disk_io, network, app" in text
-    with pytest.raises(ValueError, match="collect is empty"):
+
+
+@pytest.mark.parametrize("call", [lambda c: agents.cloudwatch_agent_config(c), lambda c: agents.produced_metrics("aws", c)])
+def test_an_aws_agent_with_nothing_to_collect_or_ship_is_refused(call):
+    with pytest.raises(ValueError, match="collect is empty and there is no log_group"):
         call(())
+
+
+def test_a_gcp_agent_with_no_metric_group_still_ships_the_boot_log():
+    # The Ops Agent runs for the logs alone: host metrics off (an empty default pipeline), no receiver of metrics.
+    cfg = agents.ops_agent_config(())
+    assert cfg["metrics"]["service"]["pipelines"] == {"default_pipeline": {"receivers": []}}
+    assert cfg["logging"]["receivers"][agents.BOOT_LOG_ID]["include_paths"] == [agents.BOOT_LOG]
+    assert agents.produced_metrics("gcp", ()) == frozenset()
 
 
 def test_produced_metrics_refuses_an_unknown_cloud():
@@ -244,8 +256,8 @@ def test_produced_metrics_refuses_an_unknown_cloud():
 
 
 def test_job_metrics_have_one_name_per_cloud_and_event():
-    assert [m.key for m in JOB_METRICS] == ["run_started", "run_succeeded", "run_failed", "run_restarted", "run_duration"]
-    assert [m.aws_name for m in JOB_METRICS] == ["RunStarted", "RunSucceeded", "RunFailed", "RunRestarted", "RunDuration"]
+    assert [m.key for m in JOB_METRICS] == ["run_started", "run_succeeded", "run_failed", "run_restarted", "run_duration", "boot_failed"]
+    assert [m.aws_name for m in JOB_METRICS] == ["RunStarted", "RunSucceeded", "RunFailed", "RunRestarted", "RunDuration", "BootFailed"]
     assert [m.gcp_type for m in JOB_METRICS] == [f"custom.googleapis.com/aiinfra/{m.key}" for m in JOB_METRICS]
     for m in JOB_METRICS:
         counted = m.key != "run_duration"

@@ -274,10 +274,15 @@ def test_identity_reaches_only_its_own_prefix_and_keys():
     statements = policy(policies["acme-train-own-resources"]["policy"])["Statement"]
     for st in statements:
         resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
-        assert "*" not in resources and all(not r.endswith(":*") for r in resources), st
+        # the only wildcard: the streams of its own log group (one per node, named at boot)
+        assert "*" not in resources and all(not r.endswith(":*") or r.endswith(":log-group:/aiinfra/acme-train:log-stream:*")
+                                             for r in resources), st
         assert not any(a.endswith("*") for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
     objects = next(st for st in statements if st["Sid"] == "ReadWriteOwnObjects")
     assert objects["Resource"] == ["arn:aws:s3:::data/train/*"]
+    logs = next(st for st in statements if st["Sid"] == "WriteOwnLogs")
+    assert logs["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]  # never CreateLogGroup
+    assert [r.split(":", 5)[5] for r in logs["Resource"]] == ["log-group:/aiinfra/acme-train", "log-group:/aiinfra/acme-train:log-stream:*"]
     attached = {a["policy_arn"].split("/")[-1] for a in doc["resource"]["aws_iam_role_policy_attachment"].values()}
     assert "AmazonSSMManagedInstanceCore" in attached
     assert json.loads(only(doc, "aws_iam_role")["assume_role_policy"])["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}

@@ -272,6 +272,20 @@ def check_gcp_promql(where: str, query: str) -> None:
     assert PROMQL_NAME.findall(query), f"{where}: no metric in {query!r}"
 
 
+def check_gcp_capacity_log(where: str, text: str, doc: dict, policy: dict) -> None:
+    """The one log-match condition, Capacity Not Met: the project's Admin Activity audit log
+    (compute.instances.insert is always written there), failed creations only, of VMs named after
+    this stack's own groups (a managed instance group names its VMs <base instance name>-<4 characters>)."""
+    (project,) = {p["project"] for p in doc["resource"]["google_monitoring_alert_policy"].values()}
+    assert f'logName="projects/{project}/logs/cloudaudit.googleapis.com%2Factivity"' in text, where
+    assert 'protoPayload.methodName:"compute.instances.insert"' in text and "severity>=ERROR" in text, where
+    bases = {m["base_instance_name"] for m in doc["resource"]["google_compute_region_instance_group_manager"].values()}
+    (names,) = re.findall(r'/instances/\(([a-z0-9|-]+)\)-\[a-z0-9\]\{4\}\$"', text)
+    assert set(names.split("|")) == bases, (where, names, bases)
+    # Cloud Monitoring refuses a log-match policy without a notification rate limit.
+    assert policy["alert_strategy"]["notification_rate_limit"]["period"].endswith("s"), where
+
+
 def test_every_gcp_policy_and_chart_watches_a_metric_the_stacks_produce(synthesized):
     checked = 0
     for example, stacks in synthesized.items():
@@ -301,6 +315,9 @@ def test_every_gcp_policy_and_chart_watches_a_metric_the_stacks_produce(synthesi
                             if text:
                                 check_gcp_filter(where, text, produced, foundation, job, otlp)
                                 checked += 1
+                    elif "condition_matched_log" in cond:
+                        check_gcp_capacity_log(where, cond["condition_matched_log"]["filter"], doc, policy)
+                        checked += 1
                     else:
                         q = cond["condition_prometheus_query_language"]
                         check_gcp_promql(where, q["query"])

@@ -72,8 +72,9 @@ def test_inference_stack_has_endpoint_alarms_and_replicas_from_the_plan(aws_out)
     assert "aws_lb_listener" in doc["resource"]
     alarms = {a["alarm_name"].removeprefix("acme-ml-prod-recommendation-inference-"): a
               for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values()}
-    # the spec's two rules that apply to serving, and the outage alarms nobody asked for
-    assert set(alarms) == {"gpu-memory-exhaustion", "model-inference-latency", "healthy-nodes-below-minimum", "serving-errors"}
+    # the spec's two rules that apply to serving, and the outage alarms nobody asked for (a node's failed boot, no capacity)
+    assert set(alarms) == {"gpu-memory-exhaustion", "model-inference-latency", "healthy-nodes-below-minimum", "serving-errors",
+                           "boot-failed", "capacity-not-met"}
     latency = alarms["model-inference-latency"]
     assert latency["metric_query"][0]["metric"]["metric_name"] == "TargetResponseTime"
     assert latency["threshold"] == 0.5 and latency["evaluation_periods"] == 2

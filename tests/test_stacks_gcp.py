@@ -99,7 +99,8 @@ def test_spot_training_gets_a_spot_group_and_an_on_demand_fallback(gcp_out):
     od = next(m for n, m in groups.items() if n.endswith("-od"))
     assert (spot["target_size"], od["target_size"]) == (0, 0)  # a batch group is empty between runs
     starts = [j for j in resources(doc, "google_cloud_scheduler_job") if j["name"].endswith("-start")]
-    assert [j["http_target"]["uri"].rsplit("/", 2)[1:] for j in starts] == [[spot["name"], "resize?size=1"]]  # runs start on spot
+    # runs start on spot, and only once the image is given (the spec names none: no image, no spend)
+    assert [j["http_target"]["uri"].rsplit("/", 2)[1:] for j in starts] == [[spot["name"], 'resize?size=${var.image != "" ? 1 : 0}']]
     schedules = {t["scheduling"]["provisioning_model"] for t in resources(doc, "google_compute_region_instance_template")}
     assert schedules == {"SPOT", "STANDARD"}
     data_disks = [d for t in resources(doc, "google_compute_region_instance_template") for d in t["disk"] if d.get("device_name") == "data"]
@@ -115,8 +116,9 @@ def test_inference_stack_has_endpoint_autoscaler_and_alert_policies(gcp_out):
     assert mig["lifecycle"] == {"ignore_changes": ["target_size"]} and len(mig["distribution_policy_zones"]) == 2
     assert resources(doc, "google_compute_managed_ssl_certificate")[0]["managed"]["domains"] == ["reco.acme-ml.example.com"]
     policies = {p["display_name"].split(": ", 1)[1]: p for p in resources(doc, "google_monitoring_alert_policy")}
-    # the spec's two rules that apply to serving, and the outage policies nobody asked for
-    assert set(policies) == {"GPU Memory Exhaustion", "Model Inference Latency", "Healthy Nodes Below Minimum", "Serving Errors", "Endpoint Down"}
+    # the spec's two rules that apply to serving, and the outage policies nobody asked for (a node's failed boot, no capacity)
+    assert set(policies) == {"GPU Memory Exhaustion", "Model Inference Latency", "Healthy Nodes Below Minimum", "Serving Errors", "Endpoint Down",
+                             "Boot Failed", "Capacity Not Met"}
     latency = policies["Model Inference Latency"]["conditions"][0]["condition_threshold"]
     assert latency["threshold_value"] == 200 and latency["aggregations"][0]["cross_series_reducer"] == "REDUCE_PERCENTILE_95"
     assert "https/backend_latencies" in latency["filter"]  # the backend's latency, not the client's round trip
@@ -165,8 +167,9 @@ def test_reference_spec_synthesizes_both_clouds_from_one_synth(reference_out):
     # No DNS name in the guide's spec: the endpoint asks Terraform for it, and synth says so.
     assert "endpoint_domains" in stderr
     # No alert e-mails either: the policies exist, and synth says they notify nobody.
-    # (4: the spec asks for authenticated endpoints, and an uptime check would only ever see Identity-Aware Proxy.)
-    assert f"{PREFIX}recommendation-inference: 4 alert policies notify nobody" in stderr
+    # (6, Boot Failed and Capacity Not Met included, no uptime check: the spec asks for authenticated endpoints, and an uptime
+    # check would only ever see Identity-Aware Proxy.)
+    assert f"{PREFIX}recommendation-inference: 6 alert policies notify nobody" in stderr
     assert f"{PREFIX}recommendation-inference: no uptime check on recommendation-inference's endpoint" in stderr
     doc = stack(out, "recommendation-inference")
     assert doc["variable"]["endpoint_domains"]["type"] == "list(string)"

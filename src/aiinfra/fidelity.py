@@ -7,7 +7,9 @@ managed instance group's ``resize``) are played over the reference year (``aiinf
 divided by 12, the planner's 730-hour month. That is what the cloud would bill if every node
 ran until the cloud stopped it; a run that ends early (its nodes scale their group to zero)
 only costs less. ``check`` compares it with the plan: equal for serving; for batch work at least
-the planned node-hours and at most runs x ``max_runtime`` x nodes.
+the planned node-hours and at most runs x ``max_runtime`` x nodes. A size that is a Terraform
+conditional (``${var.image != "" ? 2 : 0}``: a workload without an image starts no node) counts
+at its larger branch, what the plan prices once the image is given.
 
 Pure Python on the JSON (no cdktf, no terraform): ``aiinfra review`` reuses it.
 """
@@ -25,7 +27,8 @@ from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.naming import stack_name
 
 _REF = re.compile(r"^\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}$")
-_RESIZE = re.compile(r"/instanceGroupManagers/([a-z0-9-]+)/resize\?size=(\d+)$")
+_RESIZE = re.compile(r"/instanceGroupManagers/([a-z0-9-]+)/resize\?size=(\d+|\$\{[^}]*\})$")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")
 # Events before the year starts decide the size on 1 January (a run started on 31 December).
 WARM_UP = dt.timedelta(days=62)
 
@@ -38,6 +41,17 @@ class GroupHours:
     size: int
     events: list[tuple[str, int]] = field(default_factory=list)  # (cron, size it sets)
     node_hours_per_month: float = 0.0
+
+
+def _size(value) -> int:
+    """A size argument: a number, or a Terraform expression counted at its largest literal (the
+    branch an image turns on); an expression with none (a bare reference) is 0."""
+    if value is None or isinstance(value, (int, float)):
+        return int(value or 0)
+    text = str(value)
+    if text.strip().isdigit():
+        return int(text)
+    return max((int(n) for n in _NUMBER.findall(text)), default=0)
 
 
 def _simulate(size: int, events: list[tuple[str, int]]) -> float:
@@ -60,7 +74,7 @@ def _aws_groups(doc: dict) -> list[GroupHours]:
     resources = doc.get("resource", {})
     groups = {}
     for key, body in resources.get("aws_autoscaling_group", {}).items():
-        size = max(int(body.get("desired_capacity") or 0), int(body.get("min_size") or 0))
+        size = max(_size(body.get("desired_capacity")), _size(body.get("min_size")))
         groups[key] = GroupHours(f"aws_autoscaling_group.{key}", size)
     for body in resources.get("aws_autoscaling_schedule", {}).values():
         m = _REF.match(str(body.get("autoscaling_group_name", "")))
@@ -71,7 +85,7 @@ def _aws_groups(doc: dict) -> list[GroupHours]:
         n = body.get("desired_capacity")
         if n is None:
             n = body.get("min_size", 0)
-        groups[m[2]].events.append((body["recurrence"], int(n)))
+        groups[m[2]].events.append((body["recurrence"], _size(n)))
     return list(groups.values())
 
 
@@ -80,7 +94,7 @@ def _gcp_groups(doc: dict) -> list[GroupHours]:
     by_name = {}
     groups = []
     for key, body in resources.get("google_compute_region_instance_group_manager", {}).items():
-        g = GroupHours(f"google_compute_region_instance_group_manager.{key}", int(body.get("target_size") or 0))
+        g = GroupHours(f"google_compute_region_instance_group_manager.{key}", _size(body.get("target_size")))
         by_name[body.get("name")] = g
         groups.append(g)
     for body in resources.get("google_cloud_scheduler_job", {}).values():
@@ -89,7 +103,7 @@ def _gcp_groups(doc: dict) -> list[GroupHours]:
             continue
         if body.get("time_zone") not in (None, "Etc/UTC", "UTC"):
             raise ValueError(f"scheduler job {body.get('name')}: time zone {body['time_zone']} (only UTC is simulated)")
-        by_name[m[1]].events.append((body["schedule"], int(m[2])))
+        by_name[m[1]].events.append((body["schedule"], _size(m[2])))
     return groups
 
 

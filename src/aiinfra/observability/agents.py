@@ -1,14 +1,15 @@
 """The node monitoring agents and the job wrapper's metrics, the same on both clouds.
 
-- ``cloudwatch_agent_config(collect)``: the CloudWatch agent's JSON configuration (AWS), rendered
-  from ``data/cloudwatch-agent.json``.
+- ``cloudwatch_agent_config(collect, log_group)``: the CloudWatch agent's JSON configuration (AWS),
+  rendered from ``data/cloudwatch-agent.json``; with ``log_group`` it also ships the boot log
+  (``BOOT_LOG``) to that CloudWatch Logs group.
 - ``ops_agent_config(collect, dcgm)``: the Ops Agent's YAML configuration (GCP), rendered from
-  ``data/ops-agent.yaml``.
+  ``data/ops-agent.yaml``; it always ships the boot log to Cloud Logging (log ``BOOT_LOG_ID``).
 - ``produced_metrics(cloud, collect, dcgm)``: what a rendered configuration makes the agent publish,
   read back from that configuration (``"CWAgent/<MetricName>"`` on AWS, full metric types on GCP).
 - ``JOB_METRICS``: the metrics the boot's job wrapper publishes itself (runs started / succeeded /
-  failed / restarted, run duration). The boot writes their names into ``workload.env``; the stacks
-  create the GCP metric descriptors and the alarms from the same rows.
+  failed / restarted, run duration, a node's failed boot). The boot writes their names into
+  ``workload.env``; the stacks create the GCP metric descriptors and the alarms from the same rows.
 - ``dcgm_in_image(image)`` / ``ops_agent_supported(image)``: what the GCP boot images allow.
 
 ``collect`` names metric groups (``COLLECT``). ``"app"`` is a local endpoint for the container's
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["COLLECT", "JOB_METRICS", "JobMetric", "OTLP_PORT", "STATSD_PORT", "cloudwatch_agent_config",
+__all__ = ["BOOT_LOG", "BOOT_LOG_ID", "BOOT_LOG_STREAM", "COLLECT", "JOB_METRICS", "JobMetric", "OTLP_PORT", "STATSD_PORT", "cloudwatch_agent_config",
            "cloudwatch_agent_json", "dcgm_in_image", "ops_agent_config", "ops_agent_supported", "ops_agent_yaml",
            "produced_metrics"]
 
@@ -48,6 +49,17 @@ STATSD_PORT = 8125
 # https://cloud.google.com/stackdriver/docs/solutions/agents/ops-agent/otlp
 # https://github.com/GoogleCloudPlatform/ops-agent/blob/master/apps/otlp.go (defaultGRPCEndpoint)
 OTLP_PORT = 4317
+# The boot's own log file on the node (node.sh writes every step there as well as to the journal);
+# the agents ship it, so a failed boot is readable after its node is gone.
+BOOT_LOG = "/var/log/aiinfra/boot.log"
+# AWS: its stream in the workload's log group, one per instance ("{instance_id}" is the agent's own
+# placeholder: log_stream_name on
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Agent-Configuration-File-Details.html).
+BOOT_LOG_STREAM = "{instance_id}/boot"
+# GCP: the Ops Agent's files receiver id, which is the log's name in Cloud Logging
+# (projects/<p>/logs/aiinfra_boot on the gce_instance: "Logging receivers" on
+# https://cloud.google.com/stackdriver/docs/solutions/agents/ops-agent/configuration).
+BOOT_LOG_ID = "aiinfra_boot"
 
 
 def _data(name: str) -> str:
@@ -101,27 +113,47 @@ _CW_PLUGIN = {"nvidia_gpu": "nvidia_smi"}
 #   https://github.com/aws/amazon-cloudwatch-agent/blob/main/plugins/inputs/statsd/statsd.go).
 #   A container's "queue_depth:12|g" lands as CWAgent/queue_depth {AutoScalingGroupName}.
 # - metrics_collection_interval 60 (agent section): standard resolution.
+# - logs.logs_collected.files.collect_list (with a log group): one entry, file_path BOOT_LOG,
+#   log_group_name the workload's group (created and KMS-encrypted by the stack, so the agent never
+#   creates it), log_stream_name BOOT_LOG_STREAM. No retention_in_days: the group's retention is
+#   Terraform's, and the agent would need logs:PutRetentionPolicy to set its own. Fields:
+#   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Agent-Configuration-File-Details.html
+#   ("logs" section); the node role needs logs:CreateLogStream, logs:PutLogEvents and
+#   logs:DescribeLogStreams on the group (aws.WorkloadIdentity).
 
 
-def cloudwatch_agent_config(collect: Collection[str]) -> dict:
-    """The CloudWatch agent configuration collecting ``collect`` (see the module's notes)."""
+def cloudwatch_agent_config(collect: Collection[str], log_group: str | None = None) -> dict:
+    """The CloudWatch agent configuration collecting ``collect`` (see the module's notes) and, with
+    ``log_group``, shipping ``BOOT_LOG`` to that group (stream ``BOOT_LOG_STREAM``). With no metric
+    group the ``metrics`` section is left out: "If you're using the agent only to collect logs, you
+    can omit the metrics section" (CloudWatch-Agent-Configuration-File-Details, above)."""
     groups = _groups(collect)
-    if not groups:
-        raise ValueError(f"collect is empty: name at least one of {', '.join(COLLECT)}")
+    if not groups and not log_group:
+        raise ValueError(f"collect is empty and there is no log_group: name at least one of {', '.join(COLLECT)}, or a log group")
     cfg = json.loads(_data("cloudwatch-agent.json"))
-    sections = cfg["metrics"]["metrics_collected"]
-    wanted = {_CW_SECTION[g] for g in groups}
-    cfg["metrics"]["metrics_collected"] = {k: v for k, v in sections.items() if k in wanted}
+    if groups:
+        sections = cfg["metrics"]["metrics_collected"]
+        wanted = {_CW_SECTION[g] for g in groups}
+        cfg["metrics"]["metrics_collected"] = {k: v for k, v in sections.items() if k in wanted}
+    else:
+        del cfg["metrics"]
+    if log_group:
+        (entry,) = cfg["logs"]["logs_collected"]["files"]["collect_list"]
+        entry.update(file_path=BOOT_LOG, log_group_name=log_group, log_stream_name=BOOT_LOG_STREAM)
+    else:
+        del cfg["logs"]
     return cfg
 
 
-def cloudwatch_agent_json(collect: Collection[str]) -> str:
+def cloudwatch_agent_json(collect: Collection[str], log_group: str | None = None) -> str:
     """``cloudwatch_agent_config`` as the file the boot writes (compact JSON: it travels in the
     16 KB user data)."""
-    return json.dumps(cloudwatch_agent_config(collect), separators=(",", ":")) + "\n"
+    return json.dumps(cloudwatch_agent_config(collect, log_group), separators=(",", ":")) + "\n"
 
 
 def _cloudwatch_produced(cfg: dict) -> frozenset[str]:
+    if "metrics" not in cfg:
+        return frozenset()
     namespace = cfg["metrics"].get("namespace", "CWAgent")
     names = set()
     for section, body in cfg["metrics"]["metrics_collected"].items():
@@ -196,11 +228,11 @@ def _exclusions(groups: tuple[str, ...]) -> list[str]:
 
 
 def ops_agent_config(collect: Collection[str], dcgm: bool = False) -> dict:
-    """The Ops Agent configuration collecting ``collect``; ``dcgm`` adds the DCGM receiver (with
-    "gpu" only, and only where DCGM runs: see ``dcgm_in_image``)."""
+    """The Ops Agent configuration collecting ``collect`` (none: host metrics off, the agent only
+    ships logs); ``dcgm`` adds the DCGM receiver (with "gpu" only, and only where DCGM runs: see
+    ``dcgm_in_image``). Every configuration ships ``BOOT_LOG`` (log ``BOOT_LOG_ID``) beside the
+    agent's built-in syslog pipeline."""
     groups = _groups(collect)
-    if not groups:
-        raise ValueError(f"collect is empty: name at least one of {', '.join(COLLECT)}")
     cfg = yaml.safe_load(_data("ops-agent.yaml"))
     metrics = cfg["metrics"]
     pipelines = metrics["service"]["pipelines"]
@@ -288,7 +320,7 @@ _CUSTOM = "custom.googleapis.com/aiinfra/"
 
 @dataclass(frozen=True)
 class JobMetric:
-    """One metric of the job wrapper (rank 0 only, best effort)."""
+    """One metric of the job wrapper (rank 0 only, best effort; ``boot_failed``: any node)."""
 
     key: str          # workload.env: AIINFRA_JOB_METRIC_<KEY upper>_{NAME,UNIT,TYPE}
     aws_name: str     # CloudWatch metric name in JOB_NAMESPACE
@@ -316,4 +348,8 @@ JOB_METRICS = (
               "A run's attempt after the first started (after a failure, a lost node or a reboot), value 1."),
     JobMetric("run_duration", "RunDuration", _CUSTOM + "run_duration", "Seconds", "s", "DOUBLE",
               "Seconds from a run's start to its end (succeeded or failed)."),
+    # Written by the failing node itself (any node, not only rank 0), just before its boot exits
+    # non-zero: otherwise a boot that fails restarts until the hard stop and nothing is raised.
+    JobMetric("boot_failed", "BootFailed", _CUSTOM + "boot_failed", "Count", "1", "INT64",
+              "A node's boot failed before its work could start (members never arrived, image pull, GPU check, signature), value 1."),
 )

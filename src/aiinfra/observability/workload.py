@@ -1,15 +1,16 @@
 """What is watched on one planned workload, the same on every cloud (no cdktf here: synth's
 precheck renders the boot, agent configuration included, before jsii loads): the alert rules it
 gets (the spec's that apply to it, plus the outage alarms nobody should have to ask for: a serving
-endpoint without healthy nodes or answering with errors, a training run that failed), what its
-nodes' agent collects and what its dashboard row charts."""
+endpoint without healthy nodes or answering with errors, a training run that failed, a node whose
+boot failed), which of them a cloud cannot watch on the workload's nodes, what its nodes' agent
+collects and what its dashboard row charts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from aiinfra.observability.metrics import METRICS, applies, collect_groups, monitored
+from aiinfra.observability.metrics import ALERT_ALIASES, METRICS, applies, collect_groups, metric_of, monitored
 from aiinfra.planner.model import WorkloadPlan
 from aiinfra.spec.checks import threshold_value
 from aiinfra.spec.models import AlertRule, Spec
@@ -18,6 +19,11 @@ LOAD_BALANCER_METRICS = ("avg_inference_latency", "p95_inference_latency", "p99_
                          "inference_error_rate", "healthy_nodes", "cost_per_prediction")
 # Serving answers with more than this share of 5xx for 5 minutes: an outage (unless the spec sets its own).
 DEFAULT_ERROR_RATE_PERCENT = 5.0
+# The job wrapper's boot-failure count (agents.JOB_METRICS "boot_failed"), alarmed on every workload.
+BOOT_FAILED = "boot_failed"
+# How long a group may want more nodes than it has running before the capacity alarm fires: a GPU
+# node launches in minutes; half an hour of shortfall is no capacity (quota, spot, placement).
+CAPACITY_WAIT_SECONDS = 1800
 
 
 class Rule(NamedTuple):
@@ -53,7 +59,8 @@ def applicable_alerts(rules: list[AlertRule], w: WorkloadPlan) -> Iterator[tuple
 
 def workload_rules(rules: list[AlertRule], w: WorkloadPlan) -> list[Rule]:
     """The spec's rules for ``w`` and the outage alarms: healthy serving nodes below the
-    workload's minimum, a 5xx rate over 5%, a failed run."""
+    workload's minimum, a 5xx rate over 5%, a failed run, a node's failed boot (any workload: a
+    node publishes it before its boot exits non-zero)."""
     out = [Rule(r.name, metric, op, threshold, int(r.duration or 60), r.severity) for r, metric, op, threshold in applicable_alerts(rules, w)]
     watched = {r.metric for r in out}
     if w.type == "inference":
@@ -62,6 +69,58 @@ def workload_rules(rules: list[AlertRule], w: WorkloadPlan) -> list[Rule]:
             out.append(Rule("Serving Errors", "inference_error_rate", ">", DEFAULT_ERROR_RATE_PERCENT, 300, "critical"))
     elif "training_job_status" not in watched:
         out.append(Rule("Run Failed", "training_job_status", ">=", 1, 60, "high"))
+    # "> 0", not ">= 1": Cloud Monitoring compares strictly (a count of failed boots in a minute).
+    out.append(Rule("Boot Failed", BOOT_FAILED, ">", 0, 60, "high"))
+    return out
+
+
+# GCP: the vocabulary's names Cloud Monitoring cannot alert on anywhere, in the words of
+# constructs/gcp/metrics.py NOT_ON_GCP (which this module cannot import: the plan loads no jsii),
+# and the node metrics Compute Engine publishes itself, without an agent.
+_NOT_ON_GCP = {"gpu_temperature": "the Ops Agent's NVML GPU metrics have no temperature (DCGM's receiver v2 is Preview)",
+               "gpu_power": "the Ops Agent's NVML GPU metrics have no power draw (DCGM's receiver v2 is Preview)"}
+_GCP_WITHOUT_AGENT = ("cpu_utilization",)  # compute.googleapis.com/instance/cpu/utilization
+NO_AGENT = "the boot image (Container-Optimized OS) runs no Ops Agent"
+CONTAINER_WRITTEN = ("Cloud Monitoring refuses a policy on a metric the container has not written yet: add it once the first run has "
+                     "written it (the dashboard charts it)")
+
+
+def node_agent(spec: Spec, w: WorkloadPlan) -> bool:
+    """Whether ``w``'s boot image runs the node monitoring agent: always on AWS (the boot installs
+    the CloudWatch agent); on GCP not on Container-Optimized OS (``agents.ops_agent_supported``)."""
+    if w.cloud != "gcp":
+        return True
+    from aiinfra.boot.images import node_image
+    from aiinfra.observability.agents import ops_agent_supported
+
+    return ops_agent_supported(node_image(w, spec.clouds.gcp.image))
+
+
+def unwatchable(cloud: str, metric: str, agent: bool) -> str | None:
+    """Why an alert condition on ``metric`` cannot be created on a workload of ``cloud`` whose
+    nodes run the monitoring agent (``agent``) or not; None: it can. The GCP stacks skip the same
+    conditions and name each in a note (``stacks/gcp.py``: ``alert_rules_for``)."""
+    if cloud != "gcp" or (metric not in METRICS and metric not in ALERT_ALIASES):
+        return None  # AWS creates every alarm (the CloudWatch agent runs on every image); internal metrics (boot_failed)
+    name = metric_of(metric).name
+    if name in _NOT_ON_GCP:
+        return _NOT_ON_GCP[name]
+    # the agent's metrics and the container's (through the agent's OTLP receiver) come from the node's agent
+    if metric_of(metric).producer in ("agent", "app") and not agent and name not in _GCP_WITHOUT_AGENT:
+        return NO_AGENT
+    if metric_of(metric).producer == "app":
+        return CONTAINER_WRITTEN
+    return None
+
+
+def unwatched_rules(spec: Spec, w: WorkloadPlan) -> list[tuple[Rule, str]]:
+    """``w``'s alert rules (``workload_rules``) no alarm / policy can be created for, with why."""
+    agent = node_agent(spec, w)
+    out = []
+    for r in workload_rules(spec.alerting_rules, w):
+        why = unwatchable(w.cloud, r.metric, agent)
+        if why:
+            out.append((r, why))
     return out
 
 
@@ -109,13 +168,12 @@ def row_title(w: WorkloadPlan) -> str:
 def boot_monitoring(spec: Spec, w: WorkloadPlan, metric_id: str) -> dict:
     """The monitoring part of ``w``'s ``BootConfig``: what the agent collects (nothing on an image
     that runs no agent), the job metrics' identity (the resource name the alarms watch), DCGM."""
-    from aiinfra.observability.agents import dcgm_in_image, ops_agent_supported
+    from aiinfra.observability.agents import dcgm_in_image
 
+    agent = node_agent(spec, w)
+    dcgm = False
     if w.cloud == "gcp":
         from aiinfra.boot.images import node_image
 
-        image = node_image(w, spec.clouds.gcp.image)
-        agent, dcgm = ops_agent_supported(image), dcgm_in_image(image)
-    else:
-        agent, dcgm = True, False
+        dcgm = dcgm_in_image(node_image(w, spec.clouds.gcp.image))
     return {"collect": node_collect(spec, w) if agent else (), "metric_id": metric_id, "dcgm": dcgm and agent}

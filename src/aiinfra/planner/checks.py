@@ -1,8 +1,10 @@
-"""Plan-level checks: the environment's resource quotas and the guide's performance requirements.
+"""Plan-level checks: the environment's resource quotas, the guide's performance requirements and
+the workloads that start nothing until they are given an image.
 
 A quota the steady-state plan exceeds is an error (the plan cannot be deployed within it);
 one only autoscaling would exceed is a warning. Performance targets are warnings that name
-the requirement breached.
+the requirement breached. A workload without an image is a note: no node starts until one is
+given, so the plan's cost is what it costs once it is.
 """
 
 from __future__ import annotations
@@ -71,3 +73,22 @@ def check_performance(spec: Spec, plans: list[WorkloadPlan], add: Add) -> None:
         gpus = sum(p.nodes * p.gpus_per_node for p in plans if p.type == "training")
         add("info", "performance_requirements.training.concurrent_experiments",
             f"the plan provisions one run of each training workload ({gpus} GPUs); {tr.concurrent_experiments} concurrent experiments would need up to {gpus * tr.concurrent_experiments} GPUs")
+
+
+def check_images(spec: Spec, plans: list[WorkloadPlan], add: Add) -> None:
+    """No image, no spend: a workload without ``image`` gets the stack's Terraform variable ``image``
+    (empty by default), and until it is given no node starts: the run schedule starts zero nodes, a
+    serving group rests at zero (``stacks/nodes.py``)."""
+    index = {w.name: i for i, w in enumerate(spec.workload_inventory)}
+    for p in plans:
+        if p.image:
+            continue
+        if p.type == "inference":
+            held = "its serving group stays at zero nodes"
+        elif p.schedule and p.stop_schedule:
+            held = "its run schedule starts zero nodes"
+        else:
+            held = "it runs on demand only, and nothing starts its nodes"
+        add("info", f"workload_inventory[{index[p.name]}].image",
+            f"no image: no node starts until an image is given ({held}); set image: or pass -var 'image=<registry>/<image>:<tag>' "
+            f"to the stack; the plan's ${p.monthly_usd:,.0f}/month is what it costs then")

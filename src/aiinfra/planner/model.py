@@ -143,6 +143,8 @@ class MonitoringPlan:
     ingested_mib: float
     monthly_usd: float
     reason: str
+    # Alert conditions the rules ask for that the stacks cannot create (``<workload>: <rule> (<metric>): why``).
+    not_created: list[str] = field(default_factory=list)
 
 
 @dataclass

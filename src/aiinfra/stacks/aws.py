@@ -14,10 +14,11 @@ from aiinfra.boot import aws_user_data_gzip
 from aiinfra.boot.workload import signing_key_arns, spec_workload
 from aiinfra.constructs.aws.provider import AwsProvider
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey,
-                                    GpuInstanceGroup, InferenceEndpoint, NodeSecurityGroup, OidcAuthentication, RunSchedule, SpotPool, ThreatDetection,
-                                    TieredStorage, WebAcl, WorkloadIdentity)
+                                    GpuInstanceGroup, InferenceEndpoint, LogGroup, NodeSecurityGroup, OidcAuthentication, RunSchedule, SpotPool,
+                                    ThreatDetection, TieredStorage, WebAcl, WorkloadIdentity)
+from aiinfra.constructs.aws.log_group import RETENTION_DAYS, retention_at_least
 from aiinfra.layout import aws_foundation_zones, aws_public_zones
-from aiinfra.observability.workload import boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
+from aiinfra.observability.workload import CAPACITY_WAIT_SECONDS, boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.planner.security import (api_authentication, compliance_retention_days, peak_qps, threat_detection,
@@ -25,7 +26,8 @@ from aiinfra.planner.security import (api_authentication, compliance_retention_d
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
-from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input
+from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input, log_retention_days,
+                                  with_image)
 
 
 
@@ -142,6 +144,9 @@ class AwsWorkload:
         self.identity = WorkloadIdentity(self.stack, "identity", name=short(name, 64), bucket_arns=[storage.arn], object_prefix=w.name,
                                          kms_key_arns=[key.arn], autoscaling_group_names=[] if serving else [name],
                                          cluster_discovery=not serving, signing_key_arns=signing_key_arns(spec_workload(spec, w).image_signing_key))
+        # The nodes' container output and boot log, kept after scale-in deletes their volumes (the role writes here only).
+        self.logs = LogGroup(self.stack, "logs", name=self.identity.log_group_name, kms_key_arn=key.arn,
+                             retention_days=retention_at_least(min(log_retention_days(spec), RETENTION_DAYS[-1])))
         subnet_ids = _subnets_for(foundation, net.private_subnet_ids, w.zones, 1)
         # The workload's own network scope: in from its own nodes (any run over several nodes, Spark included) and its load balancer only.
         self.node_security_group = NodeSecurityGroup(self.stack, "node-sg", name=f"{name}-nodes", vpc_id=net.vpc_id, collective=w.collective,
@@ -169,7 +174,8 @@ class AwsWorkload:
             health_check_grace_seconds=SERVING_GRACE_SECONDS if serving else 600, efa_interfaces=w.efa_interfaces_per_node,
             data_volume_gib=w.data_volume_gib_per_node, data_volume_type=w.data_volume_type or "gp3",
             placement_group_name=net.placement_group_name if w.placement == "cluster" else None, spot=spot,
-            user_data_base64=base64.b64encode(aws_user_data_gzip(boot_config(spec, w, "aws", (name,), **boot_monitoring(spec, w, name)))).decode(),
+            user_data_base64=base64.b64encode(aws_user_data_gzip(boot_config(spec, w, "aws", (name,), log_group=self.logs.name,
+                                                                                         **boot_monitoring(spec, w, name)))).decode(),
             instance_tags=instance_tags,
             service_linked_role_arn=key.autoscaling_role_arn, capacity_reservation_id=w.reservation,
             capacity_block=w.capacity_block, collective=w.collective,
@@ -184,10 +190,18 @@ class AwsWorkload:
                               "roll to the current one between runs with terraform apply -replace="
                               f"terraform_data.{self.group.image_pin.friendly_unique_id} in its stack folder (docs/security.md), "
                               "or pin one with clouds.aws.ami_id")
+        if serving and image_var is not None:
+            # No image, no spend: the serving group rests at zero until an image is given; then its minimum
+            # (raising MinSize above the group's size raises DesiredCapacity with it:
+            # https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_UpdateAutoScalingGroup.html).
+            self.group.autoscaling_group.add_override("min_size", with_image(w.min_nodes))
+            self.group.autoscaling_group.add_override("desired_capacity", with_image(w.nodes))
         self.endpoint = None
         if not serving and w.schedule and w.stop_schedule:
+            # No image, no spend: the schedule exists, and its start sets zero nodes until an image is given.
             self.runs = RunSchedule(self.stack, "runs", group_name=self.group.name, nodes=w.nodes, max_nodes=w.max_nodes,
-                                    start=w.schedule, stop=w.stop_schedule, name=short(name, 200))
+                                    start=w.schedule, stop=w.stop_schedule, name=short(name, 200),
+                                    start_when=HAS_IMAGE if image_var is not None else None)
         elif not serving:
             self.notes.append(f"{self.stack.node.id}: {w.name} runs on demand only (no schedule): set the group's desired capacity to "
                               f"{w.nodes} to start a run; its nodes scale it back to zero when the run ends")
@@ -213,6 +227,11 @@ class AwsWorkload:
                              target_group=self.endpoint.target_group_arn_suffix if self.endpoint else None)
         self.alerts = Alerts(self.stack, "alerts", name=name, kms_key_arn=key.arn, rules=alert_rules_for(spec.alerting_rules, w), target=target,
                              topic_arn=foundation.alerts.topic_arn)
+        # A group that never gets its nodes (quota 0, no spot, a full placement group) raises nothing else: no node boots to say so.
+        self.alerts.capacity(group_name=self.group.name, wait_seconds=CAPACITY_WAIT_SECONDS)
+        if not spec.clouds.aws.alert_emails:
+            self.notes.append(f"{self.stack.node.id}: {len(self.alerts.alarm_names)} alarms notify nobody (the alerts topic has no "
+                              "subscription: alarms show in CloudWatch only); set clouds.aws.alert_emails to subscribe e-mail addresses")
         TerraformOutput(self.stack, "autoscaling_group_name", value=self.group.name)
 
     def _authentication(self, spec: Spec, w: WorkloadPlan) -> OidcAuthentication | None:

@@ -24,7 +24,7 @@ from aiinfra.constructs.gcp.security_policy import SecurityPolicy
 from aiinfra.constructs.gcp.threat_detection import NODE_METADATA as SCAN_METADATA
 from aiinfra.constructs.gcp.threat_detection import SERVICES as THREAT_SERVICES
 from aiinfra.observability.agents import JOB_METRICS, ops_agent_supported
-from aiinfra.observability.workload import boot_monitoring, charted_metrics, row_title, workload_rules
+from aiinfra.observability.workload import CAPACITY_WAIT_SECONDS, boot_monitoring, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
 from aiinfra.planner.security import (api_authentication, compliance_based, key_protection, peak_qps, segmentation, threat_detection,
@@ -33,7 +33,7 @@ from aiinfra.policy.aspect import suppress
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
-from aiinfra.stacks.nodes import BUCKET_KEY, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input
+from aiinfra.stacks.nodes import BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input, with_image
 
 WORKLOAD_LABEL = "aiinfra-workload"
 # The proxy-only subnet of internal endpoints: apart from the nodes' 10.50.0.0/20 and the GPU NICs' 10.60.0.0/16.
@@ -230,6 +230,12 @@ class GcpWorkload:
         metadata = {BUCKET_KEY: storage.bucket_name, **(SCAN_METADATA if vulnerability_scanning(spec) else {})}
         if image_var is not None:
             metadata[IMAGE_KEY] = image_var
+        if not agent:
+            # Container-Optimized OS ships the journal (the boot's steps) and the containers' output to Cloud
+            # Logging itself, and node-problem-detector's health metrics to Cloud Monitoring, when asked to:
+            # https://cloud.google.com/container-optimized-os/docs/how-to/logging
+            # https://cloud.google.com/container-optimized-os/docs/how-to/monitoring
+            metadata.update({"google-logging-enabled": "true", "google-monitoring-enabled": "true"})
         # The groups' names are known before the groups exist (the boot and the schedule name them).
         group_names = GpuInstanceGroup.names_for(name, spot)
         n1_gpus = w.instance_type.startswith("n1-") and w.gpus_per_node
@@ -249,7 +255,7 @@ class GcpWorkload:
             # With the image a deploy-time input, auto-healing is on only once there is a server to check.
             auto_healing_when=f'{IMAGE_VARIABLE_REF} != ""' if serving and image_var is not None else None,
             auto_healing_delay_seconds=SERVING_GRACE_SECONDS,
-            boot_metadata=gcp_metadata(boot_config(spec, w, "gcp", tuple(group_names.values()), project=gcp.project,
+            boot_metadata=gcp_metadata(boot_config(spec, w, "gcp", tuple(group_names.values()), project=gcp.project, log_group=name,
                                                    **boot_monitoring(spec, w, name))), metadata=metadata,
             extra_scopes=[] if serving else [COMPUTE_SCOPE],
             manage_size=False,
@@ -265,9 +271,11 @@ class GcpWorkload:
                                     groups=list(group_names.values()), instance_prefix=name)
             if w.schedule and w.stop_schedule:
                 sizes = {"spot": w.nodes - (spot.on_demand_base if spot else 0), "on-demand": spot.on_demand_base if spot else w.nodes}
+                # No image, no spend: the schedule exists, and its start jobs resize to zero until an image is given.
                 self.runs = RunSchedule(self.stack, "runs", project=gcp.project, region=w.region, name=short(name, 50),
                                         groups=[(g, sizes[kind]) for kind, g in group_names.items()], start=w.schedule,
-                                        stop=w.stop_schedule, service_account_email=self.identity.email)
+                                        stop=w.stop_schedule, service_account_email=self.identity.email,
+                                        start_when=HAS_IMAGE if image_var is not None else None)
             else:
                 self.notes.append(f"{self.stack.node.id}: {w.name} runs on demand only (no schedule): resize its group to {w.nodes} to start "
                                   "a run; its nodes resize it back to zero when the run ends")
@@ -316,6 +324,8 @@ class GcpWorkload:
                                             interval_sec=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES)
                 self.endpoint = InferenceEndpoint(self.stack, "endpoint", health_check=health, security_policy=self.armor.id, **serving_args)
             TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)
+            if image_var is not None:
+                self._serve_only_with_image(w, spot)
         target = PolicyTarget(workload=w.name, labels={COST_SCOPE_KEY: foundation.name}, groups=tuple(group_names.values()), job=name,
                               job_types=foundation.descriptors.types, node_hour_usd=w.hourly_usd / max(w.nodes, 1), serving=serving,
                               forwarding_rule=f"{name}-https" if serving else None, internal=serving and w.exposure == "internal")
@@ -325,6 +335,8 @@ class GcpWorkload:
             self.notes.append(f"{self.stack.node.id}: no policy for {text}")
         self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=name, rules=rules, target=target,
                              notification_channels=foundation.alerts.channel_ids)
+        # A group that never gets its VMs (quota 0, no Spot, a full placement policy) raises nothing else: no node boots to say so.
+        self.alerts.capacity(base_instance_names=list(group_names.values()), wait_seconds=CAPACITY_WAIT_SECONDS)
         if serving and w.exposure != "internal" and api_authentication(spec):
             # Identity-Aware Proxy answers an unauthenticated checker before any backend: an uptime check would see IAP, not the model.
             self.notes.append(f"{self.stack.node.id}: no uptime check on {w.name}'s endpoint: Identity-Aware Proxy answers unauthenticated "
@@ -337,6 +349,20 @@ class GcpWorkload:
             self.notes.append(f"{self.stack.node.id}: {len(self.alerts.policies)} alert policies notify nobody (incidents show in Cloud "
                               "Monitoring only); set clouds.gcp.alert_emails to add e-mail channels")
         TerraformOutput(self.stack, "instance_group_manager", value=self.group.name)
+
+    def _serve_only_with_image(self, w: WorkloadPlan, spot: SpotPool | None) -> None:
+        """No image, no spend: a serving group's VMs start only once an image is given. The groups
+        are created at zero and the autoscaler is off until then (``autoscalingPolicy.mode`` OFF
+        "disables the autoscaler but maintains its configuration":
+        https://cloud.google.com/compute/docs/reference/rest/v1/regionAutoscalers); with the image
+        it is ON and scales the main group to its minimum. A group the autoscaler does not size
+        (the on-demand base beside a Spot group) is sized by Terraform."""
+        sizes = {"spot": w.nodes - spot.on_demand_base, "on-demand": spot.on_demand_base} if spot else {"on-demand": w.nodes}
+        for kind, manager in self.group.managers.items():
+            manager.add_override("target_size", with_image(sizes[kind]))
+            if manager is not self.group.manager and sizes[kind]:
+                manager.add_override("lifecycle.ignore_changes", [])
+        self.endpoint.autoscaler.add_override("autoscaling_policy.mode", f'${{{HAS_IMAGE} ? "ON" : "OFF"}}')
 
 
 def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[str]]:

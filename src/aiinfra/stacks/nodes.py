@@ -8,8 +8,10 @@ from aiinfra.cdk import TerraformStack, TerraformVariable
 
 from aiinfra.boot.workload import BUCKET_KEY, IMAGE_KEY, boot_config
 from aiinfra.planner.model import WorkloadPlan
+from aiinfra.spec.models import Spec
 
-__all__ = ["BUCKET_KEY", "IMAGE_KEY", "IMAGE_VARIABLE", "IMAGE_VARIABLE_REF", "SERVING_GRACE_SECONDS", "boot_config", "image_input"]
+__all__ = ["BUCKET_KEY", "HAS_IMAGE", "IMAGE_KEY", "IMAGE_VARIABLE", "IMAGE_VARIABLE_REF", "SERVING_GRACE_SECONDS", "boot_config", "image_input",
+           "log_retention_days", "with_image"]
 
 # Serving nodes pull an image (NGC images are 10-20 GB) and load a model before they answer
 # health checks: they are not judged for the first 20 minutes.
@@ -17,16 +19,42 @@ SERVING_GRACE_SECONDS = 1200
 # The stack variable holding the image when the spec has none (its id, as Terraform names it).
 IMAGE_VARIABLE = "image"
 IMAGE_VARIABLE_REF = f"var.{IMAGE_VARIABLE}"
+# No image, no spend: with the image a deploy-time input, what starts nodes (the run schedule's
+# start, a serving group's size) is this Terraform condition's, so an empty image starts none.
+HAS_IMAGE = f'{IMAGE_VARIABLE_REF} != ""'
+# Days the nodes' logs are kept when the spec asks for no compliance retention: a year, as the
+# foundation keeps its VPC flow logs (and as checkov's CKV_AWS_338 asks of a log group).
+LOG_RETENTION_DAYS = 365
+
+
+def with_image(nodes: int) -> str:
+    """``nodes`` once an image is given, else 0: a Terraform expression for a size argument."""
+    return f"${{{HAS_IMAGE} ? {nodes} : 0}}"
+
+
+def log_retention_days(spec: Spec) -> int:
+    """How long the nodes' logs are kept: the compliance retention when the spec asks for one
+    (``data_retention: compliance_based`` with ``retention_period``), else ``LOG_RETENTION_DAYS``."""
+    from aiinfra.planner.security import compliance_retention_days
+
+    return max(compliance_retention_days(spec) or 0, LOG_RETENTION_DAYS)
 
 
 def image_input(stack: TerraformStack, w: WorkloadPlan, notes: list[str]) -> str | None:
     """The workload's image: None when the spec names it (it is in the boot configuration);
-    else a Terraform variable of the stack (empty by default: the nodes are prepared and wait)."""
+    else a Terraform variable of the stack, empty by default: then no node starts (the run
+    schedule starts none, a serving group stays at zero) until an image is given."""
     if w.image:
         return None
     var = TerraformVariable(stack, IMAGE_VARIABLE, type="string", default="", nullable=False,
-                            description=f"Container image {w.name}'s nodes run (e.g. nvcr.io/nvidia/pytorch:24.08-py3); empty: the nodes "
-                                        "are prepared (disks, drivers, interconnect) and wait for your own deployment. Or set image: in the spec")
-    notes.append(f"{stack.node.id}: no image for {w.name}: its nodes are prepared and wait; pass -var 'image=<registry>/<image>:<tag>' "
-                 "(or set image: on the workload) to run it")
+                            description=f"Container image {w.name}'s nodes run (e.g. nvcr.io/nvidia/pytorch:24.08-py3); empty: no node starts "
+                                        "(the run schedule starts none, a serving group stays at zero). Or set image: in the spec")
+    if w.type == "inference":
+        held = "its serving group stays at zero nodes"
+    elif w.schedule and w.stop_schedule:
+        held = "its run schedule exists but starts zero nodes"
+    else:
+        held = "nothing starts its nodes (runs on demand only), and a node started by hand is prepared and waits"
+    notes.append(f"{stack.node.id}: no image for {w.name}: no node starts until an image is given ({held}); pass "
+                 "-var 'image=<registry>/<image>:<tag>' (or set image: on the workload) to run it")
     return var.string_value

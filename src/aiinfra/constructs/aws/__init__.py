@@ -8,6 +8,7 @@ from aiinfra.constructs.aws.cluster_network import ClusterNetwork
 from aiinfra.constructs.aws.encryption_key import EncryptionKey
 from aiinfra.constructs.aws.gpu_instance_group import GpuInstanceGroup
 from aiinfra.constructs.aws.inference_endpoint import InferenceEndpoint, OidcAuthentication
+from aiinfra.constructs.aws.log_group import LogGroup
 from aiinfra.constructs.aws.node_security_group import NodeSecurityGroup
 from aiinfra.constructs.aws.provider import AwsProvider
 from aiinfra.constructs.aws.run_schedule import RunSchedule
@@ -18,4 +19,4 @@ from aiinfra.constructs.aws.web_acl import WebAcl
 from aiinfra.constructs.aws.workload_identity import WorkloadIdentity
 
 __all__ = ["AlarmTarget", "AlertRule", "Alerts", "AwsProvider", "Budget", "Certificate", "ClusterNetwork", "Dashboard", "DashboardRow", "InferenceEndpoint", "EncryptionKey",
-           "GpuInstanceGroup", "NodeSecurityGroup", "OidcAuthentication", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WebAcl", "WorkloadIdentity"]
+           "GpuInstanceGroup", "LogGroup", "NodeSecurityGroup", "OidcAuthentication", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WebAcl", "WorkloadIdentity"]

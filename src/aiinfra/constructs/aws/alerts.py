@@ -154,3 +154,31 @@ class Alerts(Construct):
                 alarm_actions=[topic_arn], ok_actions=[topic_arn], tags={**tags, "severity": rule.severity})
             self.alarms.append(alarm)
             self.alarm_names.append(f"{name}-{slug}")
+        self._name, self._tags = name, tags
+
+    def capacity(self, *, group_name: str, wait_seconds: int = 1800, severity: str = "high"):
+        """An alarm when ``group_name`` wants more nodes than it has in service for ``wait_seconds``
+        (every minute of the wait): the group cannot get capacity (a quota of 0, no spot or
+        on-demand capacity in its zones, a full placement group), which raises nothing else since
+        no node boots to report it. It reads the group's own metrics, ``GroupDesiredCapacity`` and
+        ``GroupInServiceInstances`` (AWS/AutoScaling, one-minute granularity once enabled, as
+        ``GpuInstanceGroup`` does); no data (metrics collection off) is no alarm.
+        https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-metrics.html"""
+        if wait_seconds < PERIOD or wait_seconds > 86400:
+            raise ValueError(f"wait_seconds must be between {PERIOD} and 86400, got {wait_seconds}")
+        periods = wait_seconds // PERIOD
+        dims = {"AutoScalingGroupName": group_name}
+        queries = [{"id": qid, "return_data": False,
+                    "metric": {"namespace": "AWS/AutoScaling", "metric_name": metric, "stat": "Average", "period": PERIOD, "dimensions": dims}}
+                   for qid, metric in (("desired", "GroupDesiredCapacity"), ("running", "GroupInServiceInstances"))]
+        queries.append({"id": "value", "expression": "desired - running", "label": "nodes wanted, not in service", "return_data": True})
+        alarm = resource(
+            self, "alarm-capacity-not-met", "aws_cloudwatch_metric_alarm", alarm_name=f"{self._name}-capacity-not-met",
+            alarm_description=f"Capacity Not Met ({severity}): the group wants more nodes than it has in service for {wait_seconds} s "
+                              "(quota, no spot or on-demand capacity in its zones, a full placement group); its run or endpoint waits",
+            metric_query=queries, comparison_operator="GreaterThanThreshold", threshold=0, evaluation_periods=periods,
+            datapoints_to_alarm=periods, treat_missing_data="notBreaching", alarm_actions=[self.topic_arn], ok_actions=[self.topic_arn],
+            tags={**self._tags, "severity": severity})
+        self.alarms.append(alarm)
+        self.alarm_names.append(f"{self._name}-capacity-not-met")
+        return alarm

@@ -29,8 +29,9 @@ class EncryptionKey(Construct):
             the account (through IAM policies that name this key) may use it.
         service_principals: AWS services that may use the key on the account's behalf
             (for example ``sns.amazonaws.com``). Left out: CloudWatch (alarms to encrypted
-            topics), CloudWatch Logs of this region, SNS, Budgets and EventBridge (security
-            findings routed to an encrypted topic).
+            topics), SNS, Budgets and EventBridge (security findings routed to an encrypted topic),
+            and CloudWatch Logs of this region for the account's own log groups (its documented
+            ``kms:EncryptionContext:aws:logs:arn`` condition).
         allow_autoscaling: create an EC2 Auto Scaling service-linked role of the key's own
             (``AWSServiceRoleForAutoScaling_<suffix>``) and grant it the use of the key, which it
             needs to launch instances whose volumes it encrypts; groups name it with
@@ -65,7 +66,7 @@ class EncryptionKey(Construct):
             raise ValueError(f"custom_key_store_id must look like cks-1234567890abcdef0, got {custom_key_store_id!r}")
         ctx = AwsContext(self)
         services = list(service_principals) if service_principals is not None else [
-            "cloudwatch.amazonaws.com", f"logs.{ctx.region}.amazonaws.com", "sns.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
+            "cloudwatch.amazonaws.com", "sns.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
         statements = [{
             "Sid": "AccountAdministersKeyThroughIam",
             "Effect": "Allow",
@@ -80,6 +81,16 @@ class EncryptionKey(Construct):
             statements.append({"Sid": "ServicesUseKeyForThisAccount", "Effect": "Allow", "Principal": {"Service": services},
                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:Encrypt", "kms:DescribeKey"], "Resource": "*",
                                "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}})
+        if service_principals is None:
+            # CloudWatch Logs (log groups encrypted with this key: flow logs, the nodes' logs) as its
+            # guide writes the statement: the regional principal, limited through the encryption
+            # context CloudWatch Logs sets (the log group's ARN) to this account's log groups.
+            # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+            statements.append({"Sid": "CloudWatchLogsUseKeyForThisAccountsLogGroups", "Effect": "Allow",
+                               "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
+                               "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                               "Resource": "*",
+                               "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", "log-group:*", region=True)}}})
         self.autoscaling_role_arn: str | None = None
         if allow_autoscaling:
             suffix = autoscaling_role_suffix or alias

@@ -91,6 +91,8 @@ METRICS: dict[str, tuple[tuple[Q, ...], str | None]] = {
                        Q("failed", JOB_NAMESPACE, "RunFailed", "Sum", "group"), Q("restarted", JOB_NAMESPACE, "RunRestarted", "Sum", "group")),
                       None),
     "run_duration": _one(Q("m1", JOB_NAMESPACE, "RunDuration", "Maximum", "group")),
+    # Any node whose boot failed (members never arrived, image pull, GPU check, signature), 1 each.
+    "boot_failed": _one(Q("m1", JOB_NAMESPACE, "BootFailed", "Sum", "group")),
     # Instance-hours at the plan's price over the requests served in the same period.
     "cost_per_prediction": ((Q("nodes", "AWS/AutoScaling", "GroupInServiceInstances", "Average", "group"), Q("requests", ELB, "RequestCount", "Sum", "lb")),
                             "nodes * {node_hour_usd} * PERIOD(requests) / 3600 / requests"),

@@ -45,7 +45,8 @@ class WorkloadIdentity(Construct):
         kms_key_arns: keys it may use to encrypt and decrypt.
         ssm: attach Session Manager access; default on.
         cloudwatch_agent: allow the CloudWatch agent to publish GPU metrics (AWS's managed
-            ``CloudWatchAgentServerPolicy``) and to write the workload's own log groups; default on.
+            ``CloudWatchAgentServerPolicy``) and to write the workload's own log group,
+            ``/aiinfra/<name>`` (``log_group_name``; created by the stack); default on.
         autoscaling_group_names: groups the nodes may scale to zero (their own: a finished run
             does). The only write allowed is ``autoscaling:UpdateAutoScalingGroup`` on those groups
             with ``MinSize`` 0 in the request and no ``MaxSize`` (``RESIZE_CONDITION``), i.e. what the
@@ -106,8 +107,13 @@ class WorkloadIdentity(Construct):
                                "Action": ["kms:GetPublicKey", "kms:DescribeKey"], "Resource": f"{base}:key/*",
                                "Condition": {"StringEquals": {"kms:RequestAlias": f"alias/{alias_name}"}}})
         if cloudwatch_agent:
-            statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"],
-                               "Resource": ctx.arn("logs", f"log-group:/aiinfra/{name}*", region=True)})
+            # The workload's own log group (/aiinfra/<name>, its stack creates it) and its streams: what docker's
+            # awslogs driver and the CloudWatch agent call. CreateLogStream / DescribeLogStreams act on a log-group,
+            # PutLogEvents on a log-stream (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html).
+            own_logs = ctx.arn("logs", f"log-group:/aiinfra/{name}", region=True)
+            statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow",
+                               "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                               "Resource": [own_logs, f"{own_logs}:log-stream:*"]})
         if autoscaling_group_names:
             statements.append({"Sid": "ScaleOwnGroupsToZero", "Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup",
                                "Resource": [ctx.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{g}", region=True)
@@ -149,3 +155,4 @@ class WorkloadIdentity(Construct):
         self.role_name: str = role_name
         self.instance_profile_arn: str = self.instance_profile.get_string_attribute("arn")
         self.instance_profile_name: str = self.instance_profile.get_string_attribute("name")
+        self.log_group_name: str = f"/aiinfra/{name}"  # the one log group the nodes may write (cloudwatch_agent)

@@ -9,6 +9,7 @@ Monitoring has no fourth level).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,6 +212,44 @@ class Alerts(Construct):
                         combiner="OR", severity=SEVERITIES.get(severity, "WARNING"), enabled=True, conditions=[condition],
                         notification_channels=self.channel_ids or None, documentation={"content": text, "mime_type": "text/markdown"},
                         user_labels={"severity": severity.lower(), "managed-by": "aiinfra"})
+
+    def capacity(self, *, base_instance_names: Sequence[str], wait_seconds: int = 1800, severity: str = "high"):
+        """A policy raised when Compute Engine fails to create a VM of the groups whose base instance
+        names are ``base_instance_names`` (a quota of 0, no Spot or on-demand capacity in the
+        zones, a full compact placement policy), at most once per ``wait_seconds`` while it goes on.
+
+        Cloud Monitoring has no metric of a managed instance group's target size (its Compute
+        Engine metrics list only ``instance_group/size``, the VMs that exist:
+        https://cloud.google.com/monitoring/api/metrics_gcp_c), so "target above running" cannot be
+        a threshold. The closest real signal is the group's failed creations: every
+        ``compute.instances.insert`` is in the Admin Activity audit log, which cannot be turned off
+        (https://cloud.google.com/compute/docs/logging/audit-logging), the failed ones at severity
+        ERROR, named ``<base instance name>-<4 characters>``. A log-match condition raises on them
+        (https://cloud.google.com/logging/docs/alerting/log-based-alerts: such a policy needs
+        ``alert_strategy.notification_rate_limit``), notifying at most once per ``wait_seconds``."""
+        if not base_instance_names:
+            raise ValueError("base_instance_names must name at least one group's base instance name")
+        bad = [n for n in base_instance_names if not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", n)]
+        if bad:
+            raise ValueError(f"base instance names are lowercase letters, digits and hyphens, got {bad!r}")
+        if not 300 <= wait_seconds <= 86400:
+            raise ValueError(f"wait_seconds must be between 300 and 86400, got {wait_seconds}")
+        names = "|".join(sorted(set(base_instance_names)))
+        condition = {"display_name": "a VM of the group could not be created", "condition_matched_log": {"filter": (
+            f'logName="projects/{self.project}/logs/cloudaudit.googleapis.com%2Factivity" AND resource.type="gce_instance" AND '
+            f'protoPayload.methodName:"compute.instances.insert" AND severity>=ERROR AND '
+            f'protoPayload.resourceName=~"/instances/({names})-[a-z0-9]{{4}}$"')}}
+        policy = resource(self, "policy-capacity-not-met", "google_monitoring_alert_policy", project=self.project,
+                          display_name=f"{self.name}: Capacity Not Met", combiner="OR", severity=SEVERITIES.get(severity, "WARNING"), enabled=True,
+                          conditions=[condition], notification_channels=self.channel_ids or None,
+                          alert_strategy={"notification_rate_limit": {"period": f"{wait_seconds}s"}, "auto_close": f"{max(wait_seconds, 1800)}s"},
+                          documentation={"content": f"Capacity Not Met ({severity}): Compute Engine could not create a VM of the group "
+                                                    "(quota, no Spot or on-demand capacity in its zones, a full placement policy); the group "
+                                                    "keeps retrying and its run or endpoint waits. The audit log entry says which.",
+                                         "mime_type": "text/markdown"},
+                          user_labels={"severity": severity.lower(), "managed-by": "aiinfra"})
+        self.policies.append(policy)
+        return policy
 
     def uptime(self, *, host: str, path: str, validate_ssl: bool, severity: str = "critical") -> None:
         """An HTTPS uptime check of a public endpoint from Google's checkers, and a policy raised

@@ -114,6 +114,8 @@ RECIPES: dict[str, Recipe] = {
     "training_job_status": Recipe(_job("run_failed")),
     "training_runs": Recipe(_job("run_started"), extra=(_job("run_succeeded"), _job("run_failed"), _job("run_restarted"))),
     "run_duration": Recipe(_job("run_duration", "ALIGN_MAX", "REDUCE_MAX")),
+    # Any node whose boot failed (members never arrived, image pull, GPU check, signature), 1 each.
+    "boot_failed": Recipe(_job("boot_failed")),
     # Node-hours at the plan's price over the requests served: USD per request.
     "cost_per_prediction": Recipe(promql=f"{_GROUP_SIZE} * {{price}} / 3600 / {_RPS}"),
     "node_cost": Recipe(promql=f"{_GROUP_SIZE} * {{price}}"),

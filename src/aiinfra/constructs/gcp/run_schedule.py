@@ -42,16 +42,21 @@ class RunSchedule(Construct):
         service_account_email: the identity the jobs call Compute Engine as; it needs
             ``compute.instanceGroupManagers.update`` on the groups (``GroupRunnerRole``).
         attempt_deadline: how long one call may take; retries: failed calls retried, default 5.
+        start_when: a Terraform boolean expression (e.g. ``var.image != ""``); while it is false
+            the start jobs resize their groups to 0, so the schedule exists and starts nothing (no
+            VM idles to the hard stop waiting for work). Left out, every start starts the run.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, region: str, name: str, groups: Sequence[tuple[str, int]], start: str,
-                 stop: str, service_account_email: str, retries: int = 5, attempt_deadline: str = "180s"):
+                 stop: str, service_account_email: str, retries: int = 5, attempt_deadline: str = "180s", start_when: str | None = None):
         super().__init__(scope, id)
         if not groups:
             raise ValueError("groups must name at least one managed instance group")
         start, stop = Cron.parse(start).text, Cron.parse(stop).text
         if start == stop:
             raise ValueError(f"start and stop must differ, got {start!r} for both")
+        if start_when is not None and (not start_when.strip() or "${" in start_when):
+            raise ValueError(f"start_when must be a bare Terraform expression (no ${{...}}), got {start_when!r}")
         self.jobs = []
         for i, (group, size) in enumerate(groups):
             if size < 0:
@@ -59,9 +64,13 @@ class RunSchedule(Construct):
             for action, cron, to in (("start", start, size), ("stop", stop, 0)):
                 if action == "start" and size == 0:
                     continue  # a group a run starts at zero is only resized down
+                description = f"{'start a run of' if to else 'hard stop of'} {group} ({to} VMs)"
+                if to and start_when is not None:
+                    description = f"start a run of {group} ({to} VMs when {start_when}, else 0)"
+                    to = f"${{{start_when} ? {to} : 0}}"
                 job = resource(
                     self, f"{action}-{i}", "google_cloud_scheduler_job", project=project, region=region,
-                    name=check_name(f"{name}-{i}-{action}"), description=f"{'start a run of' if to else 'hard stop of'} {group} ({to} VMs)",
+                    name=check_name(f"{name}-{i}-{action}"), description=description,
                     schedule=cron, time_zone="Etc/UTC", attempt_deadline=attempt_deadline,
                     retry_config={"retry_count": retries, "min_backoff_duration": "10s", "max_backoff_duration": "300s"},
                     http_target={"http_method": "POST", "uri": RESIZE_URI.format(project=project, region=region, group=group, size=to),
