@@ -456,7 +456,7 @@ class Sandbox:
             "HOME": str(self.root), "LANG": "C.UTF-8",
             "AIINFRA_ROOT": str(self.root), "STUB_STATE": str(self.state),
             "AIINFRA_POLL_SECONDS": "0.2", "AIINFRA_MEMBERS_TIMEOUT_SECONDS": "20",
-            "AIINFRA_MEMBER_CHECK_SECONDS": "1", "AIINFRA_GPU_TIMEOUT_SECONDS": "5",
+            "AIINFRA_MEMBER_CHECK_SECONDS": "1", "AIINFRA_GPU_TIMEOUT_SECONDS": "5", "AIINFRA_LOG_FLUSH_SECONDS": "1",
             "AIINFRA_HEALTH_TIMEOUT_SECONDS": "1",
         }
         env.update(extra)
@@ -719,6 +719,7 @@ def aws_scenarios(request, moto_server, tmp_path_factory):
 
     yield result
     pool.shutdown(wait=True, cancel_futures=True)
+    _reap()
     for stub in stubs:
         stub.close()
 
@@ -969,8 +970,7 @@ def test_aws_spot_notice_stops_the_container_with_grace_and_leaves_the_run_to_th
     # The Deep Learning AMI has already mounted the instance store on /opt/dlami/nvme.
     (box.state / "mounts").write_text(f"/dev/md0 {box.root}/opt/dlami/nvme\n")
     box.run_codes("0 60")
-    node = subprocess.Popen(["bash", str(box.boot / "node.sh")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    node = _start(box, env)
     deadline = time.monotonic() + 60
     while not box.job_runs() and time.monotonic() < deadline and node.poll() is None:
         time.sleep(0.1)
@@ -992,8 +992,7 @@ def test_aws_two_nodes_rank_by_lowest_ip_and_share_the_run(aws_node):
     world, nodes = aws_node(desired=2, nodes=2)
     for box, _, _ in nodes:
         box.run_codes("0 4")  # long enough for the other rank to join under load
-    procs = [subprocess.Popen(["bash", str(box.boot / "node.sh")], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for box, _, env in nodes]
+    procs = [_start(box, env) for box, _, env in nodes]
     outs = [p.communicate(timeout=180)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
     (low_ip, high_ip) = (ip for _, ip in world.instances)
@@ -1091,9 +1090,24 @@ def _exec_node(box: Sandbox, imds: ImdsStub, env: dict[str, str], work: Path) ->
     return {**env, "STUB_EXEC": "1", "STUB_WORKDIR": str(work), "STUB_GPUS": "2"}
 
 
-def _start(box: Sandbox, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(["bash", str(box.boot / "node.sh")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+_RUNNING: list[subprocess.Popen] = []
+
+
+def _start(box: Sandbox, env: dict[str, str], script: Path | None = None) -> subprocess.Popen:
+    """A node's boot (node.sh, or the GCP startup script) in a session of its own; whatever a failed
+    test leaves running is ended by _reap (the fixtures' teardown)."""
+    proc = subprocess.Popen(["bash", str(script or box.boot / "node.sh")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
+    _RUNNING.append(proc)
+    return proc
+
+
+def _reap() -> None:
+    while _RUNNING:
+        proc = _RUNNING.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
 
 
 def _seen(work: Path, attempt: int) -> list[dict]:
@@ -1244,6 +1258,8 @@ def test_aws_container_output_and_boot_log_go_to_the_log_group(aws_node):
     assert (box.root / CWAGENT_CONFIG).read_text() == agents.cloudwatch_agent_json((), "/aiinfra/acme-prod/train")
     assert "shipping /var/log/aiinfra/boot.log to /aiinfra/acme-prod/train" in proc.stdout
     assert "job: run" in (box.root / "var/log/aiinfra/boot.log").read_text()
+    # the agent gets its flush interval before the nodes go
+    assert proc.stdout.index("logs: giving the agent 1s") < proc.stdout.index(f"group: {world.group} scaled to zero")
 
 
 # ---------------------------------------------------------------- sandbox: GCP
@@ -1409,6 +1425,7 @@ def gcp_node(tmp_path):
         return cfg, bucket, fake, box, env
 
     yield make
+    _reap()
     for f in fakes:
         f.close()
 
@@ -1586,7 +1603,7 @@ def test_gcp_host_maintenance_checkpoints_and_resumes_without_spending_a_retry(g
     cfg, bucket, fake, box, env = gcp_node(run_codes=("0 60", "0"), retries=0, interconnect="", gpus_per_node=0)
     script = box.root / "startup-script"
     script.write_text(fake.attributes["startup-script"])
-    node = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    node = _start(box, env, script)
     deadline = time.monotonic() + 60
     while not box.job_runs() and time.monotonic() < deadline and node.poll() is None:
         time.sleep(0.1)
@@ -1631,8 +1648,7 @@ def test_gcp_two_nodes_real_torchrun_forms_one_world_of_nodes_x_gpus(gcp_node, t
             (b.state / "ip-addr").write_text(f"1: lo    inet {ip}/8 scope host lo\n")
             script = b.root / "startup-script"
             script.write_text(fake.attributes["startup-script"])
-            procs.append(subprocess.Popen(["bash", str(script)], env={**e, "STUB_EXEC": "1", "STUB_WORKDIR": str(work), "STUB_GPUS": "2"},
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            procs.append(_start(b, {**e, "STUB_EXEC": "1", "STUB_WORKDIR": str(work), "STUB_GPUS": "2"}, script))
         outs = [p.communicate(timeout=240)[0] for p in procs]
     finally:
         md2.close()

@@ -60,6 +60,7 @@ same ones): see the table's ``source`` for each row.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 import shlex
@@ -356,8 +357,10 @@ class BootConfig:
 # ---------------------------------------------------------------- rendering
 
 
+@functools.lru_cache(maxsize=None)
 def _package_file(name: str) -> str:
-    return (Path(__file__).parent / name).read_text(encoding="utf-8")  # a package file (pathlib: no tempfile import)
+    """A package file, read once a process (a synth renders the same scripts for every workload)."""
+    return (Path(__file__).parent / name).read_text(encoding="utf-8")  # pathlib: no tempfile import
 
 
 def _workload_env(cfg: BootConfig) -> str:
@@ -431,6 +434,8 @@ def boot_files(cfg: BootConfig) -> dict[str, str]:
         # The CloudWatch agent also ships the boot log (BOOT_LOG) to the log group.
         files[AGENT_CONFIG["aws"]] = agents.cloudwatch_agent_json(cfg.collect, cfg.log_group)
     elif cfg.cloud == "gcp" and cfg.collect:
+        # The Ops Agent also ships the boot log (its files receiver). The stacks collect nothing on
+        # Container-Optimized OS, whose journal reaches Cloud Logging with google-logging-enabled.
         files[AGENT_CONFIG["gcp"]] = agents.ops_agent_yaml(cfg.collect, cfg.dcgm)
     if cfg.signing_key:
         files["image.sh"] = _package_file("image.sh")
@@ -449,6 +454,7 @@ _LiteralDumper.add_representer(str, lambda dumper, value: dumper.represent_scala
 _COMMENT_LINE = re.compile(r"^[ \t]*#(?!!).*\n", re.M)
 
 
+@functools.lru_cache(maxsize=16)
 def compact_script(text: str) -> str:
     """A boot script without its comment-only lines (the shebang stays): what the EC2 user data
     carries, so the scripts fit its 16 KB; the package files keep their comments. The boot scripts

@@ -12,7 +12,7 @@
 # Test hooks (never set in production): AIINFRA_ROOT prefixes every host path the script writes or
 # mounts; AIINFRA_POLL_SECONDS, AIINFRA_MEMBERS_TIMEOUT_SECONDS,
 # AIINFRA_GPU_TIMEOUT_SECONDS, AIINFRA_HEALTH_TIMEOUT_SECONDS, AIINFRA_MEMBER_CHECK_SECONDS,
-# AIINFRA_STOP_GRACE_SECONDS and AIINFRA_RECORD_MARGIN_SECONDS shorten the waits; AIINFRA_COSIGN_URL
+# AIINFRA_STOP_GRACE_SECONDS, AIINFRA_RECORD_MARGIN_SECONDS and AIINFRA_LOG_FLUSH_SECONDS shorten the waits; AIINFRA_COSIGN_URL
 # and AIINFRA_COSIGN_SHA256 replace the pinned cosign download and its checksum (image.sh).
 set -euo pipefail
 
@@ -30,6 +30,10 @@ MEMBER_CHECK="${AIINFRA_MEMBER_CHECK_SECONDS:-60}"
 # Time the node keeps after the container's checkpoint grace to record a run it stops itself
 # (run record, RunFailed, duration, the groups' resize) before the cloud's hard stop.
 RECORD_MARGIN="${AIINFRA_RECORD_MARGIN_SECONDS:-120}"
+# Before the groups are scaled down, the agent gets this long to send the boot log's last lines
+# (the CloudWatch agent flushes logs every 5 s by default: force_flush_interval,
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch-Agent-Configuration-File-Details.html).
+LOG_FLUSH="${AIINFRA_LOG_FLUSH_SECONDS:-15}"
 STATE_DIR="${ROOT}/var/lib/aiinfra"
 # Every log line also goes to this file, which the node's agent ships to the cloud's logs
 # (observability.agents), so a failed boot is readable after the node is gone.
@@ -181,7 +185,8 @@ wait_for_gpus() {
 
 # start_agent: the agent with its rendered configuration (BootConfig.collect). Best effort.
 start_agent() {
-  [[ -n "${AIINFRA_COLLECT}${AIINFRA_LOG_GROUP}" ]] || return 0
+  # The agent runs when the boot carries its configuration (metrics collected, or AWS's boot log).
+  [[ -e "${BOOT_DIR}/agent.json" || -e "${BOOT_DIR}/agent.yaml" ]] || return 0
   if (cloud_agent_start); then
     AGENT_UP=1
     log "agent: collecting ${AIINFRA_COLLECT:-no metrics}${AIINFRA_LOG_GROUP:+, shipping ${LOG_FILE#"${ROOT}"} to ${AIINFRA_LOG_GROUP}}"
@@ -540,13 +545,22 @@ rank_in() {
   done
 }
 
+# scale_down: the run is over; the groups go to zero once the last log lines are shipped.
+scale_down() {
+  if ((AGENT_UP)) && [[ -n "${AIINFRA_LOG_GROUP}" ]]; then
+    log "logs: giving the agent ${LOG_FLUSH}s to ship the last lines before the nodes go"
+    sleep "${LOG_FLUSH}"
+  fi
+  cloud_scale_to_zero
+}
+
 fail_run() {
   RUN_STATUS=failed
   RUN_REASON="$1"
   write_state
   log "job: run ${RUN_ID} failed (${1}): $2"
   end_metrics RUN_FAILED
-  cloud_scale_to_zero
+  scale_down
 }
 
 # coordinator: resume the recorded run, stop if it already ended, or start a new one.
@@ -560,7 +574,7 @@ decide_run() {
         ;;
       done | failed)
         log "job: run ${RUN_ID} already ${RUN_STATUS}; nothing to run, scaling the groups to zero"
-        cloud_scale_to_zero
+        scale_down
         return 1
         ;;
     esac
@@ -692,7 +706,7 @@ run_coordinator() {
         write_state
         log "job: run ${RUN_ID} done after ${RUN_ATTEMPTS} attempt(s), scaling the groups to zero"
         end_metrics RUN_SUCCEEDED
-        cloud_scale_to_zero
+        scale_down
         return 0
         ;;
       watchdog)

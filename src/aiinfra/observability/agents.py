@@ -27,6 +27,7 @@ only leaves out the metric groups not collected.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -249,8 +250,15 @@ def ops_agent_config(collect: Collection[str], dcgm: bool = False) -> dict:
 
 def ops_agent_yaml(collect: Collection[str], dcgm: bool = False) -> str:
     """``ops_agent_config`` as the file the boot writes to /etc/google-cloud-ops-agent/config.yaml."""
+    return _ops_agent_yaml(_groups(collect), dcgm)
+
+
+@functools.lru_cache(maxsize=64)
+def _ops_agent_yaml(groups: tuple[str, ...], dcgm: bool) -> str:
+    # One rendering per (groups, dcgm) a process: a synth renders it for every GCP workload, and
+    # PyYAML's pure-Python parse of the template costs ~10 ms.
     head = "# aiinfra: rendered by aiinfra.observability.agents.ops_agent_config; merged with the agent's built-in configuration\n"
-    return head + yaml.safe_dump(ops_agent_config(collect, dcgm), sort_keys=False, default_flow_style=False)
+    return head + yaml.safe_dump(ops_agent_config(groups, dcgm), sort_keys=False, default_flow_style=False)
 
 
 def _ops_agent_produced(cfg: dict) -> frozenset[str]:

@@ -652,8 +652,8 @@ class WorkloadPlanner:
                                    f"{batch_fields['health_check_path']}; autoscaling tracks {batch_fields['target_utilization']:.0%} of the "
                                    "replica throughput")
         reasons["image"] = (f"runs {w.image}" if w.image else
-                            "no image: the nodes are prepared (disks, drivers, interconnect) and wait for your deployment; "
-                            "synth asks for it as the Terraform variable image")
+                            "no image: no node starts until one is given (the run schedule starts zero nodes, a serving group "
+                            "rests at zero); synth asks for it as the Terraform variable image")
         volume, vtype, vwhy = self._data_volume(o, best.nodes)
         reasons["data_volume"] = vwhy
         mem = self._memory_reason(o, best.nodes)

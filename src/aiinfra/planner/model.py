@@ -75,8 +75,8 @@ class WorkloadPlan:
     replica_qps: float | None = None
     capacity_qps: float | None = None
     cost_per_1k_predictions_usd: float | None = None
-    # What runs on the nodes (SPEC.md v2). image None: the nodes are prepared and wait for the
-    # user's own deployment (the stacks then ask for it as a Terraform variable).
+    # What runs on the nodes (SPEC.md v2). image None: the stacks ask for it as a Terraform variable
+    # and start no node until it is given.
     image: str | None = None
     # Batch work: when runs start (cron, UTC; None = on demand), the cloud-side hard stop (the
     # start shifted by max_runtime_hours), the expected runtime costed, restarts of one run.
