@@ -350,8 +350,10 @@ case "$1" in
         elif [[ "$a" == --* ]]; then skip=1
         else image="$a"; fi
       done
+      # Its own process group, as a container is its own PID namespace: `docker stop` reaches
+      # every process in it, and after the grace kills what is left (as docker does).
       cd "$STUB_WORKDIR" || exit 125
-      env -i PATH=/usr/bin:/bin HOME="$STUB_WORKDIR" "${envs[@]}" "${cmd[@]}" &
+      setsid env -i PATH=/usr/bin:/bin HOME="$STUB_WORKDIR" "${envs[@]}" "${cmd[@]}" &
       echo $! >"$STUB_STATE/container.pid"
       wait $!; rc=$?; rm -f "$STUB_STATE/container.pid"; exit $rc
     fi
@@ -362,7 +364,14 @@ case "$1" in
     end=$(( $(date +%s) + ${secs:-0} ))
     while (( $(date +%s) < end )); do [[ -e "$STUB_STATE/stopped" ]] && exit 143; sleep 0.1; done
     exit "${code:-0}" ;;
-  stop) touch "$STUB_STATE/stopped"; [[ -e "$STUB_STATE/container.pid" ]] && kill -TERM "$(cat "$STUB_STATE/container.pid")" 2>/dev/null; exit 0 ;;
+  stop)
+    touch "$STUB_STATE/stopped"
+    if [[ -e "$STUB_STATE/container.pid" && ! -e "$STUB_STATE/stopping" ]]; then
+      touch "$STUB_STATE/stopping"; g=$(cat "$STUB_STATE/container.pid")
+      kill -TERM -- "-$g" 2>/dev/null
+      ( sleep "${3:-10}"; kill -KILL -- "-$g" 2>/dev/null; rm -f "$STUB_STATE/stopping" ) >/dev/null 2>&1 &
+    fi
+    exit 0 ;;
   login) cat >"$d/$n.stdin"; exit 0 ;;
   image) [[ "${2:-}" == inspect ]] && echo "LD_LIBRARY_PATH=/usr/local/cuda/lib64"; exit 0 ;;
   logs) [[ "${2:-}" == receive-datapath-manager ]] && echo "I1207 fastrak_gpumem_manager.cc] Buffer manager initialization completed."; exit 0 ;;
@@ -715,7 +724,7 @@ def aws_scenarios(request, moto_server, tmp_path_factory):
             futures[name] = pool.submit(body, make)
 
     def result(name: str) -> None:
-        futures[name].result(timeout=300)
+        futures[name].result(timeout=900)  # the pool's scenarios all run meanwhile
 
     yield result
     pool.shutdown(wait=True, cancel_futures=True)
@@ -993,7 +1002,7 @@ def test_aws_two_nodes_rank_by_lowest_ip_and_share_the_run(aws_node):
     for box, _, _ in nodes:
         box.run_codes("0 4")  # long enough for the other rank to join under load
     procs = [_start(box, env) for box, _, env in nodes]
-    outs = [p.communicate(timeout=180)[0] for p in procs]
+    outs = _finish(procs, 240)
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
     (low_ip, high_ip) = (ip for _, ip in world.instances)
     seen = {}
@@ -1019,7 +1028,7 @@ def test_aws_two_nodes_a_lower_ip_that_joins_never_makes_a_second_rank_0(aws_nod
     for box, _, _ in nodes:
         box.run_codes("0 4")
     procs = [_start(box, env) for box, _, env in nodes]
-    outs = [p.communicate(timeout=180)[0] for p in procs]
+    outs = _finish(procs, 240)
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
     seen = {}
     for box, imds, _ in nodes:
@@ -1087,7 +1096,10 @@ def _torch_env(work: Path, steps: int, step_seconds: float) -> dict[str, str]:
 def _exec_node(box: Sandbox, imds: ImdsStub, env: dict[str, str], work: Path) -> dict[str, str]:
     """The node runs its container as a local process; its interface holds its (loopback) IP."""
     (box.state / "ip-addr").write_text(f"1: lo    inet {imds.meta['local-ipv4']}/8 scope host lo\n")
-    return {**env, "STUB_EXEC": "1", "STUB_WORKDIR": str(work), "STUB_GPUS": "2"}
+    # Polling once a second: every poll is an AWS CLI process, and torch's ranks need the CPU. A
+    # stopped container gets 10 s before it is killed.
+    return {**env, "STUB_EXEC": "1", "STUB_WORKDIR": str(work), "STUB_GPUS": "2", "AIINFRA_POLL_SECONDS": "1",
+            "AIINFRA_STOP_GRACE_SECONDS": "10"}
 
 
 _RUNNING: list[subprocess.Popen] = []
@@ -1100,6 +1112,23 @@ def _start(box: Sandbox, env: dict[str, str], script: Path | None = None) -> sub
                             text=True, start_new_session=True)
     _RUNNING.append(proc)
     return proc
+
+
+def _finish(procs: list[subprocess.Popen], timeout: float) -> list[str]:
+    """Every node's output once all have ended; past ``timeout`` (seconds, for all) the ones still
+    running are killed and the test fails with the tail of every node's output, not a cut repr."""
+    deadline = time.monotonic() + timeout
+    outs, late = [], []
+    for proc in procs:
+        try:
+            outs.append(proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            outs.append(proc.communicate()[0])
+            late.append(proc.pid)
+    if late:
+        pytest.fail(f"nodes still running after {timeout:.0f}s:\n" + "\n=====\n".join(o[-4000:] for o in outs))
+    return outs
 
 
 def _reap() -> None:
@@ -1126,7 +1155,7 @@ def test_aws_two_nodes_real_torchrun_forms_one_world_of_nodes_x_gpus(aws_node):
     for box, imds, env in nodes:
         (box.boot / "workload.env").write_text(boot_files(cfg)["workload.env"])
         procs.append(_start(box, _exec_node(box, imds, env, work)))
-    outs = [p.communicate(timeout=240)[0] for p in procs]
+    outs = _finish(procs, 400)
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
     (low, low_ip), (_, high_ip) = world.instances
     seen = _seen(work, 1)
@@ -1150,19 +1179,27 @@ def test_aws_two_nodes_lose_one_mid_run_and_restart_every_rank_from_the_checkpoi
         (box.boot / "workload.env").write_text(boot_files(cfg)["workload.env"])
         procs[imds.meta["local-ipv4"]] = _start(box, _exec_node(box, imds, env, work))
     (low, low_ip), (high, high_ip) = world.instances
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and not ((work / "step.json").exists() and json.loads((work / "step.json").read_text())["step"] >= 3):
+    deadline = time.monotonic() + 300
+
+    def under_way() -> bool:
+        return (work / "step.json").exists() and json.loads((work / "step.json").read_text())["step"] >= 3
+
+    while time.monotonic() < deadline and not under_way():
         assert all(p.poll() is None for p in procs.values()), "a node ended before the run was under way"
         time.sleep(0.2)
+    assert under_way(), "the run did not reach step 3 in 300 s"
     # The cloud takes the higher node away (its processes die with it); the group launches a replacement.
     world.asg.terminate_instance_in_auto_scaling_group(InstanceId=high, ShouldDecrementDesiredCapacity=False)
+    container = nodes[1][0].state / "container.pid"
     os.killpg(procs[high_ip].pid, signal.SIGKILL)
+    if container.exists():  # the container's processes go with the node
+        os.killpg(int(container.read_text()), signal.SIGKILL)
     procs[high_ip].wait()
     [(new, new_ip)] = [i for i in world.refresh() if i[0] not in (low, high)]
     box, imds, env = world.add_node(new, new_ip)
     (box.boot / "workload.env").write_text(boot_files(cfg)["workload.env"])
     procs[new_ip] = _start(box, _exec_node(box, imds, env, work))
-    outs = {ip: procs[ip].communicate(timeout=240)[0] for ip in (low_ip, new_ip)}
+    outs = dict(zip((low_ip, new_ip), _finish([procs[low_ip], procs[new_ip]], 420)))
     assert [procs[ip].returncode for ip in (low_ip, new_ip)] == [0, 0], "\n".join(outs.values())
     first, second = _seen(work, 1), _seen(work, 2)
     assert not list(work.glob("seen-3-*.json"))  # the loss cost exactly one new attempt
@@ -1649,7 +1686,7 @@ def test_gcp_two_nodes_real_torchrun_forms_one_world_of_nodes_x_gpus(gcp_node, t
             script = b.root / "startup-script"
             script.write_text(fake.attributes["startup-script"])
             procs.append(_start(b, {**e, "STUB_EXEC": "1", "STUB_WORKDIR": str(work), "STUB_GPUS": "2"}, script))
-        outs = [p.communicate(timeout=240)[0] for p in procs]
+        outs = _finish(procs, 400)
     finally:
         md2.close()
     assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
