@@ -685,5 +685,6 @@ class WorkloadPlanner:
             capacity_qps=round(best.replica_qps * best.nodes, 1) if best.replica_qps else None,
             cost_per_1k_predictions_usd=round(cost_1k, 6) if cost_1k is not None else None,
             image=w.image, reservation=w.reservation, capacity_block=bool(w.capacity_block), **batch_fields,
+            accelerator_runtime=rules.ACCELERATOR_RUNTIME.get(self.catalog.gpus[o.gpu].vendor, "") if o.gpu in self.catalog.gpus else "",
             reasons=reasons, alternatives=self._alternatives(best, options),
         )

@@ -102,6 +102,10 @@ class WorkloadPlan:
     # rendezvous), and losing one ends the attempt on all of them. Platform-neutral; multi_node
     # (the interconnect, EFA / GPU NICs, compact placement) stays a training-only decision.
     collective: bool = False
+    # The accelerator's software stack, from the catalog's vendor of the planned part: "cuda"
+    # (NVIDIA GPUs), "neuron" (AWS Inferentia / Trainium), "tpu" (Google TPU VMs), "" (CPU shapes).
+    # The boot and the node images follow it (no CUDA driver on a Neuron or TPU node).
+    accelerator_runtime: str = ""
     reasons: dict[str, str] = field(default_factory=dict)
     alternatives: list[Alternative] = field(default_factory=list)
 

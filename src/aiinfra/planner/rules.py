@@ -50,6 +50,10 @@ BURST_HEADROOM = 2.0
 AVAILABILITY_ZONES = ((99.95, 3), (99.9, 2), (0.0, 1))
 PRODUCTION_MIN_ZONES = 2
 
+# The software stack an accelerator vendor's parts need on the node (catalog/data/gpus.csv vendor):
+# CUDA for NVIDIA, the Neuron SDK for AWS Inferentia / Trainium, the TPU runtime (libtpu) for Google TPUs.
+ACCELERATOR_RUNTIME = {"nvidia": "cuda", "aws": "neuron", "google": "tpu"}
+
 # Memory a model needs on GPUs. Training with mixed-precision Adam keeps fp16 weights and
 # gradients plus fp32 master weights and two moments: 16 bytes a parameter (also what a
 # checkpoint holds), and 20% more for activations (ZeRO paper, Rajbhandari et al. 2020).
