@@ -78,6 +78,10 @@ class GpuModel(NamedTuple):
     # GB/s of memory bandwidth, one figure per memory option (A100 40 GB 1,555; 80 GB 2,039);
     # () when unknown (the planner's LLM throughput model needs it: planner/rules.py).
     memory_bandwidth_gb_s: tuple[float, ...] = ()
+    # Dense FP8 tensor TFLOPS and INT8 tensor TOPS (no sparsity); None where the part has none or no
+    # figure is published (gpus.csv header cites each figure).
+    fp8_tensor_tflops: float | None = None
+    int8_tensor_tops: float | None = None
 
     def bandwidth_gb_s(self, memory_gib: int) -> float | None:
         if not self.memory_bandwidth_gb_s:
@@ -105,6 +109,7 @@ class FileInfo(NamedTuple):
     generated: str
     sources: tuple[str, ...]
     choices: tuple[str, ...]
+    prices_as_of: str = ""  # date of the price data (cloud files); "" where the header has none
 
 
 def _read(path: Path) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
@@ -129,8 +134,9 @@ def _info(path: Path, header: dict[str, list[str]]) -> FileInfo:
     version = header.get("schema_version", ["?"])[0]
     if version != str(SCHEMA_VERSION):
         raise CatalogError(f"{path}: schema_version {version}, this aiinfra reads {SCHEMA_VERSION}")
-    return FileInfo(path, SCHEMA_VERSION, header.get("generated", ["unknown"])[0],
-                    tuple(header.get("source", [])), tuple(header.get("choice", [])))
+    generated = header.get("generated", ["unknown"])[0]
+    return FileInfo(path, SCHEMA_VERSION, generated, tuple(header.get("source", [])), tuple(header.get("choice", [])),
+                    header.get("prices_as_of", [""])[0])
 
 
 def _offer(cloud: str, row: dict[str, str]) -> InstanceOffer:
@@ -265,6 +271,11 @@ class Catalog:
         return sorted(self.gpus)
 
 
+def _opt_float(value: str | None) -> float | None:
+    value = (value or "").strip()
+    return float(value) if value else None
+
+
 def _gpus() -> tuple[list[GpuModel], FileInfo]:
     path = DATA_DIR / "gpus.csv"
     header, rows = _read(path)
@@ -274,7 +285,8 @@ def _gpus() -> tuple[list[GpuModel], FileInfo]:
         try:
             out.append(GpuModel(row["gpu"], row["vendor"], tuple(int(x) for x in row["memory_gib_options"].split()),
                                 float(row["fp16_tensor_tflops"]), tuple(row["aliases"].split()),
-                                tuple(float(x) for x in row.get("memory_bandwidth_gb_s", "").split())))
+                                tuple(float(x) for x in (row.get("memory_bandwidth_gb_s") or "").split()),
+                                _opt_float(row.get("fp8_tensor_tflops")), _opt_float(row.get("int8_tensor_tops"))))
         except (KeyError, ValueError, TypeError) as exc:
             raise CatalogError(f"{path}: row {i}: {exc}") from None
     return out, info

@@ -45,7 +45,7 @@ COLUMNS = [
 ]
 FACT_COLUMNS = ["network_gbps", "network_cards", "efa_interfaces", "gpudirect", "gpu_nics", "nic_mtu", "local_nvme_gib"]
 
-ALLOWED_GPUS = ("T4", "A10G", "L4", "L40S", "A100", "H100", "H200")
+ALLOWED_GPUS = ("T4", "A10G", "L4", "L40S", "A100", "H100", "H200", "B200", "Inferentia2", "Trainium", "Trainium2")
 
 # SkyPilot accelerator name -> (canonical gpu, nominal GiB per GPU, GCP accelerator type id)
 ACCELERATORS = {
@@ -58,6 +58,13 @@ ACCELERATORS = {
     "H100": ("H100", 80, "nvidia-h100-80gb"),
     "H100-MEGA": ("H100", 80, "nvidia-h100-mega-80gb"),
     "H200": ("H200", 141, "nvidia-h200-141gb"),
+    # B200: SkyPilot's GpuInfo says 183359 MiB (179 GiB usable); nominal 180 GB (B200-SXM-180GB as MLPerf lists it).
+    "B200": ("B200", 180, "nvidia-b200"),
+    # AWS Neuron parts: per-chip device memory from the Neuron architecture docs (Inferentia2 / Trainium 32 GiB,
+    # Trainium2 96 GiB; SkyPilot's GpuInfo gives 524288 MiB for Trainium2, the whole instance's per-chip share wrongly).
+    "Inferentia2": ("Inferentia2", 32, ""),
+    "Trainium": ("Trainium", 32, ""),
+    "Trainium2": ("Trainium2", 96, ""),
 }
 
 
@@ -70,7 +77,9 @@ AWS_SHAPES = (
     + _sizes("g5.", "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge")
     + _sizes("g6.", "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge")
     + _sizes("g6e.", "xlarge 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 48xlarge")
-    + ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge"]
+    + ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge"]
+    + _sizes("inf2.", "xlarge 8xlarge 24xlarge 48xlarge")
+    + ["trn1.2xlarge", "trn1.32xlarge", "trn1n.32xlarge", "trn2.48xlarge"]
     + _sizes("m6i.", "2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge")
     + _sizes("r6i.", "2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge")
     + _sizes("c6i.", "4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge")
@@ -99,7 +108,10 @@ COVERAGE = {
     "aws": {
         "shapes": AWS_SHAPES,
         "required_regions": ["us-east-1", "us-east-2", "us-west-2", "eu-west-1"],
-        "extra_regions": [],
+        # every other commercial region in which the source lists a covered shape (see REFRESHED_FAMILIES)
+        "extra_regions": ["ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
+                          "ap-southeast-3", "ap-southeast-4", "ca-central-1", "eu-central-1", "eu-north-1",
+                          "eu-south-2", "eu-west-2", "eu-west-3", "me-central-1", "us-west-1"],
     },
     "gcp": {
         "shapes": list(GCP_SHAPES),
@@ -113,6 +125,12 @@ COVERAGE = {
 class Zone:
     price: float | None
     spot: float | None
+
+
+def _local_zone(zone_id: str) -> bool:
+    """AWS Local Zone ids carry a city code (use1-atl2-az1, usw2-lax1-az1); they are not the region's AZs
+    (no cluster placement across them, fewer services), so they are left out."""
+    return zone_id.count("-") > 1
 
 
 def _num(value: str | None) -> float | None:
@@ -192,7 +210,7 @@ def build_aws(rows, regions):
     wanted = set(COVERAGE["aws"]["shapes"])
     for r in rows:
         shape, region = r["InstanceType"], r["Region"]
-        if shape not in wanted or region not in regions:
+        if shape not in wanted or region not in regions or _local_zone(r["AvailabilityZone"]):
             continue
         per.setdefault((shape, region), {}).setdefault(r["AvailabilityZone"], []).append(r)
         host.setdefault(shape, r)
@@ -326,7 +344,9 @@ CHOICES = {
         "where SkyPilot lists one zone twice (p4de.24xlarge: GpuInfo spelled 'A100' and 'A100-80GB'), the zone's price/spot is the minimum non-empty value of its rows",
         "gpudirect = efa on every AWS shape with efa_interfaces > 0 (including CPU shapes such as c6i.32xlarge); nic_mtu 9001",
         "local_nvme_gib = AWS InstanceStorageInfo.TotalSizeInGB (10^9 bytes) converted to GiB and rounded",
-        "coverage: g4dn (incl. metal), g5, g6, g6e, p4d, p4de, p5, p5e, p5en; m6i/r6i 2xlarge-32xlarge; c6i 4xlarge-32xlarge; regions us-east-1, us-east-2, us-west-2, eu-west-1",
+        "coverage: g4dn (incl. metal), g5, g6, g6e, p4d, p4de, p5, p5e, p5en, p6-b200 (B200), inf2 (Inferentia2), trn1/trn1n (Trainium), trn2 (Trainium2); m6i/r6i 2xlarge-32xlarge; c6i 4xlarge-32xlarge; regions us-east-1, us-east-2, us-west-2, eu-west-1 and every other region the source lists a covered shape in",
+        "gpu_count of Neuron shapes = Neuron devices (chips) a node, gpu_memory_gib = device memory a chip (Inferentia2 / Trainium 32, Trainium2 96: AWS Neuron architecture docs); instance_type is the EC2 instance type",
+        "AWS Local Zones (zone ids with a city code, e.g. use1-atl2-az1) are left out: they are not Availability Zones of the region",
     ],
     "gcp": [
         "SkyPilot lists GCP host VMs and GPUs as separate rows; every GPU shape's price is host + accelerator(count) per zone (a2/a3/g2 hosts include no GPU price; n1 + T4 = n1 host + count x T4), on-demand and spot alike; zones = zones where both the host and that accelerator count are listed",
@@ -339,11 +359,22 @@ CHOICES = {
 }
 
 
+def read_kept(path: Path, families: set[str]) -> list[dict[str, str]]:
+    """Data rows of a previous catalog file whose family is in `families`, unchanged."""
+    lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+    return [r for r in csv.DictReader(lines) if r["family"] in families]
+
+
 def render(cloud: str, vms: Path, source_commit: str, facts_path: Path, generated: str,
-           extract_note: str | None = None, supplementary_path: Path | None = DEFAULT_SUPPLEMENTARY) -> str:
+           extract_note: str | None = None, supplementary_path: Path | None = DEFAULT_SUPPLEMENTARY,
+           source_path: str | None = None, prices_as_of: str | None = None,
+           keep_from: Path | None = None, keep_families: tuple[str, ...] = (), keep_note: str | None = None) -> str:
     cov = COVERAGE[cloud]
     regions = cov["required_regions"] + cov["extra_regions"]
     rows = read_vms(vms)
+    kept = read_kept(keep_from, set(keep_families)) if keep_from else []
+    if kept:
+        rows = [r for r in rows if family_of(cloud, r["InstanceType"] or "") not in keep_families]
     built, notes = (build_aws if cloud == "aws" else build_gcp)(rows, regions)
     supp, supp_notes = load_supplementary(supplementary_path, cloud)
     used = add_supplementary(cloud, rows, built, supp, regions)
@@ -362,6 +393,7 @@ def render(cloud: str, vms: Path, source_commit: str, facts_path: Path, generate
             "on_demand_usd_hr": "" if b["on_demand"] is None else fmt(b["on_demand"]),
             "spot_usd_hr": "" if b["spot"] is None else fmt(b["spot"]),
         })
+    out_rows.extend(kept)
     out_rows.sort(key=lambda r: (r["instance_type"], r["region"], int(r["gpu_count"])))
 
     emitted = {(r["instance_type"], r["region"]) for r in out_rows}
@@ -372,14 +404,18 @@ def render(cloud: str, vms: Path, source_commit: str, facts_path: Path, generate
                 why = notes.get((shape, region), "not listed")
                 missing.setdefault(f"{shape}: {why}", []).append(region)
 
-    src = f"skypilot-org/skypilot-catalog catalogs/v7/{cloud}/vms.csv"
+    src = f"skypilot-org/skypilot-catalog {source_path or f'catalogs/v7/{cloud}/vms.csv'}"
     lines = [
         "# aiinfra GPU instance catalog",
         f"# cloud: {cloud}",
         f"# schema_version: {SCHEMA_VERSION}",
         f"# generated: {generated}",
+        f"# prices_as_of: {prices_as_of or generated}",
         f"# source: {src} @ {source_commit} (prices, vCPUs, memory, GPUs, zones)",
     ]
+    if kept:
+        lines.append(f"# source: rows of families {', '.join(keep_families)} kept unchanged from the previous data/{keep_from.name}"
+                     + (f" ({keep_note})" if keep_note else ""))
     if cloud == "aws":
         lines.append("# source: data/network_facts.csv aws rows = moto 5.2.5 ec2.describe_instance_types (AWS instance-type data: "
                      "NetworkPerformance, MaximumNetworkCards, MaximumEfaInterfaces, InstanceStorageInfo); nic_mtu per AWS EC2 MTU docs")
@@ -429,8 +465,15 @@ def main(argv: list[str] | None = None) -> int:
                         "(shape, region) pairs the vms.csv has no on-demand price for")
     p.add_argument("--generated", default=datetime.date.today().isoformat(), help="date recorded in the header (YYYY-MM-DD)")
     p.add_argument("--note", default=None, help="free-text '# note:' line, e.g. that --vms was an extract")
+    p.add_argument("--source-path", default=None, help="repository path of --vms (default catalogs/v7/<cloud>/vms.csv)")
+    p.add_argument("--prices-as-of", default=None, help="date of the price data (YYYY-MM-DD); default --generated")
+    p.add_argument("--keep-from", type=Path, default=None, help="previous catalog file whose --keep-families rows are kept")
+    p.add_argument("--keep-families", default="", help="comma-separated families kept from --keep-from")
+    p.add_argument("--keep-note", default=None, help="why the kept rows are still current (recorded in the header)")
     a = p.parse_args(argv)
-    text = render(a.cloud, a.vms, a.source_commit, a.network_facts, a.generated, a.note, a.supplementary)
+    fams = tuple(f for f in a.keep_families.split(",") if f)
+    text = render(a.cloud, a.vms, a.source_commit, a.network_facts, a.generated, a.note, a.supplementary,
+                  a.source_path, a.prices_as_of, a.keep_from, fams, a.keep_note)
     a.out.write_text(text)
     n = sum(1 for ln in text.splitlines() if ln and not ln.startswith("#")) - 1
     print(f"wrote {a.out} ({n} rows)", file=sys.stderr)
