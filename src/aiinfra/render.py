@@ -133,9 +133,20 @@ SECURITY_ROWS = ("Cloud", "Region", "On", "Control", "$/month")
 STORAGE_ROWS = ("Cloud", "Region", "Tier", "Class", "Size GiB", "After days", "$/month")
 
 
+def _catalog_line(plan: Plan) -> str:
+    """'catalog: aws.csv generated 2026-12-07 (prices as of 2026-12-07), ...' for text and Markdown."""
+    parts = []
+    for name, gen in sorted(plan.catalog_generated.items()):
+        if name in ("gpus", "storage"):
+            continue
+        asof = plan.catalog_prices_as_of.get(name)
+        parts.append(f"{name} generated {gen}" + (f" (prices as of {asof})" if asof else ""))
+    return "catalog: " + ", ".join(parts)
+
+
 def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     width = width or 160
-    out = [_headline(plan) + "\n"]
+    out = [_headline(plan) + "\n", _catalog_line(plan) + "\n"]
     out.append(_table([(name, i >= 8, i < 5) for i, name in enumerate(ROWS)], [_row(w) for w in plan.workloads], width, color=color))
     storage = [[s.cloud, s.region, t.tier, t.storage_class, f"{t.size_gib:,}", str(t.transition_after_days or "-"), _money(t.monthly_usd)]
                for s in plan.storage for t in s.tiers]
@@ -172,7 +183,7 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
 
 
 def plan_markdown(plan: Plan) -> str:
-    out = [f"### aiinfra plan: {plan.project} ({plan.environment})", "", f"**{_headline(plan)}**", ""]
+    out = [f"### aiinfra plan: {plan.project} ({plan.environment})", "", f"**{_headline(plan)}**", "", f"_{_catalog_line(plan)}_", ""]
     out.append("| " + " | ".join(ROWS) + " |")
     out.append("|" + "|".join("---:" if i >= 8 else "---" for i in range(len(ROWS))) + "|")
     for w in plan.workloads:

@@ -53,6 +53,10 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
         gpus_peak=sum(w.max_nodes * w.gpus_per_node for w in workloads),
         security_monthly_usd=round(guarded, 2),
     )
+    prices = {f.path.stem: f.prices_as_of for f in catalog.files if f.prices_as_of}
+    stale = catalog_staleness(prices)
+    if stale:
+        findings.append(Finding("catalog", stale, severity="warning"))
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
     generated = {f.path.stem: f.generated for f in catalog.files}
@@ -61,4 +65,36 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     from aiinfra.planner.monitoring import plan_monitoring
 
     return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
-                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec), security=security)
+                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec), security=security,
+                catalog_prices_as_of=prices)
+
+
+STALE_PRICES_DAYS = 90  # issue 26: list prices move (AWS cut P4/P5 up to 45% in June 2025); older data is flagged
+
+
+def today():
+    """The date plans are judged on: AIINFRA_TODAY (YYYY-MM-DD, for tests and reproducible reviews), else the clock."""
+    import datetime
+    import os
+
+    env = os.environ.get("AIINFRA_TODAY")
+    return datetime.date.fromisoformat(env) if env else datetime.date.today()
+
+
+def catalog_staleness(prices_as_of: dict[str, str], on=None) -> str | None:
+    """One warning line when any cloud file's price data is older than STALE_PRICES_DAYS, else None."""
+    import datetime
+
+    on = on or today()
+    old = []
+    for name, when in sorted(prices_as_of.items()):
+        try:
+            age = (on - datetime.date.fromisoformat(when)).days
+        except ValueError:
+            continue
+        if age > STALE_PRICES_DAYS:
+            old.append(f"{name} prices as of {when} ({age} days old)")
+    if not old:
+        return None
+    return (f"catalog {', '.join(old)}: older than {STALE_PRICES_DAYS} days, so costs may not be today's list prices; "
+            "run `aiinfra catalog refresh` and plan with AIINFRA_CATALOG_DIR set to its output")

@@ -207,6 +207,8 @@ class Plan:
 
     def clouds(self) -> list[str]:
         return sorted({w.cloud for w in self.workloads})
+    # Date of each cloud file's price data (header prices_as_of); text and Markdown show it (not in the JSON schema).
+    catalog_prices_as_of: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = _plain(self)

@@ -132,6 +132,9 @@ REGION_UTC_OFFSET_HOURS = {
     "us-east-1": -5, "us-east-2": -5, "us-west-1": -8, "us-west-2": -8, "ca-central-1": -5, "sa-east-1": -3,
     "eu-west-1": 0, "eu-west-2": 0, "eu-west-3": 1, "eu-central-1": 1, "eu-north-1": 1, "eu-south-1": 1,
     "ap-northeast-1": 9, "ap-northeast-2": 9, "ap-southeast-1": 8, "ap-southeast-2": 10, "ap-south-1": 5.5,
+    # issue 26's AWS regions (IANA zone of the region's city): Jakarta Asia/Jakarta, Melbourne Australia/Melbourne,
+    # Spain (Aragon) Europe/Madrid, UAE Asia/Dubai
+    "ap-southeast-3": 7, "ap-southeast-4": 10, "eu-south-2": 1, "me-central-1": 4,
     "us-central1": -6, "us-east1": -5, "us-east4": -5, "us-east5": -5, "us-south1": -6, "us-west1": -8, "us-west2": -8,
     "us-west3": -7, "us-west4": -8, "northamerica-northeast1": -5, "europe-west1": 1, "europe-west2": 0, "europe-west3": 1,
     "europe-west4": 1, "europe-west9": 1, "europe-north1": 2, "asia-east1": 8, "asia-northeast1": 9, "asia-southeast1": 8,

@@ -75,7 +75,7 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
         region = spec.clouds.region(cloud)
         known = catalog.regions(cloud)
         if region not in known:
-            add(f"clouds.{cloud}.region", did_you_mean(region, known, f"{cloud} region"))
+            add(f"clouds.{cloud}.region", did_you_mean(region, known, f"{cloud} region") + "; `aiinfra catalog refresh` adds regions and shapes the bundled catalog lacks")
 
     seen: dict[str, int] = {}
     for i, w in enumerate(spec.workload_inventory):
@@ -94,7 +94,7 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
             owners = [c for c in clouds if w.region in catalog.regions(c)]
             if not owners:
                 known = sorted({r for c in clouds for r in catalog.regions(c)})
-                add(f"{base}.region", did_you_mean(w.region, known, "region for " + "/".join(clouds)))
+                add(f"{base}.region", did_you_mean(w.region, known, "region for " + "/".join(clouds)) + "; `aiinfra catalog refresh` adds regions and shapes the bundled catalog lacks")
                 continue
             clouds = owners
 
@@ -102,7 +102,7 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
         if ask is not None:
             gpu = catalog.gpu_name(ask.model)
             if gpu is None:
-                add(f"{base}.gpu_requirements", did_you_mean(ask.model, catalog.gpu_names(), "GPU"))
+                add(f"{base}.gpu_requirements", did_you_mean(ask.model, catalog.gpu_names(), "GPU") + "; `aiinfra catalog refresh` adds regions and shapes the bundled catalog lacks")
             else:
                 options = catalog.gpus[gpu].memory_gib_options
                 if ask.memory_gib is not None and ask.memory_gib not in options:

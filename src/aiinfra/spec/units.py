@@ -113,7 +113,12 @@ class GpuAsk:
         return f"{self.count}x {self.model}{mem}"
 
 
-_GPU_ASK_RE = re.compile(r"^(?:(?P<count>-?\d+)\s*[x×*]\s*)?(?:nvidia[\s-]+)?(?:tesla[\s-]+)?(?P<model>[A-Za-z][A-Za-z0-9]*)(?:[\s-]+(?P<mem>\d+)\s*(?:gb|gib|g)?)?$", re.I)
+# "<count>x <model>[ <memory>GB]": the model may be several words ("TPU v5e", "Tesla T4") and carry a
+# memory size with a dash or space ("A100-80GB", "A100 80GB"); a trailing number is a memory only with a
+# unit or after a dash/space following a one-word model ("A100 80"), so "TPU v5e" stays the model.
+_GPU_ASK_RE = re.compile(r"^(?:(?P<count>-?\d+)\s*[x×*]\s*)?(?:nvidia[\s-]+)?(?:tesla[\s-]+)?"
+                         r"(?P<model>[A-Za-z][A-Za-z0-9]*(?:[\s_-]+[A-Za-z][A-Za-z0-9]*)*?)"
+                         r"(?:[\s-]+(?P<mem>\d+)\s*(?:gb|gib|g)?)?$", re.I)
 
 
 def parse_gpu_ask(value: object) -> GpuAsk:
@@ -128,7 +133,7 @@ def parse_gpu_ask(value: object) -> GpuAsk:
     mem = int(m["mem"]) if m["mem"] else None
     if mem is not None and mem <= 0:
         raise ValueError(f"GPU memory must be greater than zero, got {value!r}")
-    return GpuAsk(count=count, model=m["model"].upper(), memory_gib=mem)
+    return GpuAsk(count=count, model=re.sub(r"[\s_]+", " ", m["model"]).upper(), memory_gib=mem)
 
 
 def format_params(n: float) -> str:
