@@ -14,6 +14,7 @@ from aiinfra.cdk import Testing as CdkTesting  # noqa: E402
 from aiinfra.constructs._tf import AWS, provider  # noqa: E402
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, EncryptionKey, GpuInstanceGroup,  # noqa: E402
                                     InferenceEndpoint, RunSchedule, SpotPool, TieredStorage, WorkloadIdentity)
+from aiinfra.constructs.aws.inference_endpoint import CPU_TARGET_PERCENT  # noqa: E402
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
 
@@ -350,11 +351,31 @@ def test_group_behind_a_load_balancer_uses_its_health_check():
         synth(lambda s: group_stack(s, health_check_type="HTTP"))
 
 
-def test_endpoint_scales_on_requests_per_target_and_cpu():
+def scaling_policies(doc: dict) -> dict[str, float]:
+    return {p["target_tracking_configuration"]["predefined_metric_specification"]["predefined_metric_type"]:
+            p["target_tracking_configuration"]["target_value"] for p in doc["resource"]["aws_autoscaling_policy"].values()}
+
+
+def test_gpu_endpoint_scales_on_requests_per_target_alone():
+    # A GPU group scales on its serving signal only: a second (CPU) policy would hold scale-in until it agreed too
+    # (a group scales in only when every target-tracking policy is ready to).
     doc = endpoint_doc()
-    policies = {p["target_tracking_configuration"]["predefined_metric_specification"]["predefined_metric_type"]:
-                p["target_tracking_configuration"]["target_value"] for p in doc["resource"]["aws_autoscaling_policy"].values()}
-    assert policies == {"ALBRequestCountPerTarget": 15600.0, "ASGAverageCPUUtilization": 70.0}
+    assert scaling_policies(doc) == {"ALBRequestCountPerTarget": 15600.0}  # 260 requests a second a target, a minute
+    (policy,) = doc["resource"]["aws_autoscaling_policy"].values()
+    assert policy["policy_type"] == "TargetTrackingScaling" and policy["autoscaling_group_name"].startswith("${aws_autoscaling_group.")
+    # the load balancer's and target group's arn suffixes: the metric of this endpoint's targets
+    label = policy["target_tracking_configuration"]["predefined_metric_specification"]["resource_label"]
+    assert label.startswith("${aws_lb.") and "/${aws_lb_target_group." in label and label.count("arn_suffix") == 2
+    assert "ASGAverageCPUUtilization" not in json.dumps(doc["resource"])
+
+
+def test_cpu_only_endpoint_keeps_a_cpu_policy_when_asked():
+    doc = endpoint_doc(cpu_target_percent=CPU_TARGET_PERCENT)
+    assert scaling_policies(doc) == {"ALBRequestCountPerTarget": 15600.0, "ASGAverageCPUUtilization": 70.0}
+    with pytest.raises(ValueError, match=r"cpu_target_percent \(when given\) between 0 and 100"):
+        endpoint_doc(cpu_target_percent=0)
+    with pytest.raises(ValueError, match="requests_per_target must be positive"):
+        endpoint_doc(requests_per_target=0)
 
 
 def test_endpoint_is_public_by_default_and_internal_admits_only_the_vpc():

@@ -16,6 +16,7 @@ from aiinfra.constructs._tf import GOOGLE, provider  # noqa: E402
 from aiinfra.constructs.gcp import (AlertRule, Alerts, JobMetric, MetricDescriptors, PolicyTarget, ClusterNetwork, CompactPlacement, EncryptionKey, GpuInstanceGroup,  # noqa: E402
                                     GpuNicNetworks, GroupRunnerRole, HealthCheck, InferenceEndpoint, InternalEndpoint, ProjectServices, RunSchedule, SpotPool,
                                     TieredStorage, WorkloadIdentity)
+from aiinfra.constructs.gcp.inference_endpoint import CPU_TARGET  # noqa: E402
 from tests.gcp_schema import check_stack  # noqa: E402
 
 PROJECT = "acme-ml-prod"
@@ -318,10 +319,28 @@ def test_endpoint_backend_health_check_and_firewall_for_google_front_ends_only()
     assert lb_rule["source_ranges"] == ["130.211.0.0/22", "35.191.0.0/16"] and lb_rule["allow"] == [{"protocol": "tcp", "ports": ["8080"]}]
 
 
-def test_autoscaler_on_cpu_70_and_load_balancing_utilization_with_min_from_availability():
-    policy = only(endpoint_doc(), "google_compute_region_autoscaler")["autoscaling_policy"]
+def test_gpu_autoscaler_scales_on_load_balancing_utilization_of_the_replica_rate_alone():
+    # A GPU group scales on its serving signal only: the autoscaler follows whichever signal asks for the most VMs, so a
+    # busy-polling engine's CPU would hold every idle replica.
+    doc = endpoint_doc(lb_utilization_target=0.7)
+    policy = only(doc, "google_compute_region_autoscaler")["autoscaling_policy"]
     assert (policy["min_replicas"], policy["max_replicas"]) == (4, 8)
+    assert policy["load_balancing_utilization"] == {"target": 0.7} and "cpu_utilization" not in policy and "metric" not in policy
+    # ... of the backend's RATE capacity: 260 requests a second a replica, so each is kept at 0.7 x 260 = 182, the rate
+    # the AWS endpoint's requests-per-target policy tracks for the same plan (requests_per_target = 260 x 0.7)
+    (backend,) = only(doc, "google_compute_backend_service")["backend"]
+    assert (backend["balancing_mode"], backend["max_rate_per_instance"], backend["capacity_scaler"]) == ("RATE", 260, 1)
+    assert check_stack(doc) == []
+    assert only(endpoint_doc(), "google_compute_region_autoscaler")["autoscaling_policy"]["load_balancing_utilization"] == {"target": 0.8}
+
+
+def test_cpu_only_autoscaler_keeps_a_cpu_signal_when_asked():
+    doc = endpoint_doc(cpu_target=CPU_TARGET)
+    policy = only(doc, "google_compute_region_autoscaler")["autoscaling_policy"]
     assert policy["cpu_utilization"] == {"target": 0.7} and policy["load_balancing_utilization"] == {"target": 0.8}
+    assert check_stack(doc) == []
+    with pytest.raises(ValueError, match=r"cpu_target \(when given\) and lb_utilization_target between 0 and 1"):
+        endpoint_doc(cpu_target=1.5)
 
 
 def test_group_auto_heals_on_a_shared_health_check():
@@ -531,7 +550,11 @@ def test_internal_endpoint_takes_existing_regional_certificates_and_refuses_plai
     doc = synth(lambda s: build(s, ssl_certificates=[cert]))
     assert only(doc, "google_compute_region_target_https_proxy")["ssl_certificates"] == [cert]
     assert "google_certificate_manager_certificate" not in doc["resource"]
-    assert only(doc, "google_compute_region_autoscaler")["autoscaling_policy"]["min_replicas"] == 2
+    policy = only(doc, "google_compute_region_autoscaler")["autoscaling_policy"]
+    assert policy["min_replicas"] == 2 and "cpu_utilization" not in policy and policy["load_balancing_utilization"] == {"target": 0.8}
+    assert only(doc, "google_compute_region_backend_service")["backend"][0]["max_rate_per_instance"] == 100
+    cpu = synth(lambda s: build(s, ssl_certificates=[cert], cpu_target=CPU_TARGET))
+    assert only(cpu, "google_compute_region_autoscaler")["autoscaling_policy"]["cpu_utilization"] == {"target": 0.7}
     with pytest.raises(ValueError, match="serves HTTPS only"):
         synth(lambda s: build(s))
     with pytest.raises(ValueError, match="1 <= min_replicas <= max_replicas"):

@@ -84,6 +84,25 @@ def test_inference_stack_has_endpoint_alarms_and_replicas_from_the_plan(aws_out)
     assert set(healthy["metric_query"][0]["metric"]["dimensions"]) == {"LoadBalancer", "TargetGroup"}
 
 
+def serving_plan(spec: Path, name: str = "recommendation-inference"):
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec
+
+    return next(w for w in make_plan(load_spec(spec)).workloads if w.name == name)
+
+
+def test_gpu_serving_scales_on_requests_per_target_only(aws_out):
+    # The planned GPU serving group tracks the plan's target utilisation of its replica throughput, in requests per target a
+    # minute; no CPU policy (it would hold scale-in: the group scales in only when every target-tracking policy agrees).
+    w = serving_plan(AWS_ONLY)
+    assert w.gpu and w.replica_qps and w.target_utilization
+    doc = stack(aws_out, "recommendation-inference")
+    (policy,) = doc["resource"]["aws_autoscaling_policy"].values()
+    tracking = policy["target_tracking_configuration"]
+    assert tracking["predefined_metric_specification"]["predefined_metric_type"] == "ALBRequestCountPerTarget"
+    assert tracking["target_value"] == round(w.replica_qps * w.target_utilization * 60, 1)
+
+
 def test_provider_tags_and_local_state_outside_the_output(aws_out):
     doc = stack(aws_out, "foundation")
     tags = doc["provider"]["aws"][0]["default_tags"][0]["tags"]

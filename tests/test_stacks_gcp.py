@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT  # noqa: E402
 from tests.gcp_schema import check_stack  # noqa: E402
-from tests.test_stacks_aws import run_synth  # noqa: E402
+from tests.test_stacks_aws import run_synth, serving_plan  # noqa: E402
 
 GCP_ONLY = ROOT / "examples" / "gcp-only.yaml"
 PREFIX = "acme-ml-production-gcp-"
@@ -111,7 +111,15 @@ def test_inference_stack_has_endpoint_autoscaler_and_alert_policies(gcp_out):
     doc = stack(gcp_out, "recommendation-inference")
     (autoscaler,) = resources(doc, "google_compute_region_autoscaler")
     policy = autoscaler["autoscaling_policy"]
-    assert (policy["min_replicas"], policy["max_replicas"]) == (4, 8) and policy["cpu_utilization"]["target"] == 0.7
+    assert (policy["min_replicas"], policy["max_replicas"]) == (4, 8)
+    # GPU serving scales on the load balancer's utilization of each replica's planned rate, at the plan's target
+    # utilisation: the rate AWS's requests-per-target policy tracks for the same plan. No CPU signal (the autoscaler
+    # follows whichever signal asks for the most VMs, so a busy-polling engine's CPU would hold idle GPU nodes).
+    w = serving_plan(GCP_ONLY)
+    assert w.gpu and "cpu_utilization" not in policy and "metric" not in policy
+    assert policy["load_balancing_utilization"] == {"target": w.target_utilization}
+    (backend,) = resources(doc, "google_compute_backend_service")[0]["backend"]
+    assert (backend["balancing_mode"], backend["max_rate_per_instance"]) == ("RATE", round(w.replica_qps, 2))
     (mig,) = resources(doc, "google_compute_region_instance_group_manager")
     assert mig["lifecycle"] == {"ignore_changes": ["target_size"]} and len(mig["distribution_policy_zones"]) == 2
     assert resources(doc, "google_compute_managed_ssl_certificate")[0]["managed"]["domains"] == ["reco.acme-ml.example.com"]
@@ -215,6 +223,8 @@ def test_internal_exposure_is_a_regional_internal_https_endpoint(tmp_path):
     assert address["address_type"] == "INTERNAL"
     (backend,) = resources(doc, "google_compute_region_backend_service")
     assert backend["load_balancing_scheme"] == "INTERNAL_MANAGED"
+    (autoscaler,) = resources(doc, "google_compute_region_autoscaler")  # the same serving signal as the public endpoint
+    assert "cpu_utilization" not in autoscaler["autoscaling_policy"] and backend["backend"][0]["balancing_mode"] == "RATE"
     (hc,) = resources(doc, "google_compute_region_health_check")
     assert hc["http_health_check"] == {"port": 8000, "request_path": "/v2/health/ready"}
     (policy,) = resources(doc, "google_compute_region_ssl_policy")

@@ -16,6 +16,7 @@ from aiinfra.constructs.aws.provider import AwsProvider
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey,
                                     GpuInstanceGroup, InferenceEndpoint, LogGroup, NodeSecurityGroup, OidcAuthentication, RunSchedule, SpotPool,
                                     ThreatDetection, TieredStorage, WebAcl, WorkloadIdentity)
+from aiinfra.constructs.aws.inference_endpoint import CPU_TARGET_PERCENT
 from aiinfra.constructs.aws.log_group import RETENTION_DAYS, retention_at_least
 from aiinfra.layout import aws_foundation_zones, aws_public_zones
 from aiinfra.observability.workload import CAPACITY_WAIT_SECONDS, boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
@@ -213,6 +214,9 @@ class AwsWorkload:
                 node_security_group_id=self.node_security_group.id, autoscaling_group_name=self.group.name,
                 certificate_arn=self._certificate(spec, w),
                 requests_per_target=(w.replica_qps or 100.0) * (w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION),
+                # GPU serving scales on requests per target alone (a busy-polling engine's CPU blocks scale-in);
+                # CPU-only serving keeps the guide's CPU policy beside it.
+                cpu_target_percent=None if w.gpu else CPU_TARGET_PERCENT,
                 vpc_cidr=net.cidr, port=w.port or planner_rules.DEFAULT_MODEL_PORT,
                 health_check_path=w.health_check_path or planner_rules.DEFAULT_HEALTH_CHECK_PATH, internet_facing=public,
                 access_log_bucket=storage.log_bucket_name, authentication=self._authentication(spec, w))

@@ -19,7 +19,7 @@ from aiinfra.constructs.gcp import (AlertRule, Alerts, BillingBudget, ClusterNet
 from aiinfra.constructs.gcp.gpu_instance_group import DATA_DISK_TYPES, LOCAL_SSD_GIB
 from aiinfra.constructs.gcp.metrics import JOB_PREFIX, NOT_ON_GCP, RECIPES
 from aiinfra.constructs.gcp.project_services import DEFAULT_SERVICES
-from aiinfra.constructs.gcp.inference_endpoint import IapAccess
+from aiinfra.constructs.gcp.inference_endpoint import CPU_TARGET, IapAccess
 from aiinfra.constructs.gcp.security_policy import SecurityPolicy
 from aiinfra.constructs.gcp.threat_detection import NODE_METADATA as SCAN_METADATA
 from aiinfra.constructs.gcp.threat_detection import SERVICES as THREAT_SERVICES
@@ -306,7 +306,10 @@ class GcpWorkload:
                                 instance_groups=self.group.instance_groups, autoscale_group=self.group.id, min_replicas=max(1, w.min_nodes),
                                 max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=w.replica_qps or 100.0,
                                 lb_utilization_target=w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION, domains=domains,
-                                ssl_certificates=gcp.ssl_certificates)
+                                ssl_certificates=gcp.ssl_certificates,
+                                # GPU serving scales on the load balancer's utilization of max_rate_per_instance alone (a
+                                # busy-polling engine's CPU blocks scale-in); CPU-only serving keeps the guide's CPU signal.
+                                cpu_target=None if w.gpu else CPU_TARGET)
             if w.exposure == "internal":
                 self.endpoint = InternalEndpoint(self.stack, "endpoint", subnetwork=net.subnetwork_self_link, proxy_only_cidr=PROXY_ONLY_CIDR,
                                                  port=port, health_check_path=health_path, **serving_args)

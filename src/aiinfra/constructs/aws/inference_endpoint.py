@@ -1,5 +1,29 @@
-"""HTTPS load balancer in front of an inference group, with target-tracking autoscaling on
-requests per target and CPU (the guide's HPA: 70% CPU, requests per second per replica)."""
+"""HTTPS load balancer in front of an inference group, with target-tracking autoscaling on a
+serving signal: ALB requests per target at the plan's target utilisation of the replica
+throughput. CPU target tracking is opt-in (``cpu_target_percent``), for CPU-only serving groups.
+
+Why not CPU on GPU serving: a GPU node's CPU says little about its load (serving engines busy-poll
+a core, so CPU reads high while idle; or the GPU saturates while the CPU stays low), and with
+several target-tracking policies a group "will scale out ... if any of the target tracking
+policies are ready for scale out, but will scale in only if all of the target tracking policies
+(with the scale-in portion enabled) are ready to scale in" (Amazon EC2 Auto Scaling User Guide,
+target tracking considerations:
+https://docs.aws.amazon.com/autoscaling/ec2/userguide/as-scaling-target-tracking.html), so a CPU
+policy reading high would hold every idle GPU node. ``ALBRequestCountPerTarget`` is one of the
+predefined metrics target tracking documents (same page), changes in proportion to the group's
+size, and, unlike other metrics, emits zeros when no request arrives, so the group scales in when
+traffic stops.
+
+No GPU-utilization policy either: the CloudWatch agent's ``nvidia_smi_utilization_gpu`` (the
+repository's ``gpu_utilization``, ``constructs/aws/metrics.py``) is NVML's "percent of time over
+the past sample period during which one or more kernels was executing on the GPU"
+(https://docs.nvidia.com/deploy/nvml-api/structnvmlUtilization__t.html): a continuous-batching
+engine with one request in flight reads near 100%, which is not proportional to load as target
+tracking requires ("the metric value must increase or decrease proportionally to the number of
+instances", same page), and as a second policy it would block scale-in as CPU does. A metric
+target tracking does not get at all (the agent not collecting it) also holds scale-in: "A target
+tracking scaling policy does not scale in your Auto Scaling group when the specified metric has
+insufficient data, unless you use the ALBRequestCountPerTarget metric" (same page)."""
 
 from __future__ import annotations
 
@@ -16,6 +40,9 @@ TLS13_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # construct accepts: https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_AuthenticateOidcActionConfig.html
 UNAUTHENTICATED_ACTIONS = ("authenticate", "deny", "allow")
 MAX_SESSION_SECONDS = 604_800
+# The guide's HPA CPU target, for CPU-only serving groups (``InferenceEndpoint(cpu_target_percent=...)``);
+# GPU serving scales on requests per target only (the module's docstring says why).
+CPU_TARGET_PERCENT = 70.0
 
 
 @dataclass(frozen=True)
@@ -103,8 +130,13 @@ class InferenceEndpoint(Construct):
         certificate_arn: the ACM certificate of the HTTPS listener (required: no plain HTTP).
         requests_per_target: requests a second each replica should carry (the plan's replica
             throughput x its target utilisation); the target-tracking value of ALB requests per
-            target a minute is 60 times it.
-        cpu_target_percent: CPU target-tracking value; default 70 (the guide's HPA).
+            target a minute is 60 times it. The group's serving signal, the only one by default.
+        cpu_target_percent: a second target-tracking policy on the group's average CPU, for
+            CPU-only serving groups (``CPU_TARGET_PERCENT``, 70, is the guide's HPA). Left out,
+            none: a GPU group scales on requests per target alone (a busy-polling engine's CPU
+            reads high while idle, and the group scales in only when every policy agrees; the
+            module's docstring cites why). It used to default to 70: pass it to keep a CPU policy
+            on a group whose CPU follows its load.
         port: the model server's port on the nodes; default 8080.
         health_check_path: default ``/health``.
         internet_facing: default on (a public HTTPS endpoint, as on GCP: give public subnets);
@@ -124,12 +156,13 @@ class InferenceEndpoint(Construct):
 
     Attributes: ``arn`` (the load balancer's, for ``WebAcl(resource_arn=...)``), ``dns_name``,
     ``arn_suffix``, ``target_group_arn_suffix``, and the resources ``load_balancer``,
-    ``target_group``, ``listener``, ``security_group``.
+    ``target_group``, ``listener``, ``security_group``, ``requests_policy`` and ``cpu_policy``
+    (None without ``cpu_target_percent``).
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, vpc_id: str, subnet_ids: Sequence[str], node_security_group_id: str,
                  autoscaling_group_name: str, certificate_arn: str, requests_per_target: float, vpc_cidr: str,
-                 cpu_target_percent: float = 70.0, port: int = 8080, health_check_path: str = "/health", internet_facing: bool = True,
+                 cpu_target_percent: float | None = None, port: int = 8080, health_check_path: str = "/health", internet_facing: bool = True,
                  allowed_cidrs: Sequence[str] | None = None, access_log_bucket: str | None = None, deletion_protection: bool = True,
                  authentication: OidcAuthentication | None = None, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
@@ -139,8 +172,8 @@ class InferenceEndpoint(Construct):
             raise ValueError("an application load balancer needs subnets in at least two zones")
         if not certificate_arn:
             raise ValueError("certificate_arn is required: the endpoint serves HTTPS only")
-        if requests_per_target <= 0 or not 0 < cpu_target_percent <= 100:
-            raise ValueError("requests_per_target must be positive and cpu_target_percent between 0 and 100")
+        if requests_per_target <= 0 or cpu_target_percent is not None and not 0 < cpu_target_percent <= 100:
+            raise ValueError("requests_per_target must be positive and cpu_target_percent (when given) between 0 and 100")
         tags = dict(tags or {})
         cidrs = list(allowed_cidrs) if allowed_cidrs is not None else (["0.0.0.0/0"] if internet_facing else [vpc_cidr])
         self.security_group = resource(self, "lb-sg", "aws_security_group", name=f"{name}-lb", vpc_id=vpc_id,
@@ -184,7 +217,8 @@ class InferenceEndpoint(Construct):
             target_tracking_configuration={"predefined_metric_specification": {"predefined_metric_type": "ALBRequestCountPerTarget",
                                                                                "resource_label": label},
                                            "target_value": round(requests_per_target * 60, 1)})
-        self.cpu_policy = resource(
+        # CPU-only serving groups only: a second policy blocks scale-in until it agrees too (the module's docstring).
+        self.cpu_policy = None if cpu_target_percent is None else resource(
             self, "scale-on-cpu", "aws_autoscaling_policy", name=f"{name}-cpu", autoscaling_group_name=autoscaling_group_name,
             policy_type="TargetTrackingScaling",
             target_tracking_configuration={"predefined_metric_specification": {"predefined_metric_type": "ASGAverageCPUUtilization"},

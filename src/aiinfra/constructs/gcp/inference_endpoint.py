@@ -1,7 +1,33 @@
 """Global external HTTPS load balancer in front of an inference group (TLS 1.2+, RESTRICTED
-SSL policy, health checks, request logs) and a regional autoscaler on CPU 70% and
-load-balancing utilization (the guide's HPA), with min replicas from availability; optionally
-Identity-Aware Proxy on the backend service (``IapAccess``)."""
+SSL policy, health checks, request logs) and a regional autoscaler on a serving signal, with min
+replicas from availability; optionally Identity-Aware Proxy on the backend service (``IapAccess``).
+
+The serving signal is the load balancer's: the backend balances in ``RATE`` mode with
+``max_rate_per_instance`` = the replica's sustainable requests a second, and the autoscaler's
+``load_balancing_utilization`` target is the plan's target utilisation, so it keeps each replica
+at target x throughput requests a second, as the AWS endpoint's requests-per-target policy does.
+"autoscaling adds or removes VM instances in the group when the load balancer indicates that the
+group has reached a configurable fraction of its fullness, where fullness is defined by the target
+capacity of the selected balancing mode"; with RATE the target is "a target number of requests per
+second on a per-instance basis" (regional MIGs have no per-group rate):
+https://cloud.google.com/compute/docs/autoscaler/scaling-load-balancing.
+
+CPU is opt-in (``cpu_target``), for CPU-only serving groups: a GPU node's CPU says little about its
+load (a busy-polling engine reads high while idle; a saturated GPU beside a quiet CPU reads low),
+and "the autoscaler scales based on the signal that provides the largest number of virtual machine
+(VM) instances" (https://cloud.google.com/compute/docs/autoscaler/multiple-signals), so a CPU
+signal reading high would hold every idle GPU node. No GPU-utilization ``metric`` either: the Ops
+Agent's ``agent.googleapis.com/gpu/utilization`` is NVML's share of time a kernel ran
+(https://docs.nvidia.com/deploy/nvml-api/structnvmlUtilization__t.html), near 100% with one
+request in flight of a continuous-batching engine, so not proportional to load; and nodes that boot
+Container-Optimized OS run no Ops Agent (``aiinfra.observability.agents.ops_agent_supported``),
+where the metric does not exist at all.
+
+Upgrading a deployed autoscaler: the google provider's ``autoscaling_policy.cpu_utilization`` is
+Optional and Computed, so removing it from the configuration leaves the CPU target the autoscaler
+already has (no diff). Replace the autoscaler once to drop it:
+``terraform apply -replace=google_compute_region_autoscaler.<id>`` in the workload's stack folder
+(the group keeps its size meanwhile)."""
 
 from __future__ import annotations
 
@@ -26,6 +52,9 @@ _MEMBER = re.compile(r"^(user|group|serviceAccount|domain):[^\s:]+$|^(principal|
 IAP_ACCESSOR_ROLE = "roles/iap.httpsResourceAccessor"
 # The API a project needs before IAP can be turned on (https://cloud.google.com/iap/docs/enabling-compute-howto).
 IAP_SERVICE = "iap.googleapis.com"
+# The guide's HPA CPU target, for CPU-only serving groups (``InferenceEndpoint(cpu_target=...)``);
+# GPU serving scales on load-balancing utilization only (the module's docstring says why).
+CPU_TARGET = 0.7
 
 
 @dataclass(frozen=True)
@@ -125,10 +154,17 @@ class InferenceEndpoint(Construct):
         autoscale_group: the managed instance group the autoscaler sizes (``GpuInstanceGroup.id``).
         min_replicas, max_replicas: autoscaler bounds; min from the availability target.
         requests_per_replica: each replica's sustainable requests per second (from the plan);
-            the load balancer's ``max_rate_per_instance`` and the base of its utilization signal.
+            the load balancer's ``max_rate_per_instance`` (balancing mode RATE) and the base of
+            its utilization signal.
         domains: names for a Google-managed certificate; or ``ssl_certificates``: existing
             certificate ids. One of the two is required (HTTPS only, no plain HTTP).
-        cpu_target: default 0.7; lb_utilization_target: default 0.8.
+        lb_utilization_target: the fraction of ``requests_per_replica`` the autoscaler keeps
+            each replica at (the plan's target utilisation); default 0.8. The serving signal,
+            the only one by default.
+        cpu_target: a CPU utilization signal beside it, for CPU-only serving groups
+            (``CPU_TARGET``, 0.7, is the guide's HPA). Left out, none: a GPU group scales on
+            load-balancing utilization alone (the module's docstring cites why). It used to
+            default to 0.7: pass it to keep a CPU signal on a group whose CPU follows its load.
         health_check: a ``HealthCheck`` on the model server; left out, one on ``port`` /
             ``health_check_path`` (defaults 8080 and ``/health``).
         security_policy: a Cloud Armor policy id for the backend (``SecurityPolicy.id``); left out,
@@ -141,7 +177,7 @@ class InferenceEndpoint(Construct):
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, network: str, network_tags: Sequence[str],
                  instance_groups: Sequence[str], autoscale_group: str, min_replicas: int, max_replicas: int, requests_per_replica: float,
-                 domains: Sequence[str] = (), ssl_certificates: Sequence[str] = (), cpu_target: float = 0.7,
+                 domains: Sequence[str] = (), ssl_certificates: Sequence[str] = (), cpu_target: float | None = None,
                  lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
                  health_check: HealthCheck | None = None, security_policy: str | None = None, cooldown_seconds: int = 300,
                  iap: IapAccess | None = None):
@@ -190,7 +226,7 @@ class InferenceEndpoint(Construct):
 
 
 def check_serving(name: str, instance_groups: Sequence[str], domains: Sequence[str] | str, ssl_certificates: Sequence[str],
-                  network_tags: Sequence[str], min_replicas: int, max_replicas: int, requests_per_replica: float, cpu_target: float,
+                  network_tags: Sequence[str], min_replicas: int, max_replicas: int, requests_per_replica: float, cpu_target: float | None,
                   lb_utilization_target: float) -> None:
     """The props a public and an internal endpoint share, checked the same way."""
     check_name(name, "name", 50)
@@ -202,17 +238,19 @@ def check_serving(name: str, instance_groups: Sequence[str], domains: Sequence[s
         raise ValueError("network_tags must name the nodes' tag (the health-check firewall rule targets it)")
     if not 1 <= min_replicas <= max_replicas:
         raise ValueError(f"replicas must satisfy 1 <= min_replicas <= max_replicas, got {min_replicas} and {max_replicas}")
-    if requests_per_replica <= 0 or not 0 < cpu_target <= 1 or not 0 < lb_utilization_target <= 1:
-        raise ValueError("requests_per_replica must be positive; cpu_target and lb_utilization_target between 0 and 1")
+    if requests_per_replica <= 0 or cpu_target is not None and not 0 < cpu_target <= 1 or not 0 < lb_utilization_target <= 1:
+        raise ValueError("requests_per_replica must be positive; cpu_target (when given) and lb_utilization_target between 0 and 1")
 
 
 def autoscaler(scope: Construct, *, project: str, name: str, region: str, target: str, min_replicas: int, max_replicas: int,
-               cpu_target: float, lb_utilization_target: float, cooldown_seconds: int):
-    """The regional autoscaler of a serving group (public and internal endpoints alike): CPU and
-    load-balancing utilization, min replicas from availability, one replica removed at a time."""
-    return resource(
-        scope, "autoscaler", "google_compute_region_autoscaler", project=project, name=f"{name}-autoscaler", region=region, target=target,
-        autoscaling_policy={"min_replicas": min_replicas, "max_replicas": max_replicas, "cooldown_period": cooldown_seconds, "mode": "ON",
-                            "cpu_utilization": {"target": cpu_target},
-                            "load_balancing_utilization": {"target": lb_utilization_target},
-                            "scale_in_control": {"max_scaled_in_replicas": {"fixed": 1}, "time_window_sec": 600}})
+               lb_utilization_target: float, cooldown_seconds: int, cpu_target: float | None = None):
+    """The regional autoscaler of a serving group (public and internal endpoints alike):
+    load-balancing utilization (and CPU utilization only when ``cpu_target`` is given: CPU-only
+    groups), min replicas from availability, one replica removed at a time."""
+    policy = {"min_replicas": min_replicas, "max_replicas": max_replicas, "cooldown_period": cooldown_seconds, "mode": "ON"}
+    if cpu_target is not None:
+        policy["cpu_utilization"] = {"target": cpu_target}
+    policy["load_balancing_utilization"] = {"target": lb_utilization_target}
+    policy["scale_in_control"] = {"max_scaled_in_replicas": {"fixed": 1}, "time_window_sec": 600}
+    return resource(scope, "autoscaler", "google_compute_region_autoscaler", project=project, name=f"{name}-autoscaler", region=region,
+                    target=target, autoscaling_policy=policy)

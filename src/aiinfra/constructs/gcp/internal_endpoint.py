@@ -1,6 +1,8 @@
 """Regional internal HTTPS load balancer in front of an inference group: reachable from the VPC
 only (``exposure: internal``), TLS 1.2+ with a RESTRICTED policy and a Google-managed certificate
-(Certificate Manager, DNS authorization), and the same regional autoscaler as the public endpoint.
+(Certificate Manager, DNS authorization), and the same regional autoscaler as the public endpoint
+(load-balancing utilization against ``max_rate_per_instance``; CPU only when ``cpu_target`` is
+given: ``inference_endpoint``'s docstring says why).
 
 https://cloud.google.com/load-balancing/docs/l7-internal/setting-up-l7-internal (proxy-only
 subnet, INTERNAL_MANAGED backend service, regional URL map / target HTTPS proxy / forwarding rule);
@@ -36,7 +38,8 @@ class InternalEndpoint(Construct):
             the load balancer's proxies reach the nodes from it.
         network_tags: the nodes' tag; only the proxies and Google's health checkers may reach ``port``.
         instance_groups, autoscale_group, min_replicas, max_replicas, requests_per_replica,
-        cpu_target, lb_utilization_target, cooldown_seconds: as ``InferenceEndpoint``.
+        cpu_target, lb_utilization_target, cooldown_seconds: as ``InferenceEndpoint`` (no CPU
+        signal unless ``cpu_target`` is given: CPU-only serving groups).
         domains: names for a Google-managed certificate, proven through DNS authorization: add
             the records of output ``dns_authorization_records`` to the domains' DNS (a list or a
             Terraform list expression); or ``ssl_certificates``: regional certificate ids.
@@ -51,7 +54,7 @@ class InternalEndpoint(Construct):
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, network: str, subnetwork: str, proxy_only_cidr: str,
                  network_tags: Sequence[str], instance_groups: Sequence[str], autoscale_group: str, min_replicas: int, max_replicas: int,
                  requests_per_replica: float, domains: Sequence[str] | str = (), ssl_certificates: Sequence[str] = (),
-                 cpu_target: float = 0.7, lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
+                 cpu_target: float | None = None, lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
                  cooldown_seconds: int = 300, depends_on: Sequence[Any] = (), iap: IapAccess | None = None):
         super().__init__(scope, id)
         check_serving(name, instance_groups, domains, ssl_certificates, network_tags, min_replicas, max_replicas, requests_per_replica,
