@@ -256,7 +256,7 @@ def test_bootconfig_accepts_gcp_interconnects_and_normalises_lists():
 
 
 def test_images_table_names_every_flavour_with_a_source():
-    assert set(IMAGES) == {"aws-gpu", "aws-cpu", "gcp-gpu", "gcp-tcpx", "gcp-tcpxo", "gcp-rdma", "gcp-cpu"}
+    assert set(IMAGES) == {"aws-gpu", "aws-neuron", "aws-cpu", "gcp-gpu", "gcp-tcpx", "gcp-tcpxo", "gcp-rdma", "gcp-cpu"}
     for key, row in IMAGES.items():
         assert row["source"].startswith("https://")
         if key.startswith("aws-"):

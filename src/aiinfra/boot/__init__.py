@@ -73,7 +73,7 @@ import yaml
 from aiinfra.observability import agents
 from aiinfra.spec.models import SIGNING_KEY_RE
 
-__all__ = ["BootConfig", "IMAGES", "aws_user_data", "aws_user_data_gzip", "boot_files", "compact_script", "gcp_metadata"]
+__all__ = ["BootConfig", "IMAGES", "RUNTIMES", "TPU_RUNTIME_VERSIONS", "aws_user_data", "aws_user_data_gzip", "boot_files", "compact_script", "gcp_metadata"]
 
 # Boot images per flavour. AWS rows name the public SSM parameter holding the current AMI id;
 # GCP rows an image family. ``source`` is the page the fact is taken from.
@@ -84,6 +84,16 @@ IMAGES: dict[str, dict[str, str]] = {
         "ssm_parameter": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id",
         "source": "https://docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html "
                   "https://docs.aws.amazon.com/dlami/latest/devguide/aws-deep-learning-ami-gpubaseoss-ul2204-2026-02-03.html",
+    },
+    # Deep Learning Base Neuron AMI (Ubuntu 24.04), for Inferentia2 / Trainium / Trainium2 (inf2, trn1,
+    # trn1n, trn2): the Neuron driver, EFA and the Neuron tools (neuron-ls, neuron-monitor), no NVIDIA
+    # driver, CUDA or NVIDIA Container Toolkit; "Base DLAMIs: Include only Neuron drivers, EFA, and
+    # tools - ideal for containerized applications". The SSM parameter prefix is the guide's table row
+    # "Deep Learning Base Neuron AMI (Ubuntu 24.04)"; <prefix>/latest/image_id as its get-parameter example.
+    "aws-neuron": {
+        "ssm_parameter": "/aws/service/neuron/dlami/base/ubuntu-24.04/latest/image_id",
+        "source": "https://awsdocs-neuron.readthedocs-hosted.com/en/latest/dlami/index.html "
+                  "https://awsdocs-neuron.readthedocs-hosted.com/en/latest/deploy/environments/dlami.html",
     },
     # Amazon Linux 2023: AWS CLI v2 installed, docker installed at boot with dnf.
     "aws-cpu": {
@@ -117,8 +127,17 @@ IMAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# TPU VM software versions ("runtime version") for PyTorch and JAX, per TPU generation: the
+# software preinstalled on the TPU VM (Ubuntu, Docker, the TPU driver); the framework comes in the
+# container. Keyed by the catalog's canonical TPU name. https://cloud.google.com/tpu/docs/runtimes
+TPU_RUNTIME_VERSIONS = {"TPU-v6e": "v2-alpha-tpuv6e", "TPU-v5p": "v2-alpha-tpuv5", "TPU-v5e": "v2-alpha-tpuv5-lite"}
+TPU_RUNTIME_SOURCE = "https://cloud.google.com/tpu/docs/runtimes"
+
 CLOUDS = ("aws", "gcp")
 KINDS = ("training", "inference", "data_processing")
+# The accelerator's software stack on the node (WorkloadPlan.accelerator_runtime): "" or "cuda"
+# (NVIDIA GPUs, or none), "neuron" (AWS Inferentia / Trainium), "tpu" (Google Cloud TPU VMs).
+RUNTIMES = {"": CLOUDS, "cuda": CLOUDS, "neuron": ("aws",), "tpu": ("gcp",)}
 INTERCONNECTS = {"": CLOUDS, "efa": ("aws",), "tcpx": ("gcp",), "tcpxo": ("gcp",), "rdma": ("gcp",)}
 # Names the node sets itself; the user's env may not shadow them.
 CONTRACT_ENV = ("PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT", "MASTER_ADDR",
@@ -203,6 +222,15 @@ class BootConfig:
         log_group: where the container's output goes, so it outlives the node: AWS, the CloudWatch
             Logs group (docker's ``awslogs`` driver; the agent ships the boot log there too); GCP,
             the Cloud Logging log name (docker's ``gcplogs`` driver). None: the node's journal only.
+        accelerator_runtime: the accelerator's software stack (``RUNTIMES``): ``""`` / ``"cuda"``
+            (NVIDIA: ``nvidia-smi`` counts the GPUs, the NVIDIA runtime gives them to the
+            container, NCCL's transport is checked), ``"neuron"`` (AWS: the Neuron devices
+            ``/dev/neuron*`` are counted and passed with ``--device``, no NVIDIA runtime, no NCCL
+            check) or ``"tpu"`` (GCP TPU VMs: one node a run, the container privileged on the
+            host network as Google documents; at the run's end the node deletes itself through
+            the TPU API instead of resizing a group). ``gpus_per_node`` counts its chips.
+        procs_per_node: processes a node runs (``PET_NPROC_PER_NODE``, ``WORLD_SIZE`` = nodes x
+            this); 0: ``gpus_per_node`` (one a GPU). Neuron runs one a NeuronCore.
     """
 
     cloud: str
@@ -230,6 +258,8 @@ class BootConfig:
     signing_key: str | None = None
     hard_stop_cron: str | None = None
     log_group: str | None = None
+    accelerator_runtime: str = ""
+    procs_per_node: int = 0
 
     def __post_init__(self) -> None:
         # Lists and mappings are accepted for convenience; the config keeps tuples (hashable).
@@ -339,6 +369,26 @@ class BootConfig:
                 p.append(f"hard_stop_cron must be a five-field cron expression, got {self.hard_stop_cron!r}: {err}")
             if self.kind == "inference":
                 p.append("hard_stop_cron is for training / data_processing runs, not inference")
+        if self.accelerator_runtime not in RUNTIMES:
+            p.append(_choice("accelerator_runtime", self.accelerator_runtime, RUNTIMES))
+        elif self.cloud in CLOUDS and self.cloud not in RUNTIMES[self.accelerator_runtime]:
+            p.append(f"accelerator_runtime {self.accelerator_runtime!r} is not available on {self.cloud} (aws: 'neuron'; gcp: 'tpu')")
+        elif self.accelerator_runtime in ("neuron", "tpu"):
+            if isinstance(self.gpus_per_node, int) and self.gpus_per_node == 0:
+                p.append(f"accelerator_runtime {self.accelerator_runtime!r} needs gpus_per_node >= 1 (its chips a node)")
+            if "gpu" in self.collect or self.dcgm:
+                p.append(f"collect 'gpu' and dcgm read NVIDIA's NVML / DCGM, which {self.accelerator_runtime!r} nodes do not have")
+            if self.interconnect not in ("", "efa"):
+                p.append(f"interconnect {self.interconnect!r} is an NVIDIA GPUDirect network, not for {self.accelerator_runtime!r} nodes")
+        if self.accelerator_runtime == "tpu":
+            # A TPU VM is one node of its own (no managed instance group): no load balancer can
+            # front it and a multi-slice run needs queued resources (planner/checks.py refuses both).
+            if self.kind == "inference":
+                p.append("accelerator_runtime 'tpu' runs training / data_processing only (no load-balanced TPU VM serving)")
+            if self.nodes != 1 or len(self.groups) != 1:
+                p.append("accelerator_runtime 'tpu' runs one TPU VM a run: nodes must be 1 and groups the node's name")
+        if isinstance(self.procs_per_node, bool) or not isinstance(self.procs_per_node, int) or self.procs_per_node < 0:
+            p.append(f"procs_per_node must be an integer >= 0, got {self.procs_per_node!r}")
         if self.log_group is not None and (not isinstance(self.log_group, str) or not _LOG_GROUP.match(self.log_group)):
             p.append(f"log_group must be 1-512 letters, digits, '_', '-', '/', '.' or '#', got {self.log_group!r}")
         if self.signing_key is not None:
@@ -388,6 +438,8 @@ def _workload_env(cfg: BootConfig) -> str:
         ("AIINFRA_METRIC_ID", cfg.metric_id or cfg.workload),
         ("AIINFRA_SIGNING_KEY", cfg.signing_key or ""),  # a public key or a KMS key URI, never a secret
         ("AIINFRA_LOG_GROUP", cfg.log_group or ""),
+        ("AIINFRA_ACCELERATOR_RUNTIME", cfg.accelerator_runtime or ("cuda" if cfg.gpus_per_node else "")),
+        ("AIINFRA_PROCS_PER_NODE", cfg.procs_per_node or cfg.gpus_per_node or 1),
     ]
     values += _hard_stop_env(cfg.hard_stop_cron)
     if cfg.cloud == "aws":

@@ -102,8 +102,18 @@ cloud_prepare_host() {
   systemctl enable --now docker >/dev/null 2>&1 || log "host: systemctl could not start docker"
 }
 
-# The NVIDIA Container Toolkit on the Deep Learning AMI gives containers the GPUs.
+# The NVIDIA Container Toolkit on the Deep Learning AMI gives containers the GPUs. Neuron nodes
+# (the Base Neuron DLAMI has no NVIDIA runtime) pass each Neuron device as the Neuron container
+# guide does (docker run --device=/dev/neuron0 ...):
+# https://awsdocs-neuron.readthedocs-hosted.com/en/latest/containers/tutorials/build-run-neuron-container.html
 cloud_gpu_docker_args() {
+  local dev
+  if [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == neuron ]]; then
+    while read -r dev; do
+      printf '%s\n' "--device=${dev}"
+    done < <(neuron_devices)
+    return 0
+  fi
   printf '%s\n' --gpus all
 }
 
@@ -180,6 +190,18 @@ cloud_container_env() {
   local base plugin
   [[ "${AIINFRA_INTERCONNECT}" == efa ]] || return 0
   echo FI_PROVIDER=efa
+  if [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == neuron ]]; then
+    # Neuron's multi-node environment: FI_PROVIDER=efa and FI_EFA_USE_DEVICE_RDMA=1 (FI_EFA_FORK_SAFE=1
+    # "only required when running on AL2"; the Base Neuron DLAMI is Ubuntu), the host's EFA libraries
+    # (/opt/amazon/efa/lib on Ubuntu) visible in the container. The Neuron collectives bring their own
+    # OFI plugin (aws-neuronx-collectives), so no aws-ofi-nccl, and they bootstrap from MASTER_ADDR
+    # (torch-neuronx sets NEURON_RT_ROOT_COMM_ID from it when unset).
+    # https://awsdocs-neuron.readthedocs-hosted.com/en/latest/frameworks/torch/torch-neuronx/setup-trn1-multi-node-execution.html
+    echo FI_EFA_USE_DEVICE_RDMA=1
+    base="$(image_env "${IMAGE}" LD_LIBRARY_PATH)"
+    echo "LD_LIBRARY_PATH=/opt/amazon/efa/lib${base:+:${base}}"
+    return 0
+  fi
   base="$(image_env "${IMAGE}" LD_LIBRARY_PATH)"
   plugin="$(efa_plugin_dir)"
   echo "LD_LIBRARY_PATH=${plugin:+${plugin}:}/opt/amazon/efa/lib${base:+:${base}}"

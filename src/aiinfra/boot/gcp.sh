@@ -17,6 +17,8 @@ COMPUTE_API="${AIINFRA_GCP_API_BASE:-https://compute.googleapis.com}/compute/v1"
 STORAGE_API="${AIINFRA_GCP_API_BASE:-https://storage.googleapis.com}/storage/v1"
 UPLOAD_API="${AIINFRA_GCP_API_BASE:-https://storage.googleapis.com}/upload/storage/v1"
 MONITORING_API="${AIINFRA_GCP_API_BASE:-https://monitoring.googleapis.com}/v3"
+# Cloud TPU API v2 (TPU VMs): https://cloud.google.com/tpu/docs/reference/rest/v2/projects.locations.nodes
+TPU_API="${AIINFRA_GCP_API_BASE:-https://tpu.googleapis.com}/v2"
 # COS's root (and root's home) is read-only: docker keeps its registry logins here instead.
 export DOCKER_CONFIG="${STATE_DIR}/docker"
 
@@ -165,7 +167,7 @@ install_docker_apt() {
     apt-get update -q
     apt-get install -y -q --no-install-recommends docker.io
   fi
-  if ((AIINFRA_GPUS_PER_NODE > 0)) && ! command -v nvidia-ctk >/dev/null 2>&1; then
+  if [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == cuda ]] && ! command -v nvidia-ctk >/dev/null 2>&1; then
     log "host: installing the NVIDIA Container Toolkit"
     curl -fsSL https://nvidia.github.io/libnvidia-container/gpgkey |
       gpg --dearmor --yes -o /usr/share/keyrings/nvidia-container-toolkit-keyring.gpg
@@ -181,7 +183,7 @@ install_docker_apt() {
 
 cloud_prepare_host() {
   if is_cos; then
-    if ((AIINFRA_GPUS_PER_NODE > 0)); then
+    if [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == cuda ]]; then
       # COS installs the signed driver under /var/lib/nvidia; the GPUDirect guides ask for the
       # latest driver. https://cloud.google.com/container-optimized-os/docs/how-to/run-gpus
       log "host: installing the GPU driver (cos-extensions)"
@@ -212,7 +214,14 @@ gpu_devices() {
 }
 
 # COS has no NVIDIA Container Toolkit: the devices and the driver's libraries go in by hand.
+# TPU VMs: the container runs privileged on the host network, as Google's "Run TPU workloads in a
+# Docker container" does (docker run --net=host --privileged ...; node.sh runs every job container
+# with --network host): https://cloud.google.com/tpu/docs/run-in-container
 cloud_gpu_docker_args() {
+  if [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == tpu ]]; then
+    printf '%s\n' --privileged
+    return 0
+  fi
   if is_cos; then
     gpu_devices
     printf '%s\n' --volume "${ROOT}/var/lib/nvidia/lib64:/usr/local/nvidia/lib64" \
@@ -413,7 +422,7 @@ cloud_container_env() {
       ld=/usr/local/gib/lib64
       ;;
   esac
-  if is_cos && ((AIINFRA_GPUS_PER_NODE > 0)); then
+  if is_cos && [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == cuda ]]; then
     ld="${ld:+${ld}:}/usr/local/nvidia/lib64"
   fi
   if [[ -n "${ld}" ]]; then
@@ -492,9 +501,21 @@ cloud_group_members() {
 }
 
 # https://cloud.google.com/compute/docs/reference/rest/v1/regionInstanceGroupManagers/resize
+# A TPU VM is no group's member: the run's end deletes the node itself (AIINFRA_GROUPS is its node
+# id), in the zone the metadata server names (projects/NUMBER/zones/ZONE), as the run schedule's
+# hard stop does. https://cloud.google.com/tpu/docs/reference/rest/v2/projects.locations.nodes/delete
 cloud_scale_to_zero() {
-  local project g
+  local project g zone
   project="$(project_id)"
+  if [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == tpu ]]; then
+    zone="$(md instance/zone)"
+    zone="${zone##*/}"
+    for g in ${AIINFRA_GROUPS}; do
+      api DELETE "${TPU_API}/projects/${project}/locations/${zone}/nodes/${g}" >/dev/null
+      log "tpu: node ${g} deleted (${zone})"
+    done
+    return 0
+  fi
   for g in ${AIINFRA_GROUPS}; do
     api POST "${COMPUTE_API}/projects/${project}/regions/${AIINFRA_REGION}/instanceGroupManagers/${g}/resize?size=0" \
       -H 'Content-Length: 0' >/dev/null

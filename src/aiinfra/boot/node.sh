@@ -165,18 +165,48 @@ prepare_disks() {
 
 # ---------------------------------------------------------------- GPUs
 
+# accelerators_visible: how many of the node's accelerators the driver shows. NVIDIA: the GPUs
+# nvidia-smi lists. Neuron: the Neuron devices /dev/neuron<N>, one a chip (the devices the Neuron
+# container guide passes with --device=/dev/neuron0 ...:
+# https://awsdocs-neuron.readthedocs-hosted.com/en/latest/containers/tutorials/build-run-neuron-container.html).
+accelerators_visible() {
+  case "${AIINFRA_ACCELERATOR_RUNTIME}" in
+    neuron) neuron_devices | wc -l ;;
+    *) nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true ;;
+  esac
+}
+
+# neuron_devices: the Neuron device nodes, one a line, in device order.
+neuron_devices() {
+  local dev
+  for dev in "${ROOT}"/dev/neuron[0-9]*; do
+    [[ -e "${dev}" ]] && printf '%s\n' "${dev#"${ROOT}"}"
+  done | sort -V
+}
+
 wait_for_gpus() {
-  local deadline found
+  local deadline found what=GPUs
   ((AIINFRA_GPUS_PER_NODE > 0)) || return 0
+  [[ "${AIINFRA_ACCELERATOR_RUNTIME}" != neuron ]] || what="Neuron devices"
+  if [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == tpu ]]; then
+    # The TPU software version brings the TPU driver; the container reaches the chips privileged
+    # (Google's "Run TPU workloads in a Docker container"), and no host tool to count them is documented.
+    log "tpu: ${AIINFRA_GPUS_PER_NODE} TPU chips on this TPU VM (the container reaches them privileged)"
+    return 0
+  fi
   deadline=$(($(date +%s) + GPU_TIMEOUT))
   while :; do
-    found="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)"
+    found="$(accelerators_visible)"
     if ((found >= AIINFRA_GPUS_PER_NODE)); then
-      log "gpu: ${found} GPUs visible"
+      if [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == neuron ]]; then
+        log "neuron: ${found} Neuron devices visible"
+      else
+        log "gpu: ${found} GPUs visible"
+      fi
       return 0
     fi
-    (($(date +%s) < deadline)) || die "gpu: ${found:-0} of ${AIINFRA_GPUS_PER_NODE} GPUs visible after ${GPU_TIMEOUT}s"
-    log "gpu: waiting for the driver (${found:-0} of ${AIINFRA_GPUS_PER_NODE} GPUs visible)"
+    (($(date +%s) < deadline)) || die "gpu: ${found:-0} of ${AIINFRA_GPUS_PER_NODE} ${what} visible after ${GPU_TIMEOUT}s"
+    log "gpu: waiting for the driver (${found:-0} of ${AIINFRA_GPUS_PER_NODE} ${what} visible)"
     sleep "${POLL}"
   done
 }
@@ -242,7 +272,7 @@ set_env() {
 # GLOO_SOCKET_IFNAME: https://pytorch.org/docs/stable/distributed.html#common-environment-variables);
 # the user's env wins where it names them.
 rendezvous_env() {
-  local nproc=$((AIINFRA_GPUS_PER_NODE > 0 ? AIINFRA_GPUS_PER_NODE : 1)) ifname
+  local nproc="${AIINFRA_PROCS_PER_NODE}" ifname
   set_env PET_NNODES "${AIINFRA_NODES}"
   set_env PET_NPROC_PER_NODE "${nproc}"
   set_env PET_NODE_RANK "$1"
@@ -837,7 +867,8 @@ main() {
   wait_for_gpus
   [[ -z "${AIINFRA_INTERCONNECT}" ]] || cloud_interconnect_setup
   # With a GPU network, NCCL must use its plugin, never fall back to sockets (run_container checks).
-  NCCL_CHECK="${AIINFRA_INTERCONNECT}"
+  # Neuron runs its own collectives (aws-neuronx-collectives with its own OFI plugin), not NCCL: no check.
+  [[ "${AIINFRA_ACCELERATOR_RUNTIME}" == neuron ]] || NCCL_CHECK="${AIINFRA_INTERCONNECT}"
   start_agent
 
   IMAGE="${AIINFRA_IMAGE}"

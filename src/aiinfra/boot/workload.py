@@ -35,6 +35,24 @@ def signing_key_ids(signing_key: str | None) -> tuple[str, ...]:
     return (m.group(1),) if m else ()
 
 
+# NeuronCores a Neuron device (chip) exposes, for one process a NeuronCore (PET_NPROC_PER_NODE):
+# Inferentia2 and Trainium have two NeuronCore-v2 each; a Trainium2 has eight physical NeuronCore-v3,
+# grouped two to a logical NeuronCore by default (LNC=2), so four (64 on a trn2.48xlarge).
+# https://awsdocs-neuron.readthedocs-hosted.com/en/latest/general/arch/neuron-hardware/trainium.html
+# https://awsdocs-neuron.readthedocs-hosted.com/en/latest/general/arch/neuron-hardware/inferentia2.html
+# https://awsdocs-neuron.readthedocs-hosted.com/en/latest/general/arch/neuron-features/logical-neuroncore-config.html
+NEURON_CORES_PER_DEVICE = {"Inferentia2": 2, "Trainium": 2, "Trainium2": 4}
+
+
+def procs_per_node(w: WorkloadPlan) -> int:
+    """Processes a node of ``w`` runs: one a NeuronCore on Neuron nodes, else 0 (one a GPU)."""
+    if w.accelerator_runtime == "neuron":
+        if w.gpu not in NEURON_CORES_PER_DEVICE:
+            raise ValueError(f"no NeuronCore count for Neuron device {w.gpu!r} (known: {', '.join(NEURON_CORES_PER_DEVICE)})")
+        return w.gpus_per_node * NEURON_CORES_PER_DEVICE[w.gpu]
+    return 0
+
+
 def spec_workload(spec: Spec, w: WorkloadPlan) -> Workload:
     return next(x for x in spec.workload_inventory if x.name == w.name)
 
@@ -52,4 +70,5 @@ def boot_config(spec: Spec, w: WorkloadPlan, cloud: str, groups: tuple[str, ...]
         retries=w.retries if batch else 0,
         max_runtime_seconds=round((w.max_runtime_hours or 0) * 3600) if batch else 0, project=project,
         collect=tuple(collect), metric_id=metric_id, dcgm=dcgm, signing_key=sw.image_signing_key,
-        hard_stop_cron=w.stop_schedule if batch else None, log_group=log_group)
+        hard_stop_cron=w.stop_schedule if batch else None, log_group=log_group,
+        accelerator_runtime=w.accelerator_runtime if w.gpu else "", procs_per_node=procs_per_node(w))

@@ -37,6 +37,13 @@ class Rule(NamedTuple):
     severity: str
 
 
+def nvidia_gpus(w: WorkloadPlan) -> bool:
+    """``w``'s nodes have NVIDIA GPUs: the GPU metrics (NVML through the CloudWatch agent / the Ops
+    Agent, DCGM) exist only there. Neuron and TPU nodes have no NVML: no GPU metric is collected,
+    charted or alarmed on them (their runs, node count and cost are)."""
+    return bool(w.gpu) and w.accelerator_runtime in ("", "cuda")
+
+
 def applicable_alerts(rules: list[AlertRule], w: WorkloadPlan) -> Iterator[tuple[AlertRule, str, str, float]]:
     """(rule, metric, operator, threshold in the spec's unit) for each rule that applies to ``w``:
     GPU metrics on GPU nodes, endpoint metrics on inference, job status on training and batch
@@ -46,7 +53,7 @@ def applicable_alerts(rules: list[AlertRule], w: WorkloadPlan) -> Iterator[tuple
         metric, op, value = rule.parsed_condition()
         if metric == "monthly_cost":
             continue
-        if metric.startswith("gpu_") and not w.gpu:
+        if metric.startswith("gpu_") and not nvidia_gpus(w):
             continue
         if (metric in LOAD_BALANCER_METRICS or "inference" in metric) and w.type != "inference":
             continue
@@ -145,12 +152,12 @@ def monitored_metrics(spec: Spec, w: WorkloadPlan) -> tuple[str, ...]:
     listed = spec.monitoring_config.names() if spec.monitoring_config else None
     alert_metrics = [metric for _r, metric, _op, _t in applicable_alerts(spec.alerting_rules, w)]
     serving = w.type == "inference"
-    return tuple(n for n in monitored(listed, alert_metrics) if applies(METRICS[n], gpu=bool(w.gpu), serving=serving))
+    return tuple(n for n in monitored(listed, alert_metrics) if applies(METRICS[n], gpu=nvidia_gpus(w), serving=serving))
 
 
 def node_collect(spec: Spec, w: WorkloadPlan) -> tuple[str, ...]:
     """What the node agent of ``w`` collects (``aiinfra.observability.agents.COLLECT`` names)."""
-    return collect_groups(monitored_metrics(spec, w), gpu=bool(w.gpu), serving=w.type == "inference")
+    return collect_groups(monitored_metrics(spec, w), gpu=nvidia_gpus(w), serving=w.type == "inference")
 
 
 def charted_metrics(spec: Spec, w: WorkloadPlan) -> tuple[str, ...]:
@@ -175,5 +182,5 @@ def boot_monitoring(spec: Spec, w: WorkloadPlan, metric_id: str) -> dict:
     if w.cloud == "gcp":
         from aiinfra.boot.images import node_image
 
-        dcgm = dcgm_in_image(node_image(w, spec.clouds.gcp.image))
+        dcgm = nvidia_gpus(w) and dcgm_in_image(node_image(w, spec.clouds.gcp.image))
     return {"collect": node_collect(spec, w) if agent else (), "metric_id": metric_id, "dcgm": dcgm and agent}

@@ -32,6 +32,9 @@ from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, SERVING_GRAC
 
 
 
+# Which AMI a group follows, by (Neuron, accelerators) (aiinfra.boot.IMAGES), for the pin's note.
+AMI_NAMES = {(True, True): "the Deep Learning Base Neuron AMI", (False, True): "the Deep Learning AMI",
+             (False, False): "the Amazon Linux 2023"}
 # An image in the account's ECR (Inspector then scans the repositories too).
 ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 
@@ -184,10 +187,12 @@ class AwsWorkload:
             # container is bridged, one hop further, and needs 2
             # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-metadata-v2-how-it-works.html).
             metadata_hop_limit=2 if serving else 1,
+            # Neuron nodes boot the Base Neuron DLAMI (no NVIDIA driver, CUDA or container toolkit).
+            accelerator_runtime="neuron" if w.accelerator_runtime == "neuron" else "cuda",
             tags={"workload": w.name, "workload-type": w.type, **cost_labels(spec.project, spec.environment)})
         if self.group.image_pin is not None:
             self.notes.append(f"{self.stack.node.id}: {w.name}'s nodes keep the AMI its first apply resolved from "
-                              f"{'the Deep Learning AMI' if w.gpu else 'the Amazon Linux 2023'} latest SSM parameter; "
+                              f"{AMI_NAMES[w.accelerator_runtime == 'neuron', bool(w.gpu)]} latest SSM parameter; "
                               "roll to the current one between runs with terraform apply -replace="
                               f"terraform_data.{self.group.image_pin.friendly_unique_id} in its stack folder (docs/security.md), "
                               "or pin one with clouds.aws.ami_id")

@@ -18,6 +18,7 @@ from aiinfra.placement import require_group
 # ones the boot configuration is written for (aiinfra.boot.IMAGES, with their sources).
 DEEP_LEARNING_AMI_PARAMETER = IMAGES["aws-gpu"]["ssm_parameter"]
 CPU_AMI_PARAMETER = IMAGES["aws-cpu"]["ssm_parameter"]
+NEURON_AMI_PARAMETER = IMAGES["aws-neuron"]["ssm_parameter"]
 
 
 # Auto Scaling group metrics the group publishes (AWS/AutoScaling, dimension AutoScalingGroupName).
@@ -46,7 +47,12 @@ class GpuInstanceGroup(Construct):
         image_id: AMI id. Left out, the latest AWS Deep Learning Base AMI (Ubuntu 22.04, NVIDIA
             driver) from the public SSM parameter ``DEEP_LEARNING_AMI_PARAMETER`` (or Amazon
             Linux 2023 for CPU nodes, ``gpu=False``), read when Terraform plans and, with
-            ``pin_image``, kept from then on (see there).
+            ``pin_image``, kept from then on (see there). With ``accelerator_runtime="neuron"``
+            (inf2, trn1, trn1n, trn2) the Deep Learning Base Neuron AMI from
+            ``NEURON_AMI_PARAMETER``: the Neuron driver and EFA, no NVIDIA driver, CUDA or
+            NVIDIA Container Toolkit.
+        accelerator_runtime: ``"cuda"`` (default; NVIDIA GPUs, or none with ``gpu=False``) or
+            ``"neuron"`` (AWS Inferentia / Trainium): which default image the nodes boot.
         pin_image: with no ``image_id``, keep the AMI the first apply resolved (``image_pin``, a
             ``terraform_data`` whose later inputs are ignored) instead of following the parameter
             on every apply: nodes launched later (a replaced spot node, the next run) boot the same
@@ -112,7 +118,8 @@ class GpuInstanceGroup(Construct):
                  ignore_desired_capacity: bool = True, health_check_type: str = "EC2", health_check_grace_seconds: int = 600,
                  service_linked_role_arn: str | None = None, capacity_reservation_id: str | None = None,
                  capacity_block: bool = False, collective: bool | None = None, pin_image: bool = True,
-                 instance_tags: dict[str, str] | None = None, tags: dict[str, str] | None = None):
+                 instance_tags: dict[str, str] | None = None, tags: dict[str, str] | None = None,
+                 accelerator_runtime: str = "cuda"):
         super().__init__(scope, id)
         if not subnet_ids:
             raise ValueError("subnet_ids must name at least one subnet")
@@ -129,6 +136,10 @@ class GpuInstanceGroup(Construct):
             raise ValueError(f"health_check_type must be EC2 or ELB, got {health_check_type!r}")
         if health_check_grace_seconds < 0:
             raise ValueError(f"health_check_grace_seconds must be 0 or more, got {health_check_grace_seconds}")
+        if accelerator_runtime not in ("cuda", "neuron"):
+            raise ValueError(f"accelerator_runtime must be 'cuda' or 'neuron', got {accelerator_runtime!r}")
+        if accelerator_runtime == "neuron" and not gpu:
+            raise ValueError("accelerator_runtime='neuron' needs gpu=True (the nodes' Neuron devices are their accelerators)")
         if user_data is not None and user_data_base64 is not None:
             raise ValueError("give user_data or user_data_base64, not both")
         if capacity_reservation_id is not None and spot is not None:
@@ -160,7 +171,8 @@ class GpuInstanceGroup(Construct):
         tags = dict(tags or {})
         self.image_pin = None
         if image_id is None:
-            param = data(self, "ami-parameter", "aws_ssm_parameter", name=DEEP_LEARNING_AMI_PARAMETER if gpu else CPU_AMI_PARAMETER)
+            parameter = NEURON_AMI_PARAMETER if accelerator_runtime == "neuron" else DEEP_LEARNING_AMI_PARAMETER if gpu else CPU_AMI_PARAMETER
+            param = data(self, "ami-parameter", "aws_ssm_parameter", name=parameter)
             image_id = param.get_string_attribute("insecure_value")
             if pin_image:
                 self.image_pin = pinned(self, "image", image_id)
