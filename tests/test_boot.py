@@ -1318,6 +1318,7 @@ class GcpFake:
         self.time_series: list[dict] = []
         self.me = ""
         self.maintenance_event = "NONE"  # TERMINATE_ON_HOST_MAINTENANCE: a GPU VM's hour of notice
+        self.deleted_nodes: list[tuple[str, str, str]] = []  # TPU nodes deleted through the TPU API
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -1340,6 +1341,9 @@ class GcpFake:
 
             def do_POST(self):
                 self._route("POST")
+
+            def do_DELETE(self):
+                self._route("DELETE")
 
             def _route(self, method: str) -> None:
                 from urllib.parse import parse_qs, unquote, urlsplit
@@ -1413,6 +1417,10 @@ class GcpFake:
             assert query["uploadType"] == "media"
             self.objects[(parts[4], query["name"])] = body
             return h._send(200, {"kind": "storage#object", "bucket": parts[4], "name": query["name"], "size": str(len(body))})
+        # Cloud TPU v2: DELETE v2/projects/P/locations/Z/nodes/N (a TPU VM deleting itself)
+        if parts[:2] == ["v2", "projects"] and parts[3] == "locations" and parts[5] == "nodes" and method == "DELETE":
+            self.deleted_nodes.append((parts[2], parts[4], parts[6]))
+            return h._send(200, {"name": f"projects/{parts[2]}/locations/{parts[4]}/operations/op-1", "done": False})
         # v3/projects/P/timeSeries
         if parts[:2] == ["v3", "projects"] and parts[3] == "timeSeries" and method == "POST":
             self.time_series.append(json.loads(body))
@@ -1889,3 +1897,95 @@ def test_the_signature_check_travels_only_with_a_signing_key():
     assert gcp_metadata(_gcp_cfg(signing_key=key))["aiinfra-image-sh"] == (BOOT_DIR / "image.sh").read_text()
     # with every agent section and the check, EC2's limit still leaves room for the user's command and env
     assert len(aws_user_data_gzip(_aws_cfg(signing_key=PEM_KEY, collect=agents.COLLECT, metric_id="acme-train-asg"))) <= 14 * 1024
+
+
+# ---------------------------------------------------------------- Neuron (AWS) and TPU VM (GCP) nodes
+
+
+NEURON_IMAGE = "public.ecr.aws/neuron/pytorch-training-neuronx:2.1.2-neuronx-py310-sdk2.20.0-ubuntu20.04"
+
+
+def _neuron_devices(box: Sandbox, count: int) -> None:
+    (box.root / "dev").mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (box.root / "dev" / f"neuron{i}").touch()
+
+
+@scenario
+def test_aws_neuron_node_runs_the_container_with_its_neuron_devices_and_no_nvidia_runtime(aws_node):
+    world, [(box, imds, env)] = aws_node(accelerator_runtime="neuron", gpus_per_node=2, procs_per_node=4, interconnect="efa",
+                                         efa_interfaces=2, image=NEURON_IMAGE)
+    _neuron_devices(box, 2)
+    (box.root / "dev" / "infiniband").mkdir(parents=True)
+    (box.root / "dev" / "infiniband" / "uverbs0").touch()
+    (box.state / "ip-addr").write_text(f"2: ens5    inet {world.instances[0][1]}/24 brd 10.0.0.255 scope global ens5\n")
+    # Neuron's collectives are not NCCL: a line NCCL would print on sockets ends nothing here
+    env = {**env, "STUB_OUTPUT": "ip-10-0-0-5:123:456 [0] NCCL INFO Using network Socket", "STUB_GPUS": "0"}
+    box.run_codes("0")
+    proc = boot(box, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "neuron: 2 Neuron devices visible" in proc.stdout and "GPUs visible" not in proc.stdout
+    [(args, seen)] = box.job_runs()
+    # each Neuron device as the Neuron container guide passes it; no NVIDIA runtime, no GPU devices
+    assert [a for a in args if a.startswith("--device=")] == ["--device=/dev/neuron0", "--device=/dev/neuron1"]
+    assert "--gpus" not in args and "--runtime" not in args and not any("nvidia" in a for a in args)
+    assert ["--device", "/dev/infiniband/uverbs0"] == args[args.index("/dev/infiniband/uverbs0") - 1:][:2]
+    # Neuron's multi-node environment over EFA, the host's EFA libraries (no aws-ofi-nccl plugin)
+    assert (seen["FI_PROVIDER"], seen["FI_EFA_USE_DEVICE_RDMA"]) == ("efa", "1")
+    assert seen["LD_LIBRARY_PATH"] == "/opt/amazon/efa/lib:/usr/local/cuda/lib64"
+    assert "NCCL_DEBUG" not in seen  # no NCCL transport check on Neuron
+    # the torchrun contract unchanged, one process a NeuronCore (2 devices x 2 cores)
+    ip = world.instances[0][1]
+    assert (seen["PET_NNODES"], seen["PET_NPROC_PER_NODE"], seen["WORLD_SIZE"], seen["GPUS_PER_NODE"]) == ("1", "4", "4", "2")
+    assert (seen["MASTER_ADDR"], seen["PET_MASTER_ADDR"]) == (ip, ip)
+    assert world.state()["status"] == "done" and world.desired() == 0
+    assert world.job_metric("RunSucceeded") == 1 and world.failures() == 0
+
+
+@scenario
+def test_aws_neuron_node_missing_a_device_fails_its_boot_loudly(aws_node):
+    world, [(box, imds, env)] = aws_node(accelerator_runtime="neuron", gpus_per_node=2, procs_per_node=4)
+    _neuron_devices(box, 1)
+    proc = boot(box, env)
+    assert proc.returncode != 0 and "gpu: 1 of 2 Neuron devices visible" in proc.stdout
+    assert world.job_metric("BootFailed") == 1 and box.job_runs() == []
+
+
+def test_bootconfig_keeps_neuron_on_aws_and_tpu_on_gcp_single_node_batch():
+    with pytest.raises(ValueError, match="accelerator_runtime 'neuron' is not available on gcp"):
+        _gcp_cfg(accelerator_runtime="neuron", interconnect="")
+    with pytest.raises(ValueError, match="accelerator_runtime 'tpu' runs training / data_processing only"):
+        _gcp_cfg(accelerator_runtime="tpu", kind="inference", groups=("n",))
+    with pytest.raises(ValueError, match="nodes must be 1 and groups the node's name"):
+        _gcp_cfg(accelerator_runtime="tpu", nodes=2)
+    with pytest.raises(ValueError, match="collect 'gpu' and dcgm read NVIDIA's NVML"):
+        _aws_cfg(accelerator_runtime="neuron", collect=("gpu",))
+    env = _env_lines(boot_files(_aws_cfg(accelerator_runtime="neuron", gpus_per_node=16, procs_per_node=32))["workload.env"])
+    assert (env["AIINFRA_ACCELERATOR_RUNTIME"], env["AIINFRA_PROCS_PER_NODE"]) == ("neuron", "32")
+    env = _env_lines(boot_files(_aws_cfg())["workload.env"])  # a GPU node: NVIDIA's runtime, one process a GPU
+    assert (env["AIINFRA_ACCELERATOR_RUNTIME"], env["AIINFRA_PROCS_PER_NODE"]) == ("cuda", "8")
+
+
+def test_gcp_tpu_vm_runs_the_container_privileged_on_the_host_network_then_deletes_itself(gcp_node):
+    tag = uuid.uuid4().hex[:6]
+    cfg, bucket, fake, box, env = gcp_node(accelerator_runtime="tpu", groups=(f"tpu-{tag}",), interconnect="", gpus_per_node=8)
+    # a TPU VM runs its TPU software version's Ubuntu with Docker (not COS) and has no NVIDIA device
+    (box.root / "etc" / "os-release").write_text("NAME=\"Ubuntu\"\nID=ubuntu\n")
+    for dev in (box.root / "dev").glob("nvidia*"):
+        dev.unlink()
+    proc = startup(box, env, fake)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "tpu: 8 TPU chips on this TPU VM" in proc.stdout
+    [(args, seen)] = box.job_runs()
+    # as Google's "Run TPU workloads in a Docker container": privileged, host network
+    assert "--privileged" in args and args[args.index("--network") + 1] == "host"
+    assert "--gpus" not in args and not any("nvidia" in a for a in args)
+    assert "install gpu" not in box.log("cos-extensions.log") and "nvidia" not in box.log("systemctl.log")
+    assert (seen["PET_NNODES"], seen["PET_NPROC_PER_NODE"], seen["WORLD_SIZE"], seen["MASTER_ADDR"]) == ("1", "8", "8", "10.128.0.7")
+    assert "NCCL_DEBUG" not in seen
+    # the run record and metrics as on any node; at the end the node deletes itself through the TPU API
+    assert fake.state(bucket, cfg.object_prefix)["status"] == "done"
+    assert fake.deleted_nodes == [("acme-ml-prod", "us-central1-a", f"tpu-{tag}")]
+    assert f"tpu: node tpu-{tag} deleted (us-central1-a)" in proc.stdout
+    assert [ts["metric"]["type"] for ts in _series(fake)][:2] == ["custom.googleapis.com/aiinfra/run_started",
+                                                                   "custom.googleapis.com/aiinfra/run_succeeded"]
