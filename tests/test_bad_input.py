@@ -87,7 +87,7 @@ def test_workload_pinned_to_unconfigured_cloud(tmp_path):
 
 def test_unknown_gpu_gets_did_you_mean(tmp_path):
     one_line(tmp_path, make_spec(GOOD.replace("A100", "A1OO")), "workload_inventory[0].gpu_requirements",
-             "unknown GPU 'A1OO'; did you mean 'A100'?", "known: A100, A10G, H100")
+             "unknown GPU 'A1OO'; did you mean 'A100'?", "known: A100, A10G, B200, H100")
 
 
 def test_gpu_no_configured_cloud_offers(tmp_path):
@@ -107,7 +107,7 @@ def test_gpu_not_in_the_chosen_region(tmp_path):
 
 
 def test_unknown_region(tmp_path):
-    one_line(tmp_path, make_spec(GOOD, clouds="  aws: {region: us-east-7}"), "clouds.aws.region", "unknown aws region 'us-east-7'; did you mean 'us-east-", "known: eu-west-1, us-east-1")
+    one_line(tmp_path, make_spec(GOOD, clouds="  aws: {region: us-east-7}"), "clouds.aws.region", "unknown aws region 'us-east-7'; did you mean 'us-east-", "known: ap-northeast-1, ", "eu-west-1, ", "us-east-1, ", "aiinfra catalog refresh")
 
 
 def test_every_problem_at_once(tmp_path):

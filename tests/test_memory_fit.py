@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from aiinfra.catalog import load_catalog
 from aiinfra.planner import make_plan, memory, rules
-from aiinfra.planner.compute import llm_replica_throughput
+from aiinfra.planner import serving
 from aiinfra.spec import load_spec_text
 from aiinfra.spec.units import ModelSize
 from tests.conftest import ROOT, fake_catalog, make_spec  # noqa: F401  (fixture)
@@ -123,41 +123,30 @@ def test_keys_are_checked_against_the_workload_type(tmp_path):
 
 # ---- LLM serving throughput ----------------------------------------------------------------
 
-def _offer(itype, region="us-east-1", cloud="aws"):
-    return next(o for o in load_catalog().offers(cloud, region) if o.instance_type == itype)
-
-
-def test_llm_throughput_is_bandwidth_bound_decode_plus_compute_bound_prefill():
-    cat = load_catalog()
-    w = load_spec_text(make_spec('- name: c\n  type: inference\n  model_size: "13B parameters"\n  expected_qps: "10"\n')).spec.workload_inventory[0]
-    llm = llm_replica_throughput(cat, _offer("g6.12xlarge"), w, 26.0, 13_000_000_000)  # 4x L4
-    decode = 4 * 300 / 26.0 * 12  # 553.8 output tokens/s
-    prefill = 4 * 121e12 * 0.5 / (2 * 13e9)  # 9,307.7 tokens/s
-    assert llm.requests_per_s == pytest.approx(1 / (256 / decode + 512 / prefill))  # 1.97 requests/s
-    assert "4 x 300 GB/s / 26.0 GB of weights = 46 tokens/s a sequence x 12 (continuous batching) = 554 output tokens/s" in llm.why
-
-
-def test_llm_serving_sizes_replicas_from_tokens_and_the_overrides_win():
+def test_llm_serving_sizes_replicas_from_the_serving_model_and_the_overrides_win():
     base = '- name: c\n  type: inference\n  model_size: "13B parameters"\n  expected_qps: "50"\n  gpu_requirements: "1x H100"\n'
     w = plan(base, clouds="  aws: {region: us-east-1}").workloads[0]
-    # p5.48xlarge is the only H100 shape: 8 x 3,350 GB/s / 26 GB x 12 = 12,369 tokens/s; prefill 8 x 989e12 x 0.5 / 26e9 = 152,154
-    rq = 1 / (256 / (8 * 3350 / 26 * 12) + 512 / (8 * 989e12 * 0.5 / 26e9))
-    assert w.replica_qps == pytest.approx(rq, abs=0.05)
-    assert w.nodes == max(2, math.ceil(50 / (rq * 0.7)))
-    assert w.reasons["replica_qps"].startswith("LLM decode is bandwidth bound: 8 x 3,350 GB/s")
+    # p5.48xlarge is the only H100 shape: 8 GPUs, the engine's batch of 256 (planner/serving.py).
+    acc = serving.Accelerators("H100", 8, 80.0, 3350.0, 989.0)
+    cap = serving.llm_capacity(13e9, 2.0, acc, 512, 256)
+    assert cap.limit == "engine" and cap.point.batch == 256
+    assert w.replica_qps == pytest.approx(cap.requests_per_s, abs=0.05)
+    assert w.nodes == max(2, math.ceil(50 / (cap.requests_per_s * 0.7)))
+    assert w.reasons["replica_qps"].startswith("8x H100 at fp16 weights, 16-bit math: batch 256 (the engine's limit")
     short = plan(base + "  output_tokens_per_request: 32\n  input_tokens_per_request: 64\n", clouds="  aws: {region: us-east-1}").workloads[0]
     assert short.replica_qps > 5 * w.replica_qps
     fixed = plan(base + "  replica_qps: \"7\"\n", clouds="  aws: {region: us-east-1}").workloads[0]
-    assert fixed.replica_qps == 7 and fixed.reasons["replica_qps"] == "replica_qps set on the workload"
+    assert fixed.replica_qps == 7 and fixed.reasons["replica_qps"] == "replica_qps set on the workload, measured on 1x H100"
 
 
 def test_what_counts_as_a_language_model():
+    llm = "at fp16 weights, 16-bit math: batch"
     small_vllm = plan('- name: c\n  type: inference\n  model_size: "500M parameters"\n  expected_qps: "10"\n  framework: vllm\n').workloads[0]
-    assert small_vllm.reasons["replica_qps"].startswith("LLM decode")
+    assert llm in small_vllm.reasons["replica_qps"]
     not_llm = plan('- name: c\n  type: inference\n  model_size: "13B parameters"\n  expected_qps: "10"\n  model_type: other\n').workloads[0]
-    assert not_llm.reasons["replica_qps"].startswith("throughput model:")
+    assert "GFLOP a request" in not_llm.reasons["replica_qps"]
     small = plan('- name: c\n  type: inference\n  model_size: "100M parameters"\n  expected_qps: "10"\n').workloads[0]
-    assert small.reasons["replica_qps"].startswith("throughput model:")
+    assert "GFLOP a request" in small.reasons["replica_qps"]
 
 
 # ---- properties ------------------------------------------------------------------------------

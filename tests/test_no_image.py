@@ -128,14 +128,22 @@ def test_gcp_start_jobs_resize_to_zero_without_an_image(synthesized):
         assert stops and all(u.endswith("/resize?size=0") for u in stops)
 
 
+def _serving(spec: Path, name: str = "recommendation-inference"):
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec
+
+    return next(w for w in make_plan(load_spec(spec)).workloads if w.name == name)
+
+
 def test_gcp_serving_group_rests_at_zero_and_its_autoscaler_is_off_without_an_image(synthesized):
     stacks, _ = synthesized["gcp-no-image"]
     d = doc(stacks, f"{GCP}recommendation-inference")
     (mig,) = each(d, "google_compute_region_instance_group_manager")
-    assert mig["target_size"] == f"${{{HAS_IMAGE} ? 4 : 0}}"
+    w = _serving(GCP_ONLY)
+    assert mig["target_size"] == f"${{{HAS_IMAGE} ? {w.nodes} : 0}}"
     (autoscaler,) = each(d, "google_compute_region_autoscaler")
     assert autoscaler["autoscaling_policy"]["mode"] == f'${{{HAS_IMAGE} ? "ON" : "OFF"}}'
-    assert autoscaler["autoscaling_policy"]["min_replicas"] == 4
+    assert autoscaler["autoscaling_policy"]["min_replicas"] == w.min_nodes
 
 
 def test_gcp_stacks_with_an_image_start_their_nodes_as_planned(synthesized):
@@ -143,7 +151,7 @@ def test_gcp_stacks_with_an_image_start_their_nodes_as_planned(synthesized):
     d = doc(stacks, f"{GCP}recommendation-inference")
     (mig,) = each(d, "google_compute_region_instance_group_manager")
     (autoscaler,) = each(d, "google_compute_region_autoscaler")
-    assert (mig["target_size"], autoscaler["autoscaling_policy"]["mode"]) == (4, "ON")
+    assert (mig["target_size"], autoscaler["autoscaling_policy"]["mode"]) == (_serving(GCP_ONLY).nodes, "ON")
     starts = [j["http_target"]["uri"] for j in each(doc(stacks, f"{GCP}llm-pretrain"), "google_cloud_scheduler_job")
               if j["name"].endswith("-start")]
     assert starts and all(re.search(r"/resize\?size=[1-9]\d*$", u) for u in starts)

@@ -1,5 +1,7 @@
 """One test per planner rule, against the synthetic catalog in conftest (fixed prices)."""
 
+import math
+
 import pytest
 
 from aiinfra.planner import make_plan
@@ -109,26 +111,44 @@ def test_training_without_gpu_ask_is_inferred_from_model_size(fake_catalog):
 INFER = """
 - name: serve
   type: inference
-  model_size: "100MB"
+  model_size: "1B parameters"
   expected_qps: "1000"
   latency_sla: "100ms"
   availability_requirement: "99.9%"
 """
 
 
+# A 1B-parameter non-language model at 256 tokens a request is compute bound (planner/serving.py):
+# 2 x 1e9 x 256 = 512 GFLOP a request at 60 % of the tensor TFLOPS, x 0.55 on the power-capped L4 / T4.
+RQ_L4 = 121e12 * 0.55 * 0.6 / 512e9  # 78.0 requests/s
+RQ_T4 = 65e12 * 0.55 * 0.6 / 512e9  # 41.9
+RQ_A10G = 70e12 * 0.6 / 512e9  # 82.0
+
+
 def test_inference_replicas_from_qps_and_throughput_model(fake_catalog):
     w = one(plan_of(fake_catalog, INFER))
-    # Cheapest per qps: g6.xlarge (L4, 0.8 $/h, 200*121/65 = 372 qps); 1000 / (372 * 0.7) -> 4.
+    # 1000 / (78.0 x 0.7) -> 19 replicas; at 99.9 % the survivors of a lost zone hold the peak:
+    # n - ceil(n / 2) >= 1000 / 78.0 = 12.8 -> 26 (13 + 13). T4 needs 48 ($24/h), A10G 26 ($26/h), L4 26 x $0.8.
     assert w.instance_type == "g6.xlarge"
-    assert w.replica_qps == pytest.approx(372.3, abs=0.1)
-    assert w.nodes == 4 and w.min_nodes == 4 and w.max_nodes == 8
-    assert w.cost_per_1k_predictions_usd == pytest.approx(4 * 0.8 / 3600, rel=1e-3)
+    assert w.replica_qps == pytest.approx(RQ_L4, abs=0.1)
+    assert w.nodes == 26 and w.min_nodes == 26 and w.max_nodes == math.ceil(2000 / (RQ_L4 * 0.7))
+    assert "losing one of 2 zones (13 replicas) leaves 13 x 78 qps >= the 1000 qps peak" in w.reasons["nodes"]
+    assert w.cost_per_1k_predictions_usd == pytest.approx(26 * 0.8 / 3600, rel=1e-3)
     assert len(w.zones) == 2 and w.placement == "spread"
+    assert "512.0 GFLOP a request at 60% of 1 x 121 TFLOPS (x 0.55 sustained under its power cap)" in w.reasons["replica_qps"]
 
 
-def test_replica_qps_override(fake_catalog):
-    w = one(plan_of(fake_catalog, INFER + '  replica_qps: "100"\n'))
-    assert w.replica_qps == 100 and w.nodes == 15  # ceil(1000 / 70)
+def test_replica_qps_is_used_only_where_it_was_measured(fake_catalog):
+    w = one(plan_of(fake_catalog, INFER + '  replica_qps: "100"\n  replica_qps_measured_on: g5.xlarge\n'))
+    assert (w.instance_type, w.replica_qps) == ("g5.xlarge", 100)
+    assert w.nodes == 20  # ceil(1000 / 70) = 15; a lost zone: 20 - 10 = 10 x 100 >= 1000
+    asked = one(plan_of(fake_catalog, INFER + '  replica_qps: "100"\n  replica_qps_measured_on: "1x A10G"\n'))
+    assert asked.gpu == "A10G" and asked.replica_qps == 100
+    unbound = plan_of(fake_catalog, INFER + '  replica_qps: "100"\n')
+    assert [e.path for e in unbound.errors] == ["workload_inventory[0].replica_qps"]
+    assert "never applied to other shapes" in unbound.errors[0].message
+    nowhere = plan_of(fake_catalog, INFER + '  replica_qps: "100"\n  replica_qps_measured_on: p6-b200.48xlarge\n')
+    assert [e.path for e in nowhere.errors] == ["workload_inventory[0].replica_qps_measured_on"]
 
 
 def test_three_nines_five_needs_three_zones_and_skips_two_zone_shapes(fake_catalog):
@@ -138,19 +158,20 @@ def test_three_nines_five_needs_three_zones_and_skips_two_zone_shapes(fake_catal
 
 def test_target_utilization_from_right_sizing(fake_catalog):
     extra = "cost_optimization:\n  right_sizing:\n    target_utilization: \"50-60%\"\n"
-    w = one(plan_of(fake_catalog, INFER, extra=extra))
-    assert w.nodes == 6  # ceil(1000 / (372.3 * 0.5))
+    below = INFER.replace("99.9%", "99.5%")  # two zones (production), no zone-loss sizing
+    assert one(plan_of(fake_catalog, below)).nodes == 19  # ceil(1000 / (78.0 * 0.7))
+    assert one(plan_of(fake_catalog, below, extra=extra)).nodes == 26  # ceil(1000 / (78.0 * 0.5))
 
 
 def test_growth_forecast_raises_max_replicas(fake_catalog):
     w = one(plan_of(fake_catalog, INFER, extra="growth_forecast:\n  qps_growth: \"3x\"\n"))
-    assert w.nodes == 4 and w.max_nodes == 24  # ceil(1000*3*2 / 260.6)
+    assert w.nodes == 26 and w.max_nodes == math.ceil(1000 * 3 * 2 / (RQ_L4 * 0.7))
 
 
 def test_inference_on_spot_keeps_one_on_demand_replica_a_zone(fake_catalog):
     w = one(plan_of(fake_catalog, INFER + "  spot: true\n"))
     assert w.capacity == "mixed" and w.on_demand_base_nodes == 2
-    assert w.hourly_usd == pytest.approx(2 * 0.8 + 2 * 0.3)
+    assert w.hourly_usd == pytest.approx(2 * 0.8 + 24 * 0.3)
     assert w.spot_fallback == "on_demand"
 
 
@@ -215,9 +236,9 @@ def test_quota_exceeded_at_steady_state_is_an_error(fake_catalog):
 
 
 def test_quota_exceeded_only_by_autoscaling_is_a_warning(fake_catalog):
-    plan = plan_of(fake_catalog, INFER, extra=QUOTA.format(gpus=6))
+    plan = plan_of(fake_catalog, INFER, extra=QUOTA.format(gpus=30))
     assert not plan.errors
-    assert any("max replicas would run 8 GPUs" in f.message for f in plan.warnings)
+    assert any("max replicas would run 37 GPUs" in f.message for f in plan.warnings)
 
 
 def test_performance_requirements_breaches_are_named(fake_catalog):
@@ -253,7 +274,7 @@ def test_totals_add_up(fake_catalog):
     assert t.compute_monthly_usd == pytest.approx(sum(w.monthly_usd for w in plan.workloads), abs=0.01)
     assert t.security_monthly_usd == pytest.approx(sum(c.monthly_usd for c in plan.security), abs=0.01) and t.security_monthly_usd > 0
     assert t.monthly_usd == pytest.approx(t.compute_monthly_usd + t.storage_monthly_usd + t.security_monthly_usd, abs=0.01)
-    assert t.gpus_steady == 8 + 4 and t.gpus_peak == 8 + 8
+    assert t.gpus_steady == 8 + 26 and t.gpus_peak == 8 + 37
 
 
 def test_spot_only_shape_is_never_placed_on_demand(fake_catalog):
@@ -384,3 +405,36 @@ def test_a_multi_node_runs_spot_alternatives_share_gpu_memory_and_interconnect(f
     w = one(plan_of(fake_catalog, TRAIN_8_A100.replace('"8x A100"', '"16x A100"') + "  spot: true\n"))
     assert (w.instance_type, w.nodes) == ("p4d.24xlarge", 2)
     assert w.spot_alternatives == []
+
+
+def test_lora_checkpoints_hold_the_adapters_not_the_full_training_state(fake_catalog):
+    base = TRAIN_8_A100 + '  dataset_size: "100GB"\n  model_size: "8B parameters"\n'
+    full = one(plan_of(fake_catalog, base))
+    lora = one(plan_of(fake_catalog, base + "  training_method: lora\n"))
+    # full: 8e9 x 16 bytes = 119.2 GiB a checkpoint; LoRA: 1 % of the parameters x 16 bytes (adapters + Adam) = 1.2 GiB
+    assert "3 checkpoints of 119.2 GiB (weights and optimizer state, 16 bytes a parameter)" in full.reasons["data_volume"]
+    assert "3 checkpoints of 1.2 GiB (lora adapters (1% of the parameters) with their optimizer state)" in lora.reasons["data_volume"]
+    warm = {p.cloud: p for p in plan_of(fake_catalog, base + "  training_method: lora\n").storage}["aws"].tiers[1]
+    warm_full = {p.cloud: p for p in plan_of(fake_catalog, base).storage}["aws"].tiers[1]
+    # 100 GB of data (93 GiB) + 10 versions of 1.2 GiB adapters, against 10 x 119 GiB of full checkpoints
+    assert warm.size_gib == 93 + 12 + 1 and warm_full.size_gib > 1200
+
+
+def test_sharded_data_parallel_runs_stage_a_shard_a_node(fake_catalog):
+    big = TRAIN_8_A100.replace("8x A100", "16x H100") + '  dataset_size: "40TB"\n'
+    whole = one(plan_of(fake_catalog, big))
+    shard = one(plan_of(fake_catalog, big + "  dataset_sharding: sharded\n"))
+    assert "40TB of data (the whole dataset on every node: dataset_sharding is replicated, the default" in whole.reasons["data_volume"]
+    assert "20TB of data per node (a shard: dataset_sharding: sharded over 2 nodes)" in shard.reasons["data_volume"]
+    # 40 TB x 1.2 scratch does not fit the node's 30,000 GiB of NVMe (a volume); its 20 TB shard does
+    assert whole.data_volume_gib_per_node > 40_000 and shard.data_volume_gib_per_node == 0
+
+
+def test_large_collective_runs_on_spot_get_the_interruption_arithmetic(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "32x H100") + "  spot: true\n")
+    (warn,) = [f for f in plan.warnings if f.path == "workload_inventory[0].spot"]
+    # 4 nodes x 12 h = 48 node-hours at 20 % of instances a month (730 h): 0.013 interruptions a run
+    assert "32 GPUs on spot in one collective run: 4 nodes x 12 h = 48 node-hours" in warn.message
+    assert "expects 0.01 interruptions (1% that it is hit at least once)" in warn.message
+    assert not [f for f in plan_of(fake_catalog, TRAIN_8_A100.replace("8x A100", "16x H100") + "  spot: true\n").warnings
+                if f.path.endswith(".spot")]

@@ -139,7 +139,8 @@ def test_reference_plan_lists_every_step_4_control_in_json_and_markdown():
     plan = make_plan(load_spec(REFERENCE))
     d = json.loads(json.dumps(plan.to_dict()))
     controls = {(c["cloud"], c["control"]) for c in d["security"]}
-    assert {("gcp", "edge_filtering"), ("gcp", "api_authentication"), ("aws", "key"), ("gcp", "key"), ("aws", "segmentation"),
+    serving = next(w["cloud"] for w in d["workloads"] if w["type"] == "inference")
+    assert {(serving, "edge_filtering"), (serving, "api_authentication"), ("aws", "key"), ("gcp", "key"), ("aws", "segmentation"),
             ("gcp", "segmentation")} <= controls
     assert d["totals"]["security_monthly_usd"] > 0
     md = plan_markdown(plan)

@@ -68,7 +68,8 @@ def test_multi_node_training_gets_efa_and_the_placement_group(aws_out):
 def test_inference_stack_has_endpoint_alarms_and_replicas_from_the_plan(aws_out):
     doc = stack(aws_out, "recommendation-inference")
     asg = next(iter(doc["resource"]["aws_autoscaling_group"].values()))
-    assert (asg["min_size"], asg["desired_capacity"], asg["max_size"]) == (4, 4, 8)
+    w = serving_plan(AWS_ONLY)
+    assert (asg["min_size"], asg["desired_capacity"], asg["max_size"]) == (w.min_nodes, w.nodes, w.max_nodes)
     assert "aws_lb_listener" in doc["resource"]
     alarms = {a["alarm_name"].removeprefix("acme-ml-prod-recommendation-inference-"): a
               for a in doc["resource"]["aws_cloudwatch_metric_alarm"].values()}
@@ -80,7 +81,7 @@ def test_inference_stack_has_endpoint_alarms_and_replicas_from_the_plan(aws_out)
     assert latency["threshold"] == 0.5 and latency["evaluation_periods"] == 2
     healthy = alarms["healthy-nodes-below-minimum"]
     assert (healthy["metric_query"][0]["metric"]["metric_name"], healthy["threshold"], healthy["treat_missing_data"]) == \
-        ("HealthyHostCount", 4, "breaching")
+        ("HealthyHostCount", w.min_nodes, "breaching")
     assert set(healthy["metric_query"][0]["metric"]["dimensions"]) == {"LoadBalancer", "TargetGroup"}
 
 

@@ -111,7 +111,8 @@ def test_inference_stack_has_endpoint_autoscaler_and_alert_policies(gcp_out):
     doc = stack(gcp_out, "recommendation-inference")
     (autoscaler,) = resources(doc, "google_compute_region_autoscaler")
     policy = autoscaler["autoscaling_policy"]
-    assert (policy["min_replicas"], policy["max_replicas"]) == (4, 8)
+    w = serving_plan(GCP_ONLY)
+    assert (policy["min_replicas"], policy["max_replicas"]) == (w.min_nodes, w.max_nodes)
     # GPU serving scales on the load balancer's utilization of each replica's planned rate, at the plan's target
     # utilisation: the rate AWS's requests-per-target policy tracks for the same plan. No CPU signal (the autoscaler
     # follows whichever signal asks for the most VMs, so a busy-polling engine's CPU would hold idle GPU nodes).

@@ -65,12 +65,15 @@ APPLIED: dict[str, str] = {
     f"{W}.gpu_requirements": "planner/compute.py: the shapes and node counts considered",
     f"{W}.estimated_runtime": "planner/compute.py: the hours costed a run",
     f"{W}.expected_qps": "planner/compute.py: replica counts and cost per 1k predictions",
-    f"{W}.latency_sla": "planner/checks.py: a warning when looser than performance_requirements.inference.p95_latency (replicas are sized for throughput, not latency)",
+    f"{W}.latency_sla": ("planner/compute.py: the response time a replica must meet (the batch it is sized at; an error when no shape "
+                         "can meet it); planner/checks.py: a warning when looser than performance_requirements.inference.p95_latency"),
     f"{W}.availability_requirement": "planner/compute.py: zones and minimum replicas",
     f"{W}.cloud": "planner/compute.py: pins the cloud",
     f"{W}.spot": "planner/compute.py: the capacity type",
     f"{W}.region": "planner/compute.py: overrides the region",
     f"{W}.replica_qps": "planner/compute.py: replica sizing; stacks/aws.py: requests a target the autoscaler tracks",
+    f"{W}.replica_qps_measured_on": "planner/compute.py: the only shape replica_qps is used on",
+    f"{W}.dataset_sharding": "planner/compute.py: data staged a node (the whole dataset, or its shard)",
     f"{W}.nodes": "planner/compute.py: a data_processing cluster's node range",
     f"{W}.image": "planner/compute.py: the plan's image; stacks/nodes.py: what the nodes run",
     f"{W}.command": "boot/workload.py: the container's command on the nodes",
@@ -93,7 +96,8 @@ APPLIED: dict[str, str] = {
     "performance_requirements.training.max_training_time": "planner/schedule.py: default hard stop of a run; planner/compute.py: default runtime; planner/checks.py: a warning when estimated_runtime exceeds it",
     "performance_requirements.training.model_size_limit": "planner/checks.py: a warning when a training model_size exceeds it",
     "performance_requirements.inference": "planner/checks.py: serving checks",
-    "performance_requirements.inference.p95_latency": "planner/checks.py: a warning when a workload's latency_sla is looser (replicas are sized for throughput, not latency)",
+    "performance_requirements.inference.p95_latency": ("planner/compute.py: the latency target of serving workloads without latency_sla; "
+                                                       "planner/checks.py: a warning when a workload's latency_sla is looser"),
     "performance_requirements.inference.throughput": "planner/checks.py: a warning when demand or planned capacity misses it",
     "performance_requirements.inference.availability": "planner/compute.py: zones of serving workloads without availability_requirement; planner/checks.py: a warning when a workload's is lower",
     "storage_tiers": "planner/storage.py: tier sizes and lifecycle days",
@@ -287,6 +291,19 @@ def _preprocessing_item(spec, owner, p, j) -> str | None:
             "sets no nodes:), and no preprocessing job is deployed")
 
 
+def _measured_on(spec, w, value, key) -> str | None:
+    if w.type == "inference" and w.replica_qps is not None:
+        return None
+    return "replica_qps is not set on a serving workload: there is no measurement to place"
+
+
+def _dataset_sharding(spec, w, value, key) -> str | None:
+    if w.type == "training" and w.dataset_size:
+        return None
+    return ("data processing nodes always hold a shard (dataset_size / nodes)" if w.type == "data_processing" else
+            "only training workloads with a dataset_size stage data on their nodes")
+
+
 def _nodes(spec, w, value, key) -> str | None:
     if w.type == "data_processing" and w.gpu_requirements is None:
         return None
@@ -298,17 +315,15 @@ def _training_frequency(spec, w, value, key) -> str | None:
 
 
 def _latency_sla(spec, w, value, key) -> str | None:
-    perf = spec.performance_requirements
-    if perf and perf.inference and perf.inference.p95_latency:
+    if w.type == "inference":
         return None
-    return ("replicas are sized for throughput (expected_qps), not latency; latency_sla is only checked against "
-            "performance_requirements.inference.p95_latency, which is not set")
+    return "only serving workloads are sized for a latency target"
 
 
 def _p95_latency(spec, owner, value, key) -> str | None:
-    if any(w.type == "inference" and w.latency_sla for w in spec.workload_inventory):
+    if any(w.type == "inference" and not w.latency_sla for w in spec.workload_inventory):
         return None
-    return "only checked against the serving workloads' latency_sla, and none sets one; replicas are sized for throughput, not latency"
+    return "every serving workload sets its own latency_sla, which wins; this is only checked against them"
 
 
 def _action(spec, rule, value, key) -> str | None:
@@ -401,6 +416,8 @@ Condition = Callable[[Any, Any, Any, Any], "str | None"]
 CONDITIONS: dict[str, Condition] = {
     f"{W}.framework": _framework,
     f"{W}.nodes": _nodes,
+    f"{W}.replica_qps_measured_on": _measured_on,
+    f"{W}.dataset_sharding": _dataset_sharding,
     f"{W}.training_frequency": _training_frequency,
     f"{W}.latency_sla": _latency_sla,
     "performance_requirements.inference.p95_latency": _p95_latency,

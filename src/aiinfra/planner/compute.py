@@ -14,11 +14,11 @@ from typing import Callable
 
 from aiinfra.catalog import Catalog, InstanceOffer
 from aiinfra.cron import Cron, hours_text
-from aiinfra.planner import memory, rules
+from aiinfra.planner import memory, rules, serving
 from aiinfra.planner import schedule as batch
 from aiinfra.planner.model import Alternative, WorkloadPlan
 from aiinfra.spec.models import Spec, Workload
-from aiinfra.spec.units import GpuAsk, format_bytes, format_params
+from aiinfra.spec.units import GpuAsk, format_bytes, format_params, parse_gpu_ask
 
 GIB = 2**30
 AddFinding = Callable[[str, str, str], None]
@@ -105,38 +105,30 @@ def _price(o: InstanceOffer, spot: bool) -> tuple[float, bool] | None:
     return o.on_demand_usd_hr, False
 
 
-def gpu_replica_qps(catalog: Catalog, o: InstanceOffer, parameters: int) -> float:
-    """The documented throughput model (rules.REFERENCE_*)."""
-    ref = catalog.gpus[rules.REFERENCE_GPU].fp16_tensor_tflops
-    tflops = catalog.gpus[o.gpu].fp16_tensor_tflops * o.gpu_count
-    return rules.REFERENCE_REPLICA_QPS * (tflops / ref) * min(1.0, rules.REFERENCE_PARAMETERS / max(parameters, 1))
-
-
-@dataclass(frozen=True)
-class LlmThroughput:
-    requests_per_s: float
-    why: str
-
-
-def llm_replica_throughput(catalog: Catalog, o: InstanceOffer, w: Workload, weights_gb: float, params: int) -> LlmThroughput | None:
-    """Requests a second one replica serves for a language model (rules.LLM_*), or None when the
-    GPU's bandwidth is unknown."""
-    gpu = catalog.gpus.get(o.gpu)
-    bw = gpu.bandwidth_gb_s(o.gpu_memory_gib) if gpu else None
-    if not bw or weights_gb <= 0:
+def accelerators_for(catalog: Catalog, gpu_name: str, count: int, memory_gib: int, precision: str) -> tuple[serving.Accelerators, str] | None:
+    """``count`` of a catalog part as the serving model reads them (bandwidth 0 when the catalog has
+    none: only language models need it), and the math they run at; None for a part the catalog lacks."""
+    gpu = catalog.gpus.get(gpu_name)
+    if gpu is None:
         return None
-    out_tokens = w.output_tokens_per_request or rules.DEFAULT_OUTPUT_TOKENS_PER_REQUEST
-    in_tokens = w.input_tokens_per_request or rules.DEFAULT_INPUT_TOKENS_PER_REQUEST
-    per_sequence = o.gpu_count * bw / weights_gb
-    decode = per_sequence * rules.LLM_DECODE_BATCH_EFFECT
-    prefill = o.gpu_count * gpu.fp16_tensor_tflops * 1e12 * rules.LLM_PREFILL_MFU / (2 * params)
-    seconds = out_tokens / decode + in_tokens / prefill
-    rq = 1 / seconds
-    why = (f"LLM decode is bandwidth bound: {o.gpu_count} x {bw:,.0f} GB/s / {weights_gb:,.1f} GB of weights = {per_sequence:,.0f} tokens/s "
-           f"a sequence x {rules.LLM_DECODE_BATCH_EFFECT:g} (continuous batching) = {decode:,.0f} output tokens/s; prefill {prefill:,.0f} tokens/s "
-           f"({rules.LLM_PREFILL_MFU:.0%} of {o.gpu_count} x {gpu.fp16_tensor_tflops:g} TFLOPS); a request of {in_tokens} in / {out_tokens} out "
-           f"tokens takes {seconds:.2f} s: {rq:.2f} requests/s a replica")
-    return LlmThroughput(rq, why)
+    bw = gpu.bandwidth_gb_s(memory_gib) or 0.0
+    tflops, math_label = serving.tensor_tflops(precision, gpu.fp16_tensor_tflops, getattr(gpu, "fp8_tensor_tflops", None),
+                                               getattr(gpu, "int8_tensor_tops", None))
+    return serving.Accelerators(gpu_name, count, float(memory_gib), bw, tflops, rules.SUSTAINED_SHARE.get(gpu_name, 1.0)), math_label
+
+
+def accelerators(catalog: Catalog, o: InstanceOffer, precision: str) -> tuple[serving.Accelerators, str] | None:
+    """One replica of ``o`` (accelerators_for its part and count)."""
+    return accelerators_for(catalog, o.gpu, o.gpu_count, o.gpu_memory_gib, precision)
+
+
+def zone_loss_replicas(qps: float, replica_qps: float, zones: int) -> int:
+    """The fewest replicas, spread evenly over ``zones``, whose survivors of one lost zone still
+    serve ``qps`` (each at its full modelled throughput, which holds the latency target by construction)."""
+    n = max(zones, math.ceil(qps / replica_qps))
+    while n - math.ceil(n / zones) < qps / replica_qps:
+        n += 1
+    return n
 
 
 def availability_zones(availability: float | None, environment: str) -> tuple[int, str]:
@@ -164,6 +156,7 @@ class WorkloadPlanner:
         self.serving_need: memory.ServingNeed | None = None
         self.training_need: memory.TrainingNeed | None = None
         self.llm_why: dict[str, str] = {}
+        self.latency_why: dict[str, str] = {}
 
     # ---- shared -------------------------------------------------------------------
 
@@ -310,21 +303,59 @@ class WorkloadPlanner:
             return co.right_sizing.target_utilization[0] / 100
         return rules.DEFAULT_TARGET_UTILIZATION
 
+    def _latency_target_s(self) -> tuple[float | None, str]:
+        """The response time a request must meet (seconds) and the key it comes from."""
+        w, perf = self.w, self.spec.performance_requirements
+        if w.latency_sla:
+            return w.latency_sla / 1000, f"{self.path}.latency_sla"
+        if perf and perf.inference and perf.inference.p95_latency:
+            return perf.inference.p95_latency / 1000, "performance_requirements.inference.p95_latency"
+        return None, ""
+
+    def _measured_on(self, o: InstanceOffer) -> bool | None:
+        """Whether ``o`` is the shape replica_qps was measured on (None: no replica_qps)."""
+        w = self.w
+        if not w.replica_qps:
+            return None
+        where = w.replica_qps_measured_on
+        if where is None and w.gpu_requirements is not None:
+            return True  # the candidates are the shapes gpu_requirements selects
+        if where is None:
+            return False
+        if where == o.instance_type:
+            return True
+        try:
+            ask = parse_gpu_ask(where)
+        except ValueError:
+            return False
+        return o.gpu == (self.catalog.gpu_name(ask.model) or ask.model) and o.gpu_count == ask.count and (
+            ask.memory_gib is None or o.gpu_memory_gib >= ask.memory_gib)
+
     def inference_options(self, tgts: list[tuple[str, str]]) -> list[Option]:
         w = self.w
         qps = w.expected_qps or 0.0
         ask = self._gpu_ask()
-        params = self._model_parameters() or rules.REFERENCE_PARAMETERS
+        params = self._model_parameters() or rules.DEFAULT_SERVING_PARAMETERS
         need = memory.serving_need(w.model_size, w.precision)
         need_gb = need.need_gb if need else 0.0
         self.serving_need = need
         too_small: list[InstanceOffer] = []
         util = self._target_utilization()
         growth = self.spec.growth_forecast.qps_growth if self.spec.growth_forecast and self.spec.growth_forecast.qps_growth else 1.0
-        zones_needed, zones_why = availability_zones(self._availability(), self.spec.environment)
+        availability = self._availability()
+        zones_needed, zones_why = availability_zones(availability, self.spec.environment)
+        survive_zone = availability is not None and availability >= rules.ZONE_LOSS_AVAILABILITY and zones_needed > 1
         self.notes["zones"] = zones_why
+        target_s, target_key = self._latency_target_s()
+        if w.replica_qps and w.replica_qps_measured_on is None and w.gpu_requirements is None:
+            self.add("error", f"{self.path}.replica_qps", "say which shape replica_qps was measured on: gpu_requirements (the replica's "
+                     "accelerators) or replica_qps_measured_on ('8x H200' or an instance type such as p5en.48xlarge); a measured "
+                     "throughput is never applied to other shapes")
+            return []
         options: list[Option] = []
         short_of_zones: list[str] = []
+        too_slow: dict[str, str] = {}
+        not_measured: list[str] = []
         for cloud, region in tgts:
             if ask is not None:
                 cands = self._gpu_offers(cloud, region, ask.model, ask.memory_gib)
@@ -333,7 +364,9 @@ class WorkloadPlanner:
                 too_small += [o for o in cands if o.total_gpu_memory_gib < need_gb]
                 cands = [o for o in cands if o.total_gpu_memory_gib >= need_gb]  # one replica holds the model (memory.py)
             else:
-                cands = [o for o in self.catalog.offers(cloud, region) if o.gpu and o.total_gpu_memory_gib >= need_gb]
+                # Unasked, only CUDA parts: a Neuron or TPU replica needs its own image (rules.ACCELERATOR_RUNTIME).
+                cands = [o for o in self.catalog.offers(cloud, region) if o.gpu and o.total_gpu_memory_gib >= need_gb
+                         and o.gpu in self.catalog.gpus and self.catalog.gpus[o.gpu].vendor == "nvidia"]
                 fewest: dict[str, int] = {}
                 for o in cands:
                     fewest[o.gpu] = min(fewest.get(o.gpu, 99), o.gpu_count)
@@ -342,9 +375,27 @@ class WorkloadPlanner:
                 if len(o.zones) < zones_needed:
                     short_of_zones.append(f"{o.instance_type} ({len(o.zones)} zone{'s' if len(o.zones) != 1 else ''} in {region})")
                     continue
-                rq = w.replica_qps or self._replica_qps(o, params, need)
+                measured = self._measured_on(o)
+                if measured is False:
+                    not_measured.append(o.instance_type)
+                    continue
+                if measured:
+                    rq = w.replica_qps
+                else:
+                    got = self._replica_qps(o, params, need, target_s)
+                    if got is None:
+                        too_slow.setdefault(o.instance_type, self.latency_why.get(o.instance_type, ""))
+                        continue
+                    rq = got
                 desired = math.ceil(qps / (rq * util))
                 min_r = max(desired, zones_needed)
+                zone_note = ""
+                if survive_zone:
+                    held = zone_loss_replicas(qps, rq, zones_needed)
+                    if held > min_r:
+                        zone_note = (f"; {held} so that losing one of {zones_needed} zones ({math.ceil(held / zones_needed)} replicas) "
+                                     f"leaves {held - math.ceil(held / zones_needed)} x {rq:.3g} qps >= the {qps:g} qps peak")
+                        min_r = held
                 max_r = max(min_r, math.ceil(qps * growth * rules.BURST_HEADROOM / (rq * util)))
                 od = o.on_demand_usd_hr
                 priced = _price(o, self.decision.spot)
@@ -352,7 +403,7 @@ class WorkloadPlanner:
                     continue
                 price, is_spot = priced
                 if is_spot:
-                    base = zones_needed if self._availability() is not None else 0
+                    base = zones_needed if availability is not None else 0
                     if base and od is None:
                         continue  # a spot-only shape cannot hold the on-demand base
                     hourly = base * (od or 0.0) + (min_r - base) * price
@@ -361,17 +412,29 @@ class WorkloadPlanner:
                     base, hourly, capacity = min_r, min_r * price, "on_demand"
                 options.append(Option(cloud, region, o, min_r, min_r, max_r, list(o.zones[:zones_needed]), capacity, base,
                                       rules.HOURS_PER_MONTH, hourly, min_r * o.list_price_usd_hr, replica_qps=rq,
-                                      notes={"desired": f"{qps:g} qps / ({rq:.3g} qps a replica x {util:.0%} target utilisation) = {desired}"}))
-        if not options and too_small and need is not None:
+                                      notes={"desired": f"{qps:g} qps / ({rq:.3g} qps a replica x {util:.0%} target utilisation) = {desired}"
+                                                        + zone_note}))
+        if not options and too_small and need is not None and not too_slow:
             self.add("error", f"{self.path}.gpu_requirements", self._does_not_fit(need, ask, too_small, tgts))
             return options
         if not options:
             what = str(ask) if ask else (f"a model needing {need.text()}" if need else "the model")
-            if short_of_zones:
+            if too_slow:
+                shown = "; ".join(f"{t}: {why}" for t, why in list(too_slow.items())[:3])
+                self.add("error", target_key, f"{target_s * 1000:,.0f} ms is faster than any shape holding {what} can answer "
+                         f"({w.input_tokens_per_request or rules.DEFAULT_INPUT_TOKENS_PER_REQUEST} tokens in / "
+                         f"{self._out_tokens()} out): {shown}; raise the target, shorten the output, or serve a smaller or lower-precision model")
+            elif not_measured and w.replica_qps:
+                self.add("error", f"{self.path}.replica_qps_measured_on" if w.replica_qps_measured_on else f"{self.path}.replica_qps",
+                         f"replica_qps was measured on {w.replica_qps_measured_on or ask}, which no candidate shape in "
+                         f"{', '.join(f'{c} {r}' for c, r in tgts)} matches (candidates: {', '.join(sorted(set(not_measured))[:6])})")
+            elif short_of_zones:
                 self.add("error", f"{self.path}.availability_requirement", f"{zones_why}, but only these shapes hold {what} and they are offered in too few zones: {', '.join(short_of_zones[:6])}")
             else:
                 self.add("error", f"{self.path}.gpu_requirements" if ask else f"{self.path}.model_size",
                          f"no shape holds {what} in {', '.join(f'{c} {r}' for c, r in tgts)}")
+        elif too_slow:
+            self.notes["too_slow"] = "; ".join(f"{t} misses the latency target: {why}" for t, why in list(too_slow.items())[:3])
         return options
 
     def _is_llm(self, params: int) -> bool:
@@ -381,13 +444,39 @@ class WorkloadPlanner:
         fw = (w.framework or "").lower()
         return any(f in fw for f in rules.LLM_FRAMEWORKS) or params > rules.LLM_MIN_PARAMETERS
 
-    def _replica_qps(self, o: InstanceOffer, params: int, need: memory.ServingNeed | None) -> float:
-        if self._is_llm(params) and need is not None:
-            llm = llm_replica_throughput(self.catalog, o, self.w, need.weights_gb, params)
-            if llm is not None:
-                self.llm_why[o.instance_type] = llm.why
-                return llm.requests_per_s
-        return gpu_replica_qps(self.catalog, o, params)
+    def _out_tokens(self) -> int:
+        return self.w.output_tokens_per_request or rules.DEFAULT_OUTPUT_TOKENS_PER_REQUEST
+
+    def _replica_qps(self, o: InstanceOffer, params: int, need: memory.ServingNeed | None, target_s: float | None) -> float | None:
+        """Requests/s one replica of ``o`` serves inside the latency target (planner/serving.py), with
+        its arithmetic in ``llm_why``; None when the target is out of reach on ``o`` (why in ``latency_why``)."""
+        w = self.w
+        precision = w.precision or rules.DEFAULT_PRECISION
+        acc = accelerators(self.catalog, o, precision)
+        if acc is None:
+            self.latency_why[o.instance_type] = f"the catalog does not describe {o.gpu}"
+            return None
+        accs, math_label = acc
+        label = f"{precision} weights, {math_label} math"
+        if self._is_llm(params) and need is not None and accs.bandwidth_gb_s:
+            in_tokens = w.input_tokens_per_request or rules.DEFAULT_INPUT_TOKENS_PER_REQUEST
+            cap = serving.llm_capacity(params, need.weights_gb * 1e9 / params, accs, in_tokens, self._out_tokens(), target_s,
+                                       precision_label=label)
+            if cap is None:
+                self.latency_why[o.instance_type] = "the weights leave no room for a KV cache"
+                return None
+            if not cap.feasible:
+                self.latency_why[o.instance_type] = serving.latency_text(cap, self._out_tokens())
+                return None
+            self.llm_why[o.instance_type] = cap.why
+            return cap.requests_per_s
+        tokens = w.input_tokens_per_request or rules.DEFAULT_ENCODER_TOKENS
+        enc = serving.encoder_capacity(params, accs, tokens, target_s, precision_label=label)
+        if not enc.feasible:
+            self.latency_why[o.instance_type] = f"{enc.batch1_latency_s * 1000:,.1f} ms of compute for one request"
+            return None
+        self.llm_why[o.instance_type] = enc.why
+        return enc.requests_per_s
 
     def _does_not_fit(self, need: memory.ServingNeed, ask: GpuAsk, too_small: list[InstanceOffer], tgts: list[tuple[str, str]]) -> str:
         """The need, what was asked, and the cheapest shapes (of the asked GPU first) whose one node holds it."""
@@ -524,22 +613,27 @@ class WorkloadPlanner:
             growth = gf.dataset_growth
         if w.type == "inference" or not w.dataset_size:
             return 0, "", "serving keeps the model on the root volume" if w.type == "inference" else "no dataset_size"
-        per_node = w.dataset_size * growth / (nodes if w.type == "data_processing" else 1)
-        need = per_node * rules.STAGING_OVERHEAD / GIB
-        why = f"{format_bytes(per_node)} of data{' per node' if w.type == 'data_processing' else ''}"
+        sharded = w.type == "data_processing" or (w.dataset_sharding == "sharded" and nodes > 1)
+        per_node = w.dataset_size * growth / (nodes if sharded else 1)
+        why = f"{format_bytes(per_node)} of data{' per node' if sharded else ''}"
+        if w.type == "training" and nodes > 1:
+            why += (f" (a shard: dataset_sharding: sharded over {nodes} nodes)" if sharded else
+                    " (the whole dataset on every node: dataset_sharding is replicated, the default; set sharded when each node reads its shard)")
         if growth > 1:
             why += f" (with {growth:g}x dataset growth)"
+        need = per_node * rules.STAGING_OVERHEAD / GIB
         if w.type == "training" and w.model_size:
-            ckpt = self._model_parameters() * rules.TRAINING_BYTES_PER_PARAMETER * rules.CHECKPOINTS_KEPT_HOT / GIB
-            need += ckpt
-            why += f" + {rules.CHECKPOINTS_KEPT_HOT} checkpoints of {ckpt / rules.CHECKPOINTS_KEPT_HOT:.0f} GiB"
+            one_bytes, what = memory.checkpoint_bytes(self._model_parameters(), w.training_method)
+            one = one_bytes / GIB
+            need += one * rules.CHECKPOINTS_KEPT_HOT
+            why += f" + {rules.CHECKPOINTS_KEPT_HOT} checkpoints of {one:,.1f} GiB ({what})"
         need_gib = math.ceil(need)
         if o.local_nvme_gib >= need_gib:
             return 0, "", f"{why} + {rules.STAGING_OVERHEAD - 1:.0%} scratch = {need_gib} GiB fits the {o.local_nvme_gib} GiB of local NVMe"
         if o.cloud == "aws":
             vtype = "gp3" if need_gib <= 16384 else "io2"
         else:
-            vtype = "hyperdisk-balanced" if o.family.startswith("a3") else "pd-ssd"
+            vtype = "hyperdisk-balanced" if o.family.startswith(("a3", "a4")) else "pd-ssd"
         return need_gib, vtype, f"{why} + {rules.STAGING_OVERHEAD - 1:.0%} scratch = {need_gib} GiB; local NVMe holds {o.local_nvme_gib} GiB, so a {vtype} volume of {need_gib} GiB a node"
 
     def _workload_plan(self, best: Option, options: list[Option]) -> WorkloadPlan:
@@ -577,10 +671,10 @@ class WorkloadPlanner:
         if w.type == "inference":
             reasons["nodes"] = (f"{best.notes['desired']}; min {best.min_nodes} ({self.notes.get('zones')}), "
                                 f"max {best.max_nodes} ({rules.BURST_HEADROOM:g}x the forecast peak)")
-            reasons["replica_qps"] = ("replica_qps set on the workload" if w.replica_qps else
-                                      self.llm_why.get(o.instance_type) or
-                                      f"throughput model: {rules.REFERENCE_REPLICA_QPS:g} qps a {rules.REFERENCE_GPU} for models up to "
-                                      f"{format_params(rules.REFERENCE_PARAMETERS)}, scaled by FP16 TFLOPS and model size")
+            reasons["replica_qps"] = (f"replica_qps set on the workload, measured on {w.replica_qps_measured_on or w.gpu_requirements}"
+                                      if w.replica_qps else self.llm_why.get(o.instance_type, ""))
+            if "too_slow" in self.notes:
+                reasons["replica_qps"] += f" (passed over: {self.notes['too_slow']})"
         elif w.type == "data_processing" and not w.gpu_requirements:
             reasons["nodes"] = self.notes.get("nodes", "")
         else:
@@ -600,6 +694,17 @@ class WorkloadPlanner:
                                     "the attempt on all of them: the run restarts from its last checkpoint on the remaining and "
                                     "replacement nodes and spends one retry (none left: the run fails); if spot stays short, raise the on-demand base "
                                     "(spot: false on the workload)")
+            gpus = best.nodes * o.gpu_count
+            if gpus >= rules.SPOT_COLLECTIVE_WARN_GPUS and best.runtime_hours:
+                node_hours = best.nodes * best.runtime_hours
+                rate = rules.SPOT_MONTHLY_INTERRUPTION / rules.HOURS_PER_MONTH
+                expected = node_hours * rate
+                self.add("warning", f"{self.path}.spot", (
+                    f"{gpus} GPUs on spot in one collective run: {best.nodes} nodes x {best.runtime_hours:g} h = {node_hours:,.0f} node-hours; "
+                    f"at {rules.SPOT_MONTHLY_INTERRUPTION:.0%} of instances reclaimed a month (the top band of AWS's Spot Instance Advisor, "
+                    f"where large GPU shapes sit; GCP publishes no rate) a run expects {expected:.2f} interruptions "
+                    f"({1 - math.exp(-expected):.0%} that it is hit at least once), and every one stops all {best.nodes} nodes and replays the "
+                    f"work since the last checkpoint; the risk grows with nodes x hours: checkpoint often, or run on-demand (spot: false)"))
         elif best.capacity == "spot":
             replace = ("replaces a node before its interruption (capacity rebalance)" if best.cloud == "aws" else
                        "recreates a reclaimed node when capacity returns")
@@ -650,7 +755,8 @@ class WorkloadPlanner:
                                 exposure=w.exposure or "public", target_utilization=self._target_utilization())
             reasons["endpoint"] = (f"{batch_fields['exposure']} HTTPS on 443 to port {batch_fields['port']}, health checks on "
                                    f"{batch_fields['health_check_path']}; autoscaling tracks {batch_fields['target_utilization']:.0%} of the "
-                                   "replica throughput")
+                                   f"replica throughput ({best.replica_qps * batch_fields['target_utilization']:,.3g} requests/s a replica, "
+                                   "on the load balancer's request count, not CPU)")
         reasons["image"] = (f"runs {w.image}" if w.image else
                             "no image: no node starts until one is given (the run schedule starts zero nodes, a serving group "
                             "rests at zero); synth asks for it as the Terraform variable image")

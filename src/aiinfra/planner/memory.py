@@ -86,3 +86,14 @@ def training_need(model_size, method: str | None) -> TrainingNeed | None:
     m = method or rules.DEFAULT_TRAINING_METHOD
     params = model_size.estimated_parameters
     return TrainingNeed(params, m, params * rules.TRAINING_METHOD_BYTES[m] / GB)
+
+
+def checkpoint_bytes(parameters: float, method: str | None) -> tuple[float, str]:
+    """What one training checkpoint holds, and in words: full training saves the weights and the
+    optimizer state (rules.TRAINING_BYTES_PER_PARAMETER a parameter); LoRA / QLoRA save the adapters
+    and their optimizer state only (the frozen base is the published model, not saved again)."""
+    m = method or rules.DEFAULT_TRAINING_METHOD
+    if m == "full":
+        return parameters * rules.TRAINING_BYTES_PER_PARAMETER, f"weights and optimizer state, {rules.TRAINING_BYTES_PER_PARAMETER} bytes a parameter"
+    return (parameters * rules.LORA_TRAINABLE_SHARE * rules.TRAINING_BYTES_PER_PARAMETER,
+            f"{m} adapters ({rules.LORA_TRAINABLE_SHARE:.0%} of the parameters) with their optimizer state")

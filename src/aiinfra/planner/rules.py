@@ -6,36 +6,59 @@ overrides the workload-specific ones (``replica_qps``, ``nodes``, storage tier `
 
 HOURS_PER_MONTH = 730.0  # 8,760 h / 12, the cloud providers' own billing month.
 
-# Inference throughput model. A replica on one T4 serves a model of up to 100M parameters at
-# 200 requests/s with dynamic batching inside a 100 ms budget (the order of magnitude NVIDIA
-# Triton reports for BERT-base-class models on T4). Throughput scales with the GPU's dense
-# FP16 tensor TFLOPS (catalog/data/gpus.csv) and inversely with parameters above 100M.
-REFERENCE_GPU = "T4"
-REFERENCE_REPLICA_QPS = 200.0
-REFERENCE_PARAMETERS = 100_000_000
-
-# LLM serving throughput (language models: model_type llm, an LLM serving framework, or over
-# LLM_MIN_PARAMETERS). Decoding is memory-bandwidth bound: every output token of a sequence reads
-# all the weights once, so one sequence decodes at (the replica's GPUs' bandwidth / weight bytes)
-# tokens/s; continuous batching decodes many sequences in the same pass. LLM_DECODE_BATCH_EFFECT is
-# that multiple, anchored on NVIDIA's TensorRT-LLM measurement of Llama-2-13B at FP8 on one H200
-# (4.8 TB/s, 13 GB of weights: 369 tokens/s a sequence) serving 4,750 output tokens/s at batch 128,
-# 128 input / 2,048 output tokens: 12.9x (https://github.com/NVIDIA/TensorRT-LLM/blob/release/0.5.0/docs/source/blogs/H200launch.md);
-# its Llama-2-70B TP4 figure (6,616 tokens/s at batch 512) is 24x, so 12 is the conservative end.
-# Prefill (the input tokens) is compute bound: 2 FLOPs a parameter a token at LLM_PREFILL_MFU of
-# the GPUs' dense FP16 TFLOPS (prefill reaches 50-76% model FLOPs utilisation: Pope et al. 2022,
-# "Efficiently Scaling Transformer Inference", https://arxiv.org/abs/2211.05102, table 2).
-# A request's GPU time is its output tokens at the decode rate plus its input tokens at the prefill
-# rate; replicas = qps x that time / target utilisation. Defaults for the tokens of a request when
-# the workload gives none: a chat-style exchange (an assumption, override with
-# input_tokens_per_request / output_tokens_per_request, or replica_qps).
+# Serving throughput and latency (planner/serving.py has the model; tests/data/serving_reference.csv
+# the published measurements it is fitted to, every one within 25 %: tests/test_serving_model.py).
+# Language models (model_type llm, an LLM serving framework, or over LLM_MIN_PARAMETERS):
+# - prefill (a request's input) is compute bound: 2 FLOPs a parameter a token at LLM_PREFILL_MFU of
+#   the accelerators' dense tensor throughput at the serving precision (prefill reaches 50-76% model
+#   FLOPs utilisation: Pope et al. 2022, "Efficiently Scaling Transformer Inference",
+#   https://arxiv.org/abs/2211.05102, table 2); a decode step at large batches likewise;
+# - a decode step reads the weights once plus every running sequence's KV cache at
+#   DECODE_BANDWIDTH_EFFICIENCY of the memory bandwidth (fitted: 0.75);
+# - the batch is capped by the KV cache beside the weights in SERVING_MEMORY_UTILIZATION of the
+#   memory (vLLM's default gpu_memory_utilization 0.9), by the engine's scheduler (LLM_MAX_BATCH:
+#   vLLM's default max_num_seqs, https://docs.vllm.ai/en/latest/models/engine_args.html) and by
+#   the latency target;
+# - tensor parallelism over N accelerators runs at 1 / (1 + TENSOR_PARALLEL_OVERHEAD x log2 N) of
+#   their sum (a per-layer all-reduce; fitted: 0.15, so 2 GPUs 87 %, 8 GPUs 69 %);
+# - KV cache a token when the architecture is not given: grouped-query attention with 8 KV heads of
+#   128 (Llama 3 8B: 32 layers x 2 (K, V) x 8 x 128 x 2 bytes = 131,072 bytes; Llama 3 70B: 80
+#   layers = 327,680: the models' config.json on Hugging Face), scaled between sizes by
+#   (parameters / 8B) ^ KV_SCALING_EXPONENT (0.42 joins the two); at the weights' precision down to
+#   8 bits (fp8 / int8 serving keeps an 8-bit KV cache, int4 weights a 16-bit one). Older
+#   multi-head models (Llama 2 7B / 13B) hold 4-5x more: their throughput is overstated here.
+# Other models (embedding, classification, ranking, vision): 2 FLOPs a parameter a token of input at
+# ENCODER_MFU of the tensor throughput (fitted on BERT-Large with TensorRT: A100 63-68 %), batched
+# dynamically up to ENCODER_MAX_BATCH inside the latency target; requests carry
+# DEFAULT_ENCODER_TOKENS tokens unless input_tokens_per_request says otherwise (a short passage;
+# a recommender or vision model has no tokens: it counts as a 256-token text model, conservative for
+# embedding-table models).
+# Power-capped parts (T4 70 W, L4 72 W: NVIDIA's datasheets) hold a share of their peak under load:
+# SUSTAINED_SHARE (BERT-Large on T4 with TensorRT runs at 35 % of the T4's peak against 63-68 % on
+# A100: 0.55; the L4, the T4's successor at the same power, is taken alike).
 LLM_MIN_PARAMETERS = 1_000_000_000
+DEFAULT_SERVING_PARAMETERS = 100_000_000  # a model of no stated size: BERT-base class
 LLM_FRAMEWORKS = ("vllm", "tgi", "text-generation-inference", "tensorrt-llm", "trt-llm", "sglang", "lmdeploy", "llama.cpp", "ollama",
                   "triton-llm", "deepspeed-mii")
-LLM_DECODE_BATCH_EFFECT = 12.0
 LLM_PREFILL_MFU = 0.5
+DECODE_BANDWIDTH_EFFICIENCY = 0.75
+SERVING_MEMORY_UTILIZATION = 0.9
+LLM_MAX_BATCH = 256
+TENSOR_PARALLEL_OVERHEAD = 0.15
+KV_BYTES_PER_TOKEN_8B = 131_072
+KV_SCALING_EXPONENT = 0.42
+ENCODER_MFU = 0.6
+ENCODER_MAX_BATCH = 128
+DEFAULT_ENCODER_TOKENS = 256
+SUSTAINED_SHARE = {"T4": 0.55, "L4": 0.55}
+# A request's tokens when the workload gives none: a chat-style exchange (an assumption; override
+# with input_tokens_per_request / output_tokens_per_request, or replica_qps).
 DEFAULT_INPUT_TOKENS_PER_REQUEST = 512
 DEFAULT_OUTPUT_TOKENS_PER_REQUEST = 256
+# Serving without a latency target keeps the engine's batch; with one (latency_sla, else
+# performance_requirements.inference.p95_latency), the whole response (time to first token + output
+# tokens x time per output token) must fit it: the batch shrinks until it does, and a target the
+# shape misses even at batch 1 is an error.
 
 # Autoscaling: the replica count is sized for this utilisation (the low end of the guide's
 # target_utilization "70-85%", which is also its HPA's CPU target), and max replicas absorb
@@ -48,6 +71,10 @@ BURST_HEADROOM = 2.0
 
 # Availability -> zones. 99.9% survives one zone's outage only with two zones; 99.95% with three.
 AVAILABILITY_ZONES = ((99.95, 3), (99.9, 2), (0.0, 1))
+# From this availability up, serving keeps the peak with one zone lost: min replicas are sized so the
+# survivors of a zone outage still serve expected_qps (a zone is the unit of failure the clouds'
+# SLAs are written for: https://aws.amazon.com/compute/sla/, https://cloud.google.com/compute/sla).
+ZONE_LOSS_AVAILABILITY = 99.9
 PRODUCTION_MIN_ZONES = 2
 
 # The software stack an accelerator vendor's parts need on the node (catalog/data/gpus.csv vendor):
@@ -148,6 +175,14 @@ COLD_AFTER_DAYS = 90
 ARCHIVE_AFTER_DAYS = 365
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 MODEL_VERSIONS_KEPT = 10
+
+# Spot interruptions compound in a collective run (any node lost stops all of them): runs of at
+# least SPOT_COLLECTIVE_WARN_GPUS GPUs on spot get a warning with the arithmetic, at
+# SPOT_MONTHLY_INTERRUPTION of instances reclaimed a month: the floor of the top band (">20%") of
+# AWS's Spot Instance Advisor, "the rate at which Spot has reclaimed capacity during the trailing
+# month" (https://aws.amazon.com/ec2/spot/instance-advisor/); GCP publishes no rate.
+SPOT_COLLECTIVE_WARN_GPUS = 32
+SPOT_MONTHLY_INTERRUPTION = 0.20
 
 # Spot overrides: equivalent shapes whose spot price is at most this multiple of the chosen one's.
 SPOT_ALTERNATIVE_MAX_PRICE_RATIO = 2.0

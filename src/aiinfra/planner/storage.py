@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from aiinfra.catalog import Catalog
-from aiinfra.planner import rules
+from aiinfra.planner import memory, rules
 from aiinfra.planner.model import CloudStoragePlan, StorageTierPlan, WorkloadPlan
 from aiinfra.spec.models import Spec, StorageTier
 
@@ -44,7 +44,7 @@ def plan_storage(spec: Spec, catalog: Catalog, plans: list[WorkloadPlan]) -> lis
         mine = [p for p in plans if p.cloud == cloud]
         region = mine[0].region
         datasets = sum(by_name[p.name].dataset_size or 0 for p in mine) * growth
-        models = sum(by_name[p.name].model_size.estimated_parameters * rules.TRAINING_BYTES_PER_PARAMETER
+        models = sum(memory.checkpoint_bytes(by_name[p.name].model_size.estimated_parameters, by_name[p.name].training_method)[0]
                      if by_name[p.name].model_size and p.type == "training" else
                      (by_name[p.name].model_size.bytes or by_name[p.name].model_size.estimated_parameters * 2) if by_name[p.name].model_size else 0
                      for p in mine) * rules.MODEL_VERSIONS_KEPT

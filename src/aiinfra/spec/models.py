@@ -198,7 +198,13 @@ class Workload(Strict):
     # Extensions: override the documented per-replica throughput model, and the node count
     # of a data-processing cluster.
     replica_qps: RateQps | None = None
+    # Where replica_qps was measured: an accelerator ask ('8x H200') or an instance type; defaults to
+    # gpu_requirements. The measurement is used on that shape only, never scaled to others.
+    replica_qps_measured_on: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     nodes: NodeRange | None = None
+    # Training: whether each node of a data-parallel run stages the whole dataset (replicated, the
+    # default) or only its shard (sharded: dataset_size / nodes a node).
+    dataset_sharding: Literal["replicated", "sharded"] | None = None
     description: Text | None = None
     # What runs on the nodes (SPEC.md v2). Left out, the nodes are prepared (disks, drivers,
     # interconnect) and wait for the user's own deployment; the image is then a deploy-time input.
