@@ -89,3 +89,102 @@ def test_stale_catalog_is_a_plan_warning(tmp_path, monkeypatch, capsys):
     _plan(tmp_path, monkeypatch, "8x B200", today="2027-03-08", fmt="text")
     out = capsys.readouterr()
     assert "older than 90 days" in out.out + out.err and "aiinfra catalog refresh" in out.out + out.err
+
+
+# ---- GCP half: TPU VMs, A4, every region --------------------------------------------------------------------------
+
+V8_GCP = "https://github.com/skypilot-org/skypilot-catalog/blob/006059e0f18acb1341e22a27751e9f80df6ba92f/catalogs/v8/gcp/vms.csv"
+# (instance type, region, on-demand USD/h, how it is made of the source's rows)
+GCP_LIST_PRICES = [
+    ("a3-highgpu-8g", "us-east4", 9.46006 + 78.37241, V8_GCP + ": host a3-highgpu-8g + H100 x8"),
+    ("a4-highgpu-8g", "us-central1", 0.0 + 90.216, V8_GCP + ": host a4-highgpu-8g (0.0) + B200 x8"),
+    ("a4-highgpu-8g", "us-east4", 64.44, V8_GCP + ": host a4-highgpu-8g (0.0) + B200 x8"),
+    ("v5litepod-8", "us-central1", 9.6, V8_GCP + ": tpu-v5litepod-8 (1.20 a chip-hour x 8)"),
+    ("v6e-8", "us-central1", 21.6, V8_GCP + ": tpu-v6e-8 (2.70 a chip-hour x 8)"),
+    ("v5p-8", "us-central1", 16.8, V8_GCP + ": tpu-v5p-8 (4.20 a chip-hour x 4 chips)"),
+]
+
+
+@pytest.mark.parametrize("shape,region,price,source", GCP_LIST_PRICES)
+def test_gcp_rows_match_the_source(shape, region, price, source):
+    [o] = [o for o in load_catalog().offers("gcp", region) if o.instance_type == shape]
+    assert o.on_demand_usd_hr == pytest.approx(price, rel=1e-6), source
+
+
+def test_tpu_rows_follow_the_provisioning_conventions():
+    cat = load_catalog()
+    want = {"v5litepod-1": ("TPU-v5e", 1, 16, "tpu-v5e"), "v5litepod-4": ("TPU-v5e", 4, 16, "tpu-v5e"),
+            "v5litepod-8": ("TPU-v5e", 8, 16, "tpu-v5e"), "v5p-8": ("TPU-v5p", 4, 95, "tpu-v5p"),
+            "v6e-1": ("TPU-v6e", 1, 32, "tpu-v6e"), "v6e-4": ("TPU-v6e", 4, 32, "tpu-v6e"), "v6e-8": ("TPU-v6e", 8, 32, "tpu-v6e")}
+    seen = set()
+    for o in cat.offers(cloud="gcp"):
+        if o.instance_type in want:
+            seen.add(o.instance_type)
+            assert (o.gpu, o.gpu_count, o.gpu_memory_gib, o.family) == want[o.instance_type]
+            assert o.accelerator_type == o.instance_type
+    assert seen == set(want)
+    assert cat.gpus["TPU-v5e"].vendor == "google" and cat.gpus["TPU-v6e"].int8_tensor_tops == 1836
+    for name in ("TPU v5e", "tpu-v5e", "v5e", "TPU v6e", "TPU-v5p"):
+        assert cat.gpu_name(name) in {"TPU-v5e", "TPU-v6e", "TPU-v5p"}, name
+    # SkyPilot's 700.0 placeholder is not a price
+    assert not [o for o in cat.offers(cloud="gcp") if o.on_demand_usd_hr == 700.0 or o.spot_usd_hr == 700.0]
+
+
+def test_a4_and_a3_ultra_rows():
+    cat = load_catalog()
+    a4 = [o for o in cat.offers(cloud="gcp") if o.instance_type == "a4-highgpu-8g"]
+    assert len({o.region for o in a4}) >= 9
+    assert all((o.gpu, o.gpu_count, o.accelerator_type, o.gpudirect, o.gpu_nics, o.nic_mtu) == ("B200", 8, "nvidia-b200", "rdma", 8, 8896) for o in a4)
+    ultra = {o.region for o in cat.offers(cloud="gcp") if o.instance_type == "a3-ultragpu-8g"}
+    assert {"us-central1", "us-east4", "europe-west4", "us-west1"} <= ultra
+
+
+def _plan_region(tmp_path, cloud, region, ask, kind="training", extra=""):
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec
+
+    project = ", project: regions-check-1" if cloud == "gcp" else ""
+    spec = tmp_path / f"{cloud}-{region}.yaml"
+    spec.write_text(f"""project: regions
+clouds:
+  {cloud}: {{region: {region}{project}}}
+workload_inventory:
+  - name: work
+    type: {kind}
+    gpu_requirements: "{ask}"
+{extra}""")
+    return make_plan(load_spec(spec))
+
+
+TRAINING = "    training_frequency: weekly\n    estimated_runtime: \"2 hours\"\n"
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_every_region_is_plannable_for_something_it_offers(tmp_path, cloud):
+    cat = load_catalog()
+    regions = sorted({o.region for o in cat.offers(cloud=cloud)})
+    assert len(regions) >= (18 if cloud == "aws" else 20)
+    for region in regions:
+        cheapest = min((o for o in cat.offers(cloud, region) if o.gpu and o.on_demand_usd_hr), key=lambda o: o.on_demand_usd_hr)
+        w = _plan_region(tmp_path, cloud, region, f"{cheapest.gpu_count}x {cheapest.gpu}", extra=TRAINING).workloads[0]
+        assert w.instance_type and w.region == region, region
+
+
+def test_eight_tpu_v5e_training_plans_on_the_v5litepod_8_row(tmp_path):
+    w = _plan_region(tmp_path, "gcp", "us-central1", "8x TPU v5e", extra=TRAINING).workloads[0]
+    assert w.instance_type == "v5litepod-8"
+    [row] = [o for o in load_catalog().offers("gcp", "us-central1") if o.instance_type == "v5litepod-8"]
+    assert row.on_demand_usd_hr == pytest.approx(9.6)
+
+
+@pytest.mark.parametrize("cloud,region,shape", [("aws", "us-east-1", "p6-b200.48xlarge"), ("gcp", "us-central1", "a4-highgpu-8g")])
+def test_eight_b200_on_both_clouds(tmp_path, cloud, region, shape):
+    assert _plan_region(tmp_path, cloud, region, "8x B200", extra=TRAINING).workloads[0].instance_type == shape
+
+
+def test_neuron_asks_plan_on_aws(tmp_path):
+    w = _plan_region(tmp_path, "aws", "us-east-1", "16x Trainium", extra=TRAINING).workloads[0]
+    assert w.instance_type in {"trn1.32xlarge", "trn1n.32xlarge"}
+    inf = _plan_region(tmp_path, "aws", "us-east-1", "1x Inferentia2", kind="inference",
+                extra="    model_size: \"1B parameters\"\n    expected_qps: \"5 qps\"\n").workloads[0]
+    assert inf.instance_type.startswith("inf2.")

@@ -55,8 +55,14 @@ def test_the_shipped_catalog_flags_the_known_rows():
     flagged = {(o.cloud, o.instance_type, o.region) for o in cat.flagged}
     assert ("gcp", "a2-highgpu-8g", "europe-west4") in flagged
     assert ("gcp", "a3-highgpu-8g", "us-central1") in flagged and ("gcp", "a3-highgpu-8g", "us-west1") in flagged
-    assert ("gcp", "a3-ultragpu-8g", "europe-west4") in flagged
-    assert not any(c == "aws" for c, _t, _r in flagged)
+    # SkyPilot v8 (9 regions): H200 x8 is 36.60 USD/h in six regions and 74.49 in us-central1 / us-east4 / us-west1, so
+    # the US rows are now the ones above 150% of the median (costed as listed), no longer europe-west4 below 75%
+    assert ("gcp", "a3-ultragpu-8g", "us-central1") in flagged and ("gcp", "a3-ultragpu-8g", "europe-west4") not in flagged
+    # AWS: only spot rows SkyPilot v8 lists at on-demand + 0.00001 (inf2.8xlarge ap-northeast-1 / eu-central-1,
+    # p4d.24xlarge eu-central-1), costed at on-demand
+    aws = {(t, r) for c, t, r in flagged if c == "aws"}
+    assert aws == {("inf2.8xlarge", "ap-northeast-1"), ("inf2.8xlarge", "eu-central-1"), ("p4d.24xlarge", "eu-central-1")}
+    assert all("spot saves nothing" in o.price_flags[0] for o in cat.flagged if o.cloud == "aws")
     eu = by(cat.offers("gcp", "europe-west4"), "a2-highgpu-8g", "europe-west4")
     us = by(cat.offers("gcp", "us-central1"), "a2-highgpu-8g", "us-central1")
     assert eu.on_demand_usd_hr == us.on_demand_usd_hr  # the 66% row no longer undercuts the others
@@ -76,9 +82,11 @@ workload_inventory:
     training_frequency: weekly
 """)
     w = make_plan(load_spec(spec)).workloads[0]
-    assert w.instance_type == "a3-highgpu-8g"
-    assert w.reasons["price_check"].startswith("gcp us-central1 a3-highgpu-8g: on-demand 46.0208 USD/h is 52% of the 87.8325 median")
-    assert w.hourly_usd == pytest.approx(87.8325, abs=0.01)
+    # SkyPilot v8: a3-highgpu-8g us-central1 (9.46006 host + 33.60609 H100 x8) is 45% of its other regions' median and
+    # costed at that median, so a3-megagpu-8g (9.46006 + 82.75421) is chosen; the flagged runner-up is named
+    assert w.instance_type == "a3-megagpu-8g"
+    assert w.reasons["price_check"].startswith("gcp us-central1 a3-highgpu-8g: on-demand 43.0662 USD/h is 45% of the 96.7123 median")
+    assert w.hourly_usd == pytest.approx(9.46006 + 82.75421, abs=0.01)  # a3-megagpu-8g us-central1, as listed
 
 
 def test_catalog_command_marks_flagged_rows():

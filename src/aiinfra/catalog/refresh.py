@@ -45,7 +45,8 @@ COLUMNS = [
 ]
 FACT_COLUMNS = ["network_gbps", "network_cards", "efa_interfaces", "gpudirect", "gpu_nics", "nic_mtu", "local_nvme_gib"]
 
-ALLOWED_GPUS = ("T4", "A10G", "L4", "L40S", "A100", "H100", "H200", "B200", "Inferentia2", "Trainium", "Trainium2")
+ALLOWED_GPUS = ("T4", "A10G", "L4", "L40S", "A100", "H100", "H200", "B200", "Inferentia2", "Trainium", "Trainium2",
+                "TPU-v5e", "TPU-v5p", "TPU-v6e")
 
 # SkyPilot accelerator name -> (canonical gpu, nominal GiB per GPU, GCP accelerator type id)
 ACCELERATORS = {
@@ -95,6 +96,9 @@ for _n in (1, 2, 4, 8):
 GCP_SHAPES["a2-megagpu-16g"] = [("A100", 16)]
 GCP_SHAPES["a3-megagpu-8g"] = [("H100-MEGA", 8)]
 GCP_SHAPES["a3-ultragpu-8g"] = [("H200", 8)]
+# A4: SkyPilot lists the host at 0.0 (its SKUs carry no separate A4 core/RAM price) and the B200 x8 accelerator
+# with the whole price; host + accelerator as for every GCP GPU shape.
+GCP_SHAPES["a4-highgpu-8g"] = [("B200", 8)]
 for _v, _n in ((4, 1), (8, 1), (12, 1), (16, 1), (24, 2), (32, 1), (48, 4), (96, 8)):
     GCP_SHAPES[f"g2-standard-{_v}"] = [("L4", _n)]
 # n1 + T4: one combination per host size (T4 count chosen per host size).
@@ -103,6 +107,39 @@ for _v, _n in ((4, 1), (8, 1), (16, 2), (32, 4)):
 for _s in ("standard", "highmem"):
     for _v in (16, 32, 64):
         GCP_SHAPES[f"n2-{_s}-{_v}"] = []
+
+
+@dataclass(frozen=True)
+class TpuShape:
+    """A single-host Cloud TPU VM slice. instance_type = accelerator_type = the TPU API accelerator type."""
+    sky: str          # SkyPilot's AcceleratorName (price of the whole slice, count 1)
+    gpu: str          # gpus.csv name
+    chips: int        # chips on the host (v5p-8 = 8 TensorCores = 4 chips)
+    hbm_gb: int       # HBM a chip (cloud.google.com/tpu/docs/v5e, v5p, v6e)
+    vcpus: int        # TPU VM host vCPUs / memory (GCE machine type of the slice, see TPU_HOST_SOURCE)
+    memory_gib: int
+    family: str
+
+
+# Host vCPUs / memory of the TPU VM: the GCE machine type behind each slice (v5e: ct5lp-hightpu-1t/4t/8t,
+# v5p-8: ct5p-hightpu-4t, v6e: ct6e-standard-1t/4t/8t), as the GKE "Plan TPUs" machine-type table lists them
+# (https://cloud.google.com/kubernetes-engine/docs/concepts/plan-tpus); the v5e figures are also in GCE's
+# machineTypes list as recorded in https://github.com/Cyclenerd/google-cloud-pricing-cost-calculator/issues/89
+# (ct5lp-hightpu-1t 24 vCPU 48 GB, -4t 112 / 192, -8t 224 / 384).
+TPU_HOST_SOURCE = "https://cloud.google.com/kubernetes-engine/docs/concepts/plan-tpus (machine types ct5lp-hightpu-*, ct5p-hightpu-4t, ct6e-standard-*)"
+TPU_SHAPES: dict[str, TpuShape] = {
+    "v5litepod-1": TpuShape("tpu-v5litepod-1", "TPU-v5e", 1, 16, 24, 48, "tpu-v5e"),
+    "v5litepod-4": TpuShape("tpu-v5litepod-4", "TPU-v5e", 4, 16, 112, 192, "tpu-v5e"),
+    "v5litepod-8": TpuShape("tpu-v5litepod-8", "TPU-v5e", 8, 16, 224, 384, "tpu-v5e"),
+    "v5p-8": TpuShape("tpu-v5p-8", "TPU-v5p", 4, 95, 208, 448, "tpu-v5p"),
+    "v6e-1": TpuShape("tpu-v6e-1", "TPU-v6e", 1, 32, 44, 176, "tpu-v6e"),
+    "v6e-4": TpuShape("tpu-v6e-4", "TPU-v6e", 4, 32, 180, 720, "tpu-v6e"),
+    "v6e-8": TpuShape("tpu-v6e-8", "TPU-v6e", 8, 32, 180, 1440, "tpu-v6e"),
+}
+_TPU_BY_SKY = {t.sky: name for name, t in TPU_SHAPES.items()}
+# SkyPilot v8 writes 700.0 for a TPU price it has no SKU for (the same 700.0 for v6e-1 up to v6e-256 in
+# asia-east1, southamerica-east1, us-central2; and for the spot price in southamerica-west1): not a price.
+SKY_TPU_PLACEHOLDER = 700.0
 
 COVERAGE = {
     "aws": {
@@ -114,9 +151,15 @@ COVERAGE = {
                           "eu-south-2", "eu-west-2", "eu-west-3", "me-central-1", "us-west-1"],
     },
     "gcp": {
-        "shapes": list(GCP_SHAPES),
+        "shapes": list(GCP_SHAPES) + list(TPU_SHAPES),
         "required_regions": ["us-central1", "us-east4", "europe-west4"],
-        "extra_regions": ["us-east1", "us-west1"],
+        # every other commercial region in which SkyPilot v8 lists a covered a2 / a3 / a4 / TPU shape with a price
+        # (us-central2 is left out: a TPU v4 region SkyPilot lists with placeholder prices only)
+        "extra_regions": ["us-east1", "us-west1", "asia-east1", "asia-northeast1", "asia-northeast3", "asia-south1",
+                          "asia-south2", "asia-southeast1", "australia-southeast1", "europe-north1", "europe-west1",
+                          "europe-west3", "europe-west9", "me-west1",
+                          "northamerica-northeast1", "northamerica-northeast2", "southamerica-west1", "us-east5",
+                          "us-south1", "us-west2", "us-west3", "us-west4"],
     },
 }
 
@@ -149,10 +192,12 @@ def fmt(x: float) -> str:
 
 
 def family_of(cloud: str, shape: str) -> str:
+    if cloud == "gcp" and shape in TPU_SHAPES:
+        return TPU_SHAPES[shape].family
     if cloud == "aws":
         return shape.split(".")[0]
     parts = shape.split("-")
-    if parts[0] in ("a2", "a3"):
+    if parts[0] in ("a2", "a3", "a4"):
         return "-".join(parts[:2])
     return parts[0]
 
@@ -236,11 +281,16 @@ def build_gcp(rows, regions):
     hosts: dict[tuple[str, str], dict[str, Zone]] = {}
     host_row: dict[str, dict[str, str]] = {}
     accels: dict[tuple[str, int, str], dict[str, Zone]] = {}
+    tpus: dict[tuple[str, str], dict[str, Zone]] = {}
     for r in rows:
         region, zone = r["Region"], r["AvailabilityZone"]
         if region not in regions:
             continue
         z = Zone(_num(r["Price"]), _num(r["SpotPrice"]))
+        if not r["InstanceType"] and r["AcceleratorName"] in _TPU_BY_SKY:
+            z = Zone(None if z.price == SKY_TPU_PLACEHOLDER else z.price, None if z.spot == SKY_TPU_PLACEHOLDER else z.spot)
+            tpus.setdefault((_TPU_BY_SKY[r["AcceleratorName"]], region), {})[zone] = z
+            continue
         if r["InstanceType"]:
             if r["InstanceType"] in GCP_SHAPES:
                 hosts.setdefault((r["InstanceType"], region), {})[zone] = z
@@ -283,6 +333,15 @@ def build_gcp(rows, regions):
         out.append(dict(shape=shape, region=region, zones=agg[0], on_demand=agg[1], spot=agg[2],
                         gpu=gpu, gpu_count=n, gpu_mem=mem, accel_type=accel_type,
                         vcpus=float(h["vCPUs"]), memory=float(h["MemoryGiB"])))
+    for (shape, region), tz in tpus.items():
+        agg = _aggregate(tz)
+        if agg is None:
+            notes[(shape, region)] = "listed without a price (SkyPilot's 700.0 placeholder)"
+            continue
+        t = TPU_SHAPES[shape]
+        out.append(dict(shape=shape, region=region, zones=agg[0], on_demand=agg[1], spot=agg[2],
+                        gpu=t.gpu, gpu_count=t.chips, gpu_mem=t.hbm_gb, accel_type=shape,
+                        vcpus=float(t.vcpus), memory=float(t.memory_gib)))
     return out, notes
 
 
@@ -354,7 +413,10 @@ CHOICES = {
         "g2 L4 counts per machine type: 1 on g2-standard-4/8/12/16/32, 2 on -24, 4 on -48, 8 on -96",
         "network_cards = 1 on GCP; gpu_nics / nic_mtu / gpudirect per A3 machine (a3-highgpu-8g tcpx 4 NICs MTU 8244, a3-megagpu-8g tcpxo 8 NICs MTU 8244, a3-ultragpu-8g rdma 8 NICs MTU 8896); every other shape 0 NICs, MTU 1460 (VPC default)",
         "network_gbps for n1/n2 is the default egress cap (2 Gbps per vCPU, max 32 Gbps) without Tier_1 networking",
-        "coverage: a2-highgpu/ultragpu 1g-8g, a2-megagpu-16g, a3-highgpu 1g-8g, a3-megagpu-8g, a3-ultragpu-8g, g2-standard-4..96, n1-standard-4/8/16/32 + T4, n2-standard/highmem-16/32/64; regions us-central1, us-east4, europe-west4 plus us-east1, us-west1",
+        "coverage: a2-highgpu/ultragpu 1g-8g, a2-megagpu-16g, a3-highgpu 1g-8g, a3-megagpu-8g, a3-ultragpu-8g (H200), a4-highgpu-8g (B200), g2-standard-4..96, n1-standard-4/8/16/32 + T4, n2-standard/highmem-16/32/64, Cloud TPU VMs v5litepod-1/4/8 (v5e), v5p-8, v6e-1/4/8 (single-host slices); regions us-central1, us-east4, europe-west4 plus every other commercial region the source lists a covered shape in",
+        "a4-highgpu-8g = SkyPilot's host row (0.0: no separate A4 core/RAM SKU) + its B200 x8 accelerator row, as for every GPU shape",
+        "TPU rows: instance_type = accelerator_type = the TPU API accelerator type (v5litepod-8, v5p-8, v6e-8), family tpu-v5e / tpu-v5p / tpu-v6e; price = SkyPilot's price of the slice (per-chip SKU x chips; v5p-8 = 4 chips, SkyPilot counts its 8 TensorCores at half the chip price); gpu_count = chips on the host, gpu_memory_gib = HBM a chip (v5e 16, v5p 95, v6e 32 GB: cloud.google.com/tpu/docs/v5e, v5p, v6e); vcpus / memory_gib = the TPU VM host's machine type (" + TPU_HOST_SOURCE + ")",
+        "TPU prices of 700.0 in SkyPilot v8 (v6e in asia-east1, southamerica-east1, us-central2; v6e spot in southamerica-west1) are its placeholder for a missing SKU (the same 700.0 for every slice size) and are read as no price",
     ],
 }
 
@@ -438,7 +500,7 @@ def render(cloud: str, vms: Path, source_commit: str, facts_path: Path, generate
     if extract_note:
         lines.append(f"# note: {extract_note}")
     if cloud == "gcp":
-        lines.append("# note: SkyPilot's H100 accelerator price in us-central1 and us-west1 (4.57009 USD/GPU-hr) is about half its "
+        lines.append("# note: SkyPilot v8's H100 accelerator price in us-central1, us-west1 and several Asian regions (4.20076 USD/GPU-hr) is about half its "
                      "us-east4 / europe-west4 price (9.79655 / 12.73552), so a3-highgpu rows there are far cheaper; kept as published")
     if used:
         for n in supp_notes:

@@ -113,11 +113,12 @@ class GpuAsk:
         return f"{self.count}x {self.model}{mem}"
 
 
-# "<count>x <model>[ <memory>GB]": the model may be several words ("TPU v5e", "Tesla T4") and carry a
-# memory size with a dash or space ("A100-80GB", "A100 80GB"); a trailing number is a memory only with a
-# unit or after a dash/space following a one-word model ("A100 80"), so "TPU v5e" stays the model.
+# "<count>x <model>[ <memory>GB]": the model is one word ("A100", "Inferentia2"), or a word and a
+# generation word ("TPU v5e", "TPU-v5p": v<digit>...), and may carry a memory size with a dash or space
+# ("A100-80GB", "A100 80GB"); a trailing number is a memory only with a unit or after a dash/space
+# ("A100 80"), so "TPU v5e" stays the model. Free words ("eight A100s") are not a model.
 _GPU_ASK_RE = re.compile(r"^(?:(?P<count>-?\d+)\s*[x×*]\s*)?(?:nvidia[\s-]+)?(?:tesla[\s-]+)?"
-                         r"(?P<model>[A-Za-z][A-Za-z0-9]*(?:[\s_-]+[A-Za-z][A-Za-z0-9]*)*?)"
+                         r"(?P<model>[A-Za-z][A-Za-z0-9]*(?:[\s_-]+v\d[A-Za-z0-9]*)?)"
                          r"(?:[\s-]+(?P<mem>\d+)\s*(?:gb|gib|g)?)?$", re.I)
 
 
