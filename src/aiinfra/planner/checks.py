@@ -92,3 +92,29 @@ def check_images(spec: Spec, plans: list[WorkloadPlan], add: Add) -> None:
         add("info", f"workload_inventory[{index[p.name]}].image",
             f"no image: no node starts until an image is given ({held}); set image: or pass -var 'image=<registry>/<image>:<tag>' "
             f"to the stack; the plan's ${p.monthly_usd:,.0f}/month is what it costs then")
+
+
+def check_accelerator_platform(spec: Spec, plans: list[WorkloadPlan], add: Add) -> None:
+    """What the VM platform cannot provision on Cloud TPU VMs, refused with the reason and the way out.
+
+    A TPU VM is not a Compute Engine instance and joins no managed instance group
+    (TPU VMs are created through the Create Node API, queued resources or GKE:
+    https://cloud.google.com/tpu/docs/create-tpu-vm), so no backend service can
+    load-balance, health-check or autoscale TPU VMs: serving on TPU has no sound load-balanced
+    design here. A run over several TPU VMs is a multislice run, which Google provisions through
+    queued resources (``google_tpu_v2_queued_resource``: google-beta only, not the pinned provider;
+    https://cloud.google.com/tpu/docs/multislice-introduction). The stacks provision one
+    single-host slice a run (``stacks/tpu.py``)."""
+    index = {w.name: i for i, w in enumerate(spec.workload_inventory)}
+    for p in plans:
+        if p.accelerator_runtime != "tpu":
+            continue
+        path = f"workload_inventory[{index[p.name]}].gpu_requirements"
+        if p.type == "inference":
+            add("error", path, f"serving on {p.gpu} ({p.instance_type}) is not provisioned on the VM platform: TPU VMs join no managed "
+                               "instance group, so no load balancer can health-check or autoscale them; serve on TPU with GKE TPU node "
+                               "pools or Vertex AI, or ask for GPUs")
+        elif p.nodes > 1:
+            add("error", path, f"{p.nodes} x {p.instance_type} is a multislice TPU run, which needs queued resources (google-beta "
+                               "provider, not the pinned hashicorp/google); ask for at most one single-host slice "
+                               f"({p.gpus_per_node} chips of {p.gpu}), or run multislice on GKE")

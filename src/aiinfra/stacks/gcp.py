@@ -91,6 +91,8 @@ class GcpFoundation:
         self.name = resource_prefix(spec.project, spec.environment)
         # A new project has the Compute Engine, Cloud KMS and Monitoring APIs off.
         security = (THREAT_SERVICES if threat_detection(spec) else ()) + (("osconfig.googleapis.com",) if vulnerability_scanning(spec) else ())
+        # TPU VMs are created through the Cloud TPU API (stacks/tpu.py).
+        security += ("tpu.googleapis.com",) if any(w.accelerator_runtime == "tpu" for w in workloads) else ()
         self.services = ProjectServices(self.stack, "services", project=gcp.project,
                                         services=tuple(dict.fromkeys(DEFAULT_SERVICES + (("billingbudgets.googleapis.com",) if budget else ())
                                                                      + security + (("iap.googleapis.com",) if api_authentication(spec) else ()))))
@@ -387,7 +389,12 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
         names.append(foundation.stack.node.id)
         notes += foundation.notes
         for w in in_region:
-            workload = GcpWorkload(app, spec, w, foundation)
+            if w.accelerator_runtime == "tpu":
+                from aiinfra.stacks.tpu import GcpTpuWorkload  # a TPU VM per run, no instance group
+
+                workload = GcpTpuWorkload(app, spec, w, foundation, _stack, alert_rules_for)
+            else:
+                workload = GcpWorkload(app, spec, w, foundation)
             names.append(workload.stack.node.id)
             notes += workload.notes
             rows.append(DashboardRow(row_title(w), workload.target, workload.charted, planned_nodes=w.nodes, planned_hourly_usd=w.hourly_usd))
