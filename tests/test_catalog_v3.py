@@ -188,3 +188,25 @@ def test_neuron_asks_plan_on_aws(tmp_path):
     inf = _plan_region(tmp_path, "aws", "us-east-1", "1x Inferentia2", kind="inference",
                 extra="    model_size: \"1B parameters\"\n    expected_qps: \"5 qps\"\n").workloads[0]
     assert inf.instance_type.startswith("inf2.")
+
+
+def _partial_plan(workload: str):
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec_text
+    from tests.conftest import make_spec
+
+    return make_plan(load_spec_text(make_spec(workload, clouds="  aws: {region: ap-south-1}")))
+
+
+def test_a_region_with_accelerator_rows_only_says_a_cheaper_shape_may_exist():
+    # ap-south-1 holds P / Inf / Trn rows only in the bundled catalog (no G family, no CPU): the plan says so and how to see more.
+    plan = _partial_plan('- name: chat\n  type: inference\n  framework: vllm\n  model_size: "8B parameters"\n  expected_qps: 5\n')
+    (warn,) = [f for f in plan.warnings if f.path == "clouds.aws.region"]
+    assert "only its large accelerator shapes in aws ap-south-1" in warn.message
+    assert "`aiinfra catalog refresh --cloud aws --regions ap-south-1`" in warn.message
+    etl = _partial_plan('- name: etl\n  type: data_processing\n  dataset_size: "2TB"\n  training_frequency: daily\n')
+    (err,) = etl.errors
+    assert err.path == "workload_inventory[0].type" and "aiinfra catalog refresh --cloud aws --regions ap-south-1" in err.message
+    full = _partial_plan('- name: chat\n  type: inference\n  framework: vllm\n  model_size: "8B parameters"\n  expected_qps: 5\n'
+                         '  region: us-east-1\n  cloud: aws\n')
+    assert not [f for f in full.warnings if "large accelerator shapes" in f.message]

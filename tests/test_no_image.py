@@ -81,8 +81,9 @@ def test_aws_run_schedule_exists_but_starts_nothing_without_an_image(synthesized
 def test_aws_serving_group_rests_at_zero_without_an_image(synthesized):
     stacks, _ = synthesized["aws-no-image"]
     (asg,) = each(doc(stacks, f"{AWS}recommendation-inference"), "aws_autoscaling_group")
-    assert asg["min_size"] == f"${{{HAS_IMAGE} ? 4 : 0}}" and asg["desired_capacity"] == f"${{{HAS_IMAGE} ? 4 : 0}}"
-    assert asg["max_size"] == 8
+    w = _serving(AWS_ONLY)
+    assert asg["min_size"] == f"${{{HAS_IMAGE} ? {w.min_nodes} : 0}}" and asg["desired_capacity"] == f"${{{HAS_IMAGE} ? {w.nodes} : 0}}"
+    assert asg["max_size"] == w.max_nodes
 
 
 def test_aws_stacks_with_an_image_start_their_nodes_as_planned(synthesized):
@@ -91,7 +92,8 @@ def test_aws_stacks_with_an_image_start_their_nodes_as_planned(synthesized):
                  if a["scheduled_action_name"].endswith("-start"))
     assert (start["desired_capacity"], start["max_size"]) == (2, 2)
     (asg,) = each(doc(stacks, f"{AWS}recommendation-inference"), "aws_autoscaling_group")
-    assert (asg["min_size"], asg["desired_capacity"]) == (4, 4)
+    w = _serving(AWS_ONLY)
+    assert (asg["min_size"], asg["desired_capacity"]) == (w.min_nodes, w.nodes)
     assert "no node starts until an image is given" not in stderr
 
 

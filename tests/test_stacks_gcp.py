@@ -31,8 +31,15 @@ def gcp_out(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference_out(tmp_path_factory) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("synth") / "cdktf.out"
-    r = run_synth(ROOT / "examples" / "reference.yaml", out)
+    # The guide's serving example pinned to GCP (on the bundled catalog two T4s on AWS are cheaper), so the
+    # reference synth still carries a GCP endpoint with Identity-Aware Proxy and no domain.
+    base = tmp_path_factory.mktemp("synth")
+    spec = base / "reference.yaml"
+    text = (ROOT / "examples" / "reference.yaml").read_text()
+    assert text.count('expected_qps: "1000"\n') == 1
+    spec.write_text(text.replace('expected_qps: "1000"\n', 'expected_qps: "1000"\n    cloud: gcp\n'))
+    out = base / "cdktf.out"
+    r = run_synth(spec, out)
     assert r.returncode == 0, r.stderr
     return out, r.stderr
 
@@ -66,17 +73,20 @@ def test_foundation_holds_key_network_storage_and_channels(gcp_out):
                   "google_monitoring_notification_channel"):
         assert rtype in doc["resource"], rtype
     assert "google_compute_region_instance_template" not in doc["resource"]
-    # 16x H100 on a3-highgpu-8g: the primary network and four GPUDirect-TCPX NIC networks, MTU 8244.
+    # 16x H100 on an A3 shape (a3-highgpu-8g: four GPUDirect-TCPX NIC networks; a3-megagpu-8g: eight TCPXO), MTU 8244.
+    w = serving_plan(GCP_ONLY, "llm-pretrain")
+    assert w.instance_type in ("a3-highgpu-8g", "a3-megagpu-8g")
     gpu_nets = [n for n in resources(doc, "google_compute_network") if "-gpu-" in n["name"]]
-    assert len(gpu_nets) == 4 and {n["mtu"] for n in gpu_nets} == {8244}
+    assert len(gpu_nets) == w.gpu_nics_per_node == {"tcpx": 4, "tcpxo": 8}[w.interconnect] and {n["mtu"] for n in gpu_nets} == {8244}
 
 
 def test_16x_h100_is_two_a3_nodes_with_all_gpu_nics_compact_placement_and_no_external_ip(gcp_out):
     doc = stack(gcp_out, "llm-pretrain")
     (tpl,) = resources(doc, "google_compute_region_instance_template")
-    assert tpl["machine_type"] == "a3-highgpu-8g"
+    w = serving_plan(GCP_ONLY, "llm-pretrain")
+    assert tpl["machine_type"] == w.instance_type and w.nodes == 2
     nics = tpl["network_interface"]
-    assert len(nics) == 5 and all("access_config" not in n for n in nics)
+    assert len(nics) == 1 + w.gpu_nics_per_node and all("access_config" not in n for n in nics)
     assert all("gpu-nic" in n["subnetwork"] for n in nics[1:]) and tpl["network_performance_config"]["total_egress_bandwidth_tier"] == "TIER_1"
     (policy,) = resources(doc, "google_compute_resource_policy")
     # no exact vm_count: a replaced node joins the policy on its own (CompactPlacement, exact)
@@ -88,7 +98,7 @@ def test_16x_h100_is_two_a3_nodes_with_all_gpu_nics_compact_placement_and_no_ext
     sizes = sorted(j["http_target"]["uri"].rsplit("=", 1)[1] for j in resources(doc, "google_cloud_scheduler_job"))
     assert sizes == ["0", "2"]
     assert len(mig["distribution_policy_zones"]) == 1
-    assert len([d for d in tpl["disk"] if d.get("type") == "SCRATCH"]) == 16  # 6,000 GiB of Local SSD
+    assert len([d for d in tpl["disk"] if d.get("type") == "SCRATCH"]) == 16  # 6,000 GiB of Local SSD on either A3 shape
 
 
 def test_spot_training_gets_a_spot_group_and_an_on_demand_fallback(gcp_out):
@@ -194,7 +204,8 @@ def test_different_gpudirect_flavours_in_one_region_are_refused(tmp_path):
   - name: "embedding-refresh"''')
     spec.write_text(text)
     r = run_synth(spec, tmp_path / "out")
-    assert r.returncode == 2 and "need different GPU NIC networks (rdma: h200-train; tcpx: llm-pretrain)" in r.stderr
+    flavour = serving_plan(GCP_ONLY, "llm-pretrain").interconnect
+    assert r.returncode == 2 and f"need different GPU NIC networks (rdma: h200-train; {flavour}: llm-pretrain)" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
 
 

@@ -118,3 +118,20 @@ def check_accelerator_platform(spec: Spec, plans: list[WorkloadPlan], add: Add) 
             add("error", path, f"{p.nodes} x {p.instance_type} is a multislice TPU run, which needs queued resources (google-beta "
                                "provider, not the pinned hashicorp/google); ask for at most one single-host slice "
                                f"({p.gpus_per_node} chips of {p.gpu}), or run multislice on GKE")
+
+
+def check_partial_regions(spec: Spec, catalog, plans: list[WorkloadPlan], add: Add) -> None:
+    """A region where the bundled catalog lists accelerator shapes only (no CPU shape: its G-family
+    GPUs and CPU shapes were not in the extract it was built from, catalog/data/<cloud>.csv header)
+    may hold a cheaper shape the plan could not see: said once a region, naming the refresh."""
+    index = {w.name: i for i, w in enumerate(spec.workload_inventory)}
+    seen: set[tuple[str, str]] = set()
+    for p in plans:
+        key = (p.cloud, p.region)
+        if key in seen or catalog.offers(p.cloud, p.region, ""):
+            continue
+        seen.add(key)
+        full = [r for r in catalog.regions(p.cloud) if catalog.offers(p.cloud, r, "")]
+        add("warning", f"workload_inventory[{index[p.name]}].region" if spec.workload_inventory[index[p.name]].region else f"clouds.{p.cloud}.region",
+            f"the bundled catalog lists only its large accelerator shapes in {p.cloud} {p.region} (smaller GPU and CPU shapes are listed in "
+            f"{', '.join(full)}): a cheaper shape may exist there; `aiinfra catalog refresh --cloud {p.cloud} --regions {p.region}` lists every shape the region offers")

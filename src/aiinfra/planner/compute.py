@@ -529,7 +529,9 @@ class WorkloadPlanner:
                                       f" ({format_bytes(w.dataset_size or 0)} at {rules.DATA_GB_PER_VCPU_HOUR:g} GB per vCPU-hour on {nodes_range[0]} x {o.vcpus} vCPUs)"))
                 options.append(opt)
         if not options:
-            self.add("error", f"{self.path}.type", f"no memory-optimised CPU shape in {', '.join(f'{c} {r}' for c, r in tgts)}")
+            full = sorted({r for c, _ in tgts for r in self.catalog.regions(c) if self.catalog.offers(c, r, "")})
+            self.add("error", f"{self.path}.type", f"no memory-optimised CPU shape in {', '.join(f'{c} {r}' for c, r in tgts)} in the bundled "
+                     f"catalog (CPU shapes are listed in {', '.join(full)}); `aiinfra catalog refresh --cloud {tgts[0][0] if tgts else 'aws'} --regions {tgts[0][1] if tgts else ''}` lists every shape a region offers")
         return options
 
     # ---- assemble -------------------------------------------------------------------

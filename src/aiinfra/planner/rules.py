@@ -166,6 +166,8 @@ REGION_UTC_OFFSET_HOURS = {
     "us-west3": -7, "us-west4": -8, "northamerica-northeast1": -5, "europe-west1": 1, "europe-west2": 0, "europe-west3": 1,
     "europe-west4": 1, "europe-west9": 1, "europe-north1": 2, "asia-east1": 8, "asia-northeast1": 9, "asia-southeast1": 8,
     "asia-south1": 5.5, "australia-southeast1": 10,
+    # Seoul, Delhi, Tel Aviv, Santiago (IANA Asia/Seoul, Asia/Kolkata, Asia/Jerusalem, America/Santiago standard time)
+    "asia-northeast3": 9, "asia-south2": 5.5, "me-west1": 2, "southamerica-west1": -4,
 }
 
 # Object storage lifecycle (days) when the spec gives none: S3 Standard-IA requires 30 days
