@@ -18,6 +18,17 @@ RESIZE_URI = "https://compute.googleapis.com/compute/v1/projects/{project}/regio
 SCOPE = "https://www.googleapis.com/auth/compute"
 
 
+def check_run_window(start: str, stop: str, start_when: str | None) -> tuple[str, str]:
+    """A run schedule's start and stop crons, normalised, and its start condition, checked alike for
+    instance groups (RunSchedule) and TPU VMs (tpu_vm.TpuRunSchedule)."""
+    start, stop = Cron.parse(start).text, Cron.parse(stop).text
+    if start == stop:
+        raise ValueError(f"start and stop must differ, got {start!r} for both")
+    if start_when is not None and (not start_when.strip() or "${" in start_when):
+        raise ValueError(f"start_when must be a bare Terraform expression (no ${{...}}), got {start_when!r}")
+    return start, stop
+
+
 class RunSchedule(Construct):
     """Cloud Scheduler jobs that start and hard-stop the runs of a batch workload's groups.
 
@@ -52,11 +63,7 @@ class RunSchedule(Construct):
         super().__init__(scope, id)
         if not groups:
             raise ValueError("groups must name at least one managed instance group")
-        start, stop = Cron.parse(start).text, Cron.parse(stop).text
-        if start == stop:
-            raise ValueError(f"start and stop must differ, got {start!r} for both")
-        if start_when is not None and (not start_when.strip() or "${" in start_when):
-            raise ValueError(f"start_when must be a bare Terraform expression (no ${{...}}), got {start_when!r}")
+        start, stop = check_run_window(start, stop, start_when)
         self.jobs = []
         for i, (group, size) in enumerate(groups):
             if size < 0:

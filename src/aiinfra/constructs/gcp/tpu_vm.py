@@ -37,7 +37,7 @@ from aiinfra.cdk import Construct, Fn, Token
 
 from aiinfra.constructs._tf import resource
 from aiinfra.constructs.gcp.common import check_name
-from aiinfra.cron import Cron
+from aiinfra.constructs.gcp.run_schedule import check_run_window
 
 TPU_API = "https://tpu.googleapis.com/v2"
 CREATE_URI = TPU_API + "/projects/{project}/locations/{zone}/nodes?nodeId={node}"
@@ -113,11 +113,7 @@ class TpuRunSchedule(Construct):
             raise ValueError(f"zone {zone!r} is not in region {region!r}")
         if not service_account_email or service_account_email.endswith("-compute@developer.gserviceaccount.com"):
             raise ValueError("service_account_email must be the workload's own service account, not the default compute service account")
-        start, stop = Cron.parse(start).text, Cron.parse(stop).text
-        if start == stop:
-            raise ValueError(f"start and stop must differ, got {start!r} for both")
-        if start_when is not None and (not start_when.strip() or "${" in start_when):
-            raise ValueError(f"start_when must be a bare Terraform expression (no ${{...}}), got {start_when!r}")
+        start, stop = check_run_window(start, stop, start_when)
         self.node_id, self.zone = node_id, zone
         self.node_body: dict[str, Any] = {
             "description": description or f"aiinfra run of {node_id}",
@@ -125,6 +121,8 @@ class TpuRunSchedule(Construct):
             "runtimeVersion": runtime_version,
             "networkConfig": {"network": network, "subnetwork": subnetwork, "enableExternalIps": False, "canIpForward": False},
             "serviceAccount": {"email": service_account_email, "scope": [SCOPE]},
+            # google.cloud.tpu.v2.SchedulingConfig: preemptible, reserved, spot ("Defines whether the node is Spot VM"):
+            # https://cloud.google.com/php/docs/reference/cloud-tpu/latest/V2.SchedulingConfig
             "schedulingConfig": {"spot": True} if spot else {},
             "labels": dict(labels or {}),
             "tags": list(tags),
@@ -181,6 +179,7 @@ class TpuRunnerRole(Construct):
     https://cloud.google.com/tpu/docs/reference/rest/v2/projects.locations.nodes/delete).
     """
 
+    # Each listed in Cloud TPU's roles and permissions (roles/tpu.admin): https://cloud.google.com/iam/docs/roles-permissions/tpu
     PERMISSIONS = ("tpu.nodes.create", "tpu.nodes.delete", "tpu.nodes.get", "tpu.operations.get")
 
     def __init__(self, scope: Construct, id: str, *, project: str, role_id: str, member: str, service_account_name: str):
