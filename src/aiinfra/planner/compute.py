@@ -122,6 +122,11 @@ def accelerators(catalog: Catalog, o: InstanceOffer, precision: str) -> tuple[se
     return accelerators_for(catalog, o.gpu, o.gpu_count, o.gpu_memory_gib, precision)
 
 
+def _rate(x: float) -> str:
+    """A rate as a reviewer reads it: 1,676 / 15.2 / 0.5."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def zone_loss_replicas(qps: float, replica_qps: float, zones: int) -> int:
     """The fewest replicas, spread evenly over ``zones``, whose survivors of one lost zone still
     serve ``qps`` (each at its full modelled throughput, which holds the latency target by construction)."""
@@ -394,7 +399,7 @@ class WorkloadPlanner:
                     held = zone_loss_replicas(qps, rq, zones_needed)
                     if held > min_r:
                         zone_note = (f"; {held} so that losing one of {zones_needed} zones ({math.ceil(held / zones_needed)} replicas) "
-                                     f"leaves {held - math.ceil(held / zones_needed)} x {rq:.3g} qps >= the {qps:g} qps peak")
+                                     f"leaves {held - math.ceil(held / zones_needed)} x {_rate(rq)} qps >= the {qps:g} qps peak")
                         min_r = held
                 max_r = max(min_r, math.ceil(qps * growth * rules.BURST_HEADROOM / (rq * util)))
                 od = o.on_demand_usd_hr
@@ -412,7 +417,7 @@ class WorkloadPlanner:
                     base, hourly, capacity = min_r, min_r * price, "on_demand"
                 options.append(Option(cloud, region, o, min_r, min_r, max_r, list(o.zones[:zones_needed]), capacity, base,
                                       rules.HOURS_PER_MONTH, hourly, min_r * o.list_price_usd_hr, replica_qps=rq,
-                                      notes={"desired": f"{qps:g} qps / ({rq:.3g} qps a replica x {util:.0%} target utilisation) = {desired}"
+                                      notes={"desired": f"{qps:g} qps / ({_rate(rq)} qps a replica x {util:.0%} target utilisation) = {desired}"
                                                         + zone_note}))
         if not options and too_small and need is not None and not too_slow:
             self.add("error", f"{self.path}.gpu_requirements", self._does_not_fit(need, ask, too_small, tgts))
@@ -757,7 +762,7 @@ class WorkloadPlanner:
                                 exposure=w.exposure or "public", target_utilization=self._target_utilization())
             reasons["endpoint"] = (f"{batch_fields['exposure']} HTTPS on 443 to port {batch_fields['port']}, health checks on "
                                    f"{batch_fields['health_check_path']}; autoscaling tracks {batch_fields['target_utilization']:.0%} of the "
-                                   f"replica throughput ({best.replica_qps * batch_fields['target_utilization']:,.3g} requests/s a replica, "
+                                   f"replica throughput ({_rate(best.replica_qps * batch_fields['target_utilization'])} requests/s a replica, "
                                    "on the load balancer's request count, not CPU)")
         reasons["image"] = (f"runs {w.image}" if w.image else
                             "no image: no node starts until one is given (the run schedule starts zero nodes, a serving group "
