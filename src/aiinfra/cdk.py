@@ -36,7 +36,7 @@ NAME, REASON = choose()
 OTHER = CHOICES[1 - CHOICES.index(NAME)]
 
 if TYPE_CHECKING:  # one set of names for type checkers; the classes are cdktn's when bound to it
-    from cdktf import (App, Aspects, Fn, GcsBackend, IAspect, LocalBackend, Op, S3Backend, TerraformDataSource,
+    from cdktf import (App, Aspects, Fn, GcsBackend, IAspect, LocalBackend, S3Backend, TerraformDataSource,
                        TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformResource,
                        TerraformStack, TerraformVariable, Testing, Token)
 else:
@@ -47,7 +47,6 @@ else:
     GcsBackend = _cdk.GcsBackend
     IAspect = _cdk.IAspect
     LocalBackend = _cdk.LocalBackend
-    Op = _cdk.Op
     S3Backend = _cdk.S3Backend
     TerraformDataSource = _cdk.TerraformDataSource
     TerraformOutput = _cdk.TerraformOutput
@@ -58,6 +57,49 @@ else:
     TerraformVariable = _cdk.TerraformVariable
     Testing = _cdk.Testing
     Token = _cdk.Token
+
+
+class Op:
+    """The bound CDK's ``Op`` (Terraform's operators), safe for a literal ``""``, ``0`` or ``False``
+    on the right.
+
+    cdktf 0.21 resolves an operator's right operand only when it is truthy in JavaScript
+    (``const right = this.right ? this.resolveArg(context, this.right) : undefined`` in
+    ``OperatorExpression.resolve``, lib/tfExpression.js), so ``Op.eq(var.image, "")`` synthesizes
+    as ``(var.image == undefined)``, which ``terraform validate`` refuses ("Invalid reference"),
+    and ``Op.sub(x, 0)`` as ``-x``. cdktn 0.24 tests ``this.right !== undefined``. Here a falsy
+    literal on the right moves to the left, which both CDKs always resolve, with the operator
+    mirrored (``a < 0`` is ``0 > a``), so both write the same, valid expression. Division or
+    remainder by a literal 0 is refused."""
+
+    _MIRROR = {"eq": "eq", "neq": "neq", "lt": "gt", "gt": "lt", "lte": "gte", "gte": "lte", "and_": "and_", "or_": "or_",
+               "add": "add", "mul": "mul"}
+
+    @staticmethod
+    def _falsy_literal(value: Any) -> bool:
+        return isinstance(value, (str, int, float, bool)) and not value
+
+    @classmethod
+    def _binary(cls, name: str, left: Any, right: Any) -> Any:
+        if not cls._falsy_literal(right) or cls._falsy_literal(left):
+            return getattr(_cdk.Op, name)(left, right)
+        if name == "sub":  # x - 0 is x + 0, with the literal on the left
+            return _cdk.Op.add(right, left)
+        if name not in cls._MIRROR:
+            raise ValueError(f"Op.{name} with a literal {right!r} on the right: division or remainder by zero")
+        return getattr(_cdk.Op, cls._MIRROR[name])(right, left)
+
+    @staticmethod
+    def not_(expression: Any) -> Any:
+        return _cdk.Op.not_(expression)
+
+    @staticmethod
+    def negate(expression: Any) -> Any:
+        return _cdk.Op.negate(expression)
+
+
+for _name in ("eq", "neq", "lt", "gt", "lte", "gte", "and_", "or_", "add", "sub", "mul", "div", "mod"):
+    setattr(Op, _name, staticmethod(lambda left, right, _n=_name: Op._binary(_n, left, right)))
 
 # `constructs` is one library both CDKs build on (cdktn 0.24 takes 10.6-10.7, cdktf 0.21 10.8).
 from constructs import Construct, IConstruct, IValidation  # noqa: E402

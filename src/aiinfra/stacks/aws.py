@@ -8,7 +8,7 @@ import base64
 import dataclasses
 import re
 
-from aiinfra.cdk import App, Fn, LocalBackend, Op, TerraformOutput, TerraformStack, TerraformVariable, Token, s3_backend
+from aiinfra.cdk import App, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable, s3_backend
 
 from aiinfra.boot import aws_user_data_gzip
 from aiinfra.boot.workload import signing_key_arns, spec_workload
@@ -27,8 +27,8 @@ from aiinfra.planner.security import (api_authentication, compliance_retention_d
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
-from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input, log_retention_days,
-                                  with_image)
+from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, if_image, image_input,
+                                  log_retention_days, with_image)
 
 
 
@@ -169,7 +169,7 @@ class AwsWorkload:
         # Load-balancer health replaces only nodes that should serve: with no image, EC2 status alone.
         health = "EC2"
         if serving:
-            health = "ELB" if image_var is None else Token.as_string(Fn.conditional(Op.eq(image_var, ""), "EC2", "ELB"))
+            health = "ELB" if image_var is None else if_image("ELB", "EC2")
         self.group = GpuInstanceGroup(
             self.stack, "nodes", name=name, instance_type=w.instance_type, subnet_ids=subnet_ids,
             security_group_ids=[self.node_security_group.id], instance_profile_arn=self.identity.instance_profile_arn, kms_key_arn=key.arn,

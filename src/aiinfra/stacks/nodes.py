@@ -4,13 +4,15 @@ image input when the spec names none."""
 
 from __future__ import annotations
 
+import json
+
 from aiinfra.cdk import TerraformStack, TerraformVariable
 
 from aiinfra.boot.workload import BUCKET_KEY, IMAGE_KEY, boot_config
 from aiinfra.planner.model import WorkloadPlan
 from aiinfra.spec.models import Spec
 
-__all__ = ["BUCKET_KEY", "HAS_IMAGE", "IMAGE_KEY", "IMAGE_VARIABLE", "IMAGE_VARIABLE_REF", "SERVING_GRACE_SECONDS", "boot_config", "image_input",
+__all__ = ["BUCKET_KEY", "HAS_IMAGE", "IMAGE_KEY", "IMAGE_VARIABLE", "IMAGE_VARIABLE_REF", "SERVING_GRACE_SECONDS", "boot_config", "if_image", "image_input",
            "log_retention_days", "with_image"]
 
 # Serving nodes pull an image (NGC images are 10-20 GB) and load a model before they answer
@@ -21,15 +23,23 @@ IMAGE_VARIABLE = "image"
 IMAGE_VARIABLE_REF = f"var.{IMAGE_VARIABLE}"
 # No image, no spend: with the image a deploy-time input, what starts nodes (the run schedule's
 # start, a serving group's size) is this Terraform condition's, so an empty image starts none.
+# Written as Terraform text, as every condition on the image is (``if_image``): through the CDK's
+# ``Op.eq(var, "")`` cdktf 0.21 wrote ``(var.image == undefined)`` (``aiinfra.cdk.Op``).
 HAS_IMAGE = f'{IMAGE_VARIABLE_REF} != ""'
 # Days the nodes' logs are kept when the spec asks for no compliance retention: a year, as the
 # foundation keeps its VPC flow logs (and as checkov's CKV_AWS_338 asks of a log group).
 LOG_RETENTION_DAYS = 365
 
 
+def if_image(then: str | int, otherwise: str | int) -> str:
+    """``then`` once an image is given, else ``otherwise``: a Terraform expression (the values
+    written as Terraform literals) for an argument that depends on the deploy-time image."""
+    return f"${{{HAS_IMAGE} ? {json.dumps(then)} : {json.dumps(otherwise)}}}"
+
+
 def with_image(nodes: int) -> str:
     """``nodes`` once an image is given, else 0: a Terraform expression for a size argument."""
-    return f"${{{HAS_IMAGE} ? {nodes} : 0}}"
+    return if_image(nodes, 0)
 
 
 def log_retention_days(spec: Spec) -> int:
