@@ -107,18 +107,65 @@ def test_gpu_not_in_the_chosen_region(tmp_path):
 
 
 def test_unknown_region(tmp_path):
-    one_line(tmp_path, make_spec(GOOD, clouds="  aws: {region: us-east-7}"), "clouds.aws.region", "unknown aws region 'us-east-7'; did you mean 'us-east-", "known: ap-northeast-1, ", "eu-west-1, ", "us-east-1, ", "aiinfra catalog refresh")
+    # us-east-7 is no typo of us-east-1 or us-east-2 (another number, another place): no guess, the list.
+    one_line(tmp_path, make_spec(GOOD, clouds="  aws: {region: us-east-7}"), "clouds.aws.region", "unknown aws region 'us-east-7'; known: ap-northeast-1, ", "eu-west-1, ", "us-east-1, ", "aiinfra catalog refresh")
 
 
 def test_every_problem_at_once(tmp_path):
     text = make_spec(GOOD.replace("A100", "A1OO") + "  dataset_size: 500\n  cloud: gcp\n", extra="alerting_rules:\n  - name: x\n    condition: \"gpu_tmp > 80\"\n    severity: warning\n")
     lines = run_bad(tmp_path, text)
-    # Schema errors stop before catalog checks; the unit error is reported with its line.
-    assert any(line.startswith("workload_inventory[0].dataset_size: ") for line in lines)
+    # The unit error is reported with its line, and the checks past the schema still run on the rest.
+    paths = {line.split(": ")[0] for line in lines}
+    assert {"workload_inventory[0].dataset_size", "workload_inventory[0].cloud", "alerting_rules[0].condition"} <= paths, lines
     text = make_spec(GOOD.replace("A100", "A1OO") + "  cloud: gcp\n", extra="alerting_rules:\n  - name: x\n    condition: \"gpu_tmp > 80\"\n    severity: warning\n")
     lines = run_bad(tmp_path, text)
     paths = {line.split(": ")[0] for line in lines}
     assert {"workload_inventory[0].cloud", "alerting_rules[0].condition"} <= paths
+
+
+def test_a_key_typo_does_not_hide_a_gpu_typo_in_the_same_file(tmp_path):
+    text = make_spec(GOOD.replace("A100", "A1OO") + "  dataset_sise: 500GB\n", clouds="  aws: {region: us-east-l}")
+    lines = run_bad(tmp_path, text)
+    by_path = {line.split(": ")[0]: line for line in lines}
+    assert "did you mean 'dataset_size'?" in by_path["workload_inventory[0].dataset_sise"]
+    assert "unknown GPU 'A1OO'; did you mean 'A100'?" in by_path["workload_inventory[0].gpu_requirements"]
+    assert "unknown aws region 'us-east-l'; did you mean 'us-east-1'?" in by_path["clouds.aws.region"]
+    assert by_path["workload_inventory[0].gpu_requirements"].endswith("(line 9)"), lines  # lines of the file, not of what was checked
+    assert len(lines) == 3, lines
+
+
+def test_a_misspelt_key_and_a_misspelt_value_still_have_the_rest_checked(tmp_path):
+    # gpu_requirement (a key typo) is checked as the gpu_requirements it is reported to mean; 'trainning'
+    # as 'training'; the second workload keeps its own index in the report.
+    text = make_spec(GOOD + '- name: reco\n  type: trainning\n  gpu_requirement: "1x V100"\n  dataset_size: "1 parsec"\n')
+    lines = run_bad(tmp_path, text)
+    by_path: dict[str, list[str]] = {}
+    for line in lines:
+        by_path.setdefault(line.split(": ")[0], []).append(line)
+    assert "did you mean 'training'?" in by_path["workload_inventory[1].type"][0]
+    assert "workload_inventory[1].dataset_size" in by_path
+    key, gpu = by_path["workload_inventory[1].gpu_requirement"]
+    assert "did you mean 'gpu_requirements'?" in key and "unknown GPU 'V100'; known: A100" in gpu
+    assert not any(p.startswith("workload_inventory[0]") for p in by_path), lines
+
+
+def test_did_you_mean_only_for_close_matches():
+    from aiinfra.catalog import load_catalog
+    from aiinfra.spec import close_matches, did_you_mean
+
+    cat = load_catalog()
+    gpus, aws, gcp = cat.gpu_names(), cat.regions("aws"), cat.regions("gcp")
+    assert close_matches("us-east-l", aws) == ["us-east-1"]  # a letter l for a one, not us-east-2
+    assert close_matches("us-east-7", aws) == [] and close_matches("europe-west2", gcp) == []  # other numbers are other places
+    assert close_matches("us-centrl1", gcp) == ["us-central1"]
+    assert close_matches("us-est-1", aws) == ["us-east-1", "us-west-1"]  # equally close: both named, none picked
+    # Part codes: one replaced character is another real part (B200 / H200, L4 / T4), never a typo.
+    assert close_matches("B100", gpus) == [] and close_matches("T5", gpus) == [] and close_matches("B300", gpus) == []
+    assert close_matches("B2OO", gpus) == ["B200"] and close_matches("A1OO", gpus) == ["A100"]
+    assert close_matches("L44", gpus) == ["L4"] and close_matches("H1000", gpus) == ["H100"]
+    assert close_matches("TPU v5e", gpus) == ["TPU-v5e"]
+    assert did_you_mean("B100", gpus, "GPU").startswith("unknown GPU 'B100'; known: A100, A10G, B200")
+    assert "did you mean 'L4' or 'L40S'?" in did_you_mean("L40", ["L4", "L40S", "T4"], "GPU")  # one away from both: both named
 
 
 def test_not_a_mapping(tmp_path):

@@ -250,7 +250,7 @@ def test_buckets_enforce_uniform_access_public_prevention_versioning_and_cmek():
         assert b["uniform_bucket_level_access"] is True and b["public_access_prevention"] == "enforced"
         assert b["versioning"] == {"enabled": True} and b["encryption"]["default_kms_key_name"].startswith("${google_kms_crypto_key.")
         assert len(b["depends_on"]) == 2 and b["force_destroy"] is False
-    assert buckets["acme-ml-prod-acme-data"]["logging"]["log_bucket"].startswith("${google_storage_bucket.")
+    assert "logging" not in buckets["acme-ml-prod-acme-data"]  # usage logs only when asked (tests/test_fresh_project.py)
 
 
 def test_lifecycle_moves_objects_to_nearline_coldline_archive_at_the_plans_days():

@@ -162,6 +162,9 @@ class GcpCloud(Strict):
     billing_account: Annotated[str, Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")] | None = None
     # Who may call the HTTPS endpoints through Identity-Aware Proxy (API authentication): IAM members.
     iap_members: list[Annotated[str, Field(pattern=r"^(user|group|serviceAccount|domain|principal|principalSet):[^\s]{3,300}$")]] = []
+    # Cloud Storage usage logs of the data bucket: grants group:cloud-storage-analytics@google.com on the
+    # logs bucket, which domain-restricted sharing (constraints/iam.allowedPolicyMemberDomains) refuses.
+    storage_usage_logs: bool = False
 
 
 class Clouds(Strict):

@@ -18,7 +18,7 @@ from aiinfra.constructs.gcp import (AlertRule, Alerts, BillingBudget, ClusterNet
                                     NodeFirewall, PolicyTarget, ProjectServices, RunSchedule, SpotPool, ThreatDetection, TieredStorage, WorkloadIdentity)
 from aiinfra.constructs.gcp.gpu_instance_group import DATA_DISK_TYPES, LOCAL_SSD_GIB
 from aiinfra.constructs.gcp.metrics import JOB_PREFIX, NOT_ON_GCP, RECIPES
-from aiinfra.constructs.gcp.project_services import DEFAULT_SERVICES
+from aiinfra.constructs.gcp.project_services import DEFAULT_SERVICES, services_for, stack_resource_types
 from aiinfra.constructs.gcp.inference_endpoint import CPU_TARGET, IapAccess
 from aiinfra.constructs.gcp.security_policy import SecurityPolicy
 from aiinfra.constructs.gcp.threat_detection import NODE_METADATA as SCAN_METADATA
@@ -75,6 +75,18 @@ def gpu_nic_networks(workloads: list[WorkloadPlan]) -> GpuNicNetworks | None:
     return GpuNicNetworks(needs[0][0], max(n for _, n in needs))
 
 
+def _usage_log_note(stack: str, asked: bool) -> str:
+    from aiinfra.constructs.gcp.tiered_storage import ANALYTICS_WRITER, DRS_CONSTRAINT
+
+    if asked:
+        return (f"{stack}: clouds.gcp.storage_usage_logs grants {ANALYTICS_WRITER} roles/storage.objectCreator on the logs bucket; "
+                f"where the organization policy {DRS_CONSTRAINT} (domain-restricted sharing) is enforced the apply stops there: "
+                "allow that principal for this project first, or drop storage_usage_logs")
+    return (f"{stack}: no Cloud Storage usage logs (their writer, {ANALYTICS_WRITER}, is refused wherever the organization policy "
+            f"{DRS_CONSTRAINT} is enforced); enable Data Access audit logs for storage.googleapis.com to record reads, "
+            "or set clouds.gcp.storage_usage_logs: true where that policy allows it")
+
+
 class GcpFoundation:
     """The shared resources of one region: key, network, tiered storage, notification channels."""
 
@@ -118,7 +130,8 @@ class GcpFoundation:
             abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7, depends_on=self.key.grants,
             # compliance_based: per-object retention (a bucket-wide policy would refuse the rewrites of run records and
             # checkpoints inside the period; model artifacts are locked one by one: docs/security.md).
-            object_retention=compliance_based(spec))
+            object_retention=compliance_based(spec), usage_logs=gcp.storage_usage_logs)
+        self.notes.append(_usage_log_note(self.stack.node.id, gcp.storage_usage_logs))
         if compliance_based(spec):
             self.notes.append(f"{self.stack.node.id}: data_retention compliance_based: the data bucket has per-object retention; lock "
                               "each model artifact with gcloud storage objects update gs://BUCKET/OBJECT --retain-until=DATE "
@@ -381,11 +394,13 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
     names = []
     rows: list[DashboardRow] = []
     descriptors = None
+    primary_services = None
     for region in sorted({w.region for w in mine}, key=lambda r: (r != primary_region, r)):
         in_region = [w for w in mine if w.region == region]
         foundation = GcpFoundation(app, spec, plan, region, in_region, storage if region == primary_region else None, region == primary_region,
                                    descriptors)
         descriptors = foundation.descriptors
+        primary_services = primary_services or foundation.services  # the first: the primary region's when it has workloads
         names.append(foundation.stack.node.id)
         notes += foundation.notes
         for w in in_region:
@@ -398,8 +413,12 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
             names.append(workload.stack.node.id)
             notes += workload.notes
             rows.append(DashboardRow(row_title(w), workload.target, workload.charted, planned_nodes=w.nodes, planned_hourly_usd=w.hourly_usd))
+            # Every API the workload's resources call is on before it applies (it applies after its foundation).
+            foundation.services.add(services_for(stack_resource_types(workload.stack)))
+        foundation.services.add(services_for(stack_resource_types(foundation.stack)))
     # One dashboard for the environment, in its own stack (it reads the job metrics' descriptors).
     stack = _stack(app, spec, primary_region, "dashboard")
     Dashboard(stack, "dashboard", project=spec.clouds.gcp.project, name=f"{resource_prefix(spec.project, spec.environment)} (aiinfra)", rows=rows)
+    primary_services.add(services_for(stack_resource_types(stack)))
     names.append(stack.node.id)
     return names, notes

@@ -19,8 +19,12 @@ ARCHIVE_CLASS = "ARCHIVE"
 # Minimum storage durations (cloud.google.com/storage/docs/storage-classes): leaving a class
 # earlier is billed as if the object had stayed.
 MIN_DAYS = {WARM_CLASS: 30, COLD_CLASS: 90, ARCHIVE_CLASS: 365}
-# Cloud Storage writes usage logs as this group (cloud.google.com/storage/docs/access-logs).
+# Cloud Storage writes usage logs as this group (cloud.google.com/storage/docs/access-logs). A grant
+# to it is refused where the organization enforces domain-restricted sharing (DRS_CONSTRAINT: only
+# principals of the allowed domains may be granted roles, and google.com is not one of them:
+# https://cloud.google.com/resource-manager/docs/organization-policy/restricting-domains).
 ANALYTICS_WRITER = "group:cloud-storage-analytics@google.com"
+DRS_CONSTRAINT = "constraints/iam.allowedPolicyMemberDomains"
 # A bucket retention policy is at most 3,155,760,000 s (100 years):
 # https://cloud.google.com/storage/docs/bucket-lock
 MAX_RETENTION_DAYS = 3_155_760_000 // 86400
@@ -52,6 +56,12 @@ class TieredStorage(Construct):
         abort_incomplete_uploads_days: default 7.
         soft_delete_days: deleted objects stay restorable this long; default 7 (0 to 90).
         log_retention_days: usage logs kept this long; default 365.
+        usage_logs: deliver the data bucket's usage logs to the logs bucket, granting
+            ``ANALYTICS_WRITER`` object creation there. Default off: that grant fails the apply
+            wherever the organization enforces domain-restricted sharing (``DRS_CONSTRAINT``); Cloud
+            Audit Logs (Data Access) are Google's recommended record of who read what
+            (https://cloud.google.com/storage/docs/access-logs#should-you-use). The logs bucket is
+            created either way.
         force_destroy: let ``terraform destroy`` delete non-empty buckets; default off.
         depends_on: what the buckets wait for (the key's grant to the Cloud Storage agent).
         object_retention: Object Retention Lock on the data bucket (``enable_object_retention``), so
@@ -77,7 +87,7 @@ class TieredStorage(Construct):
                  cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = None,
                  abort_incomplete_uploads_days: int = 7, soft_delete_days: int = 7, log_retention_days: int = 365,
                  force_destroy: bool = False, labels: dict[str, str] | None = None, depends_on: Sequence[Any] = (),
-                 object_retention: bool = False, compliance_retention_days: int | None = None):
+                 object_retention: bool = False, compliance_retention_days: int | None = None, usage_logs: bool = False):
         super().__init__(scope, id)
         if compliance_retention_days is not None and (not isinstance(compliance_retention_days, int)
                                                       or isinstance(compliance_retention_days, bool)
@@ -105,8 +115,9 @@ class TieredStorage(Construct):
                                        lifecycle_rule=[{"condition": {"age": log_retention_days}, "action": {"type": "Delete"}},
                                                        {"condition": {"days_since_noncurrent_time": 30}, "action": {"type": "Delete"}}])
         log_name = self.log_bucket.get_string_attribute("name")
-        resource(self, "logs-writer", "google_storage_bucket_iam_member", bucket=log_name, role="roles/storage.objectCreator",
-                 member=ANALYTICS_WRITER)
+        if usage_logs:
+            resource(self, "logs-writer", "google_storage_bucket_iam_member", bucket=log_name, role="roles/storage.objectCreator",
+                     member=ANALYTICS_WRITER)
 
         rules: list[dict[str, Any]] = [
             {"condition": {"age": warm_after_days, "matches_storage_class": ["STANDARD"]},
@@ -127,9 +138,10 @@ class TieredStorage(Construct):
                          "versioning": {"enabled": False}}
         self.bucket = self._bucket("data", f"{name}-data", project, location, kms_key_id, soft_delete_days, force_destroy,
                                    {**labels, "tier": "data"}, depends, lifecycle_rule=rules,
-                                   logging={"log_bucket": log_name, "log_object_prefix": "data/"},
+                                   logging={"log_bucket": log_name, "log_object_prefix": "data/"} if usage_logs else None,
                                    enable_object_retention=True if object_retention else None, **retention)
         self.compliance_retention_days: int | None = compliance_retention_days
+        self.usage_logs = usage_logs
         self.bucket_name: str = self.bucket.get_string_attribute("name")
         self.url: str = self.bucket.get_string_attribute("url")
 
