@@ -257,13 +257,14 @@ def test_bucket_policies_deny_plain_http():
 
 
 def test_lifecycle_moves_objects_at_the_plans_days():
-    doc = storage_doc(warm_after_days=45, cold_after_days=120, archive_after_days=400)
+    # Without live tiering (an explicit opt-out: tests/test_storage_lifecycle_stacks.py has the default).
+    doc = storage_doc(warm_after_days=45, cold_after_days=120, archive_after_days=400, live_tiering=False)
     rules = [r for v in doc["resource"]["aws_s3_bucket_lifecycle_configuration"].values() for r in v["rule"] if r["id"] == "hot-warm-cold"]
     (rule,) = rules
     assert [(t["days"], t["storage_class"]) for t in rule["transition"]] == [(45, "STANDARD_IA"), (120, "GLACIER_IR"), (400, "DEEP_ARCHIVE")]
     assert rule["abort_incomplete_multipart_upload"]["days_after_initiation"] == 7
     with pytest.raises(ValueError, match="warm_after_days must be at least 30"):
-        storage_doc(warm_after_days=10)
+        storage_doc(warm_after_days=10, live_tiering=False)
 
 
 # ---- WorkloadIdentity ------------------------------------------------------------------------

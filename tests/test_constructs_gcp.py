@@ -254,7 +254,8 @@ def test_buckets_enforce_uniform_access_public_prevention_versioning_and_cmek():
 
 
 def test_lifecycle_moves_objects_to_nearline_coldline_archive_at_the_plans_days():
-    doc = storage_doc(warm_after_days=45, cold_after_days=120, archive_after_days=400, noncurrent_expiration_days=30)
+    doc = storage_doc(warm_after_days=45, cold_after_days=120, archive_after_days=400, noncurrent_expiration_days=30,
+                      autoclass_terminal_class=None)  # age rules only without Autoclass (tests/test_storage_lifecycle_stacks.py)
     data = next(b for b in each(doc, "google_storage_bucket") if b["name"].endswith("-data"))
     moves = [(r["condition"]["age"], r["action"]["storage_class"]) for r in data["lifecycle_rule"] if r["action"]["type"] == "SetStorageClass"]
     assert moves == [(45, "NEARLINE"), (120, "COLDLINE"), (400, "ARCHIVE")]

@@ -70,7 +70,7 @@ def test_public_endpoint_is_filtered_and_its_requests_are_costed(fake_catalog):
     # Counted in the totals, by cloud and in the headline.
     t = plan.totals
     assert t.security_monthly_usd == pytest.approx(sum(c.monthly_usd for c in plan.security), abs=0.01)
-    assert t.monthly_usd == pytest.approx(t.compute_monthly_usd + t.storage_monthly_usd + t.security_monthly_usd, abs=0.02)
+    assert t.monthly_usd == pytest.approx(t.compute_monthly_usd + t.storage_monthly_usd + t.security_monthly_usd + t.network_monthly_usd, abs=0.02)
     assert "+ security $" in plan_text(plan)
 
 

@@ -47,7 +47,8 @@ def _headline(plan: Plan) -> str:
     saving = f", spot saves {_money(t.spot_savings_monthly_usd, 0)}/month" if t.spot_savings_monthly_usd > 0 else ""
     return (f"{plan.project} ({plan.environment}): {len(plan.workloads)} workloads, {t.gpus_steady} GPUs steady / {t.gpus_peak} peak, "
             f"{_money(t.monthly_usd, 0)}/month (compute {_money(t.compute_monthly_usd, 0)} + storage {_money(t.storage_monthly_usd, 0)}"
-            f"{' + security ' + _money(t.security_monthly_usd, 0) if t.security_monthly_usd else ''}){saving}")
+            f"{' + security ' + _money(t.security_monthly_usd, 0) if t.security_monthly_usd else ''}"
+            f"{' + network ' + _money(t.network_monthly_usd, 0) if t.network_monthly_usd else ''}){saving}")
 
 
 ROWS = ("Workload", "Cloud", "Region", "Zones", "Instance", "Nodes", "GPUs a node", "Capacity", "$/hour", "h/month", "$/month", "$/1k pred.")
@@ -130,6 +131,7 @@ def _table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int,
 
 
 SECURITY_ROWS = ("Cloud", "Region", "On", "Control", "$/month")
+NETWORK_ROWS = ("Cloud", "Region", "On", "Charge", "$/month")
 STORAGE_ROWS = ("Cloud", "Region", "Tier", "Class", "Size GiB", "After days", "$/month")
 
 
@@ -156,6 +158,10 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
         out.append(_table([(name, name == "$/month", False) for name in SECURITY_ROWS],
                           [[c.cloud, c.region, c.target, c.control.replace("_", " "), _money(c.monthly_usd)] for c in plan.security],
                           width, title="Security controls", color=color))
+    if plan.network:
+        out.append(_table([(name, name == "$/month", False) for name in NETWORK_ROWS],
+                          [[n.cloud, n.region, n.target, n.item.replace("_", " "), _money(n.monthly_usd)] for n in plan.network],
+                          width, title="Network", color=color))
     # Reasons are prose: printed as lines, never hard-wrapped, so they paste cleanly into a review.
     lines = ["Why"]
     for w in plan.workloads:
@@ -165,8 +171,12 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     for s in plan.storage:
         lines.append(f"  storage on {s.cloud}")
         lines += [f"    {t.tier}: {t.reason}" for t in s.tiers]
+        if s.reason:
+            lines.append(f"    lifecycle: {s.reason}")
     for c in plan.security:
         lines.append(f"  security {c.control.replace('_', ' ')} ({c.cloud} {c.region} {c.target}): {c.detail}; {c.reason}")
+    for n in plan.network:
+        lines.append(f"  network {n.item.replace('_', ' ')} ({n.cloud} {n.region} {n.target}): {n.reason}")
     for m in plan.monitoring:
         lines.append(f"  monitoring on {m.cloud}: {_money(m.monthly_usd, 0)}/month, not in the total: {m.reason}")
     if plan.findings:
@@ -196,6 +206,13 @@ def plan_markdown(plan: Plan) -> str:
         out += ["", "#### Security controls", "", "| Cloud | Region | On | Control | What | $/month | Why |", "|---|---|---|---|---|---:|---|"]
         out += [f"| {c.cloud} | {c.region} | {c.target} | {c.control.replace('_', ' ')} | {c.detail.replace('|', '/')} | "
                 f"{_money(c.monthly_usd)} | {c.reason.replace('|', '/')} |" for c in plan.security]
+    lifecycle = [f"- {s.cloud}: {s.reason.replace('|', '/')}" for s in plan.storage if s.reason]
+    if lifecycle:
+        out += ["", "Lifecycle:", "", *lifecycle]
+    if plan.network:
+        out += ["", "#### Network", "", "| Cloud | Region | On | Charge | $/month | Why |", "|---|---|---|---|---:|---|"]
+        out += [f"| {n.cloud} | {n.region} | {n.target} | {n.item.replace('_', ' ')} | {_money(n.monthly_usd)} | "
+                f"{n.reason.replace('|', '/')} |" for n in plan.network]
     out += ["", "<details><summary>Why each choice</summary>", ""]
     for w in plan.workloads:
         out.append(f"**{w.name}**")

@@ -37,6 +37,10 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
 
     security = plan_security(spec, workloads)
     guarded = sum(c.monthly_usd for c in security)
+    from aiinfra.planner.network import plan_network
+
+    network = plan_network(spec, workloads)
+    networked = sum(n.monthly_usd for n in network)
     compute = sum(w.monthly_usd for w in workloads)
     stored = sum(s.monthly_usd for s in storage)
     od = sum(w.on_demand_monthly_usd for w in workloads)
@@ -45,15 +49,15 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
         by_cloud[w.cloud] = by_cloud.get(w.cloud, 0.0) + w.monthly_usd
     for s in storage:
         by_cloud[s.cloud] = by_cloud.get(s.cloud, 0.0) + s.monthly_usd
-    for c in security:
+    for c in [*security, *network]:
         by_cloud[c.cloud] = by_cloud.get(c.cloud, 0.0) + c.monthly_usd
     totals = Totals(
-        compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2), monthly_usd=round(compute + stored + guarded, 2),
-        on_demand_equivalent_monthly_usd=round(od + stored + guarded, 2), spot_savings_monthly_usd=round(od - compute, 2),
+        compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2), monthly_usd=round(compute + stored + guarded + networked, 2),
+        on_demand_equivalent_monthly_usd=round(od + stored + guarded + networked, 2), spot_savings_monthly_usd=round(od - compute, 2),
         by_cloud_monthly_usd={k: round(v, 2) for k, v in sorted(by_cloud.items())},
         gpus_steady=sum(w.nodes * w.gpus_per_node for w in workloads),
         gpus_peak=sum(w.max_nodes * w.gpus_per_node for w in workloads),
-        security_monthly_usd=round(guarded, 2),
+        security_monthly_usd=round(guarded, 2), network_monthly_usd=round(networked, 2),
     )
     prices = {f.path.stem: f.prices_as_of for f in catalog.files if f.prices_as_of}
     stale = catalog_staleness(prices)
@@ -67,7 +71,7 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     from aiinfra.planner.monitoring import plan_monitoring
 
     return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
-                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec), security=security,
+                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec), security=security, network=network,
                 catalog_prices_as_of=prices)
 
 

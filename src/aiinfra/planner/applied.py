@@ -103,10 +103,10 @@ APPLIED: dict[str, str] = {
     "storage_tiers": "planner/storage.py: tier sizes and lifecycle days",
     "storage_tiers.warm": "planner/storage.py: the warm tier",
     "storage_tiers.warm.size": "planner/storage.py: the warm tier's size and cost (buckets are not capped)",
-    "storage_tiers.warm.transition_after_days": "planner/storage.py: days before objects move to the warm class; stacks/aws.py: the bucket lifecycle",
+    "storage_tiers.warm.transition_after_days": "planner/storage.py: days before objects move to the warm class (without live tiering)",
     "storage_tiers.cold": "planner/storage.py: the cold tier",
     "storage_tiers.cold.size": "planner/storage.py: the cold tier's size and cost (buckets are not capped)",
-    "storage_tiers.cold.transition_after_days": "planner/storage.py: days before objects move to the cold class; stacks/aws.py: the bucket lifecycle",
+    "storage_tiers.cold.transition_after_days": "planner/storage.py: days before the archive prefixes move to the cold class; stacks/aws.py: the bucket lifecycle",
     "data_pipeline": "planner/compute.py: data_processing node counts from preprocessing cluster sizes",
     "data_pipeline.preprocessing": "planner/compute.py: data_processing node counts",
     "data_pipeline.preprocessing[].framework": "planner/compute.py: matched against a data_processing workload's framework",
@@ -130,9 +130,14 @@ APPLIED: dict[str, str] = {
     "cost_optimization.scheduling.spot_instances": "planner/compute.py: which workloads run on spot",
     "cost_optimization.scheduling.preemptible_vms": "planner/compute.py: spot in the named environments",
     "cost_optimization.lifecycle_management": "planner/storage.py: lifecycle days",
-    "cost_optimization.lifecycle_management.model_archival": "planner/storage.py: days before objects move to the cold class",
-    "cost_optimization.lifecycle_management.data_retention": ("planner/storage.py: compliance_based: nothing expires; "
-                                                              "planner/security.py: the warm-tier bucket locked (Object Lock / retention)"),
+    "cost_optimization.lifecycle_management.model_archival": "planner/storage.py: days before the archive prefixes move to the cold class",
+    "cost_optimization.lifecycle_management.data_retention": ("planner/storage.py (via compliance_retention_days): locked noncurrent versions "
+                                                              "outlive their expiry; planner/security.py: the warm-tier bucket locked (Object Lock / retention)"),
+    "cost_optimization.lifecycle_management.noncurrent_version_expiration": ("planner/storage.py: days noncurrent versions are kept and "
+                                                                             "their cost; stacks/aws.py (via lifecycle): the data buckets' expiry"),
+    "cost_optimization.lifecycle_management.archive_prefixes": ("planner/storage.py: the prefixes moved by age on AWS; "
+                                                                "stacks/aws.py (via lifecycle): their lifecycle rules"),
+    f"{W}.response_size": "planner/network.py: load balancer data processed and internet egress",
     "cost_optimization.lifecycle_management.retention_period": "planner/security.py (via compliance_retention_days): the lock's period",
     "security_controls": "planner/security.py (via requirements): the Step 4 controls in the plan; stacks/__init__.py (via requirements): recorded in each stack",
     "security_controls.access_management": "planner/security.py (via api_authentication): API authentication",
@@ -342,7 +347,21 @@ def _model_archival(spec, owner, value, key) -> str | None:
     cold = spec.storage_tiers.cold if spec.storage_tiers else None
     if cold is not None and cold.transition_after_days:
         return "storage_tiers.cold.transition_after_days is set and wins"
-    return None
+    return _by_age(spec, owner, value, key)
+
+
+def _by_age(spec, owner, value, key) -> str | None:
+    """Issue 27: days move only the archive prefixes on AWS; live data is tiered by access."""
+    lm = spec.cost_optimization.lifecycle_management if spec.cost_optimization else None
+    if lm and lm.archive_prefixes and "aws" in spec.clouds.configured():
+        return None
+    return ("live data is tiered by access (S3 Intelligent-Tiering: 30 / 90 days unread; GCS Autoclass), never by age: the days "
+            "move only cost_optimization.lifecycle_management.archive_prefixes on AWS, and none is set")
+
+
+def _warm_days(spec, owner, value, key) -> str | None:
+    return ("live data is tiered by access (S3 Intelligent-Tiering's Infrequent Access after 30 days unread, GCS Autoclass's "
+            "NEARLINE likewise), never moved to the warm class by age")
 
 
 def _aws_domains(spec, aws, value, key) -> str | None:
@@ -373,7 +392,7 @@ def _training_jobs(spec, owner, policy, key) -> str | None:
 def _data_retention(spec, owner, value, key) -> str | None:
     if "compliance" in value.lower():
         return None
-    return f"{value!r} is not read: only compliance_based changes the stacks (nothing expires, the warm-tier bucket is locked)"
+    return f"{value!r} is not read: only compliance_based changes the stacks (the warm-tier bucket is locked)"
 
 
 def _retention_period(spec, owner, value, key) -> str | None:
@@ -425,6 +444,8 @@ CONDITIONS: dict[str, Condition] = {
     "alerting_rules[].action": _action,
     "resource_quotas.*": _quota_block,
     "cost_optimization.lifecycle_management.model_archival": _model_archival,
+    "storage_tiers.warm.transition_after_days": _warm_days,
+    "storage_tiers.cold.transition_after_days": _by_age,
     "cost_optimization.scheduling.preemptible_vms": _preemptible,
     "cost_optimization.scheduling.training_jobs": _training_jobs,
     "clouds.aws.domains": _aws_domains,

@@ -134,6 +134,22 @@ class CloudStoragePlan:
     abort_incomplete_uploads_days: int
     expiration_days: int | None
     monthly_usd: float
+    # Issue 27. How live objects are tiered: "INTELLIGENT_TIERING" (S3, without its archive tiers) or
+    # "AUTOCLASS" (GCS, terminal class ARCHIVE): by access, never by age into a class a read fails on or
+    # pays for. Only archive_prefixes move by age (AWS: archive_class after archive_after_days).
+    live_tiering: str = ""
+    archive_prefixes: list[str] = field(default_factory=list)
+    # Noncurrent versions are deleted this long after they were replaced (None: kept), and what they
+    # hold meanwhile (replaced checkpoints) and cost; the per-object tiering fee (IT monitoring /
+    # Autoclass management); retrieval and early-deletion charges the plan can estimate (live data
+    # has none under either tiering). All in monthly_usd.
+    noncurrent_expiration_days: int | None = None
+    noncurrent_gib: int = 0
+    noncurrent_monthly_usd: float = 0.0
+    tiering_fee_monthly_usd: float = 0.0
+    retrieval_monthly_usd: float = 0.0
+    early_deletion_monthly_usd: float = 0.0
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,13 +171,28 @@ class MonitoringPlan:
 class Totals:
     compute_monthly_usd: float
     storage_monthly_usd: float
-    monthly_usd: float  # compute + storage + security
+    monthly_usd: float  # compute + storage + security + network
     on_demand_equivalent_monthly_usd: float
     spot_savings_monthly_usd: float
     by_cloud_monthly_usd: dict[str, float]
     gpus_steady: int
     gpus_peak: int
     security_monthly_usd: float = 0.0
+    network_monthly_usd: float = 0.0  # NAT, load balancers, internet egress, flow logs (issue 27)
+
+
+@dataclass(frozen=True)
+class NetworkCostPlan:
+    """One network charge the stacks incur (planner/network.py): ``item`` is ``nat_gateway``,
+    ``load_balancer``, ``internet_egress`` or ``flow_logs``; ``target`` a workload's name or
+    ``foundation``; the arithmetic in ``reason``. In ``Totals.network_monthly_usd``."""
+
+    cloud: str
+    region: str
+    item: str
+    target: str
+    monthly_usd: float
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -196,6 +227,7 @@ class Plan:
     monitoring: list[MonitoringPlan] = field(default_factory=list)
     not_applied: list[NotApplied] = field(default_factory=list)
     security: list = field(default_factory=list)  # planner.security.SecurityControlPlan
+    network: list[NetworkCostPlan] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -212,7 +244,7 @@ class Plan:
 
     def to_dict(self) -> dict:
         d = _plain(self)
-        order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "security", "monitoring",
+        order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "security", "network", "monitoring",
                  "findings", "not_applied", "security_exceptions"]
         return {k: d[k] for k in order}
 

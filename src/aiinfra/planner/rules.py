@@ -246,3 +246,124 @@ INSPECTOR_EC2_INSTANCE_MONTH_USD = 1.258
 # VM Manager (OS Config inventory and vulnerability reports): $0.003 a VM an hour beyond a billing
 # account's first 100 VMs (counted here from the first). https://cloud.google.com/compute/vm-manager/pricing
 VM_MANAGER_VM_HOUR_USD = 0.003
+
+# ---- storage lifecycle, and the network costs the budgets must hold (issue 27) ----------------
+# Live data is tiered by access, never moved by age alone into a class a read can fail on or pay
+# for: the AWS data bucket moves every object to S3 Intelligent-Tiering on day 0 (lifecycle
+# transitions to INTELLIGENT_TIERING take 0 days: https://docs.aws.amazon.com/AmazonS3/latest/API/API_Transition.html)
+# without its opt-in Archive Access / Deep Archive Access tiers, so every object stays readable in
+# milliseconds: Frequent Access, Infrequent Access after 30 days without a read, Archive Instant
+# Access after 90, back to Frequent on the next read, no retrieval charges, no minimum storage
+# duration, objects under 128 KB never monitored nor charged for it
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/intelligent-tiering-overview.html). The GCS
+# data bucket has Autoclass with terminal class ARCHIVE: objects start in STANDARD, go colder
+# (NEARLINE 30 days, COLDLINE 90, ARCHIVE 365) only while nobody reads them and return to STANDARD on
+# a read; Autoclass charges no retrieval, early-deletion or class-transition fees, objects under 128 KiB
+# stay STANDARD, and it manages every class itself (no SetStorageClass lifecycle rule beside it)
+# (https://cloud.google.com/storage/docs/autoclass). Prefixes that are archives by nature (released
+# model versions, old checkpoints kept for audit) are the spec's
+# cost_optimization.lifecycle_management.archive_prefixes: on AWS those alone move by age, to
+# GLACIER_IR at the cold tier's days and DEEP_ARCHIVE at the archive days; on GCP Autoclass takes them
+# to ARCHIVE after a year unread.
+# Noncurrent versions (every overwritten or deleted object of the versioned data bucket: replaced
+# checkpoints above all) are deleted this many days after they were replaced, unless
+# lifecycle_management.noncurrent_version_expiration says otherwise ("never" keeps them); a month of
+# rollback. Under S3 Object Lock / GCS retention a locked version outlives it until its lock ends.
+NONCURRENT_EXPIRATION_DAYS = 30
+# S3 list prices, us-east-1 (https://aws.amazon.com/s3/pricing/): Intelligent-Tiering's Frequent,
+# Infrequent and Archive Instant Access tiers a GB-month, its monitoring and automation charge per
+# 1,000 objects (128 KB and up) a month.
+S3_IT_FREQUENT_GB_MONTH_USD = 0.023
+S3_IT_INFREQUENT_GB_MONTH_USD = 0.0125
+S3_IT_ARCHIVE_INSTANT_GB_MONTH_USD = 0.004
+S3_IT_MONITORING_1000_OBJECTS_USD = 0.0025
+# Cloud Storage Autoclass management fee per 1,000 objects (128 KiB and up) a month
+# (https://cloud.google.com/storage/pricing, Autoclass).
+GCS_AUTOCLASS_1000_OBJECTS_USD = 0.0025
+# Objects are counted at this mean size (dataset shards and checkpoint shards are tens to hundreds
+# of MiB: an assumption; the fees above are per object, so smaller objects cost more).
+MEAN_OBJECT_MIB = 64
+# Minimum storage durations (days; an object deleted, overwritten or moved earlier is billed for
+# the rest) and retrieval charges a GB read, for the classes an age rule can put an object in:
+# S3 (https://aws.amazon.com/s3/pricing/, https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-class-intro.html):
+# STANDARD_IA 30 days, $0.01/GB; GLACIER_IR 90 days, $0.03/GB; DEEP_ARCHIVE 180 days, $0.02/GB
+# (standard retrieval) after a restore of up to 12 hours: a GET before it fails with InvalidObjectState.
+# Cloud Storage (https://cloud.google.com/storage/docs/storage-classes, https://cloud.google.com/storage/pricing):
+# NEARLINE 30 days, $0.01/GB; COLDLINE 90 days, $0.02/GB; ARCHIVE 365 days, $0.05/GB.
+MIN_STORAGE_DAYS = {"STANDARD_IA": 30, "GLACIER_IR": 90, "DEEP_ARCHIVE": 180, "NEARLINE": 30, "COLDLINE": 90, "ARCHIVE": 365}
+RETRIEVAL_USD_GB = {"STANDARD_IA": 0.01, "GLACIER_IR": 0.03, "DEEP_ARCHIVE": 0.02, "NEARLINE": 0.01, "COLDLINE": 0.02, "ARCHIVE": 0.05}
+# A training run replaces its checkpoint this often (an assumption: an hourly save); each replaced
+# checkpoint is a noncurrent version, kept noncurrent_version_expiration days.
+CHECKPOINT_INTERVAL_HOURS = 1.0
+
+# Network (planner/network.py). List prices, us-east-1 / North America, first tier; the
+# clouds' free tiers (AWS 100 GB of egress a month, Cloud Logging 50 GiB a project) are left out:
+# other workloads of the account use them.
+# NAT gateway: $0.045 an hour and $0.045 a GB processed, either direction
+# (https://aws.amazon.com/vpc/pricing/). The stacks' S3 gateway endpoint keeps S3 (and ECR's image
+# layers, which ECR serves from S3) off the NAT.
+AWS_NAT_HOUR_USD = 0.045
+AWS_NAT_GB_USD = 0.045
+# Application Load Balancer: $0.0225 an hour and $0.008 an LCU-hour; an LCU is 25 new connections a
+# second, 3,000 active connections a minute, 1 GB processed an hour (instance targets) or 1,000 rule
+# evaluations a second, whichever is highest (https://aws.amazon.com/elasticloadbalancing/pricing/).
+ALB_HOUR_USD = 0.0225
+ALB_LCU_HOUR_USD = 0.008
+ALB_LCU_NEW_CONNECTIONS_PER_S = 25
+ALB_LCU_GB_PER_HOUR = 1.0
+# Data transfer out of EC2 to the internet, first 10 TB a month
+# (https://aws.amazon.com/ec2/pricing/on-demand/, Data Transfer).
+AWS_INTERNET_EGRESS_GB_USD = 0.09
+# VPC flow logs to CloudWatch Logs are vended logs: $0.50 a GB ingested (first 10 TB), $0.03 a
+# GB-month stored (https://aws.amazon.com/cloudwatch/pricing/); storage is billed compressed and
+# counted uncompressed here (an upper bound), for the log group's retention (ClusterNetwork: 365 days).
+CLOUDWATCH_VENDED_LOG_GB_USD = 0.50
+CLOUDWATCH_LOG_STORAGE_GB_MONTH_USD = 0.03
+AWS_FLOW_LOG_RETENTION_DAYS = 365
+# Cloud NAT: $0.0014 a VM-hour for each VM using the gateway up to 32 VMs, $0.044 an hour from 33;
+# $0.045 a GiB processed, both directions; $0.005 an hour for each external address the gateway uses
+# (the stacks' AUTO_ONLY allocation: one to start) (https://cloud.google.com/nat/pricing).
+GCP_NAT_VM_HOUR_USD = 0.0014
+GCP_NAT_MAX_HOUR_USD = 0.044
+GCP_NAT_VM_CAP = 32
+GCP_NAT_GIB_USD = 0.045
+GCP_NAT_IP_HOUR_USD = 0.005
+# Cloud Load Balancing: a forwarding rule $0.025 an hour (the first five), data processed $0.008 a
+# GiB inbound and $0.008 outbound (https://cloud.google.com/load-balancing/pricing); the internal
+# Application Load Balancer is costed alike (one proxy instance's hour and the same processing).
+GCP_LB_RULE_HOUR_USD = 0.025
+GCP_LB_GIB_USD = 0.008
+# Premium Tier internet data transfer out, first TiB a month
+# (https://cloud.google.com/vpc/network-pricing, Internet data transfer).
+GCP_INTERNET_EGRESS_GIB_USD = 0.12
+# VPC Flow Logs go to Cloud Logging: $0.50 a GiB ingested (https://cloud.google.com/stackdriver/pricing).
+CLOUD_LOGGING_GIB_USD = 0.50
+# Traffic assumptions (the plan says each where it uses it):
+# - a node start pulls its image once: IMAGE_PULL_GB (the order of NGC's framework images); through
+#   the NAT unless the image is in ECR (layers via the S3 gateway endpoint) or Artifact Registry
+#   (Private Google Access); a batch run starts its nodes once, a serving group its replicas up to
+#   the peak once a month;
+# - a request: DEFAULT_REQUEST_BYTES in and DEFAULT_RESPONSE_BYTES out (a JSON prediction), unless the
+#   workload's response_size says otherwise; a language model's request carries its input tokens at
+#   BYTES_PER_TOKEN and its response streams STREAMED_BYTES_PER_TOKEN a token (one server-sent event
+#   of the OpenAI-compatible chat-completion chunk a token, as vLLM and TGI stream it, with its id and
+#   model name);
+# - every request opens a connection (an upper bound for clients that keep connections alive): the
+#   ALB's new-connection LCUs, and a flow-log record each;
+# - a node keeps NODE_FLOWS flows busy (agents, the cloud's APIs, object storage, DNS), each logged
+#   every aggregation interval it carries traffic: AWS 600 s (the flow log's default), GCP 5 s at
+#   0.5 sampling (ClusterNetwork's log_config); a record is AWS_FLOW_RECORD_BYTES (the default format's
+#   fields as text plus CloudWatch's 26 bytes an event) or GCP_FLOW_RECORD_BYTES (a Cloud Logging
+#   entry with INCLUDE_ALL_METADATA). Collective traffic over EFA bypasses the kernel and is not
+#   logged; GPUDirect-TCPX/TCPXO flows on the GPU NIC subnets are not counted.
+IMAGE_PULL_GB = 10.0
+DEFAULT_REQUEST_BYTES = 2048
+DEFAULT_RESPONSE_BYTES = 4096
+BYTES_PER_TOKEN = 4
+STREAMED_BYTES_PER_TOKEN = 250
+NODE_FLOWS = 20
+AWS_FLOW_INTERVAL_S = 600
+GCP_FLOW_INTERVAL_S = 5
+GCP_FLOW_SAMPLING = 0.5
+AWS_FLOW_RECORD_BYTES = 130
+GCP_FLOW_RECORD_BYTES = 1500

@@ -241,6 +241,9 @@ class Workload(Strict):
     model_type: Literal["llm", "other"] | None = None
     input_tokens_per_request: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
     output_tokens_per_request: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    # Serving (issue 27): the mean bytes of one response, for the load balancer's processed data and
+    # internet egress (planner/network.py); default a JSON prediction, or the streamed output tokens.
+    response_size: SizeBytes | None = None
 
     @field_validator("spot", mode="before")
     @classmethod
@@ -409,12 +412,27 @@ class Scheduling(Strict):
     preemptible_vms: Literal["development_environments", "non_production_environments", "all_environments", "none"] | None = None
 
 
+def _noncurrent_days(v: Any) -> Any:
+    """'30_days' -> 30; 'never' (noncurrent versions kept) -> 0."""
+    if isinstance(v, str) and v.strip().lower() == "never":
+        return 0
+    try:
+        return units.parse_days(v)
+    except ValueError as exc:
+        raise ValueError(f"{exc}, or 'never' to keep them") from None
+
+
 class LifecycleManagement(Strict):
     model_archival: Days | None = None
     data_retention: Text | None = None
     # How long "compliance_based" retention locks objects (S3 Object Lock / GCS retention policy).
     retention_period: Days | None = None
     resource_cleanup: Text | None = None
+    # Issue 27: noncurrent (overwritten or deleted) versions of the data bucket are deleted this long
+    # after they were replaced ('30_days', the default rules.NONCURRENT_EXPIRATION_DAYS; 'never' keeps
+    # them: 0), and the prefixes that are archives by nature, the only ones moved by age (planner/storage.py).
+    noncurrent_version_expiration: Annotated[int, BeforeValidator(_noncurrent_days)] | None = None
+    archive_prefixes: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/=-]{0,199}/$")]] = []
 
 
 class CostOptimization(Strict):

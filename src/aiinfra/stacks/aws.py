@@ -85,14 +85,14 @@ class AwsFoundation:
                                       # Each workload's nodes get a security group of their own (segmentation), in its stack.
                                       node_security_group=False)
         tiers = {t.tier: t for t in storage.tiers} if storage else {}
-        warm = tiers["warm"].transition_after_days if "warm" in tiers else 30
+        warm = (tiers["warm"].transition_after_days if "warm" in tiers else 0) or 30  # 0: live tiering from day 0
         cold = tiers["cold"].transition_after_days if "cold" in tiers else 90
         self.storage = TieredStorage(self.stack, "storage", name=short(f"{self.name}-{region}", 30), kms_key_arn=self.key.arn,
                                      warm_after_days=warm, cold_after_days=cold,
                                      archive_after_days=storage.archive_after_days if storage else 365,
-                                     noncurrent_expiration_days=storage.expiration_days if storage else None,
                                      abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7,
-                                     load_balancer_logs=has_endpoint, compliance_retention_days=compliance_retention_days(spec))
+                                     load_balancer_logs=has_endpoint, compliance_retention_days=compliance_retention_days(spec),
+                                     **lifecycle(plan, "aws"))
         self.alerts = Alerts(self.stack, "alerts", name=f"{self.name}-{region}", kms_key_arn=self.key.arn, rules=[],
                              email_endpoints=spec.clouds.aws.alert_emails)
         self.threats = None
@@ -112,6 +112,12 @@ class AwsFoundation:
                               "counts nothing")
         TerraformOutput(self.stack, "data_bucket", value=self.storage.bucket_name)
         TerraformOutput(self.stack, "vpc_id", value=self.network.vpc_id)
+
+
+def lifecycle(plan: Plan, cloud: str) -> dict:
+    """The cloud's lifecycle from the plan, the same in every region's data bucket: noncurrent expiry and archive prefixes."""
+    s = next((s for s in plan.storage if s.cloud == cloud), None)
+    return {"noncurrent_expiration_days": s.noncurrent_expiration_days, "archive_prefixes": tuple(s.archive_prefixes)} if s else {}
 
 
 def alert_rules_for(rules: list[SpecAlertRule], w: WorkloadPlan) -> list[AlertRule]:

@@ -120,13 +120,13 @@ class GcpFoundation:
                                       # Each workload's firewall rules are scoped to its service account (segmentation), in its stack.
                                       internal_traffic=False)
         tiers = {t.tier: t for t in storage.tiers} if storage else {}
-        warm = tiers["warm"].transition_after_days if "warm" in tiers else 30
+        warm = (tiers["warm"].transition_after_days if "warm" in tiers else 0) or 30  # 0: live tiering from day 0
         cold = tiers["cold"].transition_after_days if "cold" in tiers else 90
         self.storage = TieredStorage(
             self.stack, "storage", project=gcp.project, name=short(f"{gcp.project}-{spec.project}-{ENV_SHORT[spec.environment]}-{region}", 58),
             location=region, kms_key_id=self.key.id, warm_after_days=warm, cold_after_days=max(cold, warm + 30),
             archive_after_days=max(storage.archive_after_days if storage else 365, max(cold, warm + 30) + 90),
-            noncurrent_expiration_days=storage.expiration_days if storage else None,
+            noncurrent_expiration_days=next((s.noncurrent_expiration_days for s in plan.storage if s.cloud == "gcp"), 30),
             abort_incomplete_uploads_days=storage.abort_incomplete_uploads_days if storage else 7, depends_on=self.key.grants,
             # compliance_based: per-object retention (a bucket-wide policy would refuse the rewrites of run records and
             # checkpoints inside the period; model artifacts are locked one by one: docs/security.md).

@@ -1,9 +1,10 @@
 """Object storage for the warm and cold tiers: versioned, S3 Object Lock on the data bucket, SSE-KMS
-with bucket keys, all public access blocked, TLS-only, access-logged, with lifecycle transitions at
-the plan's days."""
+with bucket keys, all public access blocked, TLS-only, access-logged; live objects tiered by access
+(S3 Intelligent-Tiering), archive prefixes by age, noncurrent versions expired."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiinfra.cdk import Construct
@@ -14,6 +15,7 @@ from aiinfra.policy.aspect import suppress
 WARM_CLASS = "STANDARD_IA"
 COLD_CLASS = "GLACIER_IR"
 ARCHIVE_CLASS = "DEEP_ARCHIVE"
+LIVE_CLASS = "INTELLIGENT_TIERING"
 
 
 def _tls_only(bucket_arn: str) -> dict:
@@ -25,22 +27,35 @@ def _tls_only(bucket_arn: str) -> dict:
 class TieredStorage(Construct):
     """A data bucket with the guide's warm / cold tiers, and the bucket its access logs go to.
 
-    Objects land in S3 Standard, move to Standard-IA after ``warm_after_days``, to Glacier
-    Instant Retrieval after ``cold_after_days`` and to Glacier Deep Archive after
-    ``archive_after_days``. The hot tier is block storage on the nodes (``GpuInstanceGroup``).
+    Every object moves to S3 Intelligent-Tiering on day 0 (``live_tiering``), without its opt-in
+    Archive Access / Deep Archive Access tiers: it goes to the Infrequent Access tier after 30 days
+    without a read and to Archive Instant Access after 90, comes back on the next read, and is read
+    in milliseconds at any age with no retrieval charge and no minimum storage duration
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/intelligent-tiering-overview.html). Only
+    ``archive_prefixes`` move by age: to Glacier Instant Retrieval after ``cold_after_days`` and to
+    Glacier Deep Archive after ``archive_after_days`` (whose objects must be restored before a read).
+    The hot tier is block storage on the nodes (``GpuInstanceGroup``).
 
     Example::
 
-        storage = TieredStorage(stack, "storage", name="acme-ml-prod", kms_key_arn=key.arn, cold_after_days=90)
+        storage = TieredStorage(stack, "storage", name="acme-ml-prod", kms_key_arn=key.arn,
+                                archive_prefixes=["models/releases/"])
 
     Args:
         name: bucket name prefix (a unique suffix is added; 37 characters at most).
         kms_key_arn: the key objects are encrypted with (bucket keys on, so KMS calls stay few).
-        warm_after_days: default 30 (the minimum S3 allows before Standard-IA).
+        live_tiering: default on. Off: every object moves by age, to Standard-IA after
+            ``warm_after_days``, Glacier Instant Retrieval after ``cold_after_days`` and Deep Archive
+            after ``archive_after_days``; a dataset still read then pays retrieval and minimum-duration
+            charges and fails with InvalidObjectState once in Deep Archive.
+        archive_prefixes: key prefixes that are archives by nature (released model versions, old
+            checkpoints kept for audit), moved by age as above; default none.
+        warm_after_days: default 30 (the minimum S3 allows before Standard-IA); only without live_tiering.
         cold_after_days: default 90 (the guide's ``model_archival: 90_days_inactive``).
         archive_after_days: default 365; None: no deep-archive step.
-        noncurrent_expiration_days: delete old versions after this long; default None (kept,
-            for compliance-based retention).
+        noncurrent_expiration_days: delete noncurrent versions (overwritten or deleted objects:
+            replaced checkpoints) this long after they were replaced; default 30. None: kept forever.
+            A version under an Object Lock retention is deleted only once its retention ends.
         abort_incomplete_uploads_days: default 7.
         log_retention_days: access logs kept this long; default 365.
         force_destroy: allow ``terraform destroy`` to delete a non-empty bucket; default off.
@@ -75,10 +90,10 @@ class TieredStorage(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, kms_key_arn: str, warm_after_days: int = 30,
-                 cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = None,
+                 cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = 30,
                  abort_incomplete_uploads_days: int = 7, log_retention_days: int = 365, force_destroy: bool = False,
                  load_balancer_logs: bool = False, compliance_retention_days: int | None = None,
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, live_tiering: bool = True, archive_prefixes: Sequence[str] = ()):
         super().__init__(scope, id)
         if compliance_retention_days is not None and (not isinstance(compliance_retention_days, int)
                                                       or isinstance(compliance_retention_days, bool)
@@ -88,9 +103,13 @@ class TieredStorage(Construct):
             raise ValueError(f"compliance_retention_days must be a whole number of days between 1 and 36500, got {compliance_retention_days!r}")
         if len(name) > 37:
             raise ValueError(f"name must be at most 37 characters (bucket prefixes), got {len(name)}")
-        if warm_after_days < 30:
+        if not live_tiering and warm_after_days < 30:
             raise ValueError(f"warm_after_days must be at least 30 (S3 Standard-IA minimum), got {warm_after_days}")
-        if cold_after_days <= warm_after_days:
+        if noncurrent_expiration_days is not None and noncurrent_expiration_days < 1:
+            raise ValueError(f"noncurrent_expiration_days must be at least 1 (None keeps them), got {noncurrent_expiration_days}")
+        if len(set(archive_prefixes)) != len(archive_prefixes) or any(not p for p in archive_prefixes):
+            raise ValueError(f"archive_prefixes must be distinct, non-empty prefixes, got {list(archive_prefixes)}")
+        if not live_tiering and cold_after_days <= warm_after_days:
             raise ValueError(f"cold_after_days must be after warm_after_days ({warm_after_days}), got {cold_after_days}")
         if archive_after_days is not None and archive_after_days < cold_after_days + 90:
             raise ValueError(f"archive_after_days must be at least 90 days after cold_after_days ({cold_after_days}), got {archive_after_days}")
@@ -131,18 +150,31 @@ class TieredStorage(Construct):
         # S3 checks the target's policy when logging is switched on: the policy must exist first.
         resource(self, "data-logging", "aws_s3_bucket_logging", bucket=bucket_id, target_bucket=log_id, target_prefix="data/",
                  depends_on=[logs_policy])
-        transitions = [{"days": warm_after_days, "storage_class": WARM_CLASS}, {"days": cold_after_days, "storage_class": COLD_CLASS}]
-        noncurrent = [{"noncurrent_days": warm_after_days, "storage_class": WARM_CLASS},
-                      {"noncurrent_days": cold_after_days, "storage_class": COLD_CLASS}]
+        by_age = [{"days": cold_after_days, "storage_class": COLD_CLASS}]
         if archive_after_days is not None:
-            transitions.append({"days": archive_after_days, "storage_class": ARCHIVE_CLASS})
-            noncurrent.append({"noncurrent_days": archive_after_days, "storage_class": ARCHIVE_CLASS})
-        rule = {"id": "hot-warm-cold", "status": "Enabled", "filter": {"prefix": ""}, "transition": transitions,
-                "noncurrent_version_transition": noncurrent,
-                "abort_incomplete_multipart_upload": {"days_after_initiation": abort_incomplete_uploads_days}}
+            by_age.append({"days": archive_after_days, "storage_class": ARCHIVE_CLASS})
+        if live_tiering:
+            # Lifecycle transitions to INTELLIGENT_TIERING take 0 days
+            # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Transition.html); no
+            # aws_s3_bucket_intelligent_tiering_configuration: its archive tiers stay off.
+            rule: dict[str, Any] = {"id": "live-intelligent-tiering", "status": "Enabled", "filter": {"prefix": ""},
+                                    "transition": [{"days": 0, "storage_class": LIVE_CLASS}]}
+        else:
+            rule = {"id": "hot-warm-cold", "status": "Enabled", "filter": {"prefix": ""},
+                    "transition": [{"days": warm_after_days, "storage_class": WARM_CLASS}, *by_age],
+                    "noncurrent_version_transition": [{"noncurrent_days": t["days"], "storage_class": t["storage_class"]}
+                                                      for t in [{"days": warm_after_days, "storage_class": WARM_CLASS}, *by_age]]}
+        rule["abort_incomplete_multipart_upload"] = {"days_after_initiation": abort_incomplete_uploads_days}
         if noncurrent_expiration_days is not None:
             rule["noncurrent_version_expiration"] = {"noncurrent_days": noncurrent_expiration_days}
-        self.lifecycle = resource(self, "data-lifecycle", "aws_s3_bucket_lifecycle_configuration", bucket=bucket_id, rule=[rule])
+        # Archives by nature move by age: S3 transitions Intelligent-Tiering objects on to GLACIER_IR and DEEP_ARCHIVE (not to
+        # STANDARD_IA: https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html).
+        archives = [{"id": f"archive-{i}", "status": "Enabled", "filter": {"prefix": prefix}, "transition": by_age}
+                    for i, prefix in enumerate(archive_prefixes)]
+        self.lifecycle = resource(self, "data-lifecycle", "aws_s3_bucket_lifecycle_configuration", bucket=bucket_id, rule=[rule, *archives])
+        self.live_tiering = live_tiering
+        self.archive_prefixes: tuple[str, ...] = tuple(archive_prefixes)
+        self.noncurrent_expiration_days: int | None = noncurrent_expiration_days
         # S3 refuses an Object Lock configuration until versioning is Enabled: it waits for it.
         lock_rule = None
         if compliance_retention_days is not None:

@@ -34,9 +34,15 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 class TieredStorage(Construct):
     """A data bucket with the guide's warm and cold tiers, and the bucket its usage logs go to.
 
-    Objects land in STANDARD, move to NEARLINE after ``warm_after_days``, to COLDLINE after
-    ``cold_after_days`` and to ARCHIVE after ``archive_after_days``. The hot tier is block
-    storage on the nodes (``GpuInstanceGroup``: Local SSD and persistent disks).
+    The data bucket has Autoclass (``autoclass_terminal_class``): objects start in STANDARD and go
+    colder only while nobody reads them (NEARLINE after 30 days, then with terminal class ARCHIVE:
+    COLDLINE after 90, ARCHIVE after 365), back to STANDARD on a read, with no retrieval,
+    early-deletion or class-transition charge (https://cloud.google.com/storage/docs/autoclass).
+    Autoclass manages every class itself, so no lifecycle rule sets one beside it. Without
+    Autoclass objects move by age: to NEARLINE after ``warm_after_days``, COLDLINE after
+    ``cold_after_days`` and ARCHIVE after ``archive_after_days`` (only those under
+    ``archive_prefixes`` when given). The hot tier is block storage on the nodes
+    (``GpuInstanceGroup``: Local SSD and persistent disks).
 
     Example::
 
@@ -51,8 +57,12 @@ class TieredStorage(Construct):
         kms_key_id: the default customer key of both buckets.
         warm_after_days / cold_after_days / archive_after_days: default 30 / 90 / 365;
             ``archive_after_days=None``: no archive step.
-        noncurrent_expiration_days: delete non-current versions this long after they were
-            replaced; default None (kept: compliance-based retention).
+        autoclass_terminal_class: ``ARCHIVE`` (default) or ``NEARLINE``; None: no Autoclass, age rules.
+        archive_prefixes: without Autoclass, the only prefixes the age rules move (archives by
+            nature); default none (every object). With Autoclass they are left to it.
+        noncurrent_expiration_days: delete non-current versions (overwritten or deleted objects:
+            replaced checkpoints) this long after they were replaced; default 30. None: kept
+            forever. An object under a retention (policy or its own) is deleted only once it ends.
         abort_incomplete_uploads_days: default 7.
         soft_delete_days: deleted objects stay restorable this long; default 7 (0 to 90).
         log_retention_days: usage logs kept this long; default 365.
@@ -84,9 +94,10 @@ class TieredStorage(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, location: str, kms_key_id: str, warm_after_days: int = 30,
-                 cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = None,
+                 cold_after_days: int = 90, archive_after_days: int | None = 365, noncurrent_expiration_days: int | None = 30,
                  abort_incomplete_uploads_days: int = 7, soft_delete_days: int = 7, log_retention_days: int = 365,
                  force_destroy: bool = False, labels: dict[str, str] | None = None, depends_on: Sequence[Any] = (),
+                 autoclass_terminal_class: str | None = "ARCHIVE", archive_prefixes: Sequence[str] = (),
                  object_retention: bool = False, compliance_retention_days: int | None = None, usage_logs: bool = False):
         super().__init__(scope, id)
         if compliance_retention_days is not None and (not isinstance(compliance_retention_days, int)
@@ -106,6 +117,10 @@ class TieredStorage(Construct):
         if archive_after_days is not None and archive_after_days < cold_after_days + MIN_DAYS[COLD_CLASS]:
             raise ValueError(f"archive_after_days must be at least {MIN_DAYS[COLD_CLASS]} days after cold_after_days ({cold_after_days}), "
                              f"got {archive_after_days}")
+        if autoclass_terminal_class not in (None, "NEARLINE", "ARCHIVE"):
+            raise ValueError(f"autoclass_terminal_class must be NEARLINE, ARCHIVE or None, got {autoclass_terminal_class!r}")
+        if noncurrent_expiration_days is not None and noncurrent_expiration_days < 1:
+            raise ValueError(f"noncurrent_expiration_days must be at least 1 (None keeps them), got {noncurrent_expiration_days}")
         if not 0 <= soft_delete_days <= 90:
             raise ValueError(f"soft_delete_days must be between 0 and 90, got {soft_delete_days}")
         labels = dict(labels or {})
@@ -119,15 +134,14 @@ class TieredStorage(Construct):
             resource(self, "logs-writer", "google_storage_bucket_iam_member", bucket=log_name, role="roles/storage.objectCreator",
                      member=ANALYTICS_WRITER)
 
-        rules: list[dict[str, Any]] = [
-            {"condition": {"age": warm_after_days, "matches_storage_class": ["STANDARD"]},
-             "action": {"type": "SetStorageClass", "storage_class": WARM_CLASS}},
-            {"condition": {"age": cold_after_days, "matches_storage_class": ["STANDARD", WARM_CLASS]},
-             "action": {"type": "SetStorageClass", "storage_class": COLD_CLASS}},
-        ]
-        if archive_after_days is not None:
-            rules.append({"condition": {"age": archive_after_days, "matches_storage_class": ["STANDARD", WARM_CLASS, COLD_CLASS]},
-                          "action": {"type": "SetStorageClass", "storage_class": ARCHIVE_CLASS}})
+        rules: list[dict[str, Any]] = []
+        if autoclass_terminal_class is None:
+            scope = {"matches_prefix": list(archive_prefixes)} if archive_prefixes else {}
+            steps = [(warm_after_days, WARM_CLASS, ["STANDARD"]), (cold_after_days, COLD_CLASS, ["STANDARD", WARM_CLASS])]
+            if archive_after_days is not None:
+                steps.append((archive_after_days, ARCHIVE_CLASS, ["STANDARD", WARM_CLASS, COLD_CLASS]))
+            rules += [{"condition": {"age": age, "matches_storage_class": matches, **scope}, "action": {"type": "SetStorageClass", "storage_class": cls}}
+                      for age, cls, matches in steps]
         rules.append({"condition": {"age": abort_incomplete_uploads_days}, "action": {"type": "AbortIncompleteMultipartUpload"}})
         if noncurrent_expiration_days is not None:
             rules.append({"condition": {"days_since_noncurrent_time": noncurrent_expiration_days, "with_state": "ARCHIVED"},
@@ -139,7 +153,11 @@ class TieredStorage(Construct):
         self.bucket = self._bucket("data", f"{name}-data", project, location, kms_key_id, soft_delete_days, force_destroy,
                                    {**labels, "tier": "data"}, depends, lifecycle_rule=rules,
                                    logging={"log_bucket": log_name, "log_object_prefix": "data/"} if usage_logs else None,
-                                   enable_object_retention=True if object_retention else None, **retention)
+                                   enable_object_retention=True if object_retention else None,
+                                   autoclass={"enabled": True, "terminal_storage_class": autoclass_terminal_class} if autoclass_terminal_class else None,
+                                   **retention)
+        self.autoclass_terminal_class: str | None = autoclass_terminal_class
+        self.noncurrent_expiration_days: int | None = noncurrent_expiration_days
         self.compliance_retention_days: int | None = compliance_retention_days
         self.usage_logs = usage_logs
         self.bucket_name: str = self.bucket.get_string_attribute("name")
