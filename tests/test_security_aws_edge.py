@@ -22,7 +22,8 @@ from aiinfra.constructs.aws.inference_endpoint import (
     InferenceEndpoint,
     OidcAuthentication,
 )
-from aiinfra.constructs.aws.web_acl import WebAcl, greater_than_regex, rate_limit
+from aiinfra.constructs.aws.web_acl import CLIENT_SHARE, WebAcl, greater_than_regex, rate_limit
+from aiinfra.planner import rules as planner_rules
 from aiinfra.policy import check_stack, require
 from tests.tf_harness import (  # noqa: F401
     SKIP_NO_TERRAFORM,
@@ -76,17 +77,25 @@ def endpoint(s, **kw) -> InferenceEndpoint:
 # ---- WebAcl: rate limit ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("peak, window, limit", [
-    (40, 300, 12_000),  # the docstring's example: the whole planned peak from one IP, over the window
-    (2.5, 120, 300),
-    (0.1, 300, 30),  # 0.1 x 300 is 30.000000000000004 in floats: still 30
-    (40.01, 60, 2401),  # 2400.6 rounds up: one client may send the whole peak
+    (40, 300, 1_200),  # the docstring's example: a tenth of the planned peak from one IP, over the window
+    (25, 120, 300),
+    (1, 300, 30),  # 0.1 x 300 is 30.000000000000004 in floats: still 30
+    (400.1, 60, 2401),  # 2400.6 rounds up
+    (3352, 60, 20_112),  # the reference example's 3,352/s peak: not the whole fleet's 201,120 a minute
 ])
-def test_rate_limit_is_the_planned_peak_over_the_window(peak, window, limit):
+def test_rate_limit_is_a_tenth_of_the_planned_peak_over_the_window(peak, window, limit):
     doc = acl_doc(peak_requests_per_second=peak, window_seconds=window)
     statement = rules(doc)["rate-limit-per-ip"]["statement"]["rate_based_statement"]
     assert statement == {"limit": limit, "aggregate_key_type": "IP", "evaluation_window_sec": window}
     assert rules(doc)["rate-limit-per-ip"]["action"] == {"block": {}}
-    assert rate_limit(peak, window) == limit
+    assert rate_limit(peak * CLIENT_SHARE, window) == limit and CLIENT_SHARE == planner_rules.RATE_LIMIT_CLIENT_SHARE
+
+
+def test_a_client_rate_given_replaces_the_share():
+    doc = acl_doc(peak_requests_per_second=400, client_requests_per_second=25, window_seconds=60)
+    assert rules(doc)["rate-limit-per-ip"]["statement"]["rate_based_statement"]["limit"] == 1500
+    with pytest.raises(ValueError, match="client_requests_per_second must be a positive number, got 0"):
+        acl_doc(client_requests_per_second=0)
 
 
 def test_rate_limit_is_clamped_to_what_waf_accepts():
@@ -98,16 +107,23 @@ def test_rate_limit_is_clamped_to_what_waf_accepts():
 
 # ---- WebAcl: managed rules, body size -----------------------------------------------------------
 
-def test_managed_rule_groups_run_with_the_8_kb_body_rule_only_counted():
+def test_managed_rule_groups_count_every_body_rule_so_prompts_pass_and_block_the_rest():
     found = rules(acl_doc())
     common = found["aws-common-rule-set"]
     assert common["override_action"] == {"none": {}}
+    count = {"count": {}}
     assert common["statement"]["managed_rule_group_statement"] == {
         "name": "AWSManagedRulesCommonRuleSet", "vendor_name": "AWS",
-        "rule_action_override": [{"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}]}
+        "rule_action_override": [{"name": n, "action_to_use": count} for n in (
+            "SizeRestrictions_BODY", "CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY")]}
     bad_inputs = found["aws-known-bad-inputs"]
     assert bad_inputs["override_action"] == {"none": {}}
-    assert bad_inputs["statement"]["managed_rule_group_statement"] == {"name": "AWSManagedRulesKnownBadInputsRuleSet", "vendor_name": "AWS"}
+    assert bad_inputs["statement"]["managed_rule_group_statement"] == {
+        "name": "AWSManagedRulesKnownBadInputsRuleSet", "vendor_name": "AWS",
+        "rule_action_override": [{"name": n, "action_to_use": count} for n in ("JavaDeserializationRCE_BODY", "Log4JRCE_BODY")]}
+    # Only body rules are overridden: the URI, query, header and cookie signatures keep AWS's block.
+    overridden = [o["name"] for r in (common, bad_inputs) for o in r["statement"]["managed_rule_group_statement"]["rule_action_override"]]
+    assert all(n.endswith("_BODY") for n in overridden)
     assert [r["name"] for r in sorted(found.values(), key=lambda r: r["priority"])] == [
         "rate-limit-per-ip", "body-size-limit", "aws-common-rule-set", "aws-known-bad-inputs"]
 
@@ -173,7 +189,7 @@ def test_web_acl_exposes_its_arn_id_name_limit_and_log_group():
         seen["acl"] = WebAcl(s, "waf", name="acme-reco", peak_requests_per_second=3, kms_key_arn=KEY, window_seconds=60)
     synth(build)
     acl = seen["acl"]
-    assert (acl.name, acl.rate_limit, acl.log_group_name) == ("acme-reco", 180, "aws-waf-logs-acme-reco")
+    assert (acl.name, acl.rate_limit, acl.log_group_name) == ("acme-reco", 18, "aws-waf-logs-acme-reco")  # 10% of 3/s x 60 s
     assert acl.arn.startswith("${") and acl.id.startswith("${")
 
 
@@ -208,6 +224,36 @@ def test_listener_without_authentication_only_forwards_and_the_endpoint_exposes_
     assert all(r["from_port"] != 443 for r in doc["resource"]["aws_vpc_security_group_egress_rule"].values())
     (lb_name,) = doc["resource"]["aws_lb"]
     assert doc["output"]["lb_arn"]["value"] == f"${{aws_lb.{lb_name}.arn}}"
+
+
+def test_bearer_jwts_skip_the_oidc_redirect_through_one_listener_rule_that_aws_012_judges():
+    seen = {}
+
+    def build(s):
+        seen["ep"] = endpoint(s, authentication=OidcAuthentication(**OIDC), forward_bearer_tokens=True)
+    doc = synth(build, requires=("api_authentication",))
+    rule = only(doc, "aws_lb_listener_rule")
+    assert rule["priority"] == 1 and rule["listener_arn"].startswith("${aws_lb_listener.")
+    assert rule["condition"] == [{"http_header": {"http_header_name": "Authorization", "values": ["Bearer eyJ*"]}}]
+    assert [a["type"] for a in rule["action"]] == ["forward"]
+    # The listener still signs browsers in; the rule is unauthenticated at the load balancer, and the policy says so.
+    assert [a["type"] for a in only(doc, "aws_lb_listener")["default_action"]] == ["authenticate-oidc", "forward"]
+    assert violations(doc, "AIINFRA-AWS-012") == ["aws_lb_listener_rule"] and seen["ep"].bearer_rule is not None
+    assert "aws_lb_listener_rule" not in synth(lambda s: endpoint(s, authentication=OidcAuthentication(**OIDC)))["resource"]
+    with pytest.raises(ValueError, match="forward_bearer_tokens needs authentication"):
+        synth(lambda s: endpoint(s, forward_bearer_tokens=True))
+
+
+def test_long_generations_keep_their_connection_and_drain_on_scale_in():
+    doc = synth(lambda s: endpoint(s, response_timeout_seconds=420))
+    assert only(doc, "aws_lb")["idle_timeout"] == 420
+    assert only(doc, "aws_lb_target_group")["deregistration_delay"] == "420"
+    long = synth(lambda s: endpoint(s, response_timeout_seconds=4000))
+    assert only(long, "aws_lb")["idle_timeout"] == 4000 and only(long, "aws_lb_target_group")["deregistration_delay"] == "3600"
+    assert only(synth(lambda s: endpoint(s)), "aws_lb")["idle_timeout"] == 60  # AWS's default when not asked
+    for bad in (0, 4001, 30.5):
+        with pytest.raises(ValueError, match="response_timeout_seconds must be a whole number of seconds from 1 to 4,000"):
+            synth(lambda s, bad=bad: endpoint(s, response_timeout_seconds=bad))
 
 
 def test_bad_oidc_props_are_reported_together():
@@ -289,8 +335,9 @@ def edge_stack(outdir: Path, certificate_arn: str, image_id: str) -> Path:
                      launch_template={"id": template.get_string_attribute("id"), "version": "$Latest"})
     ep = endpoint(stack, name="acme-edge", vpc_id=net.vpc_id, subnet_ids=net.public_subnet_ids, node_security_group_id=net.node_security_group_id,
                   autoscaling_group_name=group.get_string_attribute("name"), certificate_arn=certificate_arn, vpc_cidr=net.cidr,
-                  deletion_protection=False, authentication=OidcAuthentication(**{**OIDC, "client_secret": "not-a-real-secret"}))
-    waf = WebAcl(stack, "waf", name="acme-edge", peak_requests_per_second=40, kms_key_arn=key.arn, resource_arn=ep.arn)
+                  deletion_protection=False, authentication=OidcAuthentication(**{**OIDC, "client_secret": "not-a-real-secret"}),
+                  forward_bearer_tokens=True, response_timeout_seconds=420)
+    waf = WebAcl(stack, "waf", name="acme-edge", peak_requests_per_second=400, kms_key_arn=key.arn, resource_arn=ep.arn)
     for name, value in {"web_acl_arn": waf.arn, "load_balancer_arn": ep.arn, "log_group": waf.log_group_name}.items():
         TerraformOutput(stack, name, value=value)
     app.synth()
@@ -319,9 +366,10 @@ def test_endpoint_behind_web_acl_validates_applies_plans_empty_and_destroys(tmp_
         acl = waf.get_web_acl_for_resource(ResourceArn=outputs["load_balancer_arn"])["WebACL"]
         assert acl["ARN"] == outputs["web_acl_arn"]
         by_name = {r["Name"]: r for r in acl["Rules"]}
-        assert by_name["rate-limit-per-ip"]["Statement"]["RateBasedStatement"]["Limit"] == 12_000
+        assert by_name["rate-limit-per-ip"]["Statement"]["RateBasedStatement"]["Limit"] == 12_000  # 10% of 400/s x 300 s
         override = by_name["aws-common-rule-set"]["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
-        assert override == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+        assert [o["Name"] for o in override][:2] == ["SizeRestrictions_BODY", "CrossSiteScripting_BODY"]
+        assert all(o["ActionToUse"] == {"Count": {}} for o in override)
         logging = waf.get_logging_configuration(ResourceArn=outputs["web_acl_arn"])["LoggingConfiguration"]
         assert logging["LogDestinationConfigs"][0].split(":log-group:")[1].startswith("aws-waf-logs-")
         assert logging["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}, {"SingleHeader": {"Name": "cookie"}}]
@@ -331,6 +379,12 @@ def test_endpoint_behind_web_acl_validates_applies_plans_empty_and_destroys(tmp_
         (listener,) = elb.describe_listeners(LoadBalancerArn=outputs["load_balancer_arn"])["Listeners"]
         assert [(a["Type"], a["Order"]) for a in sorted(listener["DefaultActions"], key=lambda a: a["Order"])] == [
             ("authenticate-oidc", 1), ("forward", 2)]
+        # Bearer JWTs skip the OIDC redirect (the model server verifies them); long generations keep their connection.
+        (bearer,) = [r for r in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]]
+        assert bearer["Priority"] == "1" and bearer["Actions"][0]["Type"] == "forward"
+        assert bearer["Conditions"][0]["HttpHeaderConfig"] == {"HttpHeaderName": "Authorization", "Values": ["Bearer eyJ*"]}
+        attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=outputs["load_balancer_arn"])["Attributes"]}
+        assert attrs["idle_timeout.timeout_seconds"] == "420"
 
     apply_plan_destroy(stack, env, after_apply=check)
     assert "acme-edge" not in [a["Name"] for a in moto_server.client("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"]]

@@ -22,11 +22,14 @@ from aiinfra.constructs.gcp.inference_endpoint import (
 from aiinfra.constructs.gcp.internal_endpoint import InternalEndpoint
 from aiinfra.constructs.gcp.security_policy import (
     DEFAULT_RULE_PRIORITY,
+    CLIENT_SHARE,
     DEFAULT_WAF_RULES,
+    NO_BODY,
     WAF_RULE_SETS,
     SecurityPolicy,
     rate_limit,
 )
+from aiinfra.planner import rules as planner_rules
 from aiinfra.policy import RULES_BY_ID, Result, StackView, check_stack, require
 from tests.gcp_schema import check_stack as schema_problems
 
@@ -81,7 +84,10 @@ def test_throttle_rule_is_keyed_on_the_client_ip_and_answers_429_over_the_limit(
     rules = policy_rules(peak_requests_per_second=40, interval_sec=120)
     (throttle,) = [r for r in rules.values() if r["action"] == "throttle"]
     opts = throttle["rate_limit_options"]
-    assert opts["rate_limit_threshold"] == {"count": 4800, "interval_sec": 120}
+    # a tenth of the 40/s peak over 120 s, not the whole fleet's 4,800
+    assert opts["rate_limit_threshold"] == {"count": 480, "interval_sec": 120} and CLIENT_SHARE == planner_rules.RATE_LIMIT_CLIENT_SHARE
+    given = policy_rules(peak_requests_per_second=40, client_requests_per_second=7, interval_sec=60)
+    assert [r["rate_limit_options"]["rate_limit_threshold"]["count"] for r in given.values() if r["action"] == "throttle"] == [420]
     assert opts["enforce_on_key"] == "IP" and opts["exceed_action"] == "deny(429)" and opts["conform_action"] == "allow"
     assert throttle["match"] == {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ["*"]}}
 
@@ -90,15 +96,15 @@ def test_deny_rules_are_evaluated_before_the_throttle_allows_and_the_default_rul
     rules = policy_rules()
     throttle = next(p for p, r in rules.items() if r["action"] == "throttle")
     denies = [p for p, r in rules.items() if r["action"] == "deny(403)"]
-    # body size, Log4j, the rule sets; all before the throttle, whose "allow" ends evaluation
-    assert len(denies) == 2 + len(DEFAULT_WAF_RULES) and max(denies) < throttle
+    # body size, Log4j and the rule sets (deny without a body, preview with one); all before the throttle, whose "allow" ends evaluation
+    assert len(denies) == 1 + 2 * (1 + len(DEFAULT_WAF_RULES)) and max(denies) < throttle
     assert rules[DEFAULT_RULE_PRIORITY]["action"] == "allow"
     assert rules[DEFAULT_RULE_PRIORITY]["match"]["config"]["src_ip_ranges"] == ["*"]
     assert max(rules) == DEFAULT_RULE_PRIORITY
 
 
 def test_preconfigured_waf_rules_use_the_stable_crs33_names_at_sensitivity_1():
-    rules = policy_rules()
+    rules = policy_rules(body_inspection="deny")
     expressions = [r["match"]["expr"]["expression"] for r in rules.values() if "evaluatePreconfiguredWaf" in json.dumps(r)]
     # Log4j first, every signature (the form checkov's CKV_GCP_73 looks for), then the rule sets at sensitivity 1.
     assert expressions == ["evaluatePreconfiguredWaf('cve-canary')"] + [f"evaluatePreconfiguredWaf('{n}', {{'sensitivity': 1}})"
@@ -106,9 +112,43 @@ def test_preconfigured_waf_rules_use_the_stable_crs33_names_at_sensitivity_1():
     assert {n.split("-")[0] for n in DEFAULT_WAF_RULES} == {"sqli", "xss", "lfi", "rfi", "rce", "scannerdetection", "protocolattack",
                                                             "sessionfixation"}
     assert set(DEFAULT_WAF_RULES) <= set(WAF_RULE_SETS) and all(n.endswith("-v33-stable") for n in WAF_RULE_SETS)
-    tuned = policy_rules(waf_rules=["sqli-v33-stable", "java-v33-stable"], waf_sensitivity=2)
+    tuned = policy_rules(waf_rules=["sqli-v33-stable", "java-v33-stable"], waf_sensitivity=2, body_inspection="deny")
     assert [r["match"]["expr"]["expression"] for r in tuned.values() if "Waf" in json.dumps(r)] == [
         "evaluatePreconfiguredWaf('cve-canary')", "evaluatePreconfiguredWaf('sqli-v33-stable', {'sensitivity': 2})", "evaluatePreconfiguredWaf('java-v33-stable', {'sensitivity': 2})"]
+
+
+def test_prompt_bodies_are_previewed_and_requests_without_a_body_are_refused():
+    rules = policy_rules()
+    waf = {p: r for p, r in rules.items() if "evaluatePreconfiguredWaf" in json.dumps(r)}
+    enforced = {p: r for p, r in waf.items() if not r.get("preview")}
+    previewed = {p: r for p, r in waf.items() if r.get("preview") is True}
+    # Every rule set (and Log4j) twice: enforced only on requests without a body, previewed on every request.
+    sets = ["cve-canary"] + list(DEFAULT_WAF_RULES)
+    assert len(enforced) == len(previewed) == len(sets)
+    assert NO_BODY == "request.method != 'POST' && request.method != 'PUT' && request.method != 'PATCH'"
+    assert all(r["match"]["expr"]["expression"].startswith(NO_BODY + " && evaluatePreconfiguredWaf(") for r in enforced.values())
+    assert [r["match"]["expr"]["expression"] for r in previewed.values()] == (
+        ["evaluatePreconfiguredWaf('cve-canary')"] + [f"evaluatePreconfiguredWaf('{n}', {{'sensitivity': 1}})" for n in DEFAULT_WAF_RULES])
+    assert all(r["action"] == "deny(403)" for r in waf.values())
+    # A rule's expression takes at most five subexpressions: three methods and the rule set.
+    assert all(r["match"]["expr"]["expression"].count("&&") + r["match"]["expr"]["expression"].count("||") + 1 <= 5 for r in waf.values())
+    # Previews sit before the throttle too (evaluation goes on past a preview match).
+    assert max(previewed) < next(p for p, r in rules.items() if r["action"] == "throttle")
+    with pytest.raises(ValueError, match="body_inspection must be 'preview' or 'deny'"):
+        policy_rules(body_inspection="count")
+
+
+def test_backends_wait_for_long_generations_and_drain_on_scale_in():
+    doc = synth(lambda s: InferenceEndpoint(s, "endpoint", domains=["reco.acme.example"], response_timeout_seconds=420, **ENDPOINT))
+    backend = only(doc, "google_compute_backend_service")
+    assert (backend["timeout_sec"], backend["connection_draining_timeout_sec"]) == (420, 420)
+    doc = synth(lambda s: InternalEndpoint(s, "endpoint", response_timeout_seconds=5000, **INTERNAL))
+    backend = only(doc, "google_compute_region_backend_service")
+    assert (backend["timeout_sec"], backend["connection_draining_timeout_sec"]) == (5000, 3600)
+    assert only(synth(lambda s: InferenceEndpoint(s, "endpoint", domains=["r.acme.example"], **ENDPOINT)),
+                "google_compute_backend_service")["timeout_sec"] == 30  # Google's default when not asked
+    with pytest.raises(ValueError, match="response_timeout_seconds must be a whole number of seconds from 1 to 86,400"):
+        InferenceEndpoint(CdkTesting.app(), "endpoint", domains=["r.acme.example"], response_timeout_seconds=0, **ENDPOINT)
 
 
 def test_body_size_rule_denies_a_declared_content_length_over_the_limit():
@@ -137,7 +177,7 @@ def test_policy_exposes_id_self_link_name_and_rate_limit():
         InferenceEndpoint(s, "endpoint", domains=["reco.acme.example"], security_policy=armor.id, **ENDPOINT)
         TerraformOutput(s, "policy", value=armor.self_link)
     doc = synth(build)
-    assert seen == {"name": "acme-reco", "rate_limit": 3750}
+    assert seen == {"name": "acme-reco", "rate_limit": 375}  # 10% of 12.5/s x 300 s
     (address,) = [f"google_compute_security_policy.{k}" for k in doc["resource"]["google_compute_security_policy"]]
     assert only(doc, "google_compute_backend_service")["security_policy"] == f"${{{address}.id}}"
     assert doc["output"]["policy"]["value"] == f"${{{address}.self_link}}"
@@ -154,10 +194,10 @@ def test_bad_policy_props_are_reported_together():
         assert part in text, part
 
 
-def test_a_peak_above_the_throttle_maximum_names_an_interval_that_fits():
+def test_a_client_rate_above_the_throttle_maximum_names_an_interval_that_fits():
     with pytest.raises(ValueError, match="above Cloud Armor's throttle maximum of 1,000,000: use interval_sec 30 or less"):
-        SecurityPolicy(CdkTesting.app(), "armor", project=PROJECT, name="acme-reco", peak_requests_per_second=20_000)
-    rules = policy_rules(peak_requests_per_second=20_000, interval_sec=30)
+        SecurityPolicy(CdkTesting.app(), "armor", project=PROJECT, name="acme-reco", peak_requests_per_second=200_000)
+    rules = policy_rules(peak_requests_per_second=200_000, interval_sec=30)
     assert [r["rate_limit_options"]["rate_limit_threshold"] for r in rules.values() if r["action"] == "throttle"] == [
         {"count": 600_000, "interval_sec": 30}]
 

@@ -3,13 +3,14 @@ its monthly list price counted in the totals, the keys' protection level, the ra
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import pytest
 
 from aiinfra.planner import make_plan, rules
-from aiinfra.planner.security import client_rate_limit, key_protection, peak_qps, requirements
+from aiinfra.planner.security import client_qps, client_rate_limit, key_protection, peak_qps, requirements, response_timeout
 from aiinfra.render import plan_markdown, plan_text
 from aiinfra.spec import load_spec, load_spec_text
 from tests.conftest import REFERENCE, make_spec
@@ -63,10 +64,10 @@ def test_public_endpoint_is_filtered_and_its_requests_are_costed(fake_catalog):
     millions = 1000 * rules.SECONDS_PER_MONTH / 1e6  # 2,628M requests a month at the expected 1000/s
     assert waf.monthly_usd == pytest.approx(5 + 4 * 1 + millions * 0.60, abs=0.01)
     assert waf.target == w.name and "AWS WAF" in waf.detail
-    # The per-client limit is the endpoint's peak over the window, and the reason shows the arithmetic.
-    assert client_rate_limit(w) == math.ceil(peak_qps(w) * rules.RATE_WINDOW_SECONDS)
+    # The per-client limit is a tenth of the endpoint's peak over the window, and the reason shows the arithmetic.
+    assert client_rate_limit(None, w) == math.ceil(round(0.10 * peak_qps(w) * rules.RATE_WINDOW_SECONDS, 6))
     assert peak_qps(w) == pytest.approx(w.replica_qps * w.max_nodes)
-    assert f"{client_rate_limit(w):,} requests a 60 s window" in waf.reason
+    assert f"{client_rate_limit(None, w):,} requests a 60 s window" in waf.reason
     # Counted in the totals, by cloud and in the headline.
     t = plan.totals
     assert t.security_monthly_usd == pytest.approx(sum(c.monthly_usd for c in plan.security), abs=0.01)
@@ -86,7 +87,9 @@ def test_cloud_armor_is_priced_on_gcp(fake_catalog):
     _, plan = plan_of(fake_catalog, workloads=SERVE + "  cloud: gcp\n", clouds=GCP)
     (armor,) = by(plan, "edge_filtering", "gcp")
     assert "Cloud Armor" in armor.detail
-    assert armor.monthly_usd == pytest.approx(5 + 12 + 1000 * rules.SECONDS_PER_MONTH / 1e6 * 0.75, abs=0.01)
+    # 21 rules: rate, body size, the default rule, and Log4j + 8 preconfigured rule sets twice each (deny without a
+    # body, preview with one), each $1 a month.
+    assert armor.monthly_usd == pytest.approx(5 + 21 + 1000 * rules.SECONDS_PER_MONTH / 1e6 * 0.75, abs=0.01)
 
 
 def test_key_levels_and_their_price(fake_catalog):
@@ -145,3 +148,122 @@ def test_reference_plan_lists_every_step_4_control_in_json_and_markdown():
     assert d["totals"]["security_monthly_usd"] > 0
     md = plan_markdown(plan)
     assert "#### Security controls" in md and "Cloud KMS key at protection level HSM" in md
+
+
+# ---- issue 27: per-client limits that protect, prompt-safe rules, streaming timeouts, bearer tokens ----------
+
+BIG = """
+- name: chat
+  type: inference
+  framework: vllm
+  model_size: "8B parameters"
+  gpu_requirements: "1x A100"
+  expected_qps: "400"
+  output_tokens_per_request: 1024
+  availability_requirement: "99.9%"
+"""
+
+
+@pytest.mark.parametrize("clouds", ["  aws: {region: us-east-1}", GCP])
+def test_one_client_gets_a_tenth_of_the_peak_and_cannot_drive_scale_out_to_the_maximum(fake_catalog, clouds):
+    spec, plan = plan_of(fake_catalog, workloads=BIG + (f"  cloud: {clouds.split(':')[0].strip()}\n"), clouds=clouds)
+    (w,) = plan.workloads
+    (edge,) = by(plan, "edge_filtering")
+    rps, _ = client_qps(spec, w)
+    assert rps == pytest.approx(0.10 * w.replica_qps * w.max_nodes)
+    limit = client_rate_limit(spec, w)
+    assert limit == math.ceil(round(rps * 60, 6)) < peak_qps(w) * 60 / 5  # far from the whole fleet's peak
+    # The reason shows the share, the peak's arithmetic and how many replicas one client alone keeps busy.
+    busy = math.ceil(round(rps / (w.replica_qps * w.target_utilization), 6))
+    assert busy < w.max_nodes
+    assert f"{limit:,} requests a 60 s window ({rps:,.1f}/s): 10% of the endpoint's planned peak {peak_qps(w):,.0f}/s" in edge.reason
+    assert f"({w.replica_qps:,.1f}/s a replica x {w.max_nodes} replicas), the default share" in edge.reason
+    assert f"keeps {busy} of {w.max_nodes} replicas busy" in edge.reason
+    # A backend sending the whole expected load from one address would be refused: the plan says how to allow it.
+    assert "give rate_limit_per_client its rate" in edge.reason
+
+
+def test_rate_limit_per_client_takes_a_rate_or_a_share(fake_catalog):
+    extra = "security_controls:\n  network_security:\n    - rate_limit_per_client: \"{}\"\n"
+    spec, plan = plan_of(fake_catalog, extra=extra.format("25 qps"))
+    (w,), (edge,) = plan.workloads, by(plan, "edge_filtering")
+    assert client_rate_limit(spec, w) == 1500 and "1,500 requests a 60 s window (25.0/s): security_controls" in edge.reason
+    spec, plan = plan_of(fake_catalog, extra=extra.format("50%"))
+    (w,), (edge,) = plan.workloads, by(plan, "edge_filtering")
+    assert client_rate_limit(spec, w) == math.ceil(round(0.5 * peak_qps(w) * 60, 6))
+    assert "50% of the endpoint's planned peak" in edge.reason and "rate_limit_per_client 50%" in edge.reason
+
+
+@pytest.mark.parametrize("value", ["fast", "0 qps", "150%", "-3"])
+def test_a_bad_rate_limit_per_client_is_one_line_naming_the_key(value, fake_catalog):
+    from aiinfra.errors import SpecError
+
+    text = make_spec(SERVE, extra=f"security_controls:\n  network_security:\n    - rate_limit_per_client: \"{value}\"\n")
+    with pytest.raises(SpecError) as e:
+        load_spec_text(text, catalog=fake_catalog)
+    assert "security_controls.network_security.rate_limit_per_client" in str(e.value)
+
+
+@pytest.mark.parametrize("cloud, what", [("aws", "CrossSiteScripting_BODY"), ("gcp", "preview")])
+def test_the_plan_says_prompt_bodies_are_not_refused(fake_catalog, cloud, what):
+    clouds = "  aws: {region: us-east-1}" if cloud == "aws" else GCP
+    _, plan = plan_of(fake_catalog, workloads=SERVE + f"  cloud: {cloud}\n", clouds=clouds)
+    (edge,) = by(plan, "edge_filtering")
+    assert what in edge.reason and "a prompt quoting SQL, HTML, paths or URLs reaches the model" in edge.reason
+
+
+LONG = """
+- name: chat
+  type: inference
+  framework: vllm
+  model_size: "70B parameters"
+  gpu_requirements: "8x H200"
+  expected_qps: "40"
+  input_tokens_per_request: 1024
+  output_tokens_per_request: 1024
+  availability_requirement: "99.5%"
+"""
+
+
+def real_plan(workloads: str, clouds: str = "  aws: {region: us-east-1}"):
+    """The bundled catalog's GPUs (bandwidth and TFLOPS), which the serving model reads."""
+    return make_plan(load_spec_text(make_spec(workloads, clouds=clouds)))
+
+
+def test_llm_endpoints_wait_for_long_generations(fake_catalog):
+    plan = real_plan(LONG)
+    (w,) = plan.workloads
+    assert w.request_latency_s and w.request_latency_s > 15  # 1,024 output tokens: far beyond the old 30 s backend timeout / 4
+    (t,) = by(plan, "response_timeout")
+    seconds, _ = response_timeout(w)
+    assert seconds == math.ceil(round(4 * w.request_latency_s, 6)) > 60
+    assert f"{seconds:,} s" in t.detail and f"4 x the modelled response time {w.request_latency_s:,.1f} s" in t.reason
+    # Encoders answer in milliseconds: the floor.
+    _, plan = plan_of(fake_catalog)
+    (t,) = by(plan, "response_timeout")
+    assert t.detail.endswith(": 60 s") and "raised to the 60 s floor" in t.reason
+
+
+def test_the_response_timeout_is_capped(fake_catalog):
+    plan = real_plan(BIG)
+    (w,) = plan.workloads
+    slow = dataclasses.replace(w, request_latency_s=400.0)
+    seconds, why = response_timeout(slow)
+    assert seconds == rules.RESPONSE_TIMEOUT_CAP_SECONDS == 900 and "cut to the 900 s cap" in why
+
+
+def test_bearer_tokens_name_what_the_model_server_verifies_on_aws_and_iap_on_gcp(fake_catalog):
+    oidc = ("  aws:\n    region: us-east-1\n    oidc: {issuer: https://idp.acme.example, authorization_endpoint: https://idp.acme.example/a, "
+            "token_endpoint: https://idp.acme.example/t, user_info_endpoint: https://idp.acme.example/u, client_id: reco-api}")
+    _, plan = plan_of(fake_catalog, clouds=oidc, extra=CONTROLS)
+    (auth,) = by(plan, "api_authentication")
+    assert "Authorization: Bearer <JWT> go to the model server" in auth.detail
+    assert ("jwks_uri of https://idp.acme.example/.well-known/openid-configuration" in auth.reason
+            and "iss = https://idp.acme.example, aud = reco-api, exp and nbf current" in auth.reason)
+    # Without tokens in api_authentication the plan says a machine client's token is answered with a redirect.
+    _, plan = plan_of(fake_catalog, clouds=oidc, extra=CONTROLS.replace("OAuth2 + JWT tokens", "OAuth2"))
+    (auth,) = by(plan, "api_authentication")
+    assert "answered with a redirect" in auth.reason and "model server" not in auth.detail
+    _, plan = plan_of(fake_catalog, workloads=SERVE + "  cloud: gcp\n", clouds=GCP, extra=CONTROLS)
+    (auth,) = by(plan, "api_authentication")
+    assert "Google-signed OIDC ID token" in auth.reason and "Authorization: Bearer" in auth.reason

@@ -15,7 +15,7 @@ import pytest
 
 
 from aiinfra.planner import make_plan, rules  # noqa: E402
-from aiinfra.planner.security import client_rate_limit  # noqa: E402
+from aiinfra.planner.security import client_rate_limit, endpoint_timeout, peak_qps  # noqa: E402
 from aiinfra.spec import load_spec  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
@@ -76,6 +76,7 @@ security_controls:
     - network_segmentation: "micro-segmentation"
     - intrusion_detection: "ML-based anomaly detection"
     - vulnerability_scanning: "automated_daily_scans"
+    - rate_limit_per_client: "40 qps"
 cost_optimization:
   lifecycle_management:
     data_retention: compliance_based
@@ -135,7 +136,10 @@ def test_public_aws_endpoint_is_behind_a_web_acl_sized_from_the_plan(full, plain
     rate = next(r for r in acl["rule"] if "rate_based_statement" in json.dumps(r["statement"]))
     w = next(x for x in plan.workloads if x.name == "reco-aws")
     statement = rate["statement"]["rate_based_statement"]
-    assert statement["limit"] == client_rate_limit(w) and statement["evaluation_window_sec"] == rules.RATE_WINDOW_SECONDS
+    spec = load_spec(out.parent / "spec.yaml").spec
+    # the spec's rate_limit_per_client (40/s over 60 s), not the whole fleet's peak
+    assert statement["limit"] == client_rate_limit(spec, w) == 2400 < peak_qps(w) * 60
+    assert statement["evaluation_window_sec"] == rules.RATE_WINDOW_SECONDS
     groups = {r["statement"]["managed_rule_group_statement"]["name"] for r in acl["rule"] if "managed_rule_group_statement" in r["statement"]}
     assert groups == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
     (logging,) = resources(doc, "aws_wafv2_web_acl_logging_configuration")
@@ -155,6 +159,32 @@ def test_aws_endpoint_authenticates_with_the_spec_identity_provider_and_a_secret
     assert first["authenticate_oidc"]["client_secret"] == "${var.oidc_client_secret}"
     assert doc["variable"]["oidc_client_secret"]["sensitive"] is True
     assert f"{AWS}reco-aws: reco-aws's endpoint authenticates callers with https://login.acme-ml.example.com" in notes
+
+
+def test_aws_bearer_tokens_reach_the_model_server_through_a_waived_rule_and_streams_keep_their_connection(full):
+    out, notes, plan = full
+    doc = stack(out, f"{AWS}reco-aws")
+    (rule,) = resources(doc, "aws_lb_listener_rule")  # "OAuth2 + JWT tokens": machine clients' JWTs skip the OIDC redirect
+    assert rule["condition"][0]["http_header"] == {"http_header_name": "Authorization", "values": ["Bearer eyJ*"]}
+    # The policy pack judges the rule unauthenticated; the stack waives it for that one rule, with the reason, in synth's output.
+    (waiver,) = [line for line in notes.splitlines() if "AIINFRA-AWS-012" in line]
+    assert "bearer-tokens: suppressed" in waiver and "the model server verifies each token" in waiver
+    w = next(x for x in plan.workloads if x.name == "reco-aws")
+    spec = load_spec(out.parent / "spec.yaml").spec
+    (lb,) = resources(doc, "aws_lb")
+    assert lb["idle_timeout"] == endpoint_timeout(spec, w) >= 60
+
+
+def test_gcp_endpoint_throttles_one_client_previews_prompt_bodies_and_waits_for_responses(full):
+    out, _, plan = full
+    doc = stack(out, f"{GCP}reco-gcp")
+    (policy,) = resources(doc, "google_compute_security_policy")
+    (throttle,) = [r for r in policy["rule"] if r["action"] == "throttle"]
+    assert throttle["rate_limit_options"]["rate_limit_threshold"] == {"count": 2400, "interval_sec": 60}
+    assert sum(1 for r in policy["rule"] if r.get("preview") is True) == 9  # Log4j and the 8 rule sets on prompt bodies
+    w = next(x for x in plan.workloads if x.name == "reco-gcp")
+    (backend,) = resources(doc, "google_compute_backend_service")
+    assert backend["timeout_sec"] == endpoint_timeout(load_spec(out.parent / "spec.yaml").spec, w) >= 60
 
 
 def test_aws_without_identity_provider_settings_asks_for_them_never_opens_the_endpoint(tmp_path):

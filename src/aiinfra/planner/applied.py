@@ -154,6 +154,9 @@ APPLIED: dict[str, str] = {
         "planner/security.py (via threat_detection): GuardDuty / Security Command Center; stacks/aws.py (via threat_detection): deployed"),
     "security_controls.network_security.vulnerability_scanning": (
         "planner/security.py (via vulnerability_scanning): Inspector / VM Manager; stacks/gcp.py (via vulnerability_scanning): deployed"),
+    "security_controls.network_security.rate_limit_per_client": (
+        "planner/security.py: one client's rate on the public endpoints (the plan's edge_filtering); stacks/aws.py (via client_qps): "
+        "the WAF rate rule; stacks/gcp.py (via client_qps): the Cloud Armor throttle"),
     "clouds.aws.oidc": "stacks/aws.py: the endpoints' ALB OIDC authentication",
     "clouds.aws.oidc.issuer": "stacks/aws.py (via oidc): the identity provider",
     "clouds.aws.oidc.authorization_endpoint": "stacks/aws.py (via oidc): the identity provider",

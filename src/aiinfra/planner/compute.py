@@ -162,6 +162,7 @@ class WorkloadPlanner:
         self.training_need: memory.TrainingNeed | None = None
         self.llm_why: dict[str, str] = {}
         self.latency_why: dict[str, str] = {}
+        self.latency_s: dict[str, float] = {}  # a request's modelled whole-response time on a shape (serving.py)
 
     # ---- shared -------------------------------------------------------------------
 
@@ -386,6 +387,7 @@ class WorkloadPlanner:
                     continue
                 if measured:
                     rq = w.replica_qps
+                    self._replica_qps(o, params, need, None)  # the modelled response time only (the endpoint's timeouts)
                 else:
                     got = self._replica_qps(o, params, need, target_s)
                     if got is None:
@@ -474,6 +476,7 @@ class WorkloadPlanner:
                 self.latency_why[o.instance_type] = serving.latency_text(cap, self._out_tokens())
                 return None
             self.llm_why[o.instance_type] = cap.why
+            self.latency_s[o.instance_type] = cap.point.latency_s
             return cap.requests_per_s
         tokens = w.input_tokens_per_request or rules.DEFAULT_ENCODER_TOKENS
         enc = serving.encoder_capacity(params, accs, tokens, target_s, precision_label=label)
@@ -481,6 +484,7 @@ class WorkloadPlanner:
             self.latency_why[o.instance_type] = f"{enc.batch1_latency_s * 1000:,.1f} ms of compute for one request"
             return None
         self.llm_why[o.instance_type] = enc.why
+        self.latency_s[o.instance_type] = enc.latency_s
         return enc.requests_per_s
 
     def _does_not_fit(self, need: memory.ServingNeed, ask: GpuAsk, too_small: list[InstanceOffer], tgts: list[tuple[str, str]]) -> str:
@@ -796,6 +800,7 @@ class WorkloadPlanner:
             on_demand_monthly_usd=round(od_monthly, 2), spot_savings_monthly_usd=round(od_monthly - monthly, 2),
             expected_qps=w.expected_qps, replica_qps=round(best.replica_qps, 1) if best.replica_qps else None,
             capacity_qps=round(best.replica_qps * best.nodes, 1) if best.replica_qps else None,
+            request_latency_s=round(self.latency_s[o.instance_type], 3) if o.instance_type in self.latency_s else None,
             cost_per_1k_predictions_usd=round(cost_1k, 6) if cost_1k is not None else None,
             image=w.image, reservation=w.reservation, capacity_block=bool(w.capacity_block), **batch_fields,
             accelerator_runtime=rules.ACCELERATOR_RUNTIME.get(self.catalog.gpus[o.gpu].vendor, "") if o.gpu in self.catalog.gpus else "",

@@ -93,6 +93,9 @@ class WorkloadPlan:
     health_check_path: str | None = None
     exposure: str | None = None
     target_utilization: float | None = None
+    # Serving: one request's modelled whole-response time at the planned batch (planner/serving.py:
+    # prefill + output tokens x time a token for LLMs), from which the endpoint's timeouts are sized.
+    request_latency_s: float | None = None
     # The named capacity reservation the nodes launch into (AWS On-Demand Capacity Reservation id,
     # GCP reservation name), from the workload's ``reservation`` key; None: open capacity.
     reservation: str | None = None

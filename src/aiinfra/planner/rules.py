@@ -231,9 +231,31 @@ AWS_KMS_KEY_MONTH_USD = 1.00
 # rotation adds a version, billed until it is destroyed. https://cloud.google.com/kms/pricing
 GCP_KMS_SOFTWARE_VERSION_MONTH_USD = 0.06
 GCP_KMS_HSM_VERSION_MONTH_USD = 1.00
-# The requests an endpoint's rate rule lets one client send, over this window (AWS WAF allows
-# 60, 120, 300 or 600 s; Cloud Armor intervals include 60 s): the whole planned peak.
+# The requests an endpoint's rate rule lets one client address send, over this window (AWS WAF
+# allows 60, 120, 300 or 600 s, constructs/aws/web_acl.py; Cloud Armor intervals include 60 s,
+# constructs/gcp/security_policy.py).
 RATE_WINDOW_SECONDS = 60
+# One client's default share of the endpoint's planned peak (replica_qps x max_nodes), unless
+# security_controls.network_security.rate_limit_per_client says otherwise: at its limit one client
+# keeps at most a tenth of the largest group busy, so it can neither drive scale-out to the
+# maximum nor bill more than about a tenth of the group's largest size; a caller that legitimately
+# sends more from one address (a backend behind one NAT address) is named in the spec with its rate.
+# The constructs' own default (WebAcl / SecurityPolicy CLIENT_SHARE) is the same number.
+RATE_LIMIT_CLIENT_SHARE = 0.10
+# Rate limits neither edge accepts: AWS WAF at least 10 a window (the constructs' clamp); Cloud
+# Armor's throttle at most 1,000,000 a window (constructs/gcp/security_policy.py MAX_THROTTLE_COUNT).
+MIN_CLIENT_RATE_LIMIT = 10
+# How long the load balancer waits for one response (GCP backend service timeout_sec: the whole
+# response; AWS ALB idle_timeout: no byte either way, which for a response that is not streamed is
+# the whole response too): RESPONSE_TIMEOUT_FACTOR x the plan's modelled request latency (a
+# generation four times the planned output length at the planned batch), at least the floor (AWS's
+# default idle timeout, 60 s: encoders answer in milliseconds, but a request may wait while
+# replicas start) and at most the cap: 15 minutes, past which a generation belongs in a batch job
+# (and Google's front ends restart periodically: long connections are cut anyway,
+# https://cloud.google.com/load-balancing/docs/https#timeout-bes). The ALB takes 1-4,000 s.
+RESPONSE_TIMEOUT_FACTOR = 4
+RESPONSE_TIMEOUT_FLOOR_SECONDS = 60
+RESPONSE_TIMEOUT_CAP_SECONDS = 900
 # Bodies above this are refused at the edge (by their declared Content-Length): 10 MiB.
 MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
 # GuardDuty: runtime monitoring of EC2 $1.50 a vCPU a month (first 500 vCPUs; pro-rated by the

@@ -19,9 +19,21 @@ from aiinfra.spec.models import Spec
 
 _OFF = re.compile(r"^\s*(none|no|off|disabled?|false|n/?a)\s*$", re.I)
 _HSM = re.compile(r"hsm|hardware[\s_-]*security[\s_-]*module", re.I)
+_BEARER = re.compile(r"jwt|bearer|token", re.I)
 # WAF rules of the endpoint's web ACL / Cloud Armor rules of its policy (the constructs' own).
 WAF_RULES = 4  # per-client rate, body size, AWSManagedRulesCommonRuleSet, AWSManagedRulesKnownBadInputsRuleSet
-ARMOR_RULES = 12  # per-client rate, body size, 8 preconfigured WAF rules, Log4j (cve-canary), the default rule (constructs/gcp/security_policy.py)
+# per-client rate, body size, 8 preconfigured WAF rule sets and Log4j (cve-canary) twice each (deny on requests without a
+# body, preview on every request), the default rule (constructs/gcp/security_policy.py)
+ARMOR_RULES = 21
+# How each edge treats the signatures that read a request's body (the prompt): they report, they do not refuse.
+PROMPT_SAFE = {
+    "aws": ("the managed rules' body signatures (SizeRestrictions_BODY, CrossSiteScripting_BODY, GenericLFI_BODY, GenericRFI_BODY, "
+            "EC2MetaDataSSRF_BODY, JavaDeserializationRCE_BODY, Log4JRCE_BODY) count instead of blocking, so a prompt quoting SQL, "
+            "HTML, paths or URLs reaches the model; the URI, query, header and cookie signatures block"),
+    "gcp": ("the preconfigured WAF rules (sensitivity 1) and Log4j deny requests that carry no body (methods other than POST, PUT, "
+            "PATCH) and only preview the others (logged, not enforced), so a prompt quoting SQL, HTML, paths or URLs reaches the "
+            "model"),
+}
 
 
 # Edge filtering a cloud: (what is billed, its month, rules, a rule's month, a million requests, what is deployed).
@@ -111,14 +123,79 @@ def peak_qps(w: WorkloadPlan) -> float:
     return max(w.expected_qps or 0.0, 1.0)
 
 
-def client_rate_limit(w: WorkloadPlan, window_seconds: int = rules.RATE_WINDOW_SECONDS) -> int:
-    """Requests one client address may send in ``window_seconds``: the endpoint's whole peak (a
-    backend behind one NAT address may carry all of it), no more."""
-    return max(10, math.ceil(round(peak_qps(w) * window_seconds, 6)))  # the constructs' rounding (0.1 x 300 is 30)
+def client_qps(spec: Spec | None, w: WorkloadPlan) -> tuple[float, str]:
+    """Requests a second one client address may send the endpoint, and where that comes from:
+    ``security_controls.network_security.rate_limit_per_client`` (a rate, or a share of the
+    planned peak), else ``rules.RATE_LIMIT_CLIENT_SHARE`` of the peak. Never the whole fleet's
+    peak by default: one client could then drive scale-out to the largest group."""
+    ns = spec.security_controls.network_security if spec and spec.security_controls else None
+    asked = ns.rate_limit_per_client if ns else None
+    key = "security_controls.network_security.rate_limit_per_client"
+    peak = (f"the endpoint's planned peak {peak_qps(w):,.0f}/s ({w.replica_qps or 0:,.1f}/s a replica x "
+            f"{max(w.max_nodes, w.nodes)} replicas)")
+    if asked and asked[1] == "qps":
+        return asked[0], f"{key} ({asked[0]:,.1f}/s; {peak})"
+    share = asked[0] / 100 if asked else rules.RATE_LIMIT_CLIENT_SHARE
+    why = f"{key} {asked[0]:g}%" if asked else f"the default share (set {key} to change it)"
+    return peak_qps(w) * share, f"{share:.0%} of {peak}, {why}"
+
+
+def client_rate_limit(spec: Spec | None, w: WorkloadPlan, window_seconds: int = rules.RATE_WINDOW_SECONDS) -> int:
+    """Requests one client address may send in ``window_seconds`` (``client_qps`` over the window,
+    at least the 10 AWS WAF accepts); the constructs round the same way (0.1 x 300 is 30, not 31)."""
+    return max(rules.MIN_CLIENT_RATE_LIMIT, math.ceil(round(client_qps(spec, w)[0] * window_seconds, 6)))
+
+
+def response_timeout(w: WorkloadPlan, latency_target_s: float | None = None) -> tuple[int, str]:
+    """Seconds the load balancer waits for one response (GCP backend service ``timeout_sec``, AWS
+    ALB ``idle_timeout``), and the arithmetic: ``rules.RESPONSE_TIMEOUT_FACTOR`` x the plan's
+    modelled request latency (else the latency target), between the floor and the cap."""
+    floor, cap, factor = rules.RESPONSE_TIMEOUT_FLOOR_SECONDS, rules.RESPONSE_TIMEOUT_CAP_SECONDS, rules.RESPONSE_TIMEOUT_FACTOR
+    latency, what = ((w.request_latency_s, "the modelled response time") if w.request_latency_s
+                     else (latency_target_s, "the latency target") if latency_target_s else (None, ""))
+    if latency is None:
+        return floor, f"{floor} s, the floor (no modelled response time or latency target to size it from)"
+    wanted = math.ceil(round(factor * latency, 6))
+    got = min(max(wanted, floor), cap)
+    text = f"{factor} x {what} {latency:,.1f} s (a response {factor} times as long as planned) = {wanted:,} s"
+    if got == floor and wanted < floor:
+        return got, f"{text}, raised to the {floor} s floor"
+    if got == cap and wanted > cap:
+        return got, (f"{text}, cut to the {cap} s cap: a longer generation is cut off (stream it, shorten it, or run it as a "
+                     "batch job)")
+    return got, text
 
 
 def _public(w: WorkloadPlan) -> bool:
     return w.type == "inference" and w.exposure != "internal"
+
+
+def bearer_tokens(spec: Spec) -> bool:
+    """api_authentication names tokens machine clients send (the guide's "OAuth2 + JWT tokens")."""
+    am = spec.security_controls.access_management if spec.security_controls else None
+    return bool(am and asked(am.api_authentication) and _BEARER.search(am.api_authentication or ""))
+
+
+def model_server_checks(issuer: str, audience: str) -> str:
+    """What the model server must verify of a bearer JWT the load balancer forwards unverified."""
+    return (f"signature against the keys at the jwks_uri of {issuer}/.well-known/openid-configuration (alg as the issuer signs, "
+            f"RS256 or ES256; never none or HS256), iss = {issuer}, aud = {audience}, exp and nbf current, the scope the API "
+            "requires; a request without a valid token gets 401")
+
+
+def endpoint_timeout(spec: Spec, w: WorkloadPlan) -> int:
+    """The serving endpoint's response timeout in seconds (``response_timeout``), as the stacks deploy it."""
+    return response_timeout(w, _latency_target_s(spec, w.name))[0]
+
+
+def _latency_target_s(spec: Spec, name: str) -> float | None:
+    w = next((x for x in spec.workload_inventory if x.name == name), None)
+    perf = spec.performance_requirements
+    if w is not None and w.latency_sla:
+        return w.latency_sla / 1000
+    if perf and perf.inference and perf.inference.p95_latency:
+        return perf.inference.p95_latency / 1000
+    return None
 
 
 def plan_security(spec: Spec, workloads: list[WorkloadPlan]) -> list[SecurityControlPlan]:
@@ -126,28 +203,65 @@ def plan_security(spec: Spec, workloads: list[WorkloadPlan]) -> list[SecurityCon
     for w in workloads:
         if not _public(w):
             continue
-        limit = client_rate_limit(w)
+        limit = client_rate_limit(spec, w)
+        rps, source = client_qps(spec, w)
+        replicas = max(w.max_nodes, w.nodes)
         millions = (w.expected_qps or 0.0) * rules.SECONDS_PER_MONTH / 1e6
-        arith = (f"one client may send {limit:,} requests a {rules.RATE_WINDOW_SECONDS} s window: the endpoint's peak "
-                 f"{peak_qps(w):,.0f}/s ({w.replica_qps or 0:,.1f}/s a replica x {max(w.max_nodes, w.nodes)} replicas) x "
-                 f"{rules.RATE_WINDOW_SECONDS} s; bodies over {rules.MAX_REQUEST_BODY_BYTES // 2**20} MiB refused")
+        arith = f"one client address may send {limit:,} requests a {rules.RATE_WINDOW_SECONDS} s window ({rps:,.1f}/s): {source}"
+        if w.replica_qps:
+            util = w.target_utilization or rules.DEFAULT_TARGET_UTILIZATION
+            busy = min(replicas, max(1, math.ceil(round(rps / (w.replica_qps * util), 6))))
+            node_month = w.hourly_usd / max(w.nodes, 1) * rules.HOURS_PER_MONTH
+            arith += (f"; alone at that rate it keeps {busy} of {replicas} replicas busy at the {util:.0%} target "
+                      f"(${busy * node_month:,.0f} a month)" + ("" if busy < replicas else ": as many as the peak needs"))
+        if w.expected_qps and rps < w.expected_qps:
+            arith += (f"; one caller sending the whole expected {w.expected_qps:,.0f}/s from one address (a backend behind one NAT "
+                      "address) is refused above it: give rate_limit_per_client its rate")
+        arith += f"; {PROMPT_SAFE[w.cloud]}; bodies over {rules.MAX_REQUEST_BODY_BYTES // 2**20} MiB refused"
         unit, base, count, per_rule, per_million, detail = EDGE[w.cloud]
         usd = base + count * per_rule + millions * per_million
         out.append(SecurityControlPlan(w.cloud, w.region, "edge_filtering", w.name, detail, round(usd, 2),
                                        f"{arith}; ${base:g} {unit} + {count} rules x ${per_rule:g} + {millions:,.0f}M requests x "
                                        f"${per_million}/M at the expected {w.expected_qps or 0:,.0f}/s"))
+    for w in workloads:
+        if w.type != "inference":
+            continue
+        seconds, why = response_timeout(w, _latency_target_s(spec, w.name))
+        what = ("ALB idle timeout (no byte either way; a response that is not streamed sends nothing until it is done) and target "
+                "deregistration delay" if w.cloud == "aws" else
+                "backend service timeout (the whole response, streamed or not) and connection draining")
+        out.append(SecurityControlPlan(w.cloud, w.region, "response_timeout", w.name, f"{what}: {seconds:,} s", 0.0,
+                                       f"{why}; between the {rules.RESPONSE_TIMEOUT_FLOOR_SECONDS} s floor and the "
+                                       f"{rules.RESPONSE_TIMEOUT_CAP_SECONDS} s cap; scale-in waits as long for responses in "
+                                       "flight; no charge"))
     if api_authentication(spec):
         for w in workloads:
             if w.type != "inference":
                 continue
             if w.cloud == "aws":
-                how = ("ALB authenticate-oidc with clouds.aws.oidc" if spec.clouds.aws.oidc else
+                oidc = spec.clouds.aws.oidc
+                how = ("ALB authenticate-oidc with clouds.aws.oidc" if oidc else
                        "ALB authenticate-oidc; the identity provider's settings are Terraform variables (clouds.aws.oidc not set)")
+                if bearer_tokens(spec):
+                    how += ("; requests carrying Authorization: Bearer <JWT> go to the model server, which verifies the token (the "
+                            "pinned aws provider 5.100 has no ALB jwt-validation action)")
+                    why = ("api_authentication names tokens machine clients send, which ALB authenticate-oidc never reads (it answers a "
+                           "request without its session cookie with a redirect to the identity provider); the model server must "
+                           "verify every bearer token: " + model_server_checks(oidc.issuer if oidc else "var.oidc_issuer",
+                                                                               oidc.client_id if oidc else "var.oidc_client_id"))
+                else:
+                    why = ("ALB authenticate-oidc signs callers in with the identity provider's login (a session cookie); a machine "
+                           "client's bearer token is answered with a redirect: name tokens in api_authentication (\"OAuth2 + JWT "
+                           "tokens\") to send them to the model server to verify")
             else:
                 how = ("Identity-Aware Proxy on the backend service; callers: clouds.gcp.iap_members" if spec.clouds.gcp.iap_members else
                        "Identity-Aware Proxy on the backend service; who may call it is a Terraform variable (clouds.gcp.iap_members not set)")
+                why = ("IAP verifies every request before it reaches the nodes: a service account sends a Google-signed OIDC ID token or "
+                       "a service-account-signed JWT in Authorization: Bearer (with IAP's Google-managed OAuth client, ID tokens of "
+                       "other OAuth clients need the programmatic-access allowlist); the model server may check the signed "
+                       "x-goog-iap-jwt-assertion header IAP adds")
             out.append(SecurityControlPlan(w.cloud, w.region, "api_authentication", w.name, how, 0.0,
-                                           "security_controls.access_management.api_authentication asks for it; no charge of its own"))
+                                           f"security_controls.access_management.api_authentication asks for it; {why}; no charge of its own"))
     for cloud, region in sorted({(w.cloud, w.region) for w in workloads}):
         level = key_protection(spec, cloud)
         if cloud == "aws":

@@ -341,10 +341,25 @@ class DataProtection(Strict):
     key_management: Text | None = None
 
 
+def _client_rate(v: Any) -> Any:
+    """'20 qps' (requests a second) or '10%' (a share of the endpoint's planned peak) -> (value, unit)."""
+    text = str(v).strip() if isinstance(v, (str, int, float)) and not isinstance(v, bool) else None
+    if text is not None and text.endswith("%"):
+        return (units.parse_percent(text), "%")
+    try:
+        return (units.parse_rate_qps(v), "qps")
+    except ValueError:
+        raise ValueError(f"cannot read rate_limit_per_client {v!r}; expected requests a second ('20 qps') "
+                         "or a share of the endpoint's planned peak ('10%')") from None
+
+
 class NetworkSecurity(Strict):
     network_segmentation: Text | None = None
     intrusion_detection: Text | None = None
     vulnerability_scanning: Text | None = None
+    # What one client address may send a public endpoint (the WAF / Cloud Armor rate rule): requests a
+    # second, or a share of the planned peak; left out, rules.RATE_LIMIT_CLIENT_SHARE of it (docs/security.md).
+    rate_limit_per_client: Annotated[tuple[float, Literal["qps", "%"]], BeforeValidator(_client_rate)] | None = None
 
 
 def _merge_items(v: Any) -> Any:

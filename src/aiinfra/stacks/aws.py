@@ -22,8 +22,9 @@ from aiinfra.layout import aws_foundation_zones, aws_public_zones
 from aiinfra.observability.workload import CAPACITY_WAIT_SECONDS, boot_monitoring, budget_thresholds, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
-from aiinfra.planner.security import (api_authentication, compliance_retention_days, peak_qps, threat_detection,
-                                      vulnerability_scanning)
+from aiinfra.policy.aspect import suppress
+from aiinfra.planner.security import (api_authentication, bearer_tokens, client_qps, compliance_retention_days, endpoint_timeout,
+                                      peak_qps, threat_detection, vulnerability_scanning)
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
@@ -230,10 +231,16 @@ class AwsWorkload:
                 cpu_target_percent=None if w.gpu else CPU_TARGET_PERCENT,
                 vpc_cidr=net.cidr, port=w.port or planner_rules.DEFAULT_MODEL_PORT,
                 health_check_path=w.health_check_path or planner_rules.DEFAULT_HEALTH_CHECK_PATH, internet_facing=public,
-                access_log_bucket=storage.log_bucket_name, authentication=self._authentication(spec, w))
+                access_log_bucket=storage.log_bucket_name, authentication=self._authentication(spec, w),
+                forward_bearer_tokens=api_authentication(spec) and bearer_tokens(spec), response_timeout_seconds=endpoint_timeout(spec, w))
+            if self.endpoint.bearer_rule is not None:
+                suppress(self.endpoint.bearer_rule, "AIINFRA-AWS-012",
+                         "api_authentication names bearer tokens, which ALB authenticate-oidc never reads and aws provider 5.100 cannot "
+                         "verify (no jwt-validation action): the model server verifies each token (the plan's api_authentication reason)")
             if public:
-                # Rate limit, body size and managed rules in front of the GPUs (docs/security.md: the arithmetic).
+                # Per-client rate (a share of the peak), body size and managed rules in front of the GPUs (docs/security.md).
                 self.web_acl = WebAcl(self.stack, "waf", name=short(name, 100), peak_requests_per_second=peak_qps(w), kms_key_arn=key.arn,
+                                      client_requests_per_second=client_qps(spec, w)[0],
                                       window_seconds=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES,
                                       resource_arn=self.endpoint.arn)
             TerraformOutput(self.stack, "endpoint_dns_name", value=self.endpoint.dns_name)

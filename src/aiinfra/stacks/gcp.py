@@ -27,7 +27,7 @@ from aiinfra.observability.agents import JOB_METRICS, ops_agent_supported
 from aiinfra.observability.workload import CAPACITY_WAIT_SECONDS, boot_monitoring, charted_metrics, row_title, workload_rules
 from aiinfra.planner import rules as planner_rules
 from aiinfra.planner.model import CloudStoragePlan, Plan, WorkloadPlan
-from aiinfra.planner.security import (api_authentication, compliance_based, key_protection, peak_qps, segmentation, threat_detection,
+from aiinfra.planner.security import (api_authentication, client_qps, compliance_based, endpoint_timeout, key_protection, peak_qps, segmentation, threat_detection,
                                       vulnerability_scanning)
 from aiinfra.policy.aspect import suppress
 from aiinfra.spec.models import AlertRule as SpecAlertRule
@@ -324,7 +324,7 @@ class GcpWorkload:
                                 ssl_certificates=gcp.ssl_certificates,
                                 # GPU serving scales on the load balancer's utilization of max_rate_per_instance alone (a
                                 # busy-polling engine's CPU blocks scale-in); CPU-only serving keeps the guide's CPU signal.
-                                cpu_target=None if w.gpu else CPU_TARGET)
+                                cpu_target=None if w.gpu else CPU_TARGET, response_timeout_seconds=endpoint_timeout(spec, w))
             if w.exposure == "internal":
                 self.endpoint = InternalEndpoint(self.stack, "endpoint", subnetwork=net.subnetwork_self_link, proxy_only_cidr=PROXY_ONLY_CIDR,
                                                  port=port, health_check_path=health_path, **serving_args)
@@ -337,8 +337,9 @@ class GcpWorkload:
                     self.notes.append(f"{self.stack.node.id}: Certificate Manager issues the internal endpoint's certificate once the "
                                       "records of output dns_authorization_records are in the domains' DNS")
             else:
-                # Per-client throttle, body size limit and preconfigured WAF rules in front of the GPUs (docs/security.md).
+                # Per-client throttle (a share of the peak), body size limit and prompt-safe WAF rules in front of the GPUs (docs/security.md).
                 self.armor = SecurityPolicy(self.stack, "armor", project=gcp.project, name=f"{name}-armor", peak_requests_per_second=peak_qps(w),
+                                            client_requests_per_second=client_qps(spec, w)[0],
                                             interval_sec=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES)
                 self.endpoint = InferenceEndpoint(self.stack, "endpoint", health_check=health, security_policy=self.armor.id, **serving_args)
             TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)

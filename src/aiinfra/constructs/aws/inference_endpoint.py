@@ -40,6 +40,16 @@ TLS13_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # construct accepts: https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_AuthenticateOidcActionConfig.html
 UNAUTHENTICATED_ACTIONS = ("authenticate", "deny", "allow")
 MAX_SESSION_SECONDS = 604_800
+# The connection idle timeout an ALB accepts, 1-4,000 s (AWS's default 60:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html#connection-idle-timeout),
+# and a target group's deregistration delay, 0-3,600 s: a target an Auto Scaling group scales in drains that long before it
+# is terminated (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay).
+IDLE_TIMEOUT_RANGE = (1, 4000)
+MAX_DEREGISTRATION_DELAY = 3600
+# A bearer JWT in the Authorization header: its base64url header starts with "eyJ" ('{"'). Listener rule header values are
+# matched case-insensitively, with * and ? wildcards, at most 128 characters
+# (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html#http-header-conditions).
+BEARER_JWT = "Bearer eyJ*"
 # The guide's HPA CPU target, for CPU-only serving groups (``InferenceEndpoint(cpu_target_percent=...)``);
 # GPU serving scales on requests per target only (the module's docstring says why).
 CPU_TARGET_PERCENT = 70.0
@@ -55,7 +65,10 @@ class OidcAuthentication:
 
     This is for callers with a browser-like flow (or the session cookie). Machine clients that send
     a bearer JWT need the ALB ``jwt-validation`` action, which the pinned aws provider 5.100.0 does
-    not have (added by hashicorp/terraform-provider-aws PR #45089), so it is not offered here.
+    not have (its listener actions are authenticate-cognito, authenticate-oidc, fixed-response,
+    forward and redirect; added by hashicorp/terraform-provider-aws PR #45089), so it is not
+    offered here: ``InferenceEndpoint(forward_bearer_tokens=True)`` sends their requests to the
+    model server, which verifies the token.
 
     Args:
         issuer, authorization_endpoint, token_endpoint, user_info_endpoint: the IdP's, full
@@ -153,6 +166,20 @@ class InferenceEndpoint(Construct):
             with the IdP (order 1) before forwarding it (order 2), and the load balancer may call
             the IdP on 443. Left out, the listener forwards every request (the model server must
             authenticate callers itself).
+        forward_bearer_tokens: with ``authentication``, a listener rule (priority 1) forwards
+            requests whose ``Authorization`` header carries a bearer JWT (``Bearer eyJ...``)
+            straight to the targets: ALB ``authenticate-oidc`` never reads a bearer token (it
+            answers a request without its session cookie with a redirect to the IdP, useless to a
+            machine client), and the pinned aws provider 5.100.0 has no ``jwt-validation`` action.
+            The model server must then verify every token itself (signature against the IdP's
+            keys, issuer, audience, expiry, scope); policy rule AIINFRA-AWS-012 judges the rule as
+            unauthenticated, so the stack that asks for it waives the rule with that reason.
+            Default off. Attribute ``bearer_rule`` (None when off).
+        response_timeout_seconds: the load balancer's connection idle timeout (1-4,000 s), the
+            longest a response may send nothing: a response that is not streamed sends nothing
+            until it is done, so this is the longest generation the endpoint serves; and the
+            targets' deregistration delay (at most 3,600 s), so a replica the group scales in
+            finishes its responses first. Default 60 (AWS's idle timeout).
 
     Attributes: ``arn`` (the load balancer's, for ``WebAcl(resource_arn=...)``), ``dns_name``,
     ``arn_suffix``, ``target_group_arn_suffix``, and the resources ``load_balancer``,
@@ -164,7 +191,8 @@ class InferenceEndpoint(Construct):
                  autoscaling_group_name: str, certificate_arn: str, requests_per_target: float, vpc_cidr: str,
                  cpu_target_percent: float | None = None, port: int = 8080, health_check_path: str = "/health", internet_facing: bool = True,
                  allowed_cidrs: Sequence[str] | None = None, access_log_bucket: str | None = None, deletion_protection: bool = True,
-                 authentication: OidcAuthentication | None = None, tags: dict[str, str] | None = None):
+                 authentication: OidcAuthentication | None = None, tags: dict[str, str] | None = None,
+                 forward_bearer_tokens: bool = False, response_timeout_seconds: int = 60):
         super().__init__(scope, id)
         if len(name) > 32:
             raise ValueError(f"name must be at most 32 characters (load balancer names), got {len(name)} ({name!r})")
@@ -174,6 +202,12 @@ class InferenceEndpoint(Construct):
             raise ValueError("certificate_arn is required: the endpoint serves HTTPS only")
         if requests_per_target <= 0 or cpu_target_percent is not None and not 0 < cpu_target_percent <= 100:
             raise ValueError("requests_per_target must be positive and cpu_target_percent (when given) between 0 and 100")
+        lo, hi = IDLE_TIMEOUT_RANGE
+        if isinstance(response_timeout_seconds, bool) or not isinstance(response_timeout_seconds, int) or not lo <= response_timeout_seconds <= hi:
+            raise ValueError(f"response_timeout_seconds must be a whole number of seconds from {lo} to {hi:,} (the ALB's idle timeout), "
+                             f"got {response_timeout_seconds!r}")
+        if forward_bearer_tokens and authentication is None:
+            raise ValueError("forward_bearer_tokens needs authentication: without it the listener forwards every request already")
         tags = dict(tags or {})
         cidrs = list(allowed_cidrs) if allowed_cidrs is not None else (["0.0.0.0/0"] if internet_facing else [vpc_cidr])
         self.security_group = resource(self, "lb-sg", "aws_security_group", name=f"{name}-lb", vpc_id=vpc_id,
@@ -192,12 +226,12 @@ class InferenceEndpoint(Construct):
                  from_port=port, to_port=port, referenced_security_group_id=lb_sg, description=f"model port from {name} load balancer")
         self.load_balancer = resource(
             self, "lb", "aws_lb", name=name, load_balancer_type="application", internal=not internet_facing,
-            security_groups=[lb_sg], subnets=list(subnet_ids), drop_invalid_header_fields=True,
+            security_groups=[lb_sg], subnets=list(subnet_ids), drop_invalid_header_fields=True, idle_timeout=response_timeout_seconds,
             enable_deletion_protection=deletion_protection,
             access_logs={"bucket": access_log_bucket, "enabled": True, "prefix": f"alb/{name}"} if access_log_bucket else None, tags=tags)
         self.target_group = resource(
             self, "targets", "aws_lb_target_group", name=name, port=port, protocol="HTTP", vpc_id=vpc_id, target_type="instance",
-            deregistration_delay="30",
+            deregistration_delay=str(min(response_timeout_seconds, MAX_DEREGISTRATION_DELAY)),
             health_check={"enabled": True, "path": health_check_path, "protocol": "HTTP", "matcher": "200", "interval": 15,
                           "healthy_threshold": 2, "unhealthy_threshold": 3, "timeout": 5}, tags=tags)
         tg_arn = self.target_group.get_string_attribute("arn")
@@ -209,6 +243,11 @@ class InferenceEndpoint(Construct):
         self.listener = resource(self, "https", "aws_lb_listener", load_balancer_arn=self.arn,
                                  port=443, protocol="HTTPS", ssl_policy=TLS13_POLICY, certificate_arn=certificate_arn,
                                  default_action=actions, tags=tags)
+        # Machine clients' bearer JWTs go to the model server, which verifies them (the docstring says why).
+        self.bearer_rule = None if not forward_bearer_tokens else resource(
+            self, "bearer-tokens", "aws_lb_listener_rule", listener_arn=self.listener.get_string_attribute("arn"), priority=1,
+            condition=[{"http_header": {"http_header_name": "Authorization", "values": [BEARER_JWT]}}],
+            action=[{"type": "forward", "target_group_arn": tg_arn}], tags=tags)
         resource(self, "attachment", "aws_autoscaling_attachment", autoscaling_group_name=autoscaling_group_name, lb_target_group_arn=tg_arn)
         label = f"{self.load_balancer.get_string_attribute('arn_suffix')}/{self.target_group.get_string_attribute('arn_suffix')}"
         self.requests_policy = resource(

@@ -1,6 +1,7 @@
-"""AWS WAF in front of an inference endpoint's load balancer: a per-client rate limit sized from
-the workload's planned peak, a declared-body-size limit, and AWS's baseline managed rule groups,
-with the blocked and counted requests logged (tokens redacted) to an encrypted CloudWatch Logs group."""
+"""AWS WAF in front of an inference endpoint's load balancer: a per-client rate limit sized as a
+share of the workload's planned peak, a declared-body-size limit, and AWS's baseline managed rule
+groups with their body signatures counting (prompts carry SQL, HTML, paths and URLs), with the
+blocked and counted requests logged (tokens redacted) to an encrypted CloudWatch Logs group."""
 
 from __future__ import annotations
 
@@ -23,12 +24,21 @@ MAX_RATE_LIMIT = 2_000_000_000
 # (https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-setting-body-inspection-limit.html).
 ALB_BODY_INSPECTION_BYTES = 8 * 1024
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
-# Managed rule groups and the one rule overridden
+# Managed rule groups and their rules that read the request body
 # (https://docs.aws.amazon.com/waf/latest/developerguide/aws-managed-rule-groups-baseline.html): the core rule set's
-# SizeRestrictions_BODY blocks every body over 8 KB (8,192 bytes).
+# SizeRestrictions_BODY blocks every body over 8 KB (8,192 bytes); its CrossSiteScripting_BODY, GenericLFI_BODY,
+# GenericRFI_BODY and EC2MetaDataSSRF_BODY, and the known-bad-inputs set's JavaDeserializationRCE_BODY and Log4JRCE_BODY,
+# match HTML, "../" paths, URLs and "${jndi:" strings, which ordinary prompts quote. They count (labelled, logged, in the
+# metrics) instead of blocking; every rule on the URI, query string, headers and cookies keeps AWS's action. A body rule
+# AWS adds in a later version of a group (ReactJSRCE_BODY in the known-bad-inputs set's newest) blocks until listed here.
 COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
 KNOWN_BAD_INPUTS = "AWSManagedRulesKnownBadInputsRuleSet"
 BODY_SIZE_RULE = "SizeRestrictions_BODY"
+COMMON_BODY_RULES = (BODY_SIZE_RULE, "CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY")
+KNOWN_BAD_BODY_RULES = ("JavaDeserializationRCE_BODY", "Log4JRCE_BODY")
+# One client address's default share of the planned peak (the planner's rules.RATE_LIMIT_CLIENT_SHARE): a tenth of the
+# largest group, so one client can neither drive scale-out to the maximum nor bill more than about a tenth of it.
+CLIENT_SHARE = 0.10
 # A log destination's name must start with aws-waf-logs-
 # (https://docs.aws.amazon.com/waf/latest/APIReference/API_LoggingConfiguration.html).
 LOG_GROUP_PREFIX = "aws-waf-logs-"
@@ -41,11 +51,11 @@ MAX_REGEX_CHARS = 512
 _HEADER = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 
 
-def rate_limit(peak_requests_per_second: float, window_seconds: int) -> int:
-    """Requests one client IP may send in ``window_seconds``: the whole planned peak over the window,
-    ``ceil(peak x window)``, clamped to what WAF accepts (10 to 2,000,000,000)."""
+def rate_limit(client_requests_per_second: float, window_seconds: int) -> int:
+    """Requests one client IP may send in ``window_seconds``: its rate over the window,
+    ``ceil(rate x window)``, clamped to what WAF accepts (10 to 2,000,000,000)."""
     # round() first: 0.1 x 300 is 30.000000000000004 in binary floating point, which is 30, not 31.
-    wanted = math.ceil(round(peak_requests_per_second * window_seconds, 6))
+    wanted = math.ceil(round(client_requests_per_second * window_seconds, 6))
     return min(max(wanted, MIN_RATE_LIMIT), MAX_RATE_LIMIT)
 
 
@@ -76,22 +86,27 @@ class WebAcl(Construct):
     Rules, in evaluation order:
 
     1. ``rate-limit-per-ip`` blocks a client IP that sends more than ``rate_limit`` requests in any
-       ``window_seconds``: ``rate_limit = ceil(peak_requests_per_second x window_seconds)``,
-       clamped to WAF's 10 to 2,000,000,000. One client may send the whole planned peak (a backend
-       calling through one NAT address does) but no more: e.g. a 40 req/s peak over the default
-       300 s window allows 12,000 requests per IP. WAF counts the IP the connection comes from
-       and enforces near, not exactly at, the limit.
+       ``window_seconds``: ``rate_limit = ceil(client_requests_per_second x window_seconds)``,
+       clamped to WAF's 10 to 2,000,000,000. The client's rate defaults to ``CLIENT_SHARE`` (10%)
+       of ``peak_requests_per_second``: never the whole peak, or one client could keep the largest
+       group busy and drive scale-out to it. E.g. a 40 req/s peak over the default 300 s window
+       allows 1,200 requests per IP. A caller that sends more from one address (a backend behind
+       one NAT address) needs its own rate, ``client_requests_per_second``. WAF counts the IP the
+       connection comes from and enforces near, not exactly at, the limit.
     2. ``body-size-limit`` blocks requests whose ``Content-Length`` declares more than
        ``max_body_bytes``. WAF on an ALB only sees a body's first 8 KB, so the size it can judge
        is the declared one, matched as a number by a regex on the header. Limits of this: a body
        sent without ``Content-Length`` (HTTP/1.1 chunked, or HTTP/2 without the header) is not
        judged, so the model server must still cap what it reads; a body longer than it declares
        is cut off by HTTP framing, not by WAF.
-    3. ``aws-common-rule-set`` (AWSManagedRulesCommonRuleSet, the core rule set) with
-       ``SizeRestrictions_BODY`` set to count: that rule blocks every body over 8 KB, and prompts,
-       images and tensors are larger; rule 2 is the size limit instead. Its label and count
-       metric still show such requests.
-    4. ``aws-known-bad-inputs`` (AWSManagedRulesKnownBadInputsRuleSet).
+    3. ``aws-common-rule-set`` (AWSManagedRulesCommonRuleSet, the core rule set) with its body
+       rules (``COMMON_BODY_RULES``) set to count: ``SizeRestrictions_BODY`` blocks every body
+       over 8 KB, and prompts, images and tensors are larger (rule 2 is the size limit instead);
+       the cross-site scripting, LFI, RFI and EC2 metadata body rules refuse prompts that quote
+       HTML, paths, URLs or 169.254.169.254. Their labels and count metrics still show such
+       requests; the URI, query string, header and cookie rules block.
+    4. ``aws-known-bad-inputs`` (AWSManagedRulesKnownBadInputsRuleSet) with ``KNOWN_BAD_BODY_RULES``
+       set to count the same way (a prompt about Log4Shell quotes ``${jndi:``).
 
     About 905 WCUs, inside the 1,500 a web ACL has without extra charge.
 
@@ -113,6 +128,8 @@ class WebAcl(Construct):
     Args:
         name: web ACL name (1-128 of letters, digits, ``-``, ``_``); also names the metrics and the log group.
         peak_requests_per_second: the workload's planned peak request rate (all clients together).
+        client_requests_per_second: what one client IP may send a second; default ``CLIENT_SHARE``
+            (10%) of the peak.
         kms_key_arn: the key that encrypts the log group.
         window_seconds: the rate rule's evaluation window, 60, 120, 300 or 600; default 300 (AWS's).
         max_body_bytes: the largest declared request body; default 10 MiB (10,485,760 bytes).
@@ -128,7 +145,7 @@ class WebAcl(Construct):
     def __init__(self, scope: Construct, id: str, *, name: str, peak_requests_per_second: float, kms_key_arn: str,
                  window_seconds: int = 300, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, resource_arn: str | None = None,
                  log_retention_days: int = 365, redacted_headers: Sequence[str] = ("authorization", "cookie"),
-                 log_all_requests: bool = False, tags: dict[str, str] | None = None):
+                 log_all_requests: bool = False, tags: dict[str, str] | None = None, client_requests_per_second: float | None = None):
         super().__init__(scope, id)
         problems = []
         if not _NAME.match(name):
@@ -136,6 +153,10 @@ class WebAcl(Construct):
         if not (isinstance(peak_requests_per_second, (int, float)) and math.isfinite(peak_requests_per_second)
                 and peak_requests_per_second > 0):
             problems.append(f"peak_requests_per_second must be a positive number, got {peak_requests_per_second!r}")
+        if client_requests_per_second is not None and not (
+                isinstance(client_requests_per_second, (int, float)) and not isinstance(client_requests_per_second, bool)
+                and math.isfinite(client_requests_per_second) and client_requests_per_second > 0):
+            problems.append(f"client_requests_per_second must be a positive number, got {client_requests_per_second!r}")
         if window_seconds not in WINDOWS_SECONDS:
             problems.append(f"window_seconds must be one of {', '.join(map(str, WINDOWS_SECONDS))}, got {window_seconds!r}")
         regex = None
@@ -158,7 +179,9 @@ class WebAcl(Construct):
 
         tags = dict(tags or {})
         self.name = name
-        self.rate_limit: int = rate_limit(peak_requests_per_second, window_seconds)
+        self.client_requests_per_second: float = (client_requests_per_second if client_requests_per_second is not None
+                                                  else peak_requests_per_second * CLIENT_SHARE)
+        self.rate_limit: int = rate_limit(self.client_requests_per_second, window_seconds)
         self.body_size_regex: str = regex or ""
         rules = [
             {"name": "rate-limit-per-ip", "priority": 10, "action": {"block": {}},
@@ -173,11 +196,13 @@ class WebAcl(Construct):
             {"name": "aws-common-rule-set", "priority": 30, "override_action": {"none": {}},
              "statement": {"managed_rule_group_statement": {
                  "name": COMMON_RULE_SET, "vendor_name": "AWS",
-                 # model inputs exceed the 8 KB this rule allows; rule body-size-limit judges size instead
-                 "rule_action_override": [{"name": BODY_SIZE_RULE, "action_to_use": {"count": {}}}]}},
+                 # prompts quote HTML, paths and URLs and exceed 8 KB; rule body-size-limit judges size instead
+                 "rule_action_override": [{"name": r, "action_to_use": {"count": {}}} for r in COMMON_BODY_RULES]}},
              "visibility_config": _visibility(f"{name}-aws-common-rule-set")},
             {"name": "aws-known-bad-inputs", "priority": 40, "override_action": {"none": {}},
-             "statement": {"managed_rule_group_statement": {"name": KNOWN_BAD_INPUTS, "vendor_name": "AWS"}},
+             "statement": {"managed_rule_group_statement": {
+                 "name": KNOWN_BAD_INPUTS, "vendor_name": "AWS",
+                 "rule_action_override": [{"name": r, "action_to_use": {"count": {}}} for r in KNOWN_BAD_BODY_RULES]}},
              "visibility_config": _visibility(f"{name}-aws-known-bad-inputs")},
         ]
         self.web_acl = resource(self, "web-acl", "aws_wafv2_web_acl", name=name, scope="REGIONAL",

@@ -52,6 +52,13 @@ _MEMBER = re.compile(r"^(user|group|serviceAccount|domain):[^\s:]+$|^(principal|
 IAP_ACCESSOR_ROLE = "roles/iap.httpsResourceAccessor"
 # The API a project needs before IAP can be turned on (https://cloud.google.com/iap/docs/enabling-compute-howto).
 IAP_SERVICE = "iap.googleapis.com"
+# A backend service's timeout: for an Application Load Balancer's HTTP backends, how long the load balancer waits for the
+# whole response (streamed or not); default 30 s, 1 to 2,147,483,647 accepted, above 86,400 s (a day) not recommended:
+# Google's front ends restart for maintenance (https://cloud.google.com/load-balancing/docs/https#timeout-bes). Connection
+# draining, 0-3,600 s, holds a VM the autoscaler deletes until its requests finish
+# (https://cloud.google.com/load-balancing/docs/enabling-connection-draining).
+MAX_RESPONSE_TIMEOUT = 86_400
+MAX_DRAINING_SECONDS = 3600
 # The guide's HPA CPU target, for CPU-only serving groups (``InferenceEndpoint(cpu_target=...)``);
 # GPU serving scales on load-balancing utilization only (the module's docstring says why).
 CPU_TARGET = 0.7
@@ -173,6 +180,10 @@ class InferenceEndpoint(Construct):
             Google before any request reaches the nodes; left out, no caller authentication at the
             load balancer.
         cooldown_seconds: how long a new GPU replica takes to serve; default 300.
+        response_timeout_seconds: the backend service's ``timeout_sec``, how long the load balancer
+            waits for a whole response, streamed or not (1 to 86,400); and its connection draining
+            (at most 3,600 s), so a replica the autoscaler deletes finishes its responses first.
+            Default 30 (Google's): a longer generation is cut off with a 5xx.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, network: str, network_tags: Sequence[str],
@@ -180,10 +191,11 @@ class InferenceEndpoint(Construct):
                  domains: Sequence[str] = (), ssl_certificates: Sequence[str] = (), cpu_target: float | None = None,
                  lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
                  health_check: HealthCheck | None = None, security_policy: str | None = None, cooldown_seconds: int = 300,
-                 iap: IapAccess | None = None):
+                 iap: IapAccess | None = None, response_timeout_seconds: int = 30):
         super().__init__(scope, id)
         check_serving(name, instance_groups, domains, ssl_certificates, network_tags, min_replicas, max_replicas, requests_per_replica,
                       cpu_target, lb_utilization_target)
+        check_response_timeout(response_timeout_seconds)
         if health_check is None:
             health_check = HealthCheck(self, "health", project=project, name=f"{name}-health", port=port, path=health_check_path)
         port = health_check.port
@@ -195,7 +207,8 @@ class InferenceEndpoint(Construct):
                  description=f"Google front ends and health checks to the model server port {port}")
         self.backend = resource(
             self, "backend", "google_compute_backend_service", project=project, name=f"{name}-backend", protocol="HTTP", port_name="http",
-            load_balancing_scheme="EXTERNAL_MANAGED", timeout_sec=30, health_checks=[self.health_check_id],
+            load_balancing_scheme="EXTERNAL_MANAGED", timeout_sec=response_timeout_seconds,
+            connection_draining_timeout_sec=min(response_timeout_seconds, MAX_DRAINING_SECONDS), health_checks=[self.health_check_id],
             backend=[{"group": g, "balancing_mode": "RATE", "max_rate_per_instance": round(requests_per_replica, 2), "capacity_scaler": 1}
                      for g in instance_groups],
             log_config={"enable": True, "sample_rate": 1}, security_policy=security_policy,
@@ -240,6 +253,12 @@ def check_serving(name: str, instance_groups: Sequence[str], domains: Sequence[s
         raise ValueError(f"replicas must satisfy 1 <= min_replicas <= max_replicas, got {min_replicas} and {max_replicas}")
     if requests_per_replica <= 0 or cpu_target is not None and not 0 < cpu_target <= 1 or not 0 < lb_utilization_target <= 1:
         raise ValueError("requests_per_replica must be positive; cpu_target (when given) and lb_utilization_target between 0 and 1")
+
+
+def check_response_timeout(seconds: int) -> None:
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= MAX_RESPONSE_TIMEOUT:
+        raise ValueError(f"response_timeout_seconds must be a whole number of seconds from 1 to {MAX_RESPONSE_TIMEOUT:,} (a day; Google "
+                         f"recommends no longer backend service timeout), got {seconds!r}")
 
 
 def autoscaler(scope: Construct, *, project: str, name: str, region: str, target: str, min_replicas: int, max_replicas: int,

@@ -18,7 +18,8 @@ from typing import Any
 from aiinfra.cdk import Construct, Fn, TerraformOutput
 
 from aiinfra.constructs._tf import resource
-from aiinfra.constructs.gcp.inference_endpoint import HEALTH_CHECK_RANGES, IapAccess, autoscaler, check_serving, grant_iap
+from aiinfra.constructs.gcp.inference_endpoint import (HEALTH_CHECK_RANGES, MAX_DRAINING_SECONDS, IapAccess, autoscaler, check_response_timeout,
+                                                       check_serving, grant_iap)
 
 
 class InternalEndpoint(Construct):
@@ -49,16 +50,20 @@ class InternalEndpoint(Construct):
             ``InferenceEndpoint`` (IAP protects internal Application Load Balancers' backend
             services too, https://cloud.google.com/iap/docs/enabling-compute-howto); left out, any
             client in the VPC may call.
+        response_timeout_seconds: the backend service's ``timeout_sec`` and connection draining,
+            as ``InferenceEndpoint``'s; default 30.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, network: str, subnetwork: str, proxy_only_cidr: str,
                  network_tags: Sequence[str], instance_groups: Sequence[str], autoscale_group: str, min_replicas: int, max_replicas: int,
                  requests_per_replica: float, domains: Sequence[str] | str = (), ssl_certificates: Sequence[str] = (),
                  cpu_target: float | None = None, lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
-                 cooldown_seconds: int = 300, depends_on: Sequence[Any] = (), iap: IapAccess | None = None):
+                 cooldown_seconds: int = 300, depends_on: Sequence[Any] = (), iap: IapAccess | None = None,
+                 response_timeout_seconds: int = 30):
         super().__init__(scope, id)
         check_serving(name, instance_groups, domains, ssl_certificates, network_tags, min_replicas, max_replicas, requests_per_replica,
                       cpu_target, lb_utilization_target)
+        check_response_timeout(response_timeout_seconds)
         self.health_check = resource(self, "health", "google_compute_region_health_check", project=project, region=region,
                                      name=f"{name}-health", check_interval_sec=10, timeout_sec=5, healthy_threshold=2, unhealthy_threshold=3,
                                      http_health_check={"port": port, "request_path": health_check_path}, log_config={"enable": True})
@@ -68,7 +73,8 @@ class InternalEndpoint(Construct):
                  description=f"the internal load balancer's proxies and health checks to the model server port {port}")
         self.backend = resource(
             self, "backend", "google_compute_region_backend_service", project=project, region=region, name=f"{name}-backend",
-            protocol="HTTP", port_name="http", load_balancing_scheme="INTERNAL_MANAGED", timeout_sec=30,
+            protocol="HTTP", port_name="http", load_balancing_scheme="INTERNAL_MANAGED", timeout_sec=response_timeout_seconds,
+            connection_draining_timeout_sec=min(response_timeout_seconds, MAX_DRAINING_SECONDS),
             health_checks=[self.health_check.get_string_attribute("id")],
             backend=[{"group": g, "balancing_mode": "RATE", "max_rate_per_instance": round(requests_per_replica, 2), "capacity_scaler": 1}
                      for g in instance_groups],

@@ -1,6 +1,7 @@
 """Cloud Armor in front of an inference endpoint's backend service: a per-client rate limit sized
-from the workload's planned peak, a declared-body-size limit, and Google's preconfigured WAF rules
-(OWASP CRS 3.3), the same edge filtering ``aws.WebAcl`` gives the AWS endpoint."""
+as a share of the workload's planned peak, a declared-body-size limit, and Google's preconfigured
+WAF rules (OWASP CRS 3.3) refusing requests that carry no body and only previewing prompt bodies,
+the same edge filtering ``aws.WebAcl`` gives the AWS endpoint."""
 
 from __future__ import annotations
 
@@ -38,15 +39,29 @@ BODY_SIZE_PRIORITY = 1000
 # https://cloud.google.com/armor/docs/waf-rules#cves_and_other_vulnerabilities
 LOG4J_PRIORITY = 1500
 LOG4J_EXPRESSION = "evaluatePreconfiguredWaf('cve-canary')"
-WAF_PRIORITY = 2000  # then one rule per rule set: 2000, 2001, ...
+LOG4J_PREVIEW_PRIORITY = 1501
+WAF_PRIORITY = 2000  # then one deny rule per rule set: 2000, 2001, ...
+WAF_PREVIEW_PRIORITY = 3000  # and one preview rule per rule set: 3000, 3001, ...
 RATE_LIMIT_PRIORITY = 9000
+# Requests that carry a body (the prompt) to the model server. A preconfigured rule set reads the body with the URI, query
+# and headers at once, and Cloud Armor can exclude headers, cookies, query parameters and URIs from it but not the body
+# (a rule's preconfigured_waf_config.exclusion takes request_header, request_cookie, request_query_param and request_uri
+# only: google provider 6.x schema, tests/gcp_schema.py; https://cloud.google.com/armor/docs/rule-tuning), so each rule set is two rules:
+# deny for requests without a body, preview (logged as previewSecurityPolicy, not enforced, later rules still evaluated:
+# https://cloud.google.com/armor/docs/request-logging) for every request. A rule's expression takes at most five
+# subexpressions (https://cloud.google.com/armor/docs/rules-language-reference): three methods and the rule set are four.
+BODY_METHODS = ("POST", "PUT", "PATCH")
+NO_BODY = " && ".join(f"request.method != '{m}'" for m in BODY_METHODS)
+# One client address's default share of the planned peak (the planner's rules.RATE_LIMIT_CLIENT_SHARE): a tenth of the
+# largest group, so one client can neither drive scale-out to the maximum nor bill more than about a tenth of it.
+CLIENT_SHARE = 0.10
 
 
-def rate_limit(peak_requests_per_second: float, interval_sec: int) -> int:
-    """Requests one client IP may send in ``interval_sec``: the whole planned peak over the interval,
-    ``ceil(peak x interval)``, at least 1 (Cloud Armor's minimum)."""
+def rate_limit(client_requests_per_second: float, interval_sec: int) -> int:
+    """Requests one client IP may send in ``interval_sec``: its rate over the interval,
+    ``ceil(rate x interval)``, at least 1 (Cloud Armor's minimum)."""
     # round() first: 0.1 x 30 is 3.0000000000000004 in binary floating point, which is 3, not 4.
-    return max(1, math.ceil(round(peak_requests_per_second * interval_sec, 6)))
+    return max(1, math.ceil(round(client_requests_per_second * interval_sec, 6)))
 
 
 def body_size_expression(max_body_bytes: int) -> str:
@@ -74,15 +89,28 @@ class SecurityPolicy(Construct):
        declared one. Limits: a body sent without ``Content-Length`` (HTTP/1.1 chunked, HTTP/2
        without the header) is not judged, so the model server must still cap what it reads; a body
        longer than it declares is cut off by HTTP framing, not by Cloud Armor.
-    1b. ``1500``: deny(403) on the Log4j rule set (``cve-canary``, every signature).
+    1b. ``1500``: deny(403) on the Log4j rule set (``cve-canary``, every signature) for requests
+       that carry no body (methods other than ``BODY_METHODS``: POST, PUT, PATCH); ``1501`` the
+       same rule set in preview for every request.
     2. ``2000`` onward: one deny(403) rule per preconfigured WAF rule set (``waf_rules``) at
-       ``waf_sensitivity``. Default sensitivity 1, the highest-confidence signatures only: model
-       inputs are free text and code, which higher paranoia levels flag (a prompt quoting SQL).
+       ``waf_sensitivity``, for requests that carry no body; ``3000`` onward: the same rule sets
+       in preview for every request. Even at sensitivity 1 the SQL injection, XSS, LFI and RFI
+       signatures refuse ordinary prompts that quote SQL, HTML, paths or URLs, and a rule set
+       reads the body with the rest of the request (Cloud Armor excludes headers, cookies,
+       query parameters and URIs from a rule set, never the body). So a prompt is judged in
+       preview only: the match is logged (``previewSecurityPolicy``) and the request goes on,
+       as AWS's endpoint counts its body signatures; requests without a body (GET, HEAD,
+       DELETE, OPTIONS ...) are refused on a match. A POST's URI and query string are judged
+       in preview too (the model servers' inference routes take their input in the body).
+       ``body_inspection="deny"`` refuses body matches as before (every rule set deny for every
+       request). Default sensitivity 1, the highest-confidence signatures only.
     3. ``9000`` per-client rate: ``throttle`` keyed on the client IP, ``rate_limit =
-       ceil(peak_requests_per_second x interval_sec)`` per ``interval_sec``, over it deny(429).
-       One client may send the whole planned peak (a backend calling through one NAT address
-       does) but no more: e.g. a 40 req/s peak over the default 60 s allows 2,400 requests per IP
-       a minute. Throttle, not ``rate_based_ban``: a throttled client keeps being served at the
+       ceil(client_requests_per_second x interval_sec)`` per ``interval_sec``, over it deny(429).
+       The client's rate defaults to ``CLIENT_SHARE`` (10%) of ``peak_requests_per_second``:
+       never the whole peak, or one client could keep the largest group busy and drive scale-out
+       to it. E.g. a 40 req/s peak over the default 60 s allows 240 requests per IP a minute; a
+       caller that sends more from one address (a backend behind one NAT address) needs its own
+       rate, ``client_requests_per_second``. Throttle, not ``rate_based_ban``: a throttled client keeps being served at the
        limit instead of being shut out for a ban period, a ban's threshold stops at 10,000 (a
        250 req/s peak over 60 s needs 15,000), and a ban rule cannot be turned back into a
        throttle. It comes after the deny rules because its conform action is ``allow``: a request
@@ -106,6 +134,10 @@ class SecurityPolicy(Construct):
     Args:
         project: where the policy lives; name: its name (an RFC 1035 label).
         peak_requests_per_second: the workload's planned peak request rate (all clients together).
+        client_requests_per_second: what one client IP may send a second; default ``CLIENT_SHARE``
+            (10%) of the peak.
+        body_inspection: what a WAF match in a request body does: ``preview`` (default: logged, the
+            request goes on; prompts quote SQL, HTML and paths) or ``deny``.
         interval_sec: the rate rule's interval, one of 10, 30, 60, 120, 180, 240, 300, 600, 900,
             1200, 1800, 2700, 3600; default 60 (a client cannot spend minutes of budget in one burst).
         max_body_bytes: the largest declared request body; default 10 MiB (10,485,760 bytes).
@@ -117,7 +149,8 @@ class SecurityPolicy(Construct):
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, peak_requests_per_second: float,
                  interval_sec: int = DEFAULT_INTERVAL_SECONDS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 waf_rules: Sequence[str] = DEFAULT_WAF_RULES, waf_sensitivity: int = 1, verbose_logging: bool = False):
+                 waf_rules: Sequence[str] = DEFAULT_WAF_RULES, waf_sensitivity: int = 1, verbose_logging: bool = False,
+                 client_requests_per_second: float | None = None, body_inspection: str = "preview"):
         super().__init__(scope, id)
         problems = []
         try:
@@ -128,13 +161,22 @@ class SecurityPolicy(Construct):
                    and math.isfinite(peak_requests_per_second) and peak_requests_per_second > 0)
         if not peak_ok:
             problems.append(f"peak_requests_per_second must be a positive number, got {peak_requests_per_second!r}")
+        client_ok = client_requests_per_second is None or (
+            isinstance(client_requests_per_second, (int, float)) and not isinstance(client_requests_per_second, bool)
+            and math.isfinite(client_requests_per_second) and client_requests_per_second > 0)
+        if not client_ok:
+            problems.append(f"client_requests_per_second must be a positive number, got {client_requests_per_second!r}")
+        client = (client_requests_per_second if client_requests_per_second is not None
+                  else peak_requests_per_second * CLIENT_SHARE if peak_ok else None)
+        if body_inspection not in ("preview", "deny"):
+            problems.append(f"body_inspection must be 'preview' or 'deny', got {body_inspection!r}")
         if interval_sec not in INTERVALS_SECONDS:
             problems.append(f"interval_sec must be one of {', '.join(map(str, INTERVALS_SECONDS))}, got {interval_sec!r}")
-        elif peak_ok and rate_limit(peak_requests_per_second, interval_sec) > MAX_THROTTLE_COUNT:
-            fits = [i for i in INTERVALS_SECONDS if rate_limit(peak_requests_per_second, i) <= MAX_THROTTLE_COUNT]
+        elif client_ok and client is not None and rate_limit(client, interval_sec) > MAX_THROTTLE_COUNT:
+            fits = [i for i in INTERVALS_SECONDS if rate_limit(client, i) <= MAX_THROTTLE_COUNT]
             hint = f"use interval_sec {fits[-1]} or less" if fits else "no interval fits"
-            problems.append(f"a {peak_requests_per_second} req/s peak over {interval_sec} s is "
-                            f"{rate_limit(peak_requests_per_second, interval_sec):,} requests, above Cloud Armor's throttle maximum of "
+            problems.append(f"a {client:g} req/s client rate over {interval_sec} s is "
+                            f"{rate_limit(client, interval_sec):,} requests, above Cloud Armor's throttle maximum of "
                             f"{MAX_THROTTLE_COUNT:,}: {hint}")
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
             problems.append(f"max_body_bytes must be a whole number of bytes, at least 1, got {max_body_bytes!r}")
@@ -153,15 +195,25 @@ class SecurityPolicy(Construct):
 
         self.name = name
         self.interval_sec = interval_sec
-        self.rate_limit: int = rate_limit(peak_requests_per_second, interval_sec)
+        self.client_requests_per_second: float = client
+        self.rate_limit: int = rate_limit(client, interval_sec)
         self.body_size_expression: str = body_size_expression(max_body_bytes)
         self.waf_rules: tuple[str, ...] = tuple(rules)
         rule = [{"priority": BODY_SIZE_PRIORITY, "action": "deny(403)", "description": f"declared body over {max_body_bytes} bytes",
                  "match": {"expr": {"expression": self.body_size_expression}}}]
-        rule.append({"priority": LOG4J_PRIORITY, "action": "deny(403)", "description": "preconfigured WAF cve-canary (Log4j)",
-                     "match": {"expr": {"expression": LOG4J_EXPRESSION}}})
-        rule += [{"priority": WAF_PRIORITY + i, "action": "deny(403)", "description": f"preconfigured WAF {r}",
-                  "match": {"expr": {"expression": waf_expression(r, waf_sensitivity)}}} for i, r in enumerate(rules)]
+        preview = body_inspection == "preview"
+        self.body_inspection = body_inspection
+        # deny without a body (or always, body_inspection "deny"), preview with one (the prompt)
+        sets = [(LOG4J_PRIORITY, LOG4J_PREVIEW_PRIORITY, "cve-canary (Log4j)", LOG4J_EXPRESSION)]
+        sets += [(WAF_PRIORITY + i, WAF_PREVIEW_PRIORITY + i, r, waf_expression(r, waf_sensitivity)) for i, r in enumerate(rules)]
+        for deny_at, preview_at, what, expression in sorted(sets):
+            rule.append({"priority": deny_at, "action": "deny(403)",
+                         "description": f"preconfigured WAF {what}" + (", requests without a body" if preview else ""),
+                         "match": {"expr": {"expression": f"{NO_BODY} && {expression}" if preview else expression}}})
+        if preview:
+            rule += [{"priority": preview_at, "action": "deny(403)", "preview": True,
+                      "description": f"preconfigured WAF {what}, prompt bodies: logged, not enforced",
+                      "match": {"expr": {"expression": expression}}} for _, preview_at, what, expression in sorted(sets)]
         rule.append({"priority": RATE_LIMIT_PRIORITY, "action": "throttle",
                      "description": f"per client IP: {self.rate_limit} requests per {interval_sec} s",
                      "match": {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ["*"]}},
