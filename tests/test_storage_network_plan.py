@@ -236,3 +236,13 @@ def test_every_format_shows_the_network_lines_and_the_lifecycle(fake_catalog):
         assert f"network {n.item.replace('_', ' ')} (aws us-east-1 {n.target}): {n.reason}" in text
         assert f"| {n.target} | {n.item.replace('_', ' ')} | ${n.monthly_usd:,.2f} |" in md
     assert f"    lifecycle: {plan.storage[0].reason}" in text and "#### Network" in md and f"- aws: {plan.storage[0].reason}" in md
+
+
+def test_the_diagram_shows_the_buckets_tiered_by_access_in_every_region(fake_catalog):
+    from aiinfra.graph import _tier_lines
+
+    (s,) = plan_of(fake_catalog, TRAIN).storage
+    assert _tier_lines("aws", s)[1:] == ["warm: INTELLIGENT_TIERING", "cold: INTELLIGENT_TIERING after 90 d unread"]
+    # Other regions' buckets get the constructs' defaults: tiered by access too, never STANDARD_IA / GLACIER_IR by age.
+    assert _tier_lines("aws", None) == ["warm: INTELLIGENT_TIERING", "cold: INTELLIGENT_TIERING after 90 d unread"]
+    assert _tier_lines("gcp", None) == ["warm: AUTOCLASS", "cold: AUTOCLASS after 90 d unread"]

@@ -178,12 +178,13 @@ def _layout(spec: Spec, plan: Plan):
 
 
 def _tier_lines(cloud: str, storage: CloudStoragePlan | None) -> list[str]:
-    if storage is None:  # a region other than the cloud's primary: the constructs' default days
-        warm, cold = ("STANDARD_IA", "GLACIER_IR") if cloud == "aws" else ("NEARLINE", "COLDLINE")
-        return [f"warm: {warm} after 30 d", f"cold: {cold} after 90 d"]
+    live = "INTELLIGENT_TIERING" if cloud == "aws" else "AUTOCLASS"
+    if storage is None:  # a region other than the cloud's primary: the constructs' defaults (tiered by access)
+        return [f"warm: {live}", f"cold: {live} after 90 d unread"]
     lines = []
     for t in storage.tiers:
         where = f" after {t.transition_after_days} d" if t.transition_after_days else (" (node disks)" if t.tier == "hot" else "")
+        where += " unread" if t.storage_class == live and t.transition_after_days else ""
         lines.append(f"{t.tier}: {t.storage_class}{where}")
     return lines
 

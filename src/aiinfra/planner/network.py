@@ -79,7 +79,7 @@ def _pulls(cloud: str, mine: list[WorkloadPlan]) -> tuple[float, int]:
 
 def _nat(spec: Spec, cloud: str, region: str, mine: list[WorkloadPlan]) -> NetworkCostPlan:
     gb, starts = _pulls(cloud, mine)
-    pulled = (f"{starts:,} node starts a month pulling an image of {rules.IMAGE_PULL_GB:g} GB (an assumption) from outside "
+    pulled = (f"{starts:,} node start{'' if starts == 1 else 's'} a month pulling an image of {rules.IMAGE_PULL_GB:g} GB (an assumption) from outside "
               f"{'ECR' if cloud == 'aws' else 'Artifact Registry'}")
     if cloud == "aws":
         n = aws_nat_gateways(mine, spec.environment)
