@@ -110,6 +110,15 @@ def test_an_interrupted_refresh_resumes_where_it_stopped(aws, tmp_path):  # noqa
 
 def test_the_planner_places_shapes_only_in_zones_that_offer_them(aws, tmp_path):  # noqa: F811
     aws.page_size = 100
+    # A stale catalog that lists p4de.24xlarge in every us-east-1 zone; the account's offerings have it in two.
+    stale_dir = tmp_path / "stale"
+    stale_dir.mkdir()
+    every = "use1-az1 use1-az2 use1-az3 use1-az4 use1-az5 use1-az6"
+    lines = (Path(live.DATA_DIR) / "aws.csv").read_text().splitlines()
+    (stale_dir / "aws.csv").write_text("\n".join(
+        ",".join(c if i != 16 else every for i, c in enumerate(line.split(","))) if line.startswith("p4de.24xlarge,") and ",us-east-1," in line
+        else line for line in lines) + "\n")
+    (tmp_path / "aws.csv").write_text((stale_dir / "aws.csv").read_text())
     live.refresh("aws", ["us-east-1"], tmp_path)
     spec = tmp_path / "spec.yaml"
     spec.write_text("""project: zone-check
@@ -124,8 +133,8 @@ workload_inventory:
     training_frequency: weekly
 """)
     loaded = load_spec(spec)
-    stale = make_plan(loaded).workloads[0]
-    assert stale.instance_type == "p4de.24xlarge" and stale.zones == ["use1-az1", "use1-az2", "use1-az3", "use1-az4", "use1-az5", "use1-az6"]
+    stale = make_plan(loaded, load_catalog(("aws", "gcp"), stale_dir)).workloads[0]
+    assert stale.instance_type == "p4de.24xlarge" and stale.zones == every.split()
     fresh = make_plan(loaded, load_catalog(("aws", "gcp"), tmp_path)).workloads[0]
     assert fresh.instance_type == "p4de.24xlarge" and set(fresh.zones) <= {"use1-az4", "use1-az6"}
     # The same through the CLI and AIINFRA_CATALOG_DIR.

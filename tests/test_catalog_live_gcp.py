@@ -114,6 +114,10 @@ def test_missing_credentials_is_one_line(tmp_path):
                                                  "application-default login` or set GOOGLE_APPLICATION_CREDENTIALS")
 
 
+def report_date(text: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith("# generated: "))[len("# generated: "):][:10]
+
+
 def test_the_refresh_driver_writes_the_gcp_file_with_its_header(api, tmp_path):
     from aiinfra.catalog import _read, live, load_catalog
 
@@ -131,3 +135,8 @@ def test_the_refresh_driver_writes_the_gcp_file_with_its_header(api, tmp_path):
     assert said[0] == "[1/1] gcp us-central1: fetching"
     cat = load_catalog(("gcp",), tmp_path / "cat")
     assert any(o.instance_type == "g2-standard-8" and o.region == "us-central1" for o in cat.all)
+    # TPU slices are not Compute Engine machine types: kept from the previous catalog in the refreshed region, and said so.
+    assert rows[("v5litepod-8", "us-central1")]["gpu"] == "TPU-v5e"
+    assert not [r for r in report.removed if r.startswith("v5litepod")]
+    assert "not read by this refresh: v5litepod-1, v5litepod-4, v5litepod-8" in text
+    assert f"# prices_as_of: {report_date(text)}" in text

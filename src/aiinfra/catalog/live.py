@@ -158,8 +158,11 @@ def refresh(cloud: str, regions: list[str] | None, out_dir: Path | None, *, proj
         rows.extend(saved["rows"])
         report.missing.extend(saved["missing"])
     fetched = set(regions)
+    unread = getattr(fetcher, "unread_shapes", frozenset())
     kept = [r for r in previous if r["region"] not in fetched]  # regions not asked for stay as they were
-    old = {_key(r): r for r in previous if r["region"] in fetched}
+    kept_unread = [r for r in previous if r["region"] in fetched and r["instance_type"] in unread]  # shapes the refresh cannot read
+    kept += kept_unread
+    old = {_key(r): r for r in previous if r["region"] in fetched and r["instance_type"] not in unread}
     new = {_key(r): r for r in rows}
     report.removed = [f"{t} {r}: was {old[(t, r)]['on_demand_usd_hr'] or 'spot ' + old[(t, r)]['spot_usd_hr']} USD/h"
                       for t, r in sorted(set(old) - set(new))]
@@ -174,11 +177,14 @@ def refresh(cloud: str, regions: list[str] | None, out_dir: Path | None, *, proj
         f"# cloud: {cloud}",
         f"# schema_version: {SCHEMA_VERSION}",
         f"# generated: {started}",
+        f"# prices_as_of: {started[:10]}",
         *(f"# source: {s}" for s in fetcher.sources()),
         f"# source: api versions {', '.join(f'{k} {v}' for k, v in sorted(run.get('api_versions', fetcher.api_versions).items()))}",
         f"# source: aiinfra catalog refresh --cloud {cloud} --regions {' '.join(regions)}, started {started}",
         *(f"# choice: {c}" for c in fetcher.choices()),
-        *(f"# note: kept from the previous catalog ({base.name}): region {r}" for r in sorted({r['region'] for r in kept})),
+        *(f"# note: kept from the previous catalog ({base.name}): region {r}" for r in sorted({r['region'] for r in kept} - fetched)),
+        *([f"# note: kept from the previous catalog ({base.name}) in the refreshed regions, not read by this refresh: "
+           f"{', '.join(sorted({r['instance_type'] for r in kept_unread}))}"] if kept_unread else []),
         *(f"# removed: {x}" for x in report.removed),
         *(f"# moved: {x} (more than {share:.0%})" for x in report.moved),
         *(f"# missing: {m}" for m in report.missing),

@@ -66,6 +66,8 @@ def _usd(product: dict) -> float | None:
 
 
 class AwsFetcher:
+    unread_shapes: frozenset[str] = frozenset()  # every covered shape is read from the EC2 and Price List APIs
+
     cloud = "aws"
 
     def __init__(self, deadline: Deadline, progress: Callable[[str], None], session: boto3.Session | None = None):
