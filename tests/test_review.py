@@ -277,3 +277,29 @@ def test_checkov_findings_on_the_plans_when_it_is_installed(plans):
     assert r.returncode == 0, r.stderr
     lines = sections(r.stdout)["Findings"].split("- checkov:", 1)[1].splitlines()
     assert re.fullmatch(r"  - \d+ checks passed on 4 plans", lines[-1]) and int(lines[-1].split()[1]) > 50
+
+
+def test_the_synths_own_findings_whatever_else_sits_in_its_stack_folders(plans, tmp_path):
+    """What CI and users leave in the synth's stack folders (a variables file, Terraform's working
+    folder, a plan file) is not what the policy pack judged: the review still reports the synth's
+    results and the constructs' waivers, also with the output folder moved elsewhere and the review
+    run from another folder. A file the synth wrote that was changed is judged on the plans."""
+    work, cases = plans
+    spec, folder = cases["first"]
+    synth_out = tmp_path / "elsewhere" / "deeper" / "synth"
+    shutil.copytree(work / "synth-first", synth_out)
+    serving = synth_out / "stacks" / f"{PREFIX}recommendation-inference"
+    (serving / "terraform.tfvars").write_text('image = "nvcr.io/nvidia/tritonserver:24.08-py3"\n')
+    (serving / ".terraform" / "providers").mkdir(parents=True)
+    (serving / ".terraform" / "terraform.tfstate").write_text("{}")
+    (serving / "tfplan").write_bytes(b"PK\x03\x04 a saved plan")
+    (synth_out / "stacks" / f"{PREFIX}foundation" / "ci.auto.tfvars.json").write_text("{}")
+    r = run_review(spec, "--plans", folder, "--synth-out", synth_out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    findings = sections(r.stdout)["Findings"]
+    assert "- Policy pack: none" in findings and "judged on the plans' configuration" not in findings
+    assert "AIINFRA-AWS-009 acme-ml-production-aws-recommendation-inference/identity/unscoped-reads: suppressed (construct)" in findings
+    doc = serving / "cdk.tf.json"
+    doc.write_text(doc.read_text().replace('"min_size"', '"min_size" ', 1))
+    r = run_review(spec, "--plans", folder, "--synth-out", synth_out, cwd=tmp_path)
+    assert "judged on the plans' configuration" in sections(r.stdout)["Findings"]

@@ -142,7 +142,7 @@ def test_inference_stack_has_endpoint_autoscaler_and_alert_policies(gcp_out):
     assert latency["threshold_value"] == 200 and latency["aggregations"][0]["cross_series_reducer"] == "REDUCE_PERCENTILE_95"
     assert "https/backend_latencies" in latency["filter"]  # the backend's latency, not the client's round trip
     assert latency["duration"] == "120s" and policies["Model Inference Latency"]["severity"] == "CRITICAL"
-    assert policies["GPU Memory Exhaustion"]["notification_channels"][0].startswith("${data.terraform_remote_state.")
+    assert policies["GPU Memory Exhaustion"]["notification_channels"][0].startswith("${local.cross-stack-reference-input-")
     (uptime,) = resources(doc, "google_monitoring_uptime_check_config")
     assert uptime["monitored_resource"]["labels"]["host"] == "reco.acme-ml.example.com" and uptime["http_check"]["validate_ssl"] is True
 

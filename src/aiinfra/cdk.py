@@ -21,7 +21,7 @@ with one ``MixedCdkError`` naming both, instead of a crash inside jsii at synth.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiinfra.cdk_choice import CHOICES, CdkChoiceError, choose
@@ -37,8 +37,8 @@ OTHER = CHOICES[1 - CHOICES.index(NAME)]
 
 if TYPE_CHECKING:  # one set of names for type checkers; the classes are cdktn's when bound to it
     from cdktf import (App, Aspects, Fn, GcsBackend, IAspect, LocalBackend, S3Backend, TerraformDataSource,
-                       TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformResource,
-                       TerraformStack, TerraformVariable, Testing, Token)
+                       TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformRemoteState,
+                       TerraformResource, TerraformStack, TerraformVariable, Testing, Token)
 else:
     _cdk = importlib.import_module(NAME)
     App = _cdk.App
@@ -52,6 +52,7 @@ else:
     TerraformOutput = _cdk.TerraformOutput
     TerraformProvider = _cdk.TerraformProvider
     TerraformProviderGeneratorMetadata = _cdk.TerraformProviderGeneratorMetadata
+    TerraformRemoteState = _cdk.TerraformRemoteState
     TerraformResource = _cdk.TerraformResource
     TerraformStack = _cdk.TerraformStack
     TerraformVariable = _cdk.TerraformVariable
@@ -106,7 +107,7 @@ from constructs import Construct, IConstruct, IValidation  # noqa: E402
 
 __all__ = ["CHOICES", "NAME", "OTHER", "REASON", "App", "Aspects", "CdkChoiceError", "Construct", "Fn", "GcsBackend",
            "IAspect", "IConstruct", "IValidation", "LocalBackend", "MixedCdkError", "Op", "S3Backend",
-           "TerraformDataSource", "TerraformOutput", "TerraformProvider", "TerraformProviderGeneratorMetadata",
+           "TerraformDataSource", "TerraformOutput", "TerraformProvider", "TerraformProviderGeneratorMetadata", "TerraformRemoteState",
            "TARGET_VERSIONS", "TerraformResource", "TerraformStack", "TerraformVariable", "Testing", "Token", "check_scope", "cdk_of",
            "s3_backend"]
 
@@ -172,7 +173,7 @@ def check_object(obj: Any, what: str) -> None:
 TARGET_VERSIONS = {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"}
 
 
-def s3_backend(scope: Any, *, use_lockfile: bool = True, **config: Any) -> Any:
+def s3_backend(scope: Any, *, use_lockfile: bool = True, read_state: Callable[[Any, str, str], Any] | None = None, **config: Any) -> Any:
     """An ``S3Backend`` with S3-native state locking (Terraform 1.10+; ``use_lockfile``,
     https://developer.hashicorp.com/terraform/language/backend/s3#state-locking). cdktn types
     ``use_lockfile`` (its ``S3BackendConfig`` has it); cdktf 0.21 predates it, so there the
@@ -181,10 +182,24 @@ def s3_backend(scope: Any, *, use_lockfile: bool = True, **config: Any) -> Any:
     also record itself in ``//.metadata.overrides``, which the cdktn stack does not have). On
     cdktn the app must target Terraform >= 1.10 (``App(context={"targetVersions":
     TARGET_VERSIONS})`` or cdktf.json's ``targetVersions``), else cdktn's own validation fails
-    the synth, as it should."""
+    the synth, as it should.
+
+    ``read_state(scope, name, from_stack)``: the remote-state data source another stack reads
+    this one's outputs through (default: the CDK's own ``terraform_remote_state``)."""
     if NAME == "cdktn":
-        return S3Backend(scope, use_lockfile=use_lockfile, **config)
-    return _LockingS3Backend(scope, use_lockfile, **config)
+        if read_state is None:
+            return S3Backend(scope, use_lockfile=use_lockfile, **config)
+        return _ReadingS3Backend(scope, read_state, use_lockfile=use_lockfile, **config)
+    return _LockingS3Backend(scope, use_lockfile, read_state, **config)
+
+
+class _ReadingS3Backend(S3Backend):  # type: ignore[misc, valid-type]
+    def __init__(self, scope: Any, read_state: Callable[[Any, str, str], Any], **config: Any) -> None:
+        super().__init__(scope, **config)
+        self._read_state = read_state
+
+    def get_remote_state_data_source(self, scope: Any, name: str, from_stack: str) -> Any:
+        return self._read_state(scope, name, from_stack)
 
 
 if NAME == "cdktf":
@@ -195,10 +210,12 @@ if NAME == "cdktf":
         S3Backend passes all its props there; reads take no lock, so the key changes nothing but
         keeps the two CDKs' stacks the same file)."""
 
-        def __init__(self, scope: Any, use_lockfile: bool, **config: Any) -> None:
+        def __init__(self, scope: Any, use_lockfile: bool, read_state: Callable[[Any, str, str], Any] | None = None,
+                     **config: Any) -> None:
             super().__init__(scope, **config)
             self._config = config
             self._use_lockfile = use_lockfile
+            self._read_state = read_state
 
         def _synthesize_attributes(self) -> Mapping[str, Any]:
             return {**super()._synthesize_attributes(), "use_lockfile": self._use_lockfile}
@@ -207,6 +224,8 @@ if NAME == "cdktf":
             return {**super()._synthesize_hcl_attributes(), "use_lockfile": self._use_lockfile}
 
         def get_remote_state_data_source(self, scope: Any, name: str, _from_stack: str) -> Any:
+            if self._read_state is not None:
+                return self._read_state(scope, name, _from_stack)
             # as cdktf's own: its props, the reading stack's workspace
             return _LockingRemoteStateS3(scope, name, self._use_lockfile,
                                          **{**self._config, "workspace": "${terraform.workspace}"})

@@ -392,7 +392,8 @@ def _synth_notes(spec: Spec, plan: Plan, synth_out: Path | None) -> list[str] | 
 
     if not (synth_out / s.CACHE_FILE).exists():
         return None
-    found = s.reuse(synth_out, s.cache_key(spec, plan, s.state_dir_for(synth_out)))
+    # The stacks it wrote, whatever else sits in their folders (variables files, plan files, .terraform/).
+    found = s.reuse(synth_out, s.cache_key(spec, plan, s.state_dir_for(plan)), extra_files=True)
     return None if found is None else found[1]
 
 

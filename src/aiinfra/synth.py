@@ -64,10 +64,11 @@ def precheck(spec: Spec, plan: Plan) -> list[Problem]:
     return problems
 
 
-def state_dir_for(out_dir: Path, cwd: Path | None = None) -> str:
-    """Local state lives in the directory synth runs from, named relative to each stack's folder."""
-    stack_dir = (out_dir / "stacks" / "x").resolve()
-    return os.path.relpath((cwd or Path.cwd()).resolve(), stack_dir)
+def state_dir_for(plan: Plan) -> str:
+    """Where local Terraform state lives: the spec's folder, absolute, whatever folder synth runs
+    from and wherever its output goes (``aiinfra.stacks.state`` says why); the working directory
+    when the plan was made from no file."""
+    return str(Path(plan.spec_path).resolve().parent) if plan.spec_path else str(Path.cwd().resolve())
 
 
 CACHE_FILE = ".aiinfra-synth.json"  # in the output folder: what it was made from, and its files' hashes
@@ -115,12 +116,18 @@ def _files(out_dir: Path) -> dict[str, str]:
             if p.is_file() and p.name != CACHE_FILE and not _terraform_work(p.relative_to(out_dir).parts)}
 
 
-def reuse(out_dir: Path, key: str) -> tuple[list[str], list[str]] | None:
+def reuse(out_dir: Path, key: str, extra_files: bool = False) -> tuple[list[str], list[str]] | None:
     """(names, notes) of the earlier synth in ``out_dir`` if it was made from ``key`` and no file
-    in it has changed since; else None."""
+    in it has changed since; else None. ``extra_files``: files the synth did not write (a
+    ``terraform.tfvars``, a plan file, anything a user or CI put in a stack's folder) do not count,
+    only that every file it wrote is there as it wrote it (``aiinfra review``)."""
     try:
         record = json.loads((out_dir / CACHE_FILE).read_text())
-        if record.get("key") != key or record.get("files") != _files(out_dir):
+        files = _files(out_dir)
+        written = record.get("files")
+        if record.get("key") != key or not isinstance(written, dict):
+            return None
+        if written != files and not (extra_files and all(files.get(name) == digest for name, digest in written.items())):
             return None
         return list(record["names"]), list(record["notes"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -143,7 +150,7 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
         raise SpecError(problems)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    state_dir = state_dir_for(out_dir)
+    state_dir = state_dir_for(plan)
     key = cache_key(spec, plan, state_dir)
     if not force:
         found = reuse(out_dir, key)

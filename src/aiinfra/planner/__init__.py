@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from aiinfra.catalog import Catalog, load_catalog
-from aiinfra.planner.checks import check_accelerator_platform, check_images, check_partial_regions, check_performance, check_quotas
+from aiinfra.planner.checks import (check_accelerator_platform, check_images, check_partial_regions, check_performance, check_quotas,
+                                    check_state)
 from aiinfra.planner.compute import WorkloadPlanner
 from aiinfra.planner.model import Finding, Plan, SecurityExceptionPlan, Totals, WorkloadPlan
 from aiinfra.planner.storage import plan_storage
@@ -32,6 +33,7 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     check_images(spec, workloads, add)
     check_accelerator_platform(spec, workloads, add)
     check_partial_regions(spec, catalog, workloads, add)
+    check_state(spec, workloads, add)
 
     from aiinfra.planner.security import plan_security
 

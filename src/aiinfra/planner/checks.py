@@ -135,3 +135,31 @@ def check_partial_regions(spec: Spec, catalog, plans: list[WorkloadPlan], add: A
         add("warning", f"workload_inventory[{index[p.name]}].region" if spec.workload_inventory[index[p.name]].region else f"clouds.{p.cloud}.region",
             f"the bundled catalog lists only its large accelerator shapes in {p.cloud} {p.region} (smaller GPU and CPU shapes are listed in "
             f"{', '.join(full)}): a cheaper shape may exist there; `aiinfra catalog refresh --cloud {p.cloud} --regions {p.region}` lists every shape the region offers")
+
+
+def check_state(spec: Spec, plans: list[WorkloadPlan], add: Add) -> None:
+    """Production with Terraform state in local files (no ``state:`` for a cloud it deploys to) is a
+    warning naming the remote backend to set: local state has no locking (two applies at once
+    corrupt it), sits unencrypted on one machine's disk, and holds every secret a stack handles in
+    clear (the OIDC client secret among them). S3 state is written encrypted with the spec's KMS key
+    and locked with S3-native lock files (``use_lockfile``, Terraform 1.10+:
+    https://developer.hashicorp.com/terraform/language/backend/s3#state-locking); GCS state with
+    the spec's Cloud KMS key, and GCS locks it itself
+    (https://developer.hashicorp.com/terraform/language/backend/gcs: "This backend supports state locking")."""
+    if spec.environment != "production":
+        return
+    clouds = {p.cloud for p in plans}
+    state = spec.state
+    if "aws" in clouds and (state is None or state.aws is None):
+        add("warning", "state.aws" if state else "state",
+            "production keeps the AWS stacks' Terraform state in local files beside the spec: no locking, no encryption, one "
+            "machine's copy, secrets in clear; set state: {aws: {bucket: <state bucket>, region: <its region>, kms_key_id: <KMS key ARN>}} "
+            "(S3, encrypted with that key, S3-native locking)")
+    elif "aws" in clouds and state is not None and state.aws is not None and not state.aws.kms_key_id:
+        add("warning", "state.aws.kms_key_id", "production state in S3 is encrypted with S3's own key; set kms_key_id to a KMS key ARN "
+            "you control (who may decrypt the state, with its secrets, is then the key's policy)")
+    if "gcp" in clouds and (state is None or state.gcp is None):
+        add("warning", "state.gcp" if state else "state",
+            "production keeps the GCP stacks' Terraform state in local files beside the spec: no locking, no encryption, one "
+            "machine's copy, secrets in clear; set state: {gcp: {bucket: <state bucket>, kms_encryption_key: "
+            "projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>}} (GCS, written with that Cloud KMS key, locked by GCS)")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from aiinfra.cdk import TARGET_VERSIONS, App, TerraformStack
 
 from aiinfra.planner.model import Plan
@@ -9,21 +12,22 @@ from aiinfra.planner.security import requirements
 from aiinfra.policy.aspect import PolicyAspect, require
 from aiinfra.policy.pack import Suppression
 from aiinfra.spec.models import Spec
+from aiinfra.stacks.state import STATE_DIR_CONTEXT
 
 
-def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str = "../../..",
+def build_app(spec: Spec, plan: Plan, outdir: str | None = None, state_dir: str | None = None,
               clouds: tuple[str, ...] = ("aws", "gcp")) -> tuple[App, list[str], list[str], "PolicyAspect"]:
     """The cdktf (or cdktn) app for a plan: (app, stack names, notes for the user, the policy pack that
     judges every stack; ``policy.check_output(outdir)`` after ``app.synth()``).
 
-    ``state_dir``: where local Terraform state goes, relative to each stack's folder.
+    ``state_dir``: the folder local Terraform state goes to, absolute (default: the working directory).
     ``clouds``: build only these clouds' stacks (each cloud's stacks reference only each other,
     so clouds can be synthesized in separate processes).
     """
     from aiinfra.stacks.aws import add_aws_stacks
     from aiinfra.stacks.gcp import add_gcp_stacks
 
-    context = {"aiinfra:state_dir": state_dir, "targetVersions": TARGET_VERSIONS}
+    context = {STATE_DIR_CONTEXT: str(Path(state_dir or os.getcwd()).resolve()), "targetVersions": TARGET_VERSIONS}
     app = App(outdir=outdir, context=context) if outdir else App(context=context)
     aws_names, aws_notes = add_aws_stacks(app, spec, plan) if "aws" in clouds else ([], [])
     gcp_names, gcp_notes = add_gcp_stacks(app, spec, plan) if "gcp" in clouds else ([], [])

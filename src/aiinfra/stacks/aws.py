@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import re
 
-from aiinfra.cdk import App, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable, s3_backend
+from aiinfra.cdk import App, TerraformOutput, TerraformStack, TerraformVariable
 
 from aiinfra.boot import aws_user_data_gzip
 from aiinfra.boot.workload import signing_key_arns, spec_workload
@@ -28,6 +29,7 @@ from aiinfra.planner.security import (api_authentication, bearer_tokens, client_
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
+from aiinfra.stacks.state import STATE_DIR_CONTEXT, aws_backend
 from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, if_image, image_input,
                                   log_retention_days, with_image)
 
@@ -41,14 +43,7 @@ ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 
 
 def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
-    state = spec.state.aws if spec.state else None
-    if state is None:
-        # Relative to the stack's folder (``<out>/stacks/<name>``): state lives beside the spec,
-        # outside the output folder that every synth replaces.
-        LocalBackend(stack, path=f"{state_dir}/terraform.{name}.tfstate")
-        return
-    s3_backend(stack, bucket=state.bucket, key=f"aiinfra/{name}/terraform.tfstate", region=state.region or spec.clouds.aws.region,
-               encrypt=True, kms_key_id=state.kms_key_id, use_lockfile=True)  # S3-native state locking (Terraform 1.10+)
+    aws_backend(stack, spec.state.aws if spec.state else None, spec.clouds.aws.region, name, state_dir)
 
 
 def _tags(spec: Spec, part: str) -> dict[str, str]:
@@ -59,7 +54,7 @@ def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
     name = stack_name(spec.project, spec.environment, "aws", part)
     stack = TerraformStack(app, name)
     AwsProvider(stack, "aws", region=region, default_tags=_tags(spec, part))
-    _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
+    _backend(stack, spec, name, app.node.try_get_context(STATE_DIR_CONTEXT) or os.getcwd())
     return stack
 
 

@@ -6,8 +6,9 @@ cross-stack references so a pull request's plan touches only what changed."""
 from __future__ import annotations
 
 import math
+import os
 
-from aiinfra.cdk import App, GcsBackend, LocalBackend, TerraformOutput, TerraformStack, TerraformVariable
+from aiinfra.cdk import App, TerraformOutput, TerraformStack, TerraformVariable
 
 from aiinfra.boot import gcp_metadata
 from aiinfra.boot.workload import signing_key_ids, spec_workload
@@ -33,6 +34,7 @@ from aiinfra.policy.aspect import suppress
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
+from aiinfra.stacks.state import STATE_DIR_CONTEXT, gcp_backend
 from aiinfra.stacks.nodes import BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input, with_image
 
 WORKLOAD_LABEL = "aiinfra-workload"
@@ -42,11 +44,7 @@ COMPUTE_SCOPE = "https://www.googleapis.com/auth/compute"
 
 
 def _backend(stack: TerraformStack, spec: Spec, name: str, state_dir: str) -> None:
-    state = spec.state.gcp if spec.state else None
-    if state is None:
-        LocalBackend(stack, path=f"{state_dir}/terraform.{name}.tfstate")
-        return
-    GcsBackend(stack, bucket=state.bucket, prefix=f"aiinfra/{name}", kms_encryption_key=state.kms_encryption_key)
+    gcp_backend(stack, spec.state.gcp if spec.state else None, name, state_dir)
 
 
 def _labels(spec: Spec, part: str) -> dict[str, str]:
@@ -60,7 +58,7 @@ def _stack(app: App, spec: Spec, region: str, part: str, quota_project: bool = F
     # https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/billing_budget
     quota = {"user_project_override": True, "billing_project": spec.clouds.gcp.project} if quota_project else {}
     GoogleProvider(stack, "google", project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part), **quota)
-    _backend(stack, spec, name, app.node.try_get_context("aiinfra:state_dir") or "../../..")
+    _backend(stack, spec, name, app.node.try_get_context(STATE_DIR_CONTEXT) or os.getcwd())
     return stack
 
 

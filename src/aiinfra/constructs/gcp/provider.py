@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
+
+import jsii
+
 from typing import Any
 
 from aiinfra.cdk import Construct, TerraformProvider, check_scope
@@ -30,9 +34,20 @@ class GoogleProvider(TerraformProvider):
     def __init__(self, scope: Construct, id: str = "google", *, project: str | None = None, region: str | None = None,
                  alias: str | None = None, default_labels: dict[str, str] | None = None, **arguments: Any):
         check_scope(scope)
+        self._alias = alias
         super().__init__(scope, id, terraform_resource_type=GOOGLE.name, terraform_generator_metadata=_meta(GOOGLE.name),
                          terraform_provider_source=GOOGLE.source)
-        if alias is not None:
-            self.alias = alias
         _apply(self, {"project": project, "region": region, "default_labels": dict(default_labels) if default_labels else None,
                       **arguments})
+
+    # cdktf's TerraformProvider keeps no alias (its getter returns undefined and its setter drops the
+    # value: the prebuilt bindings override both), so the alias is this class's: the provider block
+    # carries it and ``fqn`` (what a resource's ``provider`` names) is ``<type>.<alias>``.
+    @builtins.property
+    @jsii.member(jsii_name="alias")
+    def alias(self) -> str | None:
+        return getattr(self, "_alias", None)
+
+    @alias.setter
+    def alias(self, value: str | None) -> None:
+        self._alias = value
