@@ -10,7 +10,8 @@ under test runs the real boto3 client: request signing, retries, pagination, err
 
 Faults, per test: ``throttle[n]`` answers ThrottlingException n times before answering;
 ``down`` regions answer 503; ``down_after[op] = n`` answers n calls of op, then 503 for good; ``expired`` answers ExpiredTokenException; ``drop_fields`` removes
-keys from every Quota answered. ``requests`` records (operation, region, body) of each call.
+keys from every Quota answered; ``fail[op] = (status, content_type, body)`` answers every call of op so, raw (an HTML
+500 page from a proxy, an AccessDeniedException). ``requests`` records (operation, region, body) of each call.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class AwsApiServer:
         self.down: set[str] = set()
         self.expired = False
         self.drop_fields: tuple[str, ...] = ()
+        self.fail: dict[str, tuple[int, str, str]] = {}
         self.requests: list[tuple[str, str, dict]] = []
         self._server: ThreadingHTTPServer | None = None
 
@@ -58,9 +60,13 @@ class AwsApiServer:
                 m = re.search(r"Credential=[^/]+/\d+/([a-z0-9-]+)/", self.headers.get("Authorization", ""))
                 region = m.group(1) if m else ""
                 status, answer = server.answer(target.split(".")[-1], region, body)
-                data = json.dumps(answer).encode()
+                ctype = "application/x-amz-json-1.1"
+                if isinstance(answer, tuple):  # a raw answer (fail)
+                    ctype, data = answer[0], answer[1].encode()
+                else:
+                    data = json.dumps(answer).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("x-amzn-RequestId", "aiinfra-test-0000")
                 self.end_headers()
@@ -88,8 +94,11 @@ class AwsApiServer:
 
     # -- answers
 
-    def answer(self, op: str, region: str, body: dict) -> tuple[int, dict]:
+    def answer(self, op: str, region: str, body: dict) -> tuple[int, dict | tuple[str, str]]:
         self.requests.append((op, region, body))
+        if op in self.fail:
+            status, ctype, raw = self.fail[op]
+            return status, (ctype, raw)
         if self.expired:
             return 400, {"__type": "ExpiredTokenException", "message": "The security token included in the request is expired"}
         if op in self.down_after:

@@ -118,9 +118,11 @@ class GcpApiServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 status, payload = server.answer(self.command, self.path, dict(self.headers), body)
-                data = json.dumps(payload).encode()
+                # A str body is sent as it is, as HTML (what a proxy or load balancer in the way answers).
+                raw = isinstance(payload, str)
+                data = payload.encode() if raw else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Type", "text/html; charset=UTF-8" if raw else "application/json; charset=UTF-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -183,7 +185,8 @@ class GcpApiServer:
 
     def override(self, path: str, status: int = 200, body: Any = None, times: int | None = None) -> None:
         """Answer ``path`` with ``status`` / ``body`` (``times`` times, then the next override or the
-        recording; None: always). Overrides of one path are served in the order they were added."""
+        recording; None: always). Overrides of one path are served in the order they were added. A
+        ``str`` body goes out as an HTML page, not an API error."""
         with self._lock:
             self.overrides.setdefault(path, []).append(Override(status, body, times))
 

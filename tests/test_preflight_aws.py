@@ -177,16 +177,60 @@ def test_throttling_is_retried_with_backoff_then_answers(aws):
     assert first[:3] == [first[0]] * 3  # the same call, twice throttled, then answered
 
 
-def test_one_region_down_is_an_error_row_and_the_others_are_still_checked(aws):
+def test_one_regions_service_quotas_down_costs_its_quota_checks_only(aws):
     aws.down.add("us-west-2")
     need = NodeNeed("server", "g6.xlarge", ("usw2-az1",), 4, 1, "", 1, 0, 2, 0, 0, 0, "")
     east = region_needs(make_plan(load_spec(AWS_ONLY)))
     rows = checks(east + [RegionNeeds("aws", "us-west-2", [need], nat_gateways=1)])
-    down = [r for r in rows if r.region == "us-west-2" and r.verdict == "error"]
-    assert len(down) == 1 and "servicequotas:GetServiceQuota" in down[0].current and "us-west-2" in down[0].current
+    west = [r for r in rows if r.region == "us-west-2"]
+    down = [r for r in west if r.verdict == "error"]
+    assert {r.check for r in down} >= {"Running On-Demand G and VT instances (L-DB2E81BA)", "EC2-VPC Elastic IPs (L-0263D0A3)"}
+    assert all(r.api == "servicequotas:GetServiceQuota" and r.current.startswith("HTTP 503 ServiceUnavailableException: Service Unavailable")
+               for r in down), down
+    assert [(r.check, r.verdict) for r in west if r.api == "ec2:DescribeInstanceTypeOfferings"] == [("g6.xlarge offered in usw2-az1", "ok")]
     assert any(r.region == "us-east-1" and "L-417A185B" in r.check and r.verdict == "ok" for r in rows)
     from aiinfra.preflight.run import exit_code
     assert exit_code(rows) == 2
+
+
+PROXY_500 = ("<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title><style>body {font: 13px}</style></head>\n"
+             "<body><h1>Internal Server Error</h1>\n<p>The server encountered an internal error &amp; could not complete your request.</p>"
+             "</body></html>\n")
+
+
+def test_a_500_on_service_quotas_costs_only_the_quota_checks_one_line_each(aws):
+    aws.fail["GetServiceQuota"] = (500, "text/html", PROXY_500)
+    r = run_cli({}, str(AWS_ONLY), "--format", "json")
+    assert r.returncode == 2, r.stdout + r.stderr
+    rows = json.loads(r.stdout)["checks"]
+    offered = [c for c in rows if c["api"] == "ec2:DescribeInstanceTypeOfferings"]
+    assert offered and {c["verdict"] for c in offered} == {"ok"}  # what EC2 answered is shown
+    errors = [c for c in rows if c["verdict"] == "error"]
+    assert {c["check"] for c in errors} >= {"Running On-Demand P instances (L-417A185B)", "Running On-Demand G and VT instances (L-DB2E81BA)",
+                                            "EC2-VPC Elastic IPs (L-0263D0A3)", "VPCs per Region (L-F678F1CE)"}
+    assert all(c["api"] == "servicequotas:GetServiceQuota" for c in errors)
+    assert errors[0]["current"] == ("HTTP 500: 500 Internal Server Error Internal Server Error The server encountered an internal error & "
+                                    "could not complete your request. (after retries)")
+    assert not any("<" in c["current"] or "\n" in c["current"] or "font:" in c["current"] for c in rows)
+    # Retried (botocore's standard mode) once, then not asked again for the region's other quotas.
+    asked = aws.calls("GetServiceQuota", "us-east-1")
+    assert len(asked) >= 2 and len({b["QuotaCode"] for b in asked}) == 1 and not aws.calls("GetAWSDefaultServiceQuota")
+    text = run_cli({}, str(AWS_ONLY))
+    assert text.returncode == 2 and "<" not in text.stdout and "ERROR" in text.stdout and "ok" in text.stdout
+
+
+def test_access_denied_on_service_quotas_costs_only_the_quota_checks_and_names_the_permission(aws):
+    aws.fail["GetServiceQuota"] = (400, "application/x-amz-json-1.1", json.dumps({
+        "__type": "AccessDeniedException",
+        "message": "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: servicequotas:GetServiceQuota"}))
+    _plan, needs = plan_needs()
+    rows = checks(needs)
+    (p,) = by_check(rows, "L-417A185B")
+    assert p.verdict == "error" and p.current == ("HTTP 400 AccessDeniedException: User: arn:aws:iam::123456789012:user/ci is not "
+                                                  "authorized to perform: servicequotas:GetServiceQuota")
+    assert p.fix.startswith("grant servicequotas:GetServiceQuota to these credentials")
+    assert {r.verdict for r in rows if r.api == "ec2:DescribeInstanceTypeOfferings"} == {"ok"}
+    assert len(aws.calls("GetServiceQuota")) == 1  # refused once: not asked again
 
 
 def test_a_quota_answered_without_its_value_is_a_warning_not_a_crash(aws):

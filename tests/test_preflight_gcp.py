@@ -150,14 +150,36 @@ def test_throttling_is_retried(api):
     assert len(api.requests_to(UC1)) == 3
 
 
-def test_one_region_down_is_an_error_row_and_the_others_are_checked(api):
+def test_one_regions_quota_api_down_costs_its_quota_checks_and_the_others_are_checked(api):
     api.override(UE1, status=503)
     rows = run(region("us-east1", node(zones=("us-east1-b",))), region("us-central1", node()))
-    down = [r for r in rows if r.region == "us-east1"]
-    assert len(down) == 1 and down[0].verdict == "error"
-    assert down[0].api == "compute.regions.get" and "did not answer in us-east1 after retries (503" in down[0].current
+    east = [r for r in rows if r.region == "us-east1"]
+    down = [r for r in east if r.verdict == "error"]
+    assert {r.check for r in down} >= {"CPUS", "NVIDIA_T4_GPUS"} and {r.api for r in down} == {"compute.regions.get"}
+    assert down[0].current == "HTTP 503 backendError: The service is currently unavailable. (after retries)"
+    assert [r.api for r in east if r.verdict != "error"] == ["compute.machineTypes.get", "compute.acceleratorTypes.get"]  # still asked
     assert len(api.requests_to(UE1)) >= 2  # retried before giving up
     assert {r.verdict for r in rows if r.region == "us-central1"} == {"ok"}
+
+
+PROXY_500 = ("<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error 500 (Server Error)!!1</title>\n<style>*{margin:0}</style>"
+             "<p><b>500.</b> <ins>That's an error.</ins>\n<p>There was an error. Please try again later. <ins>That's all we know.</ins>")
+
+
+def test_a_500_page_on_regions_get_costs_only_the_quota_checks_one_line_each(api):
+    api.override(UC1, status=500, body=PROXY_500)
+    rows = run(region("us-central1", node()))
+    got = by_check(rows)
+    for z in ("us-central1-a", "us-central1-b"):  # what machineTypes / acceleratorTypes answered is shown
+        assert got[("us-central1", f"n1-standard-8 offered in {z}")].verdict == "ok"
+        assert got[("us-central1", f"nvidia-tesla-t4 offered in {z}")].verdict == "ok"
+    errors = [r for r in rows if r.verdict == "error"]
+    assert {r.check for r in errors} == {"CPUS", "NVIDIA_T4_GPUS", "SSD_TOTAL_GB", "IN_USE_ADDRESSES"}
+    assert errors[0].current == ("HTTP 500: Error 500 (Server Error)!!1 500. That's an error. There was an error. Please try again later. "
+                                 "That's all we know. (after retries)")
+    assert not any("<" in r.current or "\n" in r.current or "margin" in r.current for r in rows)
+    from aiinfra.preflight.run import exit_code
+    assert exit_code(rows) == 2
 
 
 def test_connection_refused_is_an_error_row(api, monkeypatch):
@@ -225,21 +247,24 @@ def test_refused_credentials_is_one_line(api, tmp_path, monkeypatch):
                           "authentication credentials")
 
 
-def test_forbidden_names_the_permission_and_role(api):
+def test_forbidden_costs_that_apis_checks_and_names_the_permission_and_role(api):
     api.override(UC1, status=403)
-    with pytest.raises(PreflightError) as exc:
-        run(region("us-central1", node()))
-    msg = str(exc.value)
-    assert "\n" not in msg
-    assert msg.startswith("preflight: compute.regions.get in us-central1 is not allowed for these credentials (403: Required "
-                          "'compute.regions.get' permission")
-    assert f"gcloud projects add-iam-policy-binding {PROJECT} " in msg and "--role=roles/compute.viewer" in msg
+    rows = run(region("us-central1", node()))
+    errors = [r for r in rows if r.verdict == "error"]
+    assert errors and {r.api for r in errors} == {"compute.regions.get"}
+    assert errors[0].current == "HTTP 403 forbidden: Required 'compute.regions.get' permission for 'projects/aiinfra-test/regions/us-central1'"
+    assert f"gcloud projects add-iam-policy-binding {PROJECT} " in errors[0].fix and "--role=roles/compute.viewer" in errors[0].fix
+    assert {r.verdict for r in rows if r.api != "compute.regions.get"} == {"ok"}
+    assert len(api.requests_to(UC1)) == 1  # refused: not asked again
 
 
-def test_forbidden_on_machine_types_names_that_permission(api):
+def test_forbidden_on_machine_types_costs_that_zones_offering_check(api):
     api.override(f"/compute/v1/projects/{PROJECT}/zones/us-central1-a/machineTypes/n1-standard-8", status=403)
-    with pytest.raises(PreflightError, match=r"compute\.machineTypes\.get in us-central1-a is not allowed .*roles/compute\.viewer"):
-        run(region("us-central1", node()))
+    got = by_check(run(region("us-central1", node())))
+    refused = got[("us-central1", "n1-standard-8 offered in us-central1-a")]
+    assert refused.verdict == "error" and refused.api == "compute.machineTypes.get" and "roles/compute.viewer" in refused.fix
+    assert got[("us-central1", "n1-standard-8 offered in us-central1-b")].verdict == "ok"
+    assert got[("us-central1", "CPUS")].verdict == "ok"
 
 
 def test_reservation_that_matches(api):

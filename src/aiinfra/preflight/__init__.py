@@ -9,6 +9,8 @@ checked, the current value, the need, a verdict and, for a failure, the fix.
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -87,6 +89,32 @@ def nearest_regions(region: str, candidates: list[str]) -> list[str]:
 class RegionDown(Exception):
     """A region's API did not answer (after the retries): its checks become one ``error`` row and
     the other regions are still checked."""
+
+
+class ApiFailed(RegionDown):
+    """One API of a region failed after its retries (a 5xx, throttling) or refused these credentials
+    (AccessDenied, 403): only the checks that read it become ``error`` rows; the region's other APIs
+    are still asked. ``line`` is one line: the status and the API's own error code and message."""
+
+    def __init__(self, api: str, where: str, line: str, fix: str = ""):
+        self.api, self.where, self.line, self.fix = api, where, line, fix
+        super().__init__(f"{api} failed in {where}: {line}")
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """An API's error message as one line: markup out (a proxy's HTML error page keeps its words),
+    whitespace collapsed, cut at ``limit`` characters."""
+    text = " ".join(html.unescape(_TAG.sub(" ", str(text))).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def error_rows(cloud: str, region: str, checks: list[tuple[str, str]], exc: ApiFailed) -> list[Check]:
+    """What ``exc``'s API would have answered: one ``error`` row per (check, need) it costs."""
+    fix = exc.fix or "rerun when the API answers; the checks that do not need it were made"
+    return [Check(cloud, region, check, exc.line, need, "error", fix, api=exc.api) for check, need in checks]
 
 
 def checks_by_region(cloud: str, needs: list, region_checks) -> list[Check]:

@@ -25,7 +25,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from aiinfra.preflight import Check, Deadline, PreflightError, RegionDown, checks_by_region, fmt_num, nearest_regions, quota_verdict
+from aiinfra.preflight import (ApiFailed, Check, Deadline, PreflightError, RegionDown, checks_by_region, error_rows, fmt_num, nearest_regions,
+                               one_line, quota_verdict)
 from aiinfra.preflight.needs import NodeNeed, RegionNeeds
 
 
@@ -101,6 +102,9 @@ class AwsRegion:
         self._offered: dict[str, set[str]] = {}
         self._quotas: dict[str, tuple[float | None, str]] = {}
         self._running: dict[tuple[str, str], float] | None = None
+        # An API that failed after its retries, or was refused, is not asked again this run: the
+        # checks that need it are error rows at once (ApiFailed), the region's other APIs still answer.
+        self._failed: dict[str, ApiFailed] = {}
 
     def _client(self, service: str):
         if service not in self._clients:
@@ -112,6 +116,8 @@ class AwsRegion:
 
     def call(self, service: str, op: str, **kwargs):
         api = f"{'servicequotas' if service == 'service-quotas' else service}:{_camel(op)}"
+        if api in self._failed:
+            raise self._failed[api]
         self.deadline.check(f"{api} in {self.region}")
         try:
             return getattr(self._client(service), op)(**kwargs)
@@ -135,12 +141,16 @@ class AwsRegion:
             if code in _CREDENTIAL_CODES:
                 raise PreflightError(f"preflight: AWS refused the credentials for {api} in {self.region} ({code}: {msg}): "
                                      "refresh them (`aws sso login`, new keys) and rerun") from None
-            if code in _DENIED_CODES:
-                raise PreflightError(f"preflight: {api} in {self.region} is not allowed for these credentials ({code}): "
-                                     f"grant read-only {_PERMISSIONS}") from None
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            # One line: the status, the API's error code (botocore puts the status there when the body
+            # was no AWS error, e.g. a proxy's HTML page) and its message without markup.
+            line = f"HTTP {status}{f' {code}' if code and code != str(status) else ''}: {one_line(msg) or 'no message'}"
+            if code in _DENIED_CODES:
+                self._failed[api] = ApiFailed(api, self.region, line, f"grant {api} to these credentials (the read-only set: {_PERMISSIONS})")
+                raise self._failed[api] from None
             if status >= 500 or code in ("Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"):
-                raise RegionDown(f"{api} failed in {self.region} after retries ({code or status}: {msg})") from None
+                self._failed[api] = ApiFailed(api, self.region, f"{line} (after retries)")
+                raise self._failed[api] from None
             raise
 
     def paginate(self, service: str, op: str, key: str, **kwargs) -> list:
@@ -250,8 +260,12 @@ class AwsPreflight:
         reg = self.region(r.region)
         out: list[Check] = []
         shapes = r.shapes()
-        offered = reg.offered_zones(list(shapes))
-        for itype, zones in shapes.items():
+        try:
+            offered = reg.offered_zones(list(shapes))
+        except ApiFailed as exc:
+            out += error_rows("aws", r.region, [(f"{t} offered in {z}", "offered") for t, zones in shapes.items() for z in zones], exc)
+            offered = None
+        for itype, zones in (shapes.items() if offered is not None else ()):
             have = offered.get(itype, set())
             for z in zones:
                 if z in have:
@@ -265,7 +279,10 @@ class AwsPreflight:
         out.extend(self._network_checks(reg, r))
         for n in r.nodes:
             if n.reservation:
-                out.append(self._reservation_check(reg, r, n))
+                try:
+                    out.append(self._reservation_check(reg, r, n))
+                except ApiFailed as exc:
+                    out += error_rows("aws", r.region, [(f"capacity reservation {n.reservation} for {n.workload}", n.instance_type)], exc)
         return out
 
     def _offer_fix(self, itype: str, region: str, zones_here: list[str]) -> str:
@@ -296,13 +313,22 @@ class AwsPreflight:
                     cur[1] += peak * n.vcpus_per_node
         if not need:
             return []
-        in_use = reg.running_vcpus()
+        try:
+            in_use, in_use_failed = reg.running_vcpus(), None
+        except ApiFailed as exc:
+            in_use, in_use_failed = {}, exc
         out = []
         for (fam, market), (steady, peak) in sorted(need.items()):
             q = (ON_DEMAND if market == "on_demand" else SPOT)[fam]
-            value, source = reg.quota(q)
-            used = in_use.get((fam, market), 0.0)
             label = f"{q.name} ({q.code})"
+            try:
+                value, source = reg.quota(q)
+                if in_use_failed:
+                    raise in_use_failed
+            except ApiFailed as exc:
+                out += error_rows("aws", r.region, [(label, f"{fmt_num(steady)} steady, {fmt_num(peak)} peak vCPUs")], exc)
+                continue
+            used = in_use.get((fam, market), 0.0)
             if value is None:
                 out.append(Check("aws", r.region, label, source, f"{fmt_num(steady)} steady, {fmt_num(peak)} peak vCPUs", "warn",
                                  f"Service Quotas gave no value for {q.code} in {r.region} ({source}): check it in the Service Quotas "
@@ -349,17 +375,27 @@ class AwsPreflight:
                 cur[0] += steady * n.data_volume_gib_per_node
                 cur[1] += n.peak_nodes * n.data_volume_gib_per_node
         used: dict[str, float] = {}
-        for v in reg.paginate("ec2", "describe_volumes", "Volumes"):
-            used[v.get("VolumeType", "")] = used.get(v.get("VolumeType", ""), 0.0) + v.get("Size", 0) / 1024  # GiB -> TiB
+        try:
+            for v in reg.paginate("ec2", "describe_volumes", "Volumes"):
+                used[v.get("VolumeType", "")] = used.get(v.get("VolumeType", ""), 0.0) + v.get("Size", 0) / 1024  # GiB -> TiB
+            volumes_failed = None
+        except ApiFailed as exc:
+            volumes_failed = exc
         out = []
         for vtype, (steady_gib, peak_gib) in sorted(gib.items()):
             q = EBS.get(vtype)
             if q is None:
                 continue
-            value, source = reg.quota(q)
+            steady, peak = steady_gib / 1024, peak_gib / 1024
+            try:
+                value, source = reg.quota(q)
+                if volumes_failed:
+                    raise volumes_failed
+            except ApiFailed as exc:
+                out += error_rows("aws", r.region, [(f"{q.name} ({q.code})", f"{steady:,.1f} steady, {peak:,.1f} peak TiB")], exc)
+                continue
             if value is None:
                 continue
-            steady, peak = steady_gib / 1024, peak_gib / 1024
             headroom = value - used.get(vtype, 0.0)
             verdict = quota_verdict(headroom, steady, peak)
             out.append(Check("aws", r.region, f"{q.name} ({q.code})", f"{fmt_num(value)} TiB ({source}), {used.get(vtype, 0.0):,.1f} in use",
@@ -370,6 +406,18 @@ class AwsPreflight:
 
     def _network_checks(self, reg: AwsRegion, r: RegionNeeds) -> list[Check]:
         out = []
+        for part, label, need in ((self._eip_check, EIP, f"{r.nat_gateways} (one a NAT gateway)"), (self._vpc_check, VPCS, "1 (the foundation's)"),
+                                  (self._nat_check, NAT_PER_ZONE, f"1 in each of {r.nat_gateways} zone{'s' if r.nat_gateways != 1 else ''}")):
+            if part is self._nat_check and not r.nat_gateways:
+                continue
+            try:
+                out.extend(part(reg, r))
+            except ApiFailed as exc:
+                out += error_rows("aws", r.region, [(f"{label.name} ({label.code})", need)], exc)
+        return out
+
+    def _eip_check(self, reg: AwsRegion, r: RegionNeeds) -> list[Check]:
+        out = []
         value, source = reg.quota(EIP)
         if value is not None:
             used = len(reg.call("ec2", "describe_addresses").get("Addresses", []))
@@ -378,12 +426,20 @@ class AwsPreflight:
                              f"{r.nat_gateways} (one a NAT gateway)", verdict,
                              _request_fix(EIP, r.region, used + r.nat_gateways) + "; or release unused Elastic IPs" if verdict != "ok" else "",
                              api="servicequotas:GetServiceQuota"))
+        return out
+
+    def _vpc_check(self, reg: AwsRegion, r: RegionNeeds) -> list[Check]:
+        out = []
         value, source = reg.quota(VPCS)
         if value is not None:
             used = len(reg.paginate("ec2", "describe_vpcs", "Vpcs"))
             verdict = quota_verdict(value - used, 1, 1)
             out.append(Check("aws", r.region, f"{VPCS.name} ({VPCS.code})", f"{fmt_num(value)} ({source}), {used} in use", "1 (the foundation's)",
                              verdict, _request_fix(VPCS, r.region, used + 1) if verdict != "ok" else "", api="servicequotas:GetServiceQuota"))
+        return out
+
+    def _nat_check(self, reg: AwsRegion, r: RegionNeeds) -> list[Check]:
+        out = []
         value, source = reg.quota(NAT_PER_ZONE)
         if value is not None and r.nat_gateways:
             per_zone: dict[str, int] = {}

@@ -37,7 +37,10 @@ from google.api_core import retry as gretry
 from google.cloud import compute_v1
 
 from aiinfra.preflight import (
+    ApiFailed,
     RegionDown,
+    error_rows,
+    one_line,
     checks_by_region,
     Check,
     Deadline,
@@ -155,14 +158,35 @@ def _make_client(cls, api: object, where: str, env: str = COMPUTE_ENDPOINT_ENV):
         raise _no_credentials(api, where) from None
 
 
-def _call(fn: Callable, api: object, where: str, deadline: Deadline, *, denied_fix: str | None = None, **kwargs):
+def _call(fn: Callable, api: object, where: str, deadline: Deadline, *, denied_fix: str | None = None, failed: dict | None = None, **kwargs):
     """Call ``fn(**kwargs)`` bounded by the deadline, retried on throttling / 5xx / connection errors.
 
     NotFound propagates (the callers read it as "not offered" / "no such reservation"). Missing or
-    refused credentials and a 403 raise PreflightError (one line); a region that still does not
-    answer after the retries raises RegionDown."""
+    refused credentials raise PreflightError (one line). A 403, or an API still failing after the
+    retries, raises ApiFailed (only the checks reading that API become error rows; remembered in
+    ``failed`` so it is not asked again in ``where``); no answer at all (connection refused, timeouts)
+    raises RegionDown."""
+    if failed is not None and (str(api), where) in failed:
+        raise failed[(str(api), where)]
     deadline.check(f"{api} in {where}")
     timeout = max(0.1, min(CALL_TIMEOUT_S, deadline.remaining()))
+    try:
+        return _call_once(fn, api, where, deadline, denied_fix, timeout, kwargs)
+    except ApiFailed as exc:
+        if failed is not None:
+            failed[(str(api), where)] = exc
+        raise
+
+
+def _failure(api: object, where: str, exc: gexc.GoogleAPICallError, after: str = "", fix: str = "") -> ApiFailed:
+    """One line: the HTTP status, the API's reason (PERMISSION_DENIED, SERVICE_DISABLED ...) and its message."""
+    # ErrorInfo's reason (SERVICE_DISABLED ...) when the API sends one, else the Compute API's errors[].reason (forbidden ...).
+    errors = getattr(exc, "errors", None) or []
+    reason = getattr(exc, "reason", None) or next((e.get("reason") for e in errors if isinstance(e, dict) and e.get("reason")), "")
+    return ApiFailed(str(api), where, f"HTTP {exc.code}{f' {reason}' if reason else ''}: {one_line(_message(exc)) or 'no message'}{after}", fix)
+
+
+def _call_once(fn: Callable, api: object, where: str, deadline: Deadline, denied_fix: str | None, timeout: float, kwargs: dict):
     try:
         return fn(**kwargs, retry=_retry(deadline), timeout=timeout)
     except gexc.NotFound:
@@ -178,14 +202,14 @@ def _call(fn: Callable, api: object, where: str, deadline: Deadline, *, denied_f
         raise PreflightError(f"preflight: GCP refused the credentials for {api} in {where} (401: {_message(exc)}): "
                              "run `gcloud auth application-default login` and rerun") from None
     except (gexc.Forbidden, gexc.PermissionDenied) as exc:
-        fix = denied_fix or viewer_fix(api, "PROJECT")
-        raise PreflightError(f"preflight: {api} in {where} is not allowed for these credentials (403: {_message(exc)}): {fix}") from None
+        raise _failure(api, where, exc, fix=denied_fix or viewer_fix(api, "PROJECT")) from None
     except gexc.RetryError as exc:
         cause = exc.cause
-        what = f"{cause.code} {_message(cause)}" if isinstance(cause, gexc.GoogleAPICallError) else str(cause or exc)
-        raise RegionDown(f"{api} did not answer in {where} after retries ({what})") from None
+        if isinstance(cause, gexc.GoogleAPICallError):
+            raise _failure(api, where, cause, " (after retries)") from None
+        raise RegionDown(f"{api} did not answer in {where} after retries ({one_line(str(cause or exc))})") from None
     except (gexc.TooManyRequests, gexc.ResourceExhausted, gexc.ServerError) as exc:
-        raise RegionDown(f"{api} failed in {where} after retries ({exc.code}: {_message(exc)})") from None
+        raise _failure(api, where, exc, " (after retries)") from None
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise RegionDown(f"{api} did not answer in {where}: {type(exc).__name__}") from None
 
@@ -241,6 +265,7 @@ class GcpPreflight:
         self._clients: dict[type, object] = {}
         self._regions: dict[str, compute_v1.Region] = {}
         self._offered: dict[tuple[str, str, str], bool] = {}
+        self._failed: dict[tuple[str, str], ApiFailed] = {}  # (api, region or zone) -> its failure, not asked again
 
     # -- the reads
 
@@ -254,7 +279,7 @@ class GcpPreflight:
             client = self._client(compute_v1.RegionsClient, REGIONS_GET, name)
             try:
                 self._regions[name] = _call(client.get, REGIONS_GET, name, self.deadline, denied_fix=viewer_fix(REGIONS_GET, self.project),
-                                            project=self.project, region=name)
+                                            failed=self._failed, project=self.project, region=name)
             except gexc.NotFound:
                 raise RegionDown(f"{REGIONS_GET} found no region {name} for project {self.project}") from None
         return self._regions[name]
@@ -273,7 +298,7 @@ class GcpPreflight:
                 client, api = self._client(compute_v1.AcceleratorTypesClient, ACCELERATOR_TYPES_GET, zone), ACCELERATOR_TYPES_GET
                 fn, kw = client.get, {"accelerator_type": name}
             try:
-                _call(fn, api, zone, self.deadline, denied_fix=viewer_fix(api, self.project), project=self.project, zone=zone, **kw)
+                _call(fn, api, zone, self.deadline, denied_fix=viewer_fix(api, self.project), failed=self._failed, project=self.project, zone=zone, **kw)
                 self._offered[key] = True
             except gexc.NotFound:
                 self._offered[key] = False
@@ -285,7 +310,10 @@ class GcpPreflight:
         return checks_by_region("gcp", needs, self.region_checks)
 
     def region_checks(self, r: RegionNeeds) -> list[Check]:
-        region = self.region(r.region)
+        try:
+            region, region_failed = self.region(r.region), None
+        except ApiFailed as exc:  # the offerings and reservations are still asked
+            region, region_failed = None, exc
         out: list[Check] = []
         for mt, zones in r.shapes().items():
             out.extend(self._offer_checks("machine", mt, zones, r.region, MACHINE_TYPES_GET, mt))
@@ -298,7 +326,10 @@ class GcpPreflight:
             shapes = [n.instance_type for n in r.nodes if n.accelerator_type == acc]
             out.extend(self._offer_checks("accelerator", acc, tuple(zones), r.region, ACCELERATOR_TYPES_GET, shapes[0]))
         quotas = Quotas(region)
-        if not quotas.listed:
+        if region_failed is not None:
+            out += error_rows("gcp", r.region, [(metric, self._want(metric, steady, peak, unit))
+                                                for metric, (steady, peak, unit, _s) in sorted(self._needs(r, quotas).items())], region_failed)
+        elif not quotas.listed:
             out.append(Check("gcp", r.region, "regional quotas readable", "the region's answer lists no quotas",
                              "CPU, GPU, disk and address quotas", "warn",
                              f"could not read the quotas: check them on {quota_console(self.project, 'CPUS', r.region)}",
@@ -307,13 +338,21 @@ class GcpPreflight:
             out.extend(self._quota_checks(r, quotas))
         for n in r.nodes:
             if n.reservation:
-                out.append(self._reservation_check(r, n))
+                try:
+                    out.append(self._reservation_check(r, n))
+                except ApiFailed as exc:
+                    out += error_rows("gcp", r.region, [(f"reservation {n.reservation} for {n.workload}", n.instance_type)], exc)
         return out
 
     def _offer_checks(self, kind: str, name: str, zones: tuple[str, ...], region: str, api: Api, shape: str) -> list[Check]:
         out = []
         for z in zones:
-            if self.offered(kind, name, z):
+            try:
+                offered = self.offered(kind, name, z)
+            except ApiFailed as exc:
+                out += error_rows("gcp", region, [(f"{name} offered in {z}", "offered")], exc)
+                continue
+            if offered:
                 out.append(Check("gcp", region, f"{name} offered in {z}", "offered", "offered", "ok", api=str(api)))
             else:
                 out.append(Check("gcp", region, f"{name} offered in {z}", "not offered", "offered", "fail",
@@ -321,7 +360,10 @@ class GcpPreflight:
         return out
 
     def _offer_fix(self, kind: str, name: str, region: str, shape: str) -> str:
-        here = [z for z in self.region_zones(region) if self.offered(kind, name, z)]
+        try:
+            here = [z for z in self.region_zones(region) if self.offered(kind, name, z)]
+        except RegionDown:  # the region's zones or another zone's answer could not be read: no zone named
+            here = []
         if here:
             return (f"{name} is offered in {region} zones {' '.join(here)}: the catalog's zones are stale; "
                     f"run `aiinfra catalog refresh --cloud gcp --regions {region}` and replan")
@@ -384,14 +426,18 @@ class GcpPreflight:
             add(INTERNAL_ADDRESSES, r.regional_addresses, r.regional_addresses, "addresses", "")
         return need
 
+    @staticmethod
+    def _want(metric: str, steady: float, peak: float, unit: str) -> str:
+        if metric == IN_USE_ADDRESSES:
+            return f"{fmt_num(steady)} (Cloud NAT's address)"
+        if metric == INTERNAL_ADDRESSES:
+            return f"{fmt_num(steady)} (internal load-balancer addresses)"
+        return f"{fmt_num(steady)} steady, {fmt_num(peak)} peak {unit}"
+
     def _quota_checks(self, r: RegionNeeds, quotas: Quotas) -> list[Check]:
         out = []
         for metric, (steady, peak, unit, shapes) in sorted(self._needs(r, quotas).items()):
-            want = f"{fmt_num(steady)} steady, {fmt_num(peak)} peak {unit}"
-            if metric == IN_USE_ADDRESSES:
-                want = f"{fmt_num(steady)} (Cloud NAT's address)"
-            elif metric == INTERNAL_ADDRESSES:
-                want = f"{fmt_num(steady)} (internal load-balancer addresses)"
+            want = self._want(metric, steady, peak, unit)
             got = quotas.get(metric)
             if got is None and metric in CLOUD_QUOTAS_ONLY:
                 out.append(Check("gcp", r.region, metric, "not listed by compute.regions.get", want, "warn",
@@ -442,7 +488,7 @@ class GcpPreflight:
         for z in n.zones:
             try:
                 found = _call(client.get, RESERVATIONS_GET, z, self.deadline, denied_fix=viewer_fix(RESERVATIONS_GET, self.project),
-                              project=self.project, zone=z, reservation=n.reservation)
+                              failed=self._failed, project=self.project, zone=z, reservation=n.reservation)
                 zone = z
                 break
             except gexc.NotFound:
