@@ -87,9 +87,9 @@ def test_cloud_armor_is_priced_on_gcp(fake_catalog):
     _, plan = plan_of(fake_catalog, workloads=SERVE + "  cloud: gcp\n", clouds=GCP)
     (armor,) = by(plan, "edge_filtering", "gcp")
     assert "Cloud Armor" in armor.detail
-    # 21 rules: rate, body size, the default rule, and Log4j + 8 preconfigured rule sets twice each (deny without a
+    # 20 rules: rate, body size, Log4j, the default rule, and 8 preconfigured rule sets twice each (deny without a
     # body, preview with one), each $1 a month.
-    assert armor.monthly_usd == pytest.approx(5 + 21 + 1000 * rules.SECONDS_PER_MONTH / 1e6 * 0.75, abs=0.01)
+    assert armor.monthly_usd == pytest.approx(5 + 20 + 1000 * rules.SECONDS_PER_MONTH / 1e6 * 0.75, abs=0.01)
 
 
 def test_key_levels_and_their_price(fake_catalog):

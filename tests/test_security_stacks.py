@@ -181,7 +181,7 @@ def test_gcp_endpoint_throttles_one_client_previews_prompt_bodies_and_waits_for_
     (policy,) = resources(doc, "google_compute_security_policy")
     (throttle,) = [r for r in policy["rule"] if r["action"] == "throttle"]
     assert throttle["rate_limit_options"]["rate_limit_threshold"] == {"count": 2400, "interval_sec": 60}
-    assert sum(1 for r in policy["rule"] if r.get("preview") is True) == 9  # Log4j and the 8 rule sets on prompt bodies
+    assert sum(1 for r in policy["rule"] if r.get("preview") is True) == 8  # the 8 rule sets on prompt bodies
     w = next(x for x in plan.workloads if x.name == "reco-gcp")
     (backend,) = resources(doc, "google_compute_backend_service")
     assert backend["timeout_sec"] == endpoint_timeout(load_spec(out.parent / "spec.yaml").spec, w) >= 60

@@ -22,17 +22,17 @@ _HSM = re.compile(r"hsm|hardware[\s_-]*security[\s_-]*module", re.I)
 _BEARER = re.compile(r"jwt|bearer|token", re.I)
 # WAF rules of the endpoint's web ACL / Cloud Armor rules of its policy (the constructs' own).
 WAF_RULES = 4  # per-client rate, body size, AWSManagedRulesCommonRuleSet, AWSManagedRulesKnownBadInputsRuleSet
-# per-client rate, body size, 8 preconfigured WAF rule sets and Log4j (cve-canary) twice each (deny on requests without a
+# per-client rate, body size, Log4j (cve-canary), 8 preconfigured WAF rule sets twice each (deny on requests without a
 # body, preview on every request), the default rule (constructs/gcp/security_policy.py)
-ARMOR_RULES = 21
+ARMOR_RULES = 20
 # How each edge treats the signatures that read a request's body (the prompt): they report, they do not refuse.
 PROMPT_SAFE = {
     "aws": ("the managed rules' body signatures (SizeRestrictions_BODY, CrossSiteScripting_BODY, GenericLFI_BODY, GenericRFI_BODY, "
-            "EC2MetaDataSSRF_BODY, JavaDeserializationRCE_BODY, Log4JRCE_BODY) count instead of blocking, so a prompt quoting SQL, "
-            "HTML, paths or URLs reaches the model; the URI, query, header and cookie signatures block"),
-    "gcp": ("the preconfigured WAF rules (sensitivity 1) and Log4j deny requests that carry no body (methods other than POST, PUT, "
-            "PATCH) and only preview the others (logged, not enforced), so a prompt quoting SQL, HTML, paths or URLs reaches the "
-            "model"),
+            "EC2MetaDataSSRF_BODY, JavaDeserializationRCE_BODY) count instead of blocking, so a prompt quoting SQL, HTML, paths or "
+            "URLs reaches the model; the URI, query, header and cookie signatures and Log4j (${jndi: lookups) block"),
+    "gcp": ("the preconfigured WAF rules (sensitivity 1) deny requests that carry no body (methods other than POST, PUT, PATCH) "
+            "and only preview the others (logged, not enforced), so a prompt quoting SQL, HTML, paths or URLs reaches the model; "
+            "Log4j (${jndi: lookups) is denied everywhere"),
 }
 
 

@@ -27,15 +27,16 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 # Managed rule groups and their rules that read the request body
 # (https://docs.aws.amazon.com/waf/latest/developerguide/aws-managed-rule-groups-baseline.html): the core rule set's
 # SizeRestrictions_BODY blocks every body over 8 KB (8,192 bytes); its CrossSiteScripting_BODY, GenericLFI_BODY,
-# GenericRFI_BODY and EC2MetaDataSSRF_BODY, and the known-bad-inputs set's JavaDeserializationRCE_BODY and Log4JRCE_BODY,
-# match HTML, "../" paths, URLs and "${jndi:" strings, which ordinary prompts quote. They count (labelled, logged, in the
-# metrics) instead of blocking; every rule on the URI, query string, headers and cookies keeps AWS's action. A body rule
+# GenericRFI_BODY and EC2MetaDataSSRF_BODY, and the known-bad-inputs set's JavaDeserializationRCE_BODY, match HTML, "../"
+# paths, URLs and serialized-object markers, which ordinary prompts quote. They count (labelled, logged, in the metrics)
+# instead of blocking; every rule on the URI, query string, headers and cookies keeps AWS's action, and so does
+# Log4JRCE_BODY (a "${jndi:" lookup is an exploit payload, not prose; Cloud Armor's cve-canary rule denies it too). A body rule
 # AWS adds in a later version of a group (ReactJSRCE_BODY in the known-bad-inputs set's newest) blocks until listed here.
 COMMON_RULE_SET = "AWSManagedRulesCommonRuleSet"
 KNOWN_BAD_INPUTS = "AWSManagedRulesKnownBadInputsRuleSet"
 BODY_SIZE_RULE = "SizeRestrictions_BODY"
 COMMON_BODY_RULES = (BODY_SIZE_RULE, "CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY")
-KNOWN_BAD_BODY_RULES = ("JavaDeserializationRCE_BODY", "Log4JRCE_BODY")
+KNOWN_BAD_BODY_RULES = ("JavaDeserializationRCE_BODY",)
 # One client address's default share of the planned peak (the planner's rules.RATE_LIMIT_CLIENT_SHARE): a tenth of the
 # largest group, so one client can neither drive scale-out to the maximum nor bill more than about a tenth of it.
 CLIENT_SHARE = 0.10
@@ -106,7 +107,8 @@ class WebAcl(Construct):
        HTML, paths, URLs or 169.254.169.254. Their labels and count metrics still show such
        requests; the URI, query string, header and cookie rules block.
     4. ``aws-known-bad-inputs`` (AWSManagedRulesKnownBadInputsRuleSet) with ``KNOWN_BAD_BODY_RULES``
-       set to count the same way (a prompt about Log4Shell quotes ``${jndi:``).
+       (``JavaDeserializationRCE_BODY``) set to count the same way; ``Log4JRCE_BODY`` blocks (a
+       ``${jndi:`` lookup is an exploit payload, as on GCP).
 
     About 905 WCUs, inside the 1,500 a web ACL has without extra charge.
 

@@ -39,7 +39,6 @@ BODY_SIZE_PRIORITY = 1000
 # https://cloud.google.com/armor/docs/waf-rules#cves_and_other_vulnerabilities
 LOG4J_PRIORITY = 1500
 LOG4J_EXPRESSION = "evaluatePreconfiguredWaf('cve-canary')"
-LOG4J_PREVIEW_PRIORITY = 1501
 WAF_PRIORITY = 2000  # then one deny rule per rule set: 2000, 2001, ...
 WAF_PREVIEW_PRIORITY = 3000  # and one preview rule per rule set: 3000, 3001, ...
 RATE_LIMIT_PRIORITY = 9000
@@ -89,9 +88,9 @@ class SecurityPolicy(Construct):
        declared one. Limits: a body sent without ``Content-Length`` (HTTP/1.1 chunked, HTTP/2
        without the header) is not judged, so the model server must still cap what it reads; a body
        longer than it declares is cut off by HTTP framing, not by Cloud Armor.
-    1b. ``1500``: deny(403) on the Log4j rule set (``cve-canary``, every signature) for requests
-       that carry no body (methods other than ``BODY_METHODS``: POST, PUT, PATCH); ``1501`` the
-       same rule set in preview for every request.
+    1b. ``1500``: deny(403) on the Log4j rule set (``cve-canary``, every signature), every request,
+       bodies included: a ``${jndi:`` lookup is an exploit payload, not prose (AWS's endpoint blocks
+       ``Log4JRCE_BODY`` the same way; checkov's CKV_GCP_73 looks for this rule).
     2. ``2000`` onward: one deny(403) rule per preconfigured WAF rule set (``waf_rules``) at
        ``waf_sensitivity``, for requests that carry no body; ``3000`` onward: the same rule sets
        in preview for every request. Even at sensitivity 1 the SQL injection, XSS, LFI and RFI
@@ -203,9 +202,10 @@ class SecurityPolicy(Construct):
                  "match": {"expr": {"expression": self.body_size_expression}}}]
         preview = body_inspection == "preview"
         self.body_inspection = body_inspection
+        rule.append({"priority": LOG4J_PRIORITY, "action": "deny(403)", "description": "preconfigured WAF cve-canary (Log4j)",
+                     "match": {"expr": {"expression": LOG4J_EXPRESSION}}})
         # deny without a body (or always, body_inspection "deny"), preview with one (the prompt)
-        sets = [(LOG4J_PRIORITY, LOG4J_PREVIEW_PRIORITY, "cve-canary (Log4j)", LOG4J_EXPRESSION)]
-        sets += [(WAF_PRIORITY + i, WAF_PREVIEW_PRIORITY + i, r, waf_expression(r, waf_sensitivity)) for i, r in enumerate(rules)]
+        sets = [(WAF_PRIORITY + i, WAF_PREVIEW_PRIORITY + i, r, waf_expression(r, waf_sensitivity)) for i, r in enumerate(rules)]
         for deny_at, preview_at, what, expression in sorted(sets):
             rule.append({"priority": deny_at, "action": "deny(403)",
                          "description": f"preconfigured WAF {what}" + (", requests without a body" if preview else ""),
