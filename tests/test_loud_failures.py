@@ -179,10 +179,12 @@ def test_the_capacity_log_filter_matches_only_the_groups_own_vm_names(synthesize
 
 def test_aws_alarms_without_alert_emails_are_a_note_as_on_gcp(synthesized):
     stacks, stderr = synthesized["aws-no-emails"]
+    notes = (stacks.parent / "notes.txt").read_text()  # every note (synth prints the same advice once)
     for part in ("fraud-detection-training", "recommendation-inference"):
         count = len(each(doc(stacks, f"{AWS}{part}"), "aws_cloudwatch_metric_alarm"))
-        assert (f"note: {AWS}{part}: {count} alarms notify nobody (the alerts topic has no subscription: alarms show in CloudWatch "
-                "only); set clouds.aws.alert_emails to subscribe e-mail addresses") in stderr
+        assert (f"\n{AWS}{part}: {count} alarms notify nobody (the alerts topic has no subscription: alarms show in CloudWatch "
+                "only); set clouds.aws.alert_emails to subscribe e-mail addresses\n") in "\n" + notes
+    assert "alarms notify nobody" in stderr and "[likewise 1 more: recommendation-inference]" in stderr
     assert "notify nobody" not in synthesized["aws"][1]  # with alert_emails, the topic e-mails them
 
 

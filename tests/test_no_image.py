@@ -98,8 +98,10 @@ def test_aws_stacks_with_an_image_start_their_nodes_as_planned(synthesized):
 
 
 def test_synth_says_no_node_starts_until_an_image_is_given(synthesized):
-    _, aws = synthesized["aws-no-image"]
-    _, gcp = synthesized["gcp-no-image"]
+    aws_stacks, _ = synthesized["aws-no-image"]
+    gcp_stacks, _ = synthesized["gcp-no-image"]
+    # every note, one a line (synth prints the same advice once, the stacks it concerns after it)
+    aws, gcp = ("".join(f"note: {n}\n" for n in (s.parent / "notes.txt").read_text().splitlines()) for s in (aws_stacks, gcp_stacks))
     assert (f"note: {AWS}fraud-detection-training: no image for fraud-detection-training: no node starts until an image is given "
             "(its run schedule exists but starts zero nodes); pass -var 'image=") in aws
     assert (f"note: {AWS}recommendation-inference: no image for recommendation-inference: no node starts until an image is given "

@@ -135,10 +135,24 @@ def synth(spec: str, out: str, quiet: bool, force: bool) -> None:
                 live.update(message)
 
         names, notes = do_synth(loaded.spec, p, Path(out), progress, force=force)
-    for note in notes:
-        click.echo(f"note: {note}", err=True)
     for name in names:
         click.echo(f"{Path(out) / 'stacks' / name / 'cdk.tf.json'}")
+    # The notes grouped (the same advice per stack once, those needing an action first), then where the
+    # whole list is: the last line.
+    from aiinfra.notes import NOTES_FILE, render
+    from aiinfra.synth import REUSED_NOTE
+
+    notes_path = Path(out) / NOTES_FILE
+    # The notes of the output as it stands (a reused output keeps its file as it was).
+    text = "".join(f"{n}\n" for n in notes if not n.startswith(REUSED_NOTE))
+    try:
+        unchanged = notes_path.read_text() == text
+    except OSError:
+        unchanged = not text
+    if not unchanged:
+        _write_atomic(notes_path, text)
+    for line in render(notes, names, str(notes_path)):
+        click.echo(line, err=True)
 
 
 @cli.command()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from aiinfra.cdk_choice import CdkChoiceError, current, describe
 from aiinfra.errors import Problem, SpecError
+from aiinfra.notes import NOTES_FILE
 from aiinfra.planner.model import Plan
 from aiinfra.spec.models import Spec
 
@@ -72,6 +73,9 @@ def state_dir_for(plan: Plan) -> str:
 
 
 CACHE_FILE = ".aiinfra-synth.json"  # in the output folder: what it was made from, and its files' hashes
+# NOTES_FILE: the notes of the last synth (aiinfra.notes), written by the CLI once the output is in
+# place; not synth output, so it does not invalidate the cache.
+REUSED_NOTE = "nothing changed since the last synth"
 # What Terraform run by the cdktf CLI writes into a stack's folder (``<out>/stacks/<name>/<entry>``): not
 # synth output, so it neither invalidates the cache nor is thrown away under the CLI (the plan file is
 # rewritten by every diff/deploy, so it is not carried over).
@@ -113,7 +117,8 @@ def _terraform_work(rel: tuple[str, ...]) -> bool:
 def _files(out_dir: Path) -> dict[str, str]:
     return {p.relative_to(out_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(out_dir.rglob("*"))
-            if p.is_file() and p.name != CACHE_FILE and not _terraform_work(p.relative_to(out_dir).parts)}
+            if p.is_file() and p.name != CACHE_FILE and p.relative_to(out_dir).as_posix() != NOTES_FILE
+            and not _terraform_work(p.relative_to(out_dir).parts)}
 
 
 def reuse(out_dir: Path, key: str, extra_files: bool = False) -> tuple[list[str], list[str]] | None:
@@ -156,7 +161,7 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
         found = reuse(out_dir, key)
         if found is not None:
             names, notes = found
-            return names, [*notes, f"nothing changed since the last synth: {out_dir} reused (--force rebuilds it)"]
+            return names, [*notes, f"{REUSED_NOTE}: {out_dir} reused (--force rebuilds it)"]
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     umask = os.umask(0)
     os.umask(umask)

@@ -81,8 +81,8 @@ def _usage_log_note(stack: str, asked: bool) -> str:
                 f"where the organization policy {DRS_CONSTRAINT} (domain-restricted sharing) is enforced the apply stops there: "
                 "allow that principal for this project first, or drop storage_usage_logs")
     return (f"{stack}: no Cloud Storage usage logs (their writer, {ANALYTICS_WRITER}, is refused wherever the organization policy "
-            f"{DRS_CONSTRAINT} is enforced); enable Data Access audit logs for storage.googleapis.com to record reads, "
-            "or set clouds.gcp.storage_usage_logs: true where that policy allows it")
+            f"{DRS_CONSTRAINT} is enforced); Data Access audit logs for storage.googleapis.com record reads instead "
+            "(clouds.gcp.storage_usage_logs: true turns usage logs on where that policy allows it)")
 
 
 class GcpFoundation:
