@@ -233,8 +233,8 @@ def test_cdk_deploy_applies_a_stack_through_the_cli(tmp_path, moto_server):
                        text=True, timeout=900)
     try:
         assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
-        assert (project / f"terraform.{stack}.tfstate").exists()
-        state = json.loads((project / f"terraform.{stack}.tfstate").read_text())
+        assert not (project / f"terraform.{stack}.tfstate").exists()  # not in the folder the CLI ran in: beside the spec
+        state = json.loads((spec.parent / f"terraform.{stack}.tfstate").read_text())
         assert any(res["type"] == "aws_kms_key" for res in state["resources"])
         manifest = json.loads((project / "cdktf.out" / "stacks" / stack / "cdk.tf.json").read_text())
         assert manifest["//"]["metadata"]["version"] == {"cdktf": "0.21.0", "cdktn": "0.24.0"}[cdk.NAME]
