@@ -283,6 +283,23 @@ def test_every_moto_patch_applies():
     assert r.returncode == 0 and "tf_harness: moto patch" not in r.stderr, r.stderr
 
 
+def test_a_retried_launch_template_delete_is_answered_as_ec2_does(moto_server):
+    """The aws provider retries a DeleteLaunchTemplate whose answer timed out (a loaded machine); the
+    first one deleted it. EC2 answers the retry InvalidLaunchTemplateId.NotFound, which the provider's
+    delete takes as done; moto's InvalidLaunchTemplateName.NotFoundException failed the destroy."""
+    from botocore.exceptions import ClientError
+
+    ec2 = moto_server.client("ec2")
+    tid = ec2.create_launch_template(LaunchTemplateName="aiinfra-harness-retried-delete",
+                                     LaunchTemplateData={"InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+    assert ec2.delete_launch_template(LaunchTemplateId=tid)["LaunchTemplate"]["LaunchTemplateId"] == tid
+    with pytest.raises(ClientError) as again:
+        ec2.delete_launch_template(LaunchTemplateId=tid)
+    assert again.value.response["Error"]["Code"] == "InvalidLaunchTemplateId.NotFound"
+    # and the template is gone, as the first delete left it
+    assert ec2.describe_launch_templates(LaunchTemplateIds=[tid]).get("LaunchTemplates", []) == []
+
+
 def test_patched_moto_serves_placement_groups(moto_server):
     from botocore.exceptions import ClientError
 

@@ -455,7 +455,8 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #    it aws_vpc_security_group_ingress_rule/egress_rule with a description never plan clean.
 #  * Budgets subscribers and tags, and S3's EventBridge notification read-back (below).
 #  * EC2 placement groups (Create/Describe/DeletePlacementGroup, which moto lacks), a launch
-#    template's own tags kept out of its data, Auto Scaling scheduled actions (ARN, names per
+#    template's own tags kept out of its data, DeleteLaunchTemplate of a gone id answered as EC2 does
+#    (a retried delete after a timeout is done, not a failure), Auto Scaling scheduled actions (ARN, names per
 #    group) and an Auto Scaling group's service-linked role (below).
 #  * EC2 On-Demand Capacity Reservations (moto lacks them) and recorded spot prices (below).
 #  * GuardDuty UpdateDetector merging features by name (below).
@@ -690,6 +691,27 @@ try:
     _LTBackend.create_launch_template = _create_launch_template
 except Exception as exc:
     print(f"tf_harness: moto patch (launch template tags kept out of its data) skipped: {exc!r}", file=sys.stderr)
+try:
+    # DeleteLaunchTemplate of an id that is gone: real EC2 answers InvalidLaunchTemplateId.NotFound,
+    # which the aws provider's delete takes as done (resourceLaunchTemplateDelete in
+    # hashicorp/terraform-provider-aws internal/service/ec2/ec2_launch_template.go). moto 5.2.5 answers
+    # InvalidLaunchTemplateName.NotFoundException, so the provider's retry of a delete whose first
+    # answer timed out on a loaded machine (the first one deleted it) failed the destroy. By name, and
+    # for every other call, moto's own answers stay.
+    import inspect as _inspect
+    from moto.ec2.exceptions import InvalidLaunchTemplateIdNotFound as _LTIdNotFound
+    from moto.ec2.models.launch_templates import LaunchTemplateBackend as _LTBackend
+    if "raise InvalidLaunchTemplateNameNotFoundError()" not in _inspect.getsource(_LTBackend.delete_launch_template):
+        raise TypeError("DeleteLaunchTemplate answers a missing template differently now")
+    _delete_lt = _LTBackend.delete_launch_template
+
+    def _delete_launch_template(self, name, tid):
+        if not name and tid and tid not in self.launch_templates:
+            raise _LTIdNotFound(tid)
+        return _delete_lt(self, name, tid)
+    _LTBackend.delete_launch_template = _delete_launch_template
+except Exception as exc:
+    print(f"tf_harness: moto patch (DeleteLaunchTemplate of a gone id) skipped: {exc!r}", file=sys.stderr)
 try:
     # moto 5.2.5 scheduled actions read back every argument aws_autoscaling_schedule compares
     # (recurrence, time_zone, start/end time, min/max/desired), but differ from real AWS in two ways:
