@@ -337,7 +337,11 @@ def test_node_ids_are_stable():
     assert output(REFERENCE, "dot") == run("graph", REFERENCE, "--format", "dot").stdout
     ids = set(parse_dot(output(REFERENCE, "dot")).nodes)
     assert ids == set(parse_mermaid(output(REFERENCE, "mermaid")).nodes)
-    assert "acme_ml_production_aws_foundation__key" in ids and "acme_ml_production_gcp_recommendation_inference__endpoint" in ids
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec
+
+    serving = next(w.cloud for w in make_plan(load_spec(REFERENCE)).workloads if w.name == "recommendation-inference")
+    assert "acme_ml_production_aws_foundation__key" in ids and f"acme_ml_production_{serving}_recommendation_inference__endpoint" in ids
 
 
 def test_graph_stack_names_match_the_expected_list():

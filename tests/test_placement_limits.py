@@ -3,6 +3,8 @@ functions (no cdktf, no cloud SDK)."""
 
 from __future__ import annotations
 
+import re
+
 import subprocess
 import sys
 
@@ -101,9 +103,9 @@ RUN = '- name: t\n  type: training\n  gpu_requirements: "{ask}"\n  estimated_run
 
 
 def test_the_planner_refuses_a_run_larger_than_one_compact_placement_policy():
-    p = _plan(RUN.format(ask="12008x H100"), GCP_ONLY)  # 1,501 a3-highgpu-8g nodes
+    p = _plan(RUN.format(ask="12008x H100"), GCP_ONLY)  # 1,501 nodes of an 8x H100 A3 shape (a3-megagpu-8g in the v8 catalog)
     (e,) = [f for f in p.errors if f.path == "workload_inventory[0].gpu_requirements"]
-    assert e.message.startswith("1501 a3-highgpu-8g nodes exceed the limit of 1500 per compact placement policy")
+    assert re.match(r"1501 a3-(high|mega)gpu-8g nodes exceed the limit of 1500 per compact placement policy", e.message), e.message
     assert "https://cloud.google.com/compute/docs/instances/placement-policies-overview" in e.message
 
 

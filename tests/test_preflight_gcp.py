@@ -326,7 +326,7 @@ clouds:
 workload_inventory:
   - name: trainer
     type: training
-    gpu_requirements: "8x A100"
+    gpu_requirements: "8x A100-80GB"
     estimated_runtime: "10 hours"
     training_frequency: weekly
 """)
