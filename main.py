@@ -40,13 +40,16 @@ def main() -> None:
         # CLI runs this app with CDKTF_OUTDIR set (its --output) and keeps its own bookkeeping in that folder:
         # it removes the old stack folders the new manifest drops itself, after the app exits (see synth.py).
         under_cli = "CDKTF_OUTDIR" in os.environ
-        _names, notes = synth(loaded.spec, plan, Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out")), cdktf_cli=under_cli)
+        out = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
+        names, notes = synth(loaded.spec, plan, out, cdktf_cli=under_cli)
     except SpecError as exc:
         for p in exc.problems:
             print(p, file=sys.stderr)
         raise SystemExit(2) from None
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    from aiinfra.notes import publish
+
+    for line in publish(notes, names, out):  # as `aiinfra synth` does: grouped, and every note in <out>/notes.txt
+        print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_an_interrupted_refresh_resumes_where_it_stopped(aws, tmp_path):  # noqa
     aws.page_size = 100
     # The Price List answers us-east-1's shapes, then goes down in the middle of us-west-2.
     aws.down_after["GetProducts"] = 55 + 10
-    with pytest.raises(PreflightError, match=r"pricing:GetProducts failed in us-east-1 after retries .*rerun to resume"):
+    with pytest.raises(PreflightError, match=r"pricing:GetProducts failed in us-east-1: HTTP 503 .*\(after retries\); rerun to resume"):
         live.refresh("aws", ["us-east-1", "us-west-2"], tmp_path)
     assert (tmp_path / ".refresh-aws" / "us-east-1.json").exists()
     assert not (tmp_path / "aws.csv").exists()  # nothing half-written

@@ -90,13 +90,13 @@ def test_forbidden_billing_is_one_line(api):
     with pytest.raises(PreflightError) as exc:
         fetch()
     msg = str(exc.value)
-    assert "\n" not in msg and "cloudbilling.services.skus.list in the Cloud Billing Catalog is not allowed" in msg
+    assert "\n" not in msg and "cloudbilling.services.skus.list failed in the Cloud Billing Catalog: HTTP 403" in msg
     assert "gcloud services enable cloudbilling.googleapis.com" in msg
 
 
 def test_billing_down_is_one_line(api):
     api.override(SKUS, status=503)
-    with pytest.raises(PreflightError, match=r"^catalog refresh: cloudbilling\.services\.skus\.list did not answer .* after retries \(503"):
+    with pytest.raises(PreflightError, match=r"^catalog refresh: cloudbilling\.services\.skus\.list failed in the Cloud Billing Catalog: HTTP 503 .*\(after retries\); rerun later$"):
         fetch()
 
 

@@ -139,19 +139,9 @@ def synth(spec: str, out: str, quiet: bool, force: bool) -> None:
         click.echo(f"{Path(out) / 'stacks' / name / 'cdk.tf.json'}")
     # The notes grouped (the same advice per stack once, those needing an action first), then where the
     # whole list is: the last line.
-    from aiinfra.notes import NOTES_FILE, render
-    from aiinfra.synth import REUSED_NOTE
+    from aiinfra.notes import publish
 
-    notes_path = Path(out) / NOTES_FILE
-    # The notes of the output as it stands (a reused output keeps its file as it was).
-    text = "".join(f"{n}\n" for n in notes if not n.startswith(REUSED_NOTE))
-    try:
-        unchanged = notes_path.read_text() == text
-    except OSError:
-        unchanged = not text
-    if not unchanged:
-        _write_atomic(notes_path, text)
-    for line in render(notes, names, str(notes_path)):
+    for line in publish(notes, names, out):
         click.echo(line, err=True)
 
 

@@ -98,3 +98,23 @@ def render(notes: list[str], names: list[str], notes_path: str) -> list[str]:
         actions = sum(1 for n in dict.fromkeys(notes) if needs_action(n))
         out.append(f"note: {len(notes)} notes ({actions} need an action) in {len(out)} groups above; the whole list, one a line: {notes_path}")
     return out
+
+
+def publish(notes: list[str], names: list[str], out_dir) -> list[str]:
+    """Write the notes of the output as it stands to ``out_dir/NOTES_FILE`` (only when they changed: a
+    reused output keeps its file as it was) and return the lines to print (``render``). ``aiinfra
+    synth`` and the cdktf / cdktn app (main.py) both publish this way, so their outputs are the same."""
+    from pathlib import Path
+
+    from aiinfra._files import write_atomic
+    from aiinfra.synth import REUSED_NOTE
+
+    path = Path(out_dir) / NOTES_FILE
+    text = "".join(f"{n}\n" for n in notes if not n.startswith(REUSED_NOTE))
+    try:
+        unchanged = path.read_text() == text
+    except OSError:
+        unchanged = not text
+    if not unchanged:
+        write_atomic(path, text)
+    return render(notes, names, str(path))

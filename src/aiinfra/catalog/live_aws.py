@@ -121,7 +121,8 @@ class AwsFetcher:
         except RegionDown as exc:
             from aiinfra.preflight import PreflightError
 
-            raise PreflightError(f"catalog refresh: {exc}; rerun to resume (finished regions are kept)") from None
+            fix = getattr(exc, "fix", "")
+            raise PreflightError(f"catalog refresh: {exc}; {fix + '; then ' if fix else ''}rerun to resume (finished regions are kept)") from None
 
     def _region_rows(self, region: str) -> tuple[list[dict[str, str]], list[str]]:
         reg = AwsRegion(self.session, region, self.deadline)

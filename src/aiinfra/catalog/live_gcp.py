@@ -106,6 +106,13 @@ def _usable(sku: billing_v1.Sku) -> bool:
             and not any(w in d for w in _SKIP_WORDS))
 
 
+def _stopped(exc: Exception) -> PreflightError:
+    """A refresh that cannot go on, in one line: what failed, then the fix when the API refused these
+    credentials (a permission, an API to enable), else to rerun (the API was down)."""
+    fix = getattr(exc, "fix", "")
+    return PreflightError(f"catalog refresh: {exc}; {fix if fix else 'rerun later'}")
+
+
 class GcpFetcher:
     # Cloud TPU VM slices are not Compute Engine machine types: their types and zones come from the Cloud
     # TPU API (projects.locations.acceleratorTypes, https://cloud.google.com/tpu/docs/reference/rest/v2/projects.locations.acceleratorTypes),
@@ -154,7 +161,7 @@ class GcpFetcher:
         try:
             return _call(fetch, api, where, self.deadline, denied_fix=viewer_fix(api, self.project), **kwargs)
         except RegionDown as exc:
-            raise PreflightError(f"catalog refresh: {exc}; rerun later") from None
+            raise _stopped(exc) from None
 
     def skus(self) -> list[billing_v1.Sku]:
         if self._skus is None:
@@ -168,7 +175,7 @@ class GcpFetcher:
             try:
                 skus = _call(fetch, SKUS_LIST, "the Cloud Billing Catalog", self.deadline, denied_fix=fix, parent=COMPUTE_SERVICE)
             except RegionDown as exc:
-                raise PreflightError(f"catalog refresh: {exc}; rerun later") from None
+                raise _stopped(exc) from None
             except gexc.NotFound:
                 raise PreflightError(f"catalog refresh: {SKUS_LIST} found no service {COMPUTE_SERVICE}") from None
             self._skus = [s for s in skus if _usable(s)]
@@ -182,7 +189,7 @@ class GcpFetcher:
         except gexc.NotFound:
             raise PreflightError(f"catalog refresh: {REGIONS_GET} found no region {region} for project {self.project}") from None
         except RegionDown as exc:
-            raise PreflightError(f"catalog refresh: {exc}; rerun later") from None
+            raise _stopped(exc) from None
         return sorted(z.rstrip("/").rsplit("/", 1)[-1] for z in r.zones)
 
     # -- prices
