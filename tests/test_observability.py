@@ -195,7 +195,9 @@ def test_every_aws_dashboard_widget_charts_a_metric_the_stacks_produce(synthesiz
                 if "AutoScalingGroupName" in dims:  # the group's own name, as its stack creates it
                     (part,) = [p for p, (_, _, group) in producers.items() if group == dims["AutoScalingGroupName"]]
                 else:  # the load balancer's id, read from the workload stack's state
-                    (part,) = [p for p in producers if f"-aws-{p}.outputs" in dims["LoadBalancer"]]
+                    # (a read of that stack's state: terraform_remote_state, or its guarded form, stacks/state.py)
+                    (part,) = [p for p in producers if f"-aws-{p}.outputs" in dims["LoadBalancer"]
+                               or f"-aws-{p}.cross-stack-output-" in dims["LoadBalancer"]]
                 produced, statsd, group = producers[part]
                 check_aws_metric(f"{example} dashboard {w['properties']['title']}", namespace, name, dims, produced, statsd, group)
                 charted += 1
