@@ -107,6 +107,12 @@ def one(doc: dict, rtype: str) -> tuple[str, dict]:
     return item
 
 
+def image_pin(doc: dict) -> tuple[str, dict]:
+    """The terraform_data that pins the node image (not stacks/state.py's awaiting-<stack> stand-ins)."""
+    (item,) = [(k, v) for k, v in each(doc, "terraform_data").items() if not k.startswith("awaiting")]
+    return item
+
+
 # ---- the plan ----------------------------------------------------------------------------------
 
 def test_a_five_node_spark_run_is_collective_without_becoming_multi_node_training(plan):
@@ -144,9 +150,10 @@ def security_group_only(doc: dict) -> dict:
     for rtype in ("aws_security_group", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
         picked = {k: v for k, v in each(doc, rtype).items() if k.startswith("node-sg_")}
         if picked:  # Terraform refuses an empty resource type
-            resources[rtype] = json.loads(re.sub(r"\$\{data\.terraform_remote_state\.[^}]*vpc[^}]*id\}", "${aws_vpc.stand_in.id}",
-                                                 json.dumps(picked)))
-    assert "terraform_remote_state" not in json.dumps(resources)
+            # the foundation's VPC id, read from its state (directly, or through stacks/state.py's guarded read)
+            resources[rtype] = json.loads(re.sub(r"\$\{(data\.terraform_remote_state|local\.cross-stack-reference-input)[^}]*vpc[^}]*id\}",
+                                                 "${aws_vpc.stand_in.id}", json.dumps(picked)))
+    assert "terraform_remote_state" not in json.dumps(resources) and "cross-stack" not in json.dumps(resources)
     return {"terraform": {"required_providers": {"aws": doc["terraform"]["required_providers"]["aws"]}},
             "provider": {"aws": [{"region": "us-east-1"}]}, "resource": resources}
 
@@ -254,7 +261,7 @@ def test_the_node_role_may_only_scale_its_own_group_to_zero_the_way_the_boot_doe
 
 def test_the_dlami_from_the_ssm_parameter_is_pinned_with_a_documented_roll(synthesized):
     doc = stack(synthesized, f"{AWS}train-aws")
-    pin_id, pin = one(doc, "terraform_data")
+    pin_id, pin = image_pin(doc)
     (param_id,) = doc["data"]["aws_ssm_parameter"]
     assert pin["input"] == f"${{data.aws_ssm_parameter.{param_id}.insecure_value}}"
     assert pin["lifecycle"] == {"ignore_changes": ["input"]}
@@ -314,7 +321,7 @@ def test_the_image_family_is_resolved_at_plan_time_and_pinned(synthesized):
     assert check_stack(doc) == []  # data.google_compute_image's family / project exist in the provider schema
     (image_id, image), = doc["data"]["google_compute_image"].items()
     assert (image["project"], image["family"]) == ("cos-cloud", "cos-stable")
-    pin_id, pin = one(doc, "terraform_data")
+    pin_id, pin = image_pin(doc)
     assert pin["input"] == f"${{data.google_compute_image.{image_id}.self_link}}"
     assert pin["lifecycle"] == {"ignore_changes": ["input"]}
     for t in each(doc, "google_compute_region_instance_template").values():
