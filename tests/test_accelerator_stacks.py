@@ -172,7 +172,8 @@ def test_tpu_training_is_a_tpu_vm_created_and_deleted_by_the_run_schedule(tpu_ou
 def _evaluate(expression: str, tmp_path: Path) -> str:
     """A Terraform expression evaluated by terraform console, its references replaced by "REF:<ref>"."""
     inner = expression.removeprefix("${").removesuffix("}")
-    inner = re.sub(r"\b((?:data\.terraform_remote_state|google_[a-z0-9_]+)\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+|var\.[a-z_]+)",
+    # (the foundation's values come through stacks/state.py's guarded read: local.cross-stack-reference-input-...)
+    inner = re.sub(r"\b((?:data\.terraform_remote_state|local\.cross-stack-reference-input-[a-z0-9-]+|google_[a-z0-9_]+)\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|var\.[a-z_]+)",
                    lambda m: json.dumps(f"REF:{m.group(1)}"), inner)
     # An output of a configuration without resources or providers (terraform console reads lines of
     # at most 64 KiB, and the boot scripts are longer): applied offline, read back raw.
@@ -198,7 +199,8 @@ def test_the_create_request_is_the_documented_node_with_the_boot_as_terraform_wr
     assert body["schedulingConfig"] == {"spot": True}  # the plan's spot
     net = body["networkConfig"]
     assert net["enableExternalIps"] is False and net["canIpForward"] is False
-    assert net["network"].startswith("REF:data.terraform_remote_state") and net["subnetwork"].startswith("REF:data.terraform_remote_state")
+    foundation = ("REF:data.terraform_remote_state", "REF:local.cross-stack-reference-input-acme-ml-production-gcp-foundation")
+    assert net["network"].startswith(foundation) and net["subnetwork"].startswith(foundation)
     assert body["serviceAccount"]["email"].startswith("REF:google_service_account.identity")
     assert body["labels"]["aiinfra-workload"] == "pretrain-tpu"
     # the boot exactly as gcp_metadata renders it (quotes, newlines and ${...} of the scripts intact)
@@ -211,7 +213,7 @@ def test_the_create_request_is_the_documented_node_with_the_boot_as_terraform_wr
         assert body["metadata"][key] == value, key
     assert "AIINFRA_ACCELERATOR_RUNTIME=tpu" in body["metadata"]["aiinfra-workload-env"]
     assert (body["metadata"]["enable-oslogin"], body["metadata"]["block-project-ssh-keys"]) == ("TRUE", "TRUE")
-    assert body["metadata"]["aiinfra-data-bucket"].startswith("REF:data.terraform_remote_state")
+    assert body["metadata"]["aiinfra-data-bucket"].startswith(foundation)
 
 
 def test_without_an_image_the_tpu_start_job_is_paused(tmp_path):
