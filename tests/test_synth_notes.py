@@ -49,6 +49,16 @@ def test_notes_needing_an_action_come_first_and_the_last_line_names_the_file():
     assert not needs_action(NOTES[0]) and needs_action(NOTES[4])
 
 
+def test_a_group_over_many_stacks_names_a_few_and_counts_the_rest():
+    served = [f"acme-ml-production-aws-serve-{i}" for i in range(100)]
+    notes = [f"{n}: 4 alarms notify nobody (the alerts topic has no subscription: alarms show in CloudWatch only); set "
+             "clouds.aws.alert_emails to subscribe e-mail addresses" for n in served]
+    [line, last] = render(notes, ["acme-ml-production-aws-foundation", *served], "cdktf.out/notes.txt")
+    assert line.endswith(" [likewise 99 more: serve-1, serve-2, serve-3, serve-4, serve-5, serve-6, serve-7, serve-8 and 91 others]")
+    assert line.count("serve-") == 9  # the first, and 8 beside it
+    assert last.startswith("note: 100 notes (100 need an action) in 1 groups above; the whole list")
+
+
 def synth(spec, out):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run([sys.executable, "-m", "aiinfra.cli", "synth", str(spec), "--out", str(out), "-q"], capture_output=True, text=True,

@@ -84,6 +84,10 @@ def group(notes: list[str], names: list[str]) -> list[NoteGroup]:
     return sorted(groups.values(), key=lambda g: not g.action)
 
 
+# The other stacks named beside a group's note; the rest are counted (every note is in the notes file).
+NAMED_AT_MOST = 8
+
+
 def render(notes: list[str], names: list[str], notes_path: str) -> list[str]:
     """The lines synth prints: each group once, ``note: ACTION ...`` first, the other stacks a group's
     advice applies to after it, and last where the whole list is."""
@@ -91,7 +95,9 @@ def render(notes: list[str], names: list[str], notes_path: str) -> list[str]:
     for g in group(notes, names):
         line = f"note: {'ACTION ' if g.action else ''}{g.text}"
         others = [_short(s, names) for s in g.stacks[1:]]
-        if others:
+        if len(others) > NAMED_AT_MOST:  # a line a reviewer reads, not a list of 99 stacks: they are all in the file
+            line += f" [likewise {len(others)} more: {', '.join(others[:NAMED_AT_MOST])} and {len(others) - NAMED_AT_MOST} others]"
+        elif others:
             line += f" [likewise {len(others)} more: {', '.join(others)}]"
         out.append(line)
     if notes:

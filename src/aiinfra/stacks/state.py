@@ -74,6 +74,10 @@ class GuardedRemoteState(TerraformRemoteState):
         self._config = config
         self._exists = exists
         self._extra = extra or {}
+        # Asked once here: cdktf resolves every cross-stack reference through get_string (a jsii
+        # callback per reference, twice per synth), and a jsii property read inside each would
+        # be a round trip more per reference (bench/synth_bench.py's 100-workload case).
+        self._id = self.friendly_unique_id
 
     @property
     def awaiting(self) -> str:
@@ -83,7 +87,7 @@ class GuardedRemoteState(TerraformRemoteState):
     @property
     def outputs(self) -> str:
         """The local holding the stack's outputs (an object when read, an unknown map before)."""
-        return self.friendly_unique_id
+        return self._id
 
     @jsii.member(jsii_name="getString")
     def get_string(self, output: str) -> str:
@@ -92,7 +96,7 @@ class GuardedRemoteState(TerraformRemoteState):
         return f"local.{self.outputs}.{output}"
 
     def _doc(self) -> dict[str, Any]:
-        read = self.friendly_unique_id
+        read = self._id
         found = f"{self._exists} ? 1 : 0"
         doc: dict[str, Any] = {
             "data": {"terraform_remote_state": {read: {"count": f"${{{found}}}", "backend": self._backend, "workspace": WORKSPACE,
