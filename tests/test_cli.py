@@ -37,7 +37,8 @@ def test_plan_json_is_the_documented_shape():
     d = json.loads(r.stdout)
     assert d["schema_version"] == 1
     assert list(d) == ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "security",
-                       "network", "monitoring", "findings", "not_applied", "security_exceptions"]
+                       "network", "monitoring", "findings", "not_applied", "security_exceptions", "platforms", "clusters"]
+    assert d["platforms"] == {"aws": "vm", "gcp": "vm"} and d["clusters"] == [] and d["totals"]["control_plane_monthly_usd"] == 0
     assert [m["cloud"] for m in d["monitoring"]] == ["aws", "gcp"] and all(m["monthly_usd"] >= 0 and m["reason"] for m in d["monitoring"])
     w = {x["name"]: x for x in d["workloads"]}
     assert w["llm-finetune"]["cloud"] == "gcp" and w["llm-finetune"]["gpu"] == "H100"

@@ -48,16 +48,42 @@ def _headline(plan: Plan) -> str:
     return (f"{plan.project} ({plan.environment}): {len(plan.workloads)} workloads, {t.gpus_steady} GPUs steady / {t.gpus_peak} peak, "
             f"{_money(t.monthly_usd, 0)}/month (compute {_money(t.compute_monthly_usd, 0)} + storage {_money(t.storage_monthly_usd, 0)}"
             f"{' + security ' + _money(t.security_monthly_usd, 0) if t.security_monthly_usd else ''}"
-            f"{' + network ' + _money(t.network_monthly_usd, 0) if t.network_monthly_usd else ''}){saving}")
+            f"{' + network ' + _money(t.network_monthly_usd, 0) if t.network_monthly_usd else ''}"
+            f"{' + control plane ' + _money(t.control_plane_monthly_usd, 0) if t.control_plane_monthly_usd else ''}){saving}")
 
 
 ROWS = ("Workload", "Cloud", "Region", "Zones", "Instance", "Nodes", "GPUs a node", "Capacity", "$/hour", "h/month", "$/month", "$/1k pred.")
 
 
-def _row(w: WorkloadPlan) -> list[str]:
-    return [w.name, w.cloud, w.region, str(len(w.zones)), w.instance_type, _nodes(w), _gpus(w), _capacity(w),
-            _money(w.hourly_usd), f"{w.hours_per_month:,.0f}", _money(w.monthly_usd, 0),
-            _money(w.cost_per_1k_predictions_usd, 4) if w.cost_per_1k_predictions_usd is not None else "-"]
+def _row(w: WorkloadPlan, pools: bool = False) -> list[str]:
+    row = [w.name, w.cloud, w.region, str(len(w.zones)), w.instance_type, _nodes(w), _gpus(w), _capacity(w),
+           _money(w.hourly_usd), f"{w.hours_per_month:,.0f}", _money(w.monthly_usd, 0),
+           _money(w.cost_per_1k_predictions_usd, 4) if w.cost_per_1k_predictions_usd is not None else "-"]
+    return row + [" + ".join(w.node_pools) or "-"] if pools else row
+
+
+def _has_pools(plan: Plan) -> bool:
+    """A cloud on the kubernetes platform: the Markdown workload rows name their node pools (a "Pool" column); a
+    plan on VMs alone is printed as it always was."""
+    return bool(plan.clusters)
+
+
+# The Kubernetes platform (planner/platform.py): a line a cluster, a table of its node pools.
+POOL_ROWS = ("Pool", "Instance", "Capacity", "GPUs a node", "Min", "Max", "Zones", "Workloads")
+
+
+def _cluster_line(c) -> str:
+    kind = "regional" if c.regional else f"zonal ({c.location})"
+    cost = (f"existing cluster, control plane not in the plan" if c.existing else f"control plane {_money(c.monthly_cost)}/month")
+    support = ", extended support" if c.extended_support else ""
+    channel = f", {c.release_channel.lower()} channel" if c.release_channel else ""
+    return f"cluster {c.cloud} {c.region}: {c.name}, Kubernetes {c.version}{support}{channel}, {kind}, {cost}"
+
+
+def _pool_row(p) -> list[str]:
+    gpus = f"{p.gpu_count}x {p.gpu}" if p.gpu else "-"
+    return [p.name, p.instance_type, CAPACITY_LABEL[p.capacity_type], gpus, str(p.min_nodes), str(p.max_nodes), str(len(p.zones)),
+            ", ".join(p.workloads)]
 
 
 # A column: header, right-justified, no_wrap.
@@ -149,7 +175,13 @@ def _catalog_line(plan: Plan) -> str:
 def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     width = width or 160
     out = [_headline(plan) + "\n", _catalog_line(plan) + "\n"]
+    # The text table keeps its columns on every platform (a pool name is up to 40 characters: with it the table
+    # no longer fits 160 columns); each pool's table names its workloads, and each workload's reasons its pool.
     out.append(_table([(name, i >= 8, i < 5) for i, name in enumerate(ROWS)], [_row(w) for w in plan.workloads], width, color=color))
+    for c in plan.clusters:
+        out.append(_cluster_line(c) + "\n")
+        out.append(_table([(name, name in ("Min", "Max", "Zones"), False) for name in POOL_ROWS], [_pool_row(p) for p in c.pools], width,
+                          title=f"Node pools of {c.name} ({c.cloud} {c.region})", color=color))
     storage = [[s.cloud, s.region, t.tier, t.storage_class, f"{t.size_gib:,}", str(t.transition_after_days or "-"), _money(t.monthly_usd)]
                for s in plan.storage for t in s.tiers]
     out.append(_table([(name, name in ("Size GiB", "After days", "$/month"), False) for name in STORAGE_ROWS], storage, width,
@@ -168,6 +200,9 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
         lines.append(f"  {w.name}")
         lines += [f"    {key}: {why}" for key, why in w.reasons.items()]
         lines += [f"    not chosen: {a.cloud} {a.region} {a.nodes}x {a.instance_type} {_money(a.monthly_usd, 0)}/month" for a in w.alternatives]
+    for c in plan.clusters:
+        lines.append(f"  cluster {c.name} ({c.cloud} {c.region})")
+        lines += [f"    {why}" for why in c.reasons]
     for s in plan.storage:
         lines.append(f"  storage on {s.cloud}")
         lines += [f"    {t.tier}: {t.reason}" for t in s.tiers]
@@ -194,10 +229,16 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
 
 def plan_markdown(plan: Plan) -> str:
     out = [f"### aiinfra plan: {plan.project} ({plan.environment})", "", f"**{_headline(plan)}**", "", f"_{_catalog_line(plan)}_", ""]
-    out.append("| " + " | ".join(ROWS) + " |")
-    out.append("|" + "|".join("---:" if i >= 8 else "---" for i in range(len(ROWS))) + "|")
+    pools = _has_pools(plan)
+    rows = ROWS + ("Pool",) if pools else ROWS
+    out.append("| " + " | ".join(rows) + " |")
+    out.append("|" + "|".join("---:" if 8 <= i < 12 else "---" for i in range(len(rows))) + "|")
     for w in plan.workloads:
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in _row(w)) + " |")
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in _row(w, pools)) + " |")
+    for c in plan.clusters:
+        out += ["", f"#### Node pools of {c.name} ({c.cloud} {c.region})", "", f"_{_cluster_line(c)}_", "",
+                "| " + " | ".join(POOL_ROWS) + " |", "|---|---|---|---|---:|---:|---:|---|"]
+        out += ["| " + " | ".join(_pool_row(p)) + " |" for p in c.pools]
     out += ["", "#### Storage tiers", "", "| Cloud | Tier | Class | Size GiB | After days | $/month |", "|---|---|---|---:|---:|---:|"]
     for s in plan.storage:
         for t in s.tiers:
@@ -214,6 +255,10 @@ def plan_markdown(plan: Plan) -> str:
         out += [f"| {n.cloud} | {n.region} | {n.target} | {n.item.replace('_', ' ')} | {_money(n.monthly_usd)} | "
                 f"{n.reason.replace('|', '/')} |" for n in plan.network]
     out += ["", "<details><summary>Why each choice</summary>", ""]
+    for c in plan.clusters:
+        out += [f"**cluster {c.name} ({c.cloud} {c.region})**", ""]
+        out += [f"- {why.replace('|', '/')}" for why in c.reasons]
+        out.append("")
     for w in plan.workloads:
         out.append(f"**{w.name}**")
         out.append("")

@@ -43,6 +43,16 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
 
     network = plan_network(spec, workloads)
     networked = sum(n.monthly_usd for n in network)
+    from aiinfra.planner.platform import plan_clusters, pool_reason
+
+    clusters = plan_clusters(spec, workloads, add)
+    for c in clusters:
+        for w in workloads:
+            pools = sorted((p for p in c.pools if w.name in p.workloads), key=lambda p: p.capacity_type != "on_demand")
+            if w.cloud == c.cloud and w.region == c.region and pools:
+                w.node_pools = [p.name for p in pools]
+                w.reasons["node_pool"] = pool_reason(w.name, pools, c)
+    controlled = sum(c.monthly_cost for c in clusters)
     compute = sum(w.monthly_usd for w in workloads)
     stored = sum(s.monthly_usd for s in storage)
     od = sum(w.on_demand_monthly_usd for w in workloads)
@@ -53,18 +63,29 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
         by_cloud[s.cloud] = by_cloud.get(s.cloud, 0.0) + s.monthly_usd
     for c in [*security, *network]:
         by_cloud[c.cloud] = by_cloud.get(c.cloud, 0.0) + c.monthly_usd
+    for k in clusters:
+        if k.monthly_cost:
+            by_cloud[k.cloud] = by_cloud.get(k.cloud, 0.0) + k.monthly_cost
     totals = Totals(
-        compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2), monthly_usd=round(compute + stored + guarded + networked, 2),
-        on_demand_equivalent_monthly_usd=round(od + stored + guarded + networked, 2), spot_savings_monthly_usd=round(od - compute, 2),
+        compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2),
+        monthly_usd=round(compute + stored + guarded + networked + controlled, 2),
+        on_demand_equivalent_monthly_usd=round(od + stored + guarded + networked + controlled, 2), spot_savings_monthly_usd=round(od - compute, 2),
         by_cloud_monthly_usd={k: round(v, 2) for k, v in sorted(by_cloud.items())},
         gpus_steady=sum(w.nodes * w.gpus_per_node for w in workloads),
         gpus_peak=sum(w.max_nodes * w.gpus_per_node for w in workloads),
-        security_monthly_usd=round(guarded, 2), network_monthly_usd=round(networked, 2),
+        security_monthly_usd=round(guarded, 2), network_monthly_usd=round(networked, 2), control_plane_monthly_usd=round(controlled, 2),
     )
     prices = {f.path.stem: f.prices_as_of for f in catalog.files if f.prices_as_of}
     stale = catalog_staleness(prices)
     if stale:
         findings.append(Finding("catalog", stale, severity="warning"))
+    platforms = {c: getattr(spec.clouds, c).platform for c in spec.clouds.configured()}
+    if "kubernetes" in platforms.values():
+        from aiinfra.planner.platform import versions_staleness
+
+        old_versions = versions_staleness(today())
+        if old_versions:
+            findings.append(Finding("catalog", old_versions, severity="warning"))
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
     generated = {f.path.stem: f.generated for f in catalog.files}
@@ -74,7 +95,7 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
 
     return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
                 security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec), security=security, network=network,
-                catalog_prices_as_of=prices)
+                catalog_prices_as_of=prices, platforms=platforms, clusters=clusters)
 
 
 STALE_PRICES_DAYS = 90  # issue 26: list prices move (AWS cut P4/P5 up to 45% in June 2025); older data is flagged

@@ -55,6 +55,16 @@ APPLIED: dict[str, str] = {
     "clouds.gcp.alert_emails": "stacks/gcp.py: e-mail notification channels",
     "clouds.gcp.billing_account": "stacks/gcp.py: a budget at the plan's monthly cost",
     "clouds.gcp.storage_usage_logs": "stacks/gcp.py: the usage-log grant to Cloud Storage's analytics account on the logs bucket",
+    "clouds.aws.platform": "planner/platform.py: vm instance groups, or a cluster with node pools",
+    "clouds.aws.kubernetes": "planner/platform.py: the cluster's version, endpoint and whether it is created",
+    "clouds.aws.kubernetes.version": "planner/platform.py: the cluster's Kubernetes version, support and control plane cost",
+    "clouds.aws.kubernetes.endpoint_cidrs": "planner/platform.py: who may reach the cluster's API server",
+    "clouds.aws.kubernetes.existing_cluster": "planner/platform.py: the pools join it; no control plane is created or costed",
+    "clouds.gcp.platform": "planner/platform.py: vm instance groups, or a cluster with node pools",
+    "clouds.gcp.kubernetes": "planner/platform.py: the cluster's version, endpoint and whether it is created",
+    "clouds.gcp.kubernetes.version": "planner/platform.py: the cluster's Kubernetes version, support and control plane cost",
+    "clouds.gcp.kubernetes.endpoint_cidrs": "planner/platform.py: who may reach the cluster's API server",
+    "clouds.gcp.kubernetes.existing_cluster": "planner/platform.py: the pools join it; no control plane is created or costed",
     "workload_inventory": "planner/__init__.py: one workload plan each",
     f"{W}.name": "planner/compute.py: the workload's plan; stacks/aws.py: its stack and group names",
     f"{W}.type": "planner/compute.py: training, serving or data processing sizing",
@@ -435,6 +445,12 @@ def _iap_members(spec, gcp, value, key) -> str | None:
     return _oidc(spec, gcp, value, key)
 
 
+def _kubernetes_block(spec, cloud, value, key) -> str | None:
+    if cloud.platform == "kubernetes":
+        return None
+    return "the cloud runs on the vm platform (platform: vm, the default): nothing reads this block until platform: kubernetes"
+
+
 Condition = Callable[[Any, Any, Any, Any], "str | None"]
 CONDITIONS: dict[str, Condition] = {
     f"{W}.framework": _framework,
@@ -461,6 +477,8 @@ CONDITIONS: dict[str, Condition] = {
     "security_controls.network_security.vulnerability_scanning": _asked_control,
     "clouds.aws.oidc": _oidc,
     "clouds.gcp.iap_members": _iap_members,
+    "clouds.aws.kubernetes": _kubernetes_block,
+    "clouds.gcp.kubernetes": _kubernetes_block,
 }
 
 

@@ -109,6 +109,9 @@ class WorkloadPlan:
     # (NVIDIA GPUs), "neuron" (AWS Inferentia / Trainium), "tpu" (Google TPU VMs), "" (CPU shapes).
     # The boot and the node images follow it (no CUDA driver on a Neuron or TPU node).
     accelerator_runtime: str = ""
+    # The Kubernetes platform (SPEC.md v3): the node pools of its cluster the workload lands on (planner/platform.py);
+    # empty on the vm platform. Two for a mixed serving workload: its on-demand base, and the spot replicas above it.
+    node_pools: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
     alternatives: list[Alternative] = field(default_factory=list)
 
@@ -174,7 +177,7 @@ class MonitoringPlan:
 class Totals:
     compute_monthly_usd: float
     storage_monthly_usd: float
-    monthly_usd: float  # compute + storage + security + network
+    monthly_usd: float  # compute + storage + security + network + control plane
     on_demand_equivalent_monthly_usd: float
     spot_savings_monthly_usd: float
     by_cloud_monthly_usd: dict[str, float]
@@ -182,6 +185,7 @@ class Totals:
     gpus_peak: int
     security_monthly_usd: float = 0.0
     network_monthly_usd: float = 0.0  # NAT, load balancers, internet egress, flow logs (issue 27)
+    control_plane_monthly_usd: float = 0.0  # Kubernetes control planes (EKS / GKE fee; planner/platform.py), 0 on vm
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,28 @@ class Plan:
     not_applied: list[NotApplied] = field(default_factory=list)
     security: list = field(default_factory=list)  # planner.security.SecurityControlPlan
     network: list[NetworkCostPlan] = field(default_factory=list)
+    # SPEC.md v3 "Platforms": each configured cloud's platform ("vm" | "kubernetes") and, on kubernetes, a cluster
+    # per cloud and region with its node pools (planner/platform.py ClusterPlan).
+    platforms: dict[str, str] = field(default_factory=dict)
+    clusters: list = field(default_factory=list)
+
+    def platform(self, cloud: str) -> str:
+        """``vm`` or ``kubernetes``: what ``cloud`` runs its workloads on (vm when the spec does not say)."""
+        return self.platforms.get(cloud, "vm")
+
+    def pools_of(self, workload: str) -> list:
+        """The node pools a workload lands on (two for a mixed serving workload: on-demand base, then spot); [] on vm."""
+        w = next((x for x in self.workloads if x.name == workload), None)
+        if w is None or not w.node_pools:
+            return []
+        cluster = next((c for c in self.clusters if c.cloud == w.cloud and c.region == w.region), None)
+        by_name = {p.name: p for p in cluster.pools} if cluster else {}
+        return [by_name[n] for n in w.node_pools if n in by_name]
+
+    def pool_of(self, workload: str):
+        """The node pool a workload lands on (for a mixed one, the on-demand pool holding its base), None on vm."""
+        pools = self.pools_of(workload)
+        return pools[0] if pools else None
 
     @property
     def errors(self) -> list[Finding]:
@@ -248,7 +274,7 @@ class Plan:
     def to_dict(self) -> dict:
         d = _plain(self)
         order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "security", "network", "monitoring",
-                 "findings", "not_applied", "security_exceptions"]
+                 "findings", "not_applied", "security_exceptions", "platforms", "clusters"]
         return {k: d[k] for k in order}
 
 

@@ -389,3 +389,24 @@ GCP_FLOW_INTERVAL_S = 5
 GCP_FLOW_SAMPLING = 0.5
 AWS_FLOW_RECORD_BYTES = 130
 GCP_FLOW_RECORD_BYTES = 1500
+
+
+# ---- the Kubernetes platform's control plane (SPEC.md v3 "Platforms"; planner/platform.py) ----------------
+# EKS: $0.10 per cluster-hour while the version is in standard support, $0.60 in extended support
+# (https://aws.amazon.com/eks/pricing/; https://aws.amazon.com/blogs/containers/amazon-eks-extended-support-for-kubernetes-versions-pricing/:
+# "a total of $0.60 per cluster per hour ... standard support is unchanged, $0.10 per cluster per hour").
+EKS_STANDARD_USD_HR = 0.10
+EKS_EXTENDED_USD_HR = 0.60
+# GKE: a cluster management fee of $0.10 per cluster-hour whatever the mode, size or topology; the free tier's
+# $74.40 monthly credit per billing account applies to zonal and Autopilot clusters only, never to a regional
+# cluster (https://cloud.google.com/kubernetes-engine/pricing, "Cluster management fee and free tier"). The plan
+# counts the fee in full: the credit is the billing account's, and another zonal cluster may already use it.
+GKE_MANAGEMENT_USD_HR = 0.10
+GKE_FREE_TIER_USD_MONTH = 74.40
+# GKE control plane: regional (replicated across the region's zones, 99.95% SLA) when a workload on it asks for
+# REGIONAL_CONTROL_PLANE_AVAILABILITY or more, or serves traffic; else zonal (99.5% SLA, one zone)
+# (https://cloud.google.com/kubernetes-engine/pricing: "99.95% for the control plane of Regional clusters, and 99.5%
+# for the control plane of Zonal clusters").
+REGIONAL_CONTROL_PLANE_AVAILABILITY = 99.9
+# Node pool names: GKE allows 40 characters (lowercase letters, digits, hyphens); EKS node groups 63. One limit for both.
+NODE_POOL_NAME_MAX = 40

@@ -77,6 +77,9 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
         if region not in known:
             add(f"clouds.{cloud}.region", did_you_mean(region, known, f"{cloud} region") + "; `aiinfra catalog refresh` adds regions and shapes the bundled catalog lacks")
 
+    for cloud in configured:
+        check_kubernetes(cloud, getattr(spec.clouds, cloud).kubernetes, add)
+
     seen: dict[str, int] = {}
     for i, w in enumerate(spec.workload_inventory):
         base = f"workload_inventory[{i}]"
@@ -183,3 +186,36 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
             if getattr(spec.state, cloud) is not None and cloud not in configured:
                 add(f"state.{cloud}", f"a {cloud} state backend needs {cloud} in clouds")
     return problems
+
+
+# GKE cluster names: "must start with a lowercase letter followed by up to 40 lowercase letters, numbers, or hyphens,
+# and cannot end with a hyphen" (the Cloud console's rule, quoted in https://gitlab.com/gitlab-org/gitlab/-/work_items/22655),
+# 40 characters in all (https://github.com/Azure/telescope/pull/989: "GCP's 40-character limit").
+GKE_CLUSTER_NAME = r"[a-z]([-a-z0-9]{0,38}[a-z0-9])?"
+
+
+def check_kubernetes(cloud: str, k8s, add) -> None:
+    """``clouds.<cloud>.kubernetes``: the version is one the cloud's service offers (catalog/data/kubernetes_versions.csv)
+    and can still create a cluster on; an existing GKE cluster's name is one GKE allows. Checked whatever the platform
+    (a bad value is bad input even while the block waits for platform: kubernetes)."""
+    if k8s is None:
+        return
+    from aiinfra.catalog.kubernetes import SERVICE, load_versions
+    from aiinfra.planner import today
+    from aiinfra.spec import did_you_mean
+
+    base = f"clouds.{cloud}.kubernetes"
+    if k8s.version is not None:
+        versions = load_versions()
+        known = versions.of(cloud)
+        row = known.get(k8s.version)
+        if row is None:
+            add(f"{base}.version", did_you_mean(k8s.version, list(known), f"{SERVICE[cloud]} Kubernetes version")
+                + f" (catalog/data/kubernetes_versions.csv, as of {versions.as_of}); leave version out for {versions.default()}")
+        elif row.end_of_extended_support is not None and today() >= row.end_of_extended_support:
+            newest = max(known, key=lambda v: known[v].key())
+            add(f"{base}.version", f"{SERVICE[cloud]} {k8s.version} reached the end of extended support on {row.end_of_extended_support}: "
+                                   f"no cluster is created on it and existing ones are upgraded; choose {newest}")
+    if cloud == "gcp" and k8s.existing_cluster is not None and not re.fullmatch(GKE_CLUSTER_NAME, k8s.existing_cluster):
+        add(f"{base}.existing_cluster", f"{k8s.existing_cluster!r} is not a GKE cluster name: lowercase letters, digits and hyphens, "
+                                        "starting with a letter, at most 40 characters")

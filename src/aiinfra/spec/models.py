@@ -130,6 +130,46 @@ class AwsOidc(Strict):
     scope: Annotated[str, Field(min_length=1, max_length=256)] = "openid"
 
 
+def _k8s_version(v: Any) -> Any:
+    """A Kubernetes minor version as text: YAML reads an unquoted 1.30 as the number 1.3."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        raise ValueError(f"write the version as quoted text, e.g. \"1.35\": YAML reads an unquoted {v!r} as a number "
+                         "(1.30 would become 1.3)")
+    return v
+
+
+def _cidr(v: Any) -> Any:
+    """An IPv4 network in CIDR notation, host bits zero ('203.0.113.0/24')."""
+    import ipaddress
+
+    if not isinstance(v, str):
+        raise ValueError(f"expected an IPv4 CIDR such as \"203.0.113.0/24\", got {type(v).__name__} {v!r}")
+    try:
+        net = ipaddress.IPv4Network(v.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{v!r} is not an IPv4 CIDR; expected e.g. \"203.0.113.0/24\" (one address: \"203.0.113.7/32\")") from None
+    if "/" not in v or str(net) != v.strip():
+        raise ValueError(f"{v!r} is not a network in CIDR notation: write {str(net)!r}" + (" (host bits cleared)" if "/" in v else " (a prefix length is required)"))
+    return str(net)
+
+
+class KubernetesConfig(Strict):
+    """``clouds.<cloud>.kubernetes`` (SPEC.md v3 "Platforms"): read when the cloud's platform is kubernetes."""
+
+    # A minor version ("1.35") from catalog/data/kubernetes_versions.csv; default: the newest both EKS and GKE offer.
+    version: Annotated[str, BeforeValidator(_k8s_version), Field(min_length=1, max_length=20)] | None = None
+    # Who may reach the API server (where Terraform and kubectl run); empty: the endpoint is private (reached from
+    # inside the VPC only).
+    endpoint_cidrs: Annotated[list[Annotated[str, BeforeValidator(_cidr)]], Field(max_length=50)] = []
+    # A cluster to deploy the node pools into instead of creating one (its control plane is not in the plan's cost).
+    # EKS names: alphanumerics, hyphens and underscores, starting alphanumeric, at most 100 characters (CreateCluster
+    # name: https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html); GKE's stricter rule: spec/checks.py.
+    existing_cluster: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")] | None = None
+
+
+Platform = Literal["vm", "kubernetes"]
+
+
 class AwsCloud(Strict):
     region: str = "us-east-1"
     account_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
@@ -146,6 +186,9 @@ class AwsCloud(Strict):
     oidc: AwsOidc | None = None
     # An AWS CloudHSM key store of the account: the data keys are created in it (HSM key management).
     custom_key_store_id: Annotated[str, Field(pattern=r"^cks-[0-9a-z]{17}$")] | None = None
+    # SPEC.md v3: vm (instance groups, the default) or kubernetes (an EKS cluster with a node pool a planned shape).
+    platform: Platform = "vm"
+    kubernetes: KubernetesConfig | None = None
 
 
 class GcpCloud(Strict):
@@ -165,6 +208,9 @@ class GcpCloud(Strict):
     # Cloud Storage usage logs of the data bucket: grants group:cloud-storage-analytics@google.com on the
     # logs bucket, which domain-restricted sharing (constraints/iam.allowedPolicyMemberDomains) refuses.
     storage_usage_logs: bool = False
+    # SPEC.md v3: vm (managed instance groups, the default) or kubernetes (a GKE cluster with a node pool a planned shape).
+    platform: Platform = "vm"
+    kubernetes: KubernetesConfig | None = None
 
 
 class Clouds(Strict):
