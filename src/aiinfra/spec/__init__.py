@@ -203,6 +203,20 @@ class _Pruned(typing.NamedTuple):
     kept: dict[str, list[int]]  # top-level list -> the file's index of each element left in it
 
 
+_DROPPED = object()
+
+
+def _sweep(node: Any) -> None:
+    """Take the items ``_prune`` marked out of every list under ``node``."""
+    if isinstance(node, dict):
+        for v in node.values():
+            _sweep(v)
+    elif isinstance(node, list):
+        node[:] = [v for v in node if v is not _DROPPED]
+        for v in node:
+            _sweep(v)
+
+
 def _prune(data: dict[str, Any], exc: ValidationError) -> _Pruned | None:
     """Take out (or, for a misspelt key with one close match, rename) every value the schema refused
     and validate again, a few rounds; a required value refused drops its top-level list element
@@ -231,6 +245,13 @@ def _prune(data: dict[str, Any], exc: ValidationError) -> _Pruned | None:
                 else:
                     break
             last = loc[depth] if depth < len(loc) else None
+            in_list = isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node)
+            if in_list and err["type"] != "missing" and depth > 1:
+                # A refused item of a nested list ('endpoint_cidrs[1]'): taken out after this round (popping it
+                # now would shift the indices of the other errors in the same list).
+                node[last] = _DROPPED
+                dropped.append(in_file(loc[:depth + 1]))
+                continue
             if err["type"] == "missing" or not (isinstance(node, dict) and last in node):
                 if len(loc) < 2 or loc[0] not in kept or not isinstance(loc[1], int):
                     return None  # a required top-level value: nothing sensible is left to check
@@ -252,6 +273,7 @@ def _prune(data: dict[str, Any], exc: ValidationError) -> _Pruned | None:
                     renamed[in_file((*loc[:depth], close[0]))] = was
                     continue
             dropped.append(was)
+        _sweep(data)
         for key, indices in drop.items():
             dropped += [f"{key}[{kept[key][i]}]" for i in sorted(indices) if i < len(kept[key])]
             data[key] = [v for i, v in enumerate(data[key]) if i not in indices]
