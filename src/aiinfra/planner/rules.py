@@ -408,5 +408,6 @@ GKE_FREE_TIER_USD_MONTH = 74.40
 # (https://cloud.google.com/kubernetes-engine/pricing: "99.95% for the control plane of Regional clusters, and 99.5%
 # for the control plane of Zonal clusters").
 REGIONAL_CONTROL_PLANE_AVAILABILITY = 99.9
-# Node pool names: GKE allows 40 characters (lowercase letters, digits, hyphens); EKS node groups 63. One limit for both.
+# Node pool names: GKE allows 40 ("GKE's 40-character limit for NodePool.name",
+# https://github.com/GoogleCloudPlatform/magic-modules/pull/18477); the shorter limit serves both clouds.
 NODE_POOL_NAME_MAX = 40
