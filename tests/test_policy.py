@@ -56,6 +56,27 @@ def tweak(body: dict, **changes) -> dict:
     return {**body, **changes}
 
 
+# GKE (KubernetesCluster / GpuNodePool): the compliant bodies are what the constructs write.
+GKE = {"private_cluster_config": {"enable_private_nodes": True, "enable_private_endpoint": False},
+       "master_authorized_networks_config": {"gcp_public_cidrs_access_enabled": False, "cidr_blocks": [{"cidr_block": "203.0.113.0/24"}]},
+       "database_encryption": {"state": "ENCRYPTED", "key_name": GKEY}, "workload_identity_config": {"workload_pool": "p.svc.id.goog"}}
+GKE_POOL = {"cluster": "c", "node_config": {"service_account": "${google_service_account.nodes.email}",
+                                            "oauth_scopes": ["https://www.googleapis.com/auth/logging.write"],
+                                            "workload_metadata_config": {"mode": "GKE_METADATA"}}}
+GKE_CASES = {
+    "AIINFRA-GCP-016": (doc(("google_container_cluster", "c", GKE)),
+                        doc(("google_container_cluster", "c", tweak(GKE, database_encryption={"state": "DECRYPTED"})))),
+    "AIINFRA-GCP-017": (doc(("google_container_cluster", "c", GKE)),
+                        doc(("google_container_cluster", "c", tweak(GKE, master_authorized_networks_config={
+                            "cidr_blocks": [{"cidr_block": "0.0.0.0/0"}]})))),
+    "AIINFRA-GCP-018": (doc(("google_container_node_pool", "n", GKE_POOL)),
+                        doc(("google_container_node_pool", "n", tweak(GKE_POOL, node_config={"workload_metadata_config": {"mode": "GKE_METADATA"}})))),
+    "AIINFRA-GCP-019": (doc(("google_container_cluster", "c", GKE), ("google_container_node_pool", "n", GKE_POOL)),
+                        doc(("google_container_node_pool", "n", tweak(GKE_POOL, node_config={
+                            "service_account": "a@p.iam.gserviceaccount.com", "workload_metadata_config": {"mode": "GCE_METADATA"}})))),
+}
+
+
 # rule id -> (compliant stack, non-compliant stack), the judged resource named "b" / "t" / "k" ...
 CASES = {
     "AIINFRA-AWS-001": (bucket(SSE_KMS), bucket(SSE_S3)),
@@ -132,6 +153,7 @@ CASES = {
                         doc(("google_compute_backend_service", "b", {"load_balancing_scheme": "EXTERNAL_MANAGED"}), requires=("api_authentication",))),
     "AIINFRA-GCP-015": (doc(("google_kms_crypto_key", "k", {"version_template": [{"protection_level": "HSM"}]}), requires=("hsm_keys",)),
                         doc(("google_kms_crypto_key", "k", {"version_template": [{"protection_level": "SOFTWARE"}]}), requires=("hsm_keys",))),
+    **GKE_CASES,
 }
 
 

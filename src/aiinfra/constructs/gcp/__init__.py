@@ -5,6 +5,9 @@ from aiinfra.constructs.gcp.budget import BillingBudget
 from aiinfra.constructs.gcp.dashboard import Dashboard, DashboardRow
 from aiinfra.constructs.gcp.cluster_network import ClusterNetwork, CompactPlacement, GpuNicNetworks
 from aiinfra.constructs.gcp.encryption_key import EncryptionKey
+from aiinfra.constructs.gcp.gke_cluster import KubernetesCluster
+from aiinfra.constructs.gcp.gke_node_pool import GpuNodePool, NodeServiceAccount, gpu_nic_node_networks
+from aiinfra.constructs.gcp.gke_workload_identity import WorkloadIdentityBinding
 from aiinfra.constructs.gcp.gpu_instance_group import GpuInstanceGroup
 from aiinfra.constructs.gcp.inference_endpoint import HealthCheck, InferenceEndpoint
 from aiinfra.constructs.gcp.internal_endpoint import InternalEndpoint
@@ -17,5 +20,5 @@ from aiinfra.constructs.gcp.threat_detection import ThreatDetection
 from aiinfra.constructs.gcp.tiered_storage import TieredStorage
 from aiinfra.constructs.gcp.workload_identity import WorkloadIdentity
 
-__all__ = ["AlertRule", "Alerts", "BillingBudget", "JobMetric", "MetricDescriptors", "PolicyTarget", "ClusterNetwork", "CompactPlacement", "Dashboard", "DashboardRow", "EncryptionKey", "GoogleProvider", "GpuInstanceGroup", "GpuNicNetworks", "GroupRunnerRole", "HealthCheck",
-           "InferenceEndpoint", "InternalEndpoint", "NodeFirewall", "ProjectServices", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WorkloadIdentity"]
+__all__ = ["AlertRule", "Alerts", "BillingBudget", "JobMetric", "MetricDescriptors", "PolicyTarget", "ClusterNetwork", "CompactPlacement", "Dashboard", "DashboardRow", "EncryptionKey", "GoogleProvider", "GpuInstanceGroup", "GpuNicNetworks", "GpuNodePool", "GroupRunnerRole", "HealthCheck",
+           "InferenceEndpoint", "InternalEndpoint", "KubernetesCluster", "NodeFirewall", "NodeServiceAccount", "ProjectServices", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WorkloadIdentity", "WorkloadIdentityBinding", "gpu_nic_node_networks"]

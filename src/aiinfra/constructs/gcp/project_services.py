@@ -31,6 +31,7 @@ DEFAULT_SERVICES = ("compute.googleapis.com", "cloudkms.googleapis.com", "storag
 # (https://cloud.google.com/service-usage/docs/enable-disable), so it is not in the list it enables.
 RESOURCE_SERVICES: dict[str, str] = {
     "google_compute_": "compute.googleapis.com",
+    "google_container_": "container.googleapis.com",  # GKE clusters and node pools (https://container.googleapis.com/v1/)
     "google_certificate_manager_": "certificatemanager.googleapis.com",
     "google_kms_": "cloudkms.googleapis.com",
     "google_storage_": "storage.googleapis.com",

@@ -23,7 +23,66 @@ REGISTRY_ROLE = "roles/artifactregistry.reader"
 # roles/cloudkms.verifier is not needed: nothing is verified by Cloud KMS itself.
 SIGNING_KEY_ROLES = ("roles/cloudkms.publicKeyViewer", "roles/cloudkms.viewer")
 CRYPTO_KEY_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+REPOSITORY_RE = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/repositories/(?P<repository>[^/]+)$")
 FORBIDDEN_ROLES = ("roles/owner", "roles/editor", "roles/iam.serviceAccountUser", "roles/iam.serviceAccountTokenCreator")
+
+
+def check_account_id(account_id: str) -> str:
+    """``account_id`` if it is a valid service account id, else ValueError."""
+    if not ACCOUNT_ID_RE.match(account_id):
+        raise ValueError(f"account_id must be 6-30 lowercase letters, digits or hyphens, start with a letter, got {account_id!r}")
+    return account_id
+
+
+def grant_workload_access(scope: Construct, member: str, *, project: str, bucket_names: Sequence[str] = (), object_prefix: str | None = None,
+                          kms_key_ids: Sequence[str] = (), signing_key_ids: Sequence[str] = (), project_roles: Sequence[str] = (),
+                          repositories: Sequence[str] = ()) -> None:
+    """The least-privilege grants of one workload's identity, in ``scope``: what a workload's VM
+    nodes (``WorkloadIdentity``) and its Kubernetes pods (``WorkloadIdentityBinding``) are given
+    alike. ``member`` (``serviceAccount:<email>``) may use, under ``object_prefix`` only, the objects
+    of ``bucket_names`` and list them; encrypt and decrypt with ``kms_key_ids``; read the public key
+    of ``signing_key_ids``; hold ``project_roles`` on the project (telemetry, image pulls); and read
+    the images of ``repositories`` (Artifact Registry repository ids
+    ``projects/<p>/locations/<l>/repositories/<r>``: the reader role on that repository only).
+    Construct ids are the ones WorkloadIdentity always had (they are part of its contract)."""
+    bad_keys = [k for k in signing_key_ids if not isinstance(k, str) or not CRYPTO_KEY_RE.match(k)]
+    if bad_keys:
+        raise ValueError("signing_key_ids must be crypto keys projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> "
+                         f"(no key version: roles are granted on the key), got {bad_keys!r}")
+    if object_prefix is not None and (not object_prefix or object_prefix.startswith("/") or "*" in object_prefix):
+        raise ValueError(f"object_prefix must be a plain folder name, got {object_prefix!r}")
+    bad_repos = [r for r in repositories if not isinstance(r, str) or not REPOSITORY_RE.match(r)]
+    if bad_repos:
+        raise ValueError(f"repositories must be Artifact Registry repository ids projects/<p>/locations/<l>/repositories/<r>, got {bad_repos!r}")
+    forbidden = [r for r in project_roles if r in FORBIDDEN_ROLES]
+    if forbidden:
+        raise ValueError(f"a workload identity never holds {', '.join(forbidden)}")
+    for i, bucket in enumerate(bucket_names):
+        condition = None
+        if object_prefix:
+            condition = {"title": f"only-{object_prefix}"[:100], "description": f"objects under {object_prefix}/ only",
+                         "expression": f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{object_prefix}/")'}
+        resource(scope, f"bucket-{i}-objects", "google_storage_bucket_iam_member", bucket=bucket, role="roles/storage.objectUser",
+                 member=member, condition=condition)
+        # Listing is a bucket-level permission: it cannot be narrowed to a prefix by IAM.
+        resource(scope, f"bucket-{i}-list", "google_storage_bucket_iam_member", bucket=bucket, role="roles/storage.legacyBucketReader",
+                 member=member)
+    for i, key in enumerate(kms_key_ids):
+        resource(scope, f"key-{i}", "google_kms_crypto_key_iam_member", crypto_key_id=key, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                 member=member)
+    for i, key in enumerate(signing_key_ids):
+        for role in SIGNING_KEY_ROLES:
+            resource(scope, f"signing-key-{i}-{role.split('.')[-1].lower()}", "google_kms_crypto_key_iam_member", crypto_key_id=key,
+                     role=role, member=member)
+    for role in project_roles:
+        resource(scope, role.split("/")[1].replace(".", "-").lower(), "google_project_iam_member", project=project, role=role, member=member)
+    for i, repo in enumerate(repositories):
+        # The repository's own IAM: reads of its images only, not every repository of the project
+        # (https://cloud.google.com/artifact-registry/docs/access-control#grant-repo,
+        # https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/artifact_registry_repository_iam).
+        m = REPOSITORY_RE.match(repo)
+        resource(scope, f"repository-{i}", "google_artifact_registry_repository_iam_member", project=m["project"], location=m["location"],
+                 repository=m["repository"], role=REGISTRY_ROLE, member=member)
 
 
 class WorkloadIdentity(Construct):
@@ -57,38 +116,12 @@ class WorkloadIdentity(Construct):
                  object_prefix: str | None = None, kms_key_ids: Sequence[str] = (), telemetry: bool = True, container_registry: bool = True,
                  display_name: str | None = None, signing_key_ids: Sequence[str] = ()):
         super().__init__(scope, id)
-        bad_keys = [k for k in signing_key_ids if not isinstance(k, str) or not CRYPTO_KEY_RE.match(k)]
-        if bad_keys:
-            raise ValueError("signing_key_ids must be crypto keys projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> "
-                             f"(no key version: roles are granted on the key), got {bad_keys!r}")
-        if not ACCOUNT_ID_RE.match(account_id):
-            raise ValueError(f"account_id must be 6-30 lowercase letters, digits or hyphens, start with a letter, got {account_id!r}")
-        if object_prefix is not None and (not object_prefix or object_prefix.startswith("/") or "*" in object_prefix):
-            raise ValueError(f"object_prefix must be a plain folder name, got {object_prefix!r}")
+        check_account_id(account_id)
         self.account = resource(self, "account", "google_service_account", project=project, account_id=account_id,
                                 display_name=display_name or f"aiinfra workload {account_id}",
                                 description="Nodes of one aiinfra workload; grants on its own resources only")
         self.email: str = self.account.get_string_attribute("email")
         self.member: str = f"serviceAccount:{self.email}"
-        for i, bucket in enumerate(bucket_names):
-            condition = None
-            if object_prefix:
-                condition = {"title": f"only-{object_prefix}"[:100], "description": f"objects under {object_prefix}/ only",
-                             "expression": f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{object_prefix}/")'}
-            resource(self, f"bucket-{i}-objects", "google_storage_bucket_iam_member", bucket=bucket, role="roles/storage.objectUser",
-                     member=self.member, condition=condition)
-            # Listing is a bucket-level permission: it cannot be narrowed to a prefix by IAM.
-            resource(self, f"bucket-{i}-list", "google_storage_bucket_iam_member", bucket=bucket, role="roles/storage.legacyBucketReader",
-                     member=self.member)
-        for i, key in enumerate(kms_key_ids):
-            resource(self, f"key-{i}", "google_kms_crypto_key_iam_member", crypto_key_id=key, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-                     member=self.member)
-        for i, key in enumerate(signing_key_ids):
-            for role in SIGNING_KEY_ROLES:
-                resource(self, f"signing-key-{i}-{role.split('.')[-1].lower()}", "google_kms_crypto_key_iam_member", crypto_key_id=key,
-                         role=role, member=self.member)
-        roles = (TELEMETRY_ROLES if telemetry else ()) + ((REGISTRY_ROLE,) if container_registry else ())
-        if roles:
-            for role in roles:
-                resource(self, role.split("/")[1].replace(".", "-").lower(), "google_project_iam_member", project=project, role=role,
-                         member=self.member)
+        grant_workload_access(self, self.member, project=project, bucket_names=bucket_names, object_prefix=object_prefix,
+                              kms_key_ids=kms_key_ids, signing_key_ids=signing_key_ids,
+                              project_roles=(TELEMETRY_ROLES if telemetry else ()) + ((REGISTRY_ROLE,) if container_registry else ()))

@@ -1,0 +1,249 @@
+"""A GKE Standard cluster for GPU node pools: private nodes, the control plane reachable only from
+the given CIDRs (or only privately), VPC-native, Workload Identity, Dataplane V2, shielded nodes,
+etcd secrets under the customer key, a release channel, managed Prometheus, and no default node
+pool (``GpuNodePool`` adds the pools).
+
+The Kubernetes platform's room on Google Cloud (``constructs/gcp/gke_*``): the VM constructs
+(``GpuInstanceGroup``) are not touched by it, and the foundation's network and key are shared."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from aiinfra.cdk import Construct
+
+from aiinfra.constructs._endpoint_access import endpoint_cidr_problems
+from aiinfra.constructs._tf import resource
+from aiinfra.constructs.gcp.common import GcpContext, check_name
+
+# https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/container_cluster#channel
+RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
+ZONE_RE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
+REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
+# "1.33" or a full GKE version "1.33.2-gke.1111000".
+VERSION_RE = re.compile(r"^1\.(?P<minor>\d+)(?:\.\d+(?:-gke\.\d+)?)?$")
+# DCGM metrics (GPU utilization, memory, NVLink) through managed Prometheus need GKE 1.30.1-gke.1204000
+# or later (https://cloud.google.com/kubernetes-engine/docs/how-to/dcgm-metrics); KUBELET and CADVISOR
+# need 1.29.3-gke.1093000 (container_cluster#enable_components, below).
+MIN_MINOR = 30
+# Logs of the system components, the control plane and the workloads' stdout/stderr
+# (container_cluster#nested_logging_config: SYSTEM_COMPONENTS, APISERVER, CONTROLLER_MANAGER, SCHEDULER, WORKLOADS).
+LOGGING_COMPONENTS = ("SYSTEM_COMPONENTS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER", "WORKLOADS")
+# container_cluster#nested_monitoring_config: "SYSTEM_COMPONENTS, APISERVER, SCHEDULER, CONTROLLER_MANAGER,
+# STORAGE, HPA, POD, DAEMONSET, DEPLOYMENT, STATEFULSET, KUBELET, CADVISOR, DCGM and JOBSET"
+# (https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/container_cluster#enable_components).
+MONITORING_COMPONENTS = ("SYSTEM_COMPONENTS", "APISERVER", "SCHEDULER", "CONTROLLER_MANAGER", "STORAGE", "HPA", "POD", "DAEMONSET",
+                         "DEPLOYMENT", "STATEFULSET", "KUBELET", "CADVISOR", "DCGM")
+# The API a GKE cluster and its node pools call (https://cloud.google.com/kubernetes-engine/docs/reference/rest:
+# container.googleapis.com); project_services.RESOURCE_SERVICES maps google_container_* to it, so a
+# stack with a cluster gets it enabled by the foundation's ProjectServices like every other API.
+SERVICES = ("container.googleapis.com",)
+PLATFORM_LABEL = {"aiinfra-platform": "kubernetes"}
+
+
+def check_version(version: str) -> str:
+    """``version`` if it is a GKE version this construct supports (1.30 or later), else ValueError."""
+    m = VERSION_RE.match(version or "")
+    if not m:
+        raise ValueError(f"version must be a GKE version like '1.33' or '1.33.2-gke.1111000', got {version!r}")
+    if int(m["minor"]) < MIN_MINOR:
+        raise ValueError(f"version must be 1.{MIN_MINOR} or later (DCGM GPU metrics through managed Prometheus), got {version!r}")
+    return version
+
+
+def name_problems(name: str) -> list[str]:
+    """[] when ``name`` is a valid cluster or node pool name (40 characters at most), else the problem."""
+    try:
+        check_name(name, "name", 40)
+    except ValueError as e:
+        return [str(e)]
+    return []
+
+
+def region_of(location: str) -> str:
+    """The region of a region or zone (``us-central1-a`` -> ``us-central1``)."""
+    return location.rsplit("-", 1)[0] if ZONE_RE.match(location) else location
+
+
+class KubernetesCluster(Construct):
+    """A GKE Standard cluster, regional or zonal, without a default node pool.
+
+    Example::
+
+        cluster = KubernetesCluster(stack, "cluster", name="acme-ml-prod", project="acme-ml-prod", location="us-central1",
+                                    version="1.33", network=net.network_id, subnetwork=net.subnetwork_self_link,
+                                    kms_key_id=key.id, endpoint_cidrs=["203.0.113.0/24"])
+        GpuNodePool(stack, "train", cluster=cluster, ...)
+
+    What it sets, and why (https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/container_cluster):
+
+    - ``remove_default_node_pool`` with ``initial_node_count = 1``: a cluster cannot be created
+      without a node pool, so the smallest one is created and deleted at once; the node pools are
+      separate resources, added and removed without touching the cluster (the provider's
+      recommended pattern). Its ``node_config`` (shielded, GKE metadata server, customer-key boot
+      disk) is ignored after creation.
+    - Private nodes (``private_cluster_config.enable_private_nodes``): nodes have internal
+      addresses only and reach the internet through the network's Cloud NAT
+      (https://cloud.google.com/kubernetes-engine/docs/how-to/private-clusters). No
+      ``master_ipv4_cidr_block``: clusters created on GKE 1.29 and later reach their control plane
+      through Private Service Connect and need none
+      (https://cloud.google.com/kubernetes-engine/docs/concepts/network-isolation).
+    - The control plane endpoint: with ``endpoint_cidrs``, the public endpoint answers those CIDRs
+      only (``master_authorized_networks_config``, Google Cloud's public ranges not admitted);
+      without, the private endpoint only (``enable_private_endpoint``). Terraform then has to run
+      where it reaches the VPC: a bastion or Cloud Build private pool in the network, or, with
+      ``dns_endpoint=True``, the control plane's DNS-based endpoint, which admits callers by IAM
+      (``container.clusters.connect``) instead of by address
+      (https://cloud.google.com/kubernetes-engine/docs/concepts/network-isolation#dns-based_endpoint).
+    - VPC-native (``networking_mode = "VPC_NATIVE"``, ``ip_allocation_policy``): Pods and Services take
+      the subnet's secondary ranges named ``pods_range`` / ``services_range``. The foundation's
+      subnet (``ClusterNetwork``) has none, so left out GKE creates the two secondary ranges on the
+      subnet itself when the cluster is created ("GKE-managed secondary ranges",
+      https://cloud.google.com/kubernetes-engine/docs/concepts/alias-ips#cluster_sizing_secondary_range_pods);
+      name your own (created on the subnet beforehand) when addresses are planned centrally.
+    - Workload Identity (``workload_identity_config.workload_pool = "<project>.svc.id.goog"``): pods
+      act as their own Google service account (``WorkloadIdentityBinding``), never as the node's.
+    - Dataplane V2 (``datapath_provider = "ADVANCED_DATAPATH"``): eBPF networking that enforces
+      NetworkPolicy itself, so the Calico ``network_policy`` add-on stays off
+      (https://cloud.google.com/kubernetes-engine/docs/concepts/dataplane-v2). Required by
+      multi-networking.
+    - ``multi_networking``: extra node networks (the A3 GPU NIC networks, ``GpuNodePool``'s
+      ``additional_networks``) need ``enable_multi_networking``
+      (https://cloud.google.com/kubernetes-engine/docs/how-to/gpu-bandwidth-gpudirect-tcpx). The
+      GKENetworkParamSet and Network objects a pod's GPU NICs attach through are in-cluster
+      objects (the workload layer), not created here.
+    - Shielded GKE nodes, intranode visibility (pod-to-pod traffic on one node passes the VPC's
+      firewall and flow logs: https://cloud.google.com/kubernetes-engine/docs/how-to/intranode-visibility),
+      no client certificate, no legacy ABAC.
+    - Secrets in etcd encrypted with ``kms_key_id`` (``database_encryption`` ``ENCRYPTED``,
+      https://cloud.google.com/kubernetes-engine/docs/how-to/encrypting-secrets). The key must be in
+      the cluster's region and the GKE service agent
+      (``service-<number>@container-engine-robot.iam.gserviceaccount.com``) needs
+      ``cloudkms.cryptoKeyEncrypterDecrypter`` on it: ``key_grants`` makes that grant (on by default).
+    - ``release_channel`` (REGULAR by default) with ``min_master_version = version``: GKE upgrades
+      within the channel, never below the version the plan names.
+    - Logs and metrics of the system components, control plane and workloads; managed Prometheus
+      collection with DCGM GPU metrics (``monitoring_config``); cost allocation by namespace and
+      label (``cost_management_config``).
+    - The Gateway API (``gateway_api_config`` ``CHANNEL_STANDARD``) for serving through Gateways.
+    - ``deletion_protection`` on: Terraform refuses to destroy the cluster until it is set false.
+    - Dynamic Workload Scheduler (queued provisioning) needs nothing on the cluster beyond GKE
+      1.28.3-gke.1098000 or later; the node pool carries it
+      (https://cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest).
+
+    Args:
+        name: the cluster name (40 characters at most: GKE's limit).
+        project: the project id.
+        location: a region (regional cluster: control plane replicated over three zones, what
+            availability asks) or a zone (zonal cluster: one control plane, cheaper).
+        version: the lowest GKE version, ``1.33`` or a full ``1.33.2-gke.1111000`` (1.30 or later).
+        network, subnetwork: the VPC and the subnet of the nodes (``ClusterNetwork.network_id`` /
+            ``subnetwork_self_link``).
+        kms_key_id: the Cloud KMS key of etcd's secrets and the default pool's boot disk.
+        endpoint_cidrs: who may reach the public endpoint (where Terraform and kubectl run); empty:
+            private endpoint only (see above). ``0.0.0.0/0`` is refused.
+        pods_range, services_range: names of existing secondary ranges on ``subnetwork``; both
+            or neither (neither: GKE-managed ranges).
+        release_channel: ``RAPID``, ``REGULAR`` (default), ``STABLE`` or ``EXTENDED`` (extended
+            support is billed extra).
+        multi_networking: enable extra node networks (A3 GPU NIC networks); default off.
+        labels: resource labels on the cluster (merged with ``aiinfra-platform: kubernetes``).
+        dns_endpoint: also open the DNS-based control plane endpoint (IAM-authorized); default off.
+        deletion_protection: default on.
+        key_grants: grant the GKE service agent use of ``kms_key_id``; off when the key's owner grants it.
+        depends_on: what the cluster waits for (the key's grants to other agents).
+        rbac_security_group: ``gke-security-groups@<your domain>``: Google Groups in Kubernetes RBAC
+            (``authenticator_groups_config``, https://cloud.google.com/kubernetes-engine/docs/how-to/google-groups-rbac);
+            needs a Workspace / Cloud Identity domain, so left out, none (RBAC binds users and
+            service accounts).
+        binary_authorization: enforce the project's Binary Authorization policy at admission
+            (``PROJECT_SINGLETON_POLICY_ENFORCE``; the project needs binaryauthorization.googleapis.com
+            on and a policy of its own: the default policy admits every image). Default off.
+
+    Attributes:
+        name, endpoint, ca_certificate (base64 PEM), location, id, workload_pool, cluster (the resource).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, name: str, project: str, location: str, version: str, network: str, subnetwork: str,
+                 kms_key_id: str, endpoint_cidrs: Sequence[str], pods_range: str | None = None, services_range: str | None = None,
+                 release_channel: str = "REGULAR", multi_networking: bool = False, labels: dict[str, str] | None = None,
+                 dns_endpoint: bool = False, deletion_protection: bool = True, key_grants: bool = True, depends_on: Sequence = (),
+                 rbac_security_group: str | None = None, binary_authorization: bool = False):
+        super().__init__(scope, id)
+        problems = name_problems(name)
+        if not (ZONE_RE.match(location) or REGION_RE.match(location)):
+            problems.append(f"location must be a region (us-central1) or a zone (us-central1-a), got {location!r}")
+        try:
+            check_version(version)
+        except ValueError as e:
+            problems.append(str(e))
+        if release_channel not in RELEASE_CHANNELS:
+            problems.append(f"release_channel must be one of {', '.join(RELEASE_CHANNELS)}, got {release_channel!r}")
+        if rbac_security_group is not None and not rbac_security_group.startswith("gke-security-groups@"):
+            problems.append(f"rbac_security_group must be gke-security-groups@<your domain>, got {rbac_security_group!r}")
+        if (pods_range is None) != (services_range is None):
+            problems.append("pods_range and services_range go together: name both secondary ranges, or neither (GKE-managed ranges)")
+        problems += endpoint_cidr_problems(endpoint_cidrs)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.project = project
+        self.location: str = location
+        self.region: str = region_of(location)
+        self.regional: bool = not ZONE_RE.match(location)
+        self.version = version
+        self.multi_networking = multi_networking
+        self.kms_key_id = kms_key_id
+        self.workload_pool: str = f"{project}.svc.id.goog"
+        depends = list(depends_on)
+        if key_grants:
+            # GKE's service agent encrypts etcd's data encryption keys with the customer key
+            # (https://cloud.google.com/kubernetes-engine/docs/how-to/encrypting-secrets#grant_permission_to_use_the_key);
+            # Compute Engine's agent encrypts the boot disks (EncryptionKey grants it already).
+            number = GcpContext(self, project).number
+            self.key_grant = resource(self, "gke-agent-key", "google_kms_crypto_key_iam_member", crypto_key_id=kms_key_id,
+                                      role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                                      member=f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com")
+            depends.append(self.key_grant)
+        private_endpoint = not endpoint_cidrs
+        self.cluster = resource(
+            self, "cluster", "google_container_cluster", project=project, name=name, location=location,
+            description=f"aiinfra GPU cluster {name}", depends_on=depends or None,
+            remove_default_node_pool=True, initial_node_count=1, deletion_protection=deletion_protection,
+            # The default pool lives only until the separate pools replace it; its settings are ignored
+            # after creation (changing them would recreate the cluster for a pool that no longer exists).
+            node_config={"boot_disk_kms_key": kms_key_id, "shielded_instance_config": {"enable_secure_boot": True,
+                                                                                       "enable_integrity_monitoring": True},
+                         "workload_metadata_config": {"mode": "GKE_METADATA"}},
+            lifecycle={"ignore_changes": ["node_config"]},
+            network=network, subnetwork=subnetwork, networking_mode="VPC_NATIVE",
+            ip_allocation_policy={"stack_type": "IPV4", "cluster_secondary_range_name": pods_range,
+                                  "services_secondary_range_name": services_range},
+            private_cluster_config={"enable_private_nodes": True, "enable_private_endpoint": private_endpoint},
+            master_authorized_networks_config={"gcp_public_cidrs_access_enabled": False,
+                                               "cidr_blocks": [{"cidr_block": c, "display_name": f"endpoint-{i}"}
+                                                               for i, c in enumerate(endpoint_cidrs)] or None},
+            control_plane_endpoints_config={"dns_endpoint_config": {"allow_external_traffic": True}} if dns_endpoint else None,
+            master_auth={"client_certificate_config": {"issue_client_certificate": False}},
+            authenticator_groups_config={"security_group": rbac_security_group} if rbac_security_group else None,
+            binary_authorization={"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"} if binary_authorization else None,
+            enable_legacy_abac=False, enable_shielded_nodes=True, enable_intranode_visibility=True,
+            workload_identity_config={"workload_pool": self.workload_pool},
+            datapath_provider="ADVANCED_DATAPATH",
+            # Dataplane V2 enforces NetworkPolicy itself; the Calico add-on must stay off with it
+            # (https://cloud.google.com/kubernetes-engine/docs/how-to/dataplane-v2#limitations).
+            network_policy={"enabled": False, "provider": "PROVIDER_UNSPECIFIED"},
+            enable_multi_networking=True if multi_networking else None,
+            database_encryption={"state": "ENCRYPTED", "key_name": kms_key_id},
+            release_channel={"channel": release_channel}, min_master_version=version,
+            logging_config={"enable_components": list(LOGGING_COMPONENTS)},
+            monitoring_config={"enable_components": list(MONITORING_COMPONENTS), "managed_prometheus": {"enabled": True}},
+            gateway_api_config={"channel": "CHANNEL_STANDARD"},
+            cost_management_config={"enabled": True},
+            addons_config={"gce_persistent_disk_csi_driver_config": {"enabled": True}, "gcs_fuse_csi_driver_config": {"enabled": True}},
+            resource_labels={**PLATFORM_LABEL, **(labels or {})},
+        )
+        self.id: str = self.cluster.get_string_attribute("id")
+        self.name: str = self.cluster.get_string_attribute("name")
+        self.endpoint: str = self.cluster.get_string_attribute("endpoint")
+        self.ca_certificate: str = self.cluster.get_string_attribute("master_auth[0].cluster_ca_certificate")
