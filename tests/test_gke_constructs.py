@@ -204,6 +204,8 @@ def test_cluster_has_no_default_pool_and_is_protected_from_deletion(doc):
     assert body["deletion_protection"] is True
     assert body["lifecycle"] == {"ignore_changes": ["node_config"]}
     assert "node_pool" not in body
+    with_account = cluster_body(synth(lambda s: (lambda k, n, a: cluster_of(s, k, n, node_service_account=a.email))(*parts(s))))
+    assert with_account["node_config"]["service_account"] == "${google_service_account.nodes_account_4720EA6A.email}"
 
 
 def test_cluster_workload_pool_is_the_projects(doc):

@@ -157,6 +157,9 @@ class KubernetesCluster(Construct):
             (``authenticator_groups_config``, https://cloud.google.com/kubernetes-engine/docs/how-to/google-groups-rbac);
             needs a Workspace / Cloud Identity domain, so left out, none (RBAC binds users and
             service accounts).
+        node_service_account: the account the short-lived default pool runs as (``NodeServiceAccount.email``);
+            left out, the Compute Engine default account, for the minutes between the cluster's
+            creation and the pool's removal.
         binary_authorization: enforce the project's Binary Authorization policy at admission
             (``PROJECT_SINGLETON_POLICY_ENFORCE``; the project needs binaryauthorization.googleapis.com
             on and a policy of its own: the default policy admits every image). Default off.
@@ -169,7 +172,7 @@ class KubernetesCluster(Construct):
                  kms_key_id: str, endpoint_cidrs: Sequence[str], pods_range: str | None = None, services_range: str | None = None,
                  release_channel: str = "REGULAR", multi_networking: bool = False, labels: dict[str, str] | None = None,
                  dns_endpoint: bool = False, deletion_protection: bool = True, key_grants: bool = True, depends_on: Sequence = (),
-                 rbac_security_group: str | None = None, binary_authorization: bool = False):
+                 rbac_security_group: str | None = None, binary_authorization: bool = False, node_service_account: str | None = None):
         super().__init__(scope, id)
         problems = name_problems(name)
         if not (ZONE_RE.match(location) or REGION_RE.match(location)):
@@ -212,7 +215,7 @@ class KubernetesCluster(Construct):
             remove_default_node_pool=True, initial_node_count=1, deletion_protection=deletion_protection,
             # The default pool lives only until the separate pools replace it; its settings are ignored
             # after creation (changing them would recreate the cluster for a pool that no longer exists).
-            node_config={"boot_disk_kms_key": kms_key_id, "shielded_instance_config": {"enable_secure_boot": True,
+            node_config={"boot_disk_kms_key": kms_key_id, "service_account": node_service_account, "shielded_instance_config": {"enable_secure_boot": True,
                                                                                        "enable_integrity_monitoring": True},
                          "workload_metadata_config": {"mode": "GKE_METADATA"}},
             lifecycle={"ignore_changes": ["node_config"]},
