@@ -166,6 +166,46 @@ def test_a_rule_judging_an_ask_does_not_apply_without_it():
     assert check_stack("s", software, rules=only).ok and not check_stack("s", software, rules=only, requires=frozenset({"hsm_keys"})).ok
 
 
+# EKS (KubernetesCluster / GpuNodePool): the compliant bodies are what the constructs write.
+EKS = {"name": "c", "role_arn": "${aws_iam_role.cluster.arn}",
+       "encryption_config": {"resources": ["secrets"], "provider": {"key_arn": KEY}},
+       "vpc_config": {"subnet_ids": ["subnet-1"], "endpoint_private_access": True, "endpoint_public_access": True,
+                      "public_access_cidrs": ["203.0.113.0/24"]}}
+EKS_NODES = ("aws_eks_node_group", "n", {"cluster_name": "c", "node_role_arn": "${aws_iam_role.nodes.arn}"})
+NODE_ROLE = ("aws_iam_role", "nodes", {"name": "nodes"})
+
+
+def node_policy(name: str) -> tuple[str, str, dict]:
+    return ("aws_iam_role_policy_attachment", name, {"role": "${aws_iam_role.nodes.name}", "policy_arn": f"arn:aws:iam::aws:policy/{name}"})
+
+
+CASES.update({
+    "AIINFRA-AWS-014": (doc(("aws_eks_cluster", "c", EKS)), doc(("aws_eks_cluster", "c", tweak(EKS, encryption_config=None)))),
+    "AIINFRA-AWS-015": (doc(("aws_eks_cluster", "c", EKS)),
+                        doc(("aws_eks_cluster", "c", tweak(EKS, vpc_config={"subnet_ids": ["subnet-1"], "endpoint_public_access": True,
+                                                                          "public_access_cidrs": ["0.0.0.0/0"]})))),
+    "AIINFRA-AWS-016": (doc(EKS_NODES, NODE_ROLE, node_policy("AmazonEKSWorkerNodePolicy"), node_policy("AmazonEC2ContainerRegistryPullOnly")),
+                        doc(EKS_NODES, NODE_ROLE, node_policy("AmazonEKSWorkerNodePolicy"), node_policy("AdministratorAccess"))),
+})
+
+
+def test_eks_endpoint_left_public_by_default_and_private_only_are_judged():
+    # The provider opens the endpoint to 0.0.0.0/0 when vpc_config says nothing; private only needs no allow-list.
+    unset = doc(("aws_eks_cluster", "c", tweak(EKS, vpc_config={"subnet_ids": ["subnet-1"]})))
+    private = doc(("aws_eks_cluster", "c", tweak(EKS, vpc_config={"subnet_ids": ["subnet-1"], "endpoint_public_access": False,
+                                                                 "endpoint_private_access": True})))
+    assert results("AIINFRA-AWS-015", unset) == [Result.NON_COMPLIANT]
+    assert results("AIINFRA-AWS-015", private) == [Result.COMPLIANT]
+
+
+def test_eks_node_role_with_a_wildcard_inline_policy_is_refused_and_another_stacks_role_is_not_judged():
+    wildcard = ("aws_iam_role_policy", "p", {"role": "${aws_iam_role.nodes.id}",
+                                             "policy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})})
+    assert results("AIINFRA-AWS-016", doc(EKS_NODES, NODE_ROLE, wildcard)) == [Result.NON_COMPLIANT]
+    elsewhere = ("aws_eks_node_group", "n", {"cluster_name": "c", "node_role_arn": "arn:aws:iam::123456789012:role/nodes"})
+    assert results("AIINFRA-AWS-016", doc(elsewhere)) == [Result.NOT_APPLICABLE]
+
+
 def results(rule_id: str, stack_doc: dict) -> list[Result]:
     rule = RULES_BY_ID[rule_id]
     view = StackView.from_json("s", stack_doc)

@@ -5,6 +5,9 @@ from aiinfra.constructs.aws.budget import Budget
 from aiinfra.constructs.aws.certificate import Certificate
 from aiinfra.constructs.aws.dashboard import Dashboard, DashboardRow
 from aiinfra.constructs.aws.cluster_network import ClusterNetwork
+from aiinfra.constructs.aws.eks_cluster import KubernetesCluster
+from aiinfra.constructs.aws.eks_node_pool import GpuNodePool
+from aiinfra.constructs.aws.eks_workload_identity import PodIdentity
 from aiinfra.constructs.aws.encryption_key import EncryptionKey
 from aiinfra.constructs.aws.gpu_instance_group import GpuInstanceGroup
 from aiinfra.constructs.aws.inference_endpoint import InferenceEndpoint, OidcAuthentication
@@ -19,4 +22,4 @@ from aiinfra.constructs.aws.web_acl import WebAcl
 from aiinfra.constructs.aws.workload_identity import WorkloadIdentity
 
 __all__ = ["AlarmTarget", "AlertRule", "Alerts", "AwsProvider", "Budget", "Certificate", "ClusterNetwork", "Dashboard", "DashboardRow", "InferenceEndpoint", "EncryptionKey",
-           "GpuInstanceGroup", "LogGroup", "NodeSecurityGroup", "OidcAuthentication", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WebAcl", "WorkloadIdentity"]
+           "GpuInstanceGroup", "GpuNodePool", "KubernetesCluster", "LogGroup", "NodeSecurityGroup", "OidcAuthentication", "PodIdentity", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WebAcl", "WorkloadIdentity"]

@@ -25,6 +25,21 @@ NEURON_AMI_PARAMETER = IMAGES["aws-neuron"]["ssm_parameter"]
 GROUP_METRICS = ("GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize", "GroupTotalInstances")
 
 
+def network_interfaces(efa_interfaces: int, security_group_ids: Sequence[str]) -> list[dict]:
+    """A launch template's ``network_interfaces``: one EFA interface per network card (device index 0
+    on card 0, 1 on the others, as the EFA user guide attaches them), or one ordinary interface when
+    ``efa_interfaces`` is 0; never a public address.
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-acc-inst-types.html"""
+    return [{
+        "device_index": 0 if card == 0 else 1,
+        "network_card_index": card,
+        "interface_type": "efa" if efa_interfaces else None,
+        "associate_public_ip_address": False,
+        "delete_on_termination": True,
+        "security_groups": list(security_group_ids),
+    } for card in range(max(efa_interfaces, 1))]
+
+
 class GpuInstanceGroup(Construct):
     """A group of identical nodes for one workload.
 
@@ -181,16 +196,7 @@ class GpuInstanceGroup(Construct):
             ami = data(self, "ami", "aws_ami", owners=["self", "amazon", "aws-marketplace"],
                        filter=[{"name": "image-id", "values": [image_id]}])
             root_device_name = ami.get_string_attribute("root_device_name")
-        interfaces = []
-        for card in range(max(efa_interfaces, 1)):
-            interfaces.append({
-                "device_index": 0 if card == 0 else 1,
-                "network_card_index": card,
-                "interface_type": "efa" if efa_interfaces else None,
-                "associate_public_ip_address": False,
-                "delete_on_termination": True,
-                "security_groups": list(security_group_ids),
-            })
+        interfaces = network_interfaces(efa_interfaces, security_group_ids)
         volumes = [{"device_name": root_device_name, "ebs": {"volume_size": root_volume_gib, "volume_type": "gp3", "encrypted": True,
                                                              "kms_key_id": kms_key_arn, "delete_on_termination": True}}]
         if data_volume_gib:

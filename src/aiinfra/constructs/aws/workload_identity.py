@@ -77,52 +77,13 @@ class WorkloadIdentity(Construct):
         super().__init__(scope, id)
         if len(name) > 64:
             raise ValueError(f"name must be at most 64 characters, got {len(name)} ({name!r})")
-        bad_keys = [a for a in signing_key_arns if not isinstance(a, str) or not _KMS_ARN.match(a)]
-        if bad_keys:
-            raise ValueError(f"signing_key_arns must be KMS key or alias ARNs (arn:aws:kms:<region>:<account>:key/<id> or "
-                             f":alias/<name>), got {bad_keys!r}")
         ctx = AwsContext(self)
         prefix = (object_prefix or name).strip("/")
-        statements = []
-        if bucket_arns:
-            statements.append({"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": list(bucket_arns),
-                               "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}}})
-            statements.append({"Sid": "ReadWriteOwnObjects", "Effect": "Allow",
-                               "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                               "Resource": [f"{arn}/{prefix}/*" for arn in bucket_arns]})
-        if read_only_bucket_arns:
-            statements.append({"Sid": "ReadShared", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
-                               "Resource": [x for arn in read_only_bucket_arns for x in (arn, f"{arn}/*")]})
-        if kms_key_arns:
-            statements.append({"Sid": "UseOwnKeys", "Effect": "Allow",
-                               "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                               "Resource": list(kms_key_arns)})
-        key_arns = [a for a in signing_key_arns if _KMS_ARN.match(a).group(2) == "key"]
-        if key_arns:
-            statements.append({"Sid": "ReadSigningPublicKeys", "Effect": "Allow", "Action": ["kms:GetPublicKey", "kms:DescribeKey"],
-                               "Resource": key_arns})
-        for i, alias in enumerate(a for a in signing_key_arns if _KMS_ARN.match(a).group(2) == "alias"):
-            base, _, alias_name = _KMS_ARN.match(alias).groups()
-            statements.append({"Sid": f"ReadSigningPublicKeyByAlias{i}", "Effect": "Allow",
-                               "Action": ["kms:GetPublicKey", "kms:DescribeKey"], "Resource": f"{base}:key/*",
-                               "Condition": {"StringEquals": {"kms:RequestAlias": f"alias/{alias_name}"}}})
-        if cloudwatch_agent:
-            # The workload's own log group (/aiinfra/<name>, its stack creates it) and its streams: what docker's
-            # awslogs driver and the CloudWatch agent call. CreateLogStream / DescribeLogStreams act on a log-group,
-            # PutLogEvents on a log-stream (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html).
-            own_logs = ctx.arn("logs", f"log-group:/aiinfra/{name}", region=True)
-            statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow",
-                               "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                               "Resource": [own_logs, f"{own_logs}:log-stream:*"]})
-        if autoscaling_group_names:
-            statements.append({"Sid": "ScaleOwnGroupsToZero", "Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup",
-                               "Resource": [ctx.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{g}", region=True)
-                                            for g in autoscaling_group_names],
-                               "Condition": RESIZE_CONDITION})
-        if container_registry:
-            statements.append({"Sid": "PullOwnAccountImages", "Effect": "Allow",
-                               "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                               "Resource": ctx.arn("ecr", "repository/*", region=True)})
+        statements = own_resource_statements(
+            ctx, bucket_arns=bucket_arns, prefix=prefix, read_only_bucket_arns=read_only_bucket_arns, kms_key_arns=kms_key_arns,
+            signing_key_arns=signing_key_arns, log_group_name=f"/aiinfra/{name}" if cloudwatch_agent else None,
+            autoscaling_group_names=autoscaling_group_names,
+            repository_arns=[ctx.arn("ecr", "repository/*", region=True)] if container_registry else ())
         unscoped = []
         if cluster_discovery:
             unscoped += ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"]
@@ -134,14 +95,7 @@ class WorkloadIdentity(Construct):
         if statements:
             self.policy = resource(self, "policy", "aws_iam_role_policy", name=f"{name}-own-resources", role=role_name,
                                    policy=policy_json(statements))
-        if unscoped:
-            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html and
-            # list_amazonec2autoscaling.html / list_amazonelasticcontainerregistry.html: these actions support no resource types.
-            found = resource(self, "unscoped-reads", "aws_iam_role_policy", name=f"{name}-describe", role=role_name,
-                             policy=policy_json([{"Sid": "ReadOnlyCallsWithoutResourceTypes", "Effect": "Allow", "Action": unscoped,
-                                                  "Resource": "*"}]))
-            suppress(found, "AIINFRA-AWS-009", "read-only Describe* and ecr:GetAuthorizationToken support no resource-level permissions "
-                     "(Service Authorization Reference); the nodes need them for rendezvous and image pulls")
+        unscoped_reads(self, role_name, name, unscoped)
         if ssm:
             resource(self, "ssm", "aws_iam_role_policy_attachment", role=role_name,
                      policy_arn=f"arn:{ctx.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore")
@@ -156,3 +110,73 @@ class WorkloadIdentity(Construct):
         self.instance_profile_arn: str = self.instance_profile.get_string_attribute("arn")
         self.instance_profile_name: str = self.instance_profile.get_string_attribute("name")
         self.log_group_name: str = f"/aiinfra/{name}"  # the one log group the nodes may write (cloudwatch_agent)
+
+
+def own_resource_statements(ctx: AwsContext, *, bucket_arns: Sequence[str] = (), prefix: str = "", read_only_bucket_arns: Sequence[str] = (),
+                            kms_key_arns: Sequence[str] = (), signing_key_arns: Sequence[str] = (), log_group_name: str | None = None,
+                            autoscaling_group_names: Sequence[str] = (), repository_arns: Sequence[str] = ()) -> list[dict]:
+    """The least-privilege statements a workload's identity gets, whoever assumes it (a VM's instance
+    profile, ``WorkloadIdentity``; a pod's service account, ``PodIdentity``): objects under
+    ``<bucket>/<prefix>/``, its KMS keys, its signing keys' public halves, its own log group, scaling
+    its own groups to zero, pulling from its image repositories. Each names its resources (no ``*``)."""
+    bad_keys = [a for a in signing_key_arns if not isinstance(a, str) or not _KMS_ARN.match(a)]
+    if bad_keys:
+        raise ValueError(f"signing_key_arns must be KMS key or alias ARNs (arn:aws:kms:<region>:<account>:key/<id> or "
+                         f":alias/<name>), got {bad_keys!r}")
+    prefix = prefix.strip("/")
+    statements: list[dict] = []
+    if bucket_arns:
+        statements.append({"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": list(bucket_arns),
+                           "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*", prefix]}}})
+        statements.append({"Sid": "ReadWriteOwnObjects", "Effect": "Allow",
+                           "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                           "Resource": [f"{arn}/{prefix}/*" for arn in bucket_arns]})
+    if read_only_bucket_arns:
+        statements.append({"Sid": "ReadShared", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                           "Resource": [x for arn in read_only_bucket_arns for x in (arn, f"{arn}/*")]})
+    if kms_key_arns:
+        statements.append({"Sid": "UseOwnKeys", "Effect": "Allow",
+                           "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                           "Resource": list(kms_key_arns)})
+    key_arns = [a for a in signing_key_arns if _KMS_ARN.match(a).group(2) == "key"]
+    if key_arns:
+        statements.append({"Sid": "ReadSigningPublicKeys", "Effect": "Allow", "Action": ["kms:GetPublicKey", "kms:DescribeKey"],
+                           "Resource": key_arns})
+    for i, alias in enumerate(a for a in signing_key_arns if _KMS_ARN.match(a).group(2) == "alias"):
+        base, _, alias_name = _KMS_ARN.match(alias).groups()
+        statements.append({"Sid": f"ReadSigningPublicKeyByAlias{i}", "Effect": "Allow",
+                           "Action": ["kms:GetPublicKey", "kms:DescribeKey"], "Resource": f"{base}:key/*",
+                           "Condition": {"StringEquals": {"kms:RequestAlias": f"alias/{alias_name}"}}})
+    if log_group_name:
+        # The workload's own log group (/aiinfra/<name>, its stack creates it) and its streams: what docker's
+        # awslogs driver and the CloudWatch agent call. CreateLogStream / DescribeLogStreams act on a log-group,
+        # PutLogEvents on a log-stream (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html).
+        own_logs = ctx.arn("logs", f"log-group:{log_group_name}", region=True)
+        statements.append({"Sid": "WriteOwnLogs", "Effect": "Allow",
+                           "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                           "Resource": [own_logs, f"{own_logs}:log-stream:*"]})
+    if autoscaling_group_names:
+        statements.append({"Sid": "ScaleOwnGroupsToZero", "Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup",
+                           "Resource": [ctx.arn("autoscaling", f"autoScalingGroup:*:autoScalingGroupName/{g}", region=True)
+                                        for g in autoscaling_group_names],
+                           "Condition": RESIZE_CONDITION})
+    if repository_arns:
+        statements.append({"Sid": "PullOwnAccountImages", "Effect": "Allow",
+                           "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                           "Resource": repository_arns[0] if len(repository_arns) == 1 else list(repository_arns)})
+    return statements
+
+
+def unscoped_reads(scope: Construct, role_name: str, name: str, actions: Sequence[str]):
+    """The read-only calls that support no resource-level permissions, as their own policy on ``*``
+    with the written waiver (AIINFRA-AWS-009); None when there are none."""
+    if not actions:
+        return None
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html and
+    # list_amazonec2autoscaling.html / list_amazonelasticcontainerregistry.html: these actions support no resource types.
+    found = resource(scope, "unscoped-reads", "aws_iam_role_policy", name=f"{name}-describe", role=role_name,
+                     policy=policy_json([{"Sid": "ReadOnlyCallsWithoutResourceTypes", "Effect": "Allow", "Action": list(actions),
+                                          "Resource": "*"}]))
+    suppress(found, "AIINFRA-AWS-009", "read-only Describe* and ecr:GetAuthorizationToken support no resource-level permissions "
+             "(Service Authorization Reference); the nodes need them for rendezvous and image pulls")
+    return found
