@@ -166,9 +166,23 @@ def refused(fn, *parts: str) -> None:
 def test_cluster_bad_props_are_reported_together():
     def bad(stack):
         KubernetesCluster(stack, "eks", name="-bad", version="1.20", subnet_ids=[], vpc_id="vpc-1", kms_key_arn="arn:k",
-                          endpoint_cidrs=["0.0.0.0/0", "nope"], admin_principal_arns=["someone"], log_retention_days=45)
+                          endpoint_cidrs=["0.0.0.0/0", "nope"], admin_principal_arns=["someone"], log_retention_days=45, system_nodes=0)
     refused(bad, "name must be", "no pinned add-on versions", "subnet_ids", "whole internet", "'nope' is not a CIDR",
-            "admin_principal_arns", "log_retention_days")
+            "admin_principal_arns", "log_retention_days", "system_nodes must be 1 or more")
+
+
+def test_nodes_wait_for_the_daemonset_addons_and_the_deployment_addons_for_the_untainted_system_pool(doc):
+    system = by_name(doc, "aws_eks_node_group", "node_group_name", "acme-ml-system")
+    assert system["scaling_config"] == {"min_size": 2, "max_size": 2, "desired_size": 2} and "taint" not in system
+    assert system["capacity_type"] == "ON_DEMAND" and by_name(doc, "aws_launch_template", "name", "acme-ml-system")["instance_type"] == "m6i.large"
+    addon_refs = {a["addon_name"]: f"aws_eks_addon.{name}" for name, a in of(doc, "aws_eks_addon").items()}
+    node_group_refs = {g["node_group_name"]: f"aws_eks_node_group.{name}" for name, g in of(doc, "aws_eks_node_group").items()}
+    for group in of(doc, "aws_eks_node_group").values():  # every pool, the system one too
+        assert {addon_refs[a] for a in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")} <= set(group["depends_on"])
+    for addon in ("coredns", "aws-ebs-csi-driver"):
+        assert node_group_refs["acme-ml-system"] in by_name(doc, "aws_eks_addon", "addon_name", addon)["depends_on"]
+    for addon in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
+        assert not [d for d in by_name(doc, "aws_eks_addon", "addon_name", addon).get("depends_on", []) if "node_group" in d]
 
 
 # ---- GpuNodePool -----------------------------------------------------------------------------
@@ -376,7 +390,7 @@ def test_applied_access_entries_are_the_admin_and_the_node_roles_eks_adds(applie
     assert entries[ADMIN]["type"] == "STANDARD"
     assert [p["policyArn"].rsplit("/", 1)[-1] for p in applied["policies"]] == ["AmazonEKSClusterAdminPolicy"]
     node_roles = {g["nodeRole"] for g in applied["groups"].values()}
-    assert {p for p, e in entries.items() if e["type"] == "EC2_LINUX"} == node_roles and len(node_roles) == 2
+    assert {p for p, e in entries.items() if e["type"] == "EC2_LINUX"} == node_roles and len(node_roles) == 3  # system, train, cpu
 
 
 @SKIP_NO_TERRAFORM

@@ -13,6 +13,7 @@ from aiinfra.cdk import Construct
 from aiinfra.constructs._endpoint_access import endpoint_cidr_problems
 from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
+from aiinfra.constructs.aws.eks_node_pool import GpuNodePool
 from aiinfra.constructs.aws.log_group import RETENTION_DAYS
 
 # Every control-plane log type EKS can send to CloudWatch Logs.
@@ -114,19 +115,24 @@ class KubernetesCluster(Construct):
             (the audit log answers who did what a year back, as checkov's CKV_AWS_338 asks of every log group).
         addon_versions: ``{add-on name: version}`` overriding ``ADDON_VERSIONS``.
         service_ipv4_cidr: the Kubernetes service range; left out, EKS's default.
+        system_instance_type, system_nodes: the cluster's own small pool (``system_pool``: untainted,
+            on-demand, ``aiinfra.dev/pool=<name>-system``) where CoreDNS (two replicas by default) and
+            the EBS CSI controller run; default 2x ``m6i.large``. Its cost belongs in the plan beside
+            the control plane's.
 
     Attributes:
         name, arn, endpoint, certificate_authority (base64 CA data), oidc_issuer,
         security_group_id (the additional security group of the control plane),
         cluster_security_group_id (the security group EKS creates, shared with managed nodes: it
         admits all traffic between its members, which is also what EFA asks),
-        log_group_name, role_arn, addons (name -> aws_eks_addon).
+        log_group_name, role_arn, addons (name -> aws_eks_addon), node_prerequisites (the add-ons a
+        node group waits for), system_pool (a ``GpuNodePool``).
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, version: str, subnet_ids: Sequence[str], vpc_id: str,
                  kms_key_arn: str, endpoint_cidrs: Sequence[str], admin_principal_arns: Sequence[str], log_retention_days: int = 365,
                  tags: dict[str, str] | None = None, addon_versions: Mapping[str, str] | None = None,
-                 service_ipv4_cidr: str | None = None):
+                 service_ipv4_cidr: str | None = None, system_instance_type: str = "m6i.large", system_nodes: int = 2):
         super().__init__(scope, id)
         problems = []
         if not _NAME.match(name):
@@ -142,6 +148,8 @@ class KubernetesCluster(Construct):
         bad = [a for a in admin_principal_arns if not _ROLE_OR_USER_ARN.match(a) and "${" not in a]
         if bad:
             problems.append(f"admin_principal_arns must be IAM role or user ARNs, got {bad!r}")
+        if system_nodes < 1:
+            problems.append(f"system_nodes must be 1 or more (CoreDNS and the EBS CSI controller run there), got {system_nodes}")
         if log_retention_days not in RETENTION_DAYS:
             problems.append(f"log_retention_days must be one of {', '.join(map(str, RETENTION_DAYS))}, got {log_retention_days}")
         if problems:
@@ -217,12 +225,6 @@ class KubernetesCluster(Construct):
                                    role_arn=csi_role.get_string_attribute("arn"),
                                    depends_on=[self.addons["eks-pod-identity-agent"]])
         self.ebs_csi_role_arn: str = csi_role.get_string_attribute("arn")
-        # CoreDNS and the EBS CSI controller are Deployments: they become healthy once nodes exist, so they
-        # are created without waiting on a node pool (EKS reports DEGRADED until then, which Terraform accepts).
-        self.addons["coredns"] = self._addon(cluster_name, "coredns")
-        self.addons["aws-ebs-csi-driver"] = self._addon(cluster_name, "aws-ebs-csi-driver",
-                                                        depends_on=[csi_association, csi_policy, csi_key])
-
         self.name: str = cluster_name
         self.given_name: str = name  # the name as a plain string, for the names of a pool's own resources
         self.arn: str = self.cluster.get_string_attribute("arn")
@@ -235,6 +237,22 @@ class KubernetesCluster(Construct):
         self.role_arn: str = self.role.get_string_attribute("arn")
         self.kms_key_arn: str = kms_key_arn
         self.tags: dict[str, str] = tags
+
+        # The add-ons nodes need to become Ready (the CNI gives pods addresses, kube-proxy services, the agent pod
+        # credentials): DaemonSets, healthy with no node, created before any node group (GpuNodePool waits on them).
+        self.node_prerequisites = [self.addons[a] for a in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")]
+        # CoreDNS and the EBS CSI controller are Deployments: EKS reports them DEGRADED until their pods run, and
+        # the aws provider waits through DEGRADED for ACTIVE (20 minutes, then fails: waitAddonCreated in
+        # internal/service/eks/wait.go). Their pods tolerate no GPU or Neuron taint, and batch pools idle at
+        # zero, so the cluster has a small untainted on-demand system pool of its own (what ai-on-eks's core
+        # node group is) and they are created once it exists.
+        self.system_pool = GpuNodePool(self, "system", cluster=self, name=f"{name}-system"[:63], instance_type=system_instance_type,
+                                       capacity_type="on_demand", min_size=system_nodes, max_size=system_nodes, desired_size=None,
+                                       subnet_ids=list(subnet_ids), kms_key_arn=kms_key_arn, accelerator_runtime="none", disk_gib=50,
+                                       labels={"aiinfra.dev/system": "true"})
+        self.addons["coredns"] = self._addon(cluster_name, "coredns", depends_on=[self.system_pool.node_group])
+        self.addons["aws-ebs-csi-driver"] = self._addon(cluster_name, "aws-ebs-csi-driver",
+                                                        depends_on=[csi_association, csi_policy, csi_key, self.system_pool.node_group])
 
     def _addon(self, cluster_name: str, addon: str, depends_on: list | None = None):
         # OVERWRITE on create: a self-managed copy left by an earlier bootstrap is replaced by the managed one;

@@ -184,7 +184,7 @@ class GpuNodePool(Construct):
                              "version": self.launch_template.get_string_attribute("latest_version")},
             labels=self.labels, taint=self.taints or None, tags=tags,
             lifecycle={"ignore_changes": ["scaling_config[0].desired_size"]},
-            depends_on=attachments)
+            depends_on=[*attachments, *getattr(cluster, "node_prerequisites", [])])
         self.name: str = self.node_group.get_string_attribute("node_group_name")
         self.arn: str = self.node_group.get_string_attribute("arn")
         self.launch_template_id: str = self.launch_template.get_string_attribute("id")
