@@ -60,6 +60,8 @@ def fake_offers() -> list[InstanceOffer]:
         offer("aws", "p5en.48xlarge", "H200", 8, 141, 84.8, 20.0, vcpus=192, memory=2048, efa=16, gpudirect="efa"),
         offer("aws", "r6i.8xlarge", "", 0, 0, 2.0, 0.8, vcpus=32, memory=256),
         offer("aws", "m6i.8xlarge", "", 0, 0, 1.5, 0.6, vcpus=32, memory=128),
+        # The Kubernetes system pool's shapes (planner/platform.py system_pool), at their us-east-1 / us-central1 prices.
+        offer("aws", "m6i.large", "", 0, 0, 0.096, 0.0365, vcpus=2, memory=8),
         offer("aws", "p4d.24xlarge", "A100", 8, 40, 35.0, None, region="eu-west-1", vcpus=96, memory=1152, efa=4, gpudirect="efa"),
         offer("gcp", "a2-highgpu-1g", "A100", 1, 40, 3.7, 1.2, vcpus=12, memory=85, accel="nvidia-tesla-a100"),
         offer("gcp", "a2-highgpu-4g", "A100", 4, 40, 14.7, 4.8, vcpus=48, memory=340, accel="nvidia-tesla-a100"),
@@ -68,6 +70,8 @@ def fake_offers() -> list[InstanceOffer]:
               accel="nvidia-h100-80gb"),
         offer("gcp", "g2-standard-4", "L4", 1, 24, 0.7, 0.28, vcpus=4, memory=16, accel="nvidia-l4"),
         offer("gcp", "n2-highmem-32", "", 0, 0, 1.9, 0.5, vcpus=32, memory=256),
+        offer("gcp", "e2-standard-2", "", 0, 0, 0.06701, 0.02679, vcpus=2, memory=8, region="us-central1",
+              zones=("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f")),
     ]
 
 

@@ -263,13 +263,75 @@ def test_one_cluster_per_cloud_and_region(fake_catalog):
 
 # ---- cost ------------------------------------------------------------------------------------------------
 
-def test_control_plane_cost_is_in_the_totals_and_the_cloud_budget(fake_catalog):
+# The EKS system pool in the fake catalog: 2x m6i.large at $0.096 an hour, 730 h a month.
+EKS_SYSTEM = 2 * 0.096 * 730
+
+
+def test_control_plane_and_system_pool_cost_are_in_the_totals_and_the_cloud_budget(fake_catalog):
     vm = plan_of(fake_catalog, TRAIN + ETL, "  aws: {region: us-east-1}")
     kube = plan_of(fake_catalog, TRAIN + ETL)
     assert kube.totals.control_plane_monthly_usd == pytest.approx(73.0)
-    assert kube.totals.monthly_usd == pytest.approx(vm.totals.monthly_usd + 73.0)
-    assert kube.totals.by_cloud_monthly_usd["aws"] == pytest.approx(vm.totals.by_cloud_monthly_usd["aws"] + 73.0)
-    assert kube.totals.on_demand_equivalent_monthly_usd == pytest.approx(vm.totals.on_demand_equivalent_monthly_usd + 73.0)
+    assert kube.totals.system_pools_monthly_usd == pytest.approx(EKS_SYSTEM) and vm.totals.system_pools_monthly_usd == 0
+    assert kube.totals.monthly_usd == pytest.approx(vm.totals.monthly_usd + 73.0 + EKS_SYSTEM)
+    # by_cloud is what each cloud's budget is set from (stacks/aws.py, stacks/gcp.py)
+    assert kube.totals.by_cloud_monthly_usd["aws"] == pytest.approx(vm.totals.by_cloud_monthly_usd["aws"] + 73.0 + EKS_SYSTEM)
+    assert kube.totals.on_demand_equivalent_monthly_usd == pytest.approx(vm.totals.on_demand_equivalent_monthly_usd + 73.0 + EKS_SYSTEM)
+    # the workloads' own cost is unchanged: the system pool is a line of its own, not a workload's
+    assert kube.totals.compute_monthly_usd == pytest.approx(vm.totals.compute_monthly_usd)
+
+
+def test_created_eks_cluster_has_a_priced_on_demand_system_pool(fake_catalog):
+    [cluster] = plan_of(fake_catalog, TRAIN).clusters
+    pool = cluster.system_pool
+    assert pool is not None and pool.system and pool not in cluster.pools
+    assert (pool.instance_type, pool.capacity_type, pool.min_nodes, pool.max_nodes) == ("m6i.large", "on_demand", 2, 2)
+    assert pool.gpu == "" and pool.workloads == () and pool.name == "acme-ml-prod-system"
+    # the cheapest shape that fits 2 vCPU / 8 GiB, not the also-listed m6i.8xlarge ($1.50 an hour)
+    assert pool.hourly_usd == pytest.approx(0.096) and pool.monthly_usd == pytest.approx(EKS_SYSTEM)
+    assert (cluster.system_instance_type, cluster.system_nodes) == ("m6i.large", 2)
+    assert any(r.startswith("system pool 2x m6i.large") and "CoreDNS" in r and "$140.16 a month" in r for r in cluster.reasons)
+    # the workloads' pools keep no cost of their own (their nodes are their workloads' cost)
+    assert all(p.monthly_usd == 0 and not p.system for p in cluster.pools)
+
+
+def test_existing_cluster_has_no_system_pool_and_no_system_cost(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN, k8s("existing_cluster: shared-gpu"))
+    [cluster] = plan.clusters
+    assert cluster.system_pool is None and cluster.system_instance_type is None and cluster.system_nodes is None
+    assert plan.totals.system_pools_monthly_usd == 0
+    assert plan.totals.monthly_usd == pytest.approx(plan_of(fake_catalog, TRAIN, "  aws: {region: us-east-1}").totals.monthly_usd)
+    assert any("no system pool" in r for r in cluster.reasons)
+
+
+def test_gke_system_pool_zonal_two_nodes_regional_one_a_zone(fake_catalog):
+    zonal = plan_of(fake_catalog, ETL, k8s(cloud="gcp")).clusters[0]
+    assert not zonal.regional
+    assert (zonal.system_instance_type, zonal.system_nodes, zonal.system_zones) == ("e2-standard-2", 2, (zonal.location,))
+    assert zonal.system_pool.monthly_usd == pytest.approx(round(2 * 0.06701 * 730, 2))
+    regional = plan_of(fake_catalog, SERVE + "  cloud: gcp\n", k8s(cloud="gcp"))
+    cluster = regional.clusters[0]
+    assert cluster.regional
+    # a regional cluster's pool puts its nodes in every zone it names: one a zone, three zones of the four listed
+    assert cluster.system_zones == ("us-central1-a", "us-central1-b", "us-central1-c") and cluster.system_nodes == 3
+    assert regional.totals.system_pools_monthly_usd == pytest.approx(round(3 * 0.06701 * 730, 2))
+    assert any("1 a zone, in 3 zones" in r for r in cluster.reasons)
+
+
+def test_system_pool_in_a_region_without_the_shape_is_priced_at_the_dearest_listed_and_warned(fake_catalog):
+    from aiinfra.catalog import Catalog
+    from tests.conftest import GPUS, STORAGE, fake_offers, offer
+
+    offers = fake_offers() + [offer("aws", "m6i.large", "", 0, 0, 0.107, 0.048, region="eu-west-1", vcpus=2, memory=8)]
+    plan = plan_of(Catalog(offers, GPUS, [], STORAGE), TRAIN2 + "  region: eu-west-1\n", "  aws: {region: eu-west-1, platform: kubernetes}")
+    assert plan.clusters[0].system_pool.hourly_usd == pytest.approx(0.107)  # the region's own row
+    offers = [o for o in fake_offers() if not o.instance_type.startswith("m6i.")] + [
+        offer("aws", "m6i.large", "", 0, 0, 0.107, 0.048, region="eu-west-1", vcpus=2, memory=8),
+        offer("aws", "m6i.large", "", 0, 0, 0.096, 0.0365, region="us-east-2", vcpus=2, memory=8)]
+    plan = plan_of(Catalog(offers, GPUS, [], STORAGE), TRAIN)
+    pool = plan.clusters[0].system_pool
+    assert pool.instance_type == "m6i.large" and pool.hourly_usd == pytest.approx(0.107)
+    assert plan.totals.system_pools_monthly_usd == pytest.approx(round(2 * 0.107 * 730, 2))
+    assert "lists no m6i shape in us-east-1" in warnings(plan)["clouds.aws"]
 
 
 def test_existing_cluster_costs_no_control_plane_and_still_plans_pools(fake_catalog):
@@ -317,7 +379,11 @@ def test_text_shows_the_cluster_line_and_its_pool_table(fake_catalog):
     row = next(line for line in text.splitlines() if line.lstrip().startswith("p4d-24xlarge-spot "))
     assert row.split()[-2:] == ["train,", "train2"]
     assert "node_pool: p4d-24xlarge-spot (p4d.24xlarge spot, 0-2 nodes, shared with train2) in cluster acme-ml-prod" in text
-    assert "+ control plane $73)" in text.splitlines()[0]
+    assert "+ control plane $73 + system pools $140)" in text.splitlines()[0]
+    assert "control plane $73.00/month, system pool 2x m6i.large on-demand $140.16/month" in text
+    row = next(line for line in text.splitlines() if line.lstrip().startswith("acme-ml-prod-system "))
+    assert row.split() == ["acme-ml-prod-system", "m6i.large", "on-demand", "-", "2", "2", "3", "(system", "pods)"]
+    assert "system pool 2x m6i.large (2 vCPU, 8 GiB) on-demand" in text  # its reason, under the cluster's
 
 
 def test_markdown_names_each_workloads_pool(fake_catalog):
@@ -336,3 +402,18 @@ def test_json_carries_platforms_clusters_pools_and_each_workloads_pool(fake_cata
     assert {"name", "instance_type", "capacity_type", "gpu", "gpu_count", "accelerator_runtime", "min_nodes", "max_nodes",
             "workloads", "collective", "zones"} <= set(pool)
     assert {w["name"]: w["node_pools"] for w in d["workloads"]} == {p["workloads"][0]: [p["name"]] for p in c["pools"]}
+
+
+def test_json_and_markdown_show_the_system_pool_and_its_total(fake_catalog):
+    plan = plan_of(fake_catalog, TRAIN)
+    d = json.loads(plan_json(plan))
+    [cluster] = d["clusters"]
+    assert cluster["system_pool"]["instance_type"] == "m6i.large" and cluster["system_pool"]["system"] is True
+    assert cluster["system_pool"]["min_nodes"] == 2 and cluster["system_pool"]["monthly_usd"] == pytest.approx(EKS_SYSTEM)
+    assert [p["system"] for p in cluster["pools"]] == [False]  # pools stay the workloads' pools
+    assert d["totals"]["system_pools_monthly_usd"] == pytest.approx(EKS_SYSTEM)
+    md = plan_markdown(plan)
+    assert "| acme-ml-prod-system | m6i.large | on-demand | - | 2 | 2 | 3 | (system pods) |" in md
+    assert "system pool 2x m6i.large on-demand $140.16/month" in md and "+ system pools $140)" in md
+    existing = json.loads(plan_json(plan_of(fake_catalog, TRAIN, k8s("existing_cluster: shared-gpu"))))
+    assert existing["clusters"][0]["system_pool"] is None and existing["totals"]["system_pools_monthly_usd"] == 0

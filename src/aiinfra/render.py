@@ -49,7 +49,8 @@ def _headline(plan: Plan) -> str:
             f"{_money(t.monthly_usd, 0)}/month (compute {_money(t.compute_monthly_usd, 0)} + storage {_money(t.storage_monthly_usd, 0)}"
             f"{' + security ' + _money(t.security_monthly_usd, 0) if t.security_monthly_usd else ''}"
             f"{' + network ' + _money(t.network_monthly_usd, 0) if t.network_monthly_usd else ''}"
-            f"{' + control plane ' + _money(t.control_plane_monthly_usd, 0) if t.control_plane_monthly_usd else ''}){saving}")
+            f"{' + control plane ' + _money(t.control_plane_monthly_usd, 0) if t.control_plane_monthly_usd else ''}"
+            f"{' + system pools ' + _money(t.system_pools_monthly_usd, 0) if t.system_pools_monthly_usd else ''}){saving}")
 
 
 ROWS = ("Workload", "Cloud", "Region", "Zones", "Instance", "Nodes", "GPUs a node", "Capacity", "$/hour", "h/month", "$/month", "$/1k pred.")
@@ -75,6 +76,9 @@ POOL_ROWS = ("Pool", "Instance", "Capacity", "GPUs a node", "Min", "Max", "Zones
 def _cluster_line(c) -> str:
     kind = "regional" if c.regional else f"zonal ({c.location})"
     cost = (f"existing cluster, control plane not in the plan" if c.existing else f"control plane {_money(c.monthly_cost)}/month")
+    if c.system_pool:
+        p = c.system_pool
+        cost += f", system pool {p.min_nodes}x {p.instance_type} on-demand {_money(p.monthly_usd)}/month"
     support = ", extended support" if c.extended_support else ""
     channel = f", {c.release_channel.lower()} channel" if c.release_channel else ""
     return f"cluster {c.cloud} {c.region}: {c.name}, Kubernetes {c.version}{support}{channel}, {kind}, {cost}"
@@ -83,7 +87,12 @@ def _cluster_line(c) -> str:
 def _pool_row(p) -> list[str]:
     gpus = f"{p.gpu_count}x {p.gpu}" if p.gpu else "-"
     return [p.name, p.instance_type, CAPACITY_LABEL[p.capacity_type], gpus, str(p.min_nodes), str(p.max_nodes), str(len(p.zones)),
-            ", ".join(p.workloads)]
+            "(system pods)" if p.system else ", ".join(p.workloads)]
+
+
+def _pools(c) -> list:
+    """A cluster's pools as its table lists them: the system pool (on a created cluster) first."""
+    return [c.system_pool, *c.pools] if c.system_pool else list(c.pools)
 
 
 # A column: header, right-justified, no_wrap.
@@ -180,7 +189,7 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
     out.append(_table([(name, i >= 8, i < 5) for i, name in enumerate(ROWS)], [_row(w) for w in plan.workloads], width, color=color))
     for c in plan.clusters:
         out.append(_cluster_line(c) + "\n")
-        out.append(_table([(name, name in ("Min", "Max", "Zones"), False) for name in POOL_ROWS], [_pool_row(p) for p in c.pools], width,
+        out.append(_table([(name, name in ("Min", "Max", "Zones"), False) for name in POOL_ROWS], [_pool_row(p) for p in _pools(c)], width,
                           title=f"Node pools of {c.name} ({c.cloud} {c.region})", color=color))
     storage = [[s.cloud, s.region, t.tier, t.storage_class, f"{t.size_gib:,}", str(t.transition_after_days or "-"), _money(t.monthly_usd)]
                for s in plan.storage for t in s.tiers]
@@ -238,7 +247,7 @@ def plan_markdown(plan: Plan) -> str:
     for c in plan.clusters:
         out += ["", f"#### Node pools of {c.name} ({c.cloud} {c.region})", "", f"_{_cluster_line(c)}_", "",
                 "| " + " | ".join(POOL_ROWS) + " |", "|---|---|---|---|---:|---:|---:|---|"]
-        out += ["| " + " | ".join(_pool_row(p)) + " |" for p in c.pools]
+        out += ["| " + " | ".join(_pool_row(p)) + " |" for p in _pools(c)]
     out += ["", "#### Storage tiers", "", "| Cloud | Tier | Class | Size GiB | After days | $/month |", "|---|---|---|---:|---:|---:|"]
     for s in plan.storage:
         for t in s.tiers:

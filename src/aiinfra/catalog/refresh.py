@@ -81,7 +81,7 @@ AWS_SHAPES = (
     + ["p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge"]
     + _sizes("inf2.", "xlarge 8xlarge 24xlarge 48xlarge")
     + ["trn1.2xlarge", "trn1.32xlarge", "trn1n.32xlarge", "trn2.48xlarge"]
-    + _sizes("m6i.", "2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge")
+    + _sizes("m6i.", "large 2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge")
     + _sizes("r6i.", "2xlarge 4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge")
     + _sizes("c6i.", "4xlarge 8xlarge 12xlarge 16xlarge 24xlarge 32xlarge")
 )
@@ -107,6 +107,8 @@ for _v, _n in ((4, 1), (8, 1), (16, 2), (32, 4)):
 for _s in ("standard", "highmem"):
     for _v in (16, 32, 64):
         GCP_SHAPES[f"n2-{_s}-{_v}"] = []
+# The Kubernetes system pool's shape (planner/platform.py system_pool): the cheapest 2 vCPU / 8 GiB machine.
+GCP_SHAPES["e2-standard-2"] = []
 
 
 @dataclass(frozen=True)
@@ -403,7 +405,7 @@ CHOICES = {
         "where SkyPilot lists one zone twice (p4de.24xlarge: GpuInfo spelled 'A100' and 'A100-80GB'), the zone's price/spot is the minimum non-empty value of its rows",
         "gpudirect = efa on every AWS shape with efa_interfaces > 0 (including CPU shapes such as c6i.32xlarge); nic_mtu 9001",
         "local_nvme_gib = AWS InstanceStorageInfo.TotalSizeInGB (10^9 bytes) converted to GiB and rounded",
-        "coverage: g4dn (incl. metal), g5, g6, g6e, p4d, p4de, p5, p5e, p5en, p6-b200 (B200), inf2 (Inferentia2), trn1/trn1n (Trainium), trn2 (Trainium2); m6i/r6i 2xlarge-32xlarge; c6i 4xlarge-32xlarge; regions us-east-1, us-east-2, us-west-2, eu-west-1 and every other region the source lists a covered shape in",
+        "coverage: g4dn (incl. metal), g5, g6, g6e, p4d, p4de, p5, p5e, p5en, p6-b200 (B200), inf2 (Inferentia2), trn1/trn1n (Trainium), trn2 (Trainium2); m6i large and 2xlarge-32xlarge, r6i 2xlarge-32xlarge; c6i 4xlarge-32xlarge; regions us-east-1, us-east-2, us-west-2, eu-west-1 and every other region the source lists a covered shape in",
         "gpu_count of Neuron shapes = Neuron devices (chips) a node, gpu_memory_gib = device memory a chip (Inferentia2 / Trainium 32, Trainium2 96: AWS Neuron architecture docs); instance_type is the EC2 instance type",
         "AWS Local Zones (zone ids with a city code, e.g. use1-atl2-az1) are left out: they are not Availability Zones of the region",
     ],
@@ -413,7 +415,7 @@ CHOICES = {
         "g2 L4 counts per machine type: 1 on g2-standard-4/8/12/16/32, 2 on -24, 4 on -48, 8 on -96",
         "network_cards = 1 on GCP; gpu_nics / nic_mtu / gpudirect per A3 machine (a3-highgpu-8g tcpx 4 NICs MTU 8244, a3-megagpu-8g tcpxo 8 NICs MTU 8244, a3-ultragpu-8g rdma 8 NICs MTU 8896); every other shape 0 NICs, MTU 1460 (VPC default)",
         "network_gbps for n1/n2 is the default egress cap (2 Gbps per vCPU, max 32 Gbps) without Tier_1 networking",
-        "coverage: a2-highgpu/ultragpu 1g-8g, a2-megagpu-16g, a3-highgpu 1g-8g, a3-megagpu-8g, a3-ultragpu-8g (H200), a4-highgpu-8g (B200), g2-standard-4..96, n1-standard-4/8/16/32 + T4, n2-standard/highmem-16/32/64, Cloud TPU VMs v5litepod-1/4/8 (v5e), v5p-8, v6e-1/4/8 (single-host slices); regions us-central1, us-east4, europe-west4 plus every other commercial region the source lists a covered shape in",
+        "coverage: a2-highgpu/ultragpu 1g-8g, a2-megagpu-16g, a3-highgpu 1g-8g, a3-megagpu-8g, a3-ultragpu-8g (H200), a4-highgpu-8g (B200), g2-standard-4..96, n1-standard-4/8/16/32 + T4, n2-standard/highmem-16/32/64, e2-standard-2, Cloud TPU VMs v5litepod-1/4/8 (v5e), v5p-8, v6e-1/4/8 (single-host slices); regions us-central1, us-east4, europe-west4 plus every other commercial region the source lists a covered shape in",
         "a4-highgpu-8g = SkyPilot's host row (0.0: no separate A4 core/RAM SKU) + its B200 x8 accelerator row, as for every GPU shape",
         "TPU rows: instance_type = accelerator_type = the TPU API accelerator type (v5litepod-8, v5p-8, v6e-8), family tpu-v5e / tpu-v5p / tpu-v6e; price = SkyPilot's price of the slice (per-chip SKU x chips; v5p-8 = 4 chips, SkyPilot counts its 8 TensorCores at half the chip price); gpu_count = chips on the host, gpu_memory_gib = HBM a chip (v5e 16, v5p 95, v6e 32 GB: cloud.google.com/tpu/docs/v5e, v5p, v6e); vcpus / memory_gib = the TPU VM host's machine type (" + TPU_HOST_SOURCE + ")",
         "TPU prices of 700.0 in SkyPilot v8 (v6e in asia-east1, southamerica-east1, us-central2; v6e spot in southamerica-west1) are its placeholder for a missing SKU (the same 700.0 for every slice size) and are read as no price",

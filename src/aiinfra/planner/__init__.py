@@ -45,7 +45,7 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     networked = sum(n.monthly_usd for n in network)
     from aiinfra.planner.platform import plan_clusters, pool_reason
 
-    clusters = plan_clusters(spec, workloads, add)
+    clusters = plan_clusters(spec, workloads, add, catalog)
     for c in clusters:
         for w in workloads:
             pools = sorted((p for p in c.pools if w.name in p.workloads), key=lambda p: p.capacity_type != "on_demand")
@@ -53,6 +53,7 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
                 w.node_pools = [p.name for p in pools]
                 w.reasons["node_pool"] = pool_reason(w.name, pools, c)
     controlled = sum(c.monthly_cost for c in clusters)
+    systems = sum(c.system_pool.monthly_usd for c in clusters if c.system_pool)
     compute = sum(w.monthly_usd for w in workloads)
     stored = sum(s.monthly_usd for s in storage)
     od = sum(w.on_demand_monthly_usd for w in workloads)
@@ -66,14 +67,17 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     for k in clusters:
         if k.monthly_cost:
             by_cloud[k.cloud] = by_cloud.get(k.cloud, 0.0) + k.monthly_cost
+        if k.system_pool:
+            by_cloud[k.cloud] = by_cloud.get(k.cloud, 0.0) + k.system_pool.monthly_usd
     totals = Totals(
         compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2),
-        monthly_usd=round(compute + stored + guarded + networked + controlled, 2),
-        on_demand_equivalent_monthly_usd=round(od + stored + guarded + networked + controlled, 2), spot_savings_monthly_usd=round(od - compute, 2),
+        monthly_usd=round(compute + stored + guarded + networked + controlled + systems, 2),
+        on_demand_equivalent_monthly_usd=round(od + stored + guarded + networked + controlled + systems, 2), spot_savings_monthly_usd=round(od - compute, 2),
         by_cloud_monthly_usd={k: round(v, 2) for k, v in sorted(by_cloud.items())},
         gpus_steady=sum(w.nodes * w.gpus_per_node for w in workloads),
         gpus_peak=sum(w.max_nodes * w.gpus_per_node for w in workloads),
         security_monthly_usd=round(guarded, 2), network_monthly_usd=round(networked, 2), control_plane_monthly_usd=round(controlled, 2),
+        system_pools_monthly_usd=round(systems, 2),
     )
     prices = {f.path.stem: f.prices_as_of for f in catalog.files if f.prices_as_of}
     stale = catalog_staleness(prices)

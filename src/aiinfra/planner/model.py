@@ -177,7 +177,7 @@ class MonitoringPlan:
 class Totals:
     compute_monthly_usd: float
     storage_monthly_usd: float
-    monthly_usd: float  # compute + storage + security + network + control plane
+    monthly_usd: float  # compute + storage + security + network + control plane + system pools
     on_demand_equivalent_monthly_usd: float
     spot_savings_monthly_usd: float
     by_cloud_monthly_usd: dict[str, float]
@@ -186,6 +186,7 @@ class Totals:
     security_monthly_usd: float = 0.0
     network_monthly_usd: float = 0.0  # NAT, load balancers, internet egress, flow logs (issue 27)
     control_plane_monthly_usd: float = 0.0  # Kubernetes control planes (EKS / GKE fee; planner/platform.py), 0 on vm
+    system_pools_monthly_usd: float = 0.0  # created clusters' system pools (ClusterPlan.system_pool; planner/platform.py), 0 on vm
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,11 @@ class NodePoolPlan:
     capacity_block: bool = False
     serving: bool = False  # a serving workload keeps replicas on it (min_nodes > 0 when it has a minimum)
     batch: bool = False  # a training / data-processing workload runs on it (it scales from zero)
+    # The cluster's system pool (ClusterPlan.system_pool) is the one pool costed on its own: its nodes run no
+    # workload, so no workload line carries them. A workload's pool keeps 0 here (its nodes are its workloads' cost).
+    system: bool = False
+    hourly_usd: float = 0.0  # system pool: the catalog's on-demand price of one node in the region
+    monthly_usd: float = 0.0  # system pool: hourly_usd x min_nodes x HOURS_PER_MONTH (in Totals.system_pools_monthly_usd)
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,28 @@ class ClusterPlan:
     location: str = ""
     release_channel: str = ""
     extended_support: bool = False
+    # The untainted on-demand pool of the cluster's own pods (CoreDNS / kube-dns, the EBS CSI controller,
+    # metrics-server ...): on every cluster aiinfra creates, None on an existing cluster (its owner runs one).
+    # Not in ``pools`` (the workloads' pools); its cost is in Totals.system_pools_monthly_usd, not in monthly_cost.
+    system_pool: NodePoolPlan | None = None
 
     @property
     def endpoint_public(self) -> bool:
         return bool(self.endpoint_cidrs)
+
+    # What the stacks pass to the constructs' system pool arguments (EKS KubernetesCluster system_instance_type /
+    # system_nodes; GKE KubernetesCluster system_machine_type / system_nodes / system_zones); None on an existing cluster.
+    @property
+    def system_instance_type(self) -> str | None:
+        return self.system_pool.instance_type if self.system_pool else None
+
+    @property
+    def system_nodes(self) -> int | None:
+        return self.system_pool.min_nodes if self.system_pool else None
+
+    @property
+    def system_zones(self) -> tuple[str, ...]:
+        return self.system_pool.zones if self.system_pool else ()
 
 
 def pool_name(instance_type: str, capacity_type: str, compact: bool = False, reservation: str | None = None) -> str:
@@ -222,12 +245,70 @@ def _version(spec, cloud: str, k8s, add: Add, today) -> tuple[str, str, bool, li
     return version, channel, extended, why
 
 
-def plan_clusters(spec, workloads: list[WorkloadPlan], add: Add) -> list[ClusterPlan]:
+def system_pool(cloud: str, region: str, cluster: str, regional: bool, location: str, catalog, add: Add,
+                path: str) -> tuple[NodePoolPlan, str]:
+    """(pool, reason) of the system pool of a created cluster: the cheapest catalog shape of ``rules.SYSTEM_NODE_FAMILIES`` with
+    ``SYSTEM_NODE_MIN_VCPUS`` / ``SYSTEM_NODE_MIN_MEMORY_GIB`` in the region, on-demand, ``SYSTEM_NODES`` nodes (on a
+    regional GKE cluster one a zone in ``GKE_REGIONAL_NODE_ZONES`` zones), its reason in ``NodePoolPlan``'s place
+    of workloads. A region where the catalog lists no such shape gets the families' dearest listed price (a bound,
+    never a hidden cost) and a warning naming the refresh."""
+    def fits(o) -> bool:  # the machine series: "m6i" of m6i.large, "e2" of e2-standard-2
+        return (not o.gpu and re.split(r"[.-]", o.instance_type)[0] in rules.SYSTEM_NODE_FAMILIES[cloud] and o.on_demand_usd_hr is not None
+                and o.vcpus >= rules.SYSTEM_NODE_MIN_VCPUS and o.memory_gib >= rules.SYSTEM_NODE_MIN_MEMORY_GIB)
+
+    here = sorted((o for o in catalog.offers(cloud, region, "") if fits(o)),
+                  key=lambda o: (o.on_demand_usd_hr, o.vcpus, o.memory_gib, o.instance_type))
+    if here:
+        offer, price, zones = here[0], here[0].on_demand_usd_hr, here[0].zones
+        priced = f"${price:.4f} an hour on-demand in {region} (catalog)"
+    else:
+        anywhere = sorted((o for o in catalog.offers(cloud, None, "") if fits(o)),
+                          key=lambda o: (o.vcpus, o.memory_gib, -o.on_demand_usd_hr, o.instance_type))
+        if not anywhere:
+            raise LookupError(f"the catalog lists no {'/'.join(rules.SYSTEM_NODE_FAMILIES[cloud])} machine with "
+                              f"{rules.SYSTEM_NODE_MIN_VCPUS} vCPU / {rules.SYSTEM_NODE_MIN_MEMORY_GIB} GiB or more on {cloud}, "
+                              "the shape of a cluster's system pool")
+        offer = anywhere[0]
+        price = max(o.on_demand_usd_hr for o in anywhere if o.instance_type == offer.instance_type)
+        zones = ()
+        priced = f"${price:.4f} an hour, the dearest region's on-demand price of {offer.instance_type} (the catalog has no {region} row)"
+        add("warning", path, f"the catalog lists no {'/'.join(rules.SYSTEM_NODE_FAMILIES[cloud])} shape in {region} for the cluster's "
+                             f"system pool: it is priced at {offer.instance_type}'s dearest listed price, ${price:.4f} an hour; "
+                             f"`aiinfra catalog refresh --cloud {cloud} --regions {region}` lists the region's own")
+    if cloud == "gcp" and regional:
+        zones = tuple(sorted(zones)[:rules.GKE_REGIONAL_NODE_ZONES])
+        count = rules.SYSTEM_NODES_PER_ZONE_REGIONAL * (len(zones) or rules.GKE_REGIONAL_NODE_ZONES)
+        spread = (f"{rules.SYSTEM_NODES_PER_ZONE_REGIONAL} a zone, in {len(zones) or rules.GKE_REGIONAL_NODE_ZONES} zones "
+                  "(a regional cluster's node pool creates its nodes in every zone it names; a zone's loss leaves two)")
+    elif cloud == "gcp":
+        zones, count = (location,), rules.SYSTEM_NODES
+        spread = f"in {location}, the zonal cluster's zone"
+    else:
+        count = rules.SYSTEM_NODES
+        spread = "across the cluster's subnets' zones"
+    monthly = round(price * count * rules.HOURS_PER_MONTH, 2)
+    name = short(f"{cluster}-system", rules.NODE_POOL_NAME_MAX)
+    why = (f"system pool {count}x {offer.instance_type} ({offer.vcpus} vCPU, {offer.memory_gib:g} GiB) on-demand {spread}, untainted, for "
+           f"{'CoreDNS and the EBS CSI controller' if cloud == 'aws' else 'kube-dns, metrics-server and the konnectivity agents'}: "
+           "GPU pools are tainted and batch pools scale to zero; the cheapest catalog shape with "
+           f"{rules.SYSTEM_NODE_MIN_VCPUS} vCPU / {rules.SYSTEM_NODE_MIN_MEMORY_GIB} GiB (no shared-core machine); "
+           f"{priced} x {count} x {rules.HOURS_PER_MONTH:g} h = ${monthly:,.2f} a month")
+    return NodePoolPlan(cloud=cloud, region=region, name=name, instance_type=offer.instance_type, capacity_type="on_demand", gpu="",
+                        gpu_count=0, accelerator_runtime="", min_nodes=count, max_nodes=count, workloads=(), collective=False,
+                        zones=tuple(zones), system=True, hourly_usd=price, monthly_usd=monthly), why
+
+
+def plan_clusters(spec, workloads: list[WorkloadPlan], add: Add, catalog=None) -> list[ClusterPlan]:
     """The clusters of the spec's kubernetes clouds (one per cloud and region that runs a workload), with their
-    pools, control plane cost and findings; none for vm clouds. Also warns of a kubernetes block on a vm cloud and
-    of an API endpoint open to the whole internet in production."""
+    pools, system pool (a created cluster's; ``catalog`` prices it, the shipped catalog when None), control plane
+    cost and findings; none for vm clouds. Also warns of a kubernetes block on a vm cloud and of an API endpoint
+    open to the whole internet in production."""
     from aiinfra.planner import today
 
+    if catalog is None:
+        from aiinfra.catalog import load_catalog
+
+        catalog = load_catalog()
     on = today()
     clusters: list[ClusterPlan] = []
     for cloud in spec.clouds.configured():
@@ -272,10 +353,12 @@ def plan_clusters(spec, workloads: list[WorkloadPlan], add: Add) -> list[Cluster
                     why.append(f"zonal in {location} (99.5% control plane SLA): batch work only, no availability target of "
                                f"{rules.REGIONAL_CONTROL_PLANE_AVAILABILITY:g}% or more; a control plane upgrade pauses scheduling, "
                                "not running jobs")
+            system = None
             if existing:
                 cost = 0.0
                 name = existing
-                why.append(f"existing cluster {existing}: the pools join it; its control plane is not created here and not in the plan's cost")
+                why.append(f"existing cluster {existing}: the pools join it; its control plane is not created here and not in the plan's cost, "
+                           "and no system pool is added (the cluster's own untainted nodes run its system pods)")
             else:
                 name = resource_prefix(spec.project, spec.environment)
                 if cloud == "aws":
@@ -290,12 +373,14 @@ def plan_clusters(spec, workloads: list[WorkloadPlan], add: Add) -> list[Cluster
                               "it applies to this one if no other zonal or Autopilot cluster of the billing account uses it, and the plan counts the fee in full")
                     why.append(f"cluster management fee ${rules.GKE_MANAGEMENT_USD_HR:.2f} per cluster-hour x {rules.HOURS_PER_MONTH:g} h = "
                                f"${cost:,.2f} a month (https://cloud.google.com/kubernetes-engine/pricing); {credit}")
+                system, system_why = system_pool(cloud, region, name, regional, location, catalog, add, base)
+                why.append(system_why)
             why.append(f"API endpoint reachable from {', '.join(cidrs)}" if cidrs else
                        "API endpoint private (no endpoint_cidrs): reached from inside the VPC only (a bastion, VPN or CI runner there)")
             why.append(f"{len(pools)} node pool{'s' if len(pools) != 1 else ''}, one per planned shape and capacity type "
                        "(batch pools scale from 0, serving pools keep the serving minimum)")
             clusters.append(ClusterPlan(cloud, region, name, version, regional, existing, cidrs, round(cost, 2), pools, tuple(why),
-                                        location=location, release_channel=channel, extended_support=extended))
+                                        location=location, release_channel=channel, extended_support=extended, system_pool=system))
     return clusters
 
 

@@ -411,3 +411,30 @@ REGIONAL_CONTROL_PLANE_AVAILABILITY = 99.9
 # Node pool names: GKE allows 40 ("GKE's 40-character limit for NodePool.name",
 # https://github.com/GoogleCloudPlatform/magic-modules/pull/18477); the shorter limit serves both clouds.
 NODE_POOL_NAME_MAX = 40
+# The system pool every created cluster gets (planner/platform.py system_pool): an untainted on-demand pool for the
+# cluster's own pods, since GPU pools are tainted (nvidia.com/gpu NoSchedule) and batch pools idle at zero.
+# - What runs there: on EKS CoreDNS (a Deployment of two replicas by default,
+#   https://docs.aws.amazon.com/eks/latest/userguide/managing-coredns.html) and the EBS CSI controller; on GKE kube-dns
+#   (replicas set by kube-dns-autoscaler, https://cloud.google.com/kubernetes-engine/docs/concepts/kube-dns),
+#   metrics-server, the konnectivity agents, managed Prometheus's operator and rule evaluator.
+# - Node size: 2 vCPU and 8 GiB, the smallest non-shared-core machine in which these pods fit after GKE's node
+#   reservations (https://cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes#memory_and_cpu_reservations:
+#   25% of the first 4 GiB, 20% of the next 4 GiB and 100 MiB for eviction, ~6.1 GiB allocatable of 8; 6% of the first
+#   core and 1% of the second, 1.93 vCPU allocatable of 2) and what the EKS construct runs by default (m6i.large).
+#   Shared-core machines (e2-micro / e2-small / e2-medium, AWS t*) are left out: CPU is time-sliced under them.
+#   Google's Cluster Toolkit gives its AI clusters' system pool a 4 vCPU machine and 2 nodes
+#   (GoogleCloudPlatform/cluster-toolkit modules/scheduler/gke-cluster variables.tf system_node_pool_machine_type,
+#   system_node_pool_node_count total_min_nodes = 2): a larger size than the minimum, for clusters that also run
+#   their own controllers (Kueue, JobSet) there; set by hand when yours does.
+# - The cheapest catalog shape of SYSTEM_NODE_FAMILIES with at least these is chosen per region (m6i.large,
+#   e2-standard-2 where the catalog lists them).
+SYSTEM_NODE_MIN_VCPUS = 2
+SYSTEM_NODE_MIN_MEMORY_GIB = 8
+SYSTEM_NODE_FAMILIES = {"aws": ("m6i",), "gcp": ("e2", "n2")}
+# Node counts: two, so a node's loss or upgrade keeps one CoreDNS / kube-dns replica serving (EKS, zonal GKE). A
+# regional GKE cluster's node pool creates its nodes in every one of its zones ("GKE replicates each node pool across
+# three zones of the control plane's region" by default, https://cloud.google.com/kubernetes-engine/docs/concepts/regional-clusters):
+# one node per zone there, three in all, so a zone's loss leaves the system pods two nodes, as the control plane.
+SYSTEM_NODES = 2
+SYSTEM_NODES_PER_ZONE_REGIONAL = 1
+GKE_REGIONAL_NODE_ZONES = 3
