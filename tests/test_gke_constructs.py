@@ -48,7 +48,7 @@ def pool_of(stack, cluster, key, nodes, id="pool", **kw):
 def full(stack):
     """A cluster with the three kinds of pool the plan makes and a workload's identity."""
     key, net, nodes = parts(stack)
-    cluster = cluster_of(stack, key, net, multi_networking=True)
+    cluster = cluster_of(stack, key, net, multi_networking=True, node_service_account=nodes.email)
     pool_of(stack, cluster, key, nodes, "train", compact_placement=True, additional_networks=gpu_nic_node_networks(net), local_ssd_count=16)
     pool_of(stack, cluster, key, nodes, "dws", name="train-dws", zones=["us-central1-a", "us-central1-b"], max_nodes=4,
             queued_provisioning=True)
@@ -164,8 +164,27 @@ def test_optional_argument_is_in_the_provider_schema_and_written_when_asked(path
         assert body["binary_authorization"]["evaluation_mode"] == "PROJECT_SINGLETON_POLICY_ENFORCE"
     else:
         schema_arg("google_container_node_pool", "node_config.flex_start")
-        (pool,) = pools(doc).values()
+        pool = pools(doc)["train-h100"]  # beside the cluster's system pool
         assert pool["node_config"]["flex_start"] is True
+
+
+# The system pool's arguments (KubernetesCluster system_machine_type / system_nodes / system_zones): each one's
+# Terraform argument is in the provider schema and carries the value given.
+SYSTEM = "acme-ml-prod-system"
+
+
+@pytest.mark.parametrize("arg,path,value,expect", [
+    ("system_machine_type", "node_config.machine_type", "n2-standard-2", "n2-standard-2"),
+    ("system_nodes", "autoscaling.total_min_node_count", 4, 4),
+    ("system_nodes", "autoscaling.total_max_node_count", 4, 4),
+    ("system_nodes", "initial_node_count", 4, 2),  # a zone: 4 over the 2 zones below
+    ("system_zones", "node_locations", ["us-central1-b", "us-central1-c"], ["us-central1-b", "us-central1-c"]),
+])
+def test_system_pool_argument_is_in_the_provider_schema_and_written(arg, path, value, expect):
+    kw = {"system_zones": ["us-central1-b", "us-central1-c"], arg: value}
+    doc = synth(lambda s: (lambda k, n, a: cluster_of(s, k, n, node_service_account=a.email, **kw))(*parts(s)))
+    schema_arg("google_container_node_pool", path)
+    assert dig(pools(doc)[SYSTEM], path) == expect
 
 
 def test_a_misspelt_cluster_argument_fails_the_schema_check(doc):
@@ -339,7 +358,7 @@ def test_rdma_networks_pair_each_subnet_with_the_one_roce_vpc():
         pool_of(s, cluster_of(s, key, net, multi_networking=True), key, nodes, machine_type="a3-ultragpu-8g",
                 accelerator_type="nvidia-h200-141gb", zones=["us-central1-b"], additional_networks=gpu_nic_node_networks(net))
 
-    (pool,) = pools(synth(build)).values()
+    pool = pools(synth(build))["train-h100"]
     extra = pool["network_config"]["additional_node_network_configs"]
     assert len(extra) == 8 and len({e["network"] for e in extra}) == 1 and len({e["subnetwork"] for e in extra}) == 8
     assert extra[0]["network"].startswith("${google_compute_network.rdma_gpu-roce-vpc_")
@@ -369,8 +388,8 @@ def test_spot_pool_is_spot_with_location_policy_any_and_a_floor(doc):
 
 
 def test_on_demand_pool_autoscales_from_zero_over_total_limits_balanced_across_zones():
-    (pool,) = pools(synth(lambda s: (lambda k, n, a: pool_of(s, cluster_of(s, k, n), k, a, zones=["us-central1-a", "us-central1-b"],
-                                                              max_nodes=5))(*parts(s)))).values()
+    pool = pools(synth(lambda s: (lambda k, n, a: pool_of(s, cluster_of(s, k, n), k, a, zones=["us-central1-a", "us-central1-b"],
+                                                           max_nodes=5))(*parts(s))))["train-h100"]
     assert pool["autoscaling"] == {"total_min_node_count": 0, "total_max_node_count": 5, "location_policy": "BALANCED"}
     assert "initial_node_count" not in pool and "lifecycle" not in pool
     assert pool["node_config"]["labels"]["aiinfra.dev/capacity-type"] == "on-demand"
@@ -398,9 +417,79 @@ def test_pool_runs_as_its_own_account_with_gke_metadata_shielded_and_cmek(doc):
         assert cfg["workload_metadata_config"] == {"mode": "GKE_METADATA"}
         assert cfg["shielded_instance_config"] == {"enable_secure_boot": True, "enable_integrity_monitoring": True}
         assert cfg["boot_disk_kms_key"] == "${google_kms_crypto_key.key_F64E54E4.id}"
-        assert pool["upgrade_settings"] == {"strategy": "SURGE", "max_surge": 0, "max_unavailable": 1}
+        # GPU pools replace a node in place (no surge GPU machine); the system pool surges one cheap node first
+        system = pool["name"] == "acme-ml-prod-system"
+        assert pool["upgrade_settings"] == {"strategy": "SURGE", "max_surge": 1 if system else 0, "max_unavailable": 0 if system else 1}
         # auto-repair everywhere but on the queued-provisioning pool (.checkov.yaml's CKV_GCP_9 waiver relies on this)
         assert pool["management"] == {"auto_repair": pool["name"] != "train-dws", "auto_upgrade": True}
+
+
+# ---- the system pool ---------------------------------------------------------------------------------
+
+def test_system_pool_is_untainted_on_demand_fixed_size_and_hardened(doc):
+    pool = pools(doc)[SYSTEM]
+    cfg = pool["node_config"]
+    assert "taint" not in cfg and "spot" not in cfg and "guest_accelerator" not in cfg and "reservation_affinity" not in cfg
+    assert cfg["machine_type"] == "e2-standard-2" and cfg["image_type"] == "COS_CONTAINERD"
+    assert cfg["labels"] == {"aiinfra.dev/system": "true", "aiinfra.dev/pool": SYSTEM, "aiinfra.dev/capacity-type": "on-demand"}
+    # the regional cluster of ``full``: one node a zone in GKE's three default zones, a fixed size
+    assert "node_locations" not in pool and pool["initial_node_count"] == 1
+    assert pool["autoscaling"] == {"total_min_node_count": 3, "total_max_node_count": 3, "location_policy": "BALANCED"}
+    assert pool["lifecycle"] == {"ignore_changes": ["initial_node_count"]}
+    assert pool["management"] == {"auto_repair": True, "auto_upgrade": True}
+    assert pool["network_config"] == {"enable_private_nodes": True}
+    assert cfg["service_account"] == "${google_service_account.nodes_account_4720EA6A.email}"
+    assert cfg["workload_metadata_config"] == {"mode": "GKE_METADATA"} and cfg["metadata"] == {"disable-legacy-endpoints": "true"}
+    assert cfg["shielded_instance_config"] == {"enable_secure_boot": True, "enable_integrity_monitoring": True}
+    assert cfg["boot_disk_kms_key"] == "${google_kms_crypto_key.key_F64E54E4.id}"
+    assert pool["cluster"] == "${google_container_cluster.cluster_A4C38409.name}" and pool["location"] == REGION
+
+
+def test_zonal_cluster_system_pool_is_two_nodes_in_its_zone():
+    doc = synth(lambda s: (lambda k, n, a: cluster_of(s, k, n, location="us-central1-a", node_service_account=a.email))(*parts(s)))
+    pool = pools(doc)[SYSTEM]
+    assert pool["node_locations"] == ["us-central1-a"] and pool["initial_node_count"] == 2
+    assert pool["autoscaling"]["total_min_node_count"] == pool["autoscaling"]["total_max_node_count"] == 2
+
+
+def test_system_pool_takes_the_plans_shape_count_and_zones(fake_catalog):
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec_text
+    from tests.conftest import make_spec
+    from tests.test_planner import INFER
+
+    spec = make_spec(INFER + "  cloud: gcp\n", clouds="  gcp: {region: us-central1, project: acme-ml-prod, platform: kubernetes}")
+    plan = make_plan(load_spec_text(spec, catalog=fake_catalog), fake_catalog)
+    (planned,) = plan.clusters
+    doc = synth(lambda s: (lambda k, n, a: cluster_of(s, k, n, node_service_account=a.email, system_machine_type=planned.system_instance_type,
+                                                      system_nodes=planned.system_nodes, system_zones=planned.system_zones))(*parts(s)))
+    pool = pools(doc)[SYSTEM]
+    assert pool["node_config"]["machine_type"] == planned.system_instance_type == "e2-standard-2"
+    assert pool["node_locations"] == list(planned.system_zones) and len(planned.system_zones) == 3
+    assert pool["autoscaling"]["total_min_node_count"] == planned.system_nodes == 3 and pool["initial_node_count"] == 1
+
+
+def test_system_pool_without_a_node_account_gets_its_own_never_the_default():
+    doc = synth(lambda s: cluster_of(s, *parts(s)[:2]))
+    pool = pools(doc)[SYSTEM]
+    accounts = {r["account_id"]: n for n, r in doc["resource"]["google_service_account"].items()}
+    assert "acme-ml-prod-sys" in accounts
+    assert pool["node_config"]["service_account"] == f"${{google_service_account.{accounts['acme-ml-prod-sys']}.email}}"
+    roles = {r["role"] for r in doc["resource"]["google_project_iam_member"].values()
+             if accounts["acme-ml-prod-sys"] in r["member"]}
+    assert {"roles/logging.logWriter", "roles/monitoring.metricWriter"} <= roles and "roles/editor" not in roles
+
+
+def test_system_pool_arguments_are_checked_every_problem_at_once():
+    with pytest.raises(ValueError) as e:
+        synth(lambda s: cluster_of(s, *parts(s)[:2], system_machine_type="e2-medium", system_nodes=0, system_zones=["europe-west4-a"],
+                                   node_service_account="123-compute@developer.gserviceaccount.com"))
+    msg = str(e.value)
+    for part in ("e2-medium is a shared-core machine", "system_nodes must be 1 or more", "system_zones must be zones of us-central1",
+                 "not the default compute service account"):
+        assert part in msg
+    with pytest.raises(ValueError, match="system_zones of a zonal cluster can only be its zone us-central1-a"):
+        synth(lambda s: cluster_of(s, *parts(s)[:2], location="us-central1-a", system_zones=["us-central1-b"]))
 
 
 @pytest.mark.parametrize("email", ["", "default", "123456789-compute@developer.gserviceaccount.com"])

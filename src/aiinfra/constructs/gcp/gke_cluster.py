@@ -8,6 +8,7 @@ The Kubernetes platform's room on Google Cloud (``constructs/gcp/gke_*``): the V
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -40,6 +41,17 @@ MONITORING_COMPONENTS = ("SYSTEM_COMPONENTS", "APISERVER", "SCHEDULER", "CONTROL
 # stack with a cluster gets it enabled by the foundation's ProjectServices like every other API.
 SERVICES = ("container.googleapis.com",)
 PLATFORM_LABEL = {"aiinfra-platform": "kubernetes"}
+# The system pool's machine: the plan's choice (planner/rules.py SYSTEM_NODE_*: the cheapest 2 vCPU / 8 GiB machine,
+# no shared-core one) unless the stack passes another. Shared-core E2 machines time-slice their vCPUs
+# (https://cloud.google.com/compute/docs/general-purpose-machines#sharedcore) and leave little allocatable memory
+# after GKE's reservations (https://cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes), so they are refused.
+SYSTEM_MACHINE_TYPE = "e2-standard-2"
+SHARED_CORE = ("e2-micro", "e2-small", "e2-medium", "f1-micro", "g1-small")
+SYSTEM_LABEL = "aiinfra.dev/system"
+# A regional cluster's node pools are created in three zones of its region unless node_locations names others
+# ("GKE replicates each node pool across three zones of the control plane's region",
+# https://cloud.google.com/kubernetes-engine/docs/concepts/regional-clusters).
+REGIONAL_DEFAULT_ZONES = 3
 
 
 def check_version(version: str) -> str:
@@ -163,18 +175,34 @@ class KubernetesCluster(Construct):
         binary_authorization: enforce the project's Binary Authorization policy at admission
             (``PROJECT_SINGLETON_POLICY_ENFORCE``; the project needs binaryauthorization.googleapis.com
             on and a policy of its own: the default policy admits every image). Default off.
+        system_machine_type, system_nodes, system_zones: the cluster's own small pool (``system_pool``,
+            ``ClusterPlan.system_instance_type`` / ``system_nodes`` / ``system_zones`` of the plan): untainted,
+            on-demand, labelled ``aiinfra.dev/system=true``, where kube-dns, metrics-server, the konnectivity
+            agents and managed Prometheus's operator run (GPU pools are tainted and batch pools scale to zero,
+            so without it those pods stay Pending). Default ``e2-standard-2`` (shared-core machines are
+            refused); ``system_nodes`` is the pool's total, default 2 on a zonal cluster and one a zone on a
+            regional one (3); ``system_zones`` its zones (a zonal cluster: its own zone; a regional one: left
+            out, GKE's three default zones). A fixed size (autoscaling minimum = maximum), so the plan's count
+            is what runs; surge upgrades add one node at a time so the pods keep two replicas serving. Its
+            nodes run as ``node_service_account``, or, left out, as an account of their own
+            (``NodeServiceAccount`` ``<name>-sys``): never the Compute Engine default account.
 
     Attributes:
-        name, endpoint, ca_certificate (base64 PEM), location, id, workload_pool, cluster (the resource).
+        name, endpoint, ca_certificate (base64 PEM), location, id, workload_pool, cluster (the resource),
+        system_pool (its google_container_node_pool), system_service_account (the account made when
+        ``node_service_account`` is left out, else None), system_nodes, system_labels.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, project: str, location: str, version: str, network: str, subnetwork: str,
                  kms_key_id: str, endpoint_cidrs: Sequence[str], pods_range: str | None = None, services_range: str | None = None,
                  release_channel: str = "REGULAR", multi_networking: bool = False, labels: dict[str, str] | None = None,
                  dns_endpoint: bool = False, deletion_protection: bool = True, key_grants: bool = True, depends_on: Sequence = (),
-                 rbac_security_group: str | None = None, binary_authorization: bool = False, node_service_account: str | None = None):
+                 rbac_security_group: str | None = None, binary_authorization: bool = False, node_service_account: str | None = None,
+                 system_machine_type: str = SYSTEM_MACHINE_TYPE, system_nodes: int | None = None,
+                 system_zones: Sequence[str] | None = None):
         super().__init__(scope, id)
         problems = name_problems(name)
+        problems += _system_problems(location, system_machine_type, system_nodes, system_zones, node_service_account)
         if not (ZONE_RE.match(location) or REGION_RE.match(location)):
             problems.append(f"location must be a region (us-central1) or a zone (us-central1-a), got {location!r}")
         try:
@@ -250,3 +278,61 @@ class KubernetesCluster(Construct):
         self.name: str = self.cluster.get_string_attribute("name")
         self.endpoint: str = self.cluster.get_string_attribute("endpoint")
         self.ca_certificate: str = self.cluster.get_string_attribute("master_auth[0].cluster_ca_certificate")
+        self._system_pool(name, kms_key_id, node_service_account, system_machine_type, system_nodes, system_zones)
+
+    def _system_pool(self, name: str, kms_key_id: str, node_service_account: str | None, machine_type: str, nodes: int | None,
+                     zones: Sequence[str] | None) -> None:
+        from aiinfra.constructs.gcp.gke_node_pool import CAPACITY_LABEL, NODE_SCOPES, POOL_LABEL, NodeServiceAccount
+        from aiinfra.naming import short
+
+        self.system_service_account = None
+        if node_service_account is None:
+            account_id = short(f"{name}-sys", 30).rstrip("-")
+            self.system_service_account = NodeServiceAccount(self, "system-nodes", project=self.project, account_id=account_id)
+            node_service_account = self.system_service_account.email
+        locations = list(zones) if zones else ([self.location] if not self.regional else [])
+        zone_count = len(locations) or REGIONAL_DEFAULT_ZONES
+        self.system_nodes: int = nodes if nodes is not None else (zone_count if self.regional else 2)
+        pool_name = short(f"{name}-system", 40)
+        self.system_labels: dict[str, str] = {SYSTEM_LABEL: "true", POOL_LABEL: pool_name, CAPACITY_LABEL: "on-demand"}
+        self.system_pool = resource(
+            self, "system", "google_container_node_pool", project=self.project, cluster=self.name, location=self.location,
+            name=pool_name, node_locations=locations or None,
+            # Nodes a zone at creation (the total spread over the zones); the fixed autoscaling bounds own the
+            # count afterwards (a changed initial_node_count would recreate the pool).
+            initial_node_count=math.ceil(self.system_nodes / zone_count), lifecycle={"ignore_changes": ["initial_node_count"]},
+            autoscaling={"total_min_node_count": self.system_nodes, "total_max_node_count": self.system_nodes,
+                         "location_policy": "BALANCED"},
+            management={"auto_repair": True, "auto_upgrade": True},
+            # One surge node at a time: an upgrade never takes a system node away before its replacement is Ready.
+            upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
+            network_config={"enable_private_nodes": True},
+            node_config={
+                "machine_type": machine_type, "image_type": "COS_CONTAINERD", "disk_type": "pd-balanced", "disk_size_gb": 50,
+                "boot_disk_kms_key": kms_key_id, "service_account": node_service_account, "oauth_scopes": list(NODE_SCOPES),
+                "gvnic": {"enabled": True}, "workload_metadata_config": {"mode": "GKE_METADATA"},
+                "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
+                "metadata": {"disable-legacy-endpoints": "true"}, "labels": self.system_labels,
+                "resource_labels": {"aiinfra-pool": pool_name, "aiinfra-capacity-type": "on-demand"},
+            },
+        )
+
+
+def _system_problems(location: str, machine_type: str, nodes: int | None, zones: Sequence[str] | None,
+                     node_service_account: str | None) -> list[str]:
+    """What is wrong with the system pool's arguments, one line each."""
+    problems = []
+    if machine_type in SHARED_CORE:
+        problems.append(f"system_machine_type {machine_type} is a shared-core machine; give 2 vCPU / 8 GiB or more ({SYSTEM_MACHINE_TYPE})")
+    if nodes is not None and nodes < 1:
+        problems.append(f"system_nodes must be 1 or more (kube-dns and metrics-server run there), got {nodes}")
+    zonal = ZONE_RE.match(location)
+    if zones:
+        bad = [z for z in zones if not (ZONE_RE.match(z) and region_of(z) == region_of(location))]
+        if bad:
+            problems.append(f"system_zones must be zones of {region_of(location)}, got {bad}")
+        elif zonal and list(zones) != [location]:
+            problems.append(f"system_zones of a zonal cluster can only be its zone {location}, got {list(zones)}")
+    if node_service_account and (node_service_account == "default" or node_service_account.endswith("-compute@developer.gserviceaccount.com")):
+        problems.append("node_service_account must be the nodes' own service account (NodeServiceAccount), not the default compute service account")
+    return problems
