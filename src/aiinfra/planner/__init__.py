@@ -98,7 +98,7 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     from aiinfra.planner.monitoring import plan_monitoring
 
     return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
-                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec), security=security, network=network,
+                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec, frozenset(w.name for w in workloads if platforms.get(w.cloud) == "kubernetes")), security=security, network=network,
                 catalog_prices_as_of=prices, platforms=platforms, clusters=clusters)
 
 

@@ -482,17 +482,33 @@ CONDITIONS: dict[str, Condition] = {
 }
 
 
+# ---- keys of a workload on the kubernetes platform ----------------------------------------
+
+# SPEC.md v3 "Platforms": a workload on a kubernetes cloud gets its node pool and identity (stacks/kubernetes.py);
+# what it runs and how it is reached are in-cluster objects (issue 29). Until then these keys, which the VM
+# platform turns into the boot, the run schedule and the load balancer, build nothing.
+_IN_CLUSTER = ("on the kubernetes platform the workload's in-cluster objects (its Deployment or Job, Service, queue and the "
+               "serving load balancer) come with issue 29: the stacks create its node pool and identity only")
+_RUNS = ("on the kubernetes platform nothing starts or stops its runs until its Job and queue come with issue 29 (the plan "
+         "still costs the runs it describes)")
+ON_KUBERNETES: dict[str, str] = {
+    **{f"{W}.{k}": _IN_CLUSTER for k in ("image", "command", "env", "image_signing_key", "port", "health_check_path", "exposure")},
+    **{f"{W}.{k}": _RUNS for k in ("schedule", "max_runtime", "retries")},
+}
+
+
 # ---- the spec's own keys that change nothing ---------------------------------------------
 
-def not_applied(spec: BaseModel) -> list[NotApplied]:
+def not_applied(spec: BaseModel, on_kubernetes: frozenset[str] = frozenset()) -> list[NotApplied]:
     """The keys ``spec`` sets (present in the YAML with a non-default value) that change nothing,
     in spec order. A block that changes nothing is one entry when every key set in it has the
     block's reason, else one entry a key; a block applied in some specs only (another
-    environment's quotas ...) is one entry when this spec is not one of them."""
-    return [NotApplied(path, reason) for path, reason in _model(spec, spec, "", "")]
+    environment's quotas ...) is one entry when this spec is not one of them. ``on_kubernetes``:
+    the workloads planned on a kubernetes cloud (their ``ON_KUBERNETES`` keys build nothing yet)."""
+    return [NotApplied(path, reason) for path, reason in _model(spec, spec, "", "", on_kubernetes)]
 
 
-def _model(spec, m: BaseModel, pattern: str, path: str) -> list[tuple[str, str]]:
+def _model(spec, m: BaseModel, pattern: str, path: str, kube: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     fields_set = m.model_fields_set
     for name, field in type(m).model_fields.items():
@@ -502,11 +518,13 @@ def _model(spec, m: BaseModel, pattern: str, path: str) -> list[tuple[str, str]]
         if value == field.default:
             continue
         key = field.alias or name
-        out += _node(spec, m, name, value, f"{pattern}.{key}" if pattern else key, f"{path}.{key}" if path else key)
+        out += _node(spec, m, name, value, f"{pattern}.{key}" if pattern else key, f"{path}.{key}" if path else key, kube)
     return out
 
 
-def _node(spec, owner, key, value, pattern: str, path: str) -> list[tuple[str, str]]:
+def _node(spec, owner, key, value, pattern: str, path: str, kube: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    if pattern in ON_KUBERNETES and getattr(owner, "name", None) in kube:
+        return [(path, ON_KUBERNETES[pattern])]
     cond = CONDITIONS.get(pattern)
     if cond is not None:
         why = cond(spec, owner, value, key)
@@ -514,11 +532,11 @@ def _node(spec, owner, key, value, pattern: str, path: str) -> list[tuple[str, s
             return [(path, why)]
     reason = NOT_APPLIED.get(pattern)
     if isinstance(value, BaseModel):
-        children = _model(spec, value, pattern, path)
+        children = _model(spec, value, pattern, path, kube)
     elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
-        children = [x for i, item in enumerate(value) for x in _node(spec, owner, i, item, f"{pattern}[]", f"{path}[{i}]")]
+        children = [x for i, item in enumerate(value) for x in _node(spec, owner, i, item, f"{pattern}[]", f"{path}[{i}]", kube)]
     elif isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel):
-        children = [x for k, item in value.items() for x in _node(spec, owner, k, item, f"{pattern}.*", f"{path}.{k}")]
+        children = [x for k, item in value.items() for x in _node(spec, owner, k, item, f"{pattern}.*", f"{path}.{k}", kube)]
     else:
         return [(path, reason)] if reason else []
     if reason is not None and all(why == reason for _, why in children):

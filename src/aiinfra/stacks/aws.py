@@ -62,12 +62,16 @@ class AwsFoundation:
     """The shared resources of one region: key, network, tiered storage, alerts topic, budget."""
 
     def __init__(self, app: App, spec: Spec, plan: Plan, region: str, workloads: list[WorkloadPlan], storage: CloudStoragePlan | None,
-                 primary: bool):
+                 primary: bool, min_zones: int = 1):
         part = "foundation" if primary else f"foundation-{region}"
         self.stack = _stack(app, spec, region, part)
         self.notes: list[str] = []
         self.name = resource_prefix(spec.project, spec.environment)
         self.zones = zones = aws_foundation_zones(workloads)
+        if len(zones) < min_zones:  # an EKS control plane wants subnets in two zones (stacks/kubernetes_aws.py)
+            from aiinfra.stacks.kubernetes_aws import more_zones
+
+            self.zones = zones = more_zones(region, zones, min_zones)
         has_endpoint = any(w.type == "inference" for w in workloads)
         multi_node = any(w.multi_node for w in workloads)
         public_zones = aws_public_zones(workloads)
@@ -307,11 +311,20 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
     notes: list[str] = []
     regions = sorted({w.region for w in mine}, key=lambda r: (r != primary_region, r))
     rows: list[DashboardRow] = []
+    kubernetes = plan.platform("aws") == "kubernetes"
     for region in regions:
         in_region = [w for w in mine if w.region == region]
-        foundation = AwsFoundation(app, spec, plan, region, in_region, storage if region == primary_region else None, region == primary_region)
+        foundation = AwsFoundation(app, spec, plan, region, in_region, storage if region == primary_region else None, region == primary_region,
+                                   min_zones=2 if kubernetes else 1)
         names.append(foundation.stack.node.id)
         notes += foundation.notes
+        if kubernetes:  # a cluster stack and the workloads' identities (stacks/kubernetes.py), no instance groups
+            from aiinfra.stacks.kubernetes_aws import add_aws_kubernetes
+
+            more, said = add_aws_kubernetes(app, spec, plan, region, in_region, foundation, _stack)
+            names += more
+            notes += said
+            continue
         for w in in_region:
             workload = AwsWorkload(app, spec, w, foundation)
             names.append(workload.stack.node.id)
@@ -320,6 +333,8 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
             target = dataclasses.replace(workload.target, group_name=workload.group_name)
             rows.append(DashboardRow(row_title(w), w.region, target, charted_metrics(spec, w), planned_nodes=w.nodes,
                                      planned_hourly_usd=w.hourly_usd, alarm_names=tuple(workload.alerts.alarm_names)))
+    if not rows:  # every workload on kubernetes: their dashboards come with the in-cluster objects (issue 29)
+        return names, notes
     # One dashboard for the environment, in its own stack: it reads the serving stacks' load balancer ids.
     stack = _stack(app, spec, primary_region, "dashboard")
     Dashboard(stack, "dashboard", name=resource_prefix(spec.project, spec.environment), rows=rows,

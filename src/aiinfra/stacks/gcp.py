@@ -402,6 +402,13 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
         primary_services = primary_services or foundation.services  # the first: the primary region's when it has workloads
         names.append(foundation.stack.node.id)
         notes += foundation.notes
+        if plan.platform("gcp") == "kubernetes":  # a cluster stack and the workloads' identities (stacks/kubernetes.py)
+            from aiinfra.stacks.kubernetes_gcp import add_gcp_kubernetes
+
+            more, said = add_gcp_kubernetes(app, spec, plan, region, in_region, foundation, _stack)
+            names += more
+            notes += said
+            in_region = []
         for w in in_region:
             if w.accelerator_runtime == "tpu":
                 from aiinfra.stacks.tpu import GcpTpuWorkload  # a TPU VM per run, no instance group
@@ -415,6 +422,8 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
             # Every API the workload's resources call is on before it applies (it applies after its foundation).
             foundation.services.add(services_for(stack_resource_types(workload.stack)))
         foundation.services.add(services_for(stack_resource_types(foundation.stack)))
+    if not rows:  # every workload on kubernetes: their dashboards come with the in-cluster objects (issue 29)
+        return names, notes
     # One dashboard for the environment, in its own stack (it reads the job metrics' descriptors).
     stack = _stack(app, spec, primary_region, "dashboard")
     Dashboard(stack, "dashboard", project=spec.clouds.gcp.project, name=f"{resource_prefix(spec.project, spec.environment)} (aiinfra)", rows=rows)
