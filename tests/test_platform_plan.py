@@ -170,12 +170,16 @@ def test_eks_version_past_standard_support_warns_of_the_6x_cost_and_costs_it(fak
     cluster = plan.clusters[0]
     assert cluster.extended_support and cluster.monthly_cost == pytest.approx(0.60 * 730)
     assert plan.totals.control_plane_monthly_usd == pytest.approx(438.0)
+    assert any("upgrade policy is EXTENDED, so it stays on 1.31" in r for r in cluster.reasons)
 
 
 def test_eks_version_in_standard_support_costs_the_standard_rate_without_warning(fake_catalog):
     plan = plan_of(fake_catalog, TRAIN, k8s("version: '1.33'"))
     assert "clouds.aws.kubernetes.version" not in warnings(plan)
     assert plan.clusters[0].monthly_cost == pytest.approx(73.0) and not plan.clusters[0].extended_support
+    # STANDARD: at the end of standard support EKS upgrades the cluster rather than bill extended support
+    assert any("upgrade policy stays STANDARD" in r and "EKS upgrades the cluster to the next Kubernetes version" in r
+               for r in plan.clusters[0].reasons)
 
 
 def test_gke_version_past_standard_support_is_the_extended_channel_with_a_warning(fake_catalog):
@@ -259,6 +263,8 @@ def test_one_cluster_per_cloud_and_region(fake_catalog):
     assert [(c.cloud, c.region) for c in plan.clusters] == [("aws", "us-east-1"), ("aws", "eu-west-1")]
     assert [c.pools[0].workloads for c in plan.clusters] == [("train",), ("train2",)]
     assert plan.pool_of("train2").region == "eu-west-1" and plan.totals.control_plane_monthly_usd == pytest.approx(146.0)
+    # EKS cluster names (and the IAM roles named after them) are account-wide: the second region's cluster has its own.
+    assert [c.name for c in plan.clusters] == ["acme-ml-prod", "acme-ml-prod-eu-west-1"]
 
 
 # ---- cost ------------------------------------------------------------------------------------------------

@@ -224,10 +224,13 @@ def _version(spec, cloud: str, k8s, add: Add, today) -> tuple[str, str, bool, li
                                  f"${rules.EKS_EXTENDED_USD_HR * rules.HOURS_PER_MONTH:,.0f} a month instead of "
                                  f"${rules.EKS_STANDARD_USD_HR * rules.HOURS_PER_MONTH:,.0f}) until {row.end_of_extended_support}; "
                                  f"choose {max(versions.of(cloud), key=lambda v: versions.of(cloud)[v].key())}")
-            why.append(f"EKS extended support until {row.end_of_extended_support} (standard support ended {row.end_of_standard_support})")
+            why.append(f"EKS extended support until {row.end_of_extended_support} (standard support ended {row.end_of_standard_support}): "
+                       f"the cluster's upgrade policy is EXTENDED, so it stays on {version}")
         else:
+            # https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
             why.append(f"EKS standard support until {row.end_of_standard_support}; the cluster's upgrade policy stays STANDARD "
-                       f"(extended support costs {rules.EKS_EXTENDED_USD_HR / rules.EKS_STANDARD_USD_HR:.0f}x)")
+                       f"(extended support costs {rules.EKS_EXTENDED_USD_HR / rules.EKS_STANDARD_USD_HR:.0f}x): on that date EKS "
+                       "upgrades the cluster to the next Kubernetes version")
     else:
         if extended:
             channel = "EXTENDED"
@@ -361,6 +364,11 @@ def plan_clusters(spec, workloads: list[WorkloadPlan], add: Add, catalog=None) -
                            "and no system pool is added (the cluster's own untainted nodes run its system pods)")
             else:
                 name = resource_prefix(spec.project, spec.environment)
+                if region != cfg.region:
+                    # A second region's cluster: EKS cluster names and the IAM roles named after them are account-wide.
+                    # GKE cluster names are 40 characters at most
+                    # (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters#Cluster: name).
+                    name = short(f"{name}-{region}", rules.CLUSTER_NAME_MAX)
                 if cloud == "aws":
                     rate = rules.EKS_EXTENDED_USD_HR if extended else rules.EKS_STANDARD_USD_HR
                     cost = rate * rules.HOURS_PER_MONTH

@@ -411,6 +411,8 @@ REGIONAL_CONTROL_PLANE_AVAILABILITY = 99.9
 # Node pool names: GKE allows 40 ("GKE's 40-character limit for NodePool.name",
 # https://github.com/GoogleCloudPlatform/magic-modules/pull/18477); the shorter limit serves both clouds.
 NODE_POOL_NAME_MAX = 40
+# A cluster's name: GKE's 40 characters (EKS allows 100), so one name fits both clouds.
+CLUSTER_NAME_MAX = 40
 # The system pool every created cluster gets (planner/platform.py system_pool): an untainted on-demand pool for the
 # cluster's own pods, since GPU pools are tainted (nvidia.com/gpu NoSchedule) and batch pools idle at zero.
 # - What runs there: on EKS CoreDNS (a Deployment of two replicas by default,
