@@ -375,6 +375,23 @@ def test_one_cloud_on_kubernetes_and_the_other_on_vm(fake_catalog):
     assert [c.cloud for c in plan.clusters] == ["gcp"] and plan.pool_of("train") is None and plan.pool_of("etl") is not None
 
 
+ALERTS = """
+alerting_rules:
+  - {name: "GPU Memory Exhaustion", condition: "gpu_memory_utilization > 95%", duration: "5m", severity: warning, action: notify}
+  - {name: "Cost Overrun", condition: "monthly_cost > 50000", severity: high, action: notify}
+monitoring_config:
+  infrastructure_metrics: ["gpu_utilization"]
+"""
+
+
+def test_on_kubernetes_everywhere_the_monitoring_keys_are_not_applied_but_budget_rules_are(fake_catalog):
+    told = {n.path: n.reason for n in plan_of(fake_catalog, TRAIN, extra=ALERTS).not_applied}
+    assert "deploys no metrics agents" in told["alerting_rules[0]"] and "deploys no metrics agents" in told["monitoring_config"]
+    assert "alerting_rules[1]" not in told  # monthly_cost: the foundation's budget threshold on either platform
+    mixed = plan_of(fake_catalog, TRAIN + "  cloud: aws\n", "  aws: {region: us-east-1}\n" + k8s(cloud="gcp"), extra=ALERTS)
+    assert not [n for n in mixed.not_applied if n.path in ("alerting_rules[0]", "alerting_rules[1]", "monitoring_config")]
+
+
 # ---- output ----------------------------------------------------------------------------------------------
 
 def test_text_shows_the_cluster_line_and_its_pool_table(fake_catalog):

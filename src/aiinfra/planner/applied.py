@@ -451,6 +451,26 @@ def _kubernetes_block(spec, cloud, value, key) -> str | None:
     return "the cloud runs on the vm platform (platform: vm, the default): nothing reads this block until platform: kubernetes"
 
 
+def _all_on_kubernetes(spec) -> bool:
+    clouds = [getattr(spec.clouds, c) for c in spec.clouds.configured()]
+    return bool(clouds) and all(c.platform == "kubernetes" for c in clouds)
+
+
+_NO_AGENTS = ("every cloud runs on the kubernetes platform, where aiinfra deploys no metrics agents, scrape configuration or "
+              "alert rules yet (on vm the nodes' agents collect and the workload stacks alarm)")
+
+
+def _alert_rule_item(spec, owner, rule, key) -> str | None:
+    # A monthly_cost rule is a budget threshold of the foundation on both platforms (stacks/aws.py, stacks/gcp.py).
+    if _all_on_kubernetes(spec) and rule.parsed_condition()[0] != "monthly_cost":
+        return _NO_AGENTS
+    return None
+
+
+def _monitoring_block(spec, owner, value, key) -> str | None:
+    return _NO_AGENTS if _all_on_kubernetes(spec) else None
+
+
 Condition = Callable[[Any, Any, Any, Any], "str | None"]
 CONDITIONS: dict[str, Condition] = {
     f"{W}.framework": _framework,
@@ -461,7 +481,9 @@ CONDITIONS: dict[str, Condition] = {
     f"{W}.latency_sla": _latency_sla,
     "performance_requirements.inference.p95_latency": _p95_latency,
     "data_pipeline.preprocessing[]": _preprocessing_item,
+    "alerting_rules[]": _alert_rule_item,
     "alerting_rules[].action": _action,
+    "monitoring_config": _monitoring_block,
     "resource_quotas.*": _quota_block,
     "cost_optimization.lifecycle_management.model_archival": _model_archival,
     "storage_tiers.warm.transition_after_days": _warm_days,
@@ -487,9 +509,9 @@ CONDITIONS: dict[str, Condition] = {
 # SPEC.md v3 "Platforms": a workload on a kubernetes cloud gets its node pool and identity (stacks/kubernetes.py);
 # what it runs and how it is reached are in-cluster objects (issue 29). Until then these keys, which the VM
 # platform turns into the boot, the run schedule and the load balancer, build nothing.
-_IN_CLUSTER = ("on the kubernetes platform the workload's in-cluster objects (its Deployment or Job, Service, queue and the "
-               "serving load balancer) come with issue 29: the stacks create its node pool and identity only")
-_RUNS = ("on the kubernetes platform nothing starts or stops its runs until its Job and queue come with issue 29 (the plan "
+_IN_CLUSTER = ("on the kubernetes platform aiinfra creates the workload's node pool and identity only: its in-cluster objects (its "
+               "Deployment or Job, Service, queue and the serving load balancer) are not deployed yet")
+_RUNS = ("on the kubernetes platform nothing starts or stops its runs yet: aiinfra does not deploy its Job and queue (the plan "
          "still costs the runs it describes)")
 ON_KUBERNETES: dict[str, str] = {
     **{f"{W}.{k}": _IN_CLUSTER for k in ("image", "command", "env", "image_signing_key", "port", "health_check_path", "exposure")},

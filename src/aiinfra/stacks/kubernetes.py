@@ -20,8 +20,8 @@ from aiinfra.planner.platform import ClusterPlan
 
 # Why a workload on kubernetes has no Deployment / Job yet (the plan's "not applied" list says the same:
 # planner/applied.py ON_KUBERNETES).
-IN_CLUSTER_LATER = ("its in-cluster objects (Deployment or Job, Service, queue, the serving load balancer) come with issue 29: "
-                    "nothing runs it yet")
+IN_CLUSTER_LATER = ("its in-cluster objects (Deployment or Job, Service, queue, the serving load balancer) are not deployed by "
+                    "aiinfra yet: nothing runs it until you deploy them (its node pool and identity are ready)")
 
 
 def namespace(spec) -> str:
