@@ -1,8 +1,9 @@
 """The EKS constructs (issue 28): ``KubernetesCluster``, ``GpuNodePool`` and ``PodIdentity``, one
 test per behaviour on the synthesized JSON, then one stack with all three validated with the aws
 provider (5.100.0) and applied once against the patched moto server (tests/tf_harness.py serves the
-EKS add-ons, access entries and Pod Identity associations moto lacks, in the EKS REST API's shapes),
-re-planned empty and destroyed; what the (local) cloud then holds is checked per construct.
+EKS add-ons, their versions, access entries and Pod Identity associations moto lacks, in the EKS REST API's
+shapes), re-planned empty, re-planned empty again once the server publishes new default add-on versions,
+and destroyed; what the (local) cloud then holds is checked per construct.
 
 Run on cdktf and on cdktn (marker ``cdk``)."""
 
@@ -17,10 +18,10 @@ from aiinfra.cdk import TerraformStack
 from aiinfra.cdk import Testing as CdkTesting
 from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import ClusterNetwork, EncryptionKey, GpuNodePool, KubernetesCluster, PodIdentity, WorkloadIdentity
-from aiinfra.constructs.aws.eks_cluster import ADDON_VERSIONS, ADDONS, CONTROL_PLANE_LOGS
+from aiinfra.constructs.aws.eks_cluster import ADDONS, CONTROL_PLANE_LOGS
 from aiinfra.policy.aspect import construct_suppressions
 from tests.test_checkov import CHECKOV, run_checkov
-from tests.tf_harness import SKIP_NO_TERRAFORM, apply_plan_destroy, init, moto_server, run_terraform  # noqa: F401
+from tests.tf_harness import SKIP_NO_TERRAFORM, MotoServer, apply_plan_destroy, init, run_terraform, started
 
 pytestmark = pytest.mark.cdk
 
@@ -30,11 +31,15 @@ REPO = "arn:aws:ecr:us-east-1:123456789012:repository/acme/train"
 CB = "cr-0123456789abcdef0"
 
 
-def build(stack, *, endpoint_cidrs=("203.0.113.0/24",), neuron: bool = False) -> dict:
+VERSION = "1.35"  # the planner's default: the one version in EKS standard support on 2026-12-07 (catalog/data/kubernetes_versions.csv)
+
+
+def build(stack, *, endpoint_cidrs=("203.0.113.0/24",), neuron: bool = False, version: str = VERSION, **cluster_props) -> dict:
     key = EncryptionKey(stack, "key", alias="eks-test", allow_autoscaling=False)
     net = ClusterNetwork(stack, "net", name="eks-test", zone_ids=["use1-az1", "use1-az2"], log_kms_key_arn=key.arn, node_security_group=False)
-    cluster = KubernetesCluster(stack, "eks", name="acme-ml", version="1.33", subnet_ids=net.private_subnet_ids, vpc_id=net.vpc_id,
-                                kms_key_arn=key.arn, endpoint_cidrs=list(endpoint_cidrs), admin_principal_arns=[ADMIN], tags={"team": "ml"})
+    cluster = KubernetesCluster(stack, "eks", name="acme-ml", version=version, subnet_ids=net.private_subnet_ids, vpc_id=net.vpc_id,
+                                kms_key_arn=key.arn, endpoint_cidrs=list(endpoint_cidrs), admin_principal_arns=[ADMIN], tags={"team": "ml"},
+                                **cluster_props)
     made = {"key": key, "net": net, "cluster": cluster}
     made["train"] = GpuNodePool(stack, "train", cluster=cluster, name="train-p5", instance_type="p5.48xlarge", capacity_type="capacity_block",
                                 capacity_reservation_id=CB, min_size=0, max_size=2, desired_size=None,
@@ -60,8 +65,8 @@ def synth(fn=build, **kw) -> dict:
     return json.loads(CdkTesting.synth(stack))
 
 
-def of(doc: dict, rtype: str) -> dict:
-    return doc["resource"].get(rtype, {})
+def of(doc: dict, rtype: str, kind: str = "resource") -> dict:
+    return doc.get(kind, {}).get(rtype, {})
 
 
 def one(doc: dict, rtype: str, contains: str = "") -> dict:
@@ -111,8 +116,14 @@ def test_admins_come_from_access_entries_without_aws_auth_or_creator_rights(doc)
     assert "aws-auth" not in json.dumps(doc) and "kubernetes_config_map" not in json.dumps(doc)
 
 
-def test_standard_support_is_pinned(doc):
+def test_standard_support_by_default_and_extended_when_the_plan_keeps_a_version_past_it(doc):
     assert one(doc, "aws_eks_cluster")["upgrade_policy"] == {"support_type": "STANDARD"}
+    # 1.33 left EKS standard support on 2026-07-29: the plan says extended_support, the stacks pass EXTENDED.
+    old = synth(version="1.33", support_type="EXTENDED")
+    cluster = one(old, "aws_eks_cluster")
+    assert cluster["version"] == "1.33" and cluster["upgrade_policy"] == {"support_type": "EXTENDED"}
+    # its add-ons are resolved for 1.33, not for the default version
+    assert {d["kubernetes_version"] for d in of(old, "aws_eks_addon_version", "data").values()} == {"1.33"}
 
 
 def test_public_endpoint_only_for_the_given_cidrs_and_private_access_always():
@@ -136,12 +147,31 @@ def test_cluster_runs_in_the_given_subnets_with_its_own_security_group_and_role(
     assert any(a["policy_arn"].endswith(":iam::aws:policy/AmazonEKSClusterPolicy") for a in of(doc, "aws_iam_role_policy_attachment").values())
 
 
-def test_addons_are_managed_and_pinned_for_the_kubernetes_version(doc):
+def test_addons_run_eks_default_version_for_the_kubernetes_version_resolved_once_and_kept_in_state(doc):
     addons = {a["addon_name"]: a for a in of(doc, "aws_eks_addon").values()}
     assert set(addons) == set(ADDONS) == {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
-    assert {n: a["addon_version"] for n, a in addons.items()} == ADDON_VERSIONS["1.33"]
-    assert all(v.startswith("v") and "-eksbuild." in v for v in ADDON_VERSIONS["1.33"].values())
+    lookups = {d["addon_name"]: f"data.aws_eks_addon_version.{name}" for name, d in of(doc, "aws_eks_addon_version", "data").items()}
+    assert set(lookups) == set(ADDONS)
+    for d in of(doc, "aws_eks_addon_version", "data").values():
+        assert d["kubernetes_version"] == VERSION and "most_recent" not in d  # the default, not the newest build
+    pins = of(doc, "terraform_data")
+    for name, addon in addons.items():
+        ref = addon["addon_version"]
+        assert ref.startswith("${terraform_data.") and ref.endswith(".output}")
+        pin = pins[ref[len("${terraform_data."):-len(".output}")]]
+        assert pin["input"] == "${" + lookups[name] + ".version}"
+        # a newer default changes no plan; a new Kubernetes version replaces the pin and takes its default
+        assert pin["lifecycle"] == {"ignore_changes": ["input"]} and pin["triggers_replace"] == VERSION
     assert one(doc, "aws_eks_cluster")["bootstrap_self_managed_addons"] is False
+
+
+def test_an_addon_version_given_explicitly_wins_over_the_default():
+    doc = synth(addon_versions={"coredns": "v1.12.1-eksbuild.2"})
+    addons = {a["addon_name"]: a for a in of(doc, "aws_eks_addon").values()}
+    assert addons["coredns"]["addon_version"] == "v1.12.1-eksbuild.2"
+    assert {d["addon_name"] for d in of(doc, "aws_eks_addon_version", "data").values()} == set(ADDONS) - {"coredns"}
+    assert len(of(doc, "terraform_data")) == len(ADDONS) - 1
+    assert addons["kube-proxy"]["addon_version"].startswith("${terraform_data.")
 
 
 def test_ebs_csi_driver_gets_its_role_through_pod_identity(doc):
@@ -165,10 +195,12 @@ def refused(fn, *parts: str) -> None:
 
 def test_cluster_bad_props_are_reported_together():
     def bad(stack):
-        KubernetesCluster(stack, "eks", name="-bad", version="1.20", subnet_ids=[], vpc_id="vpc-1", kms_key_arn="arn:k",
-                          endpoint_cidrs=["0.0.0.0/0", "nope"], admin_principal_arns=["someone"], log_retention_days=45, system_nodes=0)
-    refused(bad, "name must be", "no pinned add-on versions", "subnet_ids", "whole internet", "'nope' is not a CIDR",
-            "admin_principal_arns", "log_retention_days", "system_nodes must be 1 or more")
+        KubernetesCluster(stack, "eks", name="-bad", version="1.35.2", subnet_ids=[], vpc_id="vpc-1", kms_key_arn="arn:k",
+                          endpoint_cidrs=["0.0.0.0/0", "nope"], admin_principal_arns=["someone"], log_retention_days=45, system_nodes=0,
+                          support_type="BASIC", addon_versions={"metrics-server": "v0.7.2-eksbuild.1"})
+    refused(bad, "name must be", "version must be a Kubernetes minor version such as '1.35', got '1.35.2'", "subnet_ids",
+            "whole internet", "'nope' is not a CIDR", "admin_principal_arns", "log_retention_days", "system_nodes must be 1 or more",
+            "support_type must be one of STANDARD, EXTENDED, got 'BASIC'", "addon_versions names 'metrics-server'")
 
 
 def test_nodes_wait_for_the_daemonset_addons_and_the_deployment_addons_for_the_untainted_system_pool(doc):
@@ -331,14 +363,59 @@ def test_the_stack_synthesizes_under_the_policy_pack_in_a_users_app_with_only_th
 # ---- terraform validate and one apply against the local AWS API -------------------------------
 
 @pytest.fixture(scope="module")
-def applied(tmp_path_factory, moto_server) -> dict:
-    """Validate, apply, re-plan empty and destroy once; what the server held after the apply."""
+def published(tmp_path_factory) -> Path:
+    """Where this module's server reads the add-on versions EKS offers from, once a test writes it
+    (tests/tf_harness.py: AIINFRA_TEST_EKS_ADDON_VERSIONS; until then, the harness's own list)."""
+    return tmp_path_factory.mktemp("eks-addons") / "addon-versions.json"
+
+
+@pytest.fixture(scope="module")
+def moto_server(published):
+    """A server of this module's own: it is told where published add-on versions are (the session's is not)."""
+    server = started(MotoServer(env={"AIINFRA_TEST_EKS_ADDON_VERSIONS": str(published)}))
+    yield server
+    server.stop()
+
+
+def defaults(eks, version: str) -> dict[str, str]:
+    """{add-on: EKS's default version for ``version``} as the server answers DescribeAddonVersions."""
+    return {a["addonName"]: v["addonVersion"] for a in eks.describe_addon_versions(kubernetesVersion=version)["addons"]
+            for v in a["addonVersions"] if any(c["defaultVersion"] for c in v["compatibilities"])}
+
+
+def publish_newest_as_default(eks, path: Path, version: str) -> dict[str, str]:
+    """Write the server's add-on versions with each add-on's newest build made ``version``'s default (what
+    EKS does when it promotes a build); returns the new defaults."""
+    addons = eks.describe_addon_versions()["addons"]
+    for addon in addons:
+        builds = [v for v in addon["addonVersions"] if any(c["clusterVersion"] == version for c in v["compatibilities"])]
+        for build in builds:
+            for c in build["compatibilities"]:
+                if c["clusterVersion"] == version:
+                    c["defaultVersion"] = build is builds[0]
+    path.write_text(json.dumps({"addons": addons}))
+    return defaults(eks, version)
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory, moto_server, published) -> dict:
+    """Validate, apply, re-plan empty, re-plan empty once newer defaults are published, and destroy once;
+    what the server held after the apply."""
     stack_dir = tmp_path_factory.mktemp("eks") / "stack"
     stack_dir.mkdir()
     (stack_dir / "cdk.tf.json").write_text(json.dumps(synth()))
     init(stack_dir, backend=False)
     validated = json.loads(run_terraform(["validate", "-json"], stack_dir).stdout)
-    seen: dict = {"valid": validated["valid"], "diagnostics": validated["diagnostics"]}
+    seen: dict = {"valid": validated["valid"], "diagnostics": validated["diagnostics"], "defaults": defaults(moto_server.client("eks"), VERSION)}
+
+    def replan_after_new_defaults() -> None:
+        seen["new_defaults"] = publish_newest_as_default(moto_server.client("eks"), published, VERSION)
+        env = moto_server.env()
+        plan = run_terraform(["plan", "-detailed-exitcode", "-out=newer.plan"], stack_dir, env=env, check=False, timeout=600)
+        seen["replan_exit"], seen["replan_tail"] = plan.returncode, plan.stdout[-3000:]
+        shown = json.loads(run_terraform(["show", "-json", "newer.plan"], stack_dir, env=env, timeout=120).stdout)
+        resources = shown.get("prior_state", {}).get("values", {}).get("root_module", {}).get("resources", [])
+        seen["looked_up"] = {r["values"]["addon_name"]: r["values"]["version"] for r in resources if r["type"] == "aws_eks_addon_version"}
 
     def capture(outputs: dict) -> None:
         eks, ec2, iam = moto_server.client("eks"), moto_server.client("ec2"), moto_server.client("iam")
@@ -358,6 +435,9 @@ def applied(tmp_path_factory, moto_server) -> dict:
         seen["role_policy"] = iam.get_role_policy(RoleName="acme-ml-train-trainer", PolicyName="acme-ml-train-trainer-own-resources")["PolicyDocument"]
         seen["key_arn"] = next(k for k in moto_server.client("kms").list_aliases()["Aliases"] if k["AliasName"] == "alias/eks-test")["TargetKeyId"]
         seen["log_group"] = moto_server.client("logs").describe_log_groups(logGroupNamePrefix="/aws/eks/acme-ml/")["logGroups"]
+        replan_after_new_defaults()
+        seen["addons_after_replan"] = {a: eks.describe_addon(clusterName="acme-ml", addonName=a)["addon"]["addonVersion"]
+                                       for a in eks.list_addons(clusterName="acme-ml")["addons"]}
 
     apply_plan_destroy(stack_dir, moto_server.env(), after_apply=capture, timeout=600)
     seen["after_destroy"] = moto_server.client("eks").list_clusters()["clusters"]
@@ -370,7 +450,7 @@ def test_stack_validates_with_the_aws_provider(applied):
 
 
 @SKIP_NO_TERRAFORM
-def test_applied_cluster_encrypts_secrets_logs_everything_and_pins_standard_support(applied):
+def test_applied_cluster_encrypts_secrets_logs_everything_and_has_standard_support(applied):
     cluster = applied["cluster"]
     (config,) = cluster["encryptionConfig"]
     assert config["resources"] == ["secrets"] and config["provider"]["keyArn"].endswith(applied["key_arn"])
@@ -394,8 +474,20 @@ def test_applied_access_entries_are_the_admin_and_the_node_roles_eks_adds(applie
 
 
 @SKIP_NO_TERRAFORM
-def test_applied_addons_run_the_pinned_versions(applied):
-    assert {n: a["addonVersion"] for n, a in applied["addons"].items()} == ADDON_VERSIONS["1.33"]
+def test_applied_addons_run_eks_default_versions_served_for_the_clusters_kubernetes_version(applied):
+    assert set(applied["defaults"]) == set(ADDONS)
+    assert {n: a["addonVersion"] for n, a in applied["addons"].items()} == applied["defaults"]
+    assert applied["defaults"]["kube-proxy"].startswith(f"v{VERSION}.")  # kube-proxy follows the Kubernetes minor version
+    assert applied["cluster"]["version"] == VERSION
+
+
+@SKIP_NO_TERRAFORM
+def test_newer_defaults_published_after_the_apply_change_no_plan(applied):
+    # the lookups see the new defaults, the pins keep the applied ones: nothing to change
+    assert applied["looked_up"] == applied["new_defaults"] and set(applied["new_defaults"]) == set(ADDONS)
+    assert all(applied["new_defaults"][a] != applied["defaults"][a] for a in ADDONS)
+    assert applied["replan_exit"] == 0, applied["replan_tail"]
+    assert applied["addons_after_replan"] == applied["defaults"]
 
 
 @SKIP_NO_TERRAFORM

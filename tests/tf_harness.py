@@ -56,6 +56,7 @@ __all__ = [
     "plugin_mirror",
     "run_terraform",
     "skip_reason",
+    "started",
     "terraform_bin",
     "terraform_env",
     "terraform_init",
@@ -461,7 +462,8 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #  * EC2 On-Demand Capacity Reservations (moto lacks them) and recorded spot prices (below).
 #  * GuardDuty UpdateDetector merging features by name (below).
 #  * EKS: clusters' access config, upgrade policy and security group; node groups as EKS answers them
-#    with a launch template; add-ons, access entries and Pod Identity associations, which moto lacks (below).
+#    with a launch template; add-ons, their versions (DescribeAddonVersions, with a default per add-on and
+#    Kubernetes version), access entries and Pod Identity associations, which moto lacks (below).
 #  * One request at a time (below): moto's backends are plain dicts and lists without locks, and
 #    the server is threaded; two workload stacks applied side by side once got
 #    InvalidPermission.NotFound revoking a new security group's default egress rule. AWS is not
@@ -927,6 +929,13 @@ try:
     #    with EKS's errors: ResourceNotFoundException (404), ResourceInUseException (409),
     #    InvalidParameterException, and InvalidRequestException for access entries on a cluster whose
     #    authentication mode is CONFIG_MAP.
+    #  * DescribeAddonVersions (GET /addons/supported-versions) is not served either: the aws provider's
+    #    aws_eks_addon_version data source reads it. Served in botocore's shape (AddonInfo, AddonVersionInfo,
+    #    Compatibility) from _EKS_ADDON_CATALOG below, or from the JSON file AIINFRA_TEST_EKS_ADDON_VERSIONS
+    #    names ({"addons": [AddonInfo, ...]}, read on every request, so a test can publish a new default); filtered
+    #    by addonName and kubernetesVersion, a version's compatibilities narrowed to the asked Kubernetes version
+    #    as EKS answers them (https://docs.aws.amazon.com/eks/latest/userguide/addon-compat.html). CreateAddon
+    #    then refuses a version not served for the cluster's Kubernetes version, as EKS does.
     import re as _eks_re
     import uuid as _eks_uuid
     from moto.core.utils import utcnow as _eks_now
@@ -939,7 +948,7 @@ try:
     _EKS_NEW = ("create_addon", "describe_addon", "delete_addon", "list_addons", "create_access_entry", "describe_access_entry",
                 "delete_access_entry", "list_access_entries", "associate_access_policy", "disassociate_access_policy",
                 "list_associated_access_policies", "create_pod_identity_association", "describe_pod_identity_association",
-                "delete_pod_identity_association", "list_pod_identity_associations")
+                "delete_pod_identity_association", "list_pod_identity_associations", "describe_addon_versions")
     if any(hasattr(_EksResponse, _a) for _a in _EKS_NEW):
         raise TypeError("moto serves EKS add-ons, access entries or pod identity associations itself now")
     _eks_urls.url_paths.update({
@@ -950,6 +959,7 @@ try:
         "{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<principalArn>.+)$": _eks_urls.response.dispatch,
         "{0}/clusters/(?P<name>[^/]+)/pod-identity-associations$": _eks_urls.response.dispatch,
         "{0}/clusters/(?P<name>[^/]+)/pod-identity-associations/(?P<associationId>[^/]+)$": _eks_urls.response.dispatch,
+        "{0}/addons/supported-versions$": _eks_urls.response.dispatch,
     })
 
     def _eks_missing(cluster_name, message, addon=None):
@@ -1033,6 +1043,57 @@ try:
         return result
     _EksResponse.create_nodegroup = _create_nodegroup
 
+    # -- add-on versions. Made-up builds in EKS's format, not EKS's own list (tests read them back from this
+    # server): for every add-on a newer build listed first that is nobody's default (EKS lists newest first; a
+    # most_recent lookup would take it) and the default; kube-proxy's builds follow the Kubernetes minor version.
+    _EKS_K8S_VERSIONS = ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36")
+
+    def _eks_version(build, k8s, default):
+        return {"addonVersion": build, "architecture": ["amd64", "arm64"], "computeTypes": ["ec2", "auto", "hybrid"],
+                "compatibilities": [{"clusterVersion": v, "platformVersions": ["*"], "defaultVersion": v in default} for v in k8s],
+                "requiresConfiguration": False, "requiresIamPermissions": False}
+
+    def _eks_addon_info(name, kind, versions):
+        return {"addonName": name, "type": kind, "addonVersions": versions, "publisher": "eks", "owner": "aws"}
+
+    _EKS_ADDON_CATALOG = [
+        _eks_addon_info("vpc-cni", "networking", [_eks_version("v1.21.1-eksbuild.1", _EKS_K8S_VERSIONS, ()),
+                                                  _eks_version("v1.20.4-eksbuild.2", _EKS_K8S_VERSIONS, _EKS_K8S_VERSIONS)]),
+        _eks_addon_info("coredns", "networking", [_eks_version("v1.13.1-eksbuild.1", _EKS_K8S_VERSIONS, ()),
+                                                  _eks_version("v1.12.4-eksbuild.1", _EKS_K8S_VERSIONS, _EKS_K8S_VERSIONS)]),
+        _eks_addon_info("kube-proxy", "networking",
+                        [_eks_version(f"v{v}.{n}-eksbuild.{b}", (v,), (v,) if n == 0 else ()) for v in reversed(_EKS_K8S_VERSIONS)
+                         for n, b in ((1, 1), (0, 2))]),
+        _eks_addon_info("eks-pod-identity-agent", "security", [_eks_version("v1.3.9-eksbuild.1", _EKS_K8S_VERSIONS, ()),
+                                                               _eks_version("v1.3.8-eksbuild.2", _EKS_K8S_VERSIONS, _EKS_K8S_VERSIONS)]),
+        _eks_addon_info("aws-ebs-csi-driver", "storage", [_eks_version("v1.49.0-eksbuild.1", _EKS_K8S_VERSIONS, ()),
+                                                          _eks_version("v1.48.0-eksbuild.2", _EKS_K8S_VERSIONS, _EKS_K8S_VERSIONS)]),
+    ]
+
+    def _eks_addon_catalog():
+        import json as _eks_json
+        import os as _eks_os
+        path = _eks_os.environ.get("AIINFRA_TEST_EKS_ADDON_VERSIONS")
+        if path and _eks_os.path.exists(path):
+            with open(path) as fh:
+                return _eks_json.load(fh)["addons"]
+        return _EKS_ADDON_CATALOG
+
+    def _served_addons(name=None, k8s=None):
+        found = []
+        for info in _eks_addon_catalog():
+            if name and info["addonName"] != name:
+                continue
+            versions = [{**v, "compatibilities": [c for c in v["compatibilities"] if not k8s or c["clusterVersion"] == k8s]}
+                        for v in info["addonVersions"]]
+            versions = [v for v in versions if v["compatibilities"]]
+            if versions:
+                found.append({**info, "addonVersions": versions})
+        return found
+
+    def _describe_addon_versions(self):
+        return _EksResult({"addons": _served_addons(self._get_param("addonName"), self._get_param("kubernetesVersion"))})
+
     # -- add-ons
     _ADDON_VERSION = _eks_re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
 
@@ -1049,10 +1110,13 @@ try:
         addons = _eks_store(self.eks_backend, "addons").setdefault(cluster.name, {})
         if name in addons:
             raise _EksInUse(clusterName=cluster.name, nodegroupName=None, addonName=name, message=f"Addon already exists with name: {name}")
-        if version is not None and not _ADDON_VERSION.match(version):
+        offered = [v for info in _served_addons(name, cluster.version) for v in info["addonVersions"]]
+        # no version asked: EKS's default for the cluster's Kubernetes version
+        default = next((v["addonVersion"] for v in offered if any(c["defaultVersion"] for c in v["compatibilities"])), None)
+        if version is not None and (not _ADDON_VERSION.match(version) or version not in [v["addonVersion"] for v in offered]):
             raise _EksBadParam(clusterName=cluster.name, addonName=name, message=f"Addon version specified is not supported")
         now = _eks_now()
-        addons[name] = {"addonName": name, "clusterName": cluster.name, "status": "ACTIVE", "addonVersion": version or "v1.0.0-eksbuild.1",
+        addons[name] = {"addonName": name, "clusterName": cluster.name, "status": "ACTIVE", "addonVersion": version or default,
                         "health": {"issues": []}, "addonArn": _eks_arn(self, "addon", cluster.name, name, str(_eks_uuid.uuid4())),
                         "createdAt": now, "modifiedAt": now, "serviceAccountRoleArn": self._get_param("serviceAccountRoleArn"),
                         "tags": self._get_param("tags") or {}, "configurationValues": self._get_param("configurationValues"),
@@ -1399,14 +1463,18 @@ class MotoServer:
         return f"MotoServer({self.endpoint if self.port else 'not started'})"
 
 
+def started(server: MotoServer) -> MotoServer:
+    """``server`` started, or the test failed with the one-line reason (for a fixture's own server)."""
+    try:
+        return server.start()
+    except MotoStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     """One moto server for the session (import this fixture into a test module to use it)."""
-    server = MotoServer()
-    try:
-        server.start()
-    except MotoStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    server = started(MotoServer())
     try:
         yield server
     finally:

@@ -95,13 +95,15 @@ def resource(scope: Construct, id: str, type: str, /, *, depends_on: list[Any] |
     return GenericResource(scope, id, type, attrs, depends_on)
 
 
-def pinned(scope: Construct, id: str, value: Any) -> TerraformResource:
+def pinned(scope: Construct, id: str, value: Any, *, replace_on: Any = None) -> TerraformResource:
     """``value`` (e.g. an image a data source resolves at plan time) stored once in state: a
     ``terraform_data`` whose ``input`` changes are ignored, so its ``output`` keeps the value of the
     apply that created it until the resource is replaced (``terraform apply -replace=terraform_data.<id>``).
+    ``replace_on``: a value whose change replaces it too (``triggers_replace``), so it takes ``value``
+    afresh, e.g. the Kubernetes version an add-on version was resolved for.
     ``terraform_data`` is Terraform's built-in resource (1.4+, no provider):
     https://developer.hashicorp.com/terraform/language/resources/terraform-data"""
-    return resource(scope, id, "terraform_data", input=value, lifecycle={"ignore_changes": ["input"]})
+    return resource(scope, id, "terraform_data", input=value, triggers_replace=replace_on, lifecycle={"ignore_changes": ["input"]})
 
 
 def data(scope: Construct, id: str, type: str, /, **attrs: Any) -> TerraformDataSource:

@@ -1,7 +1,8 @@
 """An EKS cluster for GPU node pools: secrets envelope-encrypted under the foundation's key,
 control-plane logs to an encrypted log group, access entries instead of the aws-auth ConfigMap,
-standard support pinned, the API endpoint reachable only from where Terraform runs, and the
-core add-ons pinned to versions tested with the cluster's Kubernetes version."""
+the support type the plan chose (standard unless the spec pins a version past it), the API
+endpoint reachable only from where Terraform runs, and the core add-ons at EKS's default versions
+for the cluster's Kubernetes version, resolved once and kept in state."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from aiinfra.cdk import Construct
 
 from aiinfra.constructs._endpoint_access import endpoint_cidr_problems
-from aiinfra.constructs._tf import policy_json, resource
+from aiinfra.constructs._tf import data, pinned, policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
 from aiinfra.constructs.aws.eks_node_pool import GpuNodePool
 from aiinfra.constructs.aws.log_group import RETENTION_DAYS
@@ -20,25 +21,18 @@ from aiinfra.constructs.aws.log_group import RETENTION_DAYS
 # https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
-# The managed add-ons every cluster gets, pinned per Kubernetes version (EKS's "latest version of the
-# Amazon EKS add-on type for each Kubernetes version" tables; the Pod Identity agent and the EBS CSI
-# driver have no table: their versions are what `aws eks describe-addon-versions --kubernetes-version
-# 1.33 --addon-name <name>` lists as current for 1.33):
-#   vpc-cni:      https://docs.aws.amazon.com/eks/latest/userguide/managing-vpc-cni.html (1.33: v1.20.1-eksbuild.3)
-#   coredns:      https://docs.aws.amazon.com/eks/latest/userguide/managing-coredns.html (1.33: v1.12.4-eksbuild.1)
-#   kube-proxy:   https://docs.aws.amazon.com/eks/latest/userguide/managing-kube-proxy.html (1.33: v1.33.5-eksbuild.2)
+# The managed add-ons every cluster gets. Their versions are not kept in a table here (one goes stale with every
+# Kubernetes release: a cluster on a newer version could not be built): each is EKS's default version for the
+# cluster's Kubernetes version, which DescribeAddonVersions marks (compatibilities[].defaultVersion,
+# https://docs.aws.amazon.com/eks/latest/userguide/addon-compat.html) and the aws provider's aws_eks_addon_version
+# data source returns without most_recent (most_recent takes the newest listed build instead:
+# internal/service/eks/addon_version_data_source.go, findAddonVersionByTwoPartKey). The default, not the newest:
+# the default is the build EKS marks for that Kubernetes version, the newest only the last one published. Pages of each:
+#   vpc-cni:      https://docs.aws.amazon.com/eks/latest/userguide/managing-vpc-cni.html
+#   coredns:      https://docs.aws.amazon.com/eks/latest/userguide/managing-coredns.html
+#   kube-proxy:   https://docs.aws.amazon.com/eks/latest/userguide/managing-kube-proxy.html
 #   eks-pod-identity-agent: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html
 #   aws-ebs-csi-driver:     https://docs.aws.amazon.com/eks/latest/userguide/managing-ebs-csi.html
-# A version moves with the cluster's: pass addon_versions to pin others (e.g. after an upgrade).
-ADDON_VERSIONS: dict[str, dict[str, str]] = {
-    "1.33": {
-        "vpc-cni": "v1.20.1-eksbuild.3",
-        "coredns": "v1.12.4-eksbuild.1",
-        "kube-proxy": "v1.33.5-eksbuild.2",
-        "eks-pod-identity-agent": "v1.3.8-eksbuild.2",
-        "aws-ebs-csi-driver": "v1.48.0-eksbuild.2",
-    },
-}
 ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver")
 
 # The access policy that makes a principal a cluster administrator (system:masters' equivalent).
@@ -56,7 +50,13 @@ EKS_TRUST = policy_json([{"Effect": "Allow", "Principal": {"Service": "eks.amazo
 # https://docs.aws.amazon.com/eks/latest/userguide/ebs-csi.html
 EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-sa"
 
+# What happens at the end of the version's standard support: STANDARD, EKS upgrades the cluster to the next version;
+# EXTENDED, it stays on its version in extended support, billed $0.60 per cluster-hour instead of $0.10.
+# https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html
+SUPPORT_TYPES = ("STANDARD", "EXTENDED")
+
 _NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")  # CreateCluster's name pattern (EKS API reference)
+_VERSION = re.compile(r"^1\.\d+$")  # EKS takes a Kubernetes minor version ("1.35"), never a patch release
 _ROLE_OR_USER_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)/.+$")
 
 
@@ -65,7 +65,7 @@ class KubernetesCluster(Construct):
 
     Example::
 
-        cluster = KubernetesCluster(stack, "eks", name="acme-ml-prod", version="1.33", subnet_ids=net.private_subnet_ids,
+        cluster = KubernetesCluster(stack, "eks", name="acme-ml-prod", version="1.35", subnet_ids=net.private_subnet_ids,
                                     vpc_id=net.vpc_id, kms_key_arn=key.arn, endpoint_cidrs=["203.0.113.0/24"],
                                     admin_principal_arns=["arn:aws:iam::123456789012:role/platform-admin"])
 
@@ -84,10 +84,18 @@ class KubernetesCluster(Construct):
       (``bootstrap_cluster_creator_admin_permissions = false``: name it in ``admin_principal_arns`` if
       it must reach the API). Managed node groups get their node access entries from EKS itself.
       https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
-    * Standard support pinned (``upgrade_policy { support_type = "STANDARD" }``): a version past
-      its 14 months of standard support is upgraded by EKS rather than moved to extended support,
-      which costs $0.60 per cluster-hour instead of $0.10 (6x, about $438 a month more)
-      (https://aws.amazon.com/eks/pricing/; https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html).
+    * The upgrade policy (``upgrade_policy { support_type }``) from ``support_type``, which the plan chooses
+      (``ClusterPlan.extended_support``): ``"EXTENDED"`` only when the spec pins a version already past its
+      standard support (the plan warns and costs the control plane at the extended rate, $0.60 per
+      cluster-hour instead of $0.10: 6x, about $365 a month more); ``"STANDARD"`` otherwise, and then, when
+      the version's standard support ends, EKS upgrades the cluster to the next version rather than bill
+      extended support (https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html;
+      https://aws.amazon.com/eks/pricing/). ``"STANDARD"`` on a version already past standard support is
+      what EKS rules out: extended support cannot be disabled once a cluster is in it, only for clusters on
+      standard support (https://docs.aws.amazon.com/eks/latest/userguide/disable-extended-support.html), and a
+      new cluster on such a version is in extended support from its creation. The EKS API reference does not
+      say whether CreateCluster refuses the pair or takes it and upgrades the cluster soon after; either way
+      the spec's version would not hold, so pass what the plan says.
     * The API endpoint: private access always on (nodes and pods reach it inside the VPC); the public
       endpoint on only for ``endpoint_cidrs`` (where Terraform and kubectl run), never 0.0.0.0/0.
       With no CIDRs the endpoint is private only, and Terraform must then run where the VPC is
@@ -95,16 +103,22 @@ class KubernetesCluster(Construct):
       connected network (VPN, Direct Connect, peering), or through an SSM Session Manager port
       forward to a host in the VPC.
       https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html
-    * Add-ons (``ADDONS``) as EKS managed add-ons at pinned versions (``ADDON_VERSIONS``), not the
-      self-managed copies EKS would otherwise bootstrap (``bootstrap_self_managed_addons = false``);
-      the EBS CSI driver's controller gets its IAM role through a Pod Identity association
+    * Add-ons (``ADDONS``) as EKS managed add-ons, not the self-managed copies EKS would otherwise
+      bootstrap (``bootstrap_self_managed_addons = false``), at EKS's default version for ``version``:
+      an ``aws_eks_addon_version`` data source per add-on resolves it at plan time, and a
+      ``terraform_data`` (``addon_version_pins[name]``, ``constructs/_tf.py`` ``pinned``) keeps the value of
+      the apply that created it, so a default EKS publishes later changes no plan. It is resolved afresh when
+      ``version`` changes (the pin is replaced with it: EKS does not update add-ons after a cluster
+      upgrade, https://docs.aws.amazon.com/eks/latest/userguide/updating-an-add-on.html), or on demand:
+      ``terraform apply -replace=<the pin's address>`` (``terraform state list | grep addon-version``)
+      moves that add-on to the current default. ``addon_versions`` names a version instead.
+      The EBS CSI driver's controller gets its IAM role through a Pod Identity association
       (``AmazonEBSCSIDriverPolicy`` and the use of ``kms_key_arn`` for encrypted volumes).
       https://docs.aws.amazon.com/eks/latest/userguide/eks-add-ons.html
 
     Args:
         name: the cluster's name (1-100 letters, digits, ``-``, ``_``).
-        version: Kubernetes version, e.g. ``"1.33"``; it must be in ``ADDON_VERSIONS`` unless
-            ``addon_versions`` names every add-on.
+        version: Kubernetes minor version, e.g. ``"1.35"`` (``ClusterPlan.version``).
         subnet_ids: private subnets (two zones at least, as EKS requires) for the control plane's
             network interfaces.
         vpc_id: the subnets' VPC (the cluster security group's).
@@ -113,7 +127,10 @@ class KubernetesCluster(Construct):
         admin_principal_arns: IAM roles / users that administer the cluster (access entries).
         log_retention_days: control-plane log retention, one of CloudWatch Logs' periods; default 365
             (the audit log answers who did what a year back, as checkov's CKV_AWS_338 asks of every log group).
-        addon_versions: ``{add-on name: version}`` overriding ``ADDON_VERSIONS``.
+        addon_versions: ``{add-on name: version}`` for add-ons of ``ADDONS`` to run at that version
+            instead of EKS's default (no data source, no pin for those); left out: every add-on at the default.
+        support_type: ``"STANDARD"`` (default) or ``"EXTENDED"``: ``"EXTENDED"`` exactly when
+            ``ClusterPlan.extended_support`` (see above).
         service_ipv4_cidr: the Kubernetes service range; left out, EKS's default.
         system_instance_type, system_nodes: the cluster's own small pool (``system_pool``: untainted,
             on-demand, ``aiinfra.dev/pool=<name>-system``) where CoreDNS (two replicas by default) and
@@ -125,23 +142,28 @@ class KubernetesCluster(Construct):
         security_group_id (the additional security group of the control plane),
         cluster_security_group_id (the security group EKS creates, shared with managed nodes: it
         admits all traffic between its members, which is also what EFA asks),
-        log_group_name, role_arn, addons (name -> aws_eks_addon), node_prerequisites (the add-ons a
-        node group waits for), system_pool (a ``GpuNodePool``).
+        log_group_name, role_arn, addons (name -> aws_eks_addon), addon_versions (name -> the version
+        each runs: the override, else the pin's output), addon_version_pins (name -> terraform_data, for the
+        add-ons at the default), node_prerequisites (the add-ons a node group waits for), system_pool
+        (a ``GpuNodePool``), support_type.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, version: str, subnet_ids: Sequence[str], vpc_id: str,
                  kms_key_arn: str, endpoint_cidrs: Sequence[str], admin_principal_arns: Sequence[str], log_retention_days: int = 365,
                  tags: dict[str, str] | None = None, addon_versions: Mapping[str, str] | None = None,
-                 service_ipv4_cidr: str | None = None, system_instance_type: str = "m6i.large", system_nodes: int = 2):
+                 service_ipv4_cidr: str | None = None, system_instance_type: str = "m6i.large", system_nodes: int = 2,
+                 support_type: str = "STANDARD"):
         super().__init__(scope, id)
         problems = []
         if not _NAME.match(name):
             problems.append(f"name must be 1-100 letters, digits, '-' or '_' starting with a letter or digit, got {name!r}")
-        versions = {**ADDON_VERSIONS.get(version, {}), **(addon_versions or {})}
-        missing = [a for a in ADDONS if a not in versions]
-        if missing:
-            problems.append(f"version {version!r} has no pinned add-on versions for {', '.join(missing)} "
-                            f"(pinned: {', '.join(sorted(ADDON_VERSIONS))}); pass addon_versions")
+        if not _VERSION.match(version):
+            problems.append(f"version must be a Kubernetes minor version such as '1.35', got {version!r}")
+        unknown = sorted(set(addon_versions or {}) - set(ADDONS))
+        if unknown:
+            problems.append(f"addon_versions names {', '.join(map(repr, unknown))}, not an add-on of the cluster ({', '.join(ADDONS)})")
+        if support_type not in SUPPORT_TYPES:
+            problems.append(f"support_type must be one of {', '.join(SUPPORT_TYPES)}, got {support_type!r}")
         if not subnet_ids:
             problems.append("subnet_ids must name the private subnets of the control plane")
         problems += endpoint_cidr_problems(endpoint_cidrs, server="API server")
@@ -156,7 +178,19 @@ class KubernetesCluster(Construct):
             raise ValueError("; ".join(problems))
         ctx = AwsContext(self)
         tags = dict(tags or {})
-        self.addon_versions: dict[str, str] = {a: versions[a] for a in ADDONS}
+        self.support_type: str = support_type
+        # EKS's default version of each add-on not named in addon_versions, resolved for the Kubernetes version and
+        # pinned in state (replaced with the version: a cluster upgrade takes the new version's defaults).
+        self.addon_version_pins: dict = {}
+        self.addon_versions: dict[str, str] = {}
+        for addon in ADDONS:
+            if addon in (addon_versions or {}):
+                self.addon_versions[addon] = addon_versions[addon]
+                continue
+            default = data(self, f"addon-{addon}-default", "aws_eks_addon_version", addon_name=addon, kubernetes_version=version)
+            pin = pinned(self, f"addon-{addon}-version", default.get_string_attribute("version"), replace_on=version)
+            self.addon_version_pins[addon] = pin
+            self.addon_versions[addon] = pin.get_string_attribute("output")
 
         self.role = resource(self, "role", "aws_iam_role", name=f"{name}-eks-cluster"[:64], assume_role_policy=EKS_TRUST,
                              description=f"EKS control plane of {name}", tags=tags)
@@ -183,7 +217,7 @@ class KubernetesCluster(Construct):
             enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
             encryption_config={"resources": ["secrets"], "provider": {"key_arn": kms_key_arn}},
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
-            upgrade_policy={"support_type": "STANDARD"},
+            upgrade_policy={"support_type": support_type},
             bootstrap_self_managed_addons=False,
             vpc_config={"subnet_ids": list(subnet_ids), "security_group_ids": [self.security_group.get_string_attribute("id")],
                         "endpoint_private_access": True, "endpoint_public_access": public,
