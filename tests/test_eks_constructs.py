@@ -326,6 +326,20 @@ def test_pod_identity_grants_what_the_vm_identity_grants_scoped_to_prefix_key_an
     assert unscoped[0]["Action"] == ["ecr:GetAuthorizationToken"]
 
 
+def test_pod_identity_reads_the_image_signing_keys_as_the_vm_identity_does():
+    signing = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    doc = synth(lambda s: PodIdentity(s, "signed", cluster=build(s)["cluster"], namespace="train", service_account="signed",
+                                      bucket_arn=BUCKET, prefix="signed", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+                                      repository_arns=[], signing_key_arns=[signing]))
+    grants = json.loads(by_name(doc, "aws_iam_role_policy", "name", "acme-ml-train-signed-own-resources")["policy"])["Statement"]
+    vm = synth(lambda s: WorkloadIdentity(s, "vm", name="signed", bucket_arns=[BUCKET], object_prefix="signed",
+                                          kms_key_arns=["arn:aws:kms:us-east-1:123456789012:key/k"], cloudwatch_agent=False,
+                                          cluster_discovery=False, container_registry=False, signing_key_arns=[signing]))
+    vm_grants = json.loads(by_name(vm, "aws_iam_role_policy", "name", "signed-own-resources")["policy"])["Statement"]
+    read = [g for g in vm_grants if signing in json.dumps(g["Resource"])]
+    assert read and all(g in grants for g in read)
+
+
 def test_pod_identity_refuses_a_bad_namespace_and_an_empty_prefix():
     def bad(stack):
         made = build(stack)

@@ -106,7 +106,9 @@ def test_the_aws_cluster_stack_holds_the_cluster_and_one_node_group_per_planned_
     doc = docs["aws-cluster"]
     (cluster,) = of(doc, "aws_eks_cluster")
     (planned,) = [c for c in plan.clusters if c.cloud == "aws"]
-    assert cluster["name"] == planned.name and cluster["version"] == planned.version == "1.33"
+    # no version in the example: the newest in standard support on both clouds, and so the STANDARD upgrade policy
+    assert cluster["name"] == planned.name and cluster["version"] == planned.version == "1.35" and not planned.extended_support
+    assert cluster["upgrade_policy"] == {"support_type": "STANDARD"}
     assert cluster["vpc_config"]["public_access_cidrs"] == ["203.0.113.0/24"]
     # the foundation's subnets and key, read through the guarded cross-stack read (stacks/state.py)
     ((read, remote),) = doc["data"]["terraform_remote_state"].items()
@@ -212,7 +214,7 @@ def test_a_spec_may_use_kubernetes_on_aws_and_vms_on_gcp(mixed):
 
 
 def test_vm_workloads_keep_their_keys_applied_in_a_mixed_spec():
-    text = EXAMPLE.read_text().replace("    platform: kubernetes\n    kubernetes:\n      version: \"1.33\"\n      endpoint_cidrs: [\"203.0.113.0/24\"]\n"
+    text = EXAMPLE.read_text().replace("    platform: kubernetes\n    kubernetes:\n      endpoint_cidrs: [\"203.0.113.0/24\"]\n"
                                        "    alert_emails: [ml-oncall@acme-ml.example.com]\nworkload_inventory",
                                        "    alert_emails: [ml-oncall@acme-ml.example.com]\nworkload_inventory")
     from aiinfra.spec import load_spec_text
@@ -290,7 +292,7 @@ def test_the_aws_cluster_applies_after_its_foundation_and_replans_empty(applied)
 @SKIP_NO_TERRAFORM
 def test_the_applied_cluster_runs_in_the_foundations_private_subnets_with_the_planned_pools(applied, plan):
     cluster = applied["cluster"]
-    assert cluster["version"] == "1.33" and cluster["resourcesVpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert cluster["version"] == "1.35" and cluster["resourcesVpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"]
     zones = {applied["subnets"][s]["AvailabilityZoneId"] for s in cluster["resourcesVpcConfig"]["subnetIds"]}
     assert len(zones) >= 2 and all(not applied["subnets"][s]["MapPublicIpOnLaunch"] for s in cluster["resourcesVpcConfig"]["subnetIds"])
     (planned,) = [c for c in plan.clusters if c.cloud == "aws"]

@@ -7,6 +7,7 @@ Scaling group or load balancer is made for a workload here."""
 
 from __future__ import annotations
 
+from aiinfra.boot.workload import signing_key_arns, spec_workload
 from aiinfra.cdk import App, TerraformOutput, TerraformStack
 
 from aiinfra.constructs._tf import data
@@ -98,6 +99,9 @@ class AwsClusterStack:
                 vpc_id=net.vpc_id, kms_key_arn=key.arn, endpoint_cidrs=list(cluster.endpoint_cidrs),
                 admin_principal_arns=[session.get_string_attribute("issuer_arn")],
                 log_retention_days=retention_at_least(min(log_retention_days(spec), RETENTION_DAYS[-1])), tags=tags,
+                # EXTENDED only when the spec pins a version past standard support (the plan warns and costs it at $0.60/h);
+                # otherwise STANDARD, and EKS upgrades the cluster when standard support ends.
+                support_type="EXTENDED" if cluster.extended_support else "STANDARD",
                 # the plan's system pool (ClusterPlan.system_pool: shape and count, costed in the plan)
                 **({"system_instance_type": cluster.system_instance_type, "system_nodes": cluster.system_nodes} if cluster.system_pool else {}))
             self.notes.append(f"{self.stack.node.id}: whoever applies this stack gets an EKS access entry with "
@@ -132,7 +136,8 @@ class AwsKubernetesWorkload:
         ns = namespace(spec)
         self.identity = PodIdentity(self.stack, "identity", cluster=cluster.cluster, namespace=ns, service_account=w.name,
                                     bucket_arn=foundation.storage.arn, prefix=w.name, kms_key_arn=foundation.key.arn, repository_arns=[],
-                                    name=short(f"{foundation.name}-{w.name}-pods", 64))
+                                    name=short(f"{foundation.name}-{w.name}-pods", 64),
+                                    signing_key_arns=signing_key_arns(spec_workload(spec, w).image_signing_key))
         TerraformOutput(self.stack, "pod_role_arn", value=self.identity.role_arn)
         self.notes = [workload_note(self.stack.node.id, w, list(w.node_pools), cluster.cluster_name, ns)]
 

@@ -46,13 +46,16 @@ class PodIdentity(Construct):
         kms_key_arn: the key it encrypts and decrypts with.
         repository_arns: the ECR repositories it may pull from; empty: none.
         name: the role's name; default ``<cluster>-<namespace>-<service_account>`` (64 characters at most).
+        signing_key_arns: asymmetric KMS keys whose public halves it may read (cosign verification), as
+            ``WorkloadIdentity`` grants them on VMs; default none.
 
     Attributes:
         role_arn, role_name, association_id.
     """
 
     def __init__(self, scope: Construct, id: str, *, cluster, namespace: str, service_account: str, bucket_arn: str, prefix: str,
-                 kms_key_arn: str, repository_arns: Sequence[str], name: str | None = None, tags: dict[str, str] | None = None):
+                 kms_key_arn: str, repository_arns: Sequence[str], name: str | None = None, tags: dict[str, str] | None = None,
+                 signing_key_arns: Sequence[str] = ()):
         super().__init__(scope, id)
         problems = []
         if not _DNS_LABEL.match(namespace):
@@ -69,7 +72,7 @@ class PodIdentity(Construct):
         ctx = AwsContext(self)
         tags = {**cluster.tags, **(tags or {})}
         statements = own_resource_statements(ctx, bucket_arns=[bucket_arn], prefix=prefix, kms_key_arns=[kms_key_arn],
-                                             repository_arns=list(repository_arns))
+                                             repository_arns=list(repository_arns), signing_key_arns=signing_key_arns)
         self.role = resource(self, "role", "aws_iam_role", name=name, assume_role_policy=POD_IDENTITY_TRUST,
                              description=f"Pods of {namespace}/{service_account} in {cluster.given_name}", max_session_duration=3600,
                              tags=tags)
