@@ -96,17 +96,23 @@ demo: setup
 	$(VENV)/bin/aiinfra graph $(SPEC) --format svg --out demo/architecture.svg
 	$(VENV)/bin/aiinfra synth $(SPEC) --out cdktf.out
 
+# The cdktf pass's test modules spread over TEST_WORKERS processes (pytest-xdist; whole modules, so
+# a module's fixtures are built once; the longest modules first: tests/conftest.py LONGEST_FIRST).
+# TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
+CDKTF_PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: setup
 ifeq ($(TEST_CDK),cdktf)
-	$(PY) -m pytest -q
+	$(CDKTF_PYTEST)
 else ifeq ($(TEST_CDK),cdktn)
 	$(CDKTN_PYTEST)
 else
 	@# Both passes side by side (each starts its own local AWS API on a free port); the cdktn pass's
 	@# output follows the cdktf pass's.
 	@log=$$(mktemp); $(CDKTN_PYTEST) --basetemp=$$(mktemp -d) > $$log 2>&1 & pid=$$!; \
-	echo "$(PY) -m pytest -q   (and, alongside: $(CDKTN_PYTEST))"; \
-	$(PY) -m pytest -q; rc=$$?; wait $$pid; rc_cdktn=$$?; \
+	echo "$(CDKTF_PYTEST)   (and, alongside: $(CDKTN_PYTEST))"; \
+	$(CDKTF_PYTEST); rc=$$?; wait $$pid; rc_cdktn=$$?; \
 	echo "---- cdktn pass: $(CDKTN_PYTEST) ----"; cat $$log; rm -f $$log; \
 	echo "cdktf pass exit $$rc, cdktn pass exit $$rc_cdktn"; test $$rc -eq 0 -a $$rc_cdktn -eq 0
 endif

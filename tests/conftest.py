@@ -117,7 +117,19 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "cdk: a construct / stack / policy test, run on cdktf and on cdktn (make test)")
 
 
+# The modules that take longest (the local AWS API applies), first: `make test` spreads whole modules
+# over worker processes (pytest-xdist --dist loadfile), and a long module started last would run alone
+# at the end. Longest first, from a run's --durations (2026-12-07, seconds on 2 loaded cores): e2e_aws
+# 340, review 315, kubernetes_stacks 183, tf_harness 165, no_image 163, boot 151, security_aws_edge 119,
+# eks_constructs 88, model_integrity 89, threat_detection 71, preflight_aws 69; every other module under 50.
+LONGEST_FIRST = ("test_e2e_aws.py", "test_review.py", "test_kubernetes_stacks.py", "test_tf_harness.py", "test_no_image.py",
+                 "test_boot.py", "test_security_aws_edge.py", "test_eks_constructs.py", "test_model_integrity.py",
+                 "test_threat_detection.py", "test_preflight_aws.py")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in CDK_TEST_FILES:
             item.add_marker(pytest.mark.cdk)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 
-from aiinfra.cdk import App, TerraformOutput, TerraformStack
+from aiinfra.cdk import App, LocalBackend, TerraformOutput, TerraformStack
 from aiinfra.cdk import Testing as CdkTesting
 
 from aiinfra.constructs._tf import AWS, provider, resource
@@ -324,6 +324,7 @@ def test_aws_012_reads_action_order_and_judges_listener_rules():
 def edge_stack(outdir: Path, certificate_arn: str, image_id: str) -> Path:
     app = App(outdir=str(outdir))
     stack = TerraformStack(app, "edge")
+    LocalBackend(stack, path=str(outdir / "terraform.edge.tfstate"))  # the test's own folder, not the working directory
     provider(stack, "aws", AWS, region="us-east-1")
     key = EncryptionKey(stack, "key", alias="acme-edge", deletion_window_days=7)
     net = ClusterNetwork(stack, "net", name="acme-edge", zone_ids=["use1-az1", "use1-az2"], public_zone_ids=["use1-az1", "use1-az2"],

@@ -283,6 +283,51 @@ def test_every_moto_patch_applies():
     assert r.returncode == 0 and "tf_harness: moto patch" not in r.stderr, r.stderr
 
 
+def test_an_apply_refuses_a_stack_whose_state_would_sit_in_the_repository(tmp_path):
+    """A CDK's default local backend writes terraform.<stack>.tfstate in the working directory (the repository,
+    under make test, for every test and both CDK passes at once): an apply of such a stack is refused before
+    terraform runs, and a stack with its state in its own folder is not."""
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    shared = Path(tf_harness.__file__).resolve().parent.parent / "terraform.shared.tfstate"
+    (stack / "cdk.tf.json").write_text(json.dumps({"terraform": {"backend": {"local": {"path": str(shared)}}}}))
+    with pytest.raises(AssertionError, match="is in the repository"):
+        tf_harness.run_terraform(["apply", "-auto-approve"], stack)
+    (stack / "cdk.tf.json").write_text(json.dumps({"terraform": {"backend": {"local": {"path": str(tmp_path / "own.tfstate")}}}}))
+    tf_harness._own_state(stack)  # no error
+
+
+def test_a_retried_route_create_and_default_egress_revoke_are_done_other_conflicts_still_fail(moto_server):
+    """The provider's retry of a CreateRoute / RevokeSecurityGroupEgress whose first answer was lost (the
+    first one was done) is answered as done; a different route to the same destination, or revoking a
+    rule the group never had, still fails as EC2 fails it."""
+    from botocore.exceptions import ClientError
+
+    ec2 = moto_server.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    for _ in range(2):  # the first, then its retry
+        assert ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)["Return"]
+    routes = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+    assert [r.get("GatewayId") for r in routes if r.get("DestinationCidrBlock") == "0.0.0.0/0"] == [igw]
+    other = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    with pytest.raises(ClientError) as conflict:
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=other)
+    assert conflict.value.response["Error"]["Code"] == "RouteAlreadyExists"
+
+    group = ec2.create_security_group(GroupName="aiinfra-harness-retried-revoke", Description="d", VpcId=vpc)["GroupId"]
+    everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    for _ in range(2):
+        ec2.revoke_security_group_egress(GroupId=group, IpPermissions=everything)
+    assert ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissionsEgress"] == []
+    with pytest.raises(ClientError) as missing:
+        ec2.revoke_security_group_egress(GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                                                                       "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    assert missing.value.response["Error"]["Code"] == "InvalidPermission.NotFound"
+
+
 def test_a_retried_launch_template_delete_is_answered_as_ec2_does(moto_server):
     """The aws provider retries a DeleteLaunchTemplate whose answer timed out (a loaded machine); the
     first one deleted it. EC2 answers the retry InvalidLaunchTemplateId.NotFound, which the provider's

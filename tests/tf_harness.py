@@ -280,6 +280,8 @@ def run_terraform(args: Sequence[str], cwd: Path, env: Mapping[str, str | None] 
     tf = terraform_bin()
     if tf is None:
         raise AssertionError("terraform binary not found on PATH")
+    if args and args[0] == "apply":
+        _own_state(Path(cwd))
     cmd = [tf, *_with_flags(args)]
     shown = "terraform " + " ".join(cmd[1:])
     # Own session so a timeout can take down terraform *and* its provider plugin processes.
@@ -338,6 +340,21 @@ def terraform_output(stack_dir: Path, env: Mapping[str, str | None] | None = Non
     """``terraform output -json`` as {name: value}."""
     out = run_terraform(["output", "-json"], Path(stack_dir), env=env, timeout=120).stdout
     return {name: item.get("value") for name, item in json.loads(out or "{}").items()}
+
+
+def _own_state(stack_dir: Path) -> None:
+    """Refuse to apply a stack whose local state file lies in the repository: a CDK's default local backend
+    writes ``terraform.<stack>.tfstate`` in the working directory, which every test (and both CDK passes of
+    ``make test``, side by side) shares, so two tests with a stack of the same name would lock, or worse
+    apply over, one state. Give such a stack a ``LocalBackend`` in the test's temporary folder."""
+    try:
+        doc = json.loads((stack_dir / "cdk.tf.json").read_text())
+    except (OSError, ValueError):
+        return
+    path = (doc.get("terraform", {}).get("backend", {}).get("local") or {}).get("path")
+    if path and Path(path).resolve().is_relative_to(Path(__file__).resolve().parent.parent):
+        raise AssertionError(f"{stack_dir}: local state {path} is in the repository, shared by every test run from it; "
+                             "give the stack a LocalBackend(path=...) in the test's tmp_path")
 
 
 def apply_plan_destroy(stack_dir: Path, env: Mapping[str, str | None] | None = None,
@@ -461,6 +478,8 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #    group) and an Auto Scaling group's service-linked role (below).
 #  * EC2 On-Demand Capacity Reservations (moto lacks them) and recorded spot prices (below).
 #  * GuardDuty UpdateDetector merging features by name (below).
+#  * A retried CreateRoute of the same route, and a retried revoke of a new group's default egress rule,
+#    answered as done (below).
 #  * EKS: clusters' access config, upgrade policy and security group; node groups as EKS answers them
 #    with a launch template; add-ons, their versions (DescribeAddonVersions, with a default per add-on and
 #    Kubernetes version), access entries and Pod Identity associations, which moto lacks (below).
@@ -1274,6 +1293,47 @@ try:
         setattr(_EksResponse, _name, globals()["_" + _name])
 except Exception as exc:
     print(f"tf_harness: moto patch (EKS add-ons, access entries, pod identity) skipped: {exc!r}", file=sys.stderr)
+try:
+    # A create or revoke the aws provider retried because its first answer was lost on a loaded machine
+    # (the first one was done): two suites in parallel once failed with RouteAlreadyExists on a public
+    # route table's only default route, and with InvalidPermission.NotFound revoking a new security
+    # group's default egress rule. The retry of the very same call is answered as done; a different
+    # route to the same destination, or any other revoke of a missing rule, keeps moto's error.
+    from moto.ec2.exceptions import InvalidPermissionNotFoundError as _PermNotFound
+    from moto.ec2.exceptions import RouteAlreadyExistsError as _RouteExists
+    from moto.ec2.models.route_tables import RouteBackend as _RouteBackend
+    from moto.ec2.models.security_groups import SecurityGroupBackend as _SgBackend
+    _create_route = _RouteBackend.create_route
+    _revoke_egress = _SgBackend.revoke_security_group_egress
+
+    def _create_route_retried(self, route_table_id, destination_cidr_block, *args, **kwargs):
+        try:
+            return _create_route(self, route_table_id, destination_cidr_block, *args, **kwargs)
+        except _RouteExists:
+            target = {"gateway": kwargs.get("gateway_id"), "nat_gateway": kwargs.get("nat_gateway_id")}
+            if any(args) or not destination_cidr_block or not any(target.values()) or any(
+                    v for k, v in kwargs.items() if k not in ("gateway_id", "nat_gateway_id")):
+                raise
+            routes = self.get_route_table(route_table_id).routes
+            for route in (routes.values() if isinstance(routes, dict) else routes):
+                if route.destination_cidr_block == destination_cidr_block and all(
+                        (getattr(getattr(route, k), "id", None) == v) for k, v in target.items() if v):
+                    return route
+            raise
+
+    def _revoke_egress_retried(self, group_name_or_id, ip_protocol, from_port, to_port, ip_ranges, *args, **kwargs):
+        default = str(ip_protocol) == "-1" and not any(args) and not any(kwargs.get(k) for k in ("source_groups", "prefix_list_ids", "security_rule_ids")) \
+            and [r.get("CidrIp") for r in ip_ranges] == ["0.0.0.0/0"]
+        try:
+            return _revoke_egress(self, group_name_or_id, ip_protocol, from_port, to_port, ip_ranges, *args, **kwargs)
+        except _PermNotFound:
+            if default:
+                return None
+            raise
+    _RouteBackend.create_route = _create_route_retried
+    _SgBackend.revoke_security_group_egress = _revoke_egress_retried
+except Exception as exc:
+    print(f"tf_harness: moto patch (retried CreateRoute / default egress revoke) skipped: {exc!r}", file=sys.stderr)
 try:
     import threading as _threading
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _Dispatcher
