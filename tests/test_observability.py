@@ -37,7 +37,9 @@ from aiinfra.observability.metrics import METRICS as VOCABULARY
 from tests.conftest import ROOT
 from tests.test_stacks_aws import run_synth
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+# The VM platform's examples: on kubernetes aiinfra deploys no agents, alarms or dashboards yet (the plan lists
+# monitoring_config and the alert rules as not applied there).
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if "platform: kubernetes" not in p.read_text())
 APP_METRICS = {m.name for m in VOCABULARY.values() if m.producer == "app"}
 TOKEN = re.compile(r"^\$\{(?P<type>[a-z0-9_]+)\.(?P<name>[^.]+)\.(?P<attr>[a-z_]+)\}$")
 

@@ -224,3 +224,20 @@ def test_a_boot_over_the_user_data_limit_is_one_line_before_anything_is_written(
     assert "bytes compressed" in r.stderr
     assert "over EC2's limit of 16384" in r.stderr and len(errors) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_with_both_clouds_the_boot_check_runs_beside_the_workers_and_still_writes_nothing(tmp_path):
+    """Two clouds synthesize in two worker processes; the boot precheck runs while they load the CDK,
+    and a failing one stops them: the same one line, exit 2, no output and no temporary folder left."""
+    spec = tmp_path / "big.yaml"
+    noise = __import__("hashlib").sha256
+    big = "{" + ", ".join(f"VAR_{i}: \"{''.join(noise(f'{i}-{j}'.encode()).hexdigest() for j in range(6))}\"" for i in range(80)) + "}"
+    text = AWS_ONLY.read_text().replace('    env: {NCCL_DEBUG: WARN}\n', f"    env: {big}\n")
+    text = text.replace("workload_inventory:\n", "  gcp: {region: us-central1, project: acme-ml-prod}\nworkload_inventory:\n"
+                        "  - {name: gcp-etl, type: data_processing, dataset_size: 100GB, cloud: gcp}\n", 1)
+    spec.write_text(text)
+    r = run_synth(spec, tmp_path / "out")
+    errors = [line for line in r.stderr.strip().splitlines() if not line.startswith("warning: ")]
+    assert r.returncode == 2 and errors == [e for e in errors if e.startswith("workload_inventory[1]: cannot boot its nodes: user data is ")]
+    assert len(errors) == 1 and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.yaml"]  # no output, no .out.tmp-* folder

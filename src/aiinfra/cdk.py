@@ -103,13 +103,14 @@ for _name in ("eq", "neq", "lt", "gt", "lte", "gte", "and_", "or_", "add", "sub"
     setattr(Op, _name, staticmethod(lambda left, right, _n=_name: Op._binary(_n, left, right)))
 
 # `constructs` is one library both CDKs build on (cdktn 0.24 takes 10.6-10.7, cdktf 0.21 10.8).
-from constructs import Construct, IConstruct, IValidation  # noqa: E402
+from constructs import Construct as BaseConstruct  # noqa: E402
+from constructs import IConstruct, IValidation  # noqa: E402
 
-__all__ = ["CHOICES", "NAME", "OTHER", "REASON", "App", "Aspects", "CdkChoiceError", "Construct", "Fn", "GcsBackend",
+__all__ = ["CHOICES", "NAME", "OTHER", "REASON", "App", "Aspects", "BaseConstruct", "CdkChoiceError", "Construct", "Fn", "GcsBackend",
            "IAspect", "IConstruct", "IValidation", "LocalBackend", "MixedCdkError", "Op", "S3Backend",
            "TerraformDataSource", "TerraformOutput", "TerraformProvider", "TerraformProviderGeneratorMetadata", "TerraformRemoteState",
            "TARGET_VERSIONS", "TerraformResource", "TerraformStack", "TerraformVariable", "Testing", "Token", "check_scope", "cdk_of",
-           "s3_backend"]
+           "s3_backend", "stack_id"]
 
 _MARK = "_aiinfra_cdk"
 
@@ -122,6 +123,21 @@ def cdk_of(obj: Any) -> str | None:
         if root in CHOICES:
             return root
     return None
+
+
+class Construct(BaseConstruct):
+    """``constructs.Construct`` (aiinfra's constructs derive from it) that knows it belongs to the bound
+    CDK when its scope is known to: ``check_scope`` on it (every resource created under it asks) then
+    needs no walk up through jsii, two round trips a construct (bench/synth_bench.py's 100-workload
+    case). Any ``constructs.Construct`` is still a scope everywhere."""
+
+    def __init__(self, scope: BaseConstruct, id: str) -> None:
+        super().__init__(scope, id)
+        if getattr(scope, _MARK, False) or cdk_of(scope) == NAME:
+            try:
+                setattr(self, _MARK, True)
+            except AttributeError:  # a class with __slots__: check_scope walks, as for any construct
+                pass
 
 
 def _mixed(what: str, found: str) -> MixedCdkError:
@@ -146,7 +162,7 @@ def check_scope(scope: Any) -> None:
             if found != NAME:
                 raise _mixed(f"scope {type(scope).__name__!r}", found)
             break
-        if not isinstance(node, Construct):
+        if not isinstance(node, BaseConstruct):
             raise TypeError(f"scope must be a construct (a {NAME} App, TerraformStack or a construct in one), "
                             f"not {type(node).__name__}")
         passed.append(node)
@@ -156,6 +172,19 @@ def check_scope(scope: Any) -> None:
             setattr(seen, _MARK, True)
         except AttributeError:  # a class with __slots__: checked again next time
             pass
+
+
+def stack_id(stack: Any) -> str:
+    """``stack.node.id``, asked of jsii once a stack (two round trips each time otherwise: the stacks
+    name their stack in every note they write)."""
+    found = getattr(stack, "_aiinfra_id", None)
+    if found is None:
+        found = stack.node.id
+        try:
+            stack._aiinfra_id = found
+        except AttributeError:  # a class with __slots__: asked again next time
+            pass
+    return found
 
 
 def check_object(obj: Any, what: str) -> None:

@@ -154,17 +154,25 @@ def _judge(w: WorkloadPlan, kept: float) -> Fidelity:
 def check(plan: Plan, stacks_dir: Path) -> list[Fidelity]:
     """Each workload of ``plan`` against its stack under ``stacks_dir`` (``<out>/stacks``)."""
     docs = {}
-    for w in plan.workloads:
+    for w in judged(plan):
         path = Path(stacks_dir) / stack_name(plan.project, plan.environment, w.cloud, w.name) / "cdk.tf.json"
         if path.exists():
             docs[path.parent.name] = json.loads(path.read_text())
     return judge_docs(plan, docs, where=str(stacks_dir))
 
 
+def judged(plan: Plan) -> list[WorkloadPlan]:
+    """The workloads whose node-hours the stacks decide: those on the vm platform. On kubernetes a workload
+    lands on node pools (min and max from the plan) whose nodes the cluster autoscaler adds for the pods
+    scheduled there, and aiinfra deploys no pods yet: nothing in the stacks says how long nodes run."""
+    return [w for w in plan.workloads if plan.platform(w.cloud) == "vm"]
+
+
 def judge_docs(plan: Plan, docs: dict[str, dict], where: str = "the plans") -> list[Fidelity]:
-    """Each workload of ``plan`` against its stack's document in ``docs`` (stack name -> ``cdk.tf.json`` content)."""
+    """Each judged workload of ``plan`` (``judged``) against its stack's document in ``docs`` (stack name ->
+    ``cdk.tf.json`` content)."""
     out = []
-    for w in plan.workloads:
+    for w in judged(plan):
         name = stack_name(plan.project, plan.environment, w.cloud, w.name)
         if name not in docs:
             out.append(Fidelity(w.name, w.cloud, w.type, w.nodes * w.hours_per_month, 0.0, 0.0, f"no stack {name} in {where}"))

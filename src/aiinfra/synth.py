@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from aiinfra.cdk_choice import CdkChoiceError, current, describe
@@ -146,18 +147,20 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
     When ``out_dir`` already holds the output of the same spec, plan and package (and nobody
     edited it), it is kept as it is (``force`` rebuilds anyway). ``cdktf_cli``: the app runs under
     the cdktf CLI, which owns ``out_dir`` too (see the module's docstring)."""
-    problems = precheck(spec, plan)
     try:
         cdk = current()  # before anything is written; the workers get the same one
     except CdkChoiceError as exc:
-        problems = [*problems, Problem(exc.where, exc.reason)]
-    if problems:
-        raise SpecError(problems)
+        raise SpecError([*precheck(spec, plan), Problem(exc.where, exc.reason)]) from None
+    clouds = [c for c in ("aws", "gcp") if c in plan.clouds()]
+    parallel = len(clouds) > 1 and os.environ.get("AIINFRA_SYNTH_PARALLEL", "1") != "0"
+    if not parallel:
+        _raise_problems(precheck(spec, plan))
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     state_dir = state_dir_for(plan)
     key = cache_key(spec, plan, state_dir)
     if not force:
+        # The key covers the spec, the plan and the package: an output it matches passed the precheck.
         found = reuse(out_dir, key)
         if found is not None:
             names, notes = found
@@ -167,10 +170,11 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output is an ordinary folder
     try:
-        clouds = [c for c in ("aws", "gcp") if c in plan.clouds()]
-        if len(clouds) > 1 and os.environ.get("AIINFRA_SYNTH_PARALLEL", "1") != "0":
+        if parallel:
             progress(f"synthesizing {' and '.join(clouds)} stacks in parallel and checking them against the policy pack")
-            shards = _synth_in_processes(spec, plan, tmp, state_dir, clouds)
+            # The precheck (every workload's boot rendered: a few ms each) runs while the workers load the CDK,
+            # not before them: a failing one stops them and nothing is written.
+            shards = _synth_in_processes(spec, plan, tmp, state_dir, clouds, meanwhile=lambda: _raise_problems(precheck(spec, plan)))
         else:
             progress(f"loading {cdk} and synthesizing stacks")
             shards = [_synth_shard(spec, plan, tmp, state_dir, tuple(clouds))]
@@ -204,6 +208,11 @@ def synth(spec: Spec, plan: Plan, out_dir: Path, progress=lambda message: None, 
         finally:
             shutil.rmtree(old, ignore_errors=True)
     return names, notes
+
+
+def _raise_problems(problems: list[Problem]) -> None:
+    if problems:
+        raise SpecError(problems)
 
 
 def _retired_notes(old: Path, out_dir: Path, names: list[str]) -> list[str]:
@@ -250,9 +259,11 @@ def _synth_shard(spec: Spec, plan: Plan, outdir: Path, state_dir: str, clouds: t
     return {"names": names, "notes": notes, "policy_notes": report.notes(), "problems": report.lines()}
 
 
-def _synth_in_processes(spec: Spec, plan: Plan, tmp: Path, state_dir: str, clouds: list[str]) -> list[dict]:
+def _synth_in_processes(spec: Spec, plan: Plan, tmp: Path, state_dir: str, clouds: list[str],
+                        meanwhile: Callable[[], None] = lambda: None) -> list[dict]:
     """One process per cloud (each loads cdktf and its own node): the clouds' stacks share no
-    references, so they synthesize side by side; the outputs are merged into ``tmp``."""
+    references, so they synthesize side by side; the outputs are merged into ``tmp``. ``meanwhile``
+    runs once they are started; when it raises, they are stopped and its exception goes on."""
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
            "AIINFRA_CDK": current()}  # this process's choice (it may have imported one already), not a fresh one
@@ -267,6 +278,13 @@ def _synth_in_processes(spec: Spec, plan: Plan, tmp: Path, state_dir: str, cloud
         proc = subprocess.Popen([sys.executable, "-O", "-m", "aiinfra.synth", str(args)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env)
         workers.append((cloud, shard, proc))
+    try:
+        meanwhile()
+    except BaseException:
+        for _, _, proc in workers:
+            proc.kill()
+            proc.communicate()
+        raise
     results = []
     manifest: dict = {}
     for cloud, shard, proc in workers:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aiinfra.cdk import Aspects, Construct, IAspect, IConstruct, IValidation, TerraformStack, cdk_of, check_scope
+from aiinfra.cdk import Aspects, Construct, IAspect, IConstruct, IValidation, TerraformStack, cdk_of, check_scope, stack_id
 from aiinfra.cdk import NAME as CDK_NAME
 
 from aiinfra.policy.model import REQUIREMENTS
@@ -64,7 +64,7 @@ class _StackValidation:
 
     def validate(self) -> list[str]:
         doc: Any = self.stack.to_terraform()
-        report = check_stack(self.stack.node.id, doc, [*self.aspect.suppressions, *construct_suppressions(self.stack)])
+        report = check_stack(stack_id(self.stack), doc, [*self.aspect.suppressions, *construct_suppressions(self.stack)])
         self.aspect.report.extend(report)
         return report.lines() if self.aspect.fail else []
 
@@ -102,7 +102,7 @@ class PolicyAspect:
         """Judge ``stack`` as a visit would, without visiting each of its constructs: with
         ``fail=False`` (``aiinfra synth``) that is all the aspect does, so ``build_app`` calls this
         directly instead of adding the aspect (thousands of jsii callbacks fewer for 100 workloads)."""
-        name = stack.node.id
+        name = stack_id(stack)
         if name in self._stacks:
             return
         self._stacks[name] = stack

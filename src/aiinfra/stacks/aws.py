@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import os
 import re
 
-from aiinfra.cdk import App, TerraformOutput, TerraformStack, TerraformVariable
+from aiinfra.cdk import App, TerraformOutput, TerraformStack, TerraformVariable, stack_id
 
 from aiinfra.boot import aws_user_data_gzip
 from aiinfra.boot.workload import signing_key_arns, spec_workload
@@ -29,7 +28,7 @@ from aiinfra.planner.security import (api_authentication, bearer_tokens, client_
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
-from aiinfra.stacks.state import STATE_DIR_CONTEXT, aws_backend
+from aiinfra.stacks.state import aws_backend, state_dir_of
 from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input,
                                   log_retention_days, with_image)
 
@@ -53,8 +52,9 @@ def _tags(spec: Spec, part: str) -> dict[str, str]:
 def _stack(app: App, spec: Spec, region: str, part: str) -> TerraformStack:
     name = stack_name(spec.project, spec.environment, "aws", part)
     stack = TerraformStack(app, name)
+    stack._aiinfra_id = name  # stack_id() without asking jsii
     AwsProvider(stack, "aws", region=region, default_tags=_tags(spec, part))
-    _backend(stack, spec, name, app.node.try_get_context(STATE_DIR_CONTEXT) or os.getcwd())
+    _backend(stack, spec, name, state_dir_of(app))
     return stack
 
 
@@ -101,13 +101,13 @@ class AwsFoundation:
             self.threats = ThreatDetection(self.stack, "threat-detection", name=short(f"{self.name}-{region}", 38),
                                            topic_arn=self.alerts.topic_arn, guardduty=threat_detection(spec),
                                            inspector=vulnerability_scanning(spec), ecr=any(ECR_IMAGE.match(w.image or "") for w in workloads))
-            self.notes += [f"{self.stack.node.id}: {n}" for n in self.threats.notes]
+            self.notes += [f"{stack_id(self.stack)}: {n}" for n in self.threats.notes]
         monthly = sum(w.monthly_usd for w in workloads) + (storage.monthly_usd if storage else 0.0)
         if primary and monthly > 0:
             Budget(self.stack, "budget", name=f"{self.name}-aws-monthly", monthly_limit_usd=round(plan.totals.by_cloud_monthly_usd.get("aws", monthly), 2),
                    topic_arn=self.alerts.topic_arn, cost_filter_tags={COST_SCOPE_KEY: self.name},
                    thresholds_usd=budget_thresholds(spec.alerting_rules))
-            self.notes.append(f"{self.stack.node.id}: the budget counts resources tagged {COST_SCOPE_KEY}={self.name}: activate "
+            self.notes.append(f"{stack_id(self.stack)}: the budget counts resources tagged {COST_SCOPE_KEY}={self.name}: activate "
                               f"{COST_SCOPE_KEY} as a cost allocation tag (Billing console > Cost allocation tags, payer account) or it "
                               "counts nothing")
         TerraformOutput(self.stack, "data_bucket", value=self.storage.bucket_name)
@@ -197,7 +197,7 @@ class AwsWorkload:
             accelerator_runtime="neuron" if w.accelerator_runtime == "neuron" else "cuda",
             tags={"workload": w.name, "workload-type": w.type, **cost_labels(spec.project, spec.environment)})
         if self.group.image_pin is not None:
-            self.notes.append(f"{self.stack.node.id}: {w.name}'s nodes keep the AMI its first apply resolved from "
+            self.notes.append(f"{stack_id(self.stack)}: {w.name}'s nodes keep the AMI its first apply resolved from "
                               f"{AMI_NAMES[w.accelerator_runtime == 'neuron', bool(w.gpu)]} latest SSM parameter; "
                               "roll to the current one between runs with terraform apply -replace="
                               f"terraform_data.{self.group.image_pin.friendly_unique_id} in its stack folder (docs/security.md), "
@@ -215,7 +215,7 @@ class AwsWorkload:
                                     start=w.schedule, stop=w.stop_schedule, name=short(name, 200),
                                     start_when=HAS_IMAGE if image_var is not None else None)
         elif not serving:
-            self.notes.append(f"{self.stack.node.id}: {w.name} runs on demand only (no schedule): set the group's desired capacity to "
+            self.notes.append(f"{stack_id(self.stack)}: {w.name} runs on demand only (no schedule): set the group's desired capacity to "
                               f"{w.nodes} to start a run; its nodes scale it back to zero when the run ends")
         if serving:
             public = w.exposure != "internal"
@@ -251,7 +251,7 @@ class AwsWorkload:
         # A group that never gets its nodes (quota 0, no spot, a full placement group) raises nothing else: no node boots to say so.
         self.alerts.capacity(group_name=self.group.name, wait_seconds=CAPACITY_WAIT_SECONDS)
         if not spec.clouds.aws.alert_emails:
-            self.notes.append(f"{self.stack.node.id}: {len(self.alerts.alarm_names)} alarms notify nobody (the alerts topic has no "
+            self.notes.append(f"{stack_id(self.stack)}: {len(self.alerts.alarm_names)} alarms notify nobody (the alerts topic has no "
                               "subscription: alarms show in CloudWatch only); set clouds.aws.alert_emails to subscribe e-mail addresses")
         TerraformOutput(self.stack, "autoscaling_group_name", value=self.group.name)
 
@@ -266,7 +266,7 @@ class AwsWorkload:
                                    description=f"Client secret of {w.name}'s endpoint at the OIDC identity provider (ALB authenticate-oidc)")
         if oidc is not None:
             settings = oidc.model_dump()
-            self.notes.append(f"{self.stack.node.id}: {w.name}'s endpoint authenticates callers with {oidc.issuer}: pass the client secret "
+            self.notes.append(f"{stack_id(self.stack)}: {w.name}'s endpoint authenticates callers with {oidc.issuer}: pass the client secret "
                               "with -var 'oidc_client_secret=...' (or TF_VAR_oidc_client_secret) and register "
                               "https://<endpoint DNS name>/oauth2/idpresponse as a redirect URL at the identity provider")
         else:
@@ -275,7 +275,7 @@ class AwsWorkload:
                 settings[field] = TerraformVariable(self.stack, f"oidc_{field}", type="string", nullable=False,
                                                     description=f"OIDC {field.replace('_', ' ')} of the identity provider {w.name}'s endpoint "
                                                                 "authenticates callers with; or set clouds.aws.oidc in the spec").string_value
-            self.notes.append(f"{self.stack.node.id}: api_authentication asks for authenticated endpoints and clouds.aws.oidc is not set: pass "
+            self.notes.append(f"{stack_id(self.stack)}: api_authentication asks for authenticated endpoints and clouds.aws.oidc is not set: pass "
                               "the identity provider with -var 'oidc_issuer=...' -var 'oidc_authorization_endpoint=...' -var "
                               "'oidc_token_endpoint=...' -var 'oidc_user_info_endpoint=...' -var 'oidc_client_id=...' and "
                               "-var 'oidc_client_secret=...'")
@@ -289,13 +289,13 @@ class AwsWorkload:
         if aws.domains:
             cert = Certificate(self.stack, "certificate", domains=aws.domains, hosted_zone_id=aws.hosted_zone_id)
             if not aws.hosted_zone_id:
-                self.notes.append(f"{self.stack.node.id}: ACM validates {', '.join(aws.domains)} through DNS: add the records of output "
+                self.notes.append(f"{stack_id(self.stack)}: ACM validates {', '.join(aws.domains)} through DNS: add the records of output "
                                   "certificate_validation_records while apply waits (or set clouds.aws.hosted_zone_id)")
             return cert.arn
         var = TerraformVariable(self.stack, "certificate_arn", type="string", nullable=False,
                                 description=f"ARN of the ACM certificate for {w.name}'s HTTPS endpoint (the listener serves HTTPS only); "
                                             "or set clouds.aws.certificate_arn or clouds.aws.domains in the spec")
-        self.notes.append(f"{self.stack.node.id}: pass the endpoint's certificate with -var 'certificate_arn=arn:aws:acm:...' "
+        self.notes.append(f"{stack_id(self.stack)}: pass the endpoint's certificate with -var 'certificate_arn=arn:aws:acm:...' "
                           "(or set clouds.aws.certificate_arn, or clouds.aws.domains to have one requested)")
         return var.string_value
 
@@ -316,7 +316,7 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
         in_region = [w for w in mine if w.region == region]
         foundation = AwsFoundation(app, spec, plan, region, in_region, storage if region == primary_region else None, region == primary_region,
                                    min_zones=2 if kubernetes else 1)
-        names.append(foundation.stack.node.id)
+        names.append(stack_id(foundation.stack))
         notes += foundation.notes
         if kubernetes:  # a cluster stack and the workloads' identities (stacks/kubernetes.py), no instance groups
             from aiinfra.stacks.kubernetes_aws import add_aws_kubernetes
@@ -327,7 +327,7 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
             continue
         for w in in_region:
             workload = AwsWorkload(app, spec, w, foundation)
-            names.append(workload.stack.node.id)
+            names.append(stack_id(workload.stack))
             notes += workload.notes
             # The group's name is known before apply: only the load balancer's ids cross stacks.
             target = dataclasses.replace(workload.target, group_name=workload.group_name)
@@ -339,5 +339,5 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
     stack = _stack(app, spec, primary_region, "dashboard")
     Dashboard(stack, "dashboard", name=resource_prefix(spec.project, spec.environment), rows=rows,
               monthly_budget_usd=plan.totals.by_cloud_monthly_usd.get("aws", 0.0))
-    names.append(stack.node.id)
+    names.append(stack_id(stack))
     return names, notes

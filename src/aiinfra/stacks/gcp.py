@@ -6,9 +6,8 @@ cross-stack references so a pull request's plan touches only what changed."""
 from __future__ import annotations
 
 import math
-import os
 
-from aiinfra.cdk import App, TerraformOutput, TerraformStack, TerraformVariable
+from aiinfra.cdk import App, TerraformOutput, TerraformStack, TerraformVariable, stack_id
 
 from aiinfra.boot import gcp_metadata
 from aiinfra.boot.workload import signing_key_ids, spec_workload
@@ -34,7 +33,7 @@ from aiinfra.policy.aspect import suppress
 from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
-from aiinfra.stacks.state import STATE_DIR_CONTEXT, gcp_backend
+from aiinfra.stacks.state import gcp_backend, state_dir_of
 from aiinfra.stacks.nodes import BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input, with_image
 
 WORKLOAD_LABEL = "aiinfra-workload"
@@ -54,11 +53,12 @@ def _labels(spec: Spec, part: str) -> dict[str, str]:
 def _stack(app: App, spec: Spec, region: str, part: str, quota_project: bool = False) -> TerraformStack:
     name = stack_name(spec.project, spec.environment, "gcp", part)
     stack = TerraformStack(app, name)
+    stack._aiinfra_id = name  # stack_id() without asking jsii
     # The Budget API called with user credentials needs a quota project (the billing budget's page).
     # https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/billing_budget
     quota = {"user_project_override": True, "billing_project": spec.clouds.gcp.project} if quota_project else {}
     GoogleProvider(stack, "google", project=spec.clouds.gcp.project, region=region, default_labels=_labels(spec, part), **quota)
-    _backend(stack, spec, name, app.node.try_get_context(STATE_DIR_CONTEXT) or os.getcwd())
+    _backend(stack, spec, name, state_dir_of(app))
     return stack
 
 
@@ -129,9 +129,9 @@ class GcpFoundation:
             # compliance_based: per-object retention (a bucket-wide policy would refuse the rewrites of run records and
             # checkpoints inside the period; model artifacts are locked one by one: docs/security.md).
             object_retention=compliance_based(spec), usage_logs=gcp.storage_usage_logs)
-        self.notes.append(_usage_log_note(self.stack.node.id, gcp.storage_usage_logs))
+        self.notes.append(_usage_log_note(stack_id(self.stack), gcp.storage_usage_logs))
         if compliance_based(spec):
-            self.notes.append(f"{self.stack.node.id}: data_retention compliance_based: the data bucket has per-object retention; lock "
+            self.notes.append(f"{stack_id(self.stack)}: data_retention compliance_based: the data bucket has per-object retention; lock "
                               "each model artifact with gcloud storage objects update gs://BUCKET/OBJECT --retain-until=DATE "
                               "--retention-mode=locked (a bucket-wide policy would block the rewrites of run records and checkpoints); "
                               "on a bucket created before, enabling it replaces the bucket: plan with care")
@@ -141,7 +141,7 @@ class GcpFoundation:
             # Security Command Center findings (a project-wide feed: one, in the primary region's stack) to the alert channels.
             self.threats = ThreatDetection(self.stack, "threat-detection", project=gcp.project, name=short(self.name, 40),
                                            notification_channels=self.alerts.channel_ids, kms_key_name=self.key.id)
-            self.notes += [f"{self.stack.node.id}: {n}" for n in self.threats.notes]
+            self.notes += [f"{stack_id(self.stack)}: {n}" for n in self.threats.notes]
         # The job wrapper's metric types exist before any policy names them (one set a project).
         self.descriptors = descriptors or MetricDescriptors(
             self.stack, "job-metrics", project=gcp.project,
@@ -149,10 +149,10 @@ class GcpFoundation:
         if budget:
             BillingBudget(self.stack, "budget", billing_account=gcp.billing_account, project=gcp.project, name=f"{self.name} gcp monthly",
                           monthly_limit_usd=monthly, label=(COST_SCOPE_KEY, self.name), notification_channels=self.alerts.channel_ids[:5])
-            self.notes.append(f"{self.stack.node.id}: the billing budget needs roles/billing.costsManager on billing account "
+            self.notes.append(f"{stack_id(self.stack)}: the billing budget needs roles/billing.costsManager on billing account "
                               f"{gcp.billing_account} for whoever applies it")
         elif primary and monthly > 0:
-            self.notes.append(f"{self.stack.node.id}: no GCP budget watches the plan's ${monthly:,.0f}/month: set clouds.gcp.billing_account")
+            self.notes.append(f"{stack_id(self.stack)}: no GCP budget watches the plan's ${monthly:,.0f}/month: set clouds.gcp.billing_account")
         TerraformOutput(self.stack, "data_bucket", value=self.storage.bucket_name)
         TerraformOutput(self.stack, "network_self_link", value=self.network.network_self_link)
         self.services.wait_for_services(self.stack)
@@ -237,7 +237,7 @@ class GcpWorkload:
         boot_image = node_image(w, gcp.image)
         agent = ops_agent_supported(boot_image)
         if not agent:
-            self.notes.append(f"{self.stack.node.id}: {w.name}'s boot image runs no Ops Agent (Container-Optimized OS): no GPU or host "
+            self.notes.append(f"{stack_id(self.stack)}: {w.name}'s boot image runs no Ops Agent (Container-Optimized OS): no GPU or host "
                               "metrics from its nodes; its runs, node count and cost are watched")
         self.charted = tuple(m for m in charted_metrics(spec, w) if not unavailable(m, agent))
         metadata = {BUCKET_KEY: storage.bucket_name, **(SCAN_METADATA if vulnerability_scanning(spec) else {})}
@@ -275,7 +275,7 @@ class GcpWorkload:
             # On the template and on each disk: provider default labels do not reach the disks.
             labels={WORKLOAD_LABEL: w.name, "workload-type": w.type.replace("_", "-"), **cost_labels(spec.project, spec.environment)})
         if self.group.image_pin is not None:
-            self.notes.append(f"{self.stack.node.id}: {w.name}'s nodes keep the image its first apply resolved from the family "
+            self.notes.append(f"{stack_id(self.stack)}: {w.name}'s nodes keep the image its first apply resolved from the family "
                               f"{boot_image.rsplit('/', 1)[-1]}; roll to the family's current image between runs with terraform apply "
                               f"-replace=terraform_data.{self.group.image_pin.friendly_unique_id} in its stack folder (docs/security.md), "
                               "or name one image (not a family) in clouds.gcp.image")
@@ -290,7 +290,7 @@ class GcpWorkload:
                                         stop=w.stop_schedule, service_account_email=self.identity.email,
                                         start_when=HAS_IMAGE if image_var is not None else None)
             else:
-                self.notes.append(f"{self.stack.node.id}: {w.name} runs on demand only (no schedule): resize its group to {w.nodes} to start "
+                self.notes.append(f"{stack_id(self.stack)}: {w.name} runs on demand only (no schedule): resize its group to {w.nodes} to start "
                                   "a run; its nodes resize it back to zero when the run ends")
         self.endpoint = None
         if serving:
@@ -301,7 +301,7 @@ class GcpWorkload:
                                         description=f"DNS names of {w.name}'s HTTPS endpoint (a Google-managed certificate covers them); "
                                                     "or set clouds.gcp.domains in the spec")
                 domains = var.list_value
-                self.notes.append(f"{self.stack.node.id}: pass the endpoint's DNS names with -var 'endpoint_domains=[\"...\"]' "
+                self.notes.append(f"{stack_id(self.stack)}: pass the endpoint's DNS names with -var 'endpoint_domains=[\"...\"]' "
                                   "(or set clouds.gcp.domains in the spec)")
             iap = None
             if api_authentication(spec):
@@ -312,7 +312,7 @@ class GcpWorkload:
                                             description=f"Who may call {w.name}'s endpoint through Identity-Aware Proxy (IAM members, e.g. "
                                                         "serviceAccount:caller@PROJECT.iam.gserviceaccount.com); or set clouds.gcp.iap_members")
                     members = f"${{var.{var.friendly_unique_id}}}"  # the whole list, as Terraform reads it
-                    self.notes.append(f"{self.stack.node.id}: api_authentication asks for authenticated endpoints and clouds.gcp.iap_members "
+                    self.notes.append(f"{stack_id(self.stack)}: api_authentication asks for authenticated endpoints and clouds.gcp.iap_members "
                                       "is not set: pass the callers with -var 'iap_members=[\"serviceAccount:...\"]'")
                 iap = IapAccess(members=members)
             serving_args = dict(project=gcp.project, name=name, region=w.region, network=net.network_id, network_tags=[node_tag], iap=iap,
@@ -332,7 +332,7 @@ class GcpWorkload:
                              "internal load balancers, never VMs (cloud.google.com/load-balancing/docs/proxy-only-subnets); the rule admits "
                              f"them to {w.name}'s model port on its own network tag")
                 if gcp.domains or not gcp.ssl_certificates:
-                    self.notes.append(f"{self.stack.node.id}: Certificate Manager issues the internal endpoint's certificate once the "
+                    self.notes.append(f"{stack_id(self.stack)}: Certificate Manager issues the internal endpoint's certificate once the "
                                       "records of output dns_authorization_records are in the domains' DNS")
             else:
                 # Per-client throttle (a share of the peak), body size limit and prompt-safe WAF rules in front of the GPUs (docs/security.md).
@@ -349,21 +349,21 @@ class GcpWorkload:
         self.target = target
         rules, skipped = alert_rules_for(spec.alerting_rules, w, agent)
         for text in skipped:
-            self.notes.append(f"{self.stack.node.id}: no policy for {text}")
+            self.notes.append(f"{stack_id(self.stack)}: no policy for {text}")
         self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=name, rules=rules, target=target,
                              notification_channels=foundation.alerts.channel_ids)
         # A group that never gets its VMs (quota 0, no Spot, a full placement policy) raises nothing else: no node boots to say so.
         self.alerts.capacity(base_instance_names=list(group_names.values()), wait_seconds=CAPACITY_WAIT_SECONDS)
         if serving and w.exposure != "internal" and api_authentication(spec):
             # Identity-Aware Proxy answers an unauthenticated checker before any backend: an uptime check would see IAP, not the model.
-            self.notes.append(f"{self.stack.node.id}: no uptime check on {w.name}'s endpoint: Identity-Aware Proxy answers unauthenticated "
+            self.notes.append(f"{stack_id(self.stack)}: no uptime check on {w.name}'s endpoint: Identity-Aware Proxy answers unauthenticated "
                               "checkers itself; the backends' health and error-rate policies watch it")
         elif serving and w.exposure != "internal":
             # The DNS name when the spec has one (the certificate is checked), else the address.
             self.alerts.uptime(host=gcp.domains[0] if gcp.domains else self.endpoint.ip_address, validate_ssl=bool(gcp.domains),
                                path=health_path)
         if not foundation.alerts.channel_ids:
-            self.notes.append(f"{self.stack.node.id}: {len(self.alerts.policies)} alert policies notify nobody (incidents show in Cloud "
+            self.notes.append(f"{stack_id(self.stack)}: {len(self.alerts.policies)} alert policies notify nobody (incidents show in Cloud "
                               "Monitoring only); set clouds.gcp.alert_emails to add e-mail channels")
         TerraformOutput(self.stack, "instance_group_manager", value=self.group.name)
 
@@ -400,7 +400,7 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
                                    descriptors)
         descriptors = foundation.descriptors
         primary_services = primary_services or foundation.services  # the first: the primary region's when it has workloads
-        names.append(foundation.stack.node.id)
+        names.append(stack_id(foundation.stack))
         notes += foundation.notes
         if plan.platform("gcp") == "kubernetes":  # a cluster stack and the workloads' identities (stacks/kubernetes.py)
             from aiinfra.stacks.kubernetes_gcp import add_gcp_kubernetes
@@ -416,7 +416,7 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
                 workload = GcpTpuWorkload(app, spec, w, foundation, _stack, alert_rules_for)
             else:
                 workload = GcpWorkload(app, spec, w, foundation)
-            names.append(workload.stack.node.id)
+            names.append(stack_id(workload.stack))
             notes += workload.notes
             rows.append(DashboardRow(row_title(w), workload.target, workload.charted, planned_nodes=w.nodes, planned_hourly_usd=w.hourly_usd))
             # Every API the workload's resources call is on before it applies (it applies after its foundation).
@@ -428,5 +428,5 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
     stack = _stack(app, spec, primary_region, "dashboard")
     Dashboard(stack, "dashboard", project=spec.clouds.gcp.project, name=f"{resource_prefix(spec.project, spec.environment)} (aiinfra)", rows=rows)
     primary_services.add(services_for(stack_resource_types(stack)))
-    names.append(stack.node.id)
+    names.append(stack_id(stack))
     return names, notes

@@ -8,7 +8,7 @@ Scaling group or load balancer is made for a workload here."""
 from __future__ import annotations
 
 from aiinfra.boot.workload import signing_key_arns, spec_workload
-from aiinfra.cdk import App, TerraformOutput, TerraformStack
+from aiinfra.cdk import App, TerraformOutput, TerraformStack, stack_id
 
 from aiinfra.constructs._tf import data
 from aiinfra.constructs.aws import GpuNodePool, KubernetesCluster, PodIdentity
@@ -104,7 +104,7 @@ class AwsClusterStack:
                 support_type="EXTENDED" if cluster.extended_support else "STANDARD",
                 # the plan's system pool (ClusterPlan.system_pool: shape and count, costed in the plan)
                 **({"system_instance_type": cluster.system_instance_type, "system_nodes": cluster.system_nodes} if cluster.system_pool else {}))
-            self.notes.append(f"{self.stack.node.id}: whoever applies this stack gets an EKS access entry with "
+            self.notes.append(f"{stack_id(self.stack)}: whoever applies this stack gets an EKS access entry with "
                               "AmazonEKSClusterAdminPolicy on cluster " + cluster.name + " (the caller's IAM role); "
                               "add others' access entries for kubectl" + ("" if cluster.endpoint_cidrs else
                               "; the API endpoint is private: apply and run kubectl from inside the VPC (a runner or "
@@ -139,7 +139,7 @@ class AwsKubernetesWorkload:
                                     name=short(f"{foundation.name}-{w.name}-pods", 64),
                                     signing_key_arns=signing_key_arns(spec_workload(spec, w).image_signing_key))
         TerraformOutput(self.stack, "pod_role_arn", value=self.identity.role_arn)
-        self.notes = [workload_note(self.stack.node.id, w, list(w.node_pools), cluster.cluster_name, ns)]
+        self.notes = [workload_note(stack_id(self.stack), w, list(w.node_pools), cluster.cluster_name, ns)]
 
 
 def add_aws_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region: list[WorkloadPlan], foundation,
@@ -148,9 +148,9 @@ def add_aws_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region:
     from aiinfra.stacks.kubernetes import cluster_of
 
     cluster = AwsClusterStack(app, spec, plan, cluster_of(plan, "aws", region), foundation, make_stack)
-    names, notes = [cluster.stack.node.id], list(cluster.notes)
+    names, notes = [stack_id(cluster.stack)], list(cluster.notes)
     for w in in_region:
         workload = AwsKubernetesWorkload(app, spec, plan, w, foundation, cluster, make_stack)
-        names.append(workload.stack.node.id)
+        names.append(stack_id(workload.stack))
         notes += workload.notes
     return names, notes

@@ -7,7 +7,7 @@ No instance template, managed instance group or load balancer is made for a work
 
 from __future__ import annotations
 
-from aiinfra.cdk import App, TerraformOutput, TerraformStack
+from aiinfra.cdk import App, TerraformOutput, TerraformStack, stack_id
 
 from aiinfra.boot.workload import signing_key_ids, spec_workload
 from aiinfra.constructs._tf import data
@@ -76,12 +76,12 @@ class GcpClusterStack:
                     "system_zones": list(cluster.system_zones)} if cluster.system_pool else {}))
             TerraformOutput(self.stack, "cluster_endpoint", value=self.cluster.endpoint, sensitive=True)
             if not cluster.endpoint_cidrs:
-                self.notes.append(f"{self.stack.node.id}: cluster {cluster.name}'s API endpoint is private: apply and run kubectl from "
+                self.notes.append(f"{stack_id(self.stack)}: cluster {cluster.name}'s API endpoint is private: apply and run kubectl from "
                                   "inside the VPC (a runner or bastion there, Cloud Build private pools, or a VPN)")
         else:
             self.cluster = ExistingCluster(self.stack, cluster.existing, gcp.project, cluster.location or cluster.region)
             if nic_pools:
-                self.notes.append(f"{self.stack.node.id}: the pools of existing cluster {cluster.existing} get no GPU NIC networks "
+                self.notes.append(f"{stack_id(self.stack)}: the pools of existing cluster {cluster.existing} get no GPU NIC networks "
                                   f"({', '.join(p.name for p in nic_pools)}): that needs a cluster created with multi-networking")
         self.pools: dict[str, GpuNodePool] = {}
         nic_networks = gpu_nic_node_networks(net) if nic_pools and self.cluster.multi_networking else []
@@ -116,7 +116,7 @@ class GcpKubernetesWorkload:
             prefix=w.name, kms_key_id=foundation.key.id, repository=None, account_id=short(f"{spec.project}-{w.name}-pods", 30),
             signing_key_ids=signing_key_ids(spec_workload(spec, w).image_signing_key))
         TerraformOutput(self.stack, "pod_service_account", value=self.identity.email)
-        self.notes = [workload_note(self.stack.node.id, w, list(w.node_pools), cluster.cluster_name, ns)]
+        self.notes = [workload_note(stack_id(self.stack), w, list(w.node_pools), cluster.cluster_name, ns)]
 
 
 def add_gcp_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region: list[WorkloadPlan], foundation,
@@ -125,11 +125,11 @@ def add_gcp_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region:
     their resources call is turned on by the foundation (it applies first)."""
     planned = cluster_of(plan, "gcp", region)
     cluster = GcpClusterStack(app, spec, plan, planned, foundation, make_stack)
-    names, notes = [cluster.stack.node.id], list(cluster.notes)
+    names, notes = [stack_id(cluster.stack)], list(cluster.notes)
     foundation.services.add(services_for(stack_resource_types(cluster.stack)))
     for w in in_region:
         workload = GcpKubernetesWorkload(app, spec, w, foundation, cluster, make_stack)
-        names.append(workload.stack.node.id)
+        names.append(stack_id(workload.stack))
         notes += workload.notes
         foundation.services.add(services_for(stack_resource_types(workload.stack)))
     return names, notes

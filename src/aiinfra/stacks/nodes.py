@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from aiinfra.cdk import TerraformStack, TerraformVariable
+from aiinfra.cdk import TerraformStack, TerraformVariable, stack_id
 
 from aiinfra.boot.workload import BUCKET_KEY, IMAGE_KEY, boot_config
 from aiinfra.planner.model import WorkloadPlan
@@ -65,6 +65,6 @@ def image_input(stack: TerraformStack, w: WorkloadPlan, notes: list[str]) -> str
         held = "its run schedule exists but starts zero nodes"
     else:
         held = "nothing starts its nodes (runs on demand only), and a node started by hand is prepared and waits"
-    notes.append(f"{stack.node.id}: no image for {w.name}: no node starts until an image is given ({held}); pass "
+    notes.append(f"{stack_id(stack)}: no image for {w.name}: no node starts until an image is given ({held}); pass "
                  "-var 'image=<registry>/<image>:<tag>' (or set image: on the workload) to run it")
     return var.string_value

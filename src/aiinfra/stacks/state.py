@@ -39,6 +39,7 @@ documented two-phase workflow leaves the first review without the workload's pla
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import jsii
@@ -47,6 +48,18 @@ from aiinfra.cdk import Construct, GcsBackend, LocalBackend, TerraformRemoteStat
 
 STATE_DIR_CONTEXT = "aiinfra:state_dir"
 WORKSPACE = "${terraform.workspace}"
+
+
+def state_dir_of(app: Any) -> str:
+    """The app's ``STATE_DIR_CONTEXT`` (else the working directory), asked of jsii once an app."""
+    found = getattr(app, "_aiinfra_state_dir", None)
+    if found is None:
+        found = app.node.try_get_context(STATE_DIR_CONTEXT) or os.getcwd()
+        try:
+            app._aiinfra_state_dir = found
+        except AttributeError:
+            pass
+    return found
 
 
 def local_state_path(state_dir: str, stack: str) -> str:

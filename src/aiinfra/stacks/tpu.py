@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from aiinfra.cdk import App, TerraformOutput
+from aiinfra.cdk import App, TerraformOutput, stack_id
 
 from aiinfra.boot import gcp_metadata
 from aiinfra.boot.images import tpu_runtime_version
@@ -75,12 +75,12 @@ class GcpTpuWorkload:
                 description=f"{spec.project} {spec.environment} {w.name}: one run")
         else:
             uri = CREATE_URI.format(project=gcp.project, zone=zone, node=name)
-            self.notes.append(f"{self.stack.node.id}: {w.name} runs on demand only (no schedule): start a run by creating its TPU VM "
+            self.notes.append(f"{stack_id(self.stack)}: {w.name} runs on demand only (no schedule): start a run by creating its TPU VM "
                               f"({w.instance_type}, {runtime}) with POST {uri} and the node body of the stack's tpu_node_body output; "
                               "its node deletes itself when the run ends")
             TerraformOutput(self.stack, "tpu_node_body", value=_node_body(self, w, runtime, net.network_id, subnetwork, spot, boot, metadata,
                                                                          labels, net.node_tag))
-        self.notes.append(f"{self.stack.node.id}: {w.name} runs on a {'Spot ' if spot else ''}TPU VM ({w.instance_type}, software "
+        self.notes.append(f"{stack_id(self.stack)}: {w.name} runs on a {'Spot ' if spot else ''}TPU VM ({w.instance_type}, software "
                           f"version {runtime}) created for each run: no capacity alert watches it (a TPU VM is no instance group's "
                           "member); a create the zone cannot serve shows as the start job's failed attempts in Cloud Scheduler's logs")
         # A TPU VM is no Compute Engine instance (gce_instance) and no group's member: what the
@@ -94,7 +94,7 @@ class GcpTpuWorkload:
                     if not _tpu_watchable(r.metric)]
         rules = [r for r in rules if _tpu_watchable(r.metric)]
         for text in skipped:
-            self.notes.append(f"{self.stack.node.id}: no policy for {text}")
+            self.notes.append(f"{stack_id(self.stack)}: no policy for {text}")
         self.alerts = Alerts(self.stack, "alerts", project=gcp.project, name=name, rules=rules, target=self.target,
                              notification_channels=foundation.alerts.channel_ids)
         TerraformOutput(self.stack, "tpu_node_id", value=name)
