@@ -2,7 +2,8 @@
 (bench/baseline_synth.py), run alternately in fresh processes, in one run.
 
 Cases: cold synth of the reference spec (both clouds) against the baseline; warm re-synth of
-the unchanged spec (output reused); and scale, cold synth of generated specs of 10 and 100
+the unchanged spec (output reused); cold synth of examples/kubernetes.yaml (both clouds on the
+Kubernetes platform: cluster stacks); and scale, cold synth of generated specs of 10 and 100
 workloads (bench/gen_spec.py), whose ratio must stay within 3x (linear would be 10x).
 Prints median wall time, peak memory (the process tree's largest resident set, node
 included) and ratios. What each synthesizes is printed beside it (stacks and resources), so
@@ -67,7 +68,8 @@ def main() -> None:
     args = ap.parse_args()
     ours = [sys.executable, "-m", "aiinfra.cli", "synth"]
     cdktn = [str(CDKTN_PYTHON), "-m", "aiinfra.cli", "synth"] if CDKTN_PYTHON.exists() else None
-    base, cold, warm, scale = [], [], [], {10: [], 100: []}
+    base, cold, warm, scale, kube = [], [], [], {10: [], 100: []}, []
+    kube_spec = ROOT / "examples" / "kubernetes.yaml"  # the Kubernetes platform: cluster stacks, node pools, pod identities
     on_cdktn = {"cold": [], 100: []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -81,18 +83,21 @@ def main() -> None:
             warm.append(measure([*ours, args.spec, "--out", str(work / f"ours{i}"), "-q"], work))
             for n in scale:
                 scale[n].append(measure([*ours, str(specs[n]), "--out", str(work / f"gen{n}-{i}"), "-q", "--force"], work, AIINFRA_CDK="cdktf"))
+            kube.append(measure([*ours, str(kube_spec), "--out", str(work / f"kube{i}"), "-q", "--force"], work, AIINFRA_CDK="cdktf"))
             if cdktn:
                 on_cdktn["cold"].append(measure([*cdktn, args.spec, "--out", str(work / f"cdktn{i}"), "-q"], work, AIINFRA_CDK="cdktn"))
                 on_cdktn[100].append(measure([*cdktn, str(specs[100]), "--out", str(work / f"cdktn-gen100-{i}"), "-q", "--force"], work,
                                              AIINFRA_CDK="cdktn"))
-        work_done = {"base": count(work / "base0"), "ours": count(work / "ours0"), 10: count(work / "gen10-0"), 100: count(work / "gen100-0")}
+        work_done = {"base": count(work / "base0"), "ours": count(work / "ours0"), 10: count(work / "gen10-0"), 100: count(work / "gen100-0"),
+                     "kube": count(work / "kube0")}
         if cdktn:
             work_done.update({"cdktn": count(work / "cdktn0"), "cdktn100": count(work / "cdktn-gen100-0")})
     med = lambda xs: statistics.median(x[0] for x in xs)  # noqa: E731
     peak = lambda xs: max(x[1] for x in xs)  # noqa: E731
     rows = [("baseline (prebuilt bindings)", base, work_done["base"]), ("aiinfra synth, cold", cold, work_done["ours"]),
             ("aiinfra synth, warm (unchanged)", warm, work_done["ours"]), ("aiinfra synth, 10 workloads", scale[10], work_done[10]),
-            ("aiinfra synth, 100 workloads", scale[100], work_done[100])]
+            ("aiinfra synth, 100 workloads", scale[100], work_done[100]),
+            ("aiinfra synth, kubernetes example", kube, work_done["kube"])]
     if cdktn:
         rows += [("cdktn: synth, cold", on_cdktn["cold"], work_done["cdktn"]), ("cdktn: synth, 100 workloads", on_cdktn[100], work_done["cdktn100"])]
     print(f"{'case':34} {'median s':>9} {'peak MiB':>9} {'stacks':>7} {'resources':>10}")
@@ -101,6 +106,7 @@ def main() -> None:
     bw, bm = med(base), peak(base)
     print(f"cold / baseline: wall {med(cold) / bw:.2f}x (budget 0.50x, goal 0.10x), peak memory {peak(cold) / bm:.2f}x (budget 0.50x)")
     print(f"warm: {med(warm):.2f} s (budget 1.00 s); {med(warm) / bw:.3f}x the baseline")
+    print(f"kubernetes example / baseline: wall {med(kube) / bw:.2f}x, peak memory {peak(kube) / bm:.2f}x (the cold budgets: 0.50x each)")
     print(f"scale: 100 / 10 workloads = {med(scale[100]) / med(scale[10]):.2f}x time (budget 3x; linear would be 10x), "
           f"{work_done[100][1] / work_done[10][1]:.1f}x resources")
     if cdktn:

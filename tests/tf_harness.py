@@ -352,7 +352,8 @@ def _own_state(stack_dir: Path) -> None:
     except (OSError, ValueError):
         return
     path = (doc.get("terraform", {}).get("backend", {}).get("local") or {}).get("path")
-    if path and Path(path).resolve().is_relative_to(Path(__file__).resolve().parent.parent):
+    # Terraform reads a relative path from the folder it runs in: the stack's.
+    if path and (stack_dir / path).resolve().is_relative_to(Path(__file__).resolve().parent.parent):
         raise AssertionError(f"{stack_dir}: local state {path} is in the repository, shared by every test run from it; "
                              "give the stack a LocalBackend(path=...) in the test's tmp_path")
 
