@@ -345,7 +345,7 @@ def test_pod_identity_refuses_a_bad_namespace_and_an_empty_prefix():
         made = build(stack)
         PodIdentity(stack, "bad", cluster=made["cluster"], namespace="Train_NS", service_account="sa", bucket_arn=BUCKET, prefix="/",
                     kms_key_arn="k", repository_arns=[])
-    refused(bad, "namespace must be a DNS label", "prefix must name")
+    refused(bad, "namespace must be a DNS-1123 label", "prefix must name")
 
 
 def test_the_stack_synthesizes_under_the_policy_pack_in_a_users_app_with_only_the_written_waiver(tmp_path):

@@ -3,20 +3,16 @@ namespace and service account, with the grants ``WorkloadIdentity`` gives VM nod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from aiinfra.cdk import Construct
 
+from aiinfra.constructs._k8s_names import service_account_problems
 from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
 from aiinfra.constructs.aws.eks_cluster import POD_IDENTITY_TRUST
 from aiinfra.constructs.aws.workload_identity import own_resource_statements, unscoped_reads
 
-# Kubernetes names: a namespace is a DNS label, a service account a DNS subdomain.
-# https://kubernetes.io/docs/concepts/overview/working-with-objects/names/
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 class PodIdentity(Construct):
@@ -57,11 +53,7 @@ class PodIdentity(Construct):
                  kms_key_arn: str, repository_arns: Sequence[str], name: str | None = None, tags: dict[str, str] | None = None,
                  signing_key_arns: Sequence[str] = ()):
         super().__init__(scope, id)
-        problems = []
-        if not _DNS_LABEL.match(namespace):
-            problems.append(f"namespace must be a DNS label (lowercase letters, digits, '-'; 63 at most), got {namespace!r}")
-        if not _DNS_SUBDOMAIN.match(service_account):
-            problems.append(f"service_account must be a DNS subdomain name, got {service_account!r}")
+        problems = service_account_problems(namespace, service_account)
         if not prefix.strip("/"):
             problems.append("prefix must name the workload's own key prefix; an empty one would grant the whole bucket")
         name = name or f"{cluster.given_name}-{namespace}-{service_account}"

@@ -4,19 +4,15 @@ account through Workload Identity, with the grants a VM workload's identity has
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from aiinfra.cdk import Construct
 
+from aiinfra.constructs._k8s_names import service_account_problems
 from aiinfra.constructs._tf import resource
 from aiinfra.constructs.gcp.workload_identity import TELEMETRY_ROLES, check_account_id, grant_workload_access
 from aiinfra.naming import short
 
-# Kubernetes namespace and service account names: DNS-1123 labels / subdomains
-# (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/).
-K8S_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-K8S_SUBDOMAIN_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 # The annotation that tells GKE which Google service account a Kubernetes service account acts as
 # (https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity#kubernetes-sa-to-iam).
 ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -78,11 +74,7 @@ class WorkloadIdentityBinding(Construct):
                  kms_key_id: str, repository: str | None, account_id: str | None = None, signing_key_ids: Sequence[str] = (),
                  telemetry: bool = False, depends_on: Sequence = ()):
         super().__init__(scope, id)
-        problems = []
-        if not K8S_LABEL_RE.match(namespace or ""):
-            problems.append(f"namespace must be a DNS-1123 label (lowercase letters, digits, '-', at most 63), got {namespace!r}")
-        if not K8S_SUBDOMAIN_RE.match(service_account or ""):
-            problems.append(f"service_account must be a DNS-1123 subdomain (lowercase letters, digits, '-', '.'), got {service_account!r}")
+        problems = service_account_problems(namespace, service_account)
         account_id = account_id or short(f"{namespace}-{service_account}".replace(".", "-"), 30)
         if len(account_id) < 6:
             account_id = f"wi-{account_id}".ljust(6, "0")
