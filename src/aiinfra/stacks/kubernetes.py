@@ -14,6 +14,7 @@ Clouds on ``vm`` never import the cloud modules (``kubernetes_aws.py``, ``kubern
 
 from __future__ import annotations
 
+from aiinfra.k8s import namespace  # noqa: F401  (the stacks' namespace, one definition)
 from aiinfra.naming import stack_name
 from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan
@@ -22,11 +23,6 @@ from aiinfra.planner.platform import ClusterPlan
 # planner/applied.py ON_KUBERNETES).
 IN_CLUSTER_LATER = ("its in-cluster objects (Deployment or Job, Service, queue, the serving load balancer) are not deployed by "
                     "aiinfra yet: nothing runs it until you deploy them (its node pool and identity are ready)")
-
-
-def namespace(spec) -> str:
-    """The Kubernetes namespace of the environment's workloads: the environment's name (a DNS label)."""
-    return spec.environment
 
 
 def cluster_part(cluster: ClusterPlan, primary_region: str) -> str:
