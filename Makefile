@@ -37,14 +37,15 @@ check-cdk:
 	@case "$(CDK)" in cdktf|cdktn|both) ;; *) echo "make: CDK=$(CDK): expected cdktf, cdktn or both" >&2; exit 2;; esac
 
 # cdktn's side: its venv (the [synth-cdktn] extra; the google bindings' files only, for the schema
-# oracle in tests/gcp_schema.py, which reads their jsii assembly and never imports them) and its CLI.
+# oracle in tests/gcp_schema.py and the kubernetes / helm ones, which reads their jsii assembly and never imports them) and its CLI.
 setup-cdktn: $(CDKTN_VENV)/.installed tools/cdktn/node_modules/.installed
 
 $(CDKTN_VENV)/.installed: pyproject.toml
 	@test -x $(CDKTN_PY) || $(PYTHON) -m venv $(CDKTN_VENV)
 	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check -e '.[synth-cdktn,preflight,dev]'
-	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check --no-deps 'cdktf-cdktf-provider-google==16.12.1'
+	$(CDKTN_PY) -m pip install --quiet --disable-pip-version-check --no-deps 'cdktf-cdktf-provider-google==16.12.1' \
+	  'cdktf-cdktf-provider-kubernetes==12.1.1' 'cdktf-cdktf-provider-helm==12.1.2'
 	@touch $@
 
 # cdktn-cli 0.24 needs Node.js >= 22.19: the `node` package brings that binary into the same
