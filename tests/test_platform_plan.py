@@ -401,7 +401,8 @@ def test_text_shows_the_cluster_line_and_its_pool_table(fake_catalog):
     assert "Node pools of acme-ml-prod (aws us-east-1)" in text
     row = next(line for line in text.splitlines() if line.lstrip().startswith("p4d-24xlarge-spot "))
     assert row.split()[-2:] == ["train,", "train2"]
-    assert "node_pool: p4d-24xlarge-spot (p4d.24xlarge spot, 0-2 nodes, shared with train2) in cluster acme-ml-prod" in text
+    assert "node_pool: kubernetes platform: p4d-24xlarge-spot (p4d.24xlarge spot, 0-2 nodes, shared with train2) in cluster acme-ml-prod" in text
+    assert "each run a JobSet admitted whole by queue" in text
     assert "+ control plane $73 + system pools $140)" in text.splitlines()[0]
     assert "control plane $73.00/month, system pool 2x m6i.large on-demand $140.16/month" in text
     row = next(line for line in text.splitlines() if line.lstrip().startswith("acme-ml-prod-system "))

@@ -51,7 +51,7 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
             pools = sorted((p for p in c.pools if w.name in p.workloads), key=lambda p: p.capacity_type != "on_demand")
             if w.cloud == c.cloud and w.region == c.region and pools:
                 w.node_pools = [p.name for p in pools]
-                w.reasons["node_pool"] = pool_reason(w.name, pools, c)
+                w.reasons["node_pool"] = pool_reason(w.name, pools, c, spec, w.type)
     controlled = sum(c.monthly_cost for c in clusters)
     systems = sum(c.system_pool.monthly_usd for c in clusters if c.system_pool)
     compute = sum(w.monthly_usd for w in workloads)

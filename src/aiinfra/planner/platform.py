@@ -392,8 +392,11 @@ def plan_clusters(spec, workloads: list[WorkloadPlan], add: Add, catalog=None) -
     return clusters
 
 
-def pool_reason(workload: str, pools: list[NodePoolPlan], cluster: ClusterPlan) -> str:
-    """The line a workload's reasons carry: the pools it lands on, their bounds and who shares them."""
+def pool_reason(workload: str, pools: list[NodePoolPlan], cluster: ClusterPlan, spec=None, kind: str = "") -> str:
+    """The line a workload's reasons carry: the platform, the pools it lands on (their bounds and who shares
+    them) and, given the spec, how it runs there: a batch workload's runs are JobSets admitted whole by the
+    namespace's Kueue LocalQueue into the environment's ClusterQueue (``aiinfra.k8s`` names them); a serving
+    workload is a Deployment in the namespace."""
     parts = []
     for pool in pools:
         others = [n for n in pool.workloads if n != workload]
@@ -401,4 +404,11 @@ def pool_reason(workload: str, pools: list[NodePoolPlan], cluster: ClusterPlan) 
         parts.append(f"{pool.name} ({pool.instance_type} {cap}, {pool.min_nodes}-{pool.max_nodes} nodes"
                      + (f", shared with {', '.join(others)}" if others else "") + ")")
     split = "; the on-demand base and the spot replicas above it are two pools" if len(pools) > 1 else ""
-    return f"{' + '.join(parts)} in cluster {cluster.name} ({cluster.cloud} {cluster.region}){split}"
+    runs = ""
+    if spec is not None:
+        from aiinfra.k8s import LOCAL_QUEUE, cluster_queue, namespace
+
+        ns = namespace(spec)
+        runs = (f"; a Deployment in namespace {ns}" if kind == "inference" else
+                f"; each run a JobSet admitted whole by queue {ns}/{LOCAL_QUEUE} (Kueue ClusterQueue {cluster_queue(spec)})")
+    return f"kubernetes platform: {' + '.join(parts)} in cluster {cluster.name} ({cluster.cloud} {cluster.region}){split}{runs}"
