@@ -1,0 +1,279 @@
+"""Schema check of the in-cluster documents, the way kubeconform checks manifests (issue 29; STYLE.md "Kubernetes
+platform": "against the OpenAPI schema of the targeted Kubernetes version and the CRD schemas of the pinned add-ons").
+
+* Built-in kinds (Deployment, Service, ResourceQuota, CronJob, ...) are checked against the strict JSON schemas
+  PyPI ``kubernetes-validate`` ships per Kubernetes minor version (``additionalProperties: false`` everywhere, so a
+  misspelt field is a problem).  Its schema files and its version choice are used through its API
+  (``kubernetes_validate.utils``); its own ``validate()`` reloads the schemas on every call and stops at the first
+  error, so the validators are built here once per (version, kind) and report every error.
+* Custom resources (Kueue, JobSet, Google Managed Prometheus, Gateway API, GKE's policies) are checked against the
+  ``openAPIV3Schema`` of the served version in the CRDs kept under ``tests/data/crds/<addon>-<version>/`` (each
+  folder's SOURCE.md names the repository, path and tag), with the API server's structural-schema semantics
+  (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#specifying-a-structural-schema):
+  fields a schema does not declare are rejected unless ``x-kubernetes-preserve-unknown-fields: true`` (the API
+  server prunes them, or refuses them under strict field validation, which is what kubectl and server-side apply
+  ask for); ``x-kubernetes-int-or-string`` takes an integer or a string; ``nullable`` takes null;
+  ``x-kubernetes-embedded-resource`` carries apiVersion / kind / metadata; ``metadata`` of the object is checked as
+  the ObjectMeta of the targeted Kubernetes version.  CEL rules (``x-kubernetes-validations``) are not evaluated.
+* Any other kind / apiVersion is a problem: nothing passes unchecked.
+
+API: ``problems(doc, kubernetes_version) -> list[str]``; ``check_all(docs, kubernetes_version) -> list[str]`` (each
+line prefixed ``<Kind>/<name>: ``); ``crd_kinds() -> {(apiVersion, kind): source folder}``;
+``supported_versions() -> list[str]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import jsonschema
+import yaml
+from kubernetes_validate import utils as kv
+from packaging.version import Version
+from referencing import Registry, Resource
+
+CRD_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "crds")
+OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Validator = jsonschema.validators.Draft202012Validator
+
+
+# ------------------------------------------------------------------------------------------------
+# Kubernetes versions (kubernetes-validate's schema folders)
+
+
+def supported_versions() -> list[str]:
+    """The Kubernetes minor versions kubernetes-validate ships schemas for ("1.25" ... "1.37")."""
+    return [kv.major_minor(v) for v in kv.all_versions()]
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_version(kubernetes_version: str) -> str:
+    """The kubernetes-validate schema release for a minor version ("1.35" -> "1.35.0"); ValueError if not shipped.
+
+    kubernetes-validate takes the newest schema not newer than the version asked; a version newer than all it ships
+    is refused (as its ``validate`` refuses it), and so is one older than all of them.
+    """
+    want = Version(kv.major_minor(kubernetes_version.lstrip("v")))
+    older = [v for v in kv.all_versions() if Version(kv.major_minor(v)) <= want]
+    if want > Version(kv.major_minor(kv.latest_version())) or not older:
+        raise ValueError(f"kubernetes-validate has no schemas for Kubernetes {kubernetes_version} "
+                         f"(it ships {supported_versions()[0]}-{supported_versions()[-1]})")
+    return older[-1]
+
+
+@functools.lru_cache(maxsize=None)
+def _registry(version: str) -> tuple[Registry, dict]:
+    defs = kv.schema_contents(f"kubernetes-json-schema/v{version}-local-strict/_definitions.json", version)
+    return Resource.from_contents(defs) @ Registry(), defs
+
+
+_MISSING = object()
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_validator(version: str, kind: str, api_version: str):
+    """The validator of a built-in kind, or None when kubernetes-validate has no schema for it."""
+    # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1, v1 -> v1
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kv.schema_contents(f"kubernetes-json-schema/v{version}-local-strict/{kind.lower()}-{group_version}.json", version)
+    except FileNotFoundError:
+        return None
+    # the file name drops the group's domain (networking.gke.io/v1 -> networking-v1): only the exact apiVersion counts
+    if api_version not in ((schema.get("properties") or {}).get("apiVersion") or {}).get("enum", ()):
+        return None
+    registry, _ = _registry(version)
+    return _Validator(schema, registry=registry)
+
+
+@functools.lru_cache(maxsize=None)
+def _object_meta_validator(version: str):
+    registry, defs = _registry(version)
+    return _Validator({"$ref": f"{defs.get('$id', '')}#/$defs/{OBJECT_META}"}, registry=registry)
+
+
+# ------------------------------------------------------------------------------------------------
+# CRDs (tests/data/crds)
+
+
+def _structural(node: Any) -> Any:
+    """An openAPIV3Schema (structural) as a JSON schema with the API server's semantics (see the module doc)."""
+    if isinstance(node, list):
+        return [_structural(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _structural(v) for k, v in node.items()
+           if k not in ("description", "default", "example", "format", "x-kubernetes-validations")}
+    for key in ("properties", "patternProperties", "$defs", "definitions"):
+        if isinstance(node.get(key), dict):  # a field named "description" / "default" is a field, keep it
+            out[key] = {name: _structural(sub) for name, sub in node[key].items()}
+    if node.get("x-kubernetes-int-or-string"):
+        out["type"] = ["integer", "string"]
+        # controller-gen spells it again as anyOf [{type: integer}, {type: string}]: one check, one message
+        if all(set(alt) == {"type"} for alt in out.get("anyOf", [{}])):
+            out.pop("anyOf", None)
+    if node.get("x-kubernetes-embedded-resource"):
+        props = out.setdefault("properties", {})
+        props.setdefault("apiVersion", {"type": "string"})
+        props.setdefault("kind", {"type": "string"})
+        props.setdefault("metadata", {"type": "object"})
+    if out.get("type") == "object" and "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    if node.get("nullable") and "type" in out:
+        t = out["type"]
+        out["type"] = [*t, "null"] if isinstance(t, list) else [t, "null"]
+    return out
+
+
+class Crd:
+    """One served version of a CRD: the JSON schema of its objects, the scope, the folder it came from."""
+
+    __slots__ = ("api_version", "kind", "namespaced", "source", "validator")
+
+    def __init__(self, api_version: str, kind: str, namespaced: bool, source: str, schema: dict):
+        self.api_version, self.kind, self.namespaced, self.source = api_version, kind, namespaced, source
+        schema = _structural(copy.deepcopy(schema))
+        (schema.get("properties") or {}).pop("metadata", None)  # checked as ObjectMeta of the targeted version
+        schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+        self.validator = _Validator(schema)
+
+
+@functools.lru_cache(maxsize=1)
+def _crds() -> dict[tuple[str, str], Crd]:
+    crds: dict[tuple[str, str], Crd] = {}
+    for folder in sorted(os.listdir(CRD_DIR)):
+        path = os.path.join(CRD_DIR, folder)
+        if not os.path.isdir(path):
+            continue
+        for name in sorted(os.listdir(path)):
+            if not name.endswith((".yaml", ".yml")):
+                continue
+            with open(os.path.join(path, name), encoding="utf-8") as fh:
+                docs = [d for d in yaml.load_all(fh, Loader=_Loader) if d]
+            for crd in docs:
+                if crd.get("kind") != "CustomResourceDefinition":
+                    continue
+                spec = crd["spec"]
+                for ver in spec["versions"]:
+                    if not ver.get("served"):
+                        continue
+                    key = (f"{spec['group']}/{ver['name']}", spec["names"]["kind"])
+                    if key in crds:
+                        raise RuntimeError(f"{key} defined twice: {crds[key].source} and {folder}")
+                    schema = ((ver.get("schema") or {}).get("openAPIV3Schema")) or {}
+                    crds[key] = Crd(key[0], key[1], spec.get("scope") == "Namespaced", folder, schema)
+    return crds
+
+
+def crd_kinds() -> dict[tuple[str, str], str]:
+    """(apiVersion, kind) -> the tests/data/crds folder whose CRD serves it."""
+    return {key: crd.source for key, crd in _crds().items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# checking
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        extra = sorted(set(error.instance) - set(error.schema.get("properties") or {})) if isinstance(error.instance, dict) else []
+        return f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(repr(e) for e in extra)}"
+    msg = error.message
+    return msg if len(msg) <= 300 else msg[:297] + "..."
+
+
+def _leaf_errors(errors: Iterable[jsonschema.ValidationError]) -> list[jsonschema.ValidationError]:
+    """The most specific errors (an anyOf/oneOf failure reports its branches' best match)."""
+    out = []
+    for e in errors:
+        if e.context:
+            best = jsonschema.exceptions.best_match(e.context)
+            out.append(best if best is not None else e)
+        else:
+            out.append(e)
+    return out
+
+
+def _report(validator, doc: Any, at: str = "") -> list[str]:
+    """One line per error, ``<path>: <message>``, the path prefixed with ``at`` (e.g. "metadata")."""
+    errors = sorted(_leaf_errors(validator.iter_errors(doc)), key=lambda e: [str(p) for p in e.absolute_path])
+    lines = []
+    for e in errors:
+        where = ".".join([at] * bool(at) + [str(p) for p in e.absolute_path]) or "(top)"
+        line = f"{where}: {_message(e)}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def problems(doc: dict, kubernetes_version: str) -> list[str]:
+    """Every schema problem of one Kubernetes document for a cluster of ``kubernetes_version`` ("1.35"); [] if none.
+
+    Each line names the field path (``spec.template.spec.containers.0.imagePullPolicy: ...``).
+    """
+    if not isinstance(doc, dict):
+        return [f"(top): a Kubernetes document is an object, got {type(doc).__name__}"]
+    api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    if not isinstance(api_version, str) or not api_version or not isinstance(kind, str) or not kind:
+        return [f"(top): apiVersion and kind are required strings (got apiVersion={api_version!r}, kind={kind!r})"]
+    try:
+        version = _schema_version(kubernetes_version)
+    except ValueError as e:
+        return [f"(top): {e}"]
+    crd = _crds().get((api_version, kind))
+    if crd is not None:
+        out = []
+        meta = doc.get("metadata")
+        if not isinstance(meta, dict):
+            out.append("metadata: required object missing")
+        else:
+            out += _report(_object_meta_validator(version), meta, "metadata")
+            if not meta.get("name") and not meta.get("generateName"):
+                out.append("metadata.name: required")
+            if crd.namespaced is False and meta.get("namespace"):
+                out.append(f"metadata.namespace: {kind} is cluster-scoped ({crd.source}), it takes no namespace")
+        return out + _report(crd.validator, doc)
+    validator = _builtin_validator(version, kind, api_version)
+    if validator is None:
+        known = sorted({k for (_, k) in _crds()})
+        crd_versions = sorted(av for (av, k) in _crds() if k == kind)
+        hint = (f"; the pinned CRDs serve {kind} as {', '.join(crd_versions)}" if crd_versions
+                else f"; not a built-in kind of Kubernetes {kv.major_minor(version)} nor one of the CRD kinds {known}")
+        return [f"(top): unknown kind {kind} of apiVersion {api_version}{hint}"]
+    out = _report(validator, doc)
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
+        out.append("metadata.name: required")
+    return out
+
+
+def _name(doc: Any) -> str:
+    if not isinstance(doc, dict):
+        return "?/?"
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    name = meta.get("name") or "?"
+    return f"{doc.get('kind') or '?'}/{name}" if not meta.get("namespace") else f"{doc.get('kind') or '?'}/{meta['namespace']}/{name}"
+
+
+def check_all(docs: Iterable[dict], kubernetes_version: str) -> list[str]:
+    """``problems`` of every document, each line prefixed ``<Kind>/<name>: `` (``<Kind>/<namespace>/<name>``)."""
+    return [f"{_name(d)}: {p}" for d in docs for p in problems(d, kubernetes_version)]
+
+
+if __name__ == "__main__":  # python tests/k8s_schema.py 1.35 file.yaml [...]
+    import sys
+
+    version, files = sys.argv[1], sys.argv[2:]
+    found = []
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            found += [f"{f}: {p}" for p in check_all([d for d in yaml.load_all(fh, Loader=_Loader) if d], version)]
+    print("\n".join(found) or "ok")
+    sys.exit(1 if found else 0)
