@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -124,7 +125,10 @@ def _structural(node: Any) -> Any:
         props.setdefault("apiVersion", {"type": "string"})
         props.setdefault("kind", {"type": "string"})
         props.setdefault("metadata", {"type": "object"})
-    if out.get("type") == "object" and "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+    if node.get("x-kubernetes-preserve-unknown-fields"):
+        if out.get("additionalProperties") is False:  # as openapi2jsonschema adds it (see _crd_documents)
+            del out["additionalProperties"]
+    elif out.get("type") == "object" and "additionalProperties" not in node:
         out["additionalProperties"] = False
     if node.get("nullable") and "type" in out:
         t = out["type"]
@@ -137,7 +141,7 @@ class Crd:
 
     __slots__ = ("api_version", "kind", "namespaced", "source", "validator")
 
-    def __init__(self, api_version: str, kind: str, namespaced: bool, source: str, schema: dict):
+    def __init__(self, api_version: str, kind: str, namespaced: bool | None, source: str, schema: dict):
         self.api_version, self.kind, self.namespaced, self.source = api_version, kind, namespaced, source
         schema = _structural(copy.deepcopy(schema))
         (schema.get("properties") or {}).pop("metadata", None)  # checked as ObjectMeta of the targeted version
@@ -145,30 +149,50 @@ class Crd:
         self.validator = _Validator(schema)
 
 
+def _crd_documents(folder: str, path: str):
+    """(apiVersion, kind, namespaced, openAPIV3Schema) of each served version a CRD file holds.
+
+    Two forms: a CRD YAML as its project publishes it; or, for CRDs only a cluster has (GKE's), a JSON schema of the
+    datreeio/CRDs-catalog layout ``<group>/<kind>_<version>.json`` (kubeconform's openapi2jsonschema of the
+    cluster's CRD: the openAPIV3Schema with ``additionalProperties: false`` added), whose scope is unknown (None).
+    """
+    if path.endswith(".json"):
+        group = os.path.basename(os.path.dirname(path))
+        kind_lower, _, version = os.path.basename(path)[:-5].rpartition("_")
+        with open(path, encoding="utf-8") as fh:
+            schema = json.load(fh)
+        kinds = ((schema.get("properties") or {}).get("kind") or {}).get("enum")
+        described = re.match(r"(\w+) ", schema.get("description") or "")
+        kind = kinds[0] if kinds else described.group(1) if described and described.group(1).lower() == kind_lower else None
+        if kind is None:
+            raise RuntimeError(f"{path}: cannot tell the kind ({kind_lower}) from the schema")
+        yield f"{group}/{version}", kind, None, schema
+        return
+    with open(path, encoding="utf-8") as fh:
+        docs = [d for d in yaml.load_all(fh, Loader=_Loader) if d]
+    for crd in docs:
+        if crd.get("kind") != "CustomResourceDefinition":
+            raise RuntimeError(f"{path}: {crd.get('kind')} is not a CustomResourceDefinition")
+        spec = crd["spec"]
+        for ver in spec["versions"]:
+            if ver.get("served"):
+                schema = ((ver.get("schema") or {}).get("openAPIV3Schema")) or {}
+                yield f"{spec['group']}/{ver['name']}", spec["names"]["kind"], spec.get("scope") == "Namespaced", schema
+
+
 @functools.lru_cache(maxsize=1)
 def _crds() -> dict[tuple[str, str], Crd]:
     crds: dict[tuple[str, str], Crd] = {}
     for folder in sorted(os.listdir(CRD_DIR)):
-        path = os.path.join(CRD_DIR, folder)
-        if not os.path.isdir(path):
-            continue
-        for name in sorted(os.listdir(path)):
-            if not name.endswith((".yaml", ".yml")):
-                continue
-            with open(os.path.join(path, name), encoding="utf-8") as fh:
-                docs = [d for d in yaml.load_all(fh, Loader=_Loader) if d]
-            for crd in docs:
-                if crd.get("kind") != "CustomResourceDefinition":
+        for root, _, files in sorted(os.walk(os.path.join(CRD_DIR, folder))):
+            for name in sorted(files):
+                if not name.endswith((".yaml", ".yml", ".json")):
                     continue
-                spec = crd["spec"]
-                for ver in spec["versions"]:
-                    if not ver.get("served"):
-                        continue
-                    key = (f"{spec['group']}/{ver['name']}", spec["names"]["kind"])
+                for api_version, kind, namespaced, schema in _crd_documents(folder, os.path.join(root, name)):
+                    key = (api_version, kind)
                     if key in crds:
                         raise RuntimeError(f"{key} defined twice: {crds[key].source} and {folder}")
-                    schema = ((ver.get("schema") or {}).get("openAPIV3Schema")) or {}
-                    crds[key] = Crd(key[0], key[1], spec.get("scope") == "Namespaced", folder, schema)
+                    crds[key] = Crd(api_version, kind, namespaced, folder, schema)
     return crds
 
 

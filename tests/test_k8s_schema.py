@@ -127,7 +127,24 @@ def http_route() -> dict:
                                 "backendRefs": [{"name": "chat", "port": 8080}]}]}}
 
 
-GOOD = (deployment, resource_quota, cluster_queue, resource_flavor, local_queue, jobset, pod_monitoring, rules, gateway, http_route)
+def backend_policy() -> dict:
+    # https://cloud.google.com/kubernetes-engine/docs/how-to/configure-gateway-resources (Cloud Armor, IAP)
+    return {"apiVersion": pinned.GKE_NETWORKING_API, "kind": "GCPBackendPolicy", "metadata": {"name": "chat", "namespace": "prod"},
+            "spec": {"default": {"securityPolicy": "acme-prod-armor", "timeoutSec": 300,
+                                 "iap": {"enabled": True, "clientID": "123.apps.googleusercontent.com",
+                                         "oauth2ClientSecret": {"name": "chat-iap"}}},
+                     "targetRef": {"group": "", "kind": "Service", "name": "chat"}}}
+
+
+def health_check_policy() -> dict:
+    return {"apiVersion": pinned.GKE_NETWORKING_API, "kind": "HealthCheckPolicy", "metadata": {"name": "chat", "namespace": "prod"},
+            "spec": {"default": {"checkIntervalSec": 15, "config": {"type": "HTTP", "httpHealthCheck": {
+                "portSpecification": "USE_SERVING_PORT", "requestPath": "/health"}}},
+                     "targetRef": {"group": "", "kind": "Service", "name": "chat"}}}
+
+
+GOOD = (deployment, resource_quota, cluster_queue, resource_flavor, local_queue, jobset, pod_monitoring, rules, gateway, http_route,
+        backend_policy, health_check_policy)
 
 
 def test_catalog_versions_are_supported():
@@ -140,7 +157,8 @@ def test_crd_test_data_serves_the_pinned_api_versions():
     kinds = crd_kinds()
     for api, kind_list in ((pinned.KUEUE_API, ("ClusterQueue", "LocalQueue", "ResourceFlavor")), (pinned.JOBSET_API, ("JobSet",)),
                            (pinned.GMP_API, ("PodMonitoring", "ClusterPodMonitoring", "Rules")),
-                           (pinned.GATEWAY_API, ("Gateway", "HTTPRoute"))):
+                           (pinned.GATEWAY_API, ("Gateway", "HTTPRoute")),
+                           (pinned.GKE_NETWORKING_API, ("GCPBackendPolicy", "HealthCheckPolicy"))):
         for kind in kind_list:
             assert (api, kind) in kinds, (api, kind)
     # each folder is <addon>-<pinned version> and says where it came from
@@ -220,6 +238,15 @@ def test_crd_mistakes_are_found(version):
     pm = pod_monitoring()
     pm["spec"]["endpoints"][0]["scheme"] = "ftp"
     assert [p.split(":")[0] for p in problems(pm, version)] == ["spec.endpoints.0.scheme"]
+    # GKE's policies (schemas extracted from a GKE cluster, see their SOURCE.md)
+    bp = backend_policy()
+    bp["spec"]["default"]["securityPolicy"] = {"name": "acme-prod-armor"}
+    bp["spec"]["default"]["iap"]["clientId"] = "x"
+    assert problems(bp, version) == ["spec.default.iap: unknown field 'clientId'",
+                                     "spec.default.securityPolicy: {'name': 'acme-prod-armor'} is not of type 'string'"], problems(bp, version)
+    hc = health_check_policy()
+    del hc["spec"]["targetRef"]
+    assert problems(hc, version) == ["spec: 'targetRef' is a required property"]
 
 
 def test_check_all_names_each_document():
@@ -236,6 +263,8 @@ def test_check_all_names_each_document():
 def test_crd_test_data_is_kept_as_published():
     """The CRDs are the published files (SOURCE.md), not edited copies: each is one CustomResourceDefinition."""
     for folder in sorted(os.listdir(CRD_DIR)):
+        if folder.startswith("gke-"):  # JSON schemas extracted from a cluster (its SOURCE.md)
+            continue
         for name in sorted(os.listdir(os.path.join(CRD_DIR, folder))):
             if name.endswith(".yaml"):
                 with open(os.path.join(CRD_DIR, folder, name), encoding="utf-8") as fh:
