@@ -102,6 +102,8 @@ APPLIED: dict[str, str] = {
     f"{W}.model_type": "planner/compute.py: LLM throughput model",
     f"{W}.output_tokens_per_request": "planner/compute.py: LLM throughput a replica",
     f"{W}.input_tokens_per_request": "planner/compute.py: LLM throughput a replica",
+    f"{W}.autoscaling": ("planner/compute.py: its minReplicas / maxReplicas bound the replicas (min, max, those costed); "
+                         "k8s/serving.py: the HorizontalPodAutoscaler on the kubernetes platform"),
     "performance_requirements": "planner/checks.py: checks against the workloads",
     "performance_requirements.training": "planner/checks.py: training checks",
     "performance_requirements.training.max_training_time": "planner/schedule.py: default hard stop of a run; planner/compute.py: default runtime; planner/checks.py: a warning when estimated_runtime exceeds it",

@@ -17,6 +17,7 @@ from aiinfra.cron import Cron, hours_text
 from aiinfra.planner import memory, rules, serving
 from aiinfra.planner import schedule as batch
 from aiinfra.planner.model import Alternative, WorkloadPlan
+from aiinfra.spec.autoscaling import bounds as hpa_bounds
 from aiinfra.spec.models import Spec, Workload
 from aiinfra.spec.units import GpuAsk, format_bytes, format_params, parse_gpu_ask
 
@@ -404,23 +405,31 @@ class WorkloadPlanner:
                                      f"leaves {held - math.ceil(held / zones_needed)} x {_rate(rq)} qps >= the {qps:g} qps peak")
                         min_r = held
                 max_r = max(min_r, math.ceil(qps * growth * rules.BURST_HEADROOM / (rq * util)))
+                min_n, hpa_note = min_r, {}
+                if w.autoscaling is not None:
+                    # The guide's HPA bounds the replicas (SPEC.md v3): min_nodes / max_nodes are its minReplicas /
+                    # maxReplicas, and the replicas costed are the need at the expected qps held within them.
+                    min_n, max_r = hpa_bounds(w.autoscaling)
+                    hpa_note = {"hpa_need": str(min_r)}
+                    min_r = min(max(min_r, min_n), max_r)
                 od = o.on_demand_usd_hr
                 priced = _price(o, self.decision.spot)
                 if priced is None:
                     continue
                 price, is_spot = priced
                 if is_spot:
-                    base = zones_needed if availability is not None else 0
+                    base = min(zones_needed, min_r) if availability is not None else 0
                     if base and od is None:
                         continue  # a spot-only shape cannot hold the on-demand base
                     hourly = base * (od or 0.0) + (min_r - base) * price
                     capacity = "mixed" if base else "spot"
                 else:
                     base, hourly, capacity = min_r, min_r * price, "on_demand"
-                options.append(Option(cloud, region, o, min_r, min_r, max_r, list(o.zones[:zones_needed]), capacity, base,
+                options.append(Option(cloud, region, o, min_r, min_n, max_r,
+                                      list(o.zones[:zones_needed]), capacity, base,
                                       rules.HOURS_PER_MONTH, hourly, min_r * o.list_price_usd_hr, replica_qps=rq,
                                       notes={"desired": f"{qps:g} qps / ({_rate(rq)} qps a replica x {util:.0%} target utilisation) = {desired}"
-                                                        + zone_note}))
+                                                        + zone_note, **hpa_note}))
         if not options and too_small and need is not None and not too_slow:
             self.add("error", f"{self.path}.gpu_requirements", self._does_not_fit(need, ask, too_small, tgts))
             return options
@@ -443,6 +452,26 @@ class WorkloadPlanner:
         elif too_slow:
             self.notes["too_slow"] = "; ".join(f"{t} misses the latency target: {why}" for t, why in list(too_slow.items())[:3])
         return options
+
+    def _hpa_bounds(self, best: Option, reasons: dict[str, str]) -> None:
+        """The nodes reason when the workload's ``autoscaling`` (the guide's HPA) bounds its replicas: min and max are
+        the HPA's, the replicas costed the need held within them; a warning when the need is over maxReplicas (the
+        HPA never scales to it: the expected qps is not served) or minReplicas leaves fewer replicas than zones."""
+        need = int(best.notes["hpa_need"])
+        lo, hi = best.min_nodes, best.max_nodes
+        path = f"{self.path}.autoscaling"
+        held = ("the need" if best.nodes == need else "raised to minReplicas" if best.nodes > need else "capped at maxReplicas")
+        reasons["nodes"] = (f"{best.notes['desired']}; the need is {need} ({self.notes.get('zones')}); autoscaling bounds the replicas "
+                            f"to its minReplicas {lo} and maxReplicas {hi}: {best.nodes} costed, {held}")
+        if need > hi:
+            rq = best.replica_qps or 0.0
+            self.add("warning", path, f"the plan needs {need} replicas at {self.w.expected_qps:g} qps, but maxReplicas is {hi}: "
+                                      f"the HPA stops at {hi} x {_rate(rq)} qps = {_rate(hi * rq)} qps; raise maxReplicas to {need} or more")
+        zones = len(best.zones)
+        if lo < zones and self._availability() is not None:
+            self.add("warning", path, f"minReplicas {lo} lets the HPA scale in to fewer replicas than the {zones} zones the plan "
+                                      f"spreads them over ({self.notes.get('zones')}): at low traffic one zone's loss stops the "
+                                      f"endpoint; set minReplicas to {zones} or more")
 
     def _is_llm(self, params: int) -> bool:
         w = self.w
@@ -682,6 +711,8 @@ class WorkloadPlanner:
         if w.type == "inference":
             reasons["nodes"] = (f"{best.notes['desired']}; min {best.min_nodes} ({self.notes.get('zones')}), "
                                 f"max {best.max_nodes} ({rules.BURST_HEADROOM:g}x the forecast peak)")
+            if "hpa_need" in best.notes:
+                self._hpa_bounds(best, reasons)
             reasons["replica_qps"] = (f"replica_qps set on the workload, measured on {w.replica_qps_measured_on or w.gpu_requirements}"
                                       if w.replica_qps else self.llm_why.get(o.instance_type, ""))
             if "too_slow" in self.notes:

@@ -132,9 +132,14 @@ def check_spec(loaded: "LoadedSpec", catalog: Catalog | None = None) -> list[Pro
                 if getattr(w, key) is not None:
                     add(f"{base}.{key}", "does not apply to inference workloads (replicas run continuously)")
         else:
-            for key in ("port", "health_check_path", "exposure"):
+            for key in ("port", "health_check_path", "exposure", "autoscaling"):
                 if getattr(w, key) is not None:
                     add(f"{base}.{key}", f"applies to inference workloads only (a served endpoint); this workload is {w.type}")
+        if w.type == "inference" and w.autoscaling is not None:
+            from aiinfra.spec.autoscaling import problems as hpa_problems
+
+            for where, message in hpa_problems(w.autoscaling, w.name, spec.environment):
+                add(f"{base}.autoscaling{where}", message)
         if w.reservation is not None:
             if w.cloud is None:
                 add(f"{base}.reservation", f"a reservation belongs to one cloud: set cloud: aws (a cr-... Capacity Reservation) or cloud: gcp "

@@ -290,6 +290,9 @@ class Workload(Strict):
     # Serving (issue 27): the mean bytes of one response, for the load balancer's processed data and
     # internet egress (planner/network.py); default a JSON prediction, or the streamed output tokens.
     response_size: SizeBytes | None = None
+    # SPEC.md v3 "Platforms": the guide's HorizontalPodAutoscaler, its spec (minReplicas, maxReplicas, metrics, behavior)
+    # or the whole autoscaling/v2 document, kept as written (spec/autoscaling.py checks it; k8s/serving.py deploys it).
+    autoscaling: dict[str, Any] | None = None
 
     @field_validator("spot", mode="before")
     @classmethod
