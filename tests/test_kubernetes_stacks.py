@@ -179,6 +179,11 @@ def test_the_gcp_workload_has_its_workload_identity_and_applies_after_the_cluste
     (binding,) = of(doc, "google_service_account_iam_member")
     assert binding["role"] == "roles/iam.workloadIdentityUser"
     assert binding["member"] == "serviceAccount:acme-ml-prod.svc.id.goog[production/llm-finetune]"
+    # the Google account the pods act as is the one the in-cluster ServiceAccount's annotation names (k8s/queues.py)
+    (account,) = of(doc, "google_service_account")
+    from aiinfra.k8s.queues import gcp_pod_service_account_email
+    assert f"{account['account_id']}@{account['project']}.iam.gserviceaccount.com" == \
+        gcp_pod_service_account_email(load_spec(EXAMPLE).spec, "llm-finetune")
     manifest = json.loads((stacks.parent / "manifest.json").read_text())
     assert f"{PREFIX}gcp-cluster" in manifest["stacks"][f"{PREFIX}gcp-llm-finetune"]["dependencies"]
 

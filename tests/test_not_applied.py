@@ -92,7 +92,7 @@ def test_blocks_agree_with_their_keys():
 
 def _claims(note: str) -> list[tuple[str, str | None]]:
     """(file, attribute override) for each '<file>: ' or '<file> (via NAME): ' in a note."""
-    return [(m[1], m[2]) for m in re.finditer(r"([a-z_]+(?:/[a-z_]+)*\.(?:py|sh))(?: \(via (\w+)\))?:", note)]
+    return [(m[1], m[2]) for m in re.finditer(r"([a-z0-9_]+(?:/[a-z0-9_]+)*\.(?:py|sh))(?: \(via (\w+)\))?:", note)]
 
 
 @pytest.mark.parametrize("path", sorted(p for p in applied.APPLIED if p in PATHS))

@@ -131,10 +131,17 @@ APPLIED: dict[str, str] = {
     "alerting_rules[].severity": "observability/workload.py: the alarm's severity",
     "alerting_rules[].action": "planner/schedule.py: restart_with_checkpoint on the training_job_status rule gives batch runs retries",
     "resource_quotas": "planner/checks.py: the plan environment's quotas",
-    "resource_quotas.*.requests.cpu": "planner/checks.py: a warning when the plan's vCPUs exceed it",
-    "resource_quotas.*.requests.memory": "planner/checks.py: a warning when the plan's memory exceeds it",
-    "resource_quotas.*.requests.nvidia.com/gpu": "planner/checks.py: an error when steady GPUs exceed it, a warning at peak",
-    "resource_quotas.*.limits.nvidia.com/gpu": "planner/checks.py: an error when steady GPUs exceed it, a warning at peak",
+    "resource_quotas.*.requests.cpu": ("planner/checks.py: a warning when the plan's vCPUs exceed it; k8s/queues.py: the namespace's "
+                                       "ResourceQuota and the Kueue ClusterQueue's cpu quota on the kubernetes platform"),
+    "resource_quotas.*.requests.memory": ("planner/checks.py: a warning when the plan's memory exceeds it; k8s/queues.py: the namespace's "
+                                          "ResourceQuota and the Kueue ClusterQueue's memory quota on the kubernetes platform"),
+    "resource_quotas.*.requests.nvidia.com/gpu": ("planner/checks.py: an error when steady GPUs exceed it, a warning at peak; k8s/queues.py: "
+                                                  "the namespace's ResourceQuota and the Kueue ClusterQueue's GPU quota on the kubernetes platform"),
+    "resource_quotas.*.limits.nvidia.com/gpu": ("planner/checks.py: an error when steady GPUs exceed it, a warning at peak; k8s/queues.py: "
+                                                "the namespace's ResourceQuota (as requests.nvidia.com/gpu) and the ClusterQueue's GPU quota "
+                                                "on the kubernetes platform"),
+    **{f"resource_quotas.*.{k}": "k8s/queues.py: the namespace's ResourceQuota on the kubernetes platform"
+       for k in ("limits.cpu", "limits.memory", "persistentvolumeclaims", "requests.storage", "pods")},
     "cost_optimization": "planner/compute.py: spot and target utilisation",
     "cost_optimization.right_sizing": "planner/compute.py: target utilisation",
     "cost_optimization.right_sizing.target_utilization": "planner/compute.py: replicas sized for its lower bound, the autoscaler's target",
@@ -256,11 +263,6 @@ NOT_APPLIED: dict[str, str] = {
     "security_controls.data_protection.encryption_in_transit": (
         "not read: the HTTPS endpoints accept TLS 1.2 and 1.3 (AWS ELBSecurityPolicy-TLS13-1-2-2021-06, GCP RESTRICTED "
         "policy with TLS 1.2 minimum), whatever it says"),
-    "resource_quotas.*.limits.cpu": f"not checked: the plan compares its vCPUs with requests.cpu only; {_NO_K8S}",
-    "resource_quotas.*.limits.memory": f"not checked: the plan compares its memory with requests.memory only; {_NO_K8S}",
-    "resource_quotas.*.persistentvolumeclaims": f"not checked: each node gets its own data volume, there are no volume claims; {_NO_K8S}",
-    "resource_quotas.*.requests.storage": f"not checked against the plan's volumes and buckets; {_NO_K8S}",
-    "resource_quotas.*.pods": f"not checked: {_NO_K8S}",
     "cost_optimization.right_sizing.method": _RIGHT_SIZING,
     "cost_optimization.right_sizing.frequency": _RIGHT_SIZING,
     "cost_optimization.lifecycle_management.resource_cleanup": (
@@ -357,6 +359,24 @@ def _quota_block(spec, owner, quota, env) -> str | None:
     if env == spec.environment:
         return None
     return f"quotas of the {env} environment: this plan is for {spec.environment}; they are checked when {env} is planned"
+
+
+# The quota keys only a Kubernetes namespace enforces (k8s/queues.py writes them into the namespace's ResourceQuota):
+# on the vm platform nothing does.
+_VM_QUOTA = {
+    "resource_quotas.*.limits.cpu": f"not checked: the plan compares its vCPUs with requests.cpu only; {_NO_K8S}",
+    "resource_quotas.*.limits.memory": f"not checked: the plan compares its memory with requests.memory only; {_NO_K8S}",
+    "resource_quotas.*.persistentvolumeclaims": f"not checked: each node gets its own data volume, there are no volume claims; {_NO_K8S}",
+    "resource_quotas.*.requests.storage": f"not checked against the plan's volumes and buckets; {_NO_K8S}",
+    "resource_quotas.*.pods": f"not checked: {_NO_K8S}",
+}
+
+
+def _namespace_quota(reason: str) -> Condition:
+    def condition(spec, owner, value, key) -> str | None:
+        on_kubernetes = any(getattr(spec.clouds, c).platform == "kubernetes" for c in spec.clouds.configured())
+        return None if on_kubernetes else reason
+    return condition
 
 
 def _model_archival(spec, owner, value, key) -> str | None:
@@ -487,6 +507,7 @@ CONDITIONS: dict[str, Condition] = {
     "alerting_rules[].action": _action,
     "monitoring_config": _monitoring_block,
     "resource_quotas.*": _quota_block,
+    **{path: _namespace_quota(reason) for path, reason in _VM_QUOTA.items()},
     "cost_optimization.lifecycle_management.model_archival": _model_archival,
     "storage_tiers.warm.transition_after_days": _warm_days,
     "storage_tiers.cold.transition_after_days": _by_age,

@@ -16,6 +16,7 @@ from aiinfra.constructs.gcp.gke_node_pool import GpuNodePool, NodeServiceAccount
 from aiinfra.constructs.gcp.gke_workload_identity import WorkloadIdentityBinding
 from aiinfra.constructs.gcp.gpu_instance_group import LOCAL_SSD_GIB
 from aiinfra.constructs.gcp.project_services import services_for, stack_resource_types
+from aiinfra.k8s.queues import gcp_pod_account_id  # the same id the ServiceAccount's annotation names
 from aiinfra.naming import cost_labels, short
 from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan, NodePoolPlan
@@ -113,7 +114,7 @@ class GcpKubernetesWorkload:
         ns = namespace(spec)
         self.identity = WorkloadIdentityBinding(
             self.stack, "identity", project=gcp.project, namespace=ns, service_account=w.name, bucket=foundation.storage.bucket_name,
-            prefix=w.name, kms_key_id=foundation.key.id, repository=None, account_id=short(f"{spec.project}-{w.name}-pods", 30),
+            prefix=w.name, kms_key_id=foundation.key.id, repository=None, account_id=gcp_pod_account_id(spec, w.name),
             signing_key_ids=signing_key_ids(spec_workload(spec, w).image_signing_key))
         TerraformOutput(self.stack, "pod_service_account", value=self.identity.email)
         self.notes = [workload_note(stack_id(self.stack), w, list(w.node_pools), cluster.cluster_name, ns)]
