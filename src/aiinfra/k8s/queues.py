@@ -293,25 +293,19 @@ def quota_reasons(spec, plan, cluster) -> list[str]:
 
 # ---- Pod Security Admission ----------------------------------------------------------------------------------------
 
-# The GKE interconnects whose runs need more than the baseline Pod Security Standard allows: GPUDirect-TCPX/TCPXO's
-# receive-data-path daemon runs beside the trainer with NET_ADMIN (or privileged) and the trainer adds IPC_LOCK
-# (GoogleCloudPlatform/container-engine-accelerators gpudirect-tcpx(o)/nccl-test-latest.yaml), and the NCCL plugins
-# of TCPX(O) and RDMA (gIB) are read from the node (hostPath /home/kubernetes/bin/...). Baseline forbids hostPath and
-# adding any capability outside its short list.
-_HOST_INTERCONNECTS = ("tcpx", "tcpxo", "rdma")
-
-
 def pod_security_level(cluster) -> str:
     """The Pod Security Standard enforced in the namespace
-    (https://kubernetes.io/docs/concepts/security/pod-security-standards/): ``baseline`` (no privileged
-    containers, host namespaces, hostPath volumes, host ports or added capabilities beyond the default set: what the
-    runs and servers need is GPUs, Neuron and EFA devices through their device plugins' resources, /dev/shm and
-    scratch as emptyDir, none of those), else ``privileged`` on a GKE cluster with a GPUDirect pool (see
-    ``_HOST_INTERCONNECTS``). Not ``restricted``: it also requires runAsNonRoot, and the framework images the
-    guide's workloads run (nvcr.io/nvidia/pytorch, tritonserver) run as root; it is warned and audited instead,
-    so what a pod would need to change shows up without stopping it."""
-    if cluster.cloud == "gcp" and any(p.interconnect in _HOST_INTERCONNECTS for p in cluster.pools):
-        return "privileged"
+    (https://kubernetes.io/docs/concepts/security/pod-security-standards/): ``baseline``, no privileged containers,
+    host namespaces, hostPath volumes, host ports or capabilities added beyond the default set. What the runs and
+    servers need is none of those: GPUs, Neuron and EFA devices come through their device plugins' resources,
+    /dev/shm and scratch are emptyDir volumes (k8s/jobs.py, k8s/serving.py). Not ``restricted``: it also requires
+    runAsNonRoot, and the framework images the guide's workloads run (nvcr.io/nvidia/pytorch, tritonserver) run as
+    root; it is warned and audited instead, so what a pod would have to change shows without stopping it.
+
+    GKE's GPUDirect-TCPX(O) / RDMA pods, once the runs carry them, need more than baseline: the receive-data-path
+    daemon beside the trainer adds NET_ADMIN (or runs privileged), the trainer IPC_LOCK, and the NCCL plugins are
+    read from the node through hostPath (GoogleCloudPlatform/container-engine-accelerators
+    gpudirect-tcpxo/nccl-test-latest.yaml); such a namespace would be ``privileged``. ``cluster`` is taken for that."""
     return "baseline"
 
 
