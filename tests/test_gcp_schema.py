@@ -8,9 +8,9 @@ import re
 import pytest
 
 try:  # `python -m pytest` (the Makefile) puts the repo root on sys.path; bare `pytest` only tests/
-    from tests.gcp_schema import BLOCK_KINDS, KINDS, check_stack, load_schema
+    from tests.gcp_schema import BLOCK_KINDS, KINDS, all_blocks, check_stack, load_schema
 except ModuleNotFoundError:  # pragma: no cover
-    from gcp_schema import BLOCK_KINDS, KINDS, check_stack, load_schema
+    from gcp_schema import BLOCK_KINDS, KINDS, all_blocks, check_stack, load_schema
 
 TPL = "google_compute_instance_template"
 NAME = "nodes_template_ABC"
@@ -66,18 +66,10 @@ def test_schema_shape(schema):
     assert tpl["can_ip_forward"].kind == "bool" and tpl["labels"].kind == "map" and tpl["tags"].kind == "list_of_primitive"
     assert tpl["guest_accelerator"].block["count"].kind == "number"
     # every argument of every block has a known kind, and only blocks carry a nested Block
-    seen = set()
-    todo = list(schema.resources.values()) + list(schema.data.values()) + [schema.provider]
-    while todo:
-        blk = todo.pop()
-        if id(blk) in seen:
-            continue
-        seen.add(id(blk))
+    for blk in all_blocks(schema):
         for arg in blk.args.values():
             assert arg.kind in KINDS
             assert (arg.block is not None) == (arg.kind in BLOCK_KINDS), arg
-            if arg.block is not None:
-                todo.append(arg.block)
 
 
 def test_names_come_from_registry_anchors_not_camel_case(schema):
