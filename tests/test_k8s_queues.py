@@ -11,19 +11,20 @@ import ast
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aiinfra.k8s import LOCAL_QUEUE, POOL_LABEL, cluster_queue
-from aiinfra.k8s.queues import (EKS_TAINTS, GKE_GPU_TAINT, bytes_quantity, cpu_quantity, flavor_name, gcp_pod_account_id,
+from aiinfra.k8s.queues import (EKS_TAINTS, GKE_GPU_TAINT, _split, bytes_quantity, cpu_quantity, flavor_name, gcp_pod_account_id,
                                 gcp_pod_service_account_email, governance_documents, pool_flavors, quota_reasons)
 from aiinfra.k8s.versions import KUEUE_API
 from aiinfra.planner import make_plan
 from aiinfra.spec import load_spec, load_spec_text
 from aiinfra.spec.units import parse_cpu_cores, parse_size_bytes
-from tests.conftest import ROOT, make_spec
+from tests.conftest import REFERENCE, ROOT, make_spec  # REFERENCE: examples/reference.yaml, the guide's examples
 from tests.k8s_schema import check_all
 from tests.test_planner import TRAIN_8_A100 as TRAIN
 
-REFERENCE = "/work/shared/specs/reference.yaml"
 EXAMPLE = ROOT / "examples" / "kubernetes.yaml"
 AWS_K8S = "  aws: {region: us-east-1, platform: kubernetes}"
 TRAIN2 = TRAIN.replace("name: train", "name: train2")
@@ -80,6 +81,7 @@ def capacity(plan, pools, resource: str) -> int:
 def reference():
     loaded = load_spec_text(on_kubernetes(open(REFERENCE).read()))
     plan = make_plan(loaded)
+    assert [c.cloud for c in plan.clusters] == ["aws", "gcp"]
     return loaded.spec, plan, {c.cloud: governance_documents(loaded.spec, plan, c) for c in plan.clusters}
 
 
@@ -87,6 +89,7 @@ def reference():
 def example():
     loaded = load_spec(EXAMPLE)
     plan = make_plan(loaded)
+    assert [c.cloud for c in plan.clusters] == ["aws", "gcp"]
     return loaded.spec, plan, {c.cloud: governance_documents(loaded.spec, plan, c) for c in plan.clusters}
 
 
@@ -131,6 +134,7 @@ def test_the_development_block_round_trips_in_a_development_spec():
     loaded = load_spec_text(text)
     plan = make_plan(loaded)
     guide = yaml.safe_load(open(REFERENCE))["resource_quotas"]["development"]
+    assert len(plan.clusters) == 2
     for cluster in plan.clusters:
         docs = governance_documents(loaded.spec, plan, cluster)
         rq = one(docs, "ResourceQuota")
@@ -315,6 +319,17 @@ def test_a_quota_between_one_run_a_pool_and_every_run_fills_spot_first(fake_cata
     cq = one(governance_documents(spec, plan, plan.clusters[0]), "ClusterQueue")
     assert nominal(cq, "nvidia.com/gpu") == {"p4d-24xlarge-spot": "12", "p4d-24xlarge-on-demand": "8"}
     assert total(cq, "nvidia.com/gpu") == 20
+
+
+@given(st.integers(0, 10_000), st.lists(st.tuples(st.integers(0, 500), st.integers(0, 5_000)), min_size=1, max_size=8))
+def test_the_split_never_exceeds_the_quota_nor_a_pools_capacity_and_adds_up(total, pools):
+    largest = [min(a, b) for a, b in pools]
+    capacity = [max(a, b) for a, b in pools]
+    got = _split(total, [largest, capacity])
+    assert sum(got) == min(total, sum(capacity))
+    assert all(0 <= g <= c for g, c in zip(got, capacity))
+    if total >= sum(largest):  # every pool can hold one run of its largest workload before any holds two
+        assert all(g >= lg for g, lg in zip(got, largest))
 
 
 def test_queue_spec_local_queue_and_selector(example):

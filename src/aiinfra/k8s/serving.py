@@ -11,7 +11,7 @@ Controller, on GKE a Gateway, HTTPRoute, GCPGatewayPolicy, GCPBackendPolicy and 
 Terraform tokens in the objects stack. Its keys (``AWS_KEYS`` / ``GCP_KEYS``; unknown keys are refused):
 
 AWS (``cluster.cloud == "aws"``):
-- ``certificate_arn`` (required): the ACM certificate of the HTTPS listener (output ``certificate_arn``).
+- ``certificate_arn`` (required): the ACM certificate of the HTTPS listener (output ``endpoint_certificate_arn``).
 - ``web_acl_arn`` (required when the endpoint is public): the WAF web ACL (output ``web_acl_arn``).
 - ``access_log_bucket``: the foundation's log bucket; the ALB writes its access logs under ``alb/<name>``.
 - ``vpc_cidr``: an internal endpoint admits this range only (as the VM platform's internal load balancer).

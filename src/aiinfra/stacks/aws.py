@@ -238,10 +238,7 @@ class AwsWorkload:
                          "verify (no jwt-validation action): the model server verifies each token (the plan's api_authentication reason)")
             if public:
                 # Per-client rate (a share of the peak), body size and managed rules in front of the GPUs (docs/security.md).
-                self.web_acl = WebAcl(self.stack, "waf", name=short(name, 100), peak_requests_per_second=peak_qps(w), kms_key_arn=key.arn,
-                                      client_requests_per_second=client_qps(spec, w)[0],
-                                      window_seconds=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES,
-                                      resource_arn=self.endpoint.arn)
+                self.web_acl = endpoint_web_acl(self.stack, spec, w, name, key.arn, resource_arn=self.endpoint.arn)
             TerraformOutput(self.stack, "endpoint_dns_name", value=self.endpoint.dns_name)
         self.target = target = AlarmTarget(group_name=self.group.name, serving=serving, node_hour_usd=w.hourly_usd / max(w.nodes, 1),
                              load_balancer=self.endpoint.arn_suffix if self.endpoint else None,
@@ -282,22 +279,37 @@ class AwsWorkload:
         return OidcAuthentication(client_secret=secret.string_value, **settings)
 
     def _certificate(self, spec: Spec, w: WorkloadPlan) -> str:
-        """The HTTPS listener's certificate: the spec's ARN, one requested for clouds.aws.domains, or a variable."""
-        aws = spec.clouds.aws
-        if aws.certificate_arn:
-            return aws.certificate_arn
-        if aws.domains:
-            cert = Certificate(self.stack, "certificate", domains=aws.domains, hosted_zone_id=aws.hosted_zone_id)
-            if not aws.hosted_zone_id:
-                self.notes.append(f"{stack_id(self.stack)}: ACM validates {', '.join(aws.domains)} through DNS: add the records of output "
-                                  "certificate_validation_records while apply waits (or set clouds.aws.hosted_zone_id)")
-            return cert.arn
-        var = TerraformVariable(self.stack, "certificate_arn", type="string", nullable=False,
-                                description=f"ARN of the ACM certificate for {w.name}'s HTTPS endpoint (the listener serves HTTPS only); "
-                                            "or set clouds.aws.certificate_arn or clouds.aws.domains in the spec")
-        self.notes.append(f"{stack_id(self.stack)}: pass the endpoint's certificate with -var 'certificate_arn=arn:aws:acm:...' "
-                          "(or set clouds.aws.certificate_arn, or clouds.aws.domains to have one requested)")
-        return var.string_value
+        return endpoint_certificate(self.stack, spec, w, self.notes)
+
+
+def endpoint_certificate(stack: TerraformStack, spec: Spec, w: WorkloadPlan, notes: list[str]) -> str:
+    """The HTTPS listener's certificate: the spec's ARN, one requested for clouds.aws.domains, or a variable (the VM
+    endpoint's listener and the Kubernetes platform's ALB Ingress, stacks/kubernetes_aws.py)."""
+    aws = spec.clouds.aws
+    if aws.certificate_arn:
+        return aws.certificate_arn
+    if aws.domains:
+        cert = Certificate(stack, "certificate", domains=aws.domains, hosted_zone_id=aws.hosted_zone_id)
+        if not aws.hosted_zone_id:
+            notes.append(f"{stack_id(stack)}: ACM validates {', '.join(aws.domains)} through DNS: add the records of output "
+                         "certificate_validation_records while apply waits (or set clouds.aws.hosted_zone_id)")
+        return cert.arn
+    var = TerraformVariable(stack, "certificate_arn", type="string", nullable=False,
+                            description=f"ARN of the ACM certificate for {w.name}'s HTTPS endpoint (the listener serves HTTPS only); "
+                                        "or set clouds.aws.certificate_arn or clouds.aws.domains in the spec")
+    notes.append(f"{stack_id(stack)}: pass the endpoint's certificate with -var 'certificate_arn=arn:aws:acm:...' "
+                 "(or set clouds.aws.certificate_arn, or clouds.aws.domains to have one requested)")
+    return var.string_value
+
+
+def endpoint_web_acl(stack: TerraformStack, spec: Spec, w: WorkloadPlan, name: str, kms_key_arn: str, resource_arn: str | None = None) -> WebAcl:
+    """A public endpoint's WAF web ACL: the per-client rate (a share of the peak), body size and managed rules in front
+    of the GPUs (docs/security.md); associated with ``resource_arn`` (the VM endpoint's load balancer), or left for the
+    AWS Load Balancer Controller to attach (the Kubernetes platform's Ingress annotation wafv2-acl-arn)."""
+    return WebAcl(stack, "waf", name=short(name, 100), peak_requests_per_second=peak_qps(w), kms_key_arn=kms_key_arn,
+                  client_requests_per_second=client_qps(spec, w)[0],
+                  window_seconds=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES,
+                  resource_arn=resource_arn)
 
 
 def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[str]]:

@@ -336,9 +336,7 @@ class GcpWorkload:
                                       "records of output dns_authorization_records are in the domains' DNS")
             else:
                 # Per-client throttle (a share of the peak), body size limit and prompt-safe WAF rules in front of the GPUs (docs/security.md).
-                self.armor = SecurityPolicy(self.stack, "armor", project=gcp.project, name=f"{name}-armor", peak_requests_per_second=peak_qps(w),
-                                            client_requests_per_second=client_qps(spec, w)[0],
-                                            interval_sec=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES)
+                self.armor = endpoint_armor(self.stack, spec, w, name)
                 self.endpoint = InferenceEndpoint(self.stack, "endpoint", health_check=health, security_policy=self.armor.id, **serving_args)
             TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)
             if image_var is not None:
@@ -380,6 +378,15 @@ class GcpWorkload:
             if manager is not self.group.manager and sizes[kind]:
                 manager.add_override("lifecycle.ignore_changes", [])
         self.endpoint.autoscaler.add_override("autoscaling_policy.mode", f'${{{HAS_IMAGE} ? "ON" : "OFF"}}')
+
+
+def endpoint_armor(stack: TerraformStack, spec: Spec, w: WorkloadPlan, name: str) -> SecurityPolicy:
+    """A public endpoint's Cloud Armor policy ``<name>-armor``: per-client throttle (a share of the peak), body size limit and
+    prompt-safe WAF rules in front of the GPUs (docs/security.md); the VM endpoint's backend service and the Kubernetes
+    platform's GCPBackendPolicy (stacks/kubernetes_gcp.py) use it."""
+    return SecurityPolicy(stack, "armor", project=spec.clouds.gcp.project, name=f"{name}-armor", peak_requests_per_second=peak_qps(w),
+                          client_requests_per_second=client_qps(spec, w)[0],
+                          interval_sec=planner_rules.RATE_WINDOW_SECONDS, max_body_bytes=planner_rules.MAX_REQUEST_BODY_BYTES)
 
 
 def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[str]]:

@@ -17,6 +17,7 @@ from aiinfra.naming import cost_labels, short
 from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan, NodePoolPlan
 from aiinfra.spec.models import Spec
+from aiinfra.stacks.kubernetes_serving import aws_serving_exposure
 from aiinfra.stacks.kubernetes import cluster_part, namespace, workload_note
 from aiinfra.stacks.nodes import log_retention_days
 
@@ -140,6 +141,8 @@ class AwsKubernetesWorkload:
                                     signing_key_arns=signing_key_arns(spec_workload(spec, w).image_signing_key))
         TerraformOutput(self.stack, "pod_role_arn", value=self.identity.role_arn)
         self.notes = [workload_note(stack_id(self.stack), w, list(w.node_pools), cluster.cluster_name, ns)]
+        # A serving workload's certificate, WAF web ACL ... its Ingress names (k8s/serving.py's exposure; stacks/kubernetes_serving.py).
+        self.exposure = aws_serving_exposure(self.stack, spec, w, foundation, self.notes) if w.type == "inference" else None
 
 
 def add_aws_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region: list[WorkloadPlan], foundation,

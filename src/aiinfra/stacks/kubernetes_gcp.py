@@ -21,6 +21,7 @@ from aiinfra.naming import cost_labels, short
 from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan, NodePoolPlan
 from aiinfra.spec.models import Spec
+from aiinfra.stacks.kubernetes_serving import gcp_serving_exposure
 from aiinfra.stacks.kubernetes import cluster_of, cluster_part, namespace, workload_note
 
 
@@ -118,6 +119,9 @@ class GcpKubernetesWorkload:
             signing_key_ids=signing_key_ids(spec_workload(spec, w).image_signing_key))
         TerraformOutput(self.stack, "pod_service_account", value=self.identity.email)
         self.notes = [workload_note(stack_id(self.stack), w, list(w.node_pools), cluster.cluster_name, ns)]
+        # A serving workload's TLS policy, certificate, Cloud Armor policy, IAP access ... its Gateway names (k8s/serving.py's
+        # exposure; stacks/kubernetes_serving.py).
+        self.exposure = gcp_serving_exposure(self.stack, spec, w, foundation, self.notes) if w.type == "inference" else None
 
 
 def add_gcp_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region: list[WorkloadPlan], foundation,
