@@ -145,7 +145,9 @@ def test_each_aws_workload_has_its_pod_identity_for_namespace_environment_and_se
         assert "pods.eks.amazonaws.com" in role["assume_role_policy"]
         (policy,) = of(doc, "aws_iam_role_policy")
         assert f"/{name}/*" in policy["policy"]  # its own prefix of the data bucket only
-        assert set(doc["resource"]) == {"aws_eks_pod_identity_association", "aws_iam_role", "aws_iam_role_policy", "terraform_data"}
+        # the serving workload's public endpoint keeps its WAF web ACL (stacks/kubernetes_serving.py; the ALB is the controller's)
+        waf = {"aws_wafv2_web_acl", "aws_wafv2_web_acl_logging_configuration", "aws_cloudwatch_log_group"} if name.endswith("inference") else set()
+        assert set(doc["resource"]) == {"aws_eks_pod_identity_association", "aws_iam_role", "aws_iam_role_policy", "terraform_data"} | waf
 
 
 def test_the_gcp_cluster_stack_holds_the_cluster_and_the_h100_pool_with_gpu_nics_and_compact_placement(example, plan):
