@@ -17,6 +17,9 @@ platform": "against the OpenAPI schema of the targeted Kubernetes version and th
   the ObjectMeta of the targeted Kubernetes version.  CEL rules (``x-kubernetes-validations``) are not evaluated.
 * Any other kind / apiVersion is a problem: nothing passes unchecked.
 
+Speed: the schemas are loaded once per process (the CRDs' derived schemas are cached on disk), validators are built
+once per (version, kind); a document then takes well under a millisecond.
+
 API: ``problems(doc, kubernetes_version) -> list[str]``; ``check_all(docs, kubernetes_version) -> list[str]`` (each
 line prefixed ``<Kind>/<name>: ``); ``crd_kinds() -> {(apiVersion, kind): source folder}``;
 ``supported_versions() -> list[str]``.
@@ -26,9 +29,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -142,11 +147,17 @@ class Crd:
     __slots__ = ("api_version", "kind", "namespaced", "source", "validator")
 
     def __init__(self, api_version: str, kind: str, namespaced: bool | None, source: str, schema: dict):
+        """``schema``: the JSON schema ``object_schema`` made of the CRD's openAPIV3Schema."""
         self.api_version, self.kind, self.namespaced, self.source = api_version, kind, namespaced, source
-        schema = _structural(copy.deepcopy(schema))
-        (schema.get("properties") or {}).pop("metadata", None)  # checked as ObjectMeta of the targeted version
-        schema.setdefault("properties", {})["metadata"] = {"type": "object"}
         self.validator = _Validator(schema)
+
+
+def object_schema(openapi_v3_schema: dict) -> dict:
+    """The JSON schema of a custom resource's objects (``_structural``; metadata is checked apart, as ObjectMeta)."""
+    schema = _structural(copy.deepcopy(openapi_v3_schema))
+    (schema.get("properties") or {}).pop("metadata", None)
+    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+    return schema
 
 
 def _crd_documents(folder: str, path: str):
@@ -182,17 +193,38 @@ def _crd_documents(folder: str, path: str):
 
 @functools.lru_cache(maxsize=1)
 def _crds() -> dict[tuple[str, str], Crd]:
+    """Every served (apiVersion, kind) of the CRD test data.  Reading the YAML (the JobSet CRD alone is 0.8 MB) takes
+    seconds, so the derived schemas are cached as JSON under ``tempfile.gettempdir()``, keyed by the files' names,
+    sizes and mtimes and this module's text."""
+    files = sorted(os.path.join(root, name) for root, _, names in os.walk(CRD_DIR) for name in names
+                   if name.endswith((".yaml", ".yml", ".json")))
+    with open(__file__, "rb") as fh:  # a change to the derivation invalidates the cache too
+        key = hashlib.sha1(fh.read())
+    for path in files:
+        st = os.stat(path)
+        key.update(f"{os.path.relpath(path, CRD_DIR)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    cache = os.path.join(tempfile.gettempdir(), f"aiinfra-k8s-crds-{key.hexdigest()[:16]}.json")
+    try:
+        with open(cache, encoding="utf-8") as fh:
+            rows = json.load(fh)
+    except (OSError, ValueError):
+        rows = []
+        for path in files:
+            folder = os.path.relpath(path, CRD_DIR).split(os.sep)[0]
+            rows += [[api_version, kind, namespaced, folder, object_schema(schema)]
+                     for api_version, kind, namespaced, schema in _crd_documents(folder, path)]
+        tmp = f"{cache}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(rows, fh, separators=(",", ":"))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
     crds: dict[tuple[str, str], Crd] = {}
-    for folder in sorted(os.listdir(CRD_DIR)):
-        for root, _, files in sorted(os.walk(os.path.join(CRD_DIR, folder))):
-            for name in sorted(files):
-                if not name.endswith((".yaml", ".yml", ".json")):
-                    continue
-                for api_version, kind, namespaced, schema in _crd_documents(folder, os.path.join(root, name)):
-                    key = (api_version, kind)
-                    if key in crds:
-                        raise RuntimeError(f"{key} defined twice: {crds[key].source} and {folder}")
-                    crds[key] = Crd(api_version, kind, namespaced, folder, schema)
+    for api_version, kind, namespaced, folder, schema in rows:
+        if (api_version, kind) in crds:
+            raise RuntimeError(f"{(api_version, kind)} defined twice: {crds[(api_version, kind)].source} and {folder}")
+        crds[(api_version, kind)] = Crd(api_version, kind, namespaced, folder, schema)
     return crds
 
 
