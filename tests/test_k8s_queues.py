@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from aiinfra.k8s import LOCAL_QUEUE, POOL_LABEL, cluster_queue
 from aiinfra.k8s.queues import (EKS_TAINTS, GKE_GPU_TAINT, _split, bytes_quantity, cpu_quantity, flavor_name, gcp_pod_account_id,
-                                gcp_pod_service_account_email, governance_documents, pool_flavors, quota_reasons)
+                                gcp_pod_service_account_email, governance_documents, pool_flavors, quota_problems, quota_reasons)
 from aiinfra.k8s.versions import KUEUE_API
 from aiinfra.planner import make_plan
 from aiinfra.spec import load_spec, load_spec_text
@@ -154,6 +154,34 @@ def test_a_gpu_limit_is_written_as_the_request_kubernetes_counts(fake_catalog):
     rq = one(governance_documents(spec, plan, plan.clusters[0]), "ResourceQuota")
     # extended resources take requests. quotas only (resource-quotas page): the limit becomes the request
     assert rq["spec"]["hard"] == {"requests.nvidia.com/gpu": "16", "requests.storage": "2T", "pods": "40"}
+
+
+def _deployment(resources: dict, init: dict | None = None) -> dict:
+    pod = {"containers": [{"name": "model", "image": "x", "resources": resources}]}
+    if init is not None:
+        pod["initContainers"] = [{"name": "fetch", "image": "x", "resources": init}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "serve"}, "spec": {"template": {"spec": pod}}}
+
+
+def test_quota_problems_name_each_container_the_namespaces_quota_would_refuse():
+    text = on_kubernetes(open(REFERENCE).read()).replace("environment: production", "environment: development")
+    spec = load_spec_text(text).spec  # the guide's development block: requests.cpu / memory and limits.cpu / memory
+    whole = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "8Gi"}}
+    assert quota_problems(spec, [_deployment(whole, init={"limits": {"cpu": "1", "memory": "1Gi"}})]) == []  # a limit states the request
+    no_cpu_limit = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "8Gi"}}
+    assert quota_problems(spec, [_deployment(no_cpu_limit, init={})]) == [
+        "Deployment/serve: container fetch must specify requests.cpu (resource_quotas.development has requests.cpu)",
+        "Deployment/serve: container fetch must specify requests.memory (resource_quotas.development has requests.memory)",
+        "Deployment/serve: container fetch must specify limits.cpu (resource_quotas.development has limits.cpu)",
+        "Deployment/serve: container fetch must specify limits.memory (resource_quotas.development has limits.memory)",
+        "Deployment/serve: container model must specify limits.cpu (resource_quotas.development has limits.cpu)"]
+    # a document a ConfigMap keeps as YAML (the launcher's JobSet) is read too
+    kept = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "train-run"},
+            "data": {"jobset.yaml": yaml.safe_dump(_deployment(no_cpu_limit))}}
+    assert quota_problems(spec, [kept]) == ["Deployment/serve: container model must specify limits.cpu "
+                                            "(resource_quotas.development has limits.cpu)"]
+    # production's block has no limits: a container without a cpu limit passes there
+    assert quota_problems(load_spec_text(on_kubernetes(open(REFERENCE).read())).spec, [_deployment(no_cpu_limit)]) == []
 
 
 def test_no_quota_block_no_resource_quota(example):

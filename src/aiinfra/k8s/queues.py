@@ -144,6 +144,66 @@ def quota_hard(quota) -> dict[str, str]:
     return hard
 
 
+# The quota keys that oblige every container to state the resource: Kubernetes' pod evaluator refuses a pod whose
+# container (init containers too) lacks the request or limit a quota of the namespace names ("must specify ...";
+# kubernetes/kubernetes pkg/quota/v1/evaluator/core/pods.go, Constraints / enforcePodContainerConstraints; the
+# resource-quotas page: "users must specify requests or limits for those values"). A limit alone also states the
+# request (the API server defaults a missing request to the limit).
+_MUST_SPECIFY = {"requests.cpu": ("requests", "cpu"), "requests.memory": ("requests", "memory"), "cpu": ("requests", "cpu"),
+                 "memory": ("requests", "memory"), "limits.cpu": ("limits", "cpu"), "limits.memory": ("limits", "memory")}
+
+
+def _pod_specs(node):
+    """Every pod spec in a document (a dict with a ``containers`` list): a Pod's, a Deployment's, a Job's, a
+    JobSet's replicated jobs', a CronJob's."""
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            yield node
+        for v in node.values():
+            yield from _pod_specs(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _pod_specs(v)
+
+
+def _with_kept(docs: list[Doc]) -> list[Doc]:
+    """``docs`` and the documents ConfigMaps keep as YAML text (a run's JobSet, created from there by its launcher)."""
+    import yaml
+
+    out = list(docs)
+    for doc in docs:
+        if doc.get("kind") == "ConfigMap":
+            for text in (doc.get("data") or {}).values():
+                try:
+                    kept = yaml.safe_load(text) if isinstance(text, str) else None
+                except yaml.YAMLError:
+                    kept = None
+                if isinstance(kept, dict) and "kind" in kept:
+                    out.append(kept)
+    return out
+
+
+def quota_problems(spec, docs: list[Doc]) -> list[str]:
+    """What the namespace's ResourceQuota would refuse in ``docs``: one line per container and resource it must state
+    and does not (``<Kind>/<name>: container <c> must specify <requests|limits>.<resource> (resource_quotas.<env>
+    has <key>)``). Empty without a quota block."""
+    quota = spec_quota(spec)
+    if quota is None:
+        return []
+    required = [(key, *_MUST_SPECIFY[key]) for key in quota_hard(quota) if key in _MUST_SPECIFY]
+    out = []
+    for doc in _with_kept(docs):
+        for pod in _pod_specs(doc.get("spec", {})):
+            for c in [*pod.get("initContainers", []), *pod["containers"]]:
+                res = c.get("resources") or {}
+                for key, kind, resource in required:
+                    stated = resource in (res.get(kind) or {}) or (kind == "requests" and resource in (res.get("limits") or {}))
+                    if not stated:
+                        out.append(f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}: container {c.get('name')} must specify "
+                                   f"{kind}.{resource} (resource_quotas.{spec.environment} has {key})")
+    return out
+
+
 # ---- the queue's nominal quotas ---------------------------------------------------------------------------------
 
 # The resources the ClusterQueue's one resource group covers, with the spec's key that caps each. A pod set that
