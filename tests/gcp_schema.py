@@ -341,17 +341,22 @@ def load_schema(use_cache: bool = True, provider: str = "google") -> Schema:
             pass
     compact = _load_compact(tgz, provider)
     if use_cache:
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(compact, fh, separators=(",", ":"))
-            os.replace(tmp, cache)
-        except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        write_cache(cache, compact)
     return _build(compact, "assembly")
+
+
+def write_cache(path: str, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (other processes may read it meanwhile); a failure is ignored."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def all_blocks(schema: Schema) -> Iterator[Block]:

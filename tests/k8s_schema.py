@@ -43,6 +43,11 @@ from kubernetes_validate import utils as kv
 from packaging.version import Version
 from referencing import Registry, Resource
 
+try:  # `python -m pytest` puts the repo root on sys.path; bare `pytest` only tests/
+    from tests.gcp_schema import write_cache
+except ModuleNotFoundError:  # pragma: no cover
+    from gcp_schema import write_cache
+
 CRD_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "crds")
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
@@ -213,13 +218,7 @@ def _crds() -> dict[tuple[str, str], Crd]:
             folder = os.path.relpath(path, CRD_DIR).split(os.sep)[0]
             rows += [[api_version, kind, namespaced, folder, object_schema(schema)]
                      for api_version, kind, namespaced, schema in _crd_documents(folder, path)]
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(rows, fh, separators=(",", ":"))
-            os.replace(tmp, cache)
-        except OSError:
-            pass
+        write_cache(cache, rows)
     crds: dict[tuple[str, str], Crd] = {}
     for api_version, kind, namespaced, folder, schema in rows:
         if (api_version, kind) in crds:
