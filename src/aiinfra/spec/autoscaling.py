@@ -221,6 +221,8 @@ def _target(t: Any, kind: str, path: str, add) -> None:
         add(f"{path}.{field}", f"required with type {ttype}")
     elif not _quantity(value):
         add(f"{path}.{field}", f"{value!r} is not a Kubernetes quantity (e.g. \"100\", \"500m\", \"2k\")")
+    elif quantity_value(value) <= 0:
+        add(f"{path}.{field}", f"the target must be above 0, got {value!r}")
 
 
 def _rules(rules: Any, path: str, add) -> None:
@@ -254,3 +256,48 @@ def _rules(rules: Any, path: str, add) -> None:
             add(f"{where}.value", f"expected a whole number above 0, got {p.get('value')!r}")
         if not (_is_int(p.get("periodSeconds")) and 0 < p["periodSeconds"] <= 1800):
             add(f"{where}.periodSeconds", f"expected whole seconds from 1 to 1800, got {p.get('periodSeconds')!r}")
+
+
+# ---- the HPA on the vm platform ------------------------------------------------------------------
+# SPEC.md v3 "Platforms": on vm, the HPA's replica bounds and targets map to the group's scaling: a cpu Utilization
+# target to CPU target tracking, the requests_per_second Pods target (the guide's) to requests per target / replica.
+REQUESTS_METRIC = "requests_per_second"
+_SUFFIX = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def quantity_value(q: Any) -> float:
+    """The number a resource.Quantity (``"100"``, ``"500m"``, ``"1.5k"``, ``"2e3"``) or a plain number stands for."""
+    if isinstance(q, (int, float)) and not isinstance(q, bool):
+        return float(q)
+    m = QUANTITY.match(str(q))
+    if m is None:
+        raise ValueError(f"{q!r} is not a Kubernetes quantity")
+    number, suffix = m.group(1), m.group(3) or ""
+    if suffix[:1] in ("e", "E") and suffix not in _SUFFIX:
+        return float(number + suffix)
+    return float(number) * _SUFFIX.get(suffix, 1.0)
+
+
+def vm_scaling(raw: dict[str, Any]) -> tuple[float | None, float | None, list[str]]:
+    """What the vm platform's group scaling takes of a valid HPA: (the cpu Utilization target in percent or None,
+    the requests_per_second Pods target per replica or None, the parts it cannot map, each named by its path
+    under the key: other metrics, ``behavior``)."""
+    spec = hpa_spec(raw)
+    base = ".spec" if is_document(raw) else ""
+    cpu: float | None = None
+    rps: float | None = None
+    unmapped: list[str] = []
+    for i, m in enumerate(spec.get("metrics") or []):
+        kind = m.get("type")
+        source = m.get(METRIC_SOURCES.get(kind, ""), {}) or {}
+        target = source.get("target", {}) or {}
+        if kind == "Resource" and source.get("name") == "cpu" and target.get("type") == "Utilization":
+            cpu = float(target["averageUtilization"])
+        elif kind == "Pods" and (source.get("metric") or {}).get("name") == REQUESTS_METRIC and target.get("type") == "AverageValue":
+            rps = quantity_value(target["averageValue"])
+        else:
+            unmapped.append(f"{base}.metrics[{i}]")
+    if spec.get("behavior"):
+        unmapped.append(f"{base}.behavior")
+    return cpu, rps, unmapped

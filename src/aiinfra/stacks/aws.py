@@ -29,7 +29,7 @@ from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, cost_labels, resource_prefix, short, stack_name
 from aiinfra.stacks.state import aws_backend, state_dir_of
-from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input,
+from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, SERVING_GRACE_SECONDS, boot_config, image_input, serving_targets,
                                   log_retention_days, with_image)
 
 
@@ -220,14 +220,16 @@ class AwsWorkload:
         if serving:
             public = w.exposure != "internal"
             subnets = _subnets_for(foundation, net.public_subnet_ids if public else net.private_subnet_ids, w.zones, 2)
+            # GPU serving scales on requests per target alone (a busy-polling engine's CPU blocks scale-in);
+            # CPU-only serving keeps the guide's CPU policy beside it. The workload's HPA (autoscaling), when given, sets both.
+            requests, cpu, hpa_notes = serving_targets(
+                spec, w, (w.replica_qps or 100.0) * (w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION),
+                None if w.gpu else CPU_TARGET_PERCENT, stack_id(self.stack))
+            self.notes += hpa_notes
             self.endpoint = InferenceEndpoint(
                 self.stack, "endpoint", name=short(name, 32), vpc_id=net.vpc_id, subnet_ids=subnets,
                 node_security_group_id=self.node_security_group.id, autoscaling_group_name=self.group.name,
-                certificate_arn=self._certificate(spec, w),
-                requests_per_target=(w.replica_qps or 100.0) * (w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION),
-                # GPU serving scales on requests per target alone (a busy-polling engine's CPU blocks scale-in);
-                # CPU-only serving keeps the guide's CPU policy beside it.
-                cpu_target_percent=None if w.gpu else CPU_TARGET_PERCENT,
+                certificate_arn=self._certificate(spec, w), requests_per_target=requests, cpu_target_percent=cpu,
                 vpc_cidr=net.cidr, port=w.port or planner_rules.DEFAULT_MODEL_PORT,
                 health_check_path=w.health_check_path or planner_rules.DEFAULT_HEALTH_CHECK_PATH, internet_facing=public,
                 access_log_bucket=storage.log_bucket_name, authentication=self._authentication(spec, w),

@@ -34,7 +34,8 @@ from aiinfra.spec.models import AlertRule as SpecAlertRule
 from aiinfra.spec.models import Spec
 from aiinfra.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, resource_prefix, short, stack_name
 from aiinfra.stacks.state import gcp_backend, state_dir_of
-from aiinfra.stacks.nodes import BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input, with_image
+from aiinfra.stacks.nodes import (BUCKET_KEY, HAS_IMAGE, IMAGE_KEY, IMAGE_VARIABLE_REF, SERVING_GRACE_SECONDS, boot_config, image_input,
+                                  serving_targets, with_image)
 
 WORKLOAD_LABEL = "aiinfra-workload"
 # The proxy-only subnet of internal endpoints: apart from the nodes' 10.50.0.0/20 and the GPU NICs' 10.60.0.0/16.
@@ -315,14 +316,22 @@ class GcpWorkload:
                     self.notes.append(f"{stack_id(self.stack)}: api_authentication asks for authenticated endpoints and clouds.gcp.iap_members "
                                       "is not set: pass the callers with -var 'iap_members=[\"serviceAccount:...\"]'")
                 iap = IapAccess(members=members)
+            # GPU serving scales on the load balancer's utilization of max_rate_per_instance alone (a busy-polling
+            # engine's CPU blocks scale-in); CPU-only serving keeps the guide's CPU signal. The workload's HPA
+            # (autoscaling), when given, sets both: its requests_per_second target is that share of the replica's rate.
+            rate = w.replica_qps or 100.0
+            util = w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION
+            requests, cpu, hpa_notes = serving_targets(spec, w, rate * util, None if w.gpu else CPU_TARGET, stack_id(self.stack), cpu_scale=0.01)
+            self.notes += hpa_notes
+            if requests > rate:
+                self.notes.append(f"{stack_id(self.stack)}: workload_inventory.{w.name}.autoscaling asks {requests:g} requests a second per "
+                                  f"replica, over the {rate:g} a replica sustains (the load balancer's max rate): the autoscaler keeps each "
+                                  "replica at that rate")
             serving_args = dict(project=gcp.project, name=name, region=w.region, network=net.network_id, network_tags=[node_tag], iap=iap,
                                 instance_groups=self.group.instance_groups, autoscale_group=self.group.id, min_replicas=max(1, w.min_nodes),
-                                max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=w.replica_qps or 100.0,
-                                lb_utilization_target=w.target_utilization or planner_rules.DEFAULT_TARGET_UTILIZATION, domains=domains,
-                                ssl_certificates=gcp.ssl_certificates,
-                                # GPU serving scales on the load balancer's utilization of max_rate_per_instance alone (a
-                                # busy-polling engine's CPU blocks scale-in); CPU-only serving keeps the guide's CPU signal.
-                                cpu_target=None if w.gpu else CPU_TARGET, response_timeout_seconds=endpoint_timeout(spec, w))
+                                max_replicas=max(w.max_nodes, w.min_nodes, 1), requests_per_replica=rate,
+                                lb_utilization_target=round(min(1.0, requests / rate), 4), domains=domains,
+                                ssl_certificates=gcp.ssl_certificates, cpu_target=cpu, response_timeout_seconds=endpoint_timeout(spec, w))
             if w.exposure == "internal":
                 self.endpoint = InternalEndpoint(self.stack, "endpoint", subnetwork=net.subnetwork_self_link, proxy_only_cidr=PROXY_ONLY_CIDR,
                                                  port=port, health_check_path=health_path, **serving_args)

@@ -68,3 +68,31 @@ def image_input(stack: TerraformStack, w: WorkloadPlan, notes: list[str]) -> str
     notes.append(f"{stack_id(stack)}: no image for {w.name}: no node starts until an image is given ({held}); pass "
                  "-var 'image=<registry>/<image>:<tag>' (or set image: on the workload) to run it")
     return var.string_value
+
+
+
+def serving_targets(spec: Spec, w: WorkloadPlan, requests: float, cpu: float | None, stack: str,
+                    cpu_scale: float = 1.0) -> tuple[float, float | None, list[str]]:
+    """The serving group's scaling targets on the vm platform: (requests a second per replica, CPU target or None, notes).
+
+    Without the workload's ``autoscaling`` (the guide's HPA), the plan's: ``requests`` and ``cpu`` as given. With it,
+    as SPEC.md v3 maps it: its cpu Utilization target (percent, times ``cpu_scale``: 0.01 where the cloud takes a
+    fraction) is the CPU target tracking, its requests_per_second Pods target the requests per replica. The endpoint
+    always tracks requests, so an HPA without that metric keeps the plan's figure; that, and the parts a group cannot
+    scale on (other metrics, behavior), are said in the notes."""
+    from aiinfra.boot.workload import spec_workload
+    from aiinfra.spec.autoscaling import vm_scaling
+
+    hpa = spec_workload(spec, w).autoscaling
+    if not hpa:
+        return requests, cpu, []
+    hpa_cpu, hpa_rps, unmapped = vm_scaling(hpa)
+    key = f"workload_inventory.{w.name}.autoscaling"
+    notes = []
+    if hpa_rps is None:
+        notes.append(f"{stack}: {key} has no requests_per_second Pods target: the endpoint tracks the plan's {requests:g} requests a "
+                     "second per replica")
+    if unmapped:
+        notes.append(f"{stack}: {key}: {', '.join(unmapped)} not applied on the vm platform (its group scales on CPU and requests "
+                     "per replica only; on kubernetes the HPA applies them)")
+    return (hpa_rps if hpa_rps is not None else requests), (hpa_cpu * cpu_scale if hpa_cpu is not None else None), notes
