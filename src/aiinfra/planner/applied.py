@@ -256,7 +256,10 @@ NOT_APPLIED: dict[str, str] = {
         "Identity-Aware Proxy (GCP; a directory such as Active Directory joins through Workforce Identity Federation, outside the "
         "stacks); everything else is the clouds' own IAM"),
     "security_controls.access_management.rbac": (
-        "not read: there is no Kubernetes cluster; each workload has its own least-privilege IAM role or service account"),
+        "not read: each workload has its own least-privilege IAM role or service account; on the kubernetes platform its pods run "
+        "as their own Kubernetes service account (that role through EKS Pod Identity / GKE Workload Identity) with no Kubernetes "
+        "API rights, a scheduled run's launcher may only create JobSets in its namespace, and the cluster's only admin is the "
+        "applier's EKS access entry / GKE IAM: people get access through your own RBAC bindings"),
     "security_controls.data_protection.encryption_at_rest": (
         "not read: buckets, volumes and disks are always encrypted with a customer-managed KMS / Cloud KMS key (AES-256-GCM), "
         "whatever it says"),
