@@ -20,7 +20,8 @@ AWS (``cluster.cloud == "aws"``):
   ``clientSecret``: the controller reads the client from it), optional ``scope``.
 GKE (``cluster.cloud == "gcp"``):
 - ``ssl_policy`` (required): the TLS 1.2+ SSL policy of the Gateway (output ``ssl_policy``).
-- ``pre_shared_certs`` (public) or ``certificate_manager_certs`` (internal): the certificates' names.
+- ``pre_shared_certs`` (public) or ``certificate_manager_certs`` (internal): the certificates' names (a list, or one
+  comma-separated text, as the listener option takes them).
 - ``security_policy`` (required when the endpoint is public): the Cloud Armor policy's name (output ``security_policy``).
 - ``iap`` (required when the spec asks for API authentication): ``{}`` (IAP with the Google-managed OAuth client, as
   the VM platform's backend) or ``{"client_id": ..., "secret_name": ...}`` (a custom client, its secret in a Secret

@@ -80,8 +80,9 @@ def gcp_serving_exposure(stack: TerraformStack, spec: Spec, w: WorkloadPlan, fou
     else:
         policy = resource(stack, "ssl-policy", "google_compute_region_ssl_policy", project=gcp.project, region=w.region,
                           name=f"{name}-tls", profile="RESTRICTED", min_tls_version="TLS_1_2")
-    exposure["ssl_policy"] = policy.get_string_attribute("name")
-    TerraformOutput(stack, "ssl_policy", value=exposure["ssl_policy"])
+    # Names known at synth (the YAML for Argo CD / Flux carries them as they are); the objects stack applies after this one.
+    exposure["ssl_policy"] = f"{name}-tls"
+    TerraformOutput(stack, "ssl_policy", value=policy.get_string_attribute("name"))
     if public:
         if gcp.ssl_certificates:
             exposure["pre_shared_certs"] = [c.rsplit("/", 1)[-1] for c in gcp.ssl_certificates]
@@ -93,17 +94,19 @@ def gcp_serving_exposure(stack: TerraformStack, spec: Spec, w: WorkloadPlan, fou
                 notes.append(f"{stack_id(stack)}: pass the endpoint's DNS names with -var 'endpoint_domains=[\"...\"]' (or set clouds.gcp.domains)")
             cert = resource(stack, "certificate", "google_compute_managed_ssl_certificate", project=gcp.project, name=f"{name}-cert",
                             managed={"domains": domains})
-            exposure["pre_shared_certs"] = [cert.get_string_attribute("name")]
+            exposure["pre_shared_certs"] = [f"{name}-cert"]
+            TerraformOutput(stack, "ssl_certificate", value=cert.get_string_attribute("name"))
         armor = endpoint_armor(stack, spec, w, name)
         exposure["security_policy"] = armor.name
         TerraformOutput(stack, "security_policy", value=armor.name)
     else:
-        certs = TerraformVariable(stack, "certificate_manager_certs", type="list(string)", nullable=False,
-                                  description=f"Certificate Manager certificates (names, in {w.region}) of {w.name}'s internal HTTPS "
-                                              "endpoint, for its regional internal Gateway")
-        exposure["certificate_manager_certs"] = certs.list_value
+        # One text, comma-separated, as the Gateway listener's option takes it (a list's length is unknown at synth).
+        certs = TerraformVariable(stack, "certificate_manager_certs", type="string", nullable=False,
+                                  description=f"Certificate Manager certificates (names, comma-separated, in {w.region}) of {w.name}'s "
+                                              "internal HTTPS endpoint, for its regional internal Gateway")
+        exposure["certificate_manager_certs"] = certs.string_value
         notes.append(f"{stack_id(stack)}: pass the internal endpoint's Certificate Manager certificates with "
-                     "-var 'certificate_manager_certs=[\"...\"]' (regional certificates in the workload's region)")
+                     "-var 'certificate_manager_certs=name1,name2' (regional certificates in the workload's region)")
     if api_authentication(spec):
         exposure["iap"] = {}
         members = list(gcp.iap_members)
