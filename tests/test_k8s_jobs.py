@@ -4,6 +4,7 @@ nothing else, every document against the schemas of the cluster's Kubernetes ver
 two-node torchrun (Debian's python3-torch, gloo) started with exactly the env and arguments the JobSet gives pod 0 and
 pod 1 (STYLE.md "Distributed behaviour: test it with real processes")."""
 
+import dataclasses
 import json
 import os
 import re
@@ -157,13 +158,20 @@ def test_a_run_is_suspended_in_the_queue_with_its_deadline_and_restart_all(plann
 
 def test_no_max_runtime_no_deadline_and_the_gcp_grace(planned):
     spec, plan, _ = planned
-    etl = _run(_docs(planned, "etl"))
     w = _w(plan, "etl")
-    if w.max_runtime_hours:  # the planner derives one from estimated_runtime when there is one
-        assert etl["spec"]["replicatedJobs"][0]["template"]["spec"]["activeDeadlineSeconds"] == round(w.max_runtime_hours * 3600)
+    # The planner derives a max_runtime from estimated_runtime (twice it); without one there is no hard stop at all.
+    etl = _run(_docs(planned, "etl"))
+    assert w.max_runtime_hours == 4 and etl["spec"]["replicatedJobs"][0]["template"]["spec"]["activeDeadlineSeconds"] == 4 * 3600
+    run = jobs.run_document(spec, plan, dataclasses.replace(w, max_runtime_hours=None), _cluster(plan, w))
+    assert "activeDeadlineSeconds" not in run["spec"]["replicatedJobs"][0]["template"]["spec"]
+    assert "rules" not in run["spec"]["failurePolicy"] and "kueue.x-k8s.io/max-exec-time-seconds" not in run["metadata"]["labels"]
     tune = _run(_docs(planned, "tune"))
-    assert _pod(tune)["terminationGracePeriodSeconds"] == 25
+    assert _pod(tune)["terminationGracePeriodSeconds"] == 25  # a Spot VM's 30 s notice, as the VM boot gives it
     assert tune["spec"]["replicatedJobs"][0]["template"]["spec"]["activeDeadlineSeconds"] == 6 * 3600
+    # Monthly, 6 h hard stop: kept a day. A schedule every 6 hours with a 4 hour hard stop: gone within an hour.
+    assert tune["spec"]["ttlSecondsAfterFinished"] == 86400
+    often = dataclasses.replace(w, schedule="0 */6 * * *")
+    assert jobs.run_ttl_seconds(often) == 3600
 
 
 def test_one_pod_a_node_with_all_its_gpus_and_efa(planned):
@@ -224,7 +232,8 @@ def test_the_launcher_can_create_jobsets_and_nothing_else(planned):
     # The run's own pods keep the workload's account; only the launcher's pod runs as the launcher.
     assert pod["serviceAccountName"] == sa != "train" and job["backoffLimit"] == 0
     [c] = pod["containers"]
-    assert c["image"] == "registry.k8s.io/kubectl:v1.35.0" and c["command"] == ["/bin/kubectl", "create", "-f", "/etc/aiinfra/run/jobset.yaml"]
+    assert c["image"] == "registry.k8s.io/kubectl:v1.35.0"
+    assert c["command"] == ["/bin/kubectl", "create", "-f", "/etc/aiinfra/run/jobset.yaml"]
     assert {"name": "run", "configMap": {"name": k["ConfigMap"]["metadata"]["name"]}} in pod["volumes"]
     assert {"name": "run", "mountPath": "/etc/aiinfra/run", "readOnly": True} in c["volumeMounts"]
 
@@ -246,8 +255,6 @@ def test_without_a_schedule_runs_start_by_hand_and_without_an_image_nothing_is_m
     cron = _kinds(_docs(planned, "etl"))["CronJob"]["spec"]
     assert cron["suspend"] is True  # kubectl create job --from=cronjob/etl-start starts one
     assert _run(_docs(planned, "etl"))["spec"]["ttlSecondsAfterFinished"] == jobs.RUN_KEEP_SECONDS
-    import dataclasses
-
     bare = dataclasses.replace(w, image=None)
     assert jobs.batch_documents(spec, plan, bare, _cluster(plan, w)) == []
     assert jobs.batch_documents(spec, plan, bare, _cluster(plan, w), image="registry.example/etl@sha256:" + "0" * 64)
@@ -347,7 +354,8 @@ def test_two_pods_form_one_torchrun_world(planned, tmp_path):
     hosts.write_text(f"127.0.0.1 localhost {socket.gethostname()}\n127.0.0.1 {master}\n")
     (tmp_path / "nodes.json").write_text(json.dumps(nodes))
     (tmp_path / "driver.py").write_text(DRIVER)
-    shell = f"ip link set lo up && mount --bind {hosts} /etc/hosts && exec /usr/bin/python3 {tmp_path / 'driver.py'} {tmp_path / 'nodes.json'} 90"
+    shell = (f"ip link set lo up && mount --bind {hosts} /etc/hosts && "
+             f"exec /usr/bin/python3 {tmp_path / 'driver.py'} {tmp_path / 'nodes.json'} 90")
     done = subprocess.run(["unshare", "--map-root-user", "--mount", "--net", "sh", "-c", shell],
                           capture_output=True, text=True, timeout=120)  # the driver ends its nodes after 90 s
     assert done.returncode == 0, done.stderr
