@@ -158,6 +158,19 @@ def test_a_need_over_max_replicas_is_capped_and_warned():
     assert warning.severity == "warning" and "maxReplicas is 5" in warning.message and "raise maxReplicas" in warning.message
 
 
+def test_the_guides_requests_target_decides_the_replicas_costed():
+    free = planned(workload())[2]
+    spec, plan, w, _ = planned(workload(GUIDE_HPA))  # 1000 qps over the guide's 100 requests a second a replica
+    assert (w.nodes, w.min_nodes, w.max_nodes) == (10, 2, 20) and "1000 / 100 = 10: 10 costed" in w.reasons["nodes"]
+    assert w.monthly_usd == pytest.approx(free.monthly_usd * 10 / free.nodes, rel=1e-3)
+    [note] = [f for f in plan.findings if f.path == "workload_inventory[0].autoscaling"]
+    assert note.severity == "info" and f"where {free.nodes} carry it" in note.message
+    # a target above what a replica serves: fewer replicas than the plan needs, and a warning naming the target that would do
+    spec, plan, w, _ = planned(workload(GUIDE_HPA.replace('averageValue: "100"', 'averageValue: "5k"'), qps="10000"))
+    [warning] = [f for f in plan.findings if f.path == "workload_inventory[0].autoscaling"]
+    assert w.nodes == 2 and warning.severity == "warning" and "lower the target" in warning.message
+
+
 def test_min_replicas_below_the_zones_is_warned():
     plan, w = bounded("10", 1, 20)
     [warning] = [f for f in plan.findings if f.path == "workload_inventory[0].autoscaling"]
@@ -312,6 +325,8 @@ def test_bad_autoscaling_every_problem_one_line_each(tmp_path):
     ("{maxReplicas: 3, behavior: {scaleDown: {stabilizationWindowSeconds: 7200}}}", ".behavior.scaleDown.stabilizationWindowSeconds", "3600"),
     ("{apiVersion: autoscaling/v1, kind: HorizontalPodAutoscaler, spec: {maxReplicas: 3}}", ".apiVersion", "autoscaling/v2"),
     ("{maxReplicas: 3, maxReplica: 4}", ".maxReplica", "did you mean 'maxReplicas'"),
+    ("{maxReplicas: 3, metrics: [{type: Pods, pods: {metric: {name: requests_per_second}, target: {type: AverageValue, averageValue: '0'}}}]}",
+     ".metrics[0].pods.target.averageValue", "above 0"),
     ("[2, 20]", "", "valid dictionary"),
 ])
 def test_bad_autoscaling_values(tmp_path, value, path, needle):

@@ -42,15 +42,14 @@ from typing import Any
 from aiinfra.k8s import POOL_LABEL, Doc, labels, namespace
 from aiinfra.planner import rules
 from aiinfra.planner.security import api_authentication, endpoint_timeout
-from aiinfra.spec.autoscaling import hpa_spec, is_document
+# REQUESTS_METRIC: the pods metric the derived HPA tracks (the guide's), served to the HPA by the custom metrics adapter the
+# add-ons stack installs (k8s/versions.py pins it) from the model server's request rate.
+from aiinfra.spec.autoscaling import REQUESTS_METRIC, hpa_spec, is_document
 
 AWS_KEYS = ("certificate_arn", "web_acl_arn", "access_log_bucket", "vpc_cidr", "oidc", "image", "data_bucket")
 GCP_KEYS = ("ssl_policy", "pre_shared_certs", "certificate_manager_certs", "security_policy", "iap", "domains", "image", "data_bucket")
 OIDC_KEYS = ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint", "secret_name", "scope")
 COMPONENT = "serving"
-# The pods metric the derived HPA tracks, served to the HPA by the custom metrics adapter the add-ons stack installs
-# (k8s/versions.py pins it) from the model server's request rate.
-REQUESTS_METRIC = "requests_per_second"
 # The guide's CPU target (70% of the pods' CPU request), for CPU-only serving: a GPU replica's CPU says little about its
 # load (constructs/aws/inference_endpoint.py's docstring), so GPU serving scales on requests alone, as on VMs.
 CPU_TARGET_PERCENT = 70

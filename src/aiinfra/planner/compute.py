@@ -18,6 +18,7 @@ from aiinfra.planner import memory, rules, serving
 from aiinfra.planner import schedule as batch
 from aiinfra.planner.model import Alternative, WorkloadPlan
 from aiinfra.spec.autoscaling import bounds as hpa_bounds
+from aiinfra.spec.autoscaling import vm_scaling as hpa_scaling
 from aiinfra.spec.models import Spec, Workload
 from aiinfra.spec.units import GpuAsk, format_bytes, format_params, parse_gpu_ask
 
@@ -408,10 +409,15 @@ class WorkloadPlanner:
                 min_n, hpa_note = min_r, {}
                 if w.autoscaling is not None:
                     # The guide's HPA bounds the replicas (SPEC.md v3): min_nodes / max_nodes are its minReplicas /
-                    # maxReplicas, and the replicas costed are the need at the expected qps held within them.
+                    # maxReplicas, and the replicas costed are what it runs at the expected qps, held within them: the
+                    # expected qps over its requests_per_second target when it has one (the HPA's desired replicas,
+                    # https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#algorithm-details),
+                    # else the plan's need.
                     min_n, max_r = hpa_bounds(w.autoscaling)
-                    hpa_note = {"hpa_need": str(min_r)}
-                    min_r = min(max(min_r, min_n), max_r)
+                    rps = hpa_scaling(w.autoscaling)[1]
+                    runs = math.ceil(round(qps / rps, 6)) if rps else min_r
+                    hpa_note = {"hpa_need": str(min_r), "hpa_runs": str(runs)}
+                    min_r = min(max(runs, min_n), max_r)
                 od = o.on_demand_usd_hr
                 priced = _price(o, self.decision.spot)
                 if priced is None:
@@ -457,16 +463,27 @@ class WorkloadPlanner:
         """The nodes reason when the workload's ``autoscaling`` (the guide's HPA) bounds its replicas: min and max are
         the HPA's, the replicas costed the need held within them; a warning when the need is over maxReplicas (the
         HPA never scales to it: the expected qps is not served) or minReplicas leaves fewer replicas than zones."""
-        need = int(best.notes["hpa_need"])
+        need, runs = int(best.notes["hpa_need"]), int(best.notes["hpa_runs"])
         lo, hi = best.min_nodes, best.max_nodes
         path = f"{self.path}.autoscaling"
-        held = ("the need" if best.nodes == need else "raised to minReplicas" if best.nodes > need else "capped at maxReplicas")
+        qps, rq = self.w.expected_qps or 0.0, best.replica_qps or 0.0
+        rps = hpa_scaling(self.w.autoscaling)[1]
+        held = ("" if best.nodes == runs else ", raised to minReplicas" if best.nodes > runs else ", capped at maxReplicas")
+        how = (f"its requests_per_second target of {rps:g} a replica runs {qps:g} / {rps:g} = {runs}" if rps else
+               f"it runs the need, {runs}")
         reasons["nodes"] = (f"{best.notes['desired']}; the need is {need} ({self.notes.get('zones')}); autoscaling bounds the replicas "
-                            f"to its minReplicas {lo} and maxReplicas {hi}: {best.nodes} costed, {held}")
+                            f"to its minReplicas {lo} and maxReplicas {hi} and {how}: {best.nodes} costed{held}")
         if need > hi:
-            rq = best.replica_qps or 0.0
-            self.add("warning", path, f"the plan needs {need} replicas at {self.w.expected_qps:g} qps, but maxReplicas is {hi}: "
+            self.add("warning", path, f"the plan needs {need} replicas at {qps:g} qps, but maxReplicas is {hi}: "
                                       f"the HPA stops at {hi} x {_rate(rq)} qps = {_rate(hi * rq)} qps; raise maxReplicas to {need} or more")
+        elif best.nodes < need:
+            self.add("warning", path, f"its requests_per_second target of {rps:g} a replica runs {best.nodes} replicas at {qps:g} qps, "
+                                      f"fewer than the {need} the plan needs ({self.notes.get('zones')}; {_rate(rq)} qps a replica): "
+                                      f"lower the target to {_rate(qps / need)} or less")
+        elif best.nodes > need and rps and runs > need:
+            self.add("info", path, f"its requests_per_second target of {rps:g} a replica runs {best.nodes} replicas at {qps:g} qps where "
+                                   f"{need} carry it ({_rate(rq)} qps a replica): the plan costs the {best.nodes}; a target of "
+                                   f"{_rate(qps / need)} would run {need}")
         zones = len(best.zones)
         if lo < zones and self._availability() is not None:
             self.add("warning", path, f"minReplicas {lo} lets the HPA scale in to fewer replicas than the {zones} zones the plan "
