@@ -532,16 +532,14 @@ CONDITIONS: dict[str, Condition] = {
 
 # ---- keys of a workload on the kubernetes platform ----------------------------------------
 
-# SPEC.md v3 "Platforms": a workload on a kubernetes cloud gets its node pool and identity (stacks/kubernetes.py);
-# what it runs and how it is reached are in-cluster objects (issue 29). Until then these keys, which the VM
-# platform turns into the boot, the run schedule and the load balancer, build nothing.
-_IN_CLUSTER = ("on the kubernetes platform aiinfra creates the workload's node pool and identity only: its in-cluster objects (its "
-               "Deployment or Job, Service, queue and the serving load balancer) are not deployed yet")
-_RUNS = ("on the kubernetes platform nothing starts or stops its runs yet: aiinfra does not deploy its Job and queue (the plan "
-         "still costs the runs it describes)")
+# SPEC.md v3 "Platforms": a workload on a kubernetes cloud runs as in-cluster objects (stacks/kubernetes_objects.py:
+# its Deployment / JobSet with the image, command, env, port and health checks, the exposure through the cluster's
+# load balancer controller, the CronJob of its schedule, the runs' deadline and restarts: k8s/serving.py, k8s/jobs.py).
+# What the VM boot does that no in-cluster object does yet stays listed here.
+_NO_SIGNATURE_CHECK = ("on the kubernetes platform nothing verifies the image's signature before its pods start (the VM boot "
+                       "does, with cosign); an admission policy (e.g. the Sigstore policy-controller) would: aiinfra installs none")
 ON_KUBERNETES: dict[str, str] = {
-    **{f"{W}.{k}": _IN_CLUSTER for k in ("image", "command", "env", "image_signing_key", "port", "health_check_path", "exposure")},
-    **{f"{W}.{k}": _RUNS for k in ("schedule", "max_runtime", "retries")},
+    f"{W}.image_signing_key": _NO_SIGNATURE_CHECK,
 }
 
 
@@ -552,7 +550,7 @@ def not_applied(spec: BaseModel, on_kubernetes: frozenset[str] = frozenset()) ->
     in spec order. A block that changes nothing is one entry when every key set in it has the
     block's reason, else one entry a key; a block applied in some specs only (another
     environment's quotas ...) is one entry when this spec is not one of them. ``on_kubernetes``:
-    the workloads planned on a kubernetes cloud (their ``ON_KUBERNETES`` keys build nothing yet)."""
+    the workloads planned on a kubernetes cloud (their ``ON_KUBERNETES`` keys build nothing there)."""
     return [NotApplied(path, reason) for path, reason in _model(spec, spec, "", "", on_kubernetes)]
 
 
