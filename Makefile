@@ -28,9 +28,9 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,21
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: setup setup-cdktn check-cdk cloud-init graphviz torchrun demo test bench clean
+.PHONY: setup setup-cdktn check-cdk cloud-init graphviz torchrun promtool demo test bench clean
 
-setup: check-cdk $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init graphviz torchrun
+setup: check-cdk $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) cloud-init graphviz torchrun promtool
 	@case "$(SETUP_CDK)" in cdktn|both) $(MAKE) --no-print-directory setup-cdktn;; esac
 
 check-cdk:
@@ -72,6 +72,13 @@ torchrun:
 	@test -x /usr/bin/torchrun || { \
 	  apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-torch; }
+
+# tests/test_k8s_monitoring.py evaluates the alerting rules (PromQL) with Prometheus's own rule engine:
+# `promtool test rules` (Debian's prometheus package; nothing of it is started).
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

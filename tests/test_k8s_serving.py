@@ -263,6 +263,7 @@ def test_gke_gateway_keeps_armor_iap_tls_and_health_checks():
     assert backend["targetRef"] == {"group": "", "kind": "Service", "name": w.name}
     assert backend["default"]["securityPolicy"] == GCP_EXPOSURE["security_policy"]
     assert backend["default"]["iap"] == {"enabled": True}  # the Google-managed OAuth client, as the VM backend's
+    assert backend["default"]["timeoutSec"] == backend["default"]["connectionDraining"]["drainingTimeoutSec"] == 60
     health = docs["HealthCheckPolicy"]["spec"]["default"]["config"]["httpHealthCheck"]
     assert health == {"port": 8000, "requestPath": "/v2/health/ready"}
     assert docs["HTTPRoute"]["spec"]["hostnames"] == GCP_EXPOSURE["domains"]

@@ -379,17 +379,20 @@ ALERTS = """
 alerting_rules:
   - {name: "GPU Memory Exhaustion", condition: "gpu_memory_utilization > 95%", duration: "5m", severity: warning, action: notify}
   - {name: "Cost Overrun", condition: "monthly_cost > 50000", severity: high, action: notify}
+  - {name: "Disk Full", condition: "disk_utilization > 90%", duration: "5m", severity: warning}
 monitoring_config:
   infrastructure_metrics: ["gpu_utilization"]
 """
 
 
-def test_on_kubernetes_everywhere_the_monitoring_keys_are_not_applied_but_budget_rules_are(fake_catalog):
+def test_on_kubernetes_everywhere_rules_without_a_cluster_metric_are_not_applied(fake_catalog):
+    # issue 29: managed Prometheus scrapes what monitoring_config asks and the rules are PromQL (observability/promql.py)
     told = {n.path: n.reason for n in plan_of(fake_catalog, TRAIN, extra=ALERTS).not_applied}
-    assert "deploys no metrics agents" in told["alerting_rules[0]"] and "deploys no metrics agents" in told["monitoring_config"]
+    assert "alerting_rules[0]" not in told and "monitoring_config" not in told
     assert "alerting_rules[1]" not in told  # monthly_cost: the foundation's budget threshold on either platform
+    assert "no cluster metric watches it" in told["alerting_rules[2]"] and "node exporter" in told["alerting_rules[2]"]
     mixed = plan_of(fake_catalog, TRAIN + "  cloud: aws\n", "  aws: {region: us-east-1}\n" + k8s(cloud="gcp"), extra=ALERTS)
-    assert not [n for n in mixed.not_applied if n.path in ("alerting_rules[0]", "alerting_rules[1]", "monitoring_config")]
+    assert not [n for n in mixed.not_applied if n.path in ("alerting_rules[0]", "alerting_rules[1]", "alerting_rules[2]", "monitoring_config")]
 
 
 # ---- output ----------------------------------------------------------------------------------------------

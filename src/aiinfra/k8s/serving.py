@@ -345,7 +345,11 @@ def gateway(spec, w, exposure: dict[str, Any], port: int, path: str, public: boo
                  "spec": {"default": {"sslPolicy": exposure["ssl_policy"]},
                           "targetRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": name}}}
     service_ref = {"group": "", "kind": "Service", "name": w.name}
-    backend: dict[str, Any] = {"timeoutSec": endpoint_timeout(spec, w), "logging": {"enabled": True, "sampleRate": 1000000}}
+    timeout = endpoint_timeout(spec, w)
+    # The VM backend's response timeout and connection draining (a replica scaled in finishes its requests first), every
+    # request logged (sampleRate 1000000 = all: the CRD's LoggingConfig, as the VM backend's log_config sample_rate 1).
+    backend: dict[str, Any] = {"timeoutSec": timeout, "connectionDraining": {"drainingTimeoutSec": min(timeout, 3600)},
+                               "logging": {"enabled": True, "sampleRate": 1000000}}
     if public:
         if not exposure.get("security_policy"):
             raise ValueError(f"{w.name}: a public endpoint keeps its Cloud Armor policy: exposure['security_policy'] is required")
@@ -362,6 +366,7 @@ def gateway(spec, w, exposure: dict[str, Any], port: int, path: str, public: boo
                       "spec": {"default": backend, "targetRef": service_ref}}
     health = {"apiVersion": GKE_POLICY_API, "kind": "HealthCheckPolicy", "metadata": _meta(spec, w.name, w),
               "spec": {"default": {"checkIntervalSec": 15, "timeoutSec": 5, "healthyThreshold": 2, "unhealthyThreshold": 3,
+                                   "logConfig": {"enabled": True},  # health check logs, as the VM health check's log_config
                                    "config": {"type": "HTTP", "httpHealthCheck": {"port": port, "requestPath": path}}},
                        "targetRef": service_ref}}
     return [gw, route, gw_policy, backend_policy, health]

@@ -481,19 +481,15 @@ def _all_on_kubernetes(spec) -> bool:
     return bool(clouds) and all(c.platform == "kubernetes" for c in clouds)
 
 
-_NO_AGENTS = ("every cloud runs on the kubernetes platform, where aiinfra deploys no metrics agents, scrape configuration or "
-              "alert rules yet (on vm the nodes' agents collect and the workload stacks alarm)")
-
-
 def _alert_rule_item(spec, owner, rule, key) -> str | None:
-    # A monthly_cost rule is a budget threshold of the foundation on both platforms (stacks/aws.py, stacks/gcp.py).
+    # A monthly_cost rule is a budget threshold of the foundation on both platforms (stacks/aws.py, stacks/gcp.py); on
+    # kubernetes the others are Prometheus rules (observability/promql.py) where a cluster metric measures them.
     if _all_on_kubernetes(spec) and rule.parsed_condition()[0] != "monthly_cost":
-        return _NO_AGENTS
+        from aiinfra.observability.promql import untranslatable
+
+        why = untranslatable(rule)
+        return f"on the kubernetes platform no cluster metric watches it: {why}" if why else None
     return None
-
-
-def _monitoring_block(spec, owner, value, key) -> str | None:
-    return _NO_AGENTS if _all_on_kubernetes(spec) else None
 
 
 Condition = Callable[[Any, Any, Any, Any], "str | None"]
@@ -508,7 +504,6 @@ CONDITIONS: dict[str, Condition] = {
     "data_pipeline.preprocessing[]": _preprocessing_item,
     "alerting_rules[]": _alert_rule_item,
     "alerting_rules[].action": _action,
-    "monitoring_config": _monitoring_block,
     "resource_quotas.*": _quota_block,
     **{path: _namespace_quota(reason) for path, reason in _VM_QUOTA.items()},
     "cost_optimization.lifecycle_management.model_archival": _model_archival,

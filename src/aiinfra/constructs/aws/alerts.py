@@ -137,6 +137,12 @@ class Alerts(Construct):
                 {"Sid": "ServicesPublish", "Effect": "Allow", "Principal": {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com",
                                                                             "events.amazonaws.com"]},
                  "Action": "SNS:Publish", "Resource": topic_arn, "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}},
+                # Managed Prometheus's alert manager (the Kubernetes platform's alerting rules), as AMP gives the statement
+                # (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-AMPpermission.html), for
+                # this account's workspaces (a workspace lives in a later stack: no aws:SourceArn here).
+                {"Sid": "PrometheusAlertManagerPublishes", "Effect": "Allow", "Principal": {"Service": "aps.amazonaws.com"},
+                 "Action": ["SNS:Publish", "SNS:GetTopicAttributes"], "Resource": topic_arn,
+                 "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}}},
                 {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "SNS:Publish", "Resource": topic_arn,
                  "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]))
         self.topic_arn: str = topic_arn

@@ -66,7 +66,10 @@ class EncryptionKey(Construct):
             raise ValueError(f"custom_key_store_id must look like cks-1234567890abcdef0, got {custom_key_store_id!r}")
         ctx = AwsContext(self)
         services = list(service_principals) if service_principals is not None else [
-            "cloudwatch.amazonaws.com", "sns.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com"]
+            "cloudwatch.amazonaws.com", "sns.amazonaws.com", "budgets.amazonaws.com", "events.amazonaws.com",
+            # Managed Prometheus's alert manager publishing to the key's SNS topic needs kms:GenerateDataKey* and kms:Decrypt
+            # (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-AMPpermission.html).
+            "aps.amazonaws.com"]
         statements = [{
             "Sid": "AccountAdministersKeyThroughIam",
             "Effect": "Allow",

@@ -36,6 +36,9 @@ LOGGING_COMPONENTS = ("SYSTEM_COMPONENTS", "APISERVER", "CONTROLLER_MANAGER", "S
 # (https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/container_cluster#enable_components).
 MONITORING_COMPONENTS = ("SYSTEM_COMPONENTS", "APISERVER", "SCHEDULER", "CONTROLLER_MANAGER", "STORAGE", "HPA", "POD", "DAEMONSET",
                          "DEPLOYMENT", "STATEFULSET", "KUBELET", "CADVISOR", "DCGM")
+# JobSet's kube state metrics (kube_jobset_status_condition: a failed run's alert, observability/promql.py) need GKE
+# 1.32.1-gke.1357001 or later (https://cloud.google.com/kubernetes-engine/docs/how-to/kube-state-metrics#requirements).
+JOBSET_MIN_MINOR = 32
 # The API a GKE cluster and its node pools call (https://cloud.google.com/kubernetes-engine/docs/reference/rest:
 # container.googleapis.com); project_services.RESOURCE_SERVICES maps google_container_* to it, so a
 # stack with a cluster gets it enabled by the foundation's ProjectServices like every other API.
@@ -52,6 +55,11 @@ SYSTEM_LABEL = "aiinfra.dev/system"
 # ("GKE replicates each node pool across three zones of the control plane's region",
 # https://cloud.google.com/kubernetes-engine/docs/concepts/regional-clusters).
 REGIONAL_DEFAULT_ZONES = 3
+
+
+def _minor(version: str) -> int:
+    m = VERSION_RE.match(version or "")
+    return int(m["minor"]) if m else 0
 
 
 def check_version(version: str) -> str:
@@ -268,7 +276,8 @@ class KubernetesCluster(Construct):
             database_encryption={"state": "ENCRYPTED", "key_name": kms_key_id},
             release_channel={"channel": release_channel}, min_master_version=version,
             logging_config={"enable_components": list(LOGGING_COMPONENTS)},
-            monitoring_config={"enable_components": list(MONITORING_COMPONENTS), "managed_prometheus": {"enabled": True}},
+            monitoring_config={"enable_components": list(MONITORING_COMPONENTS) + (["JOBSET"] if _minor(version) >= JOBSET_MIN_MINOR else []),
+                               "managed_prometheus": {"enabled": True}},
             gateway_api_config={"channel": "CHANNEL_STANDARD"},
             cost_management_config={"enabled": True},
             addons_config={"gce_persistent_disk_csi_driver_config": {"enabled": True}, "gcs_fuse_csi_driver_config": {"enabled": True}},
