@@ -47,7 +47,11 @@ clouds:
       token_endpoint: https://idp.acme-ml.example.com/token
       user_info_endpoint: https://idp.acme-ml.example.com/userinfo
       client_id: aiinfra-serving
-{AUTH}workload_inventory:{SERVING}"""
+{AUTH}workload_inventory:{SERVING}  - name: ai-later
+    type: inference
+    model_size: "100MB"
+    expected_qps: "100"
+"""
 GCP_SPEC = f"""project: acme-ml
 environment: production
 clouds:
@@ -132,3 +136,11 @@ def test_an_internal_gke_endpoint_is_regional_without_armor(gcp):
     assert "certificate_manager_certs" in internal["variable"] and "certificate_manager_certs" in said
     assert docs[("Gateway", "ai-internal")]["spec"]["gatewayClassName"] == "gke-l7-rilb"
     assert "securityPolicy" not in docs[("GCPBackendPolicy", "ai-internal")]["spec"]["default"]
+
+
+def test_a_serving_workload_without_an_image_asks_for_it(aws):
+    stacks, docs, said = aws
+    assert "image" in stacks["aws-ai-later"]["variable"] and "image" not in stacks["aws-ai-inference"].get("variable", {})
+    [c] = docs[("Deployment", "ai-later")]["spec"]["template"]["spec"]["containers"]
+    assert c["image"].startswith("${")  # the workload stack's variable, filled in at apply (variables.env for GitOps)
+    assert "no image for ai-later" in said

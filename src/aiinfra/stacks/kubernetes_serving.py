@@ -22,6 +22,22 @@ from aiinfra.planner.model import WorkloadPlan
 from aiinfra.planner.security import api_authentication
 from aiinfra.spec.models import Spec
 
+def serving_image(stack: TerraformStack, w: WorkloadPlan, notes: list[str]) -> dict[str, Any]:
+    """``{"image": ...}``: a required Terraform variable ``image`` of the workload's stack when the spec names no image (a
+    Deployment's container must name one: the VM platform's group can rest at zero without it, a pod cannot start
+    without it); {} when it does (k8s/serving.py reads the spec's)."""
+    if w.image:
+        return {}
+    from aiinfra.stacks.nodes import IMAGE_VARIABLE
+
+    var = TerraformVariable(stack, IMAGE_VARIABLE, type="string", nullable=False,
+                            description=f"Container image {w.name}'s Deployment runs (e.g. nvcr.io/nvidia/tritonserver:24.08-py3); "
+                                        "or set image: in the spec")
+    notes.append(f"{stack_id(stack)}: no image for {w.name}: pass -var 'image=<registry>/<image>:<tag>' (or set image: on the "
+                 "workload); its Deployment names it")
+    return {"image": var.string_value}
+
+
 # Lets a principal through IAP (https://cloud.google.com/iap/docs/managing-access#roles), as on the VM endpoint.
 IAP_ACCESSOR_ROLE = "roles/iap.httpsResourceAccessor"
 
@@ -36,7 +52,7 @@ def aws_serving_exposure(stack: TerraformStack, spec: Spec, w: WorkloadPlan, fou
     name = f"{foundation.name}-{w.name}"
     exposure: dict[str, Any] = {"certificate_arn": endpoint_certificate(stack, spec, w, notes),
                                 "access_log_bucket": foundation.storage.log_bucket_name, "vpc_cidr": foundation.network.cidr,
-                                "data_bucket": foundation.storage.bucket_name}
+                                "data_bucket": foundation.storage.bucket_name, **serving_image(stack, w, notes)}
     TerraformOutput(stack, "endpoint_certificate_arn", value=exposure["certificate_arn"])
     if (w.exposure or "public") != "internal":
         acl = endpoint_web_acl(stack, spec, w, name, foundation.key.arn)
@@ -69,7 +85,7 @@ def gcp_serving_exposure(stack: TerraformStack, spec: Spec, w: WorkloadPlan, fou
     gcp = spec.clouds.gcp
     name = short(f"{foundation.name}-{w.name}", 44)
     public = (w.exposure or "public") != "internal"
-    exposure: dict[str, Any] = {"data_bucket": foundation.storage.bucket_name}
+    exposure: dict[str, Any] = {"data_bucket": foundation.storage.bucket_name, **serving_image(stack, w, notes)}
     if gcp.domains:
         exposure["domains"] = list(gcp.domains)
     # SSL policies (https://cloud.google.com/load-balancing/docs/ssl-policies-concepts): global for the global external
