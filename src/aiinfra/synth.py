@@ -1,4 +1,6 @@
-"""``aiinfra synth`` and the cdktf app: spec -> plan -> stacks -> ``<out>/stacks/<name>/cdk.tf.json``.
+"""``aiinfra synth`` and the cdktf app: spec -> plan -> stacks -> ``<out>/stacks/<name>/cdk.tf.json``, and
+on the Kubernetes platform each cluster's in-cluster documents as YAML, ``<out>/kubernetes/<cluster stack>/``
+(``aiinfra.k8s.export``).
 
 Output is atomic: stacks are written to a temporary folder beside the output folder and
 swapped in whole, so a failed synth leaves the previous output as it was.
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from aiinfra.cdk_choice import CdkChoiceError, current, describe
 from aiinfra.errors import Problem, SpecError
+from aiinfra.k8s import export
 from aiinfra.notes import NOTES_FILE
 from aiinfra.planner.model import Plan
 from aiinfra.spec.models import Spec
@@ -255,6 +258,9 @@ def _synth_shard(spec: Spec, plan: Plan, outdir: Path, state_dir: str, clouds: t
 
     app, names, notes, policy = build_app(spec, plan, str(outdir), state_dir=state_dir, clouds=clouds)
     app.synth()
+    # The in-cluster objects stacks' documents as YAML (<out>/kubernetes/<cluster stack>/), beside the stacks, so
+    # they are swapped in (or thrown away) with the rest of the output.
+    export.write(outdir, getattr(app, export.APP_ATTRIBUTE, None) or {})
     report = policy.check_output(outdir)
     return {"names": names, "notes": notes, "policy_notes": report.notes(), "problems": report.lines()}
 
@@ -297,6 +303,10 @@ def _synth_in_processes(spec: Spec, plan: Plan, tmp: Path, state_dir: str, cloud
         (tmp / "stacks").mkdir(exist_ok=True)
         for stack_dir in (shard / "stacks").iterdir():
             stack_dir.rename(tmp / "stacks" / stack_dir.name)
+        if (shard / export.FOLDER).is_dir():  # the cluster stacks' YAML (aiinfra.k8s.export): one folder a cluster stack
+            (tmp / export.FOLDER).mkdir(exist_ok=True)
+            for folder in (shard / export.FOLDER).iterdir():
+                folder.rename(tmp / export.FOLDER / folder.name)
         shutil.rmtree(shard)
         (tmp / f".shard-{cloud}.pickle").unlink()
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -11,6 +11,7 @@ prebuilt bindings' schema, so a misspelt argument fails CI.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 from dataclasses import dataclass
@@ -32,7 +33,13 @@ class ProviderInfo:
 # targets hashicorp/aws 5.100.0; cdktf-cdktf-provider-google 16.x targets hashicorp/google 6.x.
 AWS = ProviderInfo("aws", "hashicorp/aws", "~> 5.100")
 GOOGLE = ProviderInfo("google", "hashicorp/google", "~> 6.0")
-_PROVIDERS = {"aws": AWS, "google": GOOGLE}
+# The in-cluster stacks' providers (constructs/k8s): cdktf-cdktf-provider-kubernetes 12.1.1 is generated from
+# hashicorp/kubernetes 2.38.0 and cdktf-cdktf-provider-helm 12.1.2 from hashicorp/helm 3.1.1 (their package
+# READMEs: "CDKTF prebuilt bindings for hashicorp/<name> provider version ..."); helm 3.x takes its
+# `kubernetes` settings as an attribute, no longer a block (helm 2.x would refuse the JSON we write).
+KUBERNETES = ProviderInfo("kubernetes", "hashicorp/kubernetes", "~> 2.38")
+HELM = ProviderInfo("helm", "hashicorp/helm", "~> 3.1")
+_PROVIDERS = {"aws": AWS, "google": GOOGLE, "kubernetes": KUBERNETES, "helm": HELM}
 
 
 @functools.lru_cache(maxsize=None)
@@ -111,6 +118,31 @@ def data(scope: Construct, id: str, type: str, /, **attrs: Any) -> TerraformData
     d = TerraformDataSource(scope, id, terraform_resource_type=type, terraform_generator_metadata=_meta(type.split("_", 1)[0]))
     _apply(d, attrs)
     return d
+
+
+class ProviderBlock(TerraformProvider):
+    """A provider block of ``info`` with the arguments ``attrs``, keeping its ``alias``: the base of the provider
+    classes (``AwsProvider``, ``GoogleProvider``, ``KubernetesProvider``, ``HelmProvider``).
+
+    cdktf's TerraformProvider keeps no alias (its getter returns undefined and its setter drops the value: the
+    prebuilt bindings override both), so the alias is this class's: the provider block carries it and ``fqn``
+    (what a resource's ``provider`` names) is ``<type>.<alias>``."""
+
+    def __init__(self, scope: Construct, id: str, info: ProviderInfo, alias: str | None, attrs: dict[str, Any]):
+        check_scope(scope)
+        self._alias = alias
+        super().__init__(scope, id, terraform_resource_type=info.name, terraform_generator_metadata=_meta(info.name),
+                         terraform_provider_source=info.source)
+        _apply(self, attrs)
+
+    @builtins.property
+    @jsii.member(jsii_name="alias")
+    def alias(self) -> str | None:
+        return getattr(self, "_alias", None)
+
+    @alias.setter
+    def alias(self, value: str | None) -> None:
+        self._alias = value
 
 
 def provider(scope: Construct, id: str, info: ProviderInfo, **attrs: Any) -> TerraformProvider:

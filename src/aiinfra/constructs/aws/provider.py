@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import builtins
-
-import jsii
-
 from typing import Any
 
-from aiinfra.cdk import Construct, TerraformProvider, check_scope
-from aiinfra.constructs._tf import AWS, _apply, _meta
+from aiinfra.cdk import Construct
+from aiinfra.constructs._tf import AWS, ProviderBlock
 
 
-class AwsProvider(TerraformProvider):
+class AwsProvider(ProviderBlock):
     """The aws provider block, called as the prebuilt bindings' ``AwsProvider`` is
     (``cdktf_cdktf_provider_aws.provider.AwsProvider`` on cdktf, ``cdktn_provider_aws`` on cdktn):
     same class name, same snake_case Terraform arguments, without their ~10 s import.
@@ -35,21 +31,5 @@ class AwsProvider(TerraformProvider):
 
     def __init__(self, scope: Construct, id: str = "aws", *, region: str | None = None, alias: str | None = None,
                  default_tags: dict[str, str] | None = None, **arguments: Any):
-        check_scope(scope)
-        self._alias = alias
-        super().__init__(scope, id, terraform_resource_type=AWS.name, terraform_generator_metadata=_meta(AWS.name),
-                         terraform_provider_source=AWS.source)
         tags = [{"tags": dict(default_tags)}] if default_tags else None
-        _apply(self, {"region": region, "default_tags": tags, **arguments})
-
-    # cdktf's TerraformProvider keeps no alias (its getter returns undefined and its setter drops the
-    # value: the prebuilt bindings override both), so the alias is this class's: the provider block
-    # carries it and ``fqn`` (what a resource's ``provider`` names) is ``<type>.<alias>``.
-    @builtins.property
-    @jsii.member(jsii_name="alias")
-    def alias(self) -> str | None:
-        return getattr(self, "_alias", None)
-
-    @alias.setter
-    def alias(self, value: str | None) -> None:
-        self._alias = value
+        super().__init__(scope, id, AWS, alias, {"region": region, "default_tags": tags, **arguments})
