@@ -87,8 +87,8 @@ def existing(tmp_path_factory) -> dict[str, dict]:
 
 def test_each_cloud_has_foundation_cluster_and_a_stack_per_workload_and_no_vm_dashboard(example):
     _, docs, _ = example
-    assert sorted(docs) == ["aws-cluster", "aws-feature-extraction", "aws-foundation", "aws-recommendation-inference",
-                            "gcp-cluster", "gcp-foundation", "gcp-llm-finetune"]
+    assert sorted(docs) == ["aws-cluster", "aws-cluster-monitoring", "aws-feature-extraction", "aws-foundation",
+                            "aws-recommendation-inference", "gcp-cluster", "gcp-foundation", "gcp-llm-finetune"]
 
 
 def test_no_workload_gets_an_instance_group_launch_template_or_load_balancer_of_its_own(example):

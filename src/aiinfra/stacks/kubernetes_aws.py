@@ -13,6 +13,7 @@ from aiinfra.cdk import App, TerraformOutput, TerraformStack, stack_id
 from aiinfra.constructs._tf import data
 from aiinfra.constructs.aws import GpuNodePool, KubernetesCluster, PodIdentity
 from aiinfra.constructs.aws.log_group import RETENTION_DAYS, retention_at_least
+from aiinfra.constructs.aws.managed_prometheus import ManagedPrometheus
 from aiinfra.naming import cost_labels, short
 from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan, NodePoolPlan
@@ -54,6 +55,7 @@ class ExistingCluster:
     def __init__(self, stack: TerraformStack, name: str, tags: dict[str, str]):
         self.data = data(stack, "cluster", "aws_eks_cluster", name=name)
         self.name: str = self.data.get_string_attribute("name")
+        self.arn: str = self.data.get_string_attribute("arn")
         self.given_name = name
         self.cluster_security_group_id: str = self.data.get_string_attribute("vpc_config[0].cluster_security_group_id")
         self.tags = tags
@@ -127,6 +129,37 @@ class AwsClusterStack:
         TerraformOutput(self.stack, "cluster_name", value=self.cluster.name)
 
 
+class AwsClusterMonitoringStack:
+    """``<project>-<environment>-aws-cluster-monitoring`` (``cluster-<region>-monitoring`` outside the primary region):
+    the cluster's Amazon Managed Service for Prometheus (``ManagedPrometheus``): what ``monitoring_config`` asks scraped
+    by the AMP collector, the guide's alerting rules in PromQL (``observability/promql.py``), alerts to the foundation's
+    topic. A stack of its own, applied after the cluster stack: the collector cannot be updated (any change of what
+    is scraped replaces it: prometheus_scraper docs), so workloads and monitoring_config changing re-plan this stack,
+    never the cluster's; and the cluster stack's apply stays testable against moto, which serves no AMP collector."""
+
+    def __init__(self, app: App, spec: Spec, plan: Plan, planned: ClusterPlan, foundation, cluster: AwsClusterStack, make_stack):
+        from aiinfra.k8s.monitoring import amp_scrape_configuration, cluster_workloads
+        from aiinfra.observability.promql import kubernetes_rules
+
+        self.stack = make_stack(app, spec, planned.region, cluster_part(planned, spec.clouds.aws.region) + "-monitoring")
+        self.stack.add_dependency(cluster.stack)
+        self.notes: list[str] = []
+        tags = {"aiinfra-platform": "kubernetes", **cost_labels(spec.project, spec.environment)}
+        rules, untranslated = kubernetes_rules(spec.alerting_rules, cluster_workloads(plan, planned), namespace(spec))
+        self.prometheus = ManagedPrometheus(
+            self.stack, "prometheus", name=short(cluster.cluster_name, 46), kms_key_arn=foundation.key.arn, cluster_arn=cluster.cluster.arn,
+            subnet_ids=list(foundation.network.private_subnet_ids), security_group_ids=[cluster.cluster.cluster_security_group_id],
+            scrape_configuration=amp_scrape_configuration(spec, plan, planned), topic_arn=foundation.alerts.topic_arn, rules=rules, tags=tags)
+        TerraformOutput(self.stack, "prometheus_query_endpoint", value=self.prometheus.query_endpoint)
+        for r in untranslated:
+            self.notes.append(f"{stack_id(self.stack)}: alert rule {r.name!r} ({r.condition}) is not watched on cluster "
+                              f"{cluster.cluster_name}: {r.reason}")
+        if not cluster.created:
+            self.notes.append(f"{stack_id(self.stack)}: the Managed Prometheus collector reaches existing cluster {cluster.cluster_name} "
+                              "through the access entry AMP creates on a cluster in API authentication mode; on the aws-auth ConfigMap, "
+                              "map the scraper's role to aps-collector-user (aiinfra.k8s.monitoring.collector_rbac_documents)")
+
+
 class AwsKubernetesWorkload:
     """``<project>-<environment>-aws-<workload>`` on kubernetes: the role its pods assume through EKS
     Pod Identity (service account ``<environment>/<workload>``), with ``WorkloadIdentity``'s grants on
@@ -150,8 +183,12 @@ def add_aws_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region:
     """The cluster stack of ``region`` and its workloads' stacks; returns (stack names, notes)."""
     from aiinfra.stacks.kubernetes import cluster_of
 
-    cluster = AwsClusterStack(app, spec, plan, cluster_of(plan, "aws", region), foundation, make_stack)
+    planned = cluster_of(plan, "aws", region)
+    cluster = AwsClusterStack(app, spec, plan, planned, foundation, make_stack)
     names, notes = [stack_id(cluster.stack)], list(cluster.notes)
+    monitoring = AwsClusterMonitoringStack(app, spec, plan, planned, foundation, cluster, make_stack)
+    names.append(stack_id(monitoring.stack))
+    notes += monitoring.notes
     for w in in_region:
         workload = AwsKubernetesWorkload(app, spec, plan, w, foundation, cluster, make_stack)
         names.append(stack_id(workload.stack))

@@ -16,6 +16,7 @@ from aiinfra.constructs.gcp.gke_node_pool import GpuNodePool, NodeServiceAccount
 from aiinfra.constructs.gcp.gke_workload_identity import WorkloadIdentityBinding
 from aiinfra.constructs.gcp.gpu_instance_group import LOCAL_SSD_GIB
 from aiinfra.constructs.gcp.project_services import services_for, stack_resource_types
+from aiinfra.constructs.gcp.prometheus_alerts import PrometheusAlertPolicies
 from aiinfra.k8s.queues import gcp_pod_account_id  # the same id the ServiceAccount's annotation names
 from aiinfra.naming import cost_labels, short
 from aiinfra.planner.model import Plan, WorkloadPlan
@@ -99,7 +100,22 @@ class GcpClusterStack:
                 queued_provisioning=queued(pool), reservation=pool.reservation,
                 additional_networks=nic_networks[: pool.gpu_nics_per_node] if pool.interconnect else None,
                 local_ssd_count=pool.local_nvme_gib_per_node // LOCAL_SSD_GIB)
+        self.alerts = self._alerts(spec, plan, cluster, foundation)
         TerraformOutput(self.stack, "cluster_name", value=self.cluster.name)
+
+    def _alerts(self, spec: Spec, plan: Plan, cluster: ClusterPlan, foundation) -> PrometheusAlertPolicies:
+        """The guide's alerting rules in PromQL over the cluster's Managed Prometheus series (``cluster`` label: the
+        project's Cloud Monitoring holds every cluster's), notifying the foundation's channels."""
+        from aiinfra.k8s.monitoring import cluster_workloads
+        from aiinfra.observability.promql import kubernetes_rules
+
+        rules, untranslated = kubernetes_rules(spec.alerting_rules, cluster_workloads(plan, cluster), namespace(spec),
+                                               cluster=self.cluster_name)
+        for r in untranslated:
+            self.notes.append(f"{stack_id(self.stack)}: alert rule {r.name!r} ({r.condition}) is not watched on cluster "
+                              f"{self.cluster_name}: {r.reason}")
+        return PrometheusAlertPolicies(self.stack, "prometheus-alerts", project=spec.clouds.gcp.project, name=self.cluster_name,
+                                       rules=rules, notification_channels=foundation.alerts.channel_ids)
 
 
 class GcpKubernetesWorkload:
