@@ -190,6 +190,27 @@ def test_prometheus_fires_the_rules_as_the_guide_means_them(loaded, tmp_path):
     assert r.returncode != 0 and "GpuMemoryExhaustion" in r.stdout + r.stderr
 
 
+def test_on_gke_another_clusters_series_never_fire(loaded, tmp_path):
+    """One Cloud Monitoring project holds every cluster's Managed Prometheus series (label ``cluster``): the GKE
+    rules fire on their own cluster's GPU and JobSet only."""
+    spec, plan = loaded
+    name = _cluster(plan, "gcp").name
+    rules, _ = _rules(spec, plan, "gcp", cluster=name)
+    by = {r.alert: r for r in rules}
+    series = []
+    for cluster in (name, "someone-elses"):
+        series += [{"series": f'DCGM_FI_DEV_FB_USED{{cluster="{cluster}", gpu="0"}}', "values": "99x10"},
+                   {"series": f'DCGM_FI_DEV_FB_FREE{{cluster="{cluster}", gpu="0"}}', "values": "1x10"},
+                   {"series": f'kube_jobset_status_condition{{cluster="{cluster}", namespace="production", jobset_name="run-{cluster}", '
+                              'condition="Failed"}', "values": "1x10"}]
+    gpu, failed = by["GpuMemoryExhaustion"], by["TrainingJobFailure"]
+    checks = [{"eval_time": "6m", "alertname": gpu.alert, "exp_alerts": [_fired(gpu, {"cluster": name, "gpu": "0"})]},
+              {"eval_time": "1m", "alertname": failed.alert,
+               "exp_alerts": [_fired(failed, {"namespace": "production", "jobset_name": f"run-{name}"})]}]
+    r = _promtool(tmp_path, rules, [{"interval": "1m", "input_series": series, "alert_rule_test": checks}])
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_promtool_accepts_every_translatable_condition(tmp_path):
     """Every condition the spec accepts that has a cluster metric is valid PromQL (`promtool check rules`)."""
     text = _spec_text().split("alerting_rules:", 1)[0] + "alerting_rules:\n" + "".join(
@@ -289,6 +310,8 @@ def test_the_aws_monitoring_stack_holds_an_encrypted_workspace_its_collector_rul
     doc = docs["aws-cluster-monitoring"]
     workspace = _one(doc, "aws_prometheus_workspace")
     assert "aws_kms_key" in workspace["kms_key_arn"] and "AMPAgentlessScraper" in workspace["tags"]
+    (logs,) = doc["resource"]["aws_cloudwatch_log_group"].values()  # the rules' and alert manager's errors, under the same key
+    assert workspace["logging_configuration"]["log_group_arn"].endswith(".arn}:*") and logs["kms_key_id"] == workspace["kms_key_arn"]
     scraper = _one(doc, "aws_prometheus_scraper")
     assert "aws_eks_cluster" in scraper["source"]["eks"]["cluster_arn"] and "cluster_security_group_id" in json.dumps(scraper["source"])
     assert scraper["destination"]["amp"]["workspace_arn"].startswith("${aws_prometheus_workspace.")

@@ -149,7 +149,8 @@ class AwsClusterMonitoringStack:
         self.prometheus = ManagedPrometheus(
             self.stack, "prometheus", name=short(cluster.cluster_name, 46), kms_key_arn=foundation.key.arn, cluster_arn=cluster.cluster.arn,
             subnet_ids=list(foundation.network.private_subnet_ids), security_group_ids=[cluster.cluster.cluster_security_group_id],
-            scrape_configuration=amp_scrape_configuration(spec, plan, planned), topic_arn=foundation.alerts.topic_arn, rules=rules, tags=tags)
+            scrape_configuration=amp_scrape_configuration(spec, plan, planned), topic_arn=foundation.alerts.topic_arn, rules=rules,
+            log_retention_days=retention_at_least(min(log_retention_days(spec), RETENTION_DAYS[-1])), tags=tags)
         TerraformOutput(self.stack, "prometheus_query_endpoint", value=self.prometheus.query_endpoint)
         for r in untranslated:
             self.notes.append(f"{stack_id(self.stack)}: alert rule {r.name!r} ({r.condition}) is not watched on cluster "

@@ -22,6 +22,11 @@ groups namespace, and the workspace's alert manager sending to the foundation's 
   create through the Amazon Managed Service for Prometheus API ... will automatically have the correct access entry
   policy created for you" (same page, "Configure Amazon EKS for scraper access with access entries"): no
   ClusterRole, binding or aws-auth entry is needed.
+- Logs: the workspace's rules and alerting logs (a rule that fails to evaluate, a notification SNS refuses: the
+  CreateLoggingConfiguration API, https://docs.aws.amazon.com/prometheus/latest/APIReference/API_CreateLoggingConfiguration.html)
+  go to a log group of its own under the same key, ``/aws/vendedlogs/prometheus/<name>`` (vended logs under the
+  ``/aws/vendedlogs/`` prefix share one Logs resource policy), through the workspace's ``logging_configuration`` (the
+  group's ARN with ``:*``, as the provider's "CloudWatch Logging" example writes it).
 - Rules: ``aws_prometheus_rule_group_namespace``, a Prometheus rules file
   (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-ruler-rulesfile.html) with one group of alerting rules.
 - Alert manager: ``aws_prometheus_alert_manager_definition`` whose ``alertmanager_config`` has one SNS receiver, the
@@ -44,6 +49,7 @@ from aiinfra.cdk import Construct
 
 from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
+from aiinfra.constructs.aws.log_group import LogGroup
 from aiinfra.observability.promql import PromRule
 
 REMOTE_WRITE_POLICY = "arn:{partition}:iam::aws:policy/AmazonPrometheusRemoteWriteAccess"
@@ -85,11 +91,12 @@ class ManagedPrometheus(Construct):
         scrape_configuration: Prometheus scrape configuration YAML (interval 30 s or more, kubernetes_sd_configs only).
         topic_arn: the SNS topic the alert manager publishes to.
         rules: the alerting rules; none: no rule groups namespace (the alert manager is still defined).
+        log_retention_days: how long the workspace's error logs are kept (``log_group.RETENTION_DAYS``).
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, kms_key_arn: str, cluster_arn: str, subnet_ids: Sequence[str],
                  security_group_ids: Sequence[str], scrape_configuration: str, topic_arn: str, rules: Sequence[PromRule] = (),
-                 tags: dict[str, str] | None = None):
+                 log_retention_days: int = 365, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         problems = []
         if not _NAME.match(name or ""):
@@ -105,8 +112,10 @@ class ManagedPrometheus(Construct):
             raise ValueError("; ".join(problems))
         ctx = AwsContext(self)
         tags = dict(tags or {})
+        self.logs = LogGroup(self, "logs", name=f"/aws/vendedlogs/prometheus/{name}", kms_key_arn=kms_key_arn, retention_days=log_retention_days,
+                             tags=tags)
         self.workspace = resource(self, "workspace", "aws_prometheus_workspace", alias=name, kms_key_arn=kms_key_arn,
-                                  tags={**tags, SCRAPER_TAG: ""})
+                                  logging_configuration={"log_group_arn": f"{self.logs.arn}:*"}, tags={**tags, SCRAPER_TAG: ""})
         self.workspace_arn: str = self.workspace.get_string_attribute("arn")
         self.workspace_id: str = self.workspace.get_string_attribute("id")
         self.query_endpoint: str = self.workspace.get_string_attribute("prometheus_endpoint")
