@@ -109,7 +109,7 @@ CDK_TEST_FILES = frozenset({
     "test_constructs_aws.py", "test_constructs_gcp.py", "test_policy.py", "test_stacks_aws.py", "test_stacks_gcp.py",
     "test_security_aws_edge.py", "test_security_gcp_edge.py", "test_security_stacks.py", "test_segmentation.py",
     "test_threat_detection.py", "test_model_integrity.py", "test_synth_cache.py", "test_accelerator_stacks.py", "test_fresh_project.py",
-    "test_kubernetes_stacks.py", "test_k8s_serving_stacks.py",
+    "test_kubernetes_stacks.py", "test_k8s_stacks.py", "test_k8s_serving_stacks.py",
 })
 
 

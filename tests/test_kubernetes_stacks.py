@@ -28,7 +28,6 @@ from tests.tf_harness import SKIP_NO_TERRAFORM, init, moto_server, run_terraform
 
 EXAMPLE = ROOT / "examples" / "kubernetes.yaml"
 PREFIX = "acme-ml-production-"
-IN_CLUSTER_NOTE = "are not deployed by aiinfra yet"
 VM_ONLY = ("aws_autoscaling_group", "aws_launch_template", "aws_lb", "google_compute_region_instance_group_manager",
            "google_compute_instance_template", "google_compute_backend_service")
 
@@ -85,10 +84,11 @@ def existing(tmp_path_factory) -> dict[str, dict]:
 
 # ---- the example on both clouds ------------------------------------------------------------------
 
-def test_each_cloud_has_foundation_cluster_and_a_stack_per_workload_and_no_vm_dashboard(example):
+def test_each_cloud_has_foundation_cluster_in_cluster_stacks_and_a_stack_per_workload_and_no_vm_dashboard(example):
     _, docs, _ = example
-    assert sorted(docs) == ["aws-cluster", "aws-cluster-monitoring", "aws-feature-extraction", "aws-foundation",
-                            "aws-recommendation-inference", "gcp-cluster", "gcp-foundation", "gcp-llm-finetune"]
+    assert sorted(docs) == ["aws-cluster", "aws-cluster-addons", "aws-cluster-monitoring", "aws-cluster-objects", "aws-feature-extraction",
+                            "aws-foundation", "aws-recommendation-inference",
+                            "gcp-cluster", "gcp-cluster-addons", "gcp-cluster-objects", "gcp-foundation", "gcp-llm-finetune"]
 
 
 def test_no_workload_gets_an_instance_group_launch_template_or_load_balancer_of_its_own(example):
@@ -195,12 +195,13 @@ def test_the_foundation_turns_on_the_kubernetes_engine_api(example):
     assert "container.googleapis.com" in [s["service"] for s in of(docs["gcp-foundation"], "google_project_service")]
 
 
-def test_synth_says_once_that_the_in_cluster_objects_come_with_issue_29(example):
+def test_synth_tells_once_a_cluster_to_apply_the_add_ons_before_the_objects_and_says_nothing_is_left_undeployed(example):
     stacks, _, said = example
-    told = [line for line in said.splitlines() if IN_CLUSTER_NOTE in line]
-    assert len(told) == 1 and "[likewise 2 more:" in told[0], told
-    every = [line for line in (stacks.parent / "notes.txt").read_text().splitlines() if IN_CLUSTER_NOTE in line]
-    assert len(every) == 3  # one a workload in the whole list
+    every = (stacks.parent / "notes.txt").read_text().splitlines()
+    assert not [line for line in every if "not deployed" in line]
+    told = [line for line in every if "after acme-ml-production-" in line and "-cluster-addons" in line]
+    assert sorted(line.split(":", 1)[0] for line in told) == [f"{PREFIX}aws-cluster-objects", f"{PREFIX}gcp-cluster-objects"]
+    assert all("YAML under kubernetes/" in line for line in told)
 
 
 def test_the_plan_no_longer_lists_the_keys_the_in_cluster_objects_apply(plan):

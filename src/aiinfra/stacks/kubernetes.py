@@ -6,9 +6,10 @@ own, ``<project>-<environment>-<cloud>-cluster`` (``-cluster-<region>`` outside 
 region), applied after the region's foundation, whose network and key it reads through the guarded
 cross-stack reads every stack uses (``stacks/state.py``); and each workload keeps a stack of its own,
 ``<project>-<environment>-<cloud>-<workload>``, with its cloud identity bound to the Kubernetes
-service account ``<environment>/<workload>``. The workload's in-cluster objects (its Deployment or
-Job, Service, queue, the serving load balancer) are issue 29's work: these stacks make none of them,
-nor the VM platform's instance group, launch template or load balancer in their place.
+service account ``<environment>/<workload>``. Each cluster then has two in-cluster stacks
+(``stacks/kubernetes_objects.py``): ``...-cluster-addons`` (the pinned add-ons) and ``...-cluster-objects``
+(the namespace, quota, queues and the workloads' Jobs / Deployments, Services and exposure), never the
+VM platform's instance group, launch template or load balancer.
 Clouds on ``vm`` never import the cloud modules (``kubernetes_aws.py``, ``kubernetes_gcp.py``).
 """
 
@@ -16,13 +17,8 @@ from __future__ import annotations
 
 from aiinfra.k8s import namespace  # noqa: F401  (the stacks' namespace, one definition)
 from aiinfra.naming import stack_name
-from aiinfra.planner.model import Plan, WorkloadPlan
+from aiinfra.planner.model import Plan
 from aiinfra.planner.platform import ClusterPlan
-
-# Why a workload on kubernetes has no Deployment / Job yet (the plan's "not applied" list says the same:
-# planner/applied.py ON_KUBERNETES).
-IN_CLUSTER_LATER = ("its in-cluster objects (Deployment or Job, Service, queue, the serving load balancer) are not deployed by "
-                    "aiinfra yet: nothing runs it until you deploy them (its node pool and identity are ready)")
 
 
 def cluster_part(cluster: ClusterPlan, primary_region: str) -> str:
@@ -41,8 +37,3 @@ def cluster_of(plan: Plan, cloud: str, region: str) -> ClusterPlan:
         raise ValueError(f"the plan has no {cloud} cluster in {region}: plan the spec again (aiinfra plan) before synth")
     return found
 
-
-def workload_note(stack: str, w: WorkloadPlan, pools: list[str], cluster: str, ns: str) -> str:
-    """The one note a kubernetes workload's stack gives (the same words for every workload: synth's notes group them)."""
-    return (f"{stack}: {w.name} runs on the kubernetes platform in cluster {cluster} (node pools: {', '.join(pools)}): its identity "
-            f"for service account {ns}/{w.name} is created; {IN_CLUSTER_LATER}")

@@ -2,8 +2,9 @@
 EKS cluster stack per planned cluster, after the region's foundation (its private subnets and key),
 holding the control plane with its pinned add-ons (``KubernetesCluster``; with ``existing_cluster``
 the cluster is read by name instead) and one managed node group per planned pool (``GpuNodePool``);
-and per workload a stack with its EKS Pod Identity (``PodIdentity``). No launch template, Auto
-Scaling group or load balancer is made for a workload here."""
+and per workload a stack with its EKS Pod Identity (``PodIdentity``); then the cluster's add-ons and
+objects stacks (``stacks/kubernetes_objects.py``). No launch template, Auto Scaling group or load
+balancer is made for a workload here."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan, NodePoolPlan
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.kubernetes_serving import aws_serving_exposure
-from aiinfra.stacks.kubernetes import cluster_part, namespace, workload_note
+from aiinfra.stacks.kubernetes import cluster_part, namespace
 from aiinfra.stacks.nodes import log_retention_days
 
 ROOT_GIB = 200  # the nodes' root volume holds images and the pods' ephemeral storage (EKS's AL2023 AMI)
@@ -155,6 +156,16 @@ class AwsClusterMonitoringStack:
         for r in untranslated:
             self.notes.append(f"{stack_id(self.stack)}: alert rule {r.name!r} ({r.condition}) is not watched on cluster "
                               f"{cluster.cluster_name}: {r.reason}")
+        from aiinfra.k8s.versions import ADDONS
+        from aiinfra.observability.promql import scraped
+
+        if scraped(spec, cluster_workloads(plan, planned))["jobsets"] and not any(c.chart == "kube-state-metrics" for c in ADDONS["aws"]):
+            # The failed-run rule reads kube-state-metrics' JobSet conditions (promql.JOBSET_CUSTOM_RESOURCE_STATE): say so
+            # rather than leave a rule that can never fire.
+            self.notes.append(f"{stack_id(self.stack)}: the failed-run alert reads kube_jobset_status_condition from kube-state-metrics, "
+                              f"which the add-ons of cluster {cluster.cluster_name} do not install yet: install its chart with "
+                              "aiinfra.observability.promql.JOBSET_CUSTOM_RESOURCE_STATE as customResourceState.config, or no run "
+                              "failure is alerted")
         if not cluster.created:
             self.notes.append(f"{stack_id(self.stack)}: the Managed Prometheus collector reaches existing cluster {cluster.cluster_name} "
                               "through the access entry AMP creates on a cluster in API authentication mode; on the aws-auth ConfigMap, "
@@ -174,15 +185,17 @@ class AwsKubernetesWorkload:
                                     name=short(f"{foundation.name}-{w.name}-pods", 64),
                                     signing_key_arns=signing_key_arns(spec_workload(spec, w).image_signing_key))
         TerraformOutput(self.stack, "pod_role_arn", value=self.identity.role_arn)
-        self.notes = [workload_note(stack_id(self.stack), w, list(w.node_pools), cluster.cluster_name, ns)]
+        self.notes: list[str] = []
         # A serving workload's certificate, WAF web ACL ... its Ingress names (k8s/serving.py's exposure; stacks/kubernetes_serving.py).
         self.exposure = aws_serving_exposure(self.stack, spec, w, foundation, self.notes) if w.type == "inference" else None
 
 
 def add_aws_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region: list[WorkloadPlan], foundation,
                        make_stack) -> tuple[list[str], list[str]]:
-    """The cluster stack of ``region`` and its workloads' stacks; returns (stack names, notes)."""
+    """The cluster stack of ``region``, its workloads' stacks, then its add-ons and objects stacks
+    (``stacks/kubernetes_objects.py``); returns (stack names, notes)."""
     from aiinfra.stacks.kubernetes import cluster_of
+    from aiinfra.stacks.kubernetes_objects import add_in_cluster_stacks
 
     planned = cluster_of(plan, "aws", region)
     cluster = AwsClusterStack(app, spec, plan, planned, foundation, make_stack)
@@ -190,8 +203,14 @@ def add_aws_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region:
     monitoring = AwsClusterMonitoringStack(app, spec, plan, planned, foundation, cluster, make_stack)
     names.append(stack_id(monitoring.stack))
     notes += monitoring.notes
+    workloads, exposure = [], {}
     for w in in_region:
         workload = AwsKubernetesWorkload(app, spec, plan, w, foundation, cluster, make_stack)
         names.append(stack_id(workload.stack))
         notes += workload.notes
-    return names, notes
+        workloads.append(workload.stack)
+        if getattr(workload, "exposure", None) is not None:
+            exposure[w.name] = workload.exposure
+    more, said = add_in_cluster_stacks(app, spec, plan, planned, cluster, make_stack, after=workloads, exposure=exposure,
+                                       prometheus=monitoring.prometheus)
+    return names + more, notes + said

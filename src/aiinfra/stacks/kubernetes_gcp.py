@@ -2,8 +2,9 @@
 why): a GKE cluster stack per planned cluster, after the region's foundation (its network, GPU NIC
 networks and key), holding the nodes' own service account, the cluster (``KubernetesCluster``; with
 ``existing_cluster`` the cluster is read by name instead) and one node pool per planned pool
-(``GpuNodePool``); and per workload a stack with its Workload Identity (``WorkloadIdentityBinding``).
-No instance template, managed instance group or load balancer is made for a workload here."""
+(``GpuNodePool``); and per workload a stack with its Workload Identity (``WorkloadIdentityBinding``); then the
+cluster's add-ons and objects stacks (``stacks/kubernetes_objects.py``). No instance template, managed instance
+group or load balancer is made for a workload here."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan, NodePoolPlan
 from aiinfra.spec.models import Spec
 from aiinfra.stacks.kubernetes_serving import gcp_serving_exposure
-from aiinfra.stacks.kubernetes import cluster_of, cluster_part, namespace, workload_note
+from aiinfra.stacks.kubernetes import cluster_of, cluster_part, namespace
 
 
 class ExistingCluster:
@@ -134,7 +135,7 @@ class GcpKubernetesWorkload:
             prefix=w.name, kms_key_id=foundation.key.id, repository=None, account_id=gcp_pod_account_id(spec, w.name),
             signing_key_ids=signing_key_ids(spec_workload(spec, w).image_signing_key))
         TerraformOutput(self.stack, "pod_service_account", value=self.identity.email)
-        self.notes = [workload_note(stack_id(self.stack), w, list(w.node_pools), cluster.cluster_name, ns)]
+        self.notes: list[str] = []
         # A serving workload's TLS policy, certificate, Cloud Armor policy, IAP access ... its Gateway names (k8s/serving.py's
         # exposure; stacks/kubernetes_serving.py).
         self.exposure = gcp_serving_exposure(self.stack, spec, w, foundation, self.notes) if w.type == "inference" else None
@@ -142,15 +143,23 @@ class GcpKubernetesWorkload:
 
 def add_gcp_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region: list[WorkloadPlan], foundation,
                        make_stack) -> tuple[list[str], list[str]]:
-    """The cluster stack of ``region`` and its workloads' stacks; returns (stack names, notes). Every API
-    their resources call is turned on by the foundation (it applies first)."""
+    """The cluster stack of ``region``, its workloads' stacks, then its add-ons and objects stacks
+    (``stacks/kubernetes_objects.py``); returns (stack names, notes). Every API their resources call is
+    turned on by the foundation (it applies first)."""
+    from aiinfra.stacks.kubernetes_objects import add_in_cluster_stacks
+
     planned = cluster_of(plan, "gcp", region)
     cluster = GcpClusterStack(app, spec, plan, planned, foundation, make_stack)
     names, notes = [stack_id(cluster.stack)], list(cluster.notes)
     foundation.services.add(services_for(stack_resource_types(cluster.stack)))
+    workloads, exposure = [], {}
     for w in in_region:
         workload = GcpKubernetesWorkload(app, spec, w, foundation, cluster, make_stack)
         names.append(stack_id(workload.stack))
         notes += workload.notes
         foundation.services.add(services_for(stack_resource_types(workload.stack)))
-    return names, notes
+        workloads.append(workload.stack)
+        if getattr(workload, "exposure", None) is not None:
+            exposure[w.name] = workload.exposure
+    more, said = add_in_cluster_stacks(app, spec, plan, planned, cluster, make_stack, after=workloads, exposure=exposure)
+    return names + more, notes + said
