@@ -153,8 +153,12 @@ def test_every_helm_release_is_a_chart_of_versions_py_at_its_pinned_version(out,
     # EKS: the controller, the queues, and (NVIDIA GPU pools, no EFA pool in the example) the device plugin and DCGM exporter;
     # GKE runs its own device plugin, DCGM and Gateway controller
     assert set(releases_of(stack(out, "aws-cluster-addons"))) == {
-        "aws-load-balancer-controller", "jobset", "kueue", "nvidia-device-plugin", "dcgm-exporter", "prometheus-adapter"}
+        "aws-load-balancer-controller", "jobset", "kueue", "nvidia-device-plugin", "dcgm-exporter", "prometheus-adapter", "kube-state-metrics"}
     assert set(releases_of(stack(out, "gcp-cluster-addons"))) == {"jobset", "kueue", "prometheus-adapter"}
+    # every chart versions.py pins for a cloud is installed there, given the pools that need it
+    for cloud in CLOUDS:
+        every = releases(cloud, cluster_name="c", region="r", pools=ClusterPools(gpu=("g",), efa=("g",)), vpc_id="v", adapter={})
+        assert {r.chart for r in every} == set(versions.ADDONS[cloud])
 
 
 def test_kueue_runs_jobsets_with_all_or_nothing_admission(out):
@@ -183,6 +187,19 @@ def test_the_gpu_daemonsets_tolerate_the_gpu_taint_of_the_gpu_node_groups_and_ru
     assert values(addons["dcgm-exporter"])["serviceMonitor"] == {"enabled": False}
 
 
+def test_kube_state_metrics_publishes_the_jobsets_failed_condition_the_failed_run_alert_reads(out):
+    from aiinfra.observability.promql import JOBSET_CUSTOM_RESOURCE_STATE, JOBSET_FAILED
+
+    ksm = values(releases_of(stack(out, "aws-cluster-addons"))["kube-state-metrics"])
+    assert ksm["customResourceState"] == {"enabled": True, "config": JOBSET_CUSTOM_RESOURCE_STATE}
+    config = ksm["customResourceState"]["config"]["spec"]["resources"][0]
+    assert f"{config['metricNamePrefix']}_{config['metrics'][0]['name']}" == JOBSET_FAILED
+    assert ksm["rbac"]["extraRules"] == [{"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": ["list", "watch"]}]
+    assert config["groupVersionKind"]["version"] == versions.JOBSET_API.split("/")[1]
+    # synth no longer says the alert cannot fire
+    assert "from kube-state-metrics, which the add-ons" not in (out / "notes.txt").read_text()
+
+
 def test_the_efa_device_plugin_follows_the_efa_pools(plan):
     made = releases("aws", cluster_name="c", region="us-east-1", pools=ClusterPools(gpu=("p5",), efa=("p5",)), vpc_id="vpc-1")
     (efa,) = [r for r in made if r.name == versions.EFA_DEVICE_PLUGIN.name]
@@ -190,6 +207,8 @@ def test_the_efa_device_plugin_follows_the_efa_pools(plan):
     assert {t["key"] for t in efa.values["tolerations"]} == {"nvidia.com/gpu", "aws.amazon.com/neuron"}
     assert versions.EFA_DEVICE_PLUGIN.name not in {r.name for r in releases("aws", cluster_name="c", region="r", pools=ClusterPools(), vpc_id="v")}
     assert {r.name for r in releases("gcp", cluster_name="c", region="r", pools=ClusterPools(gpu=("a3",), efa=("a3",)))} == {"jobset", "kueue"}
+    assert versions.KUBE_STATE_METRICS.name in {r.name for r in releases("aws", cluster_name="c", region="r", pools=ClusterPools(),
+                                                                          vpc_id="v")}
 
 
 def test_the_load_balancer_controller_has_the_cluster_and_vpc_and_its_role_through_pod_identity_first(out, plan):

@@ -99,6 +99,17 @@ PROMETHEUS_ADAPTER = Chart("prometheus-adapter", "https://prometheus-community.g
                            "5.3.0", "v0.12.0", "monitoring", (),
                            "prometheus-community/helm-charts prometheus-adapter-5.3.0 charts/prometheus-adapter/Chart.yaml")
 
+# kube-state-metrics (EKS): prometheus-community/helm-charts tag kube-state-metrics-8.4.0 (commit
+# 1982f1c5828920f5d4ea5d04956169e81f8c5129), charts/kube-state-metrics/Chart.yaml (version 8.4.0, appVersion 2.20.0);
+# README.md: `helm install [RELEASE_NAME] oci://ghcr.io/prometheus-community/charts/kube-state-metrics` (the chart is also
+# in the prometheus-community repository); values.yaml customResourceState.enabled / config ("Add (Cluster)Role
+# permissions to list/watch the resources defined in the config to rbac.extraRules"), collectors.  No CRDs.  It publishes
+# the JobSets' Failed condition the failed-run alert reads (observability/promql.py JOBSET_CUSTOM_RESOURCE_STATE); GKE's
+# managed kube state metrics publish it there.
+KUBE_STATE_METRICS = Chart("kube-state-metrics", "https://prometheus-community.github.io/helm-charts", "kube-state-metrics", "8.4.0",
+                           "2.20.0", "monitoring", (),
+                           "prometheus-community/helm-charts kube-state-metrics-8.4.0 charts/kube-state-metrics/Chart.yaml")
+
 # The images prometheus-adapter needs to reach the managed Prometheus (no chart of their own).
 # awslabs/aws-sigv4-proxy tag v1.11.1 (VERSION "1.11.1"; .github/workflows/release.yaml pushes
 # public.ecr.aws/aws-observability/aws-sigv4-proxy:<VERSION>); flags --name aps --region R --host
@@ -112,7 +123,8 @@ CUSTOM_METRICS_API = "custom.metrics.k8s.io/v1beta1"
 
 # The add-on charts of each cloud, in install order (Kueue before JobSet: Kueue's JobSet integration watches JobSets).
 ADDONS: dict[str, tuple[Chart, ...]] = {
-    "aws": (KUEUE, JOBSET, NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, DCGM_EXPORTER, AWS_LOAD_BALANCER_CONTROLLER, PROMETHEUS_ADAPTER),
+    "aws": (KUEUE, JOBSET, NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, DCGM_EXPORTER, AWS_LOAD_BALANCER_CONTROLLER, PROMETHEUS_ADAPTER,
+            KUBE_STATE_METRICS),
     "gcp": (KUEUE, JOBSET, PROMETHEUS_ADAPTER),
 }
 

@@ -166,12 +166,14 @@ def releases(cloud: str, *, cluster_name: str, region: str, pools: ClusterPools,
     prometheus-adapter (``adapter``: ``adapter_values``; None leaves it out) for the serving HPA's pods metric.
     EKS also gets the AWS Load Balancer Controller first (``clusterName``, ``region``, ``vpcId``: pods do not
     reach the instance metadata service, IMDSv2 hop limit 1 on the nodes); with NVIDIA GPU pools, the NVIDIA
-    device plugin and the DCGM exporter on those pools; with EFA pools, the EFA device plugin on those. GKE
+    device plugin and the DCGM exporter on those pools; with EFA pools, the EFA device plugin on those; and
+    kube-state-metrics for the JobSets' conditions (``kube_state_metrics_values``). GKE
     installs and manages the NVIDIA driver and device plugin itself on GPU nodes
     (https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#installing_drivers), its managed DCGM metrics
     come with the cluster's monitoring config (https://cloud.google.com/kubernetes-engine/docs/how-to/dcgm-metrics),
-    and its Gateway controller is built in (https://cloud.google.com/kubernetes-engine/docs/concepts/gateway-api):
-    none of those is installed there.
+    and its Gateway controller is built in (https://cloud.google.com/kubernetes-engine/docs/concepts/gateway-api),
+    as are its kube state metrics with the JobSet package
+    (https://cloud.google.com/kubernetes-engine/docs/how-to/kube-state-metrics): none of those is installed there.
     """
     out: list[Release] = []
     first: tuple[str, ...] = ()
@@ -205,7 +207,24 @@ def releases(cloud: str, *, cluster_name: str, region: str, pools: ClusterPools,
                            why="vpc.amazonaws.com/efa on the EFA nodes"))
     if adapter is not None:
         out.append(Release(versions.PROMETHEUS_ADAPTER, adapter, first, why="the serving HPA's pods metric (custom.metrics.k8s.io)"))
+    if cloud == "aws":
+        out.append(Release(versions.KUBE_STATE_METRICS, kube_state_metrics_values(), first, why="the JobSets' conditions for the failed-run alert"))
     return out
+
+
+def kube_state_metrics_values() -> dict[str, Any]:
+    """kube-state-metrics on EKS, for the failed-run alert (``observability/promql.py`` reads
+    ``kube_jobset_status_condition``): the JobSets' conditions as custom resource state metrics
+    (``JOBSET_CUSTOM_RESOURCE_STATE``), with list / watch on JobSets (the chart's ``rbac.extraRules``: values.yaml
+    "Add (Cluster)Role permissions to list/watch the resources defined in the config to rbac.extraRules"). Its
+    built-in collectors are cut to the runs' CronJobs and Jobs: every series the managed collector scrapes is
+    stored and billed by Amazon Managed Service for Prometheus, and nothing reads the others."""
+    from aiinfra.observability.promql import JOBSET_CUSTOM_RESOURCE_STATE
+
+    group = JOBSET_CUSTOM_RESOURCE_STATE["spec"]["resources"][0]["groupVersionKind"]["group"]
+    return {"customResourceState": {"enabled": True, "config": JOBSET_CUSTOM_RESOURCE_STATE},
+            "rbac": {"extraRules": [{"apiGroups": [group], "resources": ["jobsets"], "verbs": ["list", "watch"]}]},
+            "collectors": ["cronjobs", "jobs"]}
 
 
 class AddOns(Construct):
