@@ -153,7 +153,8 @@ def test_every_helm_release_is_a_chart_of_versions_py_at_its_pinned_version(out,
     # EKS: the controller, the queues, and (NVIDIA GPU pools, no EFA pool in the example) the device plugin and DCGM exporter;
     # GKE runs its own device plugin, DCGM and Gateway controller
     assert set(releases_of(stack(out, "aws-cluster-addons"))) == {
-        "aws-load-balancer-controller", "jobset", "kueue", "nvidia-device-plugin", "dcgm-exporter", "prometheus-adapter", "kube-state-metrics"}
+        "aws-load-balancer-controller", "jobset", "kueue", "nvidia-device-plugin", "dcgm-exporter", "prometheus-adapter", "kube-state-metrics",
+        "cluster-autoscaler"}
     assert set(releases_of(stack(out, "gcp-cluster-addons"))) == {"jobset", "kueue", "prometheus-adapter"}
     # every chart versions.py pins for a cloud is installed there, given the pools that need it
     for cloud in CLOUDS:
@@ -185,6 +186,26 @@ def test_the_gpu_daemonsets_tolerate_the_gpu_taint_of_the_gpu_node_groups_and_ru
             for taint in group["taint"]:
                 assert any(t["key"] == taint["key"] and t["operator"] == "Exists" for t in v["tolerations"]), (name, taint)
     assert values(addons["dcgm-exporter"])["serviceMonitor"] == {"enabled": False}
+
+
+def test_the_cluster_autoscaler_grows_the_eks_node_groups_of_this_cluster_only_at_the_clusters_minor_version(out, plan):
+    aws = cluster_of(plan, "aws")
+    doc = stack(out, "aws-cluster-addons")
+    release = releases_of(doc)["cluster-autoscaler"]
+    v = values(release)
+    assert (v["autoDiscovery"]["clusterName"], v["awsRegion"], v["cloudProvider"]) == (aws.name, aws.region, "aws")
+    assert v["image"]["tag"] == versions.CLUSTER_AUTOSCALER_IMAGE_TAGS[aws.version] == f"v{aws.version}.2"
+    associations = {a["service_account"]: (key, a) for key, a in doc["resource"]["aws_eks_pod_identity_association"].items()}
+    key, assoc = associations[v["rbac"]["serviceAccount"]["name"]]
+    assert assoc["namespace"] == release["namespace"] == "kube-system"
+    assert f"aws_eks_pod_identity_association.{key}" in release["depends_on"]
+    policy = json.loads(next(p["policy"] for p in doc["resource"]["aws_iam_role_policy"].values() if "SetDesiredCapacity" in p["policy"]))
+    (scale,) = [st for st in policy["Statement"] if "autoscaling:SetDesiredCapacity" in st["Action"]]
+    assert scale["Condition"] == {"Null": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{aws.name}": "false"}}
+    assert any("eks:DescribeNodegroup" in st["Action"] for st in policy["Statement"])  # a group at zero: its labels and taints
+    with pytest.raises(ValueError, match="no Cluster Autoscaler release is pinned for Kubernetes 1.20"):
+        releases("aws", cluster_name="c", region="r", pools=ClusterPools(), vpc_id="v", kubernetes_version="1.20")
+    assert "cluster-autoscaler" not in {r.name for r in releases("gcp", cluster_name="c", region="r", pools=ClusterPools())}
 
 
 def test_kube_state_metrics_publishes_the_jobsets_failed_condition_the_failed_run_alert_reads(out):

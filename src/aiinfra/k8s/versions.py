@@ -110,6 +110,18 @@ KUBE_STATE_METRICS = Chart("kube-state-metrics", "https://prometheus-community.g
                            "2.20.0", "monitoring", (),
                            "prometheus-community/helm-charts kube-state-metrics-8.4.0 charts/kube-state-metrics/Chart.yaml")
 
+# Cluster Autoscaler (EKS: managed node groups scale only when it asks; GKE's node pools have it built in):
+# kubernetes/autoscaler tag cluster-autoscaler-chart-9.59.0 (commit 5a0b98e45f896e98132737240ac131a519d3b33d),
+# cluster-autoscaler/charts/cluster-autoscaler/Chart.yaml (version 9.59.0, appVersion 1.35.0); README.md: `helm repo add
+# autoscaler https://kubernetes.github.io/autoscaler`; cluster-autoscaler/README.md "Releases": "We recommend using
+# Cluster Autoscaler with the Kubernetes control plane version for which it was meant ... versioning scheme was changed
+# to match Kubernetes minor releases exactly", so its image is the newest release of the cluster's minor version
+# (``CLUSTER_AUTOSCALER_IMAGE_TAGS``: the repository's cluster-autoscaler-1.<minor>.<patch> tags at that commit).  No CRDs.
+CLUSTER_AUTOSCALER = Chart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.59.0", "1.35.0",
+                           "kube-system", (), "kubernetes/autoscaler cluster-autoscaler-chart-9.59.0 charts/cluster-autoscaler/Chart.yaml")
+CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.29": "v1.29.5", "1.30": "v1.30.7", "1.31": "v1.31.5", "1.32": "v1.32.7", "1.33": "v1.33.6",
+                                 "1.34": "v1.34.5", "1.35": "v1.35.2", "1.36": "v1.36.1"}
+
 # The images prometheus-adapter needs to reach the managed Prometheus (no chart of their own).
 # awslabs/aws-sigv4-proxy tag v1.11.1 (VERSION "1.11.1"; .github/workflows/release.yaml pushes
 # public.ecr.aws/aws-observability/aws-sigv4-proxy:<VERSION>); flags --name aps --region R --host
@@ -124,7 +136,7 @@ CUSTOM_METRICS_API = "custom.metrics.k8s.io/v1beta1"
 # The add-on charts of each cloud, in install order (Kueue before JobSet: Kueue's JobSet integration watches JobSets).
 ADDONS: dict[str, tuple[Chart, ...]] = {
     "aws": (KUEUE, JOBSET, NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, DCGM_EXPORTER, AWS_LOAD_BALANCER_CONTROLLER, PROMETHEUS_ADAPTER,
-            KUBE_STATE_METRICS),
+            KUBE_STATE_METRICS, CLUSTER_AUTOSCALER),
     "gcp": (KUEUE, JOBSET, PROMETHEUS_ADAPTER),
 }
 

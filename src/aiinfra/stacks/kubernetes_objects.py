@@ -81,7 +81,7 @@ class ClusterAddOnsStack:
     ``cluster_name``); ``prometheus``: the cluster's ``ManagedPrometheus`` on EKS (its workspace), None: no
     prometheus-adapter there.
 
-    On EKS the AWS Load Balancer Controller and prometheus-adapter get their IAM roles through Pod Identity
+    On EKS the AWS Load Balancer Controller, the Cluster Autoscaler and prometheus-adapter get their IAM roles through Pod Identity
     (``AddOnIdentity``), each release created after its association; prometheus-adapter reads the cluster's
     Amazon Managed Service for Prometheus workspace (the cluster stack's). On GKE it reads Managed Prometheus
     through the query frontend (``PrometheusFrontend``), deployed here first."""
@@ -100,8 +100,8 @@ class ClusterAddOnsStack:
         vpc_id = adapter = None
         adapter_chart = versions.PROMETHEUS_ADAPTER
         if cluster.cloud == "aws":
-            from aiinfra.constructs.aws.eks_addon_identity import (LBC_WAIVER, AddOnIdentity, load_balancer_controller_statements,
-                                                                   prometheus_query_statements)
+            from aiinfra.constructs.aws.eks_addon_identity import (AUTOSCALER_WAIVER, LBC_WAIVER, AddOnIdentity, cluster_autoscaler_statements,
+                                                                   load_balancer_controller_statements, prometheus_query_statements)
             from aiinfra.constructs.aws.common import AwsContext
 
             vpc_id = access.source.get_string_attribute("vpc_config[0].vpc_id")
@@ -110,6 +110,11 @@ class ClusterAddOnsStack:
                                      service_account=lbc.name, name=short(f"{name}-{cluster.region}-lb-controller", 64),
                                      statements=load_balancer_controller_statements(AwsContext(self.stack).partition), waiver=LBC_WAIVER)
             waits[lbc.name] = [identity.association]  # its pods get credentials only when created after the association
+            scaler = versions.CLUSTER_AUTOSCALER
+            scaling = AddOnIdentity(self.stack, "cluster-autoscaler", cluster_name=name, namespace=scaler.namespace,
+                                    service_account=scaler.name, name=short(f"{name}-{cluster.region}-autoscaler", 64),
+                                    statements=cluster_autoscaler_statements(name), waiver=AUTOSCALER_WAIVER)
+            waits[scaler.name] = [scaling.association]
             if prometheus is not None:
                 reader = AddOnIdentity(self.stack, "prometheus-adapter", cluster_name=name, namespace=adapter_chart.namespace,
                                        service_account=adapter_chart.name, name=short(f"{name}-{cluster.region}-metrics-adapter", 64),
@@ -125,7 +130,8 @@ class ClusterAddOnsStack:
             waits[adapter_chart.name] = list(frontend.objects.manifests.values())
             adapter = adapter_values("gcp", cluster.region, frontend_url=frontend.url)
         self.addons = AddOns(self.stack, "addons", cloud=cluster.cloud, cluster_name=name, region=cluster.region,
-                             pools=cluster_pools(cluster), vpc_id=vpc_id, adapter=adapter, release_depends_on=waits)
+                             pools=cluster_pools(cluster), vpc_id=vpc_id, adapter=adapter, kubernetes_version=cluster.version,
+                             release_depends_on=waits)
         self.notes: list[str] = []
         if cluster.existing:
             self.notes.append(f"{stack_id(self.stack)}: installs {', '.join(r.name for r in self.addons.planned)} into existing "

@@ -1,7 +1,7 @@
 """The identity of an add-on's pods on EKS: an IAM role they assume through EKS Pod Identity, bound to the add-on's
 namespace and service account, with the add-on's own policy (the AWS Load Balancer Controller's published one,
 ``load_balancer_controller_statements``; prometheus-adapter's queries of Amazon Managed Service for Prometheus,
-``prometheus_query_statements``)."""
+``prometheus_query_statements``; the Cluster Autoscaler's, ``cluster_autoscaler_statements``)."""
 
 from __future__ import annotations
 
@@ -87,6 +87,32 @@ def prometheus_query_statements(workspace_arn: str) -> list[dict]:
     managed policy's actions), on that workspace only."""
     return [{"Sid": "QueryWorkspace", "Effect": "Allow", "Resource": workspace_arn,
              "Action": ["aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata"]}]
+
+
+def cluster_autoscaler_statements(cluster_name: str) -> list[dict]:
+    """The Cluster Autoscaler's policy as kubernetes/autoscaler's AWS guide gives it, "Full Cluster Autoscaler Features
+    Policy (Recommended)" (cluster-autoscaler/cloudprovider/aws/README.md, chart 9.59.0's commit): the Describe calls
+    its auto-discovery and scale-from-zero need (``eks:DescribeNodegroup`` reads a managed node group's labels and
+    taints while it has no node), which support no resource types, and the scaling calls, restricted as the guide
+    advises ("only the second block of actions should be updated to restrict the resources/add conditionals") to the
+    Auto Scaling groups tagged ``k8s.io/cluster-autoscaler/<cluster>``: the tag EKS puts on the groups of its managed
+    node groups for the Cluster Autoscaler
+    (https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html)."""
+    return [
+        {"Sid": "Discover", "Effect": "Allow", "Resource": "*", "Action": [
+            "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLaunchConfigurations",
+            "autoscaling:DescribeScalingActivities", "ec2:DescribeImages", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplateVersions",
+            "ec2:GetInstanceTypesFromInstanceRequirements", "eks:DescribeNodegroup"]},
+        {"Sid": "ScaleOwnGroups", "Effect": "Allow", "Resource": "*",
+         "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+         "Condition": {"Null": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "false"}}},
+    ]
+
+
+# Why the Cluster Autoscaler's policy has statements on "*".
+AUTOSCALER_WAIVER = ("the Cluster Autoscaler's recommended policy (kubernetes/autoscaler cloudprovider/aws/README.md): its Describe "
+                     "calls support no resource types, and its scaling calls are limited to the Auto Scaling groups tagged "
+                     "k8s.io/cluster-autoscaler/<cluster> (the cluster's managed node groups), which it discovers at run time")
 
 
 class AddOnIdentity(Construct):

@@ -156,8 +156,22 @@ def adapter_values(cloud: str, region: str, *, workspace_id: str | None = None, 
     return values
 
 
+def cluster_autoscaler_values(cluster_name: str, region: str, kubernetes_version: str) -> dict[str, Any]:
+    """The Cluster Autoscaler on EKS: the managed node groups it finds by their tags (``autoDiscovery.clusterName``:
+    ``--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/<cluster>``,
+    the chart's deployment template), ``awsRegion``, its service account named for its Pod Identity association,
+    and the image of the cluster's Kubernetes minor version (``versions.CLUSTER_AUTOSCALER_IMAGE_TAGS``)."""
+    tag = versions.CLUSTER_AUTOSCALER_IMAGE_TAGS.get(kubernetes_version)
+    if tag is None:
+        raise ValueError(f"no Cluster Autoscaler release is pinned for Kubernetes {kubernetes_version} (k8s/versions.py "
+                         f"CLUSTER_AUTOSCALER_IMAGE_TAGS has {', '.join(sorted(versions.CLUSTER_AUTOSCALER_IMAGE_TAGS))})")
+    return {"cloudProvider": "aws", "awsRegion": region, "autoDiscovery": {"clusterName": cluster_name},
+            "rbac": {"serviceAccount": {"create": True, "name": versions.CLUSTER_AUTOSCALER.name}},
+            "image": {"tag": tag}}
+
+
 def releases(cloud: str, *, cluster_name: str, region: str, pools: ClusterPools, vpc_id: str | None = None,
-             adapter: dict[str, Any] | None = None) -> list[Release]:
+             adapter: dict[str, Any] | None = None, kubernetes_version: str = "1.35") -> list[Release]:
     """The releases of a cluster on ``cloud`` (``aws``: EKS, ``gcp``: GKE), in install order (``versions.ADDONS``
     names the charts of each cloud).
 
@@ -166,8 +180,10 @@ def releases(cloud: str, *, cluster_name: str, region: str, pools: ClusterPools,
     prometheus-adapter (``adapter``: ``adapter_values``; None leaves it out) for the serving HPA's pods metric.
     EKS also gets the AWS Load Balancer Controller first (``clusterName``, ``region``, ``vpcId``: pods do not
     reach the instance metadata service, IMDSv2 hop limit 1 on the nodes); with NVIDIA GPU pools, the NVIDIA
-    device plugin and the DCGM exporter on those pools; with EFA pools, the EFA device plugin on those; and
-    kube-state-metrics for the JobSets' conditions (``kube_state_metrics_values``). GKE
+    device plugin and the DCGM exporter on those pools; with EFA pools, the EFA device plugin on those;
+    kube-state-metrics for the JobSets' conditions (``kube_state_metrics_values``); and the Cluster Autoscaler,
+    without which a managed node group never leaves its minimum (``cluster_autoscaler_values``; GKE's node pools
+    autoscale by themselves). GKE
     installs and manages the NVIDIA driver and device plugin itself on GPU nodes
     (https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#installing_drivers), its managed DCGM metrics
     come with the cluster's monitoring config (https://cloud.google.com/kubernetes-engine/docs/how-to/dcgm-metrics),
@@ -209,6 +225,8 @@ def releases(cloud: str, *, cluster_name: str, region: str, pools: ClusterPools,
         out.append(Release(versions.PROMETHEUS_ADAPTER, adapter, first, why="the serving HPA's pods metric (custom.metrics.k8s.io)"))
     if cloud == "aws":
         out.append(Release(versions.KUBE_STATE_METRICS, kube_state_metrics_values(), first, why="the JobSets' conditions for the failed-run alert"))
+        out.append(Release(versions.CLUSTER_AUTOSCALER, cluster_autoscaler_values(cluster_name, region, kubernetes_version), first,
+                           why="the node groups grow for pending pods and shrink when idle"))
     return out
 
 
@@ -249,6 +267,7 @@ class AddOns(Construct):
         pools: its GPU and EFA pools.
         vpc_id: the cluster's VPC (EKS).
         adapter: prometheus-adapter's values (``adapter_values``); None: no prometheus-adapter.
+        kubernetes_version: the cluster's minor version (the Cluster Autoscaler's image on EKS).
         provider: the ``HelmProvider`` (else the stack's default ``helm`` provider).
         depends_on: what every release waits for.
         release_depends_on: release name -> what that release waits for (an add-on's Pod Identity association:
@@ -259,8 +278,9 @@ class AddOns(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, *, cloud: str, cluster_name: str, region: str, pools: ClusterPools = ClusterPools(),
-                 vpc_id: str | None = None, adapter: dict[str, Any] | None = None, provider: TerraformProvider | None = None,
-                 depends_on: Sequence[Any] = (), release_depends_on: Mapping[str, Sequence[Any]] | None = None):
+                 vpc_id: str | None = None, adapter: dict[str, Any] | None = None, kubernetes_version: str = "1.35",
+                 provider: TerraformProvider | None = None, depends_on: Sequence[Any] = (),
+                 release_depends_on: Mapping[str, Sequence[Any]] | None = None):
         if cloud not in ("aws", "gcp"):
             raise ValueError(f"cloud must be aws or gcp, got {cloud!r}")
         if cloud == "aws" and not vpc_id:
@@ -268,7 +288,8 @@ class AddOns(Construct):
         extra = dict(release_depends_on or {})
         _check(scope, provider, [*depends_on, *(d for deps in extra.values() for d in deps)])
         super().__init__(scope, id)
-        self.planned = releases(cloud, cluster_name=cluster_name, region=region, pools=pools, vpc_id=vpc_id, adapter=adapter)
+        self.planned = releases(cloud, cluster_name=cluster_name, region=region, pools=pools, vpc_id=vpc_id, adapter=adapter,
+                                kubernetes_version=kubernetes_version)
         unknown = sorted(set(extra) - {r.name for r in self.planned})
         if unknown:
             raise ValueError(f"release_depends_on names releases this cluster does not get: {', '.join(unknown)}")
