@@ -154,7 +154,7 @@ def test_every_helm_release_is_a_chart_of_versions_py_at_its_pinned_version(out,
     # GKE runs its own device plugin, DCGM and Gateway controller
     assert set(releases_of(stack(out, "aws-cluster-addons"))) == {
         "aws-load-balancer-controller", "jobset", "kueue", "nvidia-device-plugin", "dcgm-exporter", "prometheus-adapter", "kube-state-metrics",
-        "cluster-autoscaler"}
+        "cluster-autoscaler", "metrics-server"}
     assert set(releases_of(stack(out, "gcp-cluster-addons"))) == {"jobset", "kueue", "prometheus-adapter"}
     # every chart versions.py pins for a cloud is installed there, given the pools that need it
     for cloud in CLOUDS:

@@ -122,6 +122,14 @@ CLUSTER_AUTOSCALER = Chart("cluster-autoscaler", "https://kubernetes.github.io/a
 CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.29": "v1.29.5", "1.30": "v1.30.7", "1.31": "v1.31.5", "1.32": "v1.32.7", "1.33": "v1.33.6",
                                  "1.34": "v1.34.5", "1.35": "v1.35.2", "1.36": "v1.36.1"}
 
+# metrics-server (EKS: the HPA's cpu / memory Resource metrics, metrics.k8s.io; GKE runs its own): kubernetes-sigs/metrics-server
+# tag metrics-server-helm-chart-3.13.1 (commit 842dcc8c42f22cc19f10c7d5f2d32a9f4b6013b0), charts/metrics-server/Chart.yaml
+# (version 3.13.1, appVersion 0.8.1); README.md: `helm repo add metrics-server https://kubernetes-sigs.github.io/metrics-server/`;
+# values.yaml apiService.create true registers v1beta1.metrics.k8s.io; EKS installs it in kube-system
+# (https://docs.aws.amazon.com/eks/latest/userguide/metrics-server.html).  No CRDs.
+METRICS_SERVER = Chart("metrics-server", "https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", "3.13.1", "0.8.1",
+                       "kube-system", (), "kubernetes-sigs/metrics-server metrics-server-helm-chart-3.13.1 charts/metrics-server/Chart.yaml")
+
 # The images prometheus-adapter needs to reach the managed Prometheus (no chart of their own).
 # awslabs/aws-sigv4-proxy tag v1.11.1 (VERSION "1.11.1"; .github/workflows/release.yaml pushes
 # public.ecr.aws/aws-observability/aws-sigv4-proxy:<VERSION>); flags --name aps --region R --host
@@ -136,7 +144,7 @@ CUSTOM_METRICS_API = "custom.metrics.k8s.io/v1beta1"
 # The add-on charts of each cloud, in install order (Kueue before JobSet: Kueue's JobSet integration watches JobSets).
 ADDONS: dict[str, tuple[Chart, ...]] = {
     "aws": (KUEUE, JOBSET, NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, DCGM_EXPORTER, AWS_LOAD_BALANCER_CONTROLLER, PROMETHEUS_ADAPTER,
-            KUBE_STATE_METRICS, CLUSTER_AUTOSCALER),
+            KUBE_STATE_METRICS, CLUSTER_AUTOSCALER, METRICS_SERVER),
     "gcp": (KUEUE, JOBSET, PROMETHEUS_ADAPTER),
 }
 

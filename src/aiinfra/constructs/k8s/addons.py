@@ -183,7 +183,7 @@ def releases(cloud: str, *, cluster_name: str, region: str, pools: ClusterPools,
     device plugin and the DCGM exporter on those pools; with EFA pools, the EFA device plugin on those;
     kube-state-metrics for the JobSets' conditions (``kube_state_metrics_values``); and the Cluster Autoscaler,
     without which a managed node group never leaves its minimum (``cluster_autoscaler_values``; GKE's node pools
-    autoscale by themselves). GKE
+    autoscale by themselves); metrics-server for the HPA's cpu / memory targets (GKE runs its own). GKE
     installs and manages the NVIDIA driver and device plugin itself on GPU nodes
     (https://cloud.google.com/kubernetes-engine/docs/how-to/gpus#installing_drivers), its managed DCGM metrics
     come with the cluster's monitoring config (https://cloud.google.com/kubernetes-engine/docs/how-to/dcgm-metrics),
@@ -227,6 +227,8 @@ def releases(cloud: str, *, cluster_name: str, region: str, pools: ClusterPools,
         out.append(Release(versions.KUBE_STATE_METRICS, kube_state_metrics_values(), first, why="the JobSets' conditions for the failed-run alert"))
         out.append(Release(versions.CLUSTER_AUTOSCALER, cluster_autoscaler_values(cluster_name, region, kubernetes_version), first,
                            why="the node groups grow for pending pods and shrink when idle"))
+        # The chart's defaults (its apiService registers metrics.k8s.io); EKS does not run one itself.
+        out.append(Release(versions.METRICS_SERVER, {}, first, why="the HPA's cpu / memory metrics (metrics.k8s.io)"))
     return out
 
 
