@@ -185,7 +185,9 @@ def test_deployment_runs_the_plan_on_its_pool():
     dep = docs["Deployment"]
     pod = dep["spec"]["template"]["spec"]
     [c] = pod["containers"]
-    assert dep["spec"]["replicas"] == w.nodes
+    # the HPA owns the replica count (a manifest that sets it would fight the HPA at every apply)
+    assert "replicas" not in dep["spec"] and docs["HorizontalPodAutoscaler"]["spec"]["minReplicas"] == w.min_nodes
+    assert c["resources"]["limits"]["cpu"] == str(round(w.vcpus_per_node))  # a quota that counts limits.cpu admits it
     assert pod["serviceAccountName"] == w.name and pod["automountServiceAccountToken"] is False
     assert c["image"] == w.image and c["args"] == ["tritonserver", "--model-repository=/models"] and "command" not in c
     assert {"name": "LOG_LEVEL", "value": "info"} in c["env"] and {"name": "AIINFRA_PORT", "value": "8000"} in c["env"]

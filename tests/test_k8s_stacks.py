@@ -259,7 +259,7 @@ def test_prometheus_adapter_serves_the_pods_metric_the_serving_hpa_asks_for(out)
         assert adapter["rules"]["default"] is False and rule["name"]["as"] == REQUESTS_METRIC
         assert rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
     # the HPA of the example's serving workload asks for that metric
-    hpa = yaml.safe_load((out / "kubernetes" / f"{PREFIX}aws-cluster" / "11-horizontalpodautoscaler-recommendation-inference.yaml").read_text())
+    hpa = yaml.safe_load(next((out / "kubernetes" / f"{PREFIX}aws-cluster").glob("*-horizontalpodautoscaler-recommendation-inference.yaml")).read_text())
     assert {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"} == {REQUESTS_METRIC}
     # EKS: through the SigV4 proxy to the cluster's AMP workspace, with a role allowed to query that workspace only
     doc = stack(out, "aws-cluster-addons")
@@ -328,7 +328,7 @@ def test_every_kubernetes_manifest_is_the_document_written_as_yaml_and_the_kusto
             assert _normal_tf(manifests[object_address(d)]["manifest"]) == _normal_yaml(d, names), f
         assert docs[0]["kind"] == "Namespace"
     # values another stack creates become variables in the YAML (the ALB's certificate and WAF web ACL)
-    ingress = (out / "kubernetes" / f"{PREFIX}aws-cluster" / "12-ingress-recommendation-inference.yaml").read_text()
+    ingress = next((out / "kubernetes" / f"{PREFIX}aws-cluster").glob("*-ingress-recommendation-inference.yaml")).read_text()
     assert "certificate-arn: ${RECOMMENDATION_INFERENCE_CERTIFICATE_ARN}" in ingress and "wafv2-acl-arn: ${RECOMMENDATION_INFERENCE_WEB_ACL_ARN}" in ingress
 
 

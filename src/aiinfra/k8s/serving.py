@@ -131,7 +131,10 @@ def deployment(spec, plan, w, sw, image: str, port: int, path: str, cloud: str, 
     resource = GPU_RESOURCE.get(runtime)
     requests: dict[str, Any] = {"cpu": _quantity(max(1.0, w.vcpus_per_node * NODE_SHARE)),
                                 "memory": f"{max(1, math.floor(w.memory_gib_per_node * NODE_SHARE))}Gi"}
-    limits: dict[str, Any] = {"memory": requests["memory"]}
+    # A CPU limit of the whole node (it throttles nothing the node could give): a namespace whose quota counts
+    # limits.cpu (the guide's development block) refuses pods without one
+    # (https://kubernetes.io/docs/concepts/policy/resource-quotas/#requests-vs-limits).
+    limits: dict[str, Any] = {"cpu": _quantity(max(1.0, w.vcpus_per_node)), "memory": requests["memory"]}
     if resource and w.gpus_per_node:
         # Extended resources are requested as limits (requests default to them): every accelerator of the node.
         limits[resource] = w.gpus_per_node
@@ -195,7 +198,11 @@ def deployment(spec, plan, w, sw, image: str, port: int, path: str, cloud: str, 
         spread["whenUnsatisfiable"] = "ScheduleAnyway"
     pod["topologySpreadConstraints"] = [spread]
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(spec, w.name, w),
-            "spec": {"replicas": w.nodes, "selector": {"matchLabels": selector(w)},
+            # No spec.replicas: the HPA owns it, and a manifest that sets it takes it back at every apply (server-side
+            # apply conflicts with the HPA's field manager): "remove spec.replicas from the manifest"
+            # (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#migrating-deployments-and-statefulsets-to-horizontal-autoscaling).
+            # The Deployment starts at one replica and the HPA raises it to its minReplicas at once.
+            "spec": {"selector": {"matchLabels": selector(w)},
                      # A replica at a time, the new one ready first: capacity never drops below the plan's during a rollout.
                      "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                      "template": {"metadata": {"labels": {**labels(spec, COMPONENT, w.name), **selector(w)}}, "spec": pod}}}

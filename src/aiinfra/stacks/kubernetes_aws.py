@@ -19,7 +19,7 @@ from aiinfra.naming import cost_labels, short
 from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan, NodePoolPlan
 from aiinfra.spec.models import Spec
-from aiinfra.stacks.kubernetes_serving import aws_serving_exposure
+from aiinfra.stacks.kubernetes_serving import aws_serving_exposure, workload_image
 from aiinfra.stacks.kubernetes import cluster_part, namespace
 from aiinfra.stacks.nodes import log_retention_days
 
@@ -187,7 +187,8 @@ class AwsKubernetesWorkload:
         TerraformOutput(self.stack, "pod_role_arn", value=self.identity.role_arn)
         self.notes: list[str] = []
         # A serving workload's certificate, WAF web ACL ... its Ingress names (k8s/serving.py's exposure; stacks/kubernetes_serving.py).
-        self.exposure = aws_serving_exposure(self.stack, spec, w, foundation, self.notes) if w.type == "inference" else None
+        self.exposure = (aws_serving_exposure(self.stack, spec, w, foundation, self.notes) if w.type == "inference" else
+                         workload_image(self.stack, w, self.notes) or None)
 
 
 def add_aws_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region: list[WorkloadPlan], foundation,
@@ -212,5 +213,5 @@ def add_aws_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region:
         if getattr(workload, "exposure", None) is not None:
             exposure[w.name] = workload.exposure
     more, said = add_in_cluster_stacks(app, spec, plan, planned, cluster, make_stack, after=workloads, exposure=exposure,
-                                       prometheus=monitoring.prometheus)
+                                       prometheus=monitoring.prometheus, data_bucket=foundation.storage.bucket_name)
     return names + more, notes + said

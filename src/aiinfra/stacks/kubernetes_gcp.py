@@ -23,7 +23,7 @@ from aiinfra.naming import cost_labels, short
 from aiinfra.planner.model import Plan, WorkloadPlan
 from aiinfra.planner.platform import ClusterPlan, NodePoolPlan
 from aiinfra.spec.models import Spec
-from aiinfra.stacks.kubernetes_serving import gcp_serving_exposure
+from aiinfra.stacks.kubernetes_serving import gcp_serving_exposure, workload_image
 from aiinfra.stacks.kubernetes import cluster_of, cluster_part, namespace
 
 
@@ -138,7 +138,8 @@ class GcpKubernetesWorkload:
         self.notes: list[str] = []
         # A serving workload's TLS policy, certificate, Cloud Armor policy, IAP access ... its Gateway names (k8s/serving.py's
         # exposure; stacks/kubernetes_serving.py).
-        self.exposure = gcp_serving_exposure(self.stack, spec, w, foundation, self.notes) if w.type == "inference" else None
+        self.exposure = (gcp_serving_exposure(self.stack, spec, w, foundation, self.notes) if w.type == "inference" else
+                         workload_image(self.stack, w, self.notes) or None)
 
 
 def add_gcp_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region: list[WorkloadPlan], foundation,
@@ -161,5 +162,6 @@ def add_gcp_kubernetes(app: App, spec: Spec, plan: Plan, region: str, in_region:
         workloads.append(workload.stack)
         if getattr(workload, "exposure", None) is not None:
             exposure[w.name] = workload.exposure
-    more, said = add_in_cluster_stacks(app, spec, plan, planned, cluster, make_stack, after=workloads, exposure=exposure)
+    more, said = add_in_cluster_stacks(app, spec, plan, planned, cluster, make_stack, after=workloads, exposure=exposure,
+                                       data_bucket=foundation.storage.bucket_name)
     return names + more, notes + said

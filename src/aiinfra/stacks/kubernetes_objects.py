@@ -144,7 +144,7 @@ class ClusterObjectsStack:
     each, after the add-ons stack and the workloads' identity stacks (``after``)."""
 
     def __init__(self, app: App, spec: Spec, plan: Plan, cluster: ClusterPlan, cluster_stack, addons: ClusterAddOnsStack, make_stack,
-                 after=(), exposure=None):
+                 after=(), exposure=None, data_bucket: str | None = None):
         from aiinfra.k8s.documents import cluster_documents
 
         part = cluster_part(cluster, _primary(spec, cluster.cloud))
@@ -152,14 +152,14 @@ class ClusterObjectsStack:
         self.stack.add_dependency(addons.stack)
         for other in after:
             self.stack.add_dependency(other)
-        self.documents = cluster_documents(spec, plan, cluster, exposure)
+        self.documents = cluster_documents(spec, plan, cluster, exposure, data_bucket)
         KubernetesProvider(self.stack, "kubernetes", access=_access(self.stack, spec, cluster, cluster_stack.cluster_name))
         self.objects = KubernetesObjects(self.stack, "objects", documents=self.documents)
         exports = getattr(app, APP_ATTRIBUTE, None)
         if exports is None:
             exports = {}
             setattr(app, APP_ATTRIBUTE, exports)
-        self.variables, sources = exposure_variables(exposure or {})
+        self.variables, sources = exposure_variables({**(exposure or {}), **({"storage": {"data_bucket": data_bucket}} if data_bucket else {})})
         exports[stack_id(cluster_stack.stack)] = {"documents": self.documents, "variables": self.variables, "sources": sources}
         self.notes = [f"{stack_id(self.stack)}: plan and apply it after {stack_id(addons.stack)} (its objects need the CRDs the "
                       f"add-ons install), where the cluster's API endpoint answers and the "
@@ -168,11 +168,13 @@ class ClusterObjectsStack:
 
 
 def add_in_cluster_stacks(app: App, spec: Spec, plan: Plan, cluster: ClusterPlan, cluster_stack, make_stack, *, after=(),
-                          exposure: dict | None = None, prometheus=None) -> tuple[list[str], list[str]]:
+                          exposure: dict | None = None, prometheus=None, data_bucket: str | None = None) -> tuple[list[str], list[str]]:
     """The add-ons and objects stacks of ``cluster``, after ``cluster_stack``; the objects stack also after the
     stacks ``after`` (the workloads' identity stacks). ``exposure``: per serving workload's name, its
-    ``k8s/serving.py`` exposure; ``prometheus``: the cluster's ``ManagedPrometheus`` (EKS). Returns (stack names,
+    ``k8s/serving.py`` exposure; ``prometheus``: the cluster's ``ManagedPrometheus`` (EKS); ``data_bucket``: the
+    foundation's data bucket the runs read (``aiinfra.k8s.documents.cluster_documents``). Returns (stack names,
     notes)."""
     addons = ClusterAddOnsStack(app, spec, plan, cluster, cluster_stack, make_stack, prometheus=prometheus)
-    objects = ClusterObjectsStack(app, spec, plan, cluster, cluster_stack, addons, make_stack, after=after, exposure=exposure)
+    objects = ClusterObjectsStack(app, spec, plan, cluster, cluster_stack, addons, make_stack, after=after, exposure=exposure,
+                                  data_bucket=data_bucket)
     return [stack_id(addons.stack), stack_id(objects.stack)], addons.notes + objects.notes

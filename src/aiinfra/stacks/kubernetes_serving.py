@@ -22,19 +22,19 @@ from aiinfra.planner.model import WorkloadPlan
 from aiinfra.planner.security import api_authentication
 from aiinfra.spec.models import Spec
 
-def serving_image(stack: TerraformStack, w: WorkloadPlan, notes: list[str]) -> dict[str, Any]:
+def workload_image(stack: TerraformStack, w: WorkloadPlan, notes: list[str]) -> dict[str, Any]:
     """``{"image": ...}``: a required Terraform variable ``image`` of the workload's stack when the spec names no image (a
-    Deployment's container must name one: the VM platform's group can rest at zero without it, a pod cannot start
-    without it); {} when it does (k8s/serving.py reads the spec's)."""
+    pod must name one: the VM platform's group can rest at zero without it, a Deployment or a run's pods cannot start
+    without it); {} when it does (k8s/serving.py and k8s/jobs.py read the spec's)."""
     if w.image:
         return {}
     from aiinfra.stacks.nodes import IMAGE_VARIABLE
 
+    what = "Deployment runs" if w.type == "inference" else "runs run"
     var = TerraformVariable(stack, IMAGE_VARIABLE, type="string", nullable=False,
-                            description=f"Container image {w.name}'s Deployment runs (e.g. nvcr.io/nvidia/tritonserver:24.08-py3); "
-                                        "or set image: in the spec")
+                            description=f"Container image {w.name}'s {what} (e.g. nvcr.io/nvidia/pytorch:24.08-py3); or set image: in the spec")
     notes.append(f"{stack_id(stack)}: no image for {w.name}: pass -var 'image=<registry>/<image>:<tag>' (or set image: on the "
-                 "workload); its Deployment names it")
+                 f"workload); its {'Deployment' if w.type == 'inference' else 'runs'} name it")
     return {"image": var.string_value}
 
 
@@ -52,7 +52,7 @@ def aws_serving_exposure(stack: TerraformStack, spec: Spec, w: WorkloadPlan, fou
     name = f"{foundation.name}-{w.name}"
     exposure: dict[str, Any] = {"certificate_arn": endpoint_certificate(stack, spec, w, notes),
                                 "access_log_bucket": foundation.storage.log_bucket_name, "vpc_cidr": foundation.network.cidr,
-                                "data_bucket": foundation.storage.bucket_name, **serving_image(stack, w, notes)}
+                                "data_bucket": foundation.storage.bucket_name, **workload_image(stack, w, notes)}
     TerraformOutput(stack, "endpoint_certificate_arn", value=exposure["certificate_arn"])
     if (w.exposure or "public") != "internal":
         acl = endpoint_web_acl(stack, spec, w, name, foundation.key.arn)
@@ -85,7 +85,7 @@ def gcp_serving_exposure(stack: TerraformStack, spec: Spec, w: WorkloadPlan, fou
     gcp = spec.clouds.gcp
     name = short(f"{foundation.name}-{w.name}", 44)
     public = (w.exposure or "public") != "internal"
-    exposure: dict[str, Any] = {"data_bucket": foundation.storage.bucket_name, **serving_image(stack, w, notes)}
+    exposure: dict[str, Any] = {"data_bucket": foundation.storage.bucket_name, **workload_image(stack, w, notes)}
     if gcp.domains:
         exposure["domains"] = list(gcp.domains)
     # SSL policies (https://cloud.google.com/load-balancing/docs/ssl-policies-concepts): global for the global external
