@@ -72,3 +72,21 @@ def test_the_runs_read_the_bucket_from_one_configmap_and_a_missing_image_is_the_
     run = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "feature-extraction-run")
     text = next(iter(run["data"].values()))
     assert "${var.image}" in text and "acme-ml-data" not in text  # the run reads the bucket from the ConfigMap
+
+
+def test_the_plan_says_what_each_clusters_queue_admits():
+    spec, plan = planned("production")
+    gcp = next(c for c in plan.clusters if c.cloud == "gcp")
+    kueue = [r for r in gcp.reasons if r.startswith("Kueue ")]
+    # the guide's production quota (32 GPUs, 1000 cpu, 2000Gi) over the GCP cluster's one batch pool (2 nodes x 8 H100)
+    assert any(r.startswith("Kueue nvidia.com/gpu") for r in kueue) and len(kueue) >= 3, gcp.reasons
+
+
+def test_a_run_the_quota_can_never_admit_is_a_warning_naming_the_workload_and_the_key():
+    spec, plan = planned("production")
+    over = [f for f in plan.findings if "never admit" in f.message]
+    # 2 x a3-megagpu-8g (1,872 GiB each) at 80% is 2,995 GiB of requests; the guide's production quota is 2000Gi
+    assert [(f.severity, f.path) for f in over] == [("warning", "resource_quotas.production.requests.memory")]
+    assert "one run of llm-finetune" in over[0].message and "2,995 GiB" in over[0].message and "2,000 GiB" in over[0].message
+    vm = load_spec_text((ROOT / "examples" / "kubernetes.yaml").read_text().replace("platform: kubernetes", "platform: vm") + QUOTAS)
+    assert not [f for f in make_plan(vm).findings if "never admit" in f.message]  # the quota is not applied on vm

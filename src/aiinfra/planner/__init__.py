@@ -97,9 +97,53 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     from aiinfra.planner.applied import not_applied
     from aiinfra.planner.monitoring import plan_monitoring
 
-    return Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
+    plan = Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
                 security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec, frozenset(w.name for w in workloads if platforms.get(w.cloud) == "kubernetes")), security=security, network=network,
                 catalog_prices_as_of=prices, platforms=platforms, clusters=clusters)
+    if clusters:
+        # The Kueue ClusterQueue's quotas (k8s/queues.py splits the spec's quota over the pools, or takes their capacity):
+        # in each cluster's reasons, so the plan says what the queue will admit.
+        import dataclasses
+
+        from aiinfra.k8s.queues import quota_reasons
+
+        plan.clusters = [dataclasses.replace(c, reasons=c.reasons + tuple(quota_reasons(spec, plan, c))) for c in clusters]
+        plan.findings += run_over_quota(loaded, spec, [w for w in workloads if platforms.get(w.cloud) == "kubernetes"])
+    return plan
+
+
+def run_over_quota(loaded, spec, workloads) -> list[Finding]:
+    """Batch workloads on kubernetes one run of which the namespace's quota can never admit: a run's pods together request
+    more cpu / memory than ``resource_quotas.<environment>`` allows (k8s/jobs.py: each pod requests NODE_REQUEST_SHARE of
+    its node and is limited to the whole node). The ResourceQuota refuses the pods and Kueue's ClusterQueue (whose
+    nominal quotas add up to the same figures) never admits the run: it waits for ever. GPUs are checked with every
+    workload at once (planner/checks.py)."""
+    from aiinfra.k8s.jobs import NODE_REQUEST_SHARE
+
+    def gib(v: float) -> str:
+        return f"{v / 2**30:,.0f} GiB"
+
+    quota = spec.resource_quotas.get(spec.environment)
+    if quota is None:
+        return []
+    out = []
+    base = f"resource_quotas.{spec.environment}"
+    for w in workloads:
+        if w.type == "inference":
+            continue
+        mem = w.memory_gib_per_node * 2**30
+        asks = (("requests.cpu", quota.requests_cpu, w.nodes * w.vcpus_per_node * NODE_REQUEST_SHARE, lambda v: f"{v:g} cpu"),
+                ("limits.cpu", quota.limits_cpu, w.nodes * w.vcpus_per_node, lambda v: f"{v:g} cpu"),
+                ("requests.memory", quota.requests_memory, w.nodes * mem * NODE_REQUEST_SHARE, gib),
+                ("limits.memory", quota.limits_memory, w.nodes * mem, gib))
+        for key, limit, need, show in asks:
+            if limit is not None and need > limit:
+                share = f"{NODE_REQUEST_SHARE:.0%} of" if key.startswith("requests") else "all of"
+                out.append(Finding(f"{base}.{key}", f"one run of {w.name} ({w.nodes} x {w.instance_type}, each pod asking {share} its "
+                                   f"node) needs {show(need)}, over the quota's {show(limit)}: the namespace's quota and its Kueue queue "
+                                   "would never admit it; raise the quota or plan smaller or fewer nodes",
+                                   loaded.line(f"{base}.{key}"), "warning"))  # type: ignore[arg-type]
+    return out
 
 
 STALE_PRICES_DAYS = 90  # issue 26: list prices move (AWS cut P4/P5 up to 45% in June 2025); older data is flagged
