@@ -328,6 +328,24 @@ def test_a_retried_route_create_and_default_egress_revoke_are_done_other_conflic
     assert missing.value.response["Error"]["Code"] == "InvalidPermission.NotFound"
 
 
+def test_a_retried_create_listener_answers_the_listener_it_made(moto_server):
+    """CreateListener is idempotent on ELB ("If you attempt to create multiple listeners with the same settings, each
+    call succeeds"): the provider's retry, its first answer lost under load, gets the same listener, never a second
+    one on the port (moto made one); another port is another listener."""
+    ec2, elb = moto_server.client("ec2"), moto_server.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.78.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+               for i, z in enumerate("ab")]
+    lb = elb.create_load_balancer(Name="aiinfra-harness-listener", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    group = elb.create_target_group(Name="aiinfra-harness-listener", Protocol="HTTP", Port=8000, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+    forward = [{"Type": "forward", "TargetGroupArn": group}]
+    arns = [elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=8080, DefaultActions=forward)["Listeners"][0]["ListenerArn"]
+            for _ in range(2)]
+    assert arns[0] == arns[1]
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=8081, DefaultActions=forward)
+    assert sorted(x["Port"] for x in elb.describe_listeners(LoadBalancerArn=lb)["Listeners"]) == [8080, 8081]
+
+
 def test_a_retried_launch_template_delete_is_answered_as_ec2_does(moto_server):
     """The aws provider retries a DeleteLaunchTemplate whose answer timed out (a loaded machine); the
     first one deleted it. EC2 answers the retry InvalidLaunchTemplateId.NotFound, which the provider's

@@ -1,5 +1,5 @@
 """Every stack of every bundled example, and of variants with and without images, certificates and
-domains, is valid Terraform (issue 27: an AWS serving stack without an image rendered
+domains, is valid Terraform (the in-cluster stacks' kubernetes / helm parts as GCP's are checked, below) (issue 27: an AWS serving stack without an image rendered
 ``(var.image == undefined)`` and could never be planned).
 
 Few, large runs: the variants are synthesized two at a time, then every stack of every variant is
@@ -39,6 +39,18 @@ pytestmark = SKIP_NO_TERRAFORM
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 BUILTIN = {"terraform_data"}  # resources of Terraform's built-in provider, validated as they are
+IN_CLUSTER = ("kubernetes", "helm")  # the in-cluster stacks' providers (no binary here: their schemas in the bindings)
+
+
+def in_cluster_problems(doc: dict, module: str = "") -> list[str]:
+    """What the kubernetes and helm provider schemas (tests/gcp_schema.py, from the prebuilt bindings) say of a stack
+    that uses them; nothing for one that does not."""
+    from tests.gcp_schema import check_stack
+
+    used = [p for p in IN_CLUSTER if p in doc.get("provider", {})]
+    return [f"{module + ': ' if module else ''}{p}" for provider in used for p in check_stack(doc, provider=provider)]
+
+
 _META = ("count", "for_each", "depends_on")
 
 
@@ -154,16 +166,29 @@ def _dynamic(body: dict) -> dict:
     return body
 
 
-def as_builtin(doc: dict) -> dict:
+def as_builtin(doc: dict, providers: tuple[str, ...] | None = None) -> dict:
     """A stack whose provider resources and data sources are ``terraform_data`` resources carrying
-    their arguments: Terraform validates its expressions without the provider."""
-    types = {t for t in doc.get("resource", {}) if t not in BUILTIN} | {t for t in doc.get("data", {}) if t != "terraform_remote_state"}
+    their arguments: Terraform validates its expressions without the provider. ``providers``: only
+    those providers' (``("kubernetes", "helm")``: an AWS in-cluster stack keeps its aws resources, its
+    provider and requirement, for the real aws provider; the others have no binary here)."""
+    def converted(rtype: str) -> bool:
+        return providers is None or rtype.split("_", 1)[0] in providers
+
+    types = {t for t in doc.get("resource", {}) if t not in BUILTIN and converted(t)} | {
+        t for t in doc.get("data", {}) if t != "terraform_remote_state" and converted(t)}
     out: dict[str, Any] = {k: v for k, v in doc.items() if k in ("variable", "locals", "output")}
-    data_sources = {"terraform_remote_state": doc.get("data", {}).get("terraform_remote_state", {})}
+    data_sources: dict[str, Any] = {"terraform_remote_state": doc.get("data", {}).get("terraform_remote_state", {})}
+    kept: dict[str, Any] = {}
+    if providers is not None:
+        out["provider"] = {k: v for k, v in doc.get("provider", {}).items() if k not in providers}
+        required = doc.get("terraform", {}).get("required_providers", {})
+        out["terraform"] = {"required_providers": {k: v for k, v in required.items() if k not in providers}}
+        kept = {t: b for t, b in doc.get("resource", {}).items() if t not in types and t not in BUILTIN}
+        data_sources.update({t: b for t, b in doc.get("data", {}).items() if t not in types and t != "terraform_remote_state"})
     resources: dict[str, dict] = {}
     for kind, blocks in (("resource", doc.get("resource", {})), ("data", doc.get("data", {}))):
         for rtype, named in blocks.items():
-            if rtype in BUILTIN or rtype == "terraform_remote_state":
+            if rtype in BUILTIN or rtype == "terraform_remote_state" or not converted(rtype):
                 if rtype in BUILTIN:
                     resources.update({n: b for n, b in named.items()})
                 continue
@@ -177,8 +202,9 @@ def as_builtin(doc: dict) -> dict:
                 if "postcondition" in checks:
                     checks["postcondition"] = json.loads(json.dumps(checks["postcondition"]).replace("self.", "self.output."))
                 resources[_target(kind, rtype, name)] = {**meta, "input": _dynamic(body), **({"lifecycle": checks} if checks else {})}
-    out["resource"] = {"terraform_data": resources}
-    if data_sources["terraform_remote_state"]:
+    out["resource"] = {**kept, "terraform_data": resources}
+    data_sources = {k: v for k, v in data_sources.items() if v}
+    if data_sources:
         out["data"] = data_sources
     return _rewrite(out, types)
 
@@ -225,11 +251,20 @@ def test_every_stack_of_every_example_and_variant_is_valid_terraform(synthesized
             module = f"{variant}--{stack.name}"
             if "-gcp-" in stack.name:
                 seen["gcp"].add(variant)
-                schema_problems += [f"{module}: {p}" for p in check_stack(doc)]
+                schema_problems += [f"{module}: {p}" for p in check_stack(doc)] + in_cluster_problems(doc, module)
                 builtin = root / "gcp" / module
                 builtin.mkdir(parents=True)
                 (builtin / "main.tf.json").write_text(json.dumps(as_builtin(doc), indent=1))
                 modules[module] = _module(builtin, root, doc)
+            elif set(doc.get("provider", {})) & set(IN_CLUSTER):
+                # An AWS in-cluster stack: its kubernetes / helm parts through their providers' schemas and Terraform's
+                # expression check (no binary of either here), its aws parts with the real aws provider.
+                seen["aws"].add(variant)
+                schema_problems += [f"{module}: {p}" for p in in_cluster_problems(doc)]
+                partly = root / "aws" / module
+                partly.mkdir(parents=True)
+                (partly / "main.tf.json").write_text(json.dumps(as_builtin(doc, IN_CLUSTER), indent=1))
+                modules[module] = _module(partly, root, doc)
             else:
                 seen["aws"].add(variant)
                 modules[module] = _module(stack, root, doc)

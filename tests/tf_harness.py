@@ -480,7 +480,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #  * EC2 On-Demand Capacity Reservations (moto lacks them) and recorded spot prices (below).
 #  * GuardDuty UpdateDetector merging features by name (below).
 #  * A retried CreateRoute of the same route, and a retried revoke of a new group's default egress rule,
-#    answered as done (below).
+#    answered as done; CreateListener idempotent on a port and protocol, as ELB's is (below).
 #  * EKS: clusters' access config, upgrade policy and security group; node groups as EKS answers them
 #    with a launch template; add-ons, their versions (DescribeAddonVersions, with a default per add-on and
 #    Kubernetes version), access entries and Pod Identity associations, which moto lacks (below).
@@ -1333,8 +1333,25 @@ try:
             raise
     _RouteBackend.create_route = _create_route_retried
     _SgBackend.revoke_security_group_egress = _revoke_egress_retried
+
+    # CreateListener: "This operation is idempotent, which means that it completes at most one time. If you attempt
+    # to create multiple listeners with the same settings, each call succeeds"
+    # (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateListener.html). moto 5.2.5 keys a
+    # balancer's listeners by ARN but looks its port up there, so a retried call (its first answer lost under load)
+    # made a second listener on the same port (the edge test once found two). The same port and protocol answer the
+    # listener that exists, as AWS does.
+    from moto.elbv2.models import ELBv2Backend as _ElbBackend
+    _create_listener = _ElbBackend.create_listener
+
+    def _create_listener_idempotent(self, load_balancer_arn, protocol, port, *args, **kwargs):
+        balancer = self.load_balancers.get(load_balancer_arn)
+        for listener in (balancer.listeners.values() if balancer is not None else ()):
+            if str(listener.port) == str(port) and listener.protocol == (protocol or "").upper():
+                return listener
+        return _create_listener(self, load_balancer_arn, protocol, port, *args, **kwargs)
+    _ElbBackend.create_listener = _create_listener_idempotent
 except Exception as exc:
-    print(f"tf_harness: moto patch (retried CreateRoute / default egress revoke) skipped: {exc!r}", file=sys.stderr)
+    print(f"tf_harness: moto patch (retried CreateRoute / default egress revoke / CreateListener) skipped: {exc!r}", file=sys.stderr)
 try:
     import threading as _threading
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _Dispatcher
