@@ -44,7 +44,7 @@ def build(stack, *, endpoint_cidrs=("203.0.113.0/24",), neuron: bool = False, ve
     made["train"] = GpuNodePool(stack, "train", cluster=cluster, name="train-p5", instance_type="p5.48xlarge", capacity_type="capacity_block",
                                 capacity_reservation_id=CB, min_size=0, max_size=2, desired_size=None,
                                 subnet_ids=[net.private_subnet_ids[0]], kms_key_arn=key.arn, accelerator_runtime="cuda",
-                                efa_interfaces=32, placement_group=True)
+                                efa_interfaces=32, placement_group=True, device_count=8)
     made["cpu"] = GpuNodePool(stack, "cpu", cluster=cluster, name="data-cpu", instance_type="m6i.8xlarge", capacity_type="spot",
                               min_size=0, max_size=4, desired_size=1, subnet_ids=net.private_subnet_ids, kms_key_arn=key.arn,
                               accelerator_runtime="none", labels={"aiinfra.dev/workload": "data"})
@@ -440,6 +440,9 @@ def applied(tmp_path_factory, moto_server, published) -> dict:
         seen["policies"] = eks.list_associated_access_policies(clusterName="acme-ml", principalArn=ADMIN)["associatedAccessPolicies"]
         seen["groups"] = {g: eks.describe_nodegroup(clusterName="acme-ml", nodegroupName=g)["nodegroup"]
                           for g in eks.list_nodegroups(clusterName="acme-ml")["nodegroups"]}
+        seen["asg_tags"] = {g: {t["Key"]: t["Value"] for t in moto_server.client("autoscaling").describe_tags(Filters=[
+            {"Name": "auto-scaling-group", "Values": [ng["resources"]["autoScalingGroups"][0]["name"]]}])["Tags"]}
+            for g, ng in seen["groups"].items()}
         seen["templates"] = {t["LaunchTemplateName"]: ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])
                              ["LaunchTemplateVersions"][-1]["LaunchTemplateData"] for t in ec2.describe_launch_templates()["LaunchTemplates"]}
         seen["associations"] = [eks.describe_pod_identity_association(clusterName="acme-ml", associationId=a["associationId"])["association"]
@@ -541,3 +544,16 @@ def test_checkov_passes_on_the_eks_stack_with_its_eks_checks_run(tmp_path):
     passed = {c["check_id"] for r in results for c in r.get("passed_checks", [])}
     # Control-plane logging, endpoint not open to 0.0.0.0/0, secrets encryption, no node SSH.
     assert {"CKV_AWS_37", "CKV_AWS_38", "CKV_AWS_58", "CKV_AWS_100"} <= passed
+
+
+def test_a_pool_tells_the_cluster_autoscaler_what_its_nodes_offer_so_it_scales_up_from_zero(applied):
+    """A pod asking for EFA interfaces or GPUs pends on a pool with no node; the Cluster Autoscaler then reads what a
+    node would offer from the node group's Auto Scaling group tags (node-template/resources), set on the group EKS
+    made. The CPU pool offers no extended resource and gets none."""
+    doc = synth()
+    tags = {b["tag"]["key"]: b["tag"]["value"] for b in of(doc, "aws_autoscaling_group_tag").values()}
+    assert tags == {"k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu": "8",
+                    "k8s.io/cluster-autoscaler/node-template/resources/vpc.amazonaws.com/efa": "32"}
+    assert all(b["autoscaling_group_name"].endswith(".resources[0].autoscaling_groups[0].name}") and not b["tag"]["propagate_at_launch"]
+               for b in of(doc, "aws_autoscaling_group_tag").values())
+    assert applied["asg_tags"]["train-p5"] == {k: v for k, v in tags.items()} and applied["asg_tags"]["data-cpu"] == {}

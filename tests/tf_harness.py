@@ -480,7 +480,8 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #  * EC2 On-Demand Capacity Reservations (moto lacks them) and recorded spot prices (below).
 #  * GuardDuty UpdateDetector merging features by name (below).
 #  * A retried CreateRoute of the same route, and a retried revoke of a new group's default egress rule,
-#    answered as done; CreateListener idempotent on a port and protocol, as ELB's is (below).
+#    answered as done; CreateListener idempotent on a port and protocol, as ELB's is; the tags of an EKS
+#    managed node group's Auto Scaling group, which moto names but never creates (below).
 #  * EKS: clusters' access config, upgrade policy and security group; node groups as EKS answers them
 #    with a launch template; add-ons, their versions (DescribeAddonVersions, with a default per add-on and
 #    Kubernetes version), access entries and Pod Identity associations, which moto lacks (below).
@@ -1352,6 +1353,58 @@ try:
     _ElbBackend.create_listener = _create_listener_idempotent
 except Exception as exc:
     print(f"tf_harness: moto patch (retried CreateRoute / default egress revoke / CreateListener) skipped: {exc!r}", file=sys.stderr)
+try:
+    # An EKS managed node group's Auto Scaling group: EKS creates it (DescribeNodegroup resources.autoScalingGroups
+    # names it) and its tags can be set like any group's (the Cluster Autoscaler's node-template tags:
+    # constructs/aws/eks_node_pool.py). moto names the group in DescribeNodegroup but never creates it, so
+    # CreateOrUpdateTags / DescribeTags / DeleteTags on it failed: they are kept here for a group of a node group
+    # moto holds, and every other unknown group keeps moto's error.
+    from moto.autoscaling.models import AutoScalingBackend as _AsgBackend
+    from moto.eks.models import eks_backends as _eks_backends_for_tags
+    _asg_create_tags, _asg_delete_tags, _asg_describe_tags = (_AsgBackend.create_or_update_tags, _AsgBackend.delete_tags,
+                                                            _AsgBackend.describe_tags)
+
+    def _node_group_asg(self, name: str) -> bool:
+        eks = _eks_backends_for_tags[self.account_id][self.region_name]
+        return name not in self.autoscaling_groups and any(
+            g.get("name") == name for c in eks.clusters.values() for ng in c.nodegroups.values()
+            for g in ng.resources.get("autoScalingGroups", []))
+
+    def _node_group_tags(self) -> dict:
+        if not hasattr(self, "_aiinfra_node_group_tags"):
+            self._aiinfra_node_group_tags = {}
+        return self._aiinfra_node_group_tags
+
+    def _create_tags(self, tags):
+        mine = [t for t in tags if _node_group_asg(self, t["ResourceId"])]
+        for t in mine:
+            kept = _node_group_tags(self).setdefault(t["ResourceId"], {})
+            kept[t["Key"]] = {"ResourceType": "auto-scaling-group", **t,
+                              "PropagateAtLaunch": str(t.get("PropagateAtLaunch", "false")).lower() == "true"}
+        return _asg_create_tags(self, [t for t in tags if t not in mine])
+
+    def _delete_tags(self, tags):
+        mine = [t for t in tags if t["ResourceId"] in _node_group_tags(self)]
+        for t in mine:
+            _node_group_tags(self)[t["ResourceId"]].pop(t["Key"], None)
+        return _asg_delete_tags(self, [t for t in tags if t not in mine])
+
+    def _describe_tags(self, filters):
+        found = _asg_describe_tags(self, filters)
+        kept = [t for group in _node_group_tags(self).values() for t in group.values()]
+        for f in filters:
+            values = list(f["Values"])
+            field = {"auto-scaling-group": "ResourceId", "key": "Key", "value": "Value"}.get(f["Name"])
+            if field:
+                kept = [t for t in kept if t[field] in values]
+            elif f["Name"] == "propagate-at-launch":
+                kept = [t for t in kept if str(t["PropagateAtLaunch"]).lower() in [v.lower() for v in values]]
+        return found + kept
+    _AsgBackend.create_or_update_tags = _create_tags
+    _AsgBackend.delete_tags = _delete_tags
+    _AsgBackend.describe_tags = _describe_tags
+except Exception as exc:
+    print(f"tf_harness: moto patch (EKS node groups' Auto Scaling group tags) skipped: {exc!r}", file=sys.stderr)
 try:
     import threading as _threading
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _Dispatcher

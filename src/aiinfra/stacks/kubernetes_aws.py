@@ -126,7 +126,7 @@ class AwsClusterStack:
                 subnet_ids=_pool_subnets(foundation, pool), kms_key_arn=key.arn,
                 accelerator_runtime=pool.accelerator_runtime if pool.accelerator_runtime in ("cuda", "neuron") else "none",
                 efa_interfaces=pool.efa_interfaces_per_node, placement_group=pool.compact,
-                capacity_reservation_id=pool.reservation, disk_gib=disk)
+                capacity_reservation_id=pool.reservation, disk_gib=disk, device_count=pool.gpu_count)
         TerraformOutput(self.stack, "cluster_name", value=self.cluster.name)
 
 

@@ -30,6 +30,9 @@ TAINTS = {"cuda": {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHED
 CAPACITY_TYPES = {"on_demand": "ON_DEMAND", "spot": "SPOT", "capacity_block": "CAPACITY_BLOCK"}
 POOL_LABEL = "aiinfra.dev/pool"
 CAPACITY_LABEL = "aiinfra.dev/capacity-type"
+# The accelerator resource each runtime's device plugin advertises, told to the Cluster Autoscaler for scale-from-zero.
+SCALE_FROM_ZERO = {"cuda": "nvidia.com/gpu", "neuron": "aws.amazon.com/neuron"}
+NODE_TEMPLATE_RESOURCES = "k8s.io/cluster-autoscaler/node-template/resources/"
 # The root device of the EKS-optimized AL2023 AMIs, where the encrypted root volume is mapped.
 # https://docs.aws.amazon.com/eks/latest/userguide/launch-templates.html
 ROOT_DEVICE = "/dev/xvda"
@@ -94,6 +97,8 @@ class GpuNodePool(Construct):
             ephemeral storage, not data that must outlive the node.
             https://awslabs.github.io/amazon-eks-ami/nodeadm/doc/api/
         max_unavailable: nodes replaced at once in a version or template update; default 1.
+        device_count: accelerators a node has (GPUs, or Neuron devices); with ``efa_interfaces``, what the Cluster
+            Autoscaler is told a node of the pool offers while the pool has no node to read it from (``SCALE_FROM_ZERO``).
 
     Attributes:
         name, arn, launch_template_id, node_role_arn, placement_group_name, labels, taints.
@@ -103,7 +108,7 @@ class GpuNodePool(Construct):
                  max_size: int, desired_size: int | None, subnet_ids: Sequence[str], kms_key_arn: str, accelerator_runtime: str,
                  efa_interfaces: int = 0, placement_group: bool = False, capacity_reservation_id: str | None = None,
                  labels: dict[str, str] | None = None, disk_gib: int = 200, max_unavailable: int = 1,
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, device_count: int = 0):
         super().__init__(scope, id)
         problems = []
         if capacity_type not in CAPACITY_TYPES:
@@ -185,6 +190,20 @@ class GpuNodePool(Construct):
             labels=self.labels, taint=self.taints or None, tags=tags,
             lifecycle={"ignore_changes": ["scaling_config[0].desired_size"]},
             depends_on=[*attachments, *getattr(cluster, "node_prerequisites", [])])
+        # The extended resources a node of the pool offers, as tags of the node group's Auto Scaling group, so the
+        # Cluster Autoscaler scales a pool up from zero for pods that request them: with no node to read them from it
+        # takes them from "k8s.io/cluster-autoscaler/node-template/resources/<resource-name>" tags ("From version 1.14,
+        # Cluster Autoscaler can also determine the resources provided by each Auto Scaling Group via tags":
+        # https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md). A
+        # managed node group's labels and taints it reads through eks:DescribeNodegroup (same page); its tags do not
+        # reach the Auto Scaling group, hence aws_autoscaling_group_tag on the group EKS made.
+        self.scale_from_zero: dict[str, int] = {k: n for k, n in (
+            (SCALE_FROM_ZERO.get(accelerator_runtime, ""), device_count), ("vpc.amazonaws.com/efa", efa_interfaces)) if k and n > 0}
+        group_name = self.node_group.get_string_attribute("resources[0].autoscaling_groups[0].name")
+        for resource_name, n in sorted(self.scale_from_zero.items()):
+            resource(self, f"autoscaler-{resource_name.replace('/', '-').replace('.', '-')}", "aws_autoscaling_group_tag",
+                     autoscaling_group_name=group_name,
+                     tag={"key": f"{NODE_TEMPLATE_RESOURCES}{resource_name}", "value": str(n), "propagate_at_launch": False})
         self.name: str = self.node_group.get_string_attribute("node_group_name")
         self.arn: str = self.node_group.get_string_attribute("arn")
         self.launch_template_id: str = self.launch_template.get_string_attribute("id")
