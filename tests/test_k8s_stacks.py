@@ -378,3 +378,19 @@ def test_the_yaml_export_refuses_a_value_known_only_at_apply_that_no_variable_na
     files = export.render([doc], {"${TfToken[TOKEN.7]}": "CERT_ARN"}, {"CERT_ARN": "w: certificate_arn"})
     assert yaml.safe_load(files["01-configmap-c.yaml"])["data"] == {"arn": "${CERT_ARN}", "script": "echo ${HOME}"}
     assert "CERT_ARN=" in files["variables.env"] and yaml.safe_load(files["kustomization.yaml"])["resources"] == ["01-configmap-c.yaml"]
+
+
+def test_a_batch_workload_without_an_image_asks_its_stack_for_one_and_its_run_and_the_yaml_name_it(out):
+    """examples/kubernetes.yaml's feature-extraction names no image: its stack's required variable image is what its
+    launcher's run holds (a pod cannot start without one), and the YAML export lists it to fill in."""
+    var = stack(out, "aws-feature-extraction")["variable"]["image"]
+    assert var["type"] == "string" and var["nullable"] is False and "default" not in var
+    objects = stack(out, "aws-cluster-objects")
+    run = next(m["manifest"] for m in objects["resource"]["kubernetes_manifest"].values()
+               if m["manifest"]["kind"] == "ConfigMap" and m["manifest"]["metadata"]["name"] == "feature-extraction-run")
+    assert "image: ${" in next(iter(run["data"].values()))  # the variable's value, through the cross-stack read
+    storage = next(m["manifest"] for m in objects["resource"]["kubernetes_manifest"].values()
+                   if m["manifest"]["kind"] == "ConfigMap" and m["manifest"]["metadata"]["name"] == "aiinfra-storage")
+    assert storage["data"]["data-bucket"].startswith("${")  # the foundation's bucket, read across stacks
+    env = (out / "kubernetes" / f"{PREFIX}aws-cluster" / "variables.env").read_text()
+    assert "\nFEATURE_EXTRACTION_IMAGE=\n" in env
