@@ -1405,6 +1405,7 @@ try:
     _AsgBackend.describe_tags = _describe_tags
 except Exception as exc:
     print(f"tf_harness: moto patch (EKS node groups' Auto Scaling group tags) skipped: {exc!r}", file=sys.stderr)
+%(more)s
 try:
     import threading as _threading
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _Dispatcher
@@ -1421,6 +1422,10 @@ from moto.server import main
 sys.argv[0] = "moto_server"
 sys.exit(main())
 """
+# More patches, one file a service (tests/moto_patches/*.py, in name order), each in its own try block that
+# prints "tf_harness: moto patch (...) skipped" on failure, as above; they run before the one-at-a-time lock.
+_MOTO_PATCHES = _MOTO_PATCHES.replace("%(more)s", "\n".join(
+    p.read_text() for p in sorted((Path(__file__).parent / "moto_patches").glob("*.py"))))
 
 
 def _moto_command(patched: bool = True) -> list[str]:
