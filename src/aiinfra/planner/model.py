@@ -187,6 +187,7 @@ class Totals:
     network_monthly_usd: float = 0.0  # NAT, load balancers, internet egress, flow logs (issue 27)
     control_plane_monthly_usd: float = 0.0  # Kubernetes control planes (EKS / GKE fee; planner/platform.py), 0 on vm
     system_pools_monthly_usd: float = 0.0  # created clusters' system pools (ClusterPlan.system_pool; planner/platform.py), 0 on vm
+    pipeline_monthly_usd: float = 0.0  # the data pipeline's managed parts (PipelinePartPlan; planner/pipeline.py)
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,27 @@ class SecurityExceptionPlan:
     rule: str
     resource: str
     reason: str
+
+
+@dataclass(frozen=True)
+class PipelinePartPlan:
+    """One managed part of the guide's data pipeline (issue 30, planner/pipeline.py), in ``Totals.pipeline_monthly_usd``.
+
+    ``part`` is ``spark`` (a data_processing workload's Spark runs on the managed engine: EMR / Dataproc), ``ingestion``
+    (``data_pipeline.ingestion[i]``: DataSync / Storage Transfer Service), ``cache`` (``data_pipeline.serving[i]``:
+    ElastiCache / Memorystore for Redis Cluster) or ``cdn`` (the serving workload's static content: CloudFront / Cloud CDN).
+    ``target`` is the workload's name (spark, cdn) or the spec path (``data_pipeline.ingestion[0]``, ``data_pipeline.serving[0]``).
+    ``settings`` is what the stacks build (keys per part in docs/plan-json.md); ``monthly_usd`` what it adds to the bill
+    (for spark: the managed engine's fee and the primary node; the worker nodes are the workload's own compute)."""
+
+    cloud: str
+    region: str
+    part: Literal["spark", "ingestion", "cache", "cdn"]
+    target: str
+    service: str
+    monthly_usd: float
+    reason: str
+    settings: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -240,6 +262,16 @@ class Plan:
     # per cloud and region with its node pools (planner/platform.py ClusterPlan).
     platforms: dict[str, str] = field(default_factory=dict)
     clusters: list = field(default_factory=list)
+    # Issue 30: the guide's data pipeline on managed services (Spark engine, ingestion, cache, CDN), per cloud.
+    pipeline: list[PipelinePartPlan] = field(default_factory=list)
+
+    def pipeline_parts(self, cloud: str, part: str | None = None) -> list[PipelinePartPlan]:
+        """The pipeline parts on ``cloud`` (of one ``part`` kind when given), in plan order."""
+        return [p for p in self.pipeline if p.cloud == cloud and (part is None or p.part == part)]
+
+    def spark_part(self, workload: str) -> PipelinePartPlan | None:
+        """The managed Spark engine a data_processing workload runs on, None when it runs its own container."""
+        return next((p for p in self.pipeline if p.part == "spark" and p.target == workload), None)
 
     def platform(self, cloud: str) -> str:
         """``vm`` or ``kubernetes``: what ``cloud`` runs its workloads on (vm when the spec does not say)."""
@@ -275,7 +307,7 @@ class Plan:
     def to_dict(self) -> dict:
         d = _plain(self)
         order = ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "security", "network", "monitoring",
-                 "findings", "not_applied", "security_exceptions", "platforms", "clusters"]
+                 "findings", "not_applied", "security_exceptions", "platforms", "clusters", "pipeline"]
         return {k: d[k] for k in order}
 
 
