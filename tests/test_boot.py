@@ -36,6 +36,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from aiinfra.boot import IMAGES, BootConfig, aws_user_data, aws_user_data_gzip, boot_files, compact_script, gcp_metadata
+from aiinfra.boot.workload import CACHE_ENDPOINT_KEY, CACHE_TTL_KEY
 from aiinfra.observability import agents
 from tests.tf_harness import moto_server  # noqa: F401  (session fixture)
 
@@ -771,6 +772,7 @@ def test_aws_job_that_exits_0_is_done_and_the_group_goes_to_zero(aws_node):
     assert seen["AIINFRA_WORKLOAD"] == world.workload and re.fullmatch(r"\d{8}T\d{4}Z", seen["AIINFRA_RUN_ID"])
     assert seen["NOTE"] == "it's $HOME \"quoted\"" and seen["WANDB_MODE"] == "offline"
     assert seen["AIINFRA_DATA_DIR"] == "/data"
+    assert "AIINFRA_CACHE_ENDPOINT" not in seen  # a batch run has no serving cache
     # the container: all GPUs, host network and IPC, NCCL ulimits, scratch and data mounted, the command last
     assert args[args.index("--gpus") + 1] == "all"
     assert args[args.index("--network") + 1] == "host" and args[args.index("--ipc") + 1] == "host"
@@ -919,6 +921,9 @@ def test_aws_inference_runs_one_supervised_server_publishing_the_port(aws_node):
     box.image_has_cloudwatch_agent()
     image = "public.ecr.aws/acme/serve@sha256:" + "a" * 64
     imds.tags["aiinfra-image"] = image  # the image the constructs tag the instances with
+    # the serving cache's endpoint and key TTL, as stacks/aws.py tags a serving group with a data_pipeline.serving cache
+    imds.tags[CACHE_ENDPOINT_KEY] = "clustercfg.acme-cache.abc123.use1.cache.amazonaws.com:6379"
+    imds.tags[CACHE_TTL_KEY] = "86400"
     proc = boot(box, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = [(a, e) for a, e in box.docker_calls() if a[0] == "run"]
@@ -930,6 +935,8 @@ def test_aws_inference_runs_one_supervised_server_publishing_the_port(aws_node):
     assert args[-1] == image
     assert "login" not in [a[0] for a, _ in box.docker_calls()]  # a public registry needs no login
     assert env_seen["AIINFRA_PORT"] == str(port) and env_seen["AIINFRA_WORKLOAD"] == world.workload
+    assert (env_seen["AIINFRA_CACHE_ENDPOINT"], env_seen["AIINFRA_CACHE_TTL_SECONDS"]) == (
+        "clustercfg.acme-cache.abc123.use1.cache.amazonaws.com:6379", "86400")
     # the bridged container reaches the host's StatsD listener through the docker host gateway
     assert "--add-host=host.docker.internal:host-gateway" in args
     assert env_seen["AIINFRA_STATSD_ADDR"] == f"host.docker.internal:{agents.STATSD_PORT}"

@@ -297,6 +297,18 @@ rendezvous_env() {
   fi
 }
 
+# cache_env: the serving cache of data_pipeline.serving (ElastiCache / Memorystore for Redis Cluster), when the
+# stacks tag the nodes with one: its TLS endpoint, and the TTL the client sets on each key it writes (Redis and
+# Valkey keep no default TTL on the server: the eviction policy is volatile-ttl; docs/boot.md).
+cache_env() {
+  local endpoint ttl
+  endpoint="$(cloud_metadata aiinfra-cache-endpoint)"
+  [[ -n "${endpoint}" ]] || return 0
+  set_env AIINFRA_CACHE_ENDPOINT "${endpoint}"
+  ttl="$(cloud_metadata aiinfra-cache-ttl-seconds)"
+  [[ -z "${ttl}" ]] || set_env AIINFRA_CACHE_TTL_SECONDS "${ttl}"
+}
+
 contract_env() {
   local scheme name var line
   scheme="$(cloud_uri_scheme)"
@@ -376,6 +388,7 @@ run_inference() {
   local -a args cmd
   contract_env
   set_env AIINFRA_PORT "${AIINFRA_PORT}"
+  cache_env
   mapfile -t args < <(container_args)
   if app_metrics_env host.docker.internal; then
     args+=(--add-host=host.docker.internal:host-gateway) # a bridged container reaches the host's agent so

@@ -14,6 +14,9 @@ from aiinfra.spec.models import Spec, Workload
 # Instance metadata keys the boot reads (AWS: instance tags through IMDS; GCP: metadata attributes).
 IMAGE_KEY = "aiinfra-image"
 BUCKET_KEY = "aiinfra-data-bucket"
+# The serving cache (data_pipeline.serving), on serving nodes only: its endpoint (host:port, TLS) and the key TTL.
+CACHE_ENDPOINT_KEY = "aiinfra-cache-endpoint"
+CACHE_TTL_KEY = "aiinfra-cache-ttl-seconds"
 
 
 _AWSKMS = re.compile(r"^awskms:///(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+)$")
