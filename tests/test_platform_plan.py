@@ -282,13 +282,10 @@ def test_control_plane_and_system_pool_cost_are_in_the_totals_and_the_cloud_budg
     assert vm.pipeline == [] and kube.pipeline == []
     assert kube.totals.control_plane_monthly_usd == pytest.approx(73.0)
     assert kube.totals.system_pools_monthly_usd == pytest.approx(EKS_SYSTEM) and vm.totals.system_pools_monthly_usd == 0
-    # on vm the Spark workload runs on the managed engine (planner/spark.py), whose surcharge is the vm plan's pipeline line
-    engine = vm.totals.pipeline_monthly_usd
-    assert kube.totals.pipeline_monthly_usd == 0
-    assert kube.totals.monthly_usd == pytest.approx(vm.totals.monthly_usd - engine + 73.0 + EKS_SYSTEM)
+    assert kube.totals.monthly_usd == pytest.approx(vm.totals.monthly_usd + 73.0 + EKS_SYSTEM)
     # by_cloud is what each cloud's budget is set from (stacks/aws.py, stacks/gcp.py)
-    assert kube.totals.by_cloud_monthly_usd["aws"] == pytest.approx(vm.totals.by_cloud_monthly_usd["aws"] - engine + 73.0 + EKS_SYSTEM)
-    assert kube.totals.on_demand_equivalent_monthly_usd == pytest.approx(vm.totals.on_demand_equivalent_monthly_usd - engine + 73.0 + EKS_SYSTEM)
+    assert kube.totals.by_cloud_monthly_usd["aws"] == pytest.approx(vm.totals.by_cloud_monthly_usd["aws"] + 73.0 + EKS_SYSTEM)
+    assert kube.totals.on_demand_equivalent_monthly_usd == pytest.approx(vm.totals.on_demand_equivalent_monthly_usd + 73.0 + EKS_SYSTEM)
     # the workloads' own cost is unchanged: the system pool is a line of its own, not a workload's
     assert kube.totals.compute_monthly_usd == pytest.approx(vm.totals.compute_monthly_usd)
 
