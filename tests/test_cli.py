@@ -37,7 +37,7 @@ def test_plan_json_is_the_documented_shape():
     d = json.loads(r.stdout)
     assert d["schema_version"] == 1
     assert list(d) == ["schema_version", "project", "environment", "spec_path", "catalog_generated", "totals", "workloads", "storage", "security",
-                       "network", "monitoring", "findings", "not_applied", "security_exceptions", "platforms", "clusters"]
+                       "network", "monitoring", "findings", "not_applied", "security_exceptions", "platforms", "clusters", "pipeline"]
     assert d["platforms"] == {"aws": "vm", "gcp": "vm"} and d["clusters"] == [] and d["totals"]["control_plane_monthly_usd"] == 0
     assert [m["cloud"] for m in d["monitoring"]] == ["aws", "gcp"] and all(m["monthly_usd"] >= 0 and m["reason"] for m in d["monitoring"])
     w = {x["name"]: x for x in d["workloads"]}
@@ -49,7 +49,7 @@ def test_plan_json_is_the_documented_shape():
         assert {"instance_type", "cloud", "capacity", "nodes"} <= set(x["reasons"])
     t = d["totals"]
     assert t["monthly_usd"] == pytest.approx(t["compute_monthly_usd"] + t["storage_monthly_usd"] + t["security_monthly_usd"]
-                                             + t["network_monthly_usd"], abs=0.02) and t["network_monthly_usd"] > 0
+                                             + t["network_monthly_usd"] + t["pipeline_monthly_usd"], abs=0.02) and t["network_monthly_usd"] > 0
 
 
 def test_plan_markdown_renders_tables():

@@ -36,10 +36,11 @@ def _nodes(w: WorkloadPlan) -> str:
 
 
 def _capacity(w: WorkloadPlan) -> str:
-    label = CAPACITY_LABEL[w.capacity]
     if w.capacity == "mixed":
-        label += f" ({w.on_demand_base_nodes} on-demand base)"
-    return label
+        # '2 OD + spot': the on-demand base and spot above it, short enough that the reference's table (a mixed Spark
+        # cluster, issue 30) stays within 160 columns and is drawn without rich.
+        return f"{w.on_demand_base_nodes} OD + spot"
+    return CAPACITY_LABEL[w.capacity]
 
 
 def _headline(plan: Plan) -> str:
@@ -50,7 +51,8 @@ def _headline(plan: Plan) -> str:
             f"{' + security ' + _money(t.security_monthly_usd, 0) if t.security_monthly_usd else ''}"
             f"{' + network ' + _money(t.network_monthly_usd, 0) if t.network_monthly_usd else ''}"
             f"{' + control plane ' + _money(t.control_plane_monthly_usd, 0) if t.control_plane_monthly_usd else ''}"
-            f"{' + system pools ' + _money(t.system_pools_monthly_usd, 0) if t.system_pools_monthly_usd else ''}){saving}")
+            f"{' + system pools ' + _money(t.system_pools_monthly_usd, 0) if t.system_pools_monthly_usd else ''}"
+            f"{' + pipeline ' + _money(t.pipeline_monthly_usd, 0) if t.pipeline_monthly_usd else ''}){saving}")
 
 
 ROWS = ("Workload", "Cloud", "Region", "Zones", "Instance", "Nodes", "GPUs a node", "Capacity", "$/hour", "h/month", "$/month", "$/1k pred.")
@@ -166,6 +168,27 @@ def _table(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int,
 
 
 SECURITY_ROWS = ("Cloud", "Region", "On", "Control", "$/month")
+# The data pipeline's managed parts (planner/pipeline.py): one row a part.
+PIPELINE_ROWS = ("Cloud", "Region", "Part", "On", "Service", "What", "$/month")
+
+
+def _pipeline_what(p) -> str:
+    """A part's size in a few words: '5 shards x 2 nodes cache.r7g.xlarge', '4,656.6 GiB/month', ..."""
+    s = p.settings
+    if p.part == "cache":
+        return f"{s['shards']} shards x {1 + s['replicas_per_shard']} nodes {s['node_type']}"
+    if p.part == "ingestion":
+        return f"{s['gib_per_month']:,.1f} GiB/month from bucket {s['source_bucket']}"
+    if p.part == "spark":
+        return (f"{s.get('engine', '')} {s.get('core_nodes', 0)} core + {s.get('task_min', 0)}-{s.get('task_max', 0)} task "
+                f"{'spot' if s.get('task_spot') else 'on-demand'}")
+    return f"{s.get('static_path', '')} of {s.get('endpoint', p.target)}"
+
+
+def _pipeline_row(p) -> list[str]:
+    # 'serving #0' for data_pipeline.serving[0]: brackets and colons would send the table to rich (see _plain_table).
+    on = p.target.replace("data_pipeline.", "").replace("[", " #").replace("]", "")
+    return [p.cloud, p.region, p.part, on, p.service, _pipeline_what(p), _money(p.monthly_usd)]
 NETWORK_ROWS = ("Cloud", "Region", "On", "Charge", "$/month")
 STORAGE_ROWS = ("Cloud", "Region", "Tier", "Class", "Size GiB", "After days", "$/month")
 
@@ -203,6 +226,9 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
         out.append(_table([(name, name == "$/month", False) for name in NETWORK_ROWS],
                           [[n.cloud, n.region, n.target, n.item.replace("_", " "), _money(n.monthly_usd)] for n in plan.network],
                           width, title="Network", color=color))
+    if plan.pipeline:
+        out.append(_table([(name, name == "$/month", False) for name in PIPELINE_ROWS], [_pipeline_row(p) for p in plan.pipeline],
+                          width, title="Data pipeline", color=color))
     # Reasons are prose: printed as lines, never hard-wrapped, so they paste cleanly into a review.
     lines = ["Why"]
     for w in plan.workloads:
@@ -221,6 +247,8 @@ def plan_text(plan: Plan, width: int | None = None, color: bool = False) -> str:
         lines.append(f"  security {c.control.replace('_', ' ')} ({c.cloud} {c.region} {c.target}): {c.detail}; {c.reason}")
     for n in plan.network:
         lines.append(f"  network {n.item.replace('_', ' ')} ({n.cloud} {n.region} {n.target}): {n.reason}")
+    for p in plan.pipeline:
+        lines.append(f"  pipeline {p.part} ({p.cloud} {p.region} {p.target}, {p.service}): {p.reason}")
     for m in plan.monitoring:
         lines.append(f"  monitoring on {m.cloud}: {_money(m.monthly_usd, 0)}/month, not in the total: {m.reason}")
     if plan.findings:
@@ -263,6 +291,9 @@ def plan_markdown(plan: Plan) -> str:
         out += ["", "#### Network", "", "| Cloud | Region | On | Charge | $/month | Why |", "|---|---|---|---|---:|---|"]
         out += [f"| {n.cloud} | {n.region} | {n.target} | {n.item.replace('_', ' ')} | {_money(n.monthly_usd)} | "
                 f"{n.reason.replace('|', '/')} |" for n in plan.network]
+    if plan.pipeline:
+        out += ["", "#### Data pipeline", "", "| " + " | ".join(PIPELINE_ROWS) + " | Why |", "|---|---|---|---|---|---|---:|---|"]
+        out += ["| " + " | ".join(c.replace("|", "/") for c in _pipeline_row(p)) + f" | {p.reason.replace('|', '/')} |" for p in plan.pipeline]
     out += ["", "<details><summary>Why each choice</summary>", ""]
     for c in plan.clusters:
         out += [f"**cluster {c.name} ({c.cloud} {c.region})**", ""]

@@ -52,6 +52,14 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
             if w.cloud == c.cloud and w.region == c.region and pools:
                 w.node_pools = [p.name for p in pools]
                 w.reasons["node_pool"] = pool_reason(w.name, pools, c, spec, w.type)
+    from aiinfra.planner.pipeline import plan_pipeline, unpriced_traffic
+
+    platforms = {c: getattr(spec.clouds, c).platform for c in spec.clouds.configured()}
+    pipeline = plan_pipeline(spec, catalog, workloads, platforms, add)
+    piped = sum(p.monthly_usd for p in pipeline)
+    traffic = unpriced_traffic(pipeline)
+    if traffic:
+        add("info", "network.inference_network.cdn", traffic)
     controlled = sum(c.monthly_cost for c in clusters)
     systems = sum(c.system_pool.monthly_usd for c in clusters if c.system_pool)
     compute = sum(w.monthly_usd for w in workloads)
@@ -64,6 +72,8 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
         by_cloud[s.cloud] = by_cloud.get(s.cloud, 0.0) + s.monthly_usd
     for c in [*security, *network]:
         by_cloud[c.cloud] = by_cloud.get(c.cloud, 0.0) + c.monthly_usd
+    for p in pipeline:
+        by_cloud[p.cloud] = by_cloud.get(p.cloud, 0.0) + p.monthly_usd
     for k in clusters:
         if k.monthly_cost:
             by_cloud[k.cloud] = by_cloud.get(k.cloud, 0.0) + k.monthly_cost
@@ -71,19 +81,19 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
             by_cloud[k.cloud] = by_cloud.get(k.cloud, 0.0) + k.system_pool.monthly_usd
     totals = Totals(
         compute_monthly_usd=round(compute, 2), storage_monthly_usd=round(stored, 2),
-        monthly_usd=round(compute + stored + guarded + networked + controlled + systems, 2),
-        on_demand_equivalent_monthly_usd=round(od + stored + guarded + networked + controlled + systems, 2), spot_savings_monthly_usd=round(od - compute, 2),
+        monthly_usd=round(compute + stored + guarded + networked + controlled + systems + piped, 2),
+        on_demand_equivalent_monthly_usd=round(od + stored + guarded + networked + controlled + systems + piped, 2),
+        spot_savings_monthly_usd=round(od - compute, 2),
         by_cloud_monthly_usd={k: round(v, 2) for k, v in sorted(by_cloud.items())},
         gpus_steady=sum(w.nodes * w.gpus_per_node for w in workloads),
         gpus_peak=sum(w.max_nodes * w.gpus_per_node for w in workloads),
         security_monthly_usd=round(guarded, 2), network_monthly_usd=round(networked, 2), control_plane_monthly_usd=round(controlled, 2),
-        system_pools_monthly_usd=round(systems, 2),
+        system_pools_monthly_usd=round(systems, 2), pipeline_monthly_usd=round(piped, 2),
     )
     prices = {f.path.stem: f.prices_as_of for f in catalog.files if f.prices_as_of}
     stale = catalog_staleness(prices)
     if stale:
         findings.append(Finding("catalog", stale, severity="warning"))
-    platforms = {c: getattr(spec.clouds, c).platform for c in spec.clouds.configured()}
     if "kubernetes" in platforms.values():
         from aiinfra.planner.platform import versions_staleness
 
@@ -98,8 +108,8 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     from aiinfra.planner.monitoring import plan_monitoring
 
     plan = Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
-                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec, frozenset(w.name for w in workloads if platforms.get(w.cloud) == "kubernetes")), security=security, network=network,
-                catalog_prices_as_of=prices, platforms=platforms, clusters=clusters)
+                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec, frozenset(w.name for w in workloads if platforms.get(w.cloud) == "kubernetes"), pipeline),
+                security=security, network=network, catalog_prices_as_of=prices, platforms=platforms, clusters=clusters, pipeline=pipeline)
     if clusters:
         # The Kueue ClusterQueue's quotas (k8s/queues.py splits the spec's quota over the pools, or takes their capacity):
         # in each cluster's reasons, so the plan says what the queue will admit.

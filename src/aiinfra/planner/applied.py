@@ -120,7 +120,20 @@ APPLIED: dict[str, str] = {
     "storage_tiers.cold": "planner/storage.py: the cold tier",
     "storage_tiers.cold.size": "planner/storage.py: the cold tier's size and cost (buckets are not capped)",
     "storage_tiers.cold.transition_after_days": "planner/storage.py: days before the archive prefixes move to the cold class; stacks/aws.py: the bucket lifecycle",
-    "data_pipeline": "planner/compute.py: data_processing node counts from preprocessing cluster sizes",
+    "data_pipeline": ("planner/compute.py: data_processing node counts from preprocessing cluster sizes; planner/pipeline.py: the "
+                      "managed ingestion and cache"),
+    "data_pipeline.ingestion": "planner/pipeline.py: one scheduled transfer each (AWS DataSync / GCP Storage Transfer Service), priced",
+    "data_pipeline.ingestion[].source": "planner/pipeline.py: the transfer's source bucket, prefix and cloud (and egress when it is the other cloud)",
+    "data_pipeline.ingestion[].destination": "planner/pipeline.py (via destination_prefix): the data bucket prefix the transfer writes",
+    "data_pipeline.ingestion[].schedule": "planner/pipeline.py: the transfer's cron (UTC)",
+    "data_pipeline.serving": ("planner/pipeline.py: one cache cluster each on every cloud with a serving workload (ElastiCache for "
+                              "Valkey / Memorystore for Redis Cluster), priced"),
+    "data_pipeline.serving[].cache_size": "planner/pipeline.py: the node type and shard count (the cheapest cluster that holds it)",
+    "data_pipeline.serving[].ttl": ("planner/pipeline.py: the clients' TTL (AIINFRA_CACHE_TTL_SECONDS) with the volatile-ttl eviction "
+                                    "policy"),
+    "network": "planner/pipeline.py: network.inference_network.cdn; the rest of the network is not configured from the spec",
+    "network.inference_network": "planner/pipeline.py (via cdn_asked): the CDN of the public endpoints",
+    "network.inference_network.cdn": "planner/pipeline.py (via cdn_asked): CloudFront / Cloud CDN for each public serving workload",
     "data_pipeline.preprocessing": "planner/compute.py: data_processing node counts",
     "data_pipeline.preprocessing[].framework": "planner/compute.py: matched against a data_processing workload's framework",
     "data_pipeline.preprocessing[].cluster_size": "planner/compute.py: the matched workload's node range",
@@ -211,9 +224,8 @@ APPLIED: dict[str, str] = {
 _DESCRIPTIVE = "descriptive only: the tier's storage class is fixed per cloud (warm: STANDARD_IA / NEARLINE, cold: GLACIER_IR / COLDLINE)"
 _HOT = ("the hot tier is the nodes' own storage (instance NVMe, and a data volume a node sized from the workload's dataset and "
         "checkpoints): nothing in storage_tiers.hot changes it")
-_INGESTION = ("no ingestion job is deployed: copy the data into the region's data bucket yourself (output data_bucket of the "
-              "foundation stack); the schedule runs nothing")
-_CACHE = "no cache is provisioned (no Redis, ElastiCache or Memorystore): serving replicas are sized for expected_qps without one"
+_CACHE_LAYER = ("not read: the cache is ElastiCache for Valkey on AWS (Redis OSS compatible, priced below Redis OSS) and Memorystore "
+                "for Redis Cluster on GCP, whatever it names")
 _RIGHT_SIZING = ("no right-sizing analysis runs: node and replica counts come from the plan's rules (planner/rules.py) each time "
                  "it is planned, not from measured utilisation")
 _NO_K8S = "there is no Kubernetes namespace to enforce it: workloads run as one container a VM in instance groups"
@@ -228,13 +240,9 @@ NOT_APPLIED: dict[str, str] = {
     "storage_tiers.hot": _HOT,
     **{f"storage_tiers.hot.{k}": _HOT for k in ("type", "use_case", "performance", "cost", "size", "transition_after_days")},
     **{f"storage_tiers.{t}.{k}": _DESCRIPTIVE for t in ("warm", "cold") for k in ("type", "use_case", "performance", "cost")},
-    "data_pipeline.ingestion": _INGESTION,
-    **{f"data_pipeline.ingestion[].{k}": _INGESTION for k in ("source", "destination", "schedule")},
     "data_pipeline.preprocessing[].output": ("no output location is created or configured: the job writes where its image "
                                              "writes (the region's data bucket is the storage aiinfra provides)"),
-    "data_pipeline.serving": _CACHE,
-    **{f"data_pipeline.serving[].{k}": _CACHE for k in ("cache_layer", "cache_size", "ttl")},
-    "network": "the network is not configured from the spec: one VPC a region with the stacks' fixed layout (README \"Layout\")",
+    "data_pipeline.serving[].cache_layer": _CACHE_LAYER,
     "network.training_network": ("the training network is not configured from the spec: multi-node jobs get their shape's "
                                  "interconnect (EFA / GPUDirect-TCPX(O)) and compact placement"),
     "network.training_network.bandwidth": ("not checked: the interconnect and its bandwidth follow the chosen instance type "
@@ -243,14 +251,10 @@ NOT_APPLIED: dict[str, str] = {
                                           "placement policy (GCP) whatever it says"),
     "network.training_network.isolation": ("training nodes are not isolated from the other workloads: their primary interfaces "
                                            "share the region's private subnets (no dedicated VLAN or VPC)"),
-    "network.inference_network": ("the endpoints are not configured from this block: every serving workload gets an HTTPS "
-                                  "application load balancer"),
     "network.inference_network.load_balancer": ("not read: every serving workload gets an HTTPS application load balancer (AWS "
                                                 "ALB; GCP external or internal HTTPS load balancer); network_layer and none are not built"),
     "network.inference_network.ssl_termination": ("not read: TLS always terminates at the load balancer (HTTPS only, on 443); "
                                                   "disabled is not built"),
-    "network.inference_network.cdn": ("no CDN is provisioned: the endpoints are load balancers (AWS regional ALB, GCP HTTPS load "
-                                      "balancer without Cloud CDN)"),
     "security_controls.access_management.identity_provider": (
         "not read: the endpoints authenticate with the identity provider of clouds.aws.oidc (AWS) and Google identities through "
         "Identity-Aware Proxy (GCP; a directory such as Active Directory joins through Workforce Identity Federation, outside the "
@@ -492,7 +496,54 @@ def _alert_rule_item(spec, owner, rule, key) -> str | None:
     return None
 
 
-Condition = Callable[[Any, Any, Any, Any], "str | None"]
+# ---- keys the data pipeline's plan builds in some specs only (issue 30, planner/pipeline.py) ---------------------------
+# These read the plan's pipeline parts (``reads_parts``): ``not_applied`` passes them as a fifth argument.
+
+def _reads_parts(fn):
+    fn.reads_parts = True
+    return fn
+
+
+@_reads_parts
+def _ingestion_item(spec, owner, ing, i, parts) -> str | None:
+    if any(p.part == "ingestion" and p.target == f"data_pipeline.ingestion[{i}]" for p in parts):
+        return None
+    from aiinfra.planner.pipeline import bucket_url
+
+    if bucket_url(ing.source) is None:
+        return (f"no transfer is built: its source {ing.source!r} is not an s3:// or gs:// bucket URL (the plan's error says so); "
+                "copy the data into the data bucket yourself")
+    return "no transfer is built: the plan has no cloud for it"
+
+
+@_reads_parts
+def _serving_item(spec, owner, item, i, parts) -> str | None:
+    if any(p.part == "cache" and p.target == f"data_pipeline.serving[{i}]" for p in parts):
+        return None
+    if not any(w.type == "inference" for w in spec.workload_inventory):
+        return ("no cache is provisioned: there is no serving workload (type inference) to use it; a cache is built on each cloud "
+                "with one")
+    return "no cache is provisioned: the plan refused this entry (see its error)"
+
+
+@_reads_parts
+def _cdn(spec, owner, value, key, parts) -> str | None:
+    if _off(value):
+        return f"{value!r} turns it off: no CDN is deployed"
+    if any(p.part == "cdn" for p in parts):
+        return None
+    return ("no CDN is provisioned: there is no public serving workload (type inference, exposure public) to put one in front of")
+
+
+@_reads_parts
+def _spark_image(spec, w, value, key, parts) -> str | None:
+    if any(p.part == "spark" and p.target == w.name for p in parts):
+        return ("not used: the Spark job runs on the cloud's managed engine (EMR / Dataproc) from command's main file, not in "
+                "this container image")
+    return None
+
+
+Condition = Callable[..., "str | None"]
 CONDITIONS: dict[str, Condition] = {
     f"{W}.framework": _framework,
     f"{W}.nodes": _nodes,
@@ -502,6 +553,10 @@ CONDITIONS: dict[str, Condition] = {
     f"{W}.latency_sla": _latency_sla,
     "performance_requirements.inference.p95_latency": _p95_latency,
     "data_pipeline.preprocessing[]": _preprocessing_item,
+    "data_pipeline.ingestion[]": _ingestion_item,
+    "data_pipeline.serving[]": _serving_item,
+    "network.inference_network.cdn": _cdn,
+    f"{W}.image": _spark_image,
     "alerting_rules[]": _alert_rule_item,
     "alerting_rules[].action": _action,
     "resource_quotas.*": _quota_block,
@@ -540,16 +595,17 @@ ON_KUBERNETES: dict[str, str] = {
 
 # ---- the spec's own keys that change nothing ---------------------------------------------
 
-def not_applied(spec: BaseModel, on_kubernetes: frozenset[str] = frozenset()) -> list[NotApplied]:
+def not_applied(spec: BaseModel, on_kubernetes: frozenset[str] = frozenset(), pipeline: list | tuple = ()) -> list[NotApplied]:
     """The keys ``spec`` sets (present in the YAML with a non-default value) that change nothing,
     in spec order. A block that changes nothing is one entry when every key set in it has the
     block's reason, else one entry a key; a block applied in some specs only (another
     environment's quotas ...) is one entry when this spec is not one of them. ``on_kubernetes``:
-    the workloads planned on a kubernetes cloud (their ``ON_KUBERNETES`` keys build nothing there)."""
-    return [NotApplied(path, reason) for path, reason in _model(spec, spec, "", "", on_kubernetes)]
+    the workloads planned on a kubernetes cloud (their ``ON_KUBERNETES`` keys build nothing there); ``pipeline``: the plan's
+    PipelinePartPlans (a data pipeline key is applied where a part is built from it)."""
+    return [NotApplied(path, reason) for path, reason in _model(spec, spec, "", "", on_kubernetes, tuple(pipeline))]
 
 
-def _model(spec, m: BaseModel, pattern: str, path: str, kube: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+def _model(spec, m: BaseModel, pattern: str, path: str, kube: frozenset[str] = frozenset(), parts: tuple = ()) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     fields_set = m.model_fields_set
     for name, field in type(m).model_fields.items():
@@ -559,25 +615,25 @@ def _model(spec, m: BaseModel, pattern: str, path: str, kube: frozenset[str] = f
         if value == field.default:
             continue
         key = field.alias or name
-        out += _node(spec, m, name, value, f"{pattern}.{key}" if pattern else key, f"{path}.{key}" if path else key, kube)
+        out += _node(spec, m, name, value, f"{pattern}.{key}" if pattern else key, f"{path}.{key}" if path else key, kube, parts)
     return out
 
 
-def _node(spec, owner, key, value, pattern: str, path: str, kube: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+def _node(spec, owner, key, value, pattern: str, path: str, kube: frozenset[str] = frozenset(), parts: tuple = ()) -> list[tuple[str, str]]:
     if pattern in ON_KUBERNETES and getattr(owner, "name", None) in kube:
         return [(path, ON_KUBERNETES[pattern])]
     cond = CONDITIONS.get(pattern)
     if cond is not None:
-        why = cond(spec, owner, value, key)
+        why = cond(spec, owner, value, key, parts) if getattr(cond, "reads_parts", False) else cond(spec, owner, value, key)
         if why:
             return [(path, why)]
     reason = NOT_APPLIED.get(pattern)
     if isinstance(value, BaseModel):
-        children = _model(spec, value, pattern, path, kube)
+        children = _model(spec, value, pattern, path, kube, parts)
     elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
-        children = [x for i, item in enumerate(value) for x in _node(spec, owner, i, item, f"{pattern}[]", f"{path}[{i}]", kube)]
+        children = [x for i, item in enumerate(value) for x in _node(spec, owner, i, item, f"{pattern}[]", f"{path}[{i}]", kube, parts)]
     elif isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel):
-        children = [x for k, item in value.items() for x in _node(spec, owner, k, item, f"{pattern}.*", f"{path}.{k}", kube)]
+        children = [x for k, item in value.items() for x in _node(spec, owner, k, item, f"{pattern}.*", f"{path}.{k}", kube, parts)]
     else:
         return [(path, reason)] if reason else []
     if reason is not None and all(why == reason for _, why in children):

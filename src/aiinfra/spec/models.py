@@ -340,7 +340,8 @@ class StorageTiers(Strict):
 class Ingestion(Strict):
     source: Text
     destination: Text | None = None
-    schedule: PerMonth | None = None
+    # As written (a cron, 'every 6 hours' ...) and in runs a month: the transfer's schedule (planner/pipeline.py).
+    schedule: FrequencyT | None = None
 
 
 class Preprocessing(Strict):
