@@ -189,6 +189,18 @@ CASES.update({
 })
 
 
+# The GCP data pipeline (ServingCache, ScheduledIngestion): the compliant bodies are what the constructs write.
+REDIS = {"shard_count": 3, "kms_key": GKEY, "transit_encryption_mode": "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION",
+         "authorization_mode": "AUTH_MODE_IAM_AUTH"}
+TRANSFER = {"description": "x", "logging_config": {"log_actions": ["FIND", "COPY"], "log_action_states": ["FAILED"]}}
+CASES.update({
+    "AIINFRA-GCP-022": (doc(("google_redis_cluster", "r", REDIS)),
+                        doc(("google_redis_cluster", "r", tweak(REDIS, transit_encryption_mode="TRANSIT_ENCRYPTION_MODE_DISABLED")))),
+    "AIINFRA-GCP-023": (doc(("google_storage_transfer_job", "j", TRANSFER)),
+                        doc(("google_storage_transfer_job", "j", tweak(TRANSFER, logging_config={"log_actions": ["COPY"]})))),
+})
+
+
 def test_eks_endpoint_left_public_by_default_and_private_only_are_judged():
     # The provider opens the endpoint to 0.0.0.0/0 when vpc_config says nothing; private only needs no allow-list.
     unset = doc(("aws_eks_cluster", "c", tweak(EKS, vpc_config={"subnet_ids": ["subnet-1"]})))

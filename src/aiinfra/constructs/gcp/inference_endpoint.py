@@ -184,6 +184,9 @@ class InferenceEndpoint(Construct):
             waits for a whole response, streamed or not (1 to 86,400); and its connection draining
             (at most 3,600 s), so a replica the autoscaler deletes finishes its responses first.
             Default 30 (Google's): a longer generation is cut off with a 5xx.
+        static_backend: ``(path, backend_bucket_id)``: the URL map sends requests matching ``path`` (e.g.
+            ``/static/*``) to that backend bucket (``StaticContentCdn.backend_bucket_id``: Cloud CDN) and the rest to
+            the model; left out, every request goes to the model.
     """
 
     def __init__(self, scope: Construct, id: str, *, project: str, name: str, region: str, network: str, network_tags: Sequence[str],
@@ -191,7 +194,7 @@ class InferenceEndpoint(Construct):
                  domains: Sequence[str] = (), ssl_certificates: Sequence[str] = (), cpu_target: float | None = None,
                  lb_utilization_target: float = 0.8, port: int = 8080, health_check_path: str = "/health",
                  health_check: HealthCheck | None = None, security_policy: str | None = None, cooldown_seconds: int = 300,
-                 iap: IapAccess | None = None, response_timeout_seconds: int = 30):
+                 iap: IapAccess | None = None, response_timeout_seconds: int = 30, static_backend: tuple[str, str] | None = None):
         super().__init__(scope, id)
         check_serving(name, instance_groups, domains, ssl_certificates, network_tags, min_replicas, max_replicas, requests_per_replica,
                       cpu_target, lb_utilization_target)
@@ -215,8 +218,9 @@ class InferenceEndpoint(Construct):
             # No OAuth client: IAP's Google-managed one (oauth2_client_id / _secret are optional in google provider 6.x).
             iap={"enabled": True} if iap else None)
         self.iap_access = grant_iap(self, iap, project=project, backend_name=self.backend.get_string_attribute("name")) if iap else None
+        routes = static_routes(static_backend, self.backend.get_string_attribute("id"))
         url_map = resource(self, "url-map", "google_compute_url_map", project=project, name=f"{name}-urls",
-                           default_service=self.backend.get_string_attribute("id"))
+                           default_service=self.backend.get_string_attribute("id"), **routes)
         self.ssl_policy = resource(self, "ssl-policy", "google_compute_ssl_policy", project=project, name=f"{name}-tls",
                                    profile="RESTRICTED", min_tls_version="TLS_1_2")
         certs = list(ssl_certificates)
@@ -236,6 +240,19 @@ class InferenceEndpoint(Construct):
         self.autoscaler = autoscaler(self, project=project, name=name, region=region, target=autoscale_group, min_replicas=min_replicas,
                                      max_replicas=max_replicas, cpu_target=cpu_target, lb_utilization_target=lb_utilization_target,
                                      cooldown_seconds=cooldown_seconds)
+
+
+def static_routes(static_backend: tuple[str, str] | None, default_service: str) -> dict:
+    """The URL map's host rule and path matcher sending ``static_backend[0]`` to the backend bucket ``static_backend[1]``
+    (https://cloud.google.com/load-balancing/docs/url-map-concepts: a path rule's path starts with ``/`` and may end
+    with ``/*``); nothing without one."""
+    if static_backend is None:
+        return {}
+    path, backend = static_backend
+    if not path.startswith("/") or "*" in path[:-1] or (path.endswith("*") and not path.endswith("/*")):
+        raise ValueError(f"static_backend's path must start with '/' and may end with '/*' only, got {path!r}")
+    return {"host_rule": [{"hosts": ["*"], "path_matcher": "static"}],
+            "path_matcher": [{"name": "static", "default_service": default_service, "path_rule": [{"paths": [path], "service": backend}]}]}
 
 
 def check_serving(name: str, instance_groups: Sequence[str], domains: Sequence[str] | str, ssl_certificates: Sequence[str],

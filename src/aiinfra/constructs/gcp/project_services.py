@@ -50,6 +50,12 @@ RESOURCE_SERVICES: dict[str, str] = {
     "google_tpu_": "tpu.googleapis.com",
     "google_artifact_registry_": "artifactregistry.googleapis.com",
     "google_os_config_": "osconfig.googleapis.com",
+    # The data pipeline (issue 30): Storage Transfer Service https://storagetransfer.googleapis.com/v1/, Memorystore for
+    # Redis Cluster https://redis.googleapis.com/v1/, Network Connectivity (service connection policies)
+    # https://networkconnectivity.googleapis.com/v1/.
+    "google_storage_transfer_": "storagetransfer.googleapis.com",
+    "google_redis_": "redis.googleapis.com",
+    "google_network_connectivity_": "networkconnectivity.googleapis.com",
 }
 # Always on before a stack runs (see above): never a google_project_service of ours.
 PREREQUISITE_SERVICES = ("serviceusage.googleapis.com",)
