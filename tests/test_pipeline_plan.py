@@ -50,6 +50,9 @@ def test_reference_builds_the_four_parts_on_aws_only(reference):
     for p in reference.pipeline:
         assert set(p.settings) == SETTINGS[p.part], p.part
         assert p.region == "us-east-1" and p.reason
+    # Every key of the guide's pipeline blocks is applied but the cache's engine name (applied.py).
+    listed = [n.path for n in reference.not_applied if n.path.startswith(("data_pipeline", "network.inference_network.cdn"))]
+    assert listed == ["data_pipeline.serving[0].cache_layer"]
 
 
 def test_reference_ingestion_settings_and_price(reference):
@@ -207,6 +210,16 @@ def test_no_serving_workload_no_cache_and_no_cdn_and_they_are_listed_not_applied
     assert "no serving workload" in got["data_pipeline.serving[0]"] and "no public serving workload" in got["network.inference_network.cdn"]
     off = plan_of(SERVE, clouds="  aws: {region: us-east-1}", extra="network:\n  inference_network:\n    cdn: disabled\n")
     assert parts(off, "cdn") == [] and "turns it off" in {n.path: n.reason for n in off.not_applied}["network.inference_network.cdn"]
+
+
+def test_an_ingestion_without_destination_or_schedule_lands_in_its_own_prefix_on_demand():
+    plan = plan_of(ETL, clouds="  aws: {region: us-east-1}", extra="data_pipeline:\n  ingestion:\n    - source: gs://elsewhere\n")
+    [ing] = parts(plan, "ingestion")
+    assert ing.cloud == "aws" and ing.settings["destination_prefix"] == "ingestion-0/" and ing.settings["schedule"] is None
+    assert plan.spark_part("etl").settings["input_prefix"] == "ingestion-0/"
+    # gs:// into AWS: DataSync plus Google Cloud's internet egress.
+    gib = round(1e12 / 2**30, 2)
+    assert ing.monthly_usd == pytest.approx(gib * (0.0125 + 0.12), abs=0.01) and "no schedule" in ing.reason
 
 
 def test_a_spark_workloads_image_is_not_used_by_the_managed_engine():

@@ -137,6 +137,7 @@ APPLIED: dict[str, str] = {
     "data_pipeline.preprocessing": "planner/compute.py: data_processing node counts",
     "data_pipeline.preprocessing[].framework": "planner/compute.py: matched against a data_processing workload's framework",
     "data_pipeline.preprocessing[].cluster_size": "planner/compute.py: the matched workload's node range",
+    "data_pipeline.preprocessing[].output": "planner/spark.py: the managed Spark job's output prefix in the data bucket",
     "alerting_rules": "observability/workload.py: the workloads' alarms; stacks/aws.py: alarms and budget thresholds",
     "alerting_rules[].name": "observability/workload.py: the alarm's name",
     "alerting_rules[].condition": "observability/workload.py (via parsed_condition): metric, operator and threshold",
@@ -240,8 +241,6 @@ NOT_APPLIED: dict[str, str] = {
     "storage_tiers.hot": _HOT,
     **{f"storage_tiers.hot.{k}": _HOT for k in ("type", "use_case", "performance", "cost", "size", "transition_after_days")},
     **{f"storage_tiers.{t}.{k}": _DESCRIPTIVE for t in ("warm", "cold") for k in ("type", "use_case", "performance", "cost")},
-    "data_pipeline.preprocessing[].output": ("no output location is created or configured: the job writes where its image "
-                                             "writes (the region's data bucket is the storage aiinfra provides)"),
     "data_pipeline.serving[].cache_layer": _CACHE_LAYER,
     "network.training_network": ("the training network is not configured from the spec: multi-node jobs get their shape's "
                                  "interconnect (EFA / GPUDirect-TCPX(O)) and compact placement"),
@@ -536,6 +535,16 @@ def _cdn(spec, owner, value, key, parts) -> str | None:
 
 
 @_reads_parts
+def _preprocessing_output(spec, p, value, key, parts) -> str | None:
+    fw = p.framework.lower()
+    if any(x.part == "spark" and x.settings.get("output_prefix") for x in parts
+           for w in spec.workload_inventory if w.name == x.target and (w.framework or "").lower() in fw):
+        return None
+    return ("no output location is configured: no Spark workload of this framework runs on the managed engine (on the "
+            "kubernetes platform, or another framework, the job writes where its image writes)")
+
+
+@_reads_parts
 def _spark_image(spec, w, value, key, parts) -> str | None:
     if any(p.part == "spark" and p.target == w.name for p in parts):
         return ("not used: the Spark job runs on the cloud's managed engine (EMR / Dataproc) from command's main file, not in "
@@ -554,6 +563,7 @@ CONDITIONS: dict[str, Condition] = {
     "performance_requirements.inference.p95_latency": _p95_latency,
     "data_pipeline.preprocessing[]": _preprocessing_item,
     "data_pipeline.ingestion[]": _ingestion_item,
+    "data_pipeline.preprocessing[].output": _preprocessing_output,
     "data_pipeline.serving[]": _serving_item,
     "network.inference_network.cdn": _cdn,
     f"{W}.image": _spark_image,

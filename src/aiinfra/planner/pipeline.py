@@ -92,11 +92,12 @@ def bucket_url(url: str) -> tuple[str, str, str] | None:
     return ("aws" if m["scheme"] == "s3" else "gcp"), m["bucket"], (prefix + "/" if prefix else "")
 
 
-def destination_prefix(destination: str | None) -> str:
-    """The data bucket prefix an ingestion writes to: planner/spark.py's, so the Spark job reads where the transfer writes."""
+def destination_prefix(destination: str | None, i: int) -> str:
+    """The data bucket prefix ``data_pipeline.ingestion[i]`` writes to: planner/spark.py's, so the Spark job reads where the
+    transfer writes."""
     from aiinfra.planner import spark
 
-    return spark.destination_prefix(destination) if destination else spark.DEFAULT_DESTINATION_PREFIX
+    return spark.destination_prefix(destination, i)
 
 
 def cdn_asked(spec: Spec) -> bool:
@@ -199,13 +200,13 @@ def _ingestion(spec: Spec, workloads: list[WorkloadPlan], by_name, add: Add) -> 
         sched = ing.schedule
         cron = _cron(spec, sched.text) if sched is not None and sched.per_month > 0 else None
         when = (f"runs at {cron!r} (UTC)" if cron else "no schedule: runs when started")
-        why = (f"{ing.source} to the data bucket's {destination_prefix(ing.destination)}, {when}; {volume}; {why}"
+        why = (f"{ing.source} to the data bucket's {destination_prefix(ing.destination, i)}, {when}; {volume}; {why}"
                f"{f' = {_money(usd)}' if cross else ''}/month; the source's request charges are left out (small next to the data){_unverified(keys)}")
         out.append(PipelinePartPlan(
             cloud=cloud, region=_region(spec, cloud, workloads, lambda w: w.type == "data_processing"), part="ingestion",
             target=f"data_pipeline.ingestion[{i}]", service=service, monthly_usd=round(usd, 2), reason=why,
             settings={"source_url": ing.source, "source_cloud": source_cloud, "source_bucket": bucket, "source_prefix": prefix,
-                      "destination_prefix": destination_prefix(ing.destination), "schedule": cron, "gib_per_month": gib}))
+                      "destination_prefix": destination_prefix(ing.destination, i), "schedule": cron, "gib_per_month": gib}))
     return out
 
 
