@@ -316,7 +316,8 @@ def _cdns(spec: Spec, workloads: list[WorkloadPlan]) -> list[PipelinePartPlan]:
                       f"{_money(fixed)}/month fixed, plus ${rules.WAF_MILLION_REQUESTS_USD} a million requests inspected; traffic "
                       f"${gb}/GB (North America, first 10 TB) and ${req} per 10,000 HTTPS requests: the static content's volume is "
                       f"not in the spec, so only the fixed part is in the total ({CDN_EXAMPLE_TB} TB a month would add "
-                      f"{_money(tb_gb * gb)})")
+                      f"{_money(tb_gb * gb)} at list price, before CloudFront's always-free 1 TB and 10 million requests a month, left "
+                      "out as the clouds' free tiers are in planner/rules.py: the account's other distributions may use them)")
             keys = ["cloudfront_na_gb", "cloudfront_na_https_10k"]
             service, price_class = "CloudFront", CDN_PRICE_CLASS
         else:
