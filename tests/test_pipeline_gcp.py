@@ -295,7 +295,7 @@ def pipeline_out(tmp_path_factory):
     from aiinfra.planner import make_plan
     from aiinfra.spec import load_spec_text
     from aiinfra.stacks.gcp import GcpFoundation, GcpWorkload
-    from aiinfra.stacks.pipeline_gcp import add_gcp_pipeline, cdn_for
+    from aiinfra.stacks.pipeline_gcp import GcpDataPipeline, cdn_for
     from aiinfra.stacks.state import STATE_DIR_CONTEXT
     from aiinfra.constructs.gcp.inference_endpoint import static_routes
 
@@ -308,7 +308,15 @@ def pipeline_out(tmp_path_factory):
     mine = [w for w in plan.workloads if w.cloud == "gcp"]
     storage = next((s for s in plan.storage if s.cloud == "gcp"), None)
     foundation = GcpFoundation(app, spec, plan, REGION, mine, storage, True)
+    # The pipeline first, so the serving stacks can read their cache (and apply after it): the order that hands the
+    # nodes AIINFRA_CACHE_ENDPOINT.
+    pipeline = GcpDataPipeline(app, spec, plan, foundation)
     serving = {w.name: GcpWorkload(app, spec, w, foundation) for w in mine if w.type == "inference"}
+    metadata = {n: pipeline.client_metadata(w.stack, n, w.identity.member) for n, w in serving.items()}
+    for n, w in serving.items():  # what GcpWorkload will put in its nodes' metadata once wired (the lead's part)
+        for template in w.group.templates.values():
+            for key, value in metadata[n].items():
+                template.add_override(f"metadata.{key}", value)
     notes: list[str] = []
     for part in (p for p in parts if p.part == "cdn"):
         workload = serving[part.settings["endpoint"]]
@@ -317,10 +325,10 @@ def pipeline_out(tmp_path_factory):
         url_map = workload.endpoint.node.find_child("url-map")
         for key, value in static_routes((part.settings["static_path"], backend), workload.endpoint.backend.get_string_attribute("id")).items():
             url_map.add_override(key, value)
-    names, more = add_gcp_pipeline(app, spec, plan, foundation, serving)
+    pipeline.grant(serving)  # every client already granted from its own stack: nothing more
     app.synth()
     docs = {p.parent.name: json.loads(p.read_text()) for p in (out / "stacks").glob("*/cdk.tf.json")}
-    return {"names": names, "notes": notes + more, "docs": docs, "parts": parts, "out": out}
+    return {"names": pipeline.names, "notes": notes + pipeline.notes, "docs": docs, "parts": parts, "out": out, "metadata": metadata}
 
 
 def test_the_pipeline_stack_and_the_serving_stack_conform_to_the_google_provider_schema(pipeline_out):
@@ -354,10 +362,51 @@ def test_the_planned_cache_is_sized_from_the_plan_under_the_foundation_key_and_l
     assert (c["shard_count"], c["replica_count"], c["node_type"]) == (s["shards"], s["replicas_per_shard"], s["node_type"].upper().replace("-", "_"))
     assert c["transit_encryption_mode"] == "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION" and c["authorization_mode"] == "AUTH_MODE_IAM_AUTH"
     assert "key" in c["kms_key"] and c["redis_configs"] == {"maxmemory-policy": s["eviction_policy"]}
-    (client,) = each(pipe, "google_project_iam_member")
-    assert client["role"] == "roles/redis.dbConnectionUser" and "identity" in client["member"]  # the serving workload's account
+    assert "google_project_iam_member" not in pipe["resource"]  # the serving stack grants its own account
+    serving = pipeline_out["docs"][f"{PREFIX}recommendation-inference"]
+    (client,) = [g for g in each(serving, "google_project_iam_member") if g["role"] == "roles/redis.dbConnectionUser"]
+    assert client["member"].startswith("serviceAccount:${google_service_account.identity_")
     assert "cache_0_endpoint" in pipe["output"]
     assert judged("AIINFRA-GCP-022", pipe) == [Result.COMPLIANT] and judged("AIINFRA-GCP-023", pipe) == [Result.COMPLIANT]
+
+
+def test_a_serving_node_learns_its_cache_endpoint_and_ttl_from_the_pipeline_stack(pipeline_out):
+    from aiinfra.boot.workload import CACHE_ENDPOINT_KEY, CACHE_TTL_KEY
+
+    ttl = next(p for p in pipeline_out["parts"] if p.part == "cache").settings["ttl_seconds"]
+    meta = pipeline_out["metadata"]["recommendation-inference"]
+    assert set(meta) == {CACHE_ENDPOINT_KEY, CACHE_TTL_KEY} and meta[CACHE_TTL_KEY] == str(ttl)
+    # the serving stack reads the endpoint from the pipeline stack's outputs (the pipeline stack refers to no workload)
+    serving = pipeline_out["docs"][f"{PREFIX}recommendation-inference"]
+    templates = each(serving, "google_compute_region_instance_template")
+    assert templates
+    for template in templates:
+        assert f"{PREFIX}data-pipeline" in template["metadata"][CACHE_ENDPOINT_KEY]  # a cross-stack read of the pipeline's output
+        assert template["metadata"][CACHE_TTL_KEY] == str(ttl)
+    assert "recommendation-inference" not in json.dumps(pipeline_out["docs"][f"{PREFIX}data-pipeline"].get("data", {}))
+
+
+def test_add_gcp_pipeline_after_the_serving_stacks_grants_the_clients_from_the_pipeline_stack(tmp_path):
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec_text
+    from aiinfra.stacks.gcp import GcpFoundation, GcpWorkload
+    from aiinfra.stacks.pipeline_gcp import add_gcp_pipeline
+    from aiinfra.stacks.state import STATE_DIR_CONTEXT
+
+    loaded = load_spec_text((ROOT / "examples" / "gcp-only.yaml").read_text() + PIPELINE)
+    plan = make_plan(loaded)
+    _parts(plan)
+    app = App(outdir=str(tmp_path), context={STATE_DIR_CONTEXT: str(tmp_path)})
+    mine = [w for w in plan.workloads if w.cloud == "gcp"]
+    foundation = GcpFoundation(app, loaded.spec, plan, REGION, mine, next(s for s in plan.storage if s.cloud == "gcp"), True)
+    serving = {w.name: GcpWorkload(app, loaded.spec, w, foundation) for w in mine if w.type == "inference"}
+    names, notes = add_gcp_pipeline(app, loaded.spec, plan, foundation, serving)
+    app.synth()
+    pipe = json.loads((tmp_path / "stacks" / names[0] / "cdk.tf.json").read_text())
+    assert check_stack(pipe) == []
+    (client,) = each(pipe, "google_project_iam_member")
+    assert client["role"] == "roles/redis.dbConnectionUser" and "google_service_accountidentity" in client["member"]  # cross-stack
+    assert any("cache_0_endpoint" in n for n in notes)
 
 
 def test_the_foundation_enables_the_pipeline_apis(pipeline_out):

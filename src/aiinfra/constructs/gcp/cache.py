@@ -64,7 +64,7 @@ class ServingCache(Construct):
         node_type: one of ``NODE_TYPES`` (gcloud's lowercase spelling accepted); default REDIS_HIGHMEM_MEDIUM.
         eviction_policy: ``maxmemory-policy``; default ``volatile-ttl``.
         multi_zone: spread nodes over the region's zones (default); False: one zone (``zone`` required then).
-        client_members: IAM principals granted ``CONNECT_ROLE`` on the project.
+        client_members: IAM principals granted ``CONNECT_ROLE`` on the project (``allow`` grants one from another stack).
         connection_policy: create the PSC service connection policy (default); False when another cluster of the
             same network and region already made it (one policy per network, region and service class), passing it
             as ``depends_on``.
@@ -114,5 +114,10 @@ class ServingCache(Construct):
             psc_configs=[{"network": network}], deletion_protection_enabled=deletion_protection, depends_on=deps)
         self.discovery_address: str = self.cluster.get_string_attribute("discovery_endpoints[0].address")
         self.discovery_port: str = self.cluster.get_string_attribute("discovery_endpoints[0].port")
-        self.client_grants = [resource(self, f"client-{i}", "google_project_iam_member", project=project, role=CONNECT_ROLE, member=m)
-                              for i, m in enumerate(dict.fromkeys(client_members))]
+        self.project = project
+        self.client_grants = [self.allow(self, f"client-{i}", m) for i, m in enumerate(dict.fromkeys(client_members))]
+
+    def allow(self, scope: Construct, id: str, member: str):
+        """Grant ``member`` ``CONNECT_ROLE`` with a resource in ``scope``: this construct, or the client's own stack (applied
+        after the cache's, so the client's service account exists when it is granted and the client can read the endpoint)."""
+        return resource(scope, id, "google_project_iam_member", project=self.project, role=CONNECT_ROLE, member=member)
