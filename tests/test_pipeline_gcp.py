@@ -95,7 +95,8 @@ def test_failed_transfer_actions_raise_a_log_match_policy_into_the_channels():
     policy = only(synth(lambda s: ingestion(s)), "google_monitoring_alert_policy")
     (condition,) = policy["conditions"]
     assert condition["condition_matched_log"]["filter"] == (
-        'resource.type="storage_transfer_job" AND resource.labels.job_id:"acme-prod-ingest-0" AND severity>=ERROR')
+        'resource.type="storage_transfer_job" AND (resource.labels.job_id="transferJobs/acme-prod-ingest-0" OR '
+        'resource.labels.job_id="acme-prod-ingest-0") AND severity>=ERROR')
     assert policy["notification_channels"] == ["projects/acme-ml-prod/notificationChannels/1"]
     assert policy["alert_strategy"]["notification_rate_limit"] == {"period": "3600s"}  # required by a log-match condition
 

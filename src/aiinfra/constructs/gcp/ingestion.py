@@ -188,7 +188,10 @@ class ScheduledIngestion(Construct):
             depends_on=self.grants)
         # A log-match condition (one notification per period while it matches) on the job's ERROR entries: each failed
         # listing or copy (https://cloud.google.com/logging/docs/alerting/log-based-alerts needs notification_rate_limit).
-        log_filter = (f'resource.type="storage_transfer_job" AND resource.labels.job_id:"{name}" AND severity>=ERROR')
+        # job_id is the job's name, with or without its "transferJobs/" prefix: both, matched exactly (":" would also match
+        # ingest-10 for ingest-1).
+        log_filter = (f'resource.type="storage_transfer_job" AND (resource.labels.job_id="{self.job_name}" OR '
+                      f'resource.labels.job_id="{name}") AND severity>=ERROR')
         self.policy = resource(
             self, "failures", "google_monitoring_alert_policy", project=project, display_name=f"{name}: ingestion failed", combiner="OR",
             severity="ERROR", enabled=True,
