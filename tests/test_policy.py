@@ -157,6 +157,20 @@ CASES = {
 }
 
 
+# Dataproc (DataprocSparkRuns): a workflow template's managed cluster as the construct writes it (more in tests/test_spark_gcp.py).
+def dataproc(**config) -> dict:
+    return {"name": "t", "location": "us-central1", "placement": {"managed_cluster": {"cluster_name": "t", "config": {
+        "encryption_config": {"gce_pd_kms_key_name": GKEY}, "gce_cluster_config": {"internal_ip_only": True, "subnetwork": "s"}, **config}}}}
+
+
+CASES.update({
+    "AIINFRA-GCP-020": (doc(("google_dataproc_workflow_template", "t", dataproc())),
+                        doc(("google_dataproc_workflow_template", "t", dataproc(encryption_config={})))),
+    "AIINFRA-GCP-021": (doc(("google_dataproc_workflow_template", "t", dataproc())),
+                        doc(("google_dataproc_workflow_template", "t", dataproc(gce_cluster_config={"subnetwork": "s"})))),
+})
+
+
 def test_a_rule_judging_an_ask_does_not_apply_without_it():
     # A SOFTWARE key is fine for a spec that does not ask for HSMs; the record of the ask can come
     # from the stack or from the caller (a review passes the spec's).

@@ -18,10 +18,11 @@ from aiinfra.constructs.gcp.node_firewall import NodeFirewall
 from aiinfra.constructs.gcp.project_services import ProjectServices
 from aiinfra.constructs.gcp.provider import GoogleProvider
 from aiinfra.constructs.gcp.run_schedule import GroupRunnerRole, RunSchedule
+from aiinfra.constructs.gcp.spark_runs import DataprocSparkRuns
 from aiinfra.constructs.gcp.spot_pool import SpotPool
 from aiinfra.constructs.gcp.threat_detection import ThreatDetection
 from aiinfra.constructs.gcp.tiered_storage import TieredStorage
 from aiinfra.constructs.gcp.workload_identity import WorkloadIdentity
 
-__all__ = ["AlertRule", "Alerts", "BillingBudget", "JobMetric", "MetricDescriptors", "PolicyTarget", "ClusterNetwork", "CompactPlacement", "Dashboard", "DashboardRow", "EncryptionKey", "GoogleProvider", "GpuInstanceGroup", "GpuNicNetworks", "GpuNodePool", "GroupRunnerRole", "HealthCheck",
+__all__ = ["AlertRule", "Alerts", "BillingBudget", "JobMetric", "MetricDescriptors", "PolicyTarget", "ClusterNetwork", "CompactPlacement", "Dashboard", "DashboardRow", "DataprocSparkRuns", "EncryptionKey", "GoogleProvider", "GpuInstanceGroup", "GpuNicNetworks", "GpuNodePool", "GroupRunnerRole", "HealthCheck",
            "InferenceEndpoint", "InternalEndpoint", "KubernetesCluster", "NodeFirewall", "NodeServiceAccount", "ProjectServices", "RunSchedule", "ScheduledIngestion", "ServingCache", "SpotPool", "StaticContentCdn", "ThreatDetection", "TieredStorage", "WorkloadIdentity", "WorkloadIdentityBinding", "gpu_nic_node_networks"]

@@ -43,6 +43,7 @@ RESOURCE_SERVICES: dict[str, str] = {
     "google_project_service": "serviceusage.googleapis.com",
     "google_project": "cloudresourcemanager.googleapis.com",
     "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
+    "google_dataproc_": "dataproc.googleapis.com",  # workflow templates, autoscaling policies (https://dataproc.googleapis.com/v1/)
     "google_billing_budget": "billingbudgets.googleapis.com",
     "google_pubsub_": "pubsub.googleapis.com",
     "google_scc_": "securitycenter.googleapis.com",
