@@ -383,3 +383,31 @@ def test_what_dataproc_cannot_take_as_planned_is_adjusted_and_said():
     with pytest.raises(ValueError, match="must be a gs:// URI or a path under"):
         GcpSparkWorkload(app, loaded.spec, plan, w, part_for(w, {**SETTINGS, "main": "s3://raw/etl.py"}), foundation,
                          lambda a, s, r, n: TerraformStack(a, "other"))
+
+
+def test_the_planners_spark_parts_build_as_planned():
+    """The parts planner/spark.py makes (not hand-built): every contract key is read, the cluster follows them."""
+    loaded = load_spec_text(SPEC)
+    plan = make_plan(loaded)
+    app = CdkTesting.app()
+    ws = [w for w in plan.workloads if plan.spark_part(w.name)]
+    assert sorted(w.name for w in ws) == ["feature-etl", "nightly-agg"]
+    foundation = GcpFoundation(app, loaded.spec, plan, REGION, ws, None, True)
+    for w in ws:
+        part = plan.spark_part(w.name)
+        s = part.settings
+        assert part.cloud == "gcp" and s["engine"] == "dataproc"
+        built = GcpSparkWorkload(app, loaded.spec, plan, w, part, foundation, _stack)
+        doc = json.loads(CdkTesting.synth(built.stack))
+        assert check_stack(doc) == [], w.name
+        c = config(doc)
+        assert c["software_config"]["image_version"] == s["release"] and c["master_config"]["machine_type"] == s["primary_type"]
+        assert c["worker_config"]["num_instances"] == max(2, s["core_nodes"]) and c["worker_config"]["machine_type"] == s["core_type"]
+        assert c["secondary_worker_config"]["preemptibility"] == ("SPOT" if s["task_spot"] else "NON_PREEMPTIBLE")
+        assert c["secondary_worker_config"]["machine_type"] == s["task_types"][0]
+        policy = only(doc, "google_dataproc_autoscaling_policy")
+        assert policy["secondary_worker_config"] == {"min_instances": s["task_min"], "max_instances": s["task_max"]}
+        assert only(doc, "google_cloud_scheduler_job")["schedule"] == s["schedule"]
+        assert c["lifecycle_config"]["idle_delete_ttl"] == f"{s['idle_timeout_seconds']}s"
+        assert only(doc, "google_dataproc_workflow_template")["dag_timeout"] == f"{round(s['max_runtime_hours'] * 3600)}s"
+        assert ("spark_main" in doc.get("variable", {})) is (s["main"] is None)

@@ -22,7 +22,8 @@ from aiinfra.constructs.gcp.common import GcpContext
 from aiinfra.constructs.gcp.encryption_key import ENCRYPTER_DECRYPTER
 from aiinfra.constructs.gcp.spark_runs import DAG_TIMEOUT_RANGE, DEFAULT_IMAGE_VERSION, DataprocSparkRuns, dataproc_agent
 from aiinfra.constructs.gcp.workload_identity import WorkloadIdentity
-from aiinfra.naming import ENV_SHORT, cost_labels, short
+from aiinfra.constructs.gcp.alerts import PolicyTarget
+from aiinfra.naming import COST_SCOPE_KEY, ENV_SHORT, cost_labels, short
 from aiinfra.planner.model import PipelinePartPlan, Plan, WorkloadPlan
 from aiinfra.spec.models import Spec
 
@@ -79,7 +80,8 @@ class GcpSparkWorkload:
     """One Spark workload's stack on Dataproc: identity (its prefixes of the data bucket, the key, the
     Dataproc worker role), staging bucket, firewall, the scheduled runs and their alert.
 
-    Attributes: ``stack``, ``notes``, ``identity``, ``runs`` (``DataprocSparkRuns``), ``staging_bucket``.
+    Attributes: ``stack``, ``notes``, ``identity``, ``runs`` (``DataprocSparkRuns``), ``staging_bucket``, and for the
+    environment's dashboard row ``target`` and ``charted`` (empty), as ``GcpWorkload`` has them.
     """
 
     def __init__(self, app: App, spec: Spec, plan: Plan, w: WorkloadPlan, part: PipelinePartPlan, foundation, make_stack):
@@ -161,6 +163,11 @@ class GcpSparkWorkload:
                               "(gcloud dataproc workflow-templates instantiate)")
         if not foundation.alerts.channel_ids:
             self.notes.append(f"{sid}: the failed-run policy of {w.name} notifies nobody: set clouds.gcp.alert_emails")
+        # What the environment's dashboard row reads (stacks/gcp.py add_gcp_stacks): no chart of node or job metrics (the
+        # cluster's VMs are Dataproc's, no instance group or job wrapper of ours), the title and the plan's figures only.
+        self.charted: tuple[str, ...] = ()
+        self.target = PolicyTarget(workload=w.name, labels={COST_SCOPE_KEY: foundation.name}, groups=(), job=name,
+                                   job_types=foundation.descriptors.types, node_hour_usd=w.hourly_usd / max(w.nodes, 1), serving=False)
         TerraformOutput(self.stack, "workflow_template", value=name)
         TerraformOutput(self.stack, "staging_bucket", value=staging_name)
 
