@@ -203,6 +203,22 @@ CASES.update({
 })
 
 
+# EMR (EmrSparkRuns): the security configuration's at-rest encryption as the construct writes it (more in tests/test_spark_aws.py).
+EMR_AT_REST = {"S3EncryptionConfiguration": {"EncryptionMode": "SSE-KMS", "AwsKmsKey": KEY},
+               "LocalDiskEncryptionConfiguration": {"EncryptionKeyProviderType": "AwsKms", "AwsKmsKey": KEY, "EnableEbsEncryption": True}}
+
+
+def emr_security(at_rest: dict) -> dict:
+    return doc(("aws_emr_security_configuration", "c", {"name": "c", "configuration": json.dumps(
+        {"EncryptionConfiguration": {"EnableAtRestEncryption": True, "AtRestEncryptionConfiguration": at_rest}})}))
+
+
+CASES.update({
+    "AIINFRA-AWS-017": (emr_security(EMR_AT_REST),
+                        emr_security({**EMR_AT_REST, "S3EncryptionConfiguration": {"EncryptionMode": "SSE-S3"}})),
+})
+
+
 # The GCP data pipeline (ServingCache, ScheduledIngestion): the compliant bodies are what the constructs write.
 REDIS = {"shard_count": 3, "kms_key": GKEY, "transit_encryption_mode": "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION",
          "authorization_mode": "AUTH_MODE_IAM_AUTH"}

@@ -15,11 +15,12 @@ from aiinfra.constructs.aws.log_group import LogGroup
 from aiinfra.constructs.aws.node_security_group import NodeSecurityGroup
 from aiinfra.constructs.aws.provider import AwsProvider
 from aiinfra.constructs.aws.run_schedule import RunSchedule
+from aiinfra.constructs.aws.spark_runs import EmrSparkRuns
 from aiinfra.constructs.aws.spot_pool import SpotPool
 from aiinfra.constructs.aws.threat_detection import ThreatDetection
 from aiinfra.constructs.aws.tiered_storage import TieredStorage
 from aiinfra.constructs.aws.web_acl import WebAcl
 from aiinfra.constructs.aws.workload_identity import WorkloadIdentity
 
-__all__ = ["AlarmTarget", "AlertRule", "Alerts", "AwsProvider", "Budget", "Certificate", "ClusterNetwork", "Dashboard", "DashboardRow", "InferenceEndpoint", "EncryptionKey",
+__all__ = ["AlarmTarget", "AlertRule", "Alerts", "AwsProvider", "Budget", "Certificate", "ClusterNetwork", "Dashboard", "DashboardRow", "EmrSparkRuns", "InferenceEndpoint", "EncryptionKey",
            "GpuInstanceGroup", "GpuNodePool", "KubernetesCluster", "LogGroup", "NodeSecurityGroup", "OidcAuthentication", "PodIdentity", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WebAcl", "WorkloadIdentity"]
