@@ -293,9 +293,10 @@ class EmrSparkRuns(Construct):
             "Applications": [{"Name": "Spark"}],
             "LogUri": self.log_uri,
             "LogEncryptionKmsKeyId": kms_key_arn,
-            "ServiceRole": f"{name}-emr-service",
+            # References, not names: the schedule is created after the role and the configuration it names.
+            "ServiceRole": service_role_name,
             "JobFlowRole": instance_profile_name,
-            "SecurityConfiguration": f"{name}-emr",
+            "SecurityConfiguration": self.security_configuration.get_string_attribute("name"),
             "VisibleToAllUsers": True,
             "Instances": {
                 "Ec2SubnetIds": list(subnet_ids),
@@ -336,7 +337,12 @@ class EmrSparkRuns(Construct):
              "Resource": [self.service_role.get_string_attribute("arn"), instance_role_arn]},
             # The schedule's payload is encrypted with the customer key, which the execution role decrypts
             # (https://docs.aws.amazon.com/scheduler/latest/UserGuide/encryption-rest.html).
-            {"Sid": "ReadPayload", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}]))
+            {"Sid": "ReadPayload", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn},
+            # EMR creates its cleanup service-linked role at the account's first cluster, as the caller of RunJobFlow
+            # (https://docs.aws.amazon.com/emr/latest/ManagementGuide/using-service-linked-roles-cleanup.html).
+            {"Sid": "CreateEmrCleanupRole", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
+             "Resource": ctx.arn("iam", "role/aws-service-role/elasticmapreduce.amazonaws.com*/AWSServiceRoleForEMRCleanup*"),
+             "Condition": {"StringLike": {"iam:AWSServiceName": "elasticmapreduce.amazonaws.com*"}}}]))
         # RunJobFlow acts on no resource that exists before the call (no resource types in the Service Authorization
         # Reference: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticmapreduce.html):
         # "*", limited to clusters tagged for the v2 policy.
