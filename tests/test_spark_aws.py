@@ -5,6 +5,7 @@ matches EMR's documented events in EventBridge's own matcher; AIINFRA-AWS-017 ju
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -19,8 +20,8 @@ from aiinfra.cdk import Testing as CdkTesting
 from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import EmrSparkRuns
 from aiinfra.constructs.aws.provider import AwsProvider
-from aiinfra.constructs.aws.spark_runs import (CLUSTER_EVENT, EMR_MANAGED_TAG, RUN_JOB_FLOW_TARGET, STEP_EVENT, failure_event_pattern,
-                                               scheduler_cron)
+from aiinfra.constructs.aws.spark_runs import (CLUSTER_EVENT, EMR_MANAGED_TAG, RUN_JOB_FLOW_TARGET, STEP_EVENT, YARN_AM_ON_CORE,
+                                               failure_event_pattern, scheduler_cron)
 from aiinfra.planner.model import PipelinePartPlan
 from aiinfra.policy import RULES_BY_ID, Result, StackView, check_stack
 from aiinfra.stacks.spark_aws import AwsSparkWorkload
@@ -33,23 +34,18 @@ TOKEN = re.compile(r"(?<!\$)\$\{[^}]*\}")  # a Terraform reference ($${ is a lit
 
 
 def reference():
+    """The reference spec, its plan and feature-etl with the spark part planner/spark.py gives it."""
     from aiinfra.planner import make_plan
     from aiinfra.spec import load_spec
 
     loaded = load_spec(REFERENCE)
     plan = make_plan(loaded)
-    return loaded.spec, plan, next(w for w in plan.workloads if w.name == "feature-etl")
+    w = next(w for w in plan.workloads if w.name == "feature-etl")
+    return loaded.spec, plan, w, plan.spark_part(w.name)
 
 
-def spark_part(w, **changes) -> PipelinePartPlan:
-    """The spark part of the contract (planner/spark.py decides it; the settings keys are the contract's)."""
-    settings = {"engine": "emr", "release": "emr-7.14.0", "primary_type": "m7i.xlarge", "core_type": w.instance_type, "core_nodes": 2,
-                "task_types": [w.instance_type, "r7i.8xlarge"], "task_min": w.min_nodes - 2, "task_max": w.max_nodes - 2, "task_spot": True,
-                "idle_timeout_seconds": 1800, "max_runtime_hours": w.max_runtime_hours, "schedule": w.schedule, "input_prefix": "staging/",
-                "output_prefix": "processed_data/parquet", "main": None, "args": []}
-    settings.update(changes)
-    return PipelinePartPlan(cloud="aws", region=w.region, part="spark", target=w.name, service="Amazon EMR on EC2", monthly_usd=10.0,
-                            reason="test", settings=settings)
+def with_settings(part: PipelinePartPlan, **changes) -> PipelinePartPlan:
+    return dataclasses.replace(part, settings={**part.settings, **changes})
 
 
 def construct_doc(**kw) -> dict:
@@ -116,6 +112,7 @@ def test_the_schedule_calls_run_job_flow_with_a_request_botocore_accepts():
                                                                 "MaximumCapacityUnits": 20, "MaximumCoreCapacityUnits": 2,
                                                                 "MaximumOnDemandCapacityUnits": 2}
     assert request["AutoTerminationPolicy"] == {"IdleTimeout": 3600} and request["Instances"]["KeepJobFlowAliveWhenNoSteps"] is False
+    assert request["Configurations"] == [YARN_AM_ON_CORE]  # the driver stays on the on-demand core nodes
     assert {"Key": EMR_MANAGED_TAG, "Value": "true"} in request["Tags"]
     (step,) = request["Steps"]
     assert step["ActionOnFailure"] == "TERMINATE_CLUSTER" and step["HadoopJarStep"]["Jar"] == "command-runner.jar"
@@ -247,12 +244,12 @@ def reference_synth(tmp_path_factory) -> Path:
     """The reference spec's AWS foundation and feature-etl's Spark stack, synthesized as the lead will wire them."""
     from aiinfra.stacks.aws import AwsFoundation, _stack
 
-    spec, plan, w = reference()
+    spec, plan, w, part = reference()
     out = tmp_path_factory.mktemp("spark-synth")
     app = App(outdir=str(out))
     mine = [x for x in plan.workloads if x.cloud == "aws"]
     foundation = AwsFoundation(app, spec, plan, w.region, mine, next(s for s in plan.storage if s.cloud == "aws"), True)
-    spark = AwsSparkWorkload(app, spec, plan, w, spark_part(w), foundation, _stack)
+    spark = AwsSparkWorkload(app, spec, plan, w, part, foundation, _stack)
     app.synth()
     (out / "notes.json").write_text(json.dumps(spark.notes))
     return out / "stacks"
@@ -281,6 +278,32 @@ def test_the_stack_reads_the_foundation_across_stacks_and_asks_for_the_code(refe
     assert data["WriteClusterLogs"]["Resource"].endswith("/emr/acme-ml-prod-feature-etl/*")
     notes = json.loads((reference_synth.parent / "notes.json").read_text())
     assert any("spark_main=s3://" in n for n in notes) and not any("${" in n or "TfToken" in n for n in notes)
+
+
+@pytest.mark.cdk
+def test_the_stack_builds_what_the_plans_spark_part_says(reference_synth):
+    _, _, w, part = reference()
+    s = part.settings
+    doc = json.loads((reference_synth / SPARK_STACK / "cdk.tf.json").read_text())
+    schedule = one(doc, "aws_scheduler_schedule")
+    assert schedule["schedule_expression"] == scheduler_cron(s["schedule"])
+    request = resolved(schedule["target"]["input"], fill="s3x")
+    fleets = {f["InstanceFleetType"]: f for f in request["Instances"]["InstanceFleets"]}
+    assert request["ReleaseLabel"] == s["release"]
+    assert [c["InstanceType"] for c in fleets["MASTER"]["InstanceTypeConfigs"]] == [s["primary_type"]]
+    assert [c["InstanceType"] for c in fleets["CORE"]["InstanceTypeConfigs"]] == [s["core_type"]]
+    assert fleets["CORE"]["TargetOnDemandCapacity"] == s["core_nodes"]
+    assert [c["InstanceType"] for c in fleets["TASK"]["InstanceTypeConfigs"]] == s["task_types"]
+    assert fleets["TASK"]["TargetSpotCapacity" if s["task_spot"] else "TargetOnDemandCapacity"] == s["task_min"]
+    limits = request["ManagedScalingPolicy"]["ComputeLimits"]
+    assert (limits["MinimumCapacityUnits"], limits["MaximumCapacityUnits"]) == (s["core_nodes"] + s["task_min"], s["core_nodes"] + s["task_max"])
+    assert (limits["MinimumCapacityUnits"], limits["MaximumCapacityUnits"]) == (w.min_nodes, w.max_nodes)  # the plan's 5-20 nodes
+    assert request["AutoTerminationPolicy"]["IdleTimeout"] == s["idle_timeout_seconds"]
+    args = request["Steps"][0]["HadoopJarStep"]["Args"]
+    assert args[2] == str(round(s["max_runtime_hours"] * 3600))
+    conf = [args[i + 1] for i, a in enumerate(args) if a == "--conf"]
+    assert any(c.endswith(f"/{s['input_prefix'].strip('/')}/") and "AIINFRA_INPUT_URI" in c for c in conf)
+    assert any(c.endswith(f"/{s['output_prefix'].strip('/')}/") and "AIINFRA_OUTPUT_URI" in c for c in conf)
 
 
 @SKIP_NO_TERRAFORM
@@ -341,7 +364,7 @@ def applied(moto_server, tmp_path_factory):
     foundation = SimpleNamespace(name="acme-ml-prod", zones=["use1-az1"], network=SimpleNamespace(vpc_id=vpc, private_subnet_ids=subnets),
                                  key=SimpleNamespace(arn=key), alerts=SimpleNamespace(topic_arn=topic),
                                  storage=SimpleNamespace(arn="arn:aws:s3:::spark-data-b", bucket_name="spark-data-b", log_bucket_name="spark-logs-b"))
-    spec, plan, w = reference()
+    spec, plan, w, part = reference()
     work = tmp_path_factory.mktemp("spark-apply")
 
     def make_stack(app, spec_, region, part):
@@ -350,7 +373,7 @@ def applied(moto_server, tmp_path_factory):
         LocalBackend(stack, path=str(work / "terraform.tfstate"))
         return stack
     app = CdkTesting.app()
-    built = AwsSparkWorkload(app, spec, plan, w, spark_part(w, main="jobs/etl.py", args=["--day", "today"]), foundation, make_stack)
+    built = AwsSparkWorkload(app, spec, plan, w, with_settings(part, main="jobs/etl.py", args=["--day", "today"]), foundation, make_stack)
     stack_dir = work / "stack"
     stack_dir.mkdir()
     (stack_dir / "cdk.tf.json").write_text(json.dumps(built.stack.to_terraform()))

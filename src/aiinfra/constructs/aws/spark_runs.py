@@ -46,6 +46,13 @@ SPOT_TIMEOUT_MINUTES = 20
 # better skipped (the failure is in the schedule's metrics) than overlapping the next one.
 # https://docs.aws.amazon.com/scheduler/latest/APIReference/API_RetryPolicy.html
 RETRY_ATTEMPTS, RETRY_MAX_AGE_SECONDS = 2, 3600
+# The Spark driver of a cluster-mode spark-submit is YARN's application master: on a spot task node it dies with the node
+# and the run with it. EMR 6.x and later no longer keep application masters on core nodes by default; these yarn-site
+# properties (the 5.19+ defaults) restore that (EMR Management Guide, "Instance configuration guidelines", YARN node
+# labels: https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-plan-instances-guidelines.html; AWS re:Post
+# knowledge center, emr-configure-node-labeling-yarn). Configurations: https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-configure-apps.html
+YARN_AM_ON_CORE = {"Classification": "yarn-site", "Properties": {"yarn.node-labels.enabled": "true",
+                                                                 "yarn.node-labels.am.default-node-label-expression": "CORE"}}
 _DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
 
@@ -140,6 +147,8 @@ class EmrSparkRuns(Construct):
         enabled_when: a bare Terraform boolean expression (``var.spark_main != ""``): the schedule is DISABLED while it is
             false (no code, no spend). Left out, enabled when ``schedule`` is given.
         tag_subnets: tag ``subnet_ids`` for the v2 service policy (aws_ec2_tag); off when the network already does.
+        application_masters_on_core: keep YARN application masters (the Spark driver) on the on-demand core nodes
+            (``YARN_AM_ON_CORE``); default on. Off, a spot reclaim of a task node may take the driver with it.
         tags: tags of the resources and of the clusters.
 
     Attributes: ``schedule`` (aws_scheduler_schedule), ``run_job_flow`` (the Input as a dict: Terraform references
@@ -154,7 +163,7 @@ class EmrSparkRuns(Construct):
                  task_spot: bool = True, data_volume_gib: int | None = None, idle_timeout_seconds: int = 3600,
                  max_runtime_hours: float | None = None, schedule: str | None = None, args: Sequence[str] = (),
                  input_prefix: str | None = None, output_prefix: str | None = None, enabled_when: str | None = None,
-                 tag_subnets: bool = True, tags: dict[str, str] | None = None):
+                 tag_subnets: bool = True, application_masters_on_core: bool = True, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         problems = []
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}", name or ""):
@@ -318,6 +327,7 @@ class EmrSparkRuns(Construct):
                 "MaximumCoreCapacityUnits": core_nodes,
                 "MaximumOnDemandCapacityUnits": core_nodes if task_spot else core_nodes + task_max}},
             "AutoTerminationPolicy": {"IdleTimeout": idle_timeout_seconds},
+            **({"Configurations": [YARN_AM_ON_CORE]} if application_masters_on_core else {}),
             "Steps": [{"Name": self.step_name, "ActionOnFailure": "TERMINATE_CLUSTER",
                        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": submit}}],
             "Tags": [{"Key": k, "Value": v} for k, v in sorted(emr_tags.items())],
