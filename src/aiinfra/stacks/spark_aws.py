@@ -9,6 +9,7 @@ from typing import Any
 from aiinfra.cdk import App, TerraformOutput, TerraformStack, TerraformVariable, stack_id
 
 from aiinfra.constructs._tf import policy_json, resource
+from aiinfra.constructs.aws.alerts import AlarmTarget
 from aiinfra.constructs.aws.common import AwsContext
 from aiinfra.constructs.aws.spark_runs import EmrSparkRuns
 from aiinfra.constructs.aws.workload_identity import WorkloadIdentity
@@ -29,7 +30,8 @@ class AwsSparkWorkload:
 
     ``make_stack(app, spec, region, part_name)`` is ``stacks.aws._stack``; ``foundation`` the region's ``AwsFoundation``
     (its key, network, buckets and alerts topic are read across stacks). Attributes: ``stack``, ``notes``, ``identity``
-    (the nodes' ``WorkloadIdentity``), ``runs`` (``EmrSparkRuns``), ``main_variable`` (the ``spark_main`` variable or None).
+    (the nodes' ``WorkloadIdentity``), ``runs`` (``EmrSparkRuns``), ``main_variable`` (the ``spark_main`` variable or None),
+    and for the environment's dashboard row ``target``, ``group_name`` (None), ``charted`` and ``alarm_names`` (empty).
     """
 
     def __init__(self, app: App, spec: Spec, plan: Plan, w: WorkloadPlan, part: PipelinePartPlan, foundation: Any,
@@ -88,6 +90,12 @@ class AwsSparkWorkload:
                           f"{s['core_type']}, {s['task_min']}-{s['task_max']} {'spot' if s.get('task_spot', True) else 'on-demand'} task nodes "
                           f"of {', '.join(s['task_types'])}); logs in s3://<log bucket>/emr/{cluster}/"
                           + (f"; a run is stopped after {limit:g} h (its step fails and the cluster ends)" if limit else ""))
+        # The environment's dashboard row (stacks/aws.py), as AwsWorkload has it: no Auto Scaling group, no node chart
+        # (the cluster's instances are EMR's and live one run); a failed run is the EventBridge rule's, not an alarm's.
+        self.group_name: str | None = None
+        self.target = AlarmTarget(node_hour_usd=w.hourly_usd / max(w.nodes, 1))
+        self.charted: tuple[str, ...] = ()
+        self.alarm_names: tuple[str, ...] = ()
         TerraformOutput(stack, "emr_schedule_name", value=self.runs.schedule.get_string_attribute("name"))
         TerraformOutput(stack, "emr_cluster_name", value=cluster)
 
