@@ -65,8 +65,9 @@ class AwsSparkWorkload:
         if not main:
             self.main_variable = var = TerraformVariable(
                 stack, SPARK_MAIN_VARIABLE, type="string", default="", nullable=False,
-                description=f"S3 URI of {w.name}'s Spark application (a .py or .jar, e.g. s3://<data bucket>/{w.name}/jobs/main.py), "
-                            "run with spark-submit --deploy-mode cluster; empty: the run schedule stays disabled. Or set command: in the spec")
+                description=f"S3 URI of {w.name}'s Spark application (a .py or .jar under s3://<data bucket>/{w.name}/, the one prefix "
+                            "its nodes read besides the pipeline's), run with spark-submit --deploy-mode cluster; empty: the run schedule "
+                            "stays disabled. Or set command: in the spec")
             var.add_override("validation", [{"condition": f"${{{_MAIN_CONDITION}}}",
                                              "error_message": "spark_main must be empty or an s3://bucket/key URI without spaces, quotes or backslashes."}])
             main, enabled_when = f"${{var.{SPARK_MAIN_VARIABLE}}}", HAS_MAIN
