@@ -108,7 +108,7 @@ def make_plan(loaded: LoadedSpec, catalog: Catalog | None = None) -> Plan:
     from aiinfra.planner.monitoring import plan_monitoring
 
     plan = Plan(spec.project, spec.environment, loaded.source, generated, workloads, storage, totals, findings,
-                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads), not_applied=not_applied(spec, frozenset(w.name for w in workloads if platforms.get(w.cloud) == "kubernetes"), pipeline),
+                security_exceptions=exceptions, monitoring=plan_monitoring(spec, workloads, frozenset(p.target for p in pipeline if p.part == "spark")), not_applied=not_applied(spec, frozenset(w.name for w in workloads if platforms.get(w.cloud) == "kubernetes"), pipeline),
                 security=security, network=network, catalog_prices_as_of=prices, platforms=platforms, clusters=clusters, pipeline=pipeline)
     if clusters:
         # The Kueue ClusterQueue's quotas (k8s/queues.py splits the spec's quota over the pools, or takes their capacity):

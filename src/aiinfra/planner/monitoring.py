@@ -23,19 +23,28 @@ DASHBOARD_WIDGETS = 100
 _produced = lru_cache(maxsize=None)(produced_metrics)  # a few distinct collect sets in any plan
 
 
-def plan_monitoring(spec: Spec, workloads: list[WorkloadPlan]) -> list[MonitoringPlan]:
+# A Spark workload on the managed engine (planner/spark.py): no node group, agent or dashboard row of ours; its failures
+# are one EventBridge rule on AWS (no alarm metric: constructs/aws/spark_runs.py) and one Dataproc alert policy of two
+# conditions on GCP (job and operation failed_count: constructs/gcp/spark_runs.py).
+_ENGINE_CONDITIONS = {"aws": 0, "gcp": 2}
+
+
+def plan_monitoring(spec: Spec, workloads: list[WorkloadPlan], managed: frozenset[str] = frozenset()) -> list[MonitoringPlan]:
+    """``managed``: the workloads whose runs are the managed Spark engine's (Plan.spark_part), counted as their alert only."""
     out = []
     for cloud in sorted({w.cloud for w in workloads}):
-        mine = [w for w in workloads if w.cloud == cloud]
+        engine = [w for w in workloads if w.cloud == cloud and w.name in managed]
+        mine = [w for w in workloads if w.cloud == cloud and w.name not in managed]
         # What the stacks cannot create is named, not counted (a GCP node metric on Container-Optimized OS, ...).
         skipped = {w.name: unwatched_rules(spec, w) for w in mine}
         not_created = [f"{w.name}: {r.name} ({r.metric}): {why}" for w in mine for r, why in skipped[w.name]]
         # AWS bills an alarm per metric it reads; a GCP policy here is one condition, whatever it divides.
         alarms = sum(_ALARM_METRICS.get(r.metric, 1) if cloud == "aws" else 1 for w in mine for r in workload_rules(spec.alerting_rules, w)
-                     if r not in {x for x, _ in skipped[w.name]}) + _CAPACITY_METRICS[cloud] * len(mine)
+                     if r not in {x for x, _ in skipped[w.name]}) + _CAPACITY_METRICS[cloud] * len(mine) \
+            + _ENGINE_CONDITIONS[cloud] * len(engine)
         missing = f"; not created: {'; '.join(not_created)}" if not_created else ""
         widgets = sum(1 + len(charted_metrics(spec, w)) + 1 for w in mine)
-        dashboards = max(1, math.ceil(widgets / DASHBOARD_WIDGETS))
+        dashboards = max(1, math.ceil(widgets / DASHBOARD_WIDGETS)) if mine else 0
         if cloud == "aws":
             metrics = 0
             for w in mine:

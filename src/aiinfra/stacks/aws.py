@@ -340,6 +340,14 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
             notes += said
             continue
         for w in in_region:
+            part = plan.spark_part(w.name)
+            if part is not None:  # Spark on EMR, a cluster a run (stacks/spark_aws.py): no instance group, no dashboard row
+                from aiinfra.stacks.spark_aws import AwsSparkWorkload
+
+                spark = AwsSparkWorkload(app, spec, plan, w, part, foundation, _stack)
+                names.append(stack_id(spark.stack))
+                notes += spark.notes
+                continue
             workload = AwsWorkload(app, spec, w, foundation)
             names.append(stack_id(workload.stack))
             notes += workload.notes

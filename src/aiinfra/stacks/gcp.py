@@ -197,7 +197,9 @@ class GcpWorkload:
     """One workload's stack: identity, node groups (Spot and on-demand) with their boot, placement,
     run schedule or endpoint, alert policies."""
 
-    def __init__(self, app: App, spec: Spec, w: WorkloadPlan, foundation: GcpFoundation):
+    def __init__(self, app: App, spec: Spec, w: WorkloadPlan, foundation: GcpFoundation, plan: Plan | None = None, pipeline=None):
+        """``plan`` and ``pipeline`` (stacks/pipeline_gcp.GcpDataPipeline, built before the serving stacks) give a serving
+        workload its cache (the connect role and the endpoint in its nodes' metadata) and its Cloud CDN path."""
         self.stack = _stack(app, spec, w.region, w.name)
         gcp = spec.clouds.gcp
         name = short(f"{foundation.name}-{w.name}", 44)
@@ -244,6 +246,9 @@ class GcpWorkload:
         metadata = {BUCKET_KEY: storage.bucket_name, **(SCAN_METADATA if vulnerability_scanning(spec) else {})}
         if image_var is not None:
             metadata[IMAGE_KEY] = image_var
+        if serving and pipeline is not None:
+            # The data pipeline's cache (data_pipeline.serving): the boot hands its endpoint and key TTL to the container.
+            metadata.update(pipeline.client_metadata(self.stack, w.name, self.identity.member))
         if not agent:
             # Container-Optimized OS ships the journal (the boot's steps) and the containers' output to Cloud
             # Logging itself, and node-problem-detector's health metrics to Cloud Monitoring, when asked to:
@@ -346,6 +351,11 @@ class GcpWorkload:
             else:
                 # Per-client throttle (a share of the peak), body size limit and prompt-safe WAF rules in front of the GPUs (docs/security.md).
                 self.armor = endpoint_armor(self.stack, spec, w, name)
+                cdn = next((p for p in plan.pipeline_parts("gcp", "cdn") if p.target == w.name), None) if plan is not None else None
+                if cdn is not None:  # network.inference_network.cdn: Cloud CDN serves the static path from a bucket of its own
+                    from aiinfra.stacks.pipeline_gcp import cdn_for
+
+                    serving_args["static_backend"] = (cdn.settings["static_path"], cdn_for(self.stack, spec, plan, cdn, foundation, self.notes))
                 self.endpoint = InferenceEndpoint(self.stack, "endpoint", health_check=health, security_policy=self.armor.id, **serving_args)
             TerraformOutput(self.stack, "endpoint_ip_address", value=self.endpoint.ip_address)
             if image_var is not None:
@@ -418,6 +428,14 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
         primary_services = primary_services or foundation.services  # the first: the primary region's when it has workloads
         names.append(stack_id(foundation.stack))
         notes += foundation.notes
+        pipeline = None
+        if region == primary_region:
+            # Ingestion and caches (data_pipeline), before the serving stacks that read their cache's endpoint.
+            from aiinfra.stacks.pipeline_gcp import GcpDataPipeline
+
+            pipeline = GcpDataPipeline(app, spec, plan, foundation)
+            names += pipeline.names
+            notes += pipeline.notes
         if plan.platform("gcp") == "kubernetes":  # a cluster stack and the workloads' identities (stacks/kubernetes.py)
             from aiinfra.stacks.kubernetes_gcp import add_gcp_kubernetes
 
@@ -430,11 +448,16 @@ def add_gcp_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
                 from aiinfra.stacks.tpu import GcpTpuWorkload  # a TPU VM per run, no instance group
 
                 workload = GcpTpuWorkload(app, spec, w, foundation, _stack, alert_rules_for)
+            elif plan.spark_part(w.name) is not None:  # Spark on Dataproc, a cluster a run (stacks/spark_gcp.py)
+                from aiinfra.stacks.spark_gcp import GcpSparkWorkload
+
+                workload = GcpSparkWorkload(app, spec, plan, w, plan.spark_part(w.name), foundation, _stack)
             else:
-                workload = GcpWorkload(app, spec, w, foundation)
+                workload = GcpWorkload(app, spec, w, foundation, plan, pipeline)
             names.append(stack_id(workload.stack))
             notes += workload.notes
-            rows.append(DashboardRow(row_title(w), workload.target, workload.charted, planned_nodes=w.nodes, planned_hourly_usd=w.hourly_usd))
+            if getattr(workload, "target", None) is not None:  # a Dataproc run has its own alert, no node group to chart
+                rows.append(DashboardRow(row_title(w), workload.target, workload.charted, planned_nodes=w.nodes, planned_hourly_usd=w.hourly_usd))
             # Every API the workload's resources call is on before it applies (it applies after its foundation).
             foundation.services.add(services_for(stack_resource_types(workload.stack)))
         foundation.services.add(services_for(stack_resource_types(foundation.stack)))
