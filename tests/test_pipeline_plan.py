@@ -228,6 +228,13 @@ def test_a_spark_workloads_image_is_not_used_by_the_managed_engine():
     assert "managed engine" in {n.path: n.reason for n in plan.not_applied}["workload_inventory[0].image"]
 
 
+def test_a_spark_workloads_retries_are_not_applied_on_the_managed_engine_and_are_elsewhere():
+    plan = plan_of(ETL + "  retries: 2\n", clouds="  aws: {region: us-east-1}")
+    assert "not started again" in {n.path: n.reason for n in plan.not_applied}["workload_inventory[0].retries"]
+    other = plan_of(ETL.replace("spark", "dask") + "  retries: 2\n", clouds="  aws: {region: us-east-1}")
+    assert other.spark_part("etl") is None and "workload_inventory[0].retries" not in {n.path for n in other.not_applied}
+
+
 # ---- bad input: every problem at once, each at its spec path -----------------------------------------
 
 def test_bad_pipeline_input_is_every_error_at_once():

@@ -552,6 +552,14 @@ def _spark_image(spec, w, value, key, parts) -> str | None:
     return None
 
 
+@_reads_parts
+def _spark_retries(spec, w, value, key, parts) -> str | None:
+    if any(p.part == "spark" and p.target == w.name for p in parts):
+        return ("not applied: a failed managed Spark run is not started again (EMR's step ends the cluster, a Dataproc workflow "
+                "deletes its cluster); the failure alert fires and the next scheduled run starts afresh")
+    return None
+
+
 Condition = Callable[..., "str | None"]
 CONDITIONS: dict[str, Condition] = {
     f"{W}.framework": _framework,
@@ -567,6 +575,7 @@ CONDITIONS: dict[str, Condition] = {
     "data_pipeline.serving[]": _serving_item,
     "network.inference_network.cdn": _cdn,
     f"{W}.image": _spark_image,
+    f"{W}.retries": _spark_retries,
     "alerting_rules[]": _alert_rule_item,
     "alerting_rules[].action": _action,
     "resource_quotas.*": _quota_block,
