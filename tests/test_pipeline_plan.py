@@ -258,3 +258,18 @@ def test_a_ttl_of_zero_is_refused_when_the_spec_is_read():
     with pytest.raises(SpecError) as e:
         load_spec_text(make_spec(SERVE, extra="data_pipeline:\n  serving:\n    - ttl: 0s\n"))
     assert "data_pipeline.serving[0].ttl" in str(e.value)
+
+
+def test_on_the_kubernetes_platform_the_cache_and_cdn_are_not_built_and_say_why(tmp_path):
+    import yaml
+
+    text = yaml.safe_load((ROOT / "examples" / "kubernetes.yaml").read_text())
+    ref = yaml.safe_load(REFERENCE.read_text())
+    text["data_pipeline"], text["network"] = ref["data_pipeline"], ref["network"]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(text))
+    plan = make_plan(load_spec(path))
+    assert [p.part for p in plan.pipeline if p.part in ("cache", "cdn")] == []
+    reasons = {n.path: n.reason for n in plan.not_applied}
+    assert "kubernetes platform" in reasons["data_pipeline.serving[0]"] and "kubernetes platform" in reasons["network.inference_network.cdn"]
+    assert [p.part for p in plan.pipeline if p.part == "ingestion"] == ["ingestion"]  # the data bucket's, on either platform

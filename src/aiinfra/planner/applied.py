@@ -522,7 +522,18 @@ def _serving_item(spec, owner, item, i, parts) -> str | None:
     if not any(w.type == "inference" for w in spec.workload_inventory):
         return ("no cache is provisioned: there is no serving workload (type inference) to use it; a cache is built on each cloud "
                 "with one")
+    if not any(p.part == "cache" for p in parts) and _serving_on_kubernetes(spec):
+        return ("no cache is provisioned: the serving workloads run on the kubernetes platform, whose pods are not given a cache "
+                "yet (a cache is built for the vm platform's serving nodes)")
     return "no cache is provisioned: the plan refused this entry (see its error)"
+
+
+def _serving_on_kubernetes(spec) -> bool:
+    """Every serving workload is on a cloud whose platform is kubernetes (a workload without a cloud: any configured one)."""
+    clouds = spec.clouds.configured()
+    kube = {c for c in clouds if getattr(spec.clouds, c).platform == "kubernetes"}
+    serving = [w for w in spec.workload_inventory if w.type == "inference"]
+    return bool(kube) and all((w.cloud in kube) if w.cloud else set(clouds) <= kube for w in serving)
 
 
 @_reads_parts
@@ -531,6 +542,9 @@ def _cdn(spec, owner, value, key, parts) -> str | None:
         return f"{value!r} turns it off: no CDN is deployed"
     if any(p.part == "cdn" for p in parts):
         return None
+    if any(w.type == "inference" for w in spec.workload_inventory) and _serving_on_kubernetes(spec):
+        return ("no CDN is provisioned: the serving workloads run on the kubernetes platform, whose Ingress / Gateway gets no "
+                "static path yet (a CDN is built for the vm platform's endpoints)")
     return ("no CDN is provisioned: there is no public serving workload (type inference, exposure public) to put one in front of")
 
 

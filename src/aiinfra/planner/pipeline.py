@@ -120,8 +120,11 @@ def plan_pipeline(spec: Spec, catalog, workloads: list[WorkloadPlan], platforms:
             if p is not None:
                 parts.append(p)
     parts += _ingestion(spec, workloads, by_name, add)
-    parts += _caches(spec, workloads, add)
-    parts += _cdns(spec, workloads)
+    # The cache and the CDN are wired to the vm platform's serving stacks (the nodes' cache metadata, the endpoint's
+    # static path); on kubernetes the in-cluster serving gets neither yet, so neither is built nor billed there.
+    on_vm = [w for w in workloads if platforms.get(w.cloud, "vm") == "vm"]
+    parts += _caches(spec, on_vm, add)
+    parts += _cdns(spec, on_vm)
     return parts
 
 
