@@ -231,6 +231,20 @@ CASES.update({
 })
 
 
+# The AWS CDN (StaticContentCdn): the compliant body is what the construct writes with a certificate of its own.
+CDN = {"origin": [{"origin_id": "static-bucket", "domain_name": "${aws_s3_bucket.b.bucket_regional_domain_name}",
+                   "origin_access_control_id": "${aws_cloudfront_origin_access_control.o.id}"}],
+       "default_cache_behavior": {"target_origin_id": "static-bucket", "viewer_protocol_policy": "redirect-to-https"},
+       "viewer_certificate": {"acm_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/x", "ssl_support_method": "sni-only",
+                              "minimum_protocol_version": "TLSv1.2_2021"},
+       "web_acl_id": "${aws_wafv2_web_acl.w.arn}"}
+CASES.update({
+    "AIINFRA-AWS-021": (doc(("aws_cloudfront_distribution", "d", CDN)),
+                        doc(("aws_cloudfront_distribution", "d", tweak(CDN, origin=[{"origin_id": "static-bucket",
+                                                                                     "domain_name": "b.s3.us-east-1.amazonaws.com"}])))),
+    "AIINFRA-AWS-022": (doc(("aws_cloudfront_distribution", "d", CDN)), doc(("aws_cloudfront_distribution", "d", tweak(CDN, web_acl_id=None)))),
+})
+
 def test_eks_endpoint_left_public_by_default_and_private_only_are_judged():
     # The provider opens the endpoint to 0.0.0.0/0 when vpc_config says nothing; private only needs no allow-list.
     unset = doc(("aws_eks_cluster", "c", tweak(EKS, vpc_config={"subnet_ids": ["subnet-1"]})))

@@ -2,6 +2,7 @@
 
 from aiinfra.constructs.aws.alerts import AlarmTarget, AlertRule, Alerts
 from aiinfra.constructs.aws.budget import Budget
+from aiinfra.constructs.aws.cdn import StaticContentCdn
 from aiinfra.constructs.aws.certificate import Certificate
 from aiinfra.constructs.aws.dashboard import Dashboard, DashboardRow
 from aiinfra.constructs.aws.cluster_network import ClusterNetwork
@@ -23,4 +24,4 @@ from aiinfra.constructs.aws.web_acl import WebAcl
 from aiinfra.constructs.aws.workload_identity import WorkloadIdentity
 
 __all__ = ["AlarmTarget", "AlertRule", "Alerts", "AwsProvider", "Budget", "Certificate", "ClusterNetwork", "Dashboard", "DashboardRow", "EmrSparkRuns", "InferenceEndpoint", "EncryptionKey",
-           "GpuInstanceGroup", "GpuNodePool", "KubernetesCluster", "LogGroup", "NodeSecurityGroup", "OidcAuthentication", "PodIdentity", "RunSchedule", "SpotPool", "ThreatDetection", "TieredStorage", "WebAcl", "WorkloadIdentity"]
+           "GpuInstanceGroup", "GpuNodePool", "KubernetesCluster", "LogGroup", "NodeSecurityGroup", "OidcAuthentication", "PodIdentity", "RunSchedule", "SpotPool", "StaticContentCdn", "ThreatDetection", "TieredStorage", "WebAcl", "WorkloadIdentity"]

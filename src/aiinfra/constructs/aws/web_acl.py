@@ -49,6 +49,9 @@ RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
 _NAME = re.compile(r"^[\w-]{1,128}$", re.ASCII)
 # A regex_string is 1-512 characters (https://docs.aws.amazon.com/waf/latest/APIReference/API_RegexMatchStatement.html).
 MAX_REGEX_CHARS = 512
+# REGIONAL protects load balancers (and API Gateway, AppSync, ...) in the provider's region; CLOUDFRONT protects
+# distributions and must be created in us-east-1 (https://docs.aws.amazon.com/waf/latest/APIReference/API_CreateWebACL.html, Scope).
+SCOPES = ("REGIONAL", "CLOUDFRONT")
 _HEADER = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 
 
@@ -142,14 +145,24 @@ class WebAcl(Construct):
             ``authorization`` and ``cookie``.
         log_all_requests: log every request, not only the blocked and counted ones (default off: a
             full log of a busy endpoint costs more than the web ACL).
+        scope_type: ``"REGIONAL"`` (default: a load balancer's) or ``"CLOUDFRONT"`` (a distribution's, which names the
+            ACL's ``arn`` as its ``web_acl_id``; no ``resource_arn`` then). A CLOUDFRONT ACL, its log group and the log
+            group's key must be in us-east-1: pass ``provider`` (an ``AwsProvider`` of us-east-1) when the stack's region
+            is another, and a ``kms_key_arn`` of a us-east-1 key.
+        provider: the aws provider configuration the ACL, its log group and logging are created with; default the stack's.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, peak_requests_per_second: float, kms_key_arn: str,
                  window_seconds: int = 300, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, resource_arn: str | None = None,
                  log_retention_days: int = 365, redacted_headers: Sequence[str] = ("authorization", "cookie"),
-                 log_all_requests: bool = False, tags: dict[str, str] | None = None, client_requests_per_second: float | None = None):
+                 log_all_requests: bool = False, tags: dict[str, str] | None = None, client_requests_per_second: float | None = None,
+                 scope_type: str = "REGIONAL", provider: Any = None):
         super().__init__(scope, id)
         problems = []
+        if scope_type not in SCOPES:
+            problems.append(f"scope_type must be one of {', '.join(SCOPES)}, got {scope_type!r}")
+        elif scope_type == "CLOUDFRONT" and resource_arn:
+            problems.append("resource_arn is for REGIONAL web ACLs: a CloudFront distribution names a CLOUDFRONT web ACL in its web_acl_id")
         if not _NAME.match(name):
             problems.append(f"name must be 1-128 letters, digits, '-' or '_' (a web ACL name), got {name!r}")
         if not (isinstance(peak_requests_per_second, (int, float)) and math.isfinite(peak_requests_per_second)
@@ -207,7 +220,8 @@ class WebAcl(Construct):
                  "rule_action_override": [{"name": r, "action_to_use": {"count": {}}} for r in KNOWN_BAD_BODY_RULES]}},
              "visibility_config": _visibility(f"{name}-aws-known-bad-inputs")},
         ]
-        self.web_acl = resource(self, "web-acl", "aws_wafv2_web_acl", name=name, scope="REGIONAL",
+        self.scope_type = scope_type
+        self.web_acl = resource(self, "web-acl", "aws_wafv2_web_acl", name=name, scope=scope_type,
                                 description=f"Edge filtering for {name}: per-client rate, body size, AWS managed rules",
                                 default_action={"allow": {}}, rule=rules, visibility_config=_visibility(name), tags=tags)
         self.arn: str = self.web_acl.get_string_attribute("arn")
@@ -226,6 +240,9 @@ class WebAcl(Construct):
                                     "filter": [{"behavior": "KEEP", "requirement": "MEETS_ANY",
                                                 "condition": [{"action_condition": {"action": "BLOCK"}},
                                                               {"action_condition": {"action": "COUNT"}}]}]})
+        if provider is not None:
+            for r in (self.web_acl, self.log_group, self.logging):
+                r.provider = provider
         self.association = None
         if resource_arn:
             self.association = resource(self, "association", "aws_wafv2_web_acl_association", resource_arn=resource_arn, web_acl_arn=self.arn)
