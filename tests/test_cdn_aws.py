@@ -113,7 +113,7 @@ def test_the_bucket_is_private_tls_only_under_its_key_and_only_this_distribution
     assert key["enable_key_rotation"] is True
     key_policy = statements(key["policy"])
     cloudfront = key_policy["CloudFrontDecryptsForThisDistribution"]
-    assert cloudfront["Principal"] == {"Service": "cloudfront.amazonaws.com"} and "kms:Decrypt" in cloudfront["Action"]
+    assert cloudfront["Principal"] == {"Service": "cloudfront.amazonaws.com"} and cloudfront["Action"] == "kms:Decrypt"
     assert cloudfront["Condition"] == {"StringEquals": {"AWS:SourceArn": distribution}}
     assert key_policy["CloudWatchLogsUseKeyForThisAccountsLogGroups"]["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
     logging = only(doc, "aws_s3_bucket_logging")

@@ -34,7 +34,10 @@ def add_cdn(stack: TerraformStack, spec: Spec, plan: Plan, part: PipelinePartPla
     """Build ``part`` (``cdn``: settings ``endpoint``, ``static_path``, ``default_ttl_seconds``, ``price_class``) in
     ``stack``: a ``StaticContentCdn`` whose bucket logs to ``foundation``'s log bucket and whose web ACL's per-client rate
     is the serving workload's (the same callers load its static files). Outputs ``cdn_<endpoint>_domain`` and
-    ``cdn_<endpoint>_bucket``; returns the notes (how to publish, which URL serves, the TLS caveat)."""
+    ``cdn_<endpoint>_bucket``; returns the notes (how to publish, which URL serves, the TLS caveat).
+
+    ``serving_workload`` (the endpoint's ``AwsWorkload``) is taken for the contract's signature and not read: the
+    distribution's one origin is the static bucket; the endpoint's API stays on its load balancer, uncached."""
     s = part.settings
     endpoint = s["endpoint"]
     w = next(x for x in plan.workloads if x.name == endpoint and x.cloud == "aws")

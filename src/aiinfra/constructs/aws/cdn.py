@@ -120,7 +120,8 @@ class StaticContentCdn(Construct):
             problems.append(f"default_root_object must be an object key without a leading '/', got {default_root_object!r}")
         # CachingOptimized keeps an object between 1 s and 31,536,000 s (one year) whatever its Cache-Control says.
         if not (isinstance(default_ttl_seconds, int) and not isinstance(default_ttl_seconds, bool) and 1 <= default_ttl_seconds <= 31536000):
-            problems.append(f"default_ttl_seconds must be a whole number between 1 and 31536000 (CachingOptimized's bounds), got {default_ttl_seconds!r}")
+            problems.append(f"default_ttl_seconds must be a whole number between 1 and 31536000 (CachingOptimized's bounds), "
+                            f"got {default_ttl_seconds!r}")
         if aliases and not certificate_arn:
             problems.append(f"aliases {list(aliases)} need certificate_arn (an ACM certificate in {EDGE_REGION} covering them)")
         if certificate_arn and "${" not in certificate_arn:
@@ -138,38 +139,38 @@ class StaticContentCdn(Construct):
         self.default_ttl_seconds = default_ttl_seconds
         self.cache_control: str = f"public, max-age={default_ttl_seconds}"
         self.tls_enforced: bool = bool(certificate_arn)
-        self.distribution_arn: str = ""  # set below; the key and bucket policies name it
 
         self.distribution = resource(self, "distribution", "aws_cloudfront_distribution", enabled=True, is_ipv6_enabled=True,
                                      comment=f"Static content of {name}", http_version="http2and3", price_class=price_class,
                                      default_root_object=default_root_object, aliases=list(aliases) or None, tags=tags or None)
-        self.distribution_arn = self.distribution.get_string_attribute("arn")
+        self.distribution_arn: str = self.distribution.get_string_attribute("arn")
         for_this_distribution = {"StringEquals": {"AWS:SourceArn": self.distribution_arn}}
-        logs_principal = f"logs.{EDGE_REGION}.amazonaws.com"
-        logs_statement = {"Sid": "CloudWatchLogsUseKeyForThisAccountsLogGroups", "Effect": "Allow", "Principal": {"Service": logs_principal},
-                          "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], "Resource": "*",
-                          "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
-                                                    f"arn:{ctx.partition}:logs:{EDGE_REGION}:{ctx.account_id}:log-group:*"}}}
         admin = {"Sid": "AccountAdministersKeyThroughIam", "Effect": "Allow", "Principal": {"AWS": ctx.account_root}, "Action": "kms:*",
                  "Resource": "*"}
-        # The OAC page's SSE-KMS statement: CloudFront decrypts (and encrypts, for writes through OAC, which this
-        # distribution does not allow) for this distribution only.
+        # The OAC page's SSE-KMS statement grants kms:Decrypt, kms:Encrypt and kms:GenerateDataKey* (the last two for
+        # uploads through CloudFront); this distribution only reads (GET, HEAD, OPTIONS), so it may only decrypt.
         cloudfront = {"Sid": "CloudFrontDecryptsForThisDistribution", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
-                      "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"], "Resource": "*", "Condition": for_this_distribution}
-        statements = [admin, cloudfront] + ([] if edge_provider is not None else [logs_statement])
-        self.key = resource(self, "key", "aws_kms_key", description=f"{name} static content", enable_key_rotation=True,
-                            deletion_window_in_days=30, key_usage="ENCRYPT_DECRYPT", customer_master_key_spec="SYMMETRIC_DEFAULT",
-                            policy=policy_json(statements), tags=tags or None)
-        resource(self, "key-alias", "aws_kms_alias", name=f"alias/{name}-static", target_key_id=self.key.get_string_attribute("key_id"))
+                      "Action": "kms:Decrypt", "Resource": "*", "Condition": for_this_distribution}
+        # CloudWatch Logs of us-east-1 for this account's log groups (EncryptionKey's statement, for the edge region).
+        log_groups = f"arn:{ctx.partition}:logs:{EDGE_REGION}:{ctx.account_id}:log-group:*"
+        logs = {"Sid": "CloudWatchLogsUseKeyForThisAccountsLogGroups", "Effect": "Allow",
+                "Principal": {"Service": f"logs.{EDGE_REGION}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], "Resource": "*",
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}}}
+
+        def key(kid: str, alias: str, description: str, statements: list[dict], provider: Any = None) -> Any:
+            made = _at(provider, resource(self, kid, "aws_kms_key", description=description, enable_key_rotation=True, deletion_window_in_days=30,
+                                          key_usage="ENCRYPT_DECRYPT", customer_master_key_spec="SYMMETRIC_DEFAULT",
+                                          policy=policy_json(statements), tags=tags or None))
+            _at(provider, resource(self, f"{kid}-alias", "aws_kms_alias", name=f"alias/{alias}", target_key_id=made.get_string_attribute("key_id")))
+            return made
+
+        # One key in us-east-1 serves the bucket and the logs; elsewhere the logs get a key of their own there.
+        self.key = key("key", f"{name}-static", f"{name} static content", [admin, cloudfront] + ([] if edge_provider is not None else [logs]))
         self.key_arn: str = self.key.get_string_attribute("arn")
-        self.log_key_arn = self.key_arn
-        if edge_provider is not None:
-            self.log_key = _at(edge_provider, resource(self, "log-key", "aws_kms_key", description=f"{name} CDN and WAF logs", enable_key_rotation=True,
-                                    deletion_window_in_days=30, key_usage="ENCRYPT_DECRYPT", customer_master_key_spec="SYMMETRIC_DEFAULT",
-                                    policy=policy_json([admin, logs_statement]), tags=tags or None))
-            _at(edge_provider, resource(self, "log-key-alias", "aws_kms_alias", name=f"alias/{name}-cdn-logs",
-                                        target_key_id=self.log_key.get_string_attribute("key_id")))
-            self.log_key_arn = self.log_key.get_string_attribute("arn")
+        self.log_key = self.key if edge_provider is None else key("log-key", f"{name}-cdn-logs", f"{name} CDN and WAF logs", [admin, logs],
+                                                                   edge_provider)
+        self.log_key_arn: str = self.log_key.get_string_attribute("arn")
 
         # The bucket.
         self.bucket = resource(self, "bucket", "aws_s3_bucket", bucket_prefix=f"{name}-static-", force_destroy=force_destroy,
