@@ -27,13 +27,16 @@ from aiinfra.policy.aspect import suppress
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 SECURITY_HEADERS_POLICY = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
-# TLSv1.2_2021: TLS 1.2 and 1.3 with the recommended ciphers only; it needs a certificate of your own (an ACM certificate
-# in us-east-1): on the *.cloudfront.net default certificate CloudFront sets the minimum to TLSv1 and it cannot be raised
-# (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/secure-connections-supported-viewer-protocols-ciphers.html).
+# TLSv1.2_2021: TLS 1.2 and 1.3 with the recommended ciphers only
+# (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/secure-connections-supported-viewer-protocols-ciphers.html);
+# it needs a certificate of your own (an ACM certificate in us-east-1): with CloudFrontDefaultCertificate (*.cloudfront.net)
+# "CloudFront automatically sets the security policy to TLSv1 regardless of the value that you set"
+# (https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_ViewerCertificate.html, MinimumProtocolVersion).
 MIN_TLS = "TLSv1.2_2021"
 # CloudFront is a global service: its CLOUDFRONT-scope web ACLs, the certificates it serves and its standard logging v2
-# delivery sources live in us-east-1
-# (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/standard-logging.html, "you must be in US East (N. Virginia)").
+# live in us-east-1 ("When calling the CloudWatch API to enable standard logging, you must specify the US East (N. Virginia)
+# Region (us-east-1)": https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/standard-logging.html#enable-access-logging-api;
+# elsewhere PutDeliverySource answers "not supported for this LogType in region ...").
 EDGE_REGION = "us-east-1"
 ORIGIN_ID = "static-bucket"
 def _at(provider: Any, r: Any) -> Any:
@@ -70,8 +73,11 @@ class StaticContentCdn(Construct):
     WAF: a CLOUDFRONT-scope ``WebAcl`` (per-client rate, managed rule groups, logs of blocked and counted requests).
     Access logs: CloudFront standard logging v2 into the CloudWatch Logs group ``/aws/vendedlogs/cloudfront/<name>``.
     Standard logging (legacy) is not used: it writes with S3 ACLs and cannot deliver to a bucket whose Object
-    Ownership is bucket owner enforced (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/standard-logging-legacy-s3.html,
-    "Choosing an Amazon S3 bucket"), which is what the foundation's log bucket is. CloudWatch Logs adds the account's
+    Ownership is bucket owner enforced (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/standard-logging-legacy-s3.html#access-logs-choosing-s3-bucket),
+    which is what the foundation's log bucket is. Standard logging v2 to that bucket would work without ACLs, but CloudWatch
+    Logs adds a ``delivery.logs.amazonaws.com`` statement to a bucket policy that lacks one
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-infrastructure-V2-S3.html), and the foundation stack
+    owns that policy and would take the statement out again at its next apply. CloudWatch Logs adds the account's
     log delivery resource policy itself when the delivery is created (the deploying role needs
     ``logs:PutResourcePolicy``, ``logs:CreateDelivery``, ``cloudfront:AllowVendedLogDeliveryForResource``).
 
