@@ -312,6 +312,19 @@ def test_the_reference_cdn_part_builds_the_distribution_from_the_plan_with_outpu
     assert "TLS 1.0 and 1.1" in tls and publish.startswith(PIPELINE_STACK)
 
 
+@SKIP_NO_TERRAFORM
+def test_the_reference_data_pipeline_stack_validates_with_the_real_aws_provider(reference_synth, tmp_path):
+    """The names the plan gives (a 29-character CDN name: the bucket prefix's limit) pass the provider's own checks."""
+    stacks, _ = reference_synth
+    doc = json.loads((stacks / PIPELINE_STACK / "cdk.tf.json").read_text())
+    doc["terraform"].pop("backend", None)  # validate needs no state; the foundation's outputs are read at plan
+    (tmp_path / "cdk.tf.json").write_text(json.dumps(doc))
+    init(tmp_path, backend=False)
+    assert json.loads(run_terraform(["validate", "-json"], tmp_path).stdout)["valid"] is True
+    (bucket,) = of_type(doc, "aws_s3_bucket")
+    assert len(bucket["bucket_prefix"]) <= 37, bucket["bucket_prefix"]
+
+
 @pytest.mark.cdk
 def test_outside_us_east_1_the_stack_gets_one_aliased_us_east_1_provider():
     from aiinfra.cdk import App

@@ -9,7 +9,7 @@ import re
 from aiinfra.cdk import TerraformOutput, TerraformStack, stack_id
 
 from aiinfra.constructs.aws import StaticContentCdn
-from aiinfra.constructs.aws.cdn import EDGE_REGION
+from aiinfra.constructs.aws.cdn import EDGE_REGION, MAX_NAME
 from aiinfra.constructs.aws.provider import AwsProvider
 from aiinfra.naming import cost_labels, short
 from aiinfra.planner.model import PipelinePartPlan, Plan
@@ -42,7 +42,7 @@ def add_cdn(stack: TerraformStack, spec: Spec, plan: Plan, part: PipelinePartPla
     endpoint = s["endpoint"]
     w = next(x for x in plan.workloads if x.name == endpoint and x.cloud == "aws")
     slug = re.sub(r"[^a-z0-9-]+", "-", endpoint.lower()).strip("-") or "web"
-    name = short(f"{foundation.name}-{slug}", 30).rstrip("-")
+    name = short(f"{foundation.name}-{slug}", MAX_NAME).rstrip("-")
     cdn = StaticContentCdn(stack, f"cdn-{slug}", name=name, peak_requests_per_second=peak_qps(w),
                            client_requests_per_second=client_qps(spec, w)[0], price_class=s.get("price_class") or "PriceClass_100",
                            default_ttl_seconds=int(s.get("default_ttl_seconds") or 86400),

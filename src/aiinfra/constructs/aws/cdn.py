@@ -39,6 +39,9 @@ MIN_TLS = "TLSv1.2_2021"
 # elsewhere PutDeliverySource answers "not supported for this LogType in region ...").
 EDGE_REGION = "us-east-1"
 ORIGIN_ID = "static-bucket"
+# The bucket's prefix is "<name>-static-", and aws_s3_bucket takes a bucket_prefix of 37 characters at most (the provider
+# adds a 26-character unique suffix to reach S3's 63).
+MAX_NAME = 37 - len("-static-")
 def _at(provider: Any, r: Any) -> Any:
     """``r`` created with ``provider`` (an aliased provider configuration) when one is given."""
     if provider is not None:
@@ -93,7 +96,8 @@ class StaticContentCdn(Construct):
         TerraformOutput(stack, "static_url", value=f"https://{cdn.domain_name}/")
 
     Args:
-        name: names the bucket (a prefix: 30 characters at most), key alias, OAC, web ACL and log group.
+        name: names the bucket (``<name>-static-`` is its prefix, which S3 buckets take up to 37 characters long: 29 at most
+            here), key alias, OAC, web ACL and log group.
         peak_requests_per_second: the planned peak request rate of all viewers (sizes the web ACL's per-client limit).
         client_requests_per_second: what one client IP may send a second; default the web ACL's (10% of the peak).
         price_class: ``PriceClass_100`` (North America, Europe; default), ``PriceClass_200`` or ``PriceClass_All``.
@@ -118,8 +122,8 @@ class StaticContentCdn(Construct):
                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, tags: dict[str, str] | None = None):
         super().__init__(scope, id)
         problems = []
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,29}", name):
-            problems.append(f"name must be 1-30 lower-case letters, digits or '-' (it prefixes a bucket name), got {name!r}")
+        if not re.fullmatch(rf"[a-z0-9][a-z0-9-]{{0,{MAX_NAME - 1}}}", name):
+            problems.append(f"name must be 1-{MAX_NAME} lower-case letters, digits or '-' (it prefixes a bucket name), got {name!r}")
         if price_class not in PRICE_CLASSES:
             problems.append(f"price_class must be one of {', '.join(PRICE_CLASSES)}, got {price_class!r}")
         if not default_root_object or default_root_object.startswith("/"):
