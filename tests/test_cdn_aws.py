@@ -128,6 +128,7 @@ def test_access_logs_go_to_cloudwatch_logs_through_standard_logging_v2_under_the
     source = only(doc, "aws_cloudwatch_log_delivery_source")
     assert (source["log_type"], source["resource_arn"]) == ("ACCESS_LOGS", ref("aws_cloudfront_distribution", doc, "arn"))
     destination = only(doc, "aws_cloudwatch_log_delivery_destination")
+    assert destination["output_format"] == "json"
     assert destination["delivery_destination_configuration"]["destination_resource_arn"].endswith(".arn}")
     delivery = only(doc, "aws_cloudwatch_log_delivery")
     assert delivery["delivery_destination_arn"] == ref("aws_cloudwatch_log_delivery_destination", doc, "arn")

@@ -246,7 +246,9 @@ class StaticContentCdn(Construct):
         source = _at(edge_provider, resource(self, "log-source", "aws_cloudwatch_log_delivery_source", name=f"{name}-cdn",
                                              log_type="ACCESS_LOGS", resource_arn=self.distribution_arn, tags=tags or None))
         destination = _at(edge_provider, resource(
-            self, "log-destination", "aws_cloudwatch_log_delivery_destination", name=f"{name}-cdn", tags=tags or None,
+            # JSON records (CloudFront's v2 formats for CloudWatch Logs: json, plain, w3c, raw); set, not left to the service's
+            # default: the provider reads the format back and output_format is not a computed argument.
+            self, "log-destination", "aws_cloudwatch_log_delivery_destination", name=f"{name}-cdn", tags=tags or None, output_format="json",
             delivery_destination_configuration={"destination_resource_arn": self.log_group.get_string_attribute("arn")}))
         self.log_delivery = _at(edge_provider, resource(self, "log-delivery", "aws_cloudwatch_log_delivery",
                                                         delivery_source_name=source.get_string_attribute("name"),
