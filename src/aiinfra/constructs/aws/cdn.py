@@ -42,14 +42,14 @@ ORIGIN_ID = "static-bucket"
 # The bucket's prefix is "<name>-static-", and aws_s3_bucket takes a bucket_prefix of 37 characters at most (the provider
 # adds a 26-character unique suffix to reach S3's 63).
 MAX_NAME = 37 - len("-static-")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
+
+
 def _at(provider: Any, r: Any) -> Any:
     """``r`` created with ``provider`` (an aliased provider configuration) when one is given."""
     if provider is not None:
         r.provider = provider
     return r
-
-
-_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
 
 
 class StaticContentCdn(Construct):
@@ -112,6 +112,8 @@ class StaticContentCdn(Construct):
         edge_provider: the us-east-1 provider configuration, when the stack's region is another.
         log_retention_days: access and WAF logs are kept this long; default 365.
         force_destroy: let ``terraform destroy`` delete a bucket that still holds objects; default off.
+        waf_window_seconds, max_body_bytes: the web ACL's rate window and declared-body limit (``WebAcl``'s defaults).
+        tags: on every resource that takes them.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, peak_requests_per_second: float,
