@@ -244,6 +244,13 @@ CASES.update({
                                                                                      "domain_name": "b.s3.us-east-1.amazonaws.com"}])))),
     "AIINFRA-AWS-022": (doc(("aws_cloudfront_distribution", "d", CDN)), doc(("aws_cloudfront_distribution", "d", tweak(CDN, web_acl_id=None)))),
 })
+# The serving cache (ServingCache): the compliant body is what the construct writes.
+CACHE = {"replication_group_id": "c", "at_rest_encryption_enabled": "true", "kms_key_id": KEY, "transit_encryption_enabled": True,
+         "transit_encryption_mode": "required", "user_group_ids": ["${aws_elasticache_user_group.u.user_group_id}"]}
+CASES.update({
+    "AIINFRA-AWS-019": (doc(("aws_elasticache_replication_group", "g", CACHE)),
+                        doc(("aws_elasticache_replication_group", "g", tweak(CACHE, transit_encryption_mode="preferred")))),
+})
 
 def test_eks_endpoint_left_public_by_default_and_private_only_are_judged():
     # The provider opens the endpoint to 0.0.0.0/0 when vpc_config says nothing; private only needs no allow-list.
