@@ -277,6 +277,27 @@ def test_the_serving_stack_holds_its_cache_access_so_the_pipeline_never_depends_
     assert part.settings["ttl_seconds"] == 86400 and cache_.endpoint.endswith(":6379")
 
 
+def test_without_serving_stacks_the_caches_are_handed_back_for_each_client_to_wire_itself(tmp_path):
+    """stacks/aws.py builds the pipeline before the serving stacks (serving=None) and has each wire its own access."""
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec
+    from aiinfra.stacks.aws import AwsFoundation
+    from aiinfra.stacks.pipeline_aws import add_aws_pipeline
+
+    loaded = load_spec(ROOT / "examples" / "reference.yaml")
+    spec, plan = loaded.spec, make_plan(loaded)
+    app = App(outdir=str(tmp_path), context={STATE_DIR_CONTEXT: str(tmp_path)})
+    mine = [w for w in plan.workloads if w.cloud == "aws"]
+    foundation = AwsFoundation(app, spec, plan, spec.clouds.aws.region, mine, next(s for s in plan.storage if s.cloud == "aws"), True)
+    caches: dict = {}
+    names, notes = add_aws_pipeline(app, spec, plan, foundation, None, caches)
+    (part,) = plan.pipeline_parts("aws", "cache")
+    assert names == [PIPELINE] and set(caches) == set(part.settings["clients"]) == {"recommendation-inference"}
+    assert not any("has no serving stack" in n for n in notes)
+    cache_, got = caches["recommendation-inference"]
+    assert got is part and isinstance(cache_, ServingCache)
+
+
 def test_the_notes_say_how_clients_connect_and_what_a_foreign_source_bucket_must_allow(reference):
     notes = " ".join(reference["notes"])
     assert "IAM token" in notes and "volatile-ttl" in notes and "86400 s TTL" in notes

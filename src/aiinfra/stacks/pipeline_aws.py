@@ -24,7 +24,7 @@ def _index(part: PipelinePartPlan) -> str:
     return part.target.rsplit("[", 1)[-1].rstrip("]") if part.target.endswith("]") else part.target
 
 
-def add_aws_pipeline(app: App, spec: Spec, plan: Plan, foundation: Any, serving: dict[str, Any],
+def add_aws_pipeline(app: App, spec: Spec, plan: Plan, foundation: Any, serving: dict[str, Any] | None,
                      caches: dict[str, tuple[ServingCache, PipelinePartPlan]] | None = None) -> tuple[list[str], list[str]]:
     """Add ``<prefix>-aws-data-pipeline`` for the plan's AWS ingestion, cache and CDN parts; returns (stack names, notes).
 
@@ -32,6 +32,7 @@ def add_aws_pipeline(app: App, spec: Spec, plan: Plan, foundation: Any, serving:
     across stacks); ``serving`` maps a serving workload's name to its ``AwsWorkload``: each cache's clients get, in
     their own stacks (which then depend on this one, never the reverse), the cache's ingress from their node security
     group, that group's egress to the cache, and ``elasticache:Connect`` on their role (``ServingCache.allow_client``).
+    ``serving=None``: the serving stacks are built after this one and wire themselves (``allow_client``).
     ``caches``, when given, is filled with {client workload: (its cache, the cache's part)}: the serving stacks tag
     their nodes with ``cache.endpoint`` and the part's ``ttl_seconds`` (boot: AIINFRA_CACHE_ENDPOINT,
     AIINFRA_CACHE_TTL_SECONDS)."""
