@@ -403,11 +403,11 @@ def test_the_applied_task_runs_on_the_plans_schedule_from_the_source_to_the_stag
     assert pattern["detail"] == {"State": ["ERROR"]} and pattern["resources"] == [{"prefix": f"{task['TaskArn']}/execution/"}]
 
 
-# ---- AIINFRA-AWS-019 ------------------------------------------------------------------------------
+# ---- AIINFRA-AWS-019, AIINFRA-AWS-020 ------------------------------------------------------------
 
-def _judge(body: dict) -> list[Result]:
-    rule = RULES_BY_ID["AIINFRA-AWS-019"]
-    view = StackView.from_json("s", {"resource": {"aws_elasticache_replication_group": {"g": body}}})
+def _judge(body: dict, rule_id: str = "AIINFRA-AWS-019", rtype: str = "aws_elasticache_replication_group") -> list[Result]:
+    rule = RULES_BY_ID[rule_id]
+    view = StackView.from_json("s", {"resource": {rtype: {"g": body}}})
     return [rule.evaluate(r, view)[0] for r in view.resources if r.type in rule.types]
 
 
@@ -419,3 +419,13 @@ def test_rule_019_passes_the_constructs_group_and_fails_each_missing_protection(
         body = {k: v for k, v in {**good, **change}.items() if v is not None}
         assert _judge(body) == [Result.NON_COMPLIANT], change
     assert _judge({**{k: v for k, v in good.items() if k != "user_group_ids"}, "auth_token": "${var.token}"}) == [Result.COMPLIANT]
+
+
+def test_rule_020_passes_the_constructs_task_and_fails_one_that_skips_verification_or_logs_nothing(doc):
+    good = one(doc, "aws_datasync_task")
+    judge = lambda body: _judge(body, "AIINFRA-AWS-020", "aws_datasync_task")  # noqa: E731
+    assert judge(good) == [Result.COMPLIANT]
+    assert judge({**good, "options": {**good["options"], "verify_mode": "NONE"}}) == [Result.NON_COMPLIANT]
+    assert judge({**good, "options": {**good["options"], "log_level": "OFF"}}) == [Result.NON_COMPLIANT]
+    assert judge({k: v for k, v in good.items() if k != "cloudwatch_log_group_arn"}) == [Result.NON_COMPLIANT]
+    assert judge({k: v for k, v in good.items() if k != "options"}) == [Result.NON_COMPLIANT]  # the provider's log_level default is OFF

@@ -250,6 +250,9 @@ CACHE = {"replication_group_id": "c", "at_rest_encryption_enabled": "true", "kms
 CASES.update({
     "AIINFRA-AWS-019": (doc(("aws_elasticache_replication_group", "g", CACHE)),
                         doc(("aws_elasticache_replication_group", "g", tweak(CACHE, transit_encryption_mode="preferred")))),
+    "AIINFRA-AWS-020": (doc(("aws_datasync_task", "t", {"cloudwatch_log_group_arn": "${aws_cloudwatch_log_group.l.arn}",
+                                                          "options": {"verify_mode": "ONLY_FILES_TRANSFERRED", "log_level": "BASIC"}})),
+                        doc(("aws_datasync_task", "t", {"options": {"verify_mode": "NONE"}}))),
 })
 
 def test_eks_endpoint_left_public_by_default_and_private_only_are_judged():
