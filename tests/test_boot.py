@@ -36,7 +36,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from aiinfra.boot import IMAGES, BootConfig, aws_user_data, aws_user_data_gzip, boot_files, compact_script, gcp_metadata
-from aiinfra.boot.workload import CACHE_ENDPOINT_KEY, CACHE_TTL_KEY
+from aiinfra.boot.workload import CACHE_ENDPOINT_KEY, CACHE_NAME_KEY, CACHE_TTL_KEY, CACHE_USER_KEY
 from aiinfra.observability import agents
 from tests.tf_harness import moto_server  # noqa: F401  (session fixture)
 
@@ -924,6 +924,7 @@ def test_aws_inference_runs_one_supervised_server_publishing_the_port(aws_node):
     # the serving cache's endpoint and key TTL, as stacks/aws.py tags a serving group with a data_pipeline.serving cache
     imds.tags[CACHE_ENDPOINT_KEY] = "clustercfg.acme-cache.abc123.use1.cache.amazonaws.com:6379"
     imds.tags[CACHE_TTL_KEY] = "86400"
+    imds.tags[CACHE_USER_KEY], imds.tags[CACHE_NAME_KEY] = "acme-cache-0-app", "acme-cache-0"
     proc = boot(box, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = [(a, e) for a, e in box.docker_calls() if a[0] == "run"]
@@ -937,6 +938,7 @@ def test_aws_inference_runs_one_supervised_server_publishing_the_port(aws_node):
     assert env_seen["AIINFRA_PORT"] == str(port) and env_seen["AIINFRA_WORKLOAD"] == world.workload
     assert (env_seen["AIINFRA_CACHE_ENDPOINT"], env_seen["AIINFRA_CACHE_TTL_SECONDS"]) == (
         "clustercfg.acme-cache.abc123.use1.cache.amazonaws.com:6379", "86400")
+    assert (env_seen["AIINFRA_CACHE_USER"], env_seen["AIINFRA_CACHE_NAME"]) == ("acme-cache-0-app", "acme-cache-0")
     # the bridged container reaches the host's StatsD listener through the docker host gateway
     assert "--add-host=host.docker.internal:host-gateway" in args
     assert env_seen["AIINFRA_STATSD_ADDR"] == f"host.docker.internal:{agents.STATSD_PORT}"

@@ -174,7 +174,19 @@ def test_reference_spec_synthesizes_its_aws_workloads(tmp_path):
     r = run_synth(ROOT / "examples" / "reference.yaml", out)
     assert r.returncode == 0, r.stderr
     names = {p.name for p in (out / "stacks").iterdir()}
-    assert {f"{PREFIX}foundation", f"{PREFIX}fraud-detection-training", f"{PREFIX}feature-etl"} <= names
+    assert {f"{PREFIX}foundation", f"{PREFIX}fraud-detection-training", f"{PREFIX}feature-etl", f"{PREFIX}data-pipeline"} <= names
+    # The guide's cache: the serving stack reaches it from its own nodes and tags them with what the boot hands the container
+    # (the endpoint and TTL, the user and replication group an IAM token is signed for); the pipeline stack never reads it.
+    serving, pipeline = stack(out, "recommendation-inference"), stack(out, "data-pipeline")
+    [template] = serving["resource"]["aws_launch_template"].values()
+    tags = next(t["tags"] for t in template["tag_specifications"] if t["resource_type"] == "instance")
+    group = next(iter(pipeline["resource"]["aws_elasticache_replication_group"].values()))
+    assert "data-pipeline" in tags["aiinfra-cache-endpoint"] and "configuration_endpoint_address" in tags["aiinfra-cache-endpoint"]
+    assert (tags["aiinfra-cache-ttl-seconds"], tags["aiinfra-cache-name"]) == ("86400", group["replication_group_id"])
+    assert tags["aiinfra-cache-user"] == next(iter(pipeline["resource"]["aws_elasticache_user"].values()))["user_id"]
+    [ingress] = [r for r in serving["resource"]["aws_vpc_security_group_ingress_rule"].values() if r["from_port"] == 6379]
+    assert "data-pipeline" in ingress["security_group_id"] and "node-sg" in ingress["referenced_security_group_id"]
+    assert "recommendation-inference" not in json.dumps(pipeline.get("data", {})) + json.dumps(pipeline.get("locals", {}))
 
 
 def test_cdktf_app_writes_the_same_stacks(tmp_path):

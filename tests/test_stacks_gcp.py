@@ -182,6 +182,8 @@ def test_reference_spec_synthesizes_both_clouds_from_one_synth(reference_out):
     names = {p.name for p in (out / "stacks").iterdir()}
     assert names == {"acme-ml-production-aws-foundation", "acme-ml-production-aws-fraud-detection-training",
                      "acme-ml-production-aws-feature-etl", "acme-ml-production-aws-dashboard", f"{PREFIX}foundation",
+                     # the guide's ingestion lands where its Spark job (feature-etl) runs
+                     "acme-ml-production-aws-data-pipeline",
                      f"{PREFIX}recommendation-inference", f"{PREFIX}llm-finetune", f"{PREFIX}dashboard",
                      # the guide's cache serves recommendation-inference, on GCP here (its CDN is in the workload's stack)
                      f"{PREFIX}data-pipeline"}

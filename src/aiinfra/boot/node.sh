@@ -301,12 +301,18 @@ rendezvous_env() {
 # stacks tag the nodes with one: its TLS endpoint, and the TTL the client sets on each key it writes (Redis and
 # Valkey keep no default TTL on the server: the eviction policy is volatile-ttl; docs/boot.md).
 cache_env() {
-  local endpoint ttl
+  local endpoint ttl user name
   endpoint="$(cloud_metadata aiinfra-cache-endpoint)"
   [[ -n "${endpoint}" ]] || return 0
   set_env AIINFRA_CACHE_ENDPOINT "${endpoint}"
   ttl="$(cloud_metadata aiinfra-cache-ttl-seconds)"
   [[ -z "${ttl}" ]] || set_env AIINFRA_CACHE_TTL_SECONDS "${ttl}"
+  # ElastiCache's IAM authentication signs a token for a user and a replication group (AWS only; Memorystore takes the
+  # service account's access token as the password).
+  user="$(cloud_metadata aiinfra-cache-user)"
+  [[ -z "${user}" ]] || set_env AIINFRA_CACHE_USER "${user}"
+  name="$(cloud_metadata aiinfra-cache-name)"
+  [[ -z "${name}" ]] || set_env AIINFRA_CACHE_NAME "${name}"
 }
 
 contract_env() {

@@ -17,6 +17,9 @@ BUCKET_KEY = "aiinfra-data-bucket"
 # The serving cache (data_pipeline.serving), on serving nodes only: its endpoint (host:port, TLS) and the key TTL.
 CACHE_ENDPOINT_KEY = "aiinfra-cache-endpoint"
 CACHE_TTL_KEY = "aiinfra-cache-ttl-seconds"
+# AWS: the ElastiCache user and replication group an IAM authentication token is signed for.
+CACHE_USER_KEY = "aiinfra-cache-user"
+CACHE_NAME_KEY = "aiinfra-cache-name"
 
 
 _AWSKMS = re.compile(r"^awskms:///(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+)$")

@@ -11,7 +11,7 @@ import re
 from aiinfra.cdk import App, TerraformOutput, TerraformStack, TerraformVariable, stack_id
 
 from aiinfra.boot import aws_user_data_gzip
-from aiinfra.boot.workload import signing_key_arns, spec_workload
+from aiinfra.boot.workload import CACHE_ENDPOINT_KEY, CACHE_NAME_KEY, CACHE_TTL_KEY, CACHE_USER_KEY, signing_key_arns, spec_workload
 from aiinfra.constructs.aws.provider import AwsProvider
 from aiinfra.constructs.aws import (AlarmTarget, AlertRule, Alerts, Budget, Certificate, ClusterNetwork, Dashboard, DashboardRow, EncryptionKey,
                                     GpuInstanceGroup, InferenceEndpoint, LogGroup, NodeSecurityGroup, OidcAuthentication, RunSchedule, SpotPool,
@@ -144,7 +144,9 @@ class AwsWorkload:
     """One workload's stack: identity, node group (with spot pool and its boot), run schedule or
     endpoint, alarms."""
 
-    def __init__(self, app: App, spec: Spec, w: WorkloadPlan, foundation: AwsFoundation):
+    def __init__(self, app: App, spec: Spec, w: WorkloadPlan, foundation: AwsFoundation, cache=None):
+        """``cache``: (constructs.aws.ServingCache, its PipelinePartPlan) when the data pipeline gives this serving workload a
+        cache (stacks/pipeline_aws.py, built first): the nodes may reach it and are tagged with its endpoint and key TTL."""
         self.stack = _stack(app, spec, w.region, w.name)
         self.notes: list[str] = []
         name = f"{foundation.name}-{w.name}"
@@ -172,6 +174,14 @@ class AwsWorkload:
         instance_tags = {BUCKET_KEY: storage.bucket_name}
         if image_var is not None:
             instance_tags[IMAGE_KEY] = image_var
+        if serving and cache is not None:
+            # The data pipeline's cache: in on 6379 from these nodes only, elasticache:Connect for their role, and its endpoint
+            # and key TTL for the boot (AIINFRA_CACHE_ENDPOINT, AIINFRA_CACHE_TTL_SECONDS: Valkey keeps no server-side TTL).
+            store, part = cache
+            store.allow_client(self.stack, "cache-client", security_group_id=self.node_security_group.id, role_name=self.identity.role.get_string_attribute("name"))
+            instance_tags.update({CACHE_ENDPOINT_KEY: store.endpoint, CACHE_USER_KEY: store.user_id, CACHE_NAME_KEY: store.name})
+            if part.settings.get("ttl_seconds"):
+                instance_tags[CACHE_TTL_KEY] = str(int(part.settings["ttl_seconds"]))
         # A serving group is judged by the load balancer's health checks (a node that stops answering
         # is replaced). Without an image it rests at zero nodes (with_image), so there is no node to judge:
         # ELB needs no condition on the image (checkov CKV2_AWS_15 reads the literal).
@@ -332,6 +342,15 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
                                    min_zones=2 if kubernetes else 1)
         names.append(stack_id(foundation.stack))
         notes += foundation.notes
+        caches: dict = {}
+        if region == primary_region:
+            # Ingestion, caches and the CDN (data_pipeline, network.inference_network.cdn), before the serving stacks that
+            # reach their cache (stacks/pipeline_aws.py: the pipeline stack reads only the foundation).
+            from aiinfra.stacks.pipeline_aws import add_aws_pipeline
+
+            more, said = add_aws_pipeline(app, spec, plan, foundation, None, caches)
+            names += more
+            notes += said
         if kubernetes:  # a cluster stack and the workloads' identities (stacks/kubernetes.py), no instance groups
             from aiinfra.stacks.kubernetes_aws import add_aws_kubernetes
 
@@ -348,7 +367,7 @@ def add_aws_stacks(app: App, spec: Spec, plan: Plan) -> tuple[list[str], list[st
                 names.append(stack_id(spark.stack))
                 notes += spark.notes
                 continue
-            workload = AwsWorkload(app, spec, w, foundation)
+            workload = AwsWorkload(app, spec, w, foundation, caches.get(w.name))
             names.append(stack_id(workload.stack))
             notes += workload.notes
             # The group's name is known before apply: only the load balancer's ids cross stacks.
