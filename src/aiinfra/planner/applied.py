@@ -558,23 +558,24 @@ def _preprocessing_output(spec, p, value, key, parts) -> str | None:
             "kubernetes platform, or another framework, the job writes where its image writes)")
 
 
-@_reads_parts
-def _spark_image(spec, w, value, key, parts) -> str | None:
-    if any(p.part == "spark" and p.target == w.name for p in parts):
-        return ("not used: the Spark job runs on the cloud's managed engine (EMR / Dataproc) from command's main file, not in "
-                "this container image")
-    return None
-
-
-@_reads_parts
-def _spark_retries(spec, w, value, key, parts) -> str | None:
-    if any(p.part == "spark" and p.target == w.name for p in parts):
-        return ("not applied: a failed managed Spark run is not started again (EMR's step ends the cluster, a Dataproc workflow "
-                "deletes its cluster); the failure alert fires and the next scheduled run starts afresh")
-    return None
-
-
 Condition = Callable[..., "str | None"]
+
+
+def _on_managed_spark(reason: str) -> Condition:
+    """A workload key the managed Spark engine does not use: ``reason`` when the workload runs on it (Plan.spark_part)."""
+    @_reads_parts
+    def condition(spec, w, value, key, parts) -> str | None:
+        return reason if any(p.part == "spark" and p.target == w.name for p in parts) else None
+    return condition
+
+
+_spark_image = _on_managed_spark("not used: the Spark job runs on the cloud's managed engine (EMR / Dataproc) from command's main "
+                                 "file, not in this container image")
+_spark_retries = _on_managed_spark("not applied: a failed managed Spark run is not started again (EMR's step ends the cluster, a "
+                                   "Dataproc workflow deletes its cluster); the failure alert fires and the next scheduled run "
+                                   "starts afresh")
+
+
 CONDITIONS: dict[str, Condition] = {
     f"{W}.framework": _framework,
     f"{W}.nodes": _nodes,
