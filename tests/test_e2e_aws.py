@@ -70,6 +70,18 @@ def moto_ami(env: dict[str, str]) -> str:
     return next(i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"] if i.get("RootDeviceName"))
 
 
+def check_pipeline(moto, out: dict) -> None:
+    """The pipeline stack as the local AWS API has it: the cache encrypted, TLS and IAM users; the transfer on its cron."""
+    [group] = moto.client("elasticache").describe_replication_groups()["ReplicationGroups"]
+    assert group["AtRestEncryptionEnabled"] and group["TransitEncryptionEnabled"] and group["KmsKeyId"]
+    assert group["ClusterEnabled"] and group["UserGroupIds"]
+    [task] = moto.client("datasync").list_tasks()["Tasks"]
+    described = moto.client("datasync").describe_task(TaskArn=task["TaskArn"])
+    assert described["Schedule"]["ScheduleExpression"] == "cron(0 */6 * * ? *)"
+    [dist] = moto.client("cloudfront").list_distributions()["DistributionList"]["Items"]
+    assert dist["Origins"]["Items"][0]["OriginAccessControlId"] and dist["WebACLId"]
+
+
 def moto_spec(tmp_path: Path, env: dict[str, str]) -> Path:
     text = (ROOT / "examples" / "aws-only.yaml").read_text().replace("ami-0123456789abcdef0", moto_ami(env))
     arn = self_signed_certificate(env)
@@ -154,6 +166,13 @@ def check_inference(moto_server, outputs: dict) -> None:
         AutoScalingGroupNames=[outputs["autoscaling_group_name"]])["AutoScalingGroups"]
     assert (group["HealthCheckType"], group["HealthCheckGracePeriod"]) == ("ELB", 1200)
     assert {z for z in group["AvailabilityZones"]} <= {z["ZoneName"] for z in lb["AvailabilityZones"]}  # the LB reaches every node zone
+    # the nodes are tagged with the data pipeline's cache (the boot's AIINFRA_CACHE_ENDPOINT): its configuration endpoint
+    [cache] = moto_server.client("elasticache").describe_replication_groups()["ReplicationGroups"]
+    template = group.get("LaunchTemplate") or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    tags = {t["Key"]: t["Value"] for spec in data["TagSpecifications"] if spec["ResourceType"] == "instance" for t in spec["Tags"]}
+    assert tags["aiinfra-cache-endpoint"] == f"{cache['ConfigurationEndpoint']['Address']}:6379"
+    assert (tags["aiinfra-cache-name"], tags["aiinfra-cache-ttl-seconds"]) == (cache["ReplicationGroupId"], "86400")
 
 
 def check_alarms(moto_server, outputs: dict) -> None:
@@ -178,9 +197,10 @@ def check_dashboard(moto_server, outputs: dict, groups: list[str]) -> None:
 def test_aws_only_spec_applies_plans_empty_and_destroys(tmp_path, moto_server):
     env = moto_server.env()
     stacks = {p.name.rsplit("-aws-", 1)[1]: p for p in aws_stacks(synth(moto_spec(tmp_path, env), tmp_path))}
-    assert set(stacks) == {"foundation", "fraud-detection-training", "recommendation-inference", "dashboard"}
+    assert set(stacks) == {"foundation", "data-pipeline", "fraud-detection-training", "recommendation-inference", "dashboard"}
     foundation = stacks.pop("foundation")
     dashboard = stacks.pop("dashboard")
+    pipeline = stacks.pop("data-pipeline")
     apply_plan_destroy(foundation, env, destroy=False)
     # the alerts topic e-mails the spec's on-call address
     sns = moto_server.client("sns")
@@ -190,6 +210,9 @@ def test_aws_only_spec_applies_plans_empty_and_destroys(tmp_path, moto_server):
     applied: list[Path] = []
     groups: list[str] = []
     try:
+        # the data pipeline (ingestion, cache, CDN) reads the foundation only; the serving stack reads its cache
+        ignore_moto_quirks(pipeline)
+        apply_plan_destroy(pipeline, env, destroy=False, after_apply=lambda out: check_pipeline(moto_server, out))
         # workload stacks read the foundation's state and not each other's: apply them side by side
         def run(name: str, stack: Path) -> None:
             ignore_moto_quirks(stack)
@@ -210,6 +233,7 @@ def test_aws_only_spec_applies_plans_empty_and_destroys(tmp_path, moto_server):
         with ThreadPoolExecutor(max_workers=2) as pool:
             for future in [pool.submit(destroy_with_data, stack, env) for stack in applied]:
                 future.result()
+        destroy_with_data(pipeline, env)
         destroy_with_data(foundation, env)
     assert moto_server.client("ec2").describe_placement_groups()["PlacementGroups"] == []
     assert (tmp_path / "terraform.acme-ml-production-aws-foundation.tfstate").exists()  # state beside the spec, not in cdktf.out

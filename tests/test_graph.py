@@ -60,6 +60,10 @@ def expected_stacks(spec, plan) -> list[str]:
         primary = getattr(spec.clouds, cloud).region
         for region in sorted({w.region for w in mine}, key=lambda r: (r != primary, r)):
             names.append(f"{spec.project}-{spec.environment}-{cloud}-{'foundation' if region == primary else 'foundation-' + region}")
+            # the data pipeline's stack: its ingestion and caches (and on AWS its CDN; GCP's sits in the serving stack)
+            if region == primary and any(p.part in ("ingestion", "cache") or (p.part == "cdn" and cloud == "aws") for p in plan.pipeline
+                                         if p.cloud == cloud):
+                names.append(f"{spec.project}-{spec.environment}-{cloud}-data-pipeline")
             names += [f"{spec.project}-{spec.environment}-{cloud}-{w.name}" for w in mine if w.region == region]
         names.append(f"{spec.project}-{spec.environment}-{cloud}-dashboard")
     return names

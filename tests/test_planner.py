@@ -373,8 +373,9 @@ def test_the_plan_shows_what_monitoring_costs_beside_the_totals():
     # the container's StatsD metrics twice each
     assert aws.custom_metrics > 20 and aws.dashboards == 1 and aws.alarm_metrics >= 6
     assert aws.monthly_usd >= aws.custom_metrics * CLOUDWATCH_METRIC_MONTH_USD
-    t = plan.totals  # monitoring is not in the total (security and network are)
-    assert t.monthly_usd == pytest.approx(t.compute_monthly_usd + t.storage_monthly_usd + t.security_monthly_usd + t.network_monthly_usd, abs=0.01)
+    t = plan.totals  # monitoring is not in the total (security, network and the data pipeline are)
+    assert t.monthly_usd == pytest.approx(t.compute_monthly_usd + t.storage_monthly_usd + t.security_monthly_usd + t.network_monthly_usd
+                                          + t.pipeline_monthly_usd, abs=0.01) and t.pipeline_monthly_usd > 0
     # fewer metrics collected: fewer billed
     lean = make_plan(load_spec_text_from(ROOT / "examples" / "aws-only.yaml", lambda t: t.replace(
         '["gpu_utilization", "gpu_memory_usage", "cpu_utilization", "memory_usage", "disk_io", "network_throughput"]', '["gpu_utilization"]')))

@@ -38,7 +38,8 @@ def stack(out: Path, part: str) -> dict:
 
 def test_one_foundation_one_stack_per_workload_and_the_dashboard(aws_out):
     names = sorted(p.name for p in (aws_out / "stacks").iterdir())
-    assert names == [f"{PREFIX}dashboard", f"{PREFIX}foundation", f"{PREFIX}fraud-detection-training", f"{PREFIX}recommendation-inference"]
+    assert names == [f"{PREFIX}dashboard", f"{PREFIX}data-pipeline", f"{PREFIX}foundation", f"{PREFIX}fraud-detection-training",
+                     f"{PREFIX}recommendation-inference"]
     assert json.loads((aws_out / "manifest.json").read_text())["stacks"].keys() == set(names)
 
 

@@ -54,7 +54,9 @@ def test_local_state_is_beside_the_spec_from_any_folder_into_any_output_folder(t
     for name, (own, _) in files.items():
         assert own == str(specs.resolve() / f"terraform.{name}.tfstate")  # absolute, in the spec's folder
     foundation = str(specs.resolve() / "terraform.acme-ml-production-aws-foundation.tfstate")
-    assert files["acme-ml-production-aws-recommendation-inference"][1] == [foundation]  # the workload reads the foundation's own file
+    # the workload reads the foundation's own file, and the data pipeline's (its cache)
+    assert files["acme-ml-production-aws-recommendation-inference"][1] == sorted(
+        [foundation, str(specs.resolve() / "terraform.acme-ml-production-aws-data-pipeline.tfstate")])
     assert files["acme-ml-production-aws-dashboard"][1] == [str(specs.resolve() / "terraform.acme-ml-production-aws-recommendation-inference.tfstate")]
 
 

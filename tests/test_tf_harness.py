@@ -551,3 +551,17 @@ def test_acm_certificate_with_dns_validation(tmp_path, moto_server):
         assert record["resource_record_name"].startswith("_") and record["resource_record_name"].endswith(f".{domain}.")
         assert record["resource_record_value"].endswith(".acm-validations.aws.")
     assert outputs["arn"] not in [c["CertificateArn"] for c in acm.list_certificates()["CertificateSummaryList"]]
+
+
+def test_a_retried_create_web_acl_answers_the_acl_it_made_and_a_different_one_still_clashes(moto_server):
+    """tests/moto_patches/wafv2.py: the SDK's retry of a CreateWebACL whose first attempt timed out gets that ACL; another
+    ACL under a taken name in the same scope still fails as WAF does."""
+    from botocore.exceptions import ClientError
+
+    waf = moto_server.client("wafv2")
+    acl = dict(Name="retried", Scope="REGIONAL", DefaultAction={"Allow": {}}, Description="edge",
+               VisibilityConfig={"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": "retried"})
+    first = waf.create_web_acl(**acl)["Summary"]["Id"]
+    assert waf.create_web_acl(**acl)["Summary"]["Id"] == first
+    with pytest.raises(ClientError, match="DuplicateItem"):
+        waf.create_web_acl(**{**acl, "Description": "another"})

@@ -151,8 +151,14 @@ def stack_names(spec: Spec, plan: Plan) -> list[str]:
     """The stacks ``aiinfra synth`` writes for the plan, in its order (``add_aws_stacks`` then ``add_gcp_stacks``)."""
     names: list[str] = []
     for cloud, regions in _layout(spec, plan):
-        for _, foundation, workloads in regions:
-            names += [foundation, *workloads.values()]
+        for region, foundation, workloads in regions:
+            names.append(foundation)
+            # The data pipeline's stack (stacks/pipeline_aws.py: ingestion, caches, CDN; pipeline_gcp.py: ingestion, caches),
+            # after the primary foundation and before the workloads that read it.
+            kinds = ("ingestion", "cache", "cdn") if cloud == "aws" else ("ingestion", "cache")
+            if region == spec.clouds.region(cloud) and any(p.part in kinds for p in plan.pipeline_parts(cloud)):
+                names.append(stack_name(spec.project, spec.environment, cloud, "data-pipeline"))
+            names += workloads.values()
         names.append(stack_name(spec.project, spec.environment, cloud, "dashboard"))
     return names
 
@@ -216,6 +222,9 @@ def build(spec: Spec, plan: Plan) -> Diagram:
             ids = {k: ident(foundation_stack, k) for k in ("network", "key", "storage", "alerts", "budget")}
             region_storage = storage if region == primary else None
             f.children += _foundation_nodes(spec, plan, cloud, region, prefix, in_region, region_storage, region == primary, ids, edges)
+            pipeline = _pipeline_cluster(spec, plan, cloud, region, ids, edges)
+            if pipeline is not None:
+                region_cluster.children.append(pipeline)
             for w in in_region:
                 region_cluster.children.append(_workload_cluster(w, workload_stacks[w.name], prefix, ids, edges))
             region_cluster.children.append(f)
@@ -273,6 +282,25 @@ def _foundation_nodes(spec: Spec, plan: Plan, cloud: str, region: str, prefix: s
         edges.append(Edge(ids["budget"], ids["alerts"], "notifies", "notifies", dashed=True))
     nodes.sort(key=lambda n: ["network", "storage", "key", "alerts", "budget"].index(n.id.rsplit("__", 1)[1]))
     return nodes
+
+
+_PIPELINE_KIND = {"ingestion": "group", "cache": "bucket", "cdn": "endpoint"}
+
+
+def _pipeline_cluster(spec: Spec, plan: Plan, cloud: str, region: str, foundation: dict[str, str], edges: list[Edge]) -> Cluster | None:
+    """The data pipeline's stack (stack_names: ingestion and caches, and on AWS the CDN), in the cloud's primary region."""
+    kinds = ("ingestion", "cache", "cdn") if cloud == "aws" else ("ingestion", "cache")
+    parts = [p for p in plan.pipeline_parts(cloud) if p.part in kinds]
+    if region != spec.clouds.region(cloud) or not parts:
+        return None
+    stack = stack_name(spec.project, spec.environment, cloud, "data-pipeline")
+    cluster = Cluster(_cluster_id(stack), [stack], "stack", cloud)
+    for i, p in enumerate(parts):
+        node = ident(stack, f"{p.part}-{i}")
+        cluster.children.append(Node(node, [f"{p.part}: {p.service}", p.target, _money(p.monthly_usd)], _PIPELINE_KIND[p.part]))
+        edges.append(Edge(node, foundation["storage"] if p.part != "cache" else foundation["key"], "data" if p.part != "cache" else "KMS",
+                          "data" if p.part != "cache" else "key"))
+    return cluster
 
 
 def _workload_cluster(w: WorkloadPlan, stack: str, prefix: str, foundation: dict[str, str], edges: list[Edge]) -> Cluster:
