@@ -63,7 +63,8 @@ def test_a_first_deployment_plans_and_is_reviewed_in_ci_with_no_state(tmp_path):
         assert not list(tmp_path.glob("*.tfstate"))  # planned only: no state anywhere
 
         plans = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "plans").glob("*.json")}
-        assert set(plans) == {f"{PREFIX}{p}" for p in ("foundation", "fraud-detection-training", "recommendation-inference", "dashboard")}
+        assert set(plans) == {f"{PREFIX}{p}" for p in ("foundation", "data-pipeline", "fraud-detection-training", "recommendation-inference",
+                                                     "dashboard")}
         serving = plans[f"{PREFIX}recommendation-inference"]
         changes = {c["address"]: c for c in serving["resource_changes"]}
         # the foundation's values are known after apply, as a new resource's id is

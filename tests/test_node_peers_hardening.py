@@ -39,14 +39,14 @@ clouds:
 workload_inventory:
   - name: etl-aws                 # 5 TB, one node a TiB: 5 Spark nodes (up to 10)
     type: data_processing
-    framework: spark
+    framework: dask                # not Spark: a group of nodes of its own (Spark runs on EMR / Dataproc)
     dataset_size: "5TB"
     training_frequency: daily
     spot: true
     cloud: aws
   - name: etl-gcp
     type: data_processing
-    framework: spark
+    framework: dask                # not Spark: a group of nodes of its own (Spark runs on EMR / Dataproc)
     dataset_size: "5TB"
     training_frequency: daily
     spot: true

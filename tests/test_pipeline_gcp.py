@@ -301,7 +301,7 @@ def pipeline_out(tmp_path_factory):
     from aiinfra.constructs.gcp.inference_endpoint import static_routes
 
     out = tmp_path_factory.mktemp("pipeline")
-    loaded = load_spec_text((ROOT / "examples" / "gcp-only.yaml").read_text() + PIPELINE)
+    loaded = load_spec_text(_with_pipeline())
     plan = make_plan(loaded)
     spec = loaded.spec
     parts = _parts(plan)
@@ -394,7 +394,7 @@ def test_add_gcp_pipeline_after_the_serving_stacks_grants_the_clients_from_the_p
     from aiinfra.stacks.pipeline_gcp import add_gcp_pipeline
     from aiinfra.stacks.state import STATE_DIR_CONTEXT
 
-    loaded = load_spec_text((ROOT / "examples" / "gcp-only.yaml").read_text() + PIPELINE)
+    loaded = load_spec_text(_with_pipeline())
     plan = make_plan(loaded)
     _parts(plan)
     app = App(outdir=str(tmp_path), context={STATE_DIR_CONTEXT: str(tmp_path)})
@@ -450,3 +450,9 @@ def test_checkov_passes_on_the_pipeline_and_serving_stacks(pipeline_out):
 for _name, _fn in list(globals().items()):
     if _name.startswith("test_") and _name != "test_checkov_passes_on_the_pipeline_and_serving_stacks":
         globals()[_name] = pytest.mark.cdk(_fn)
+
+
+def _with_pipeline() -> str:
+    """examples/gcp-only.yaml with the guide's data_pipeline and CDN blocks (the example carries them itself now)."""
+    text = (ROOT / "examples" / "gcp-only.yaml").read_text()
+    return text if "\ndata_pipeline:" in text else text + PIPELINE

@@ -165,7 +165,9 @@ def judged(plan: Plan) -> list[WorkloadPlan]:
     """The workloads whose node-hours the stacks decide: those on the vm platform. On kubernetes a workload
     lands on node pools (min and max from the plan) whose nodes the cluster autoscaler adds for the pods
     scheduled there, and aiinfra deploys no pods yet: nothing in the stacks says how long nodes run."""
-    return [w for w in plan.workloads if plan.platform(w.cloud) == "vm"]
+    # A Spark workload on the managed engine (Plan.spark_part) has no node group: EMR / Dataproc make a cluster a run,
+    # ended by its step's timeout or the workflow's dag_timeout (constructs/*/spark_runs.py).
+    return [w for w in plan.workloads if plan.platform(w.cloud) == "vm" and plan.spark_part(w.name) is None]
 
 
 def judge_docs(plan: Plan, docs: dict[str, dict], where: str = "the plans") -> list[Fidelity]:
