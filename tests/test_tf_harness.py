@@ -565,3 +565,35 @@ def test_a_retried_create_web_acl_answers_the_acl_it_made_and_a_different_one_st
     assert waf.create_web_acl(**acl)["Summary"]["Id"] == first
     with pytest.raises(ClientError, match="DuplicateItem"):
         waf.create_web_acl(**{**acl, "Description": "another"})
+
+
+def test_a_later_attempt_of_an_answered_call_gets_its_first_answer_and_a_new_call_still_clashes(moto_server):
+    """The one-at-a-time wrapper: an SDK retry (same amz-sdk-invocation-id, attempt 2) of a CreateAlias the server
+    already did is answered with that first answer, not AlreadyExists (a cdktn CI apply failed so); the same alias
+    asked for by a new call still fails as KMS does; a first attempt that failed is retried for real."""
+    from botocore.exceptions import ClientError
+
+    kms = moto_server.client("kms")
+    key = kms.create_key(Description="retried alias")["KeyMetadata"]["KeyId"]
+    call = {"id": "aiinfra-harness-call-1", "attempt": 1}
+
+    def as_call(request, **_):
+        request.headers["amz-sdk-invocation-id"] = call["id"]
+        request.headers["amz-sdk-request"] = f"attempt={call['attempt']}; max=25"
+    kms.meta.events.register_last("before-send.kms.CreateAlias", as_call)
+
+    kms.create_alias(AliasName="alias/aiinfra-harness-retried", TargetKeyId=key)
+    call["attempt"] = 2
+    kms.create_alias(AliasName="alias/aiinfra-harness-retried", TargetKeyId=key)  # the retry: answered as done
+    aliases = [a for a in kms.list_aliases(KeyId=key)["Aliases"] if a["AliasName"] == "alias/aiinfra-harness-retried"]
+    assert len(aliases) == 1
+    call.update(id="aiinfra-harness-call-2", attempt=1)
+    with pytest.raises(ClientError, match="AlreadyExists"):
+        kms.create_alias(AliasName="alias/aiinfra-harness-retried", TargetKeyId=key)
+    call["attempt"] = 2  # a retry of a call whose first attempt failed runs again (and fails again here)
+    with pytest.raises(ClientError, match="AlreadyExists"):
+        kms.create_alias(AliasName="alias/aiinfra-harness-retried", TargetKeyId=key)
+    kms.delete_alias(AliasName="alias/aiinfra-harness-retried")
+    call.update(id="aiinfra-harness-call-3", attempt=1)
+    kms.create_alias(AliasName="alias/aiinfra-harness-retried", TargetKeyId=key)
+    kms.delete_alias(AliasName="alias/aiinfra-harness-retried")

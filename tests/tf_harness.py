@@ -488,7 +488,8 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loop
 #  * One request at a time (below): moto's backends are plain dicts and lists without locks, and
 #    the server is threaded; two workload stacks applied side by side once got
 #    InvalidPermission.NotFound revoking a new security group's default egress rule. AWS is not
-#    serialized, but the tests judge what the stacks ask for, not moto under concurrency.
+#    serialized, but the tests judge what the stacks ask for, not moto under concurrency. The same
+#    wrapper answers an SDK's retry of a call the server already answered with that answer (below).
 # tests/test_tf_harness.py::test_every_moto_patch_applies fails when a patch skips itself.
 _MOTO_PATCHES = r"""
 import sys
@@ -1407,17 +1408,46 @@ except Exception as exc:
     print(f"tf_harness: moto patch (EKS node groups' Auto Scaling group tags) skipped: {exc!r}", file=sys.stderr)
 %(more)s
 try:
+    import collections as _collections
     import threading as _threading
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _Dispatcher
     _dispatch = _Dispatcher.__call__
     _one_at_a_time = _threading.Lock()
+    # A retried call whose first attempt the server completed: the AWS SDKs (Go v2, as the provider uses, and
+    # botocore) send one amz-sdk-invocation-id for every attempt of a call and amz-sdk-request "attempt=N; max=M"
+    # (aws-sdk-go-v2 aws/middleware/middleware.go ClientRequestID, aws/retry/middleware.go; provider 5.100.0
+    # sends "attempt=1; max=25" on a first attempt, seen in this server). On a loaded machine the
+    # provider sometimes sends a create again after its first answer was lost, and moto answers "already
+    # exists" (CreateAlias failed an apply so). A later attempt of a call that already has a 2xx answer gets
+    # that answer again, as if it had arrived the first time; errors are never replayed (a throttled or failed
+    # first attempt is retried for real), and a new call (a new invocation id) always runs.
+    _answered = _collections.OrderedDict()  # invocation id -> (status, headers, body) of its 2xx answer
 
     def _serialized(self, environ, start_response):
+        call = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+        attempt = environ.get("HTTP_AMZ_SDK_REQUEST", "").split(";", 1)[0].strip()
         with _one_at_a_time:
-            return list(_dispatch(self, environ, start_response))  # the body too: handlers build it lazily
+            if call and call in _answered and attempt not in ("", "attempt=1"):
+                status, headers, body = _answered[call]
+                print(f"tf_harness: {attempt} of call {call} ({environ.get('HTTP_X_AMZ_TARGET') or environ.get('PATH_INFO')})"
+                      " answered with its first attempt's answer", file=sys.stderr)
+                start_response(status, headers)
+                return body
+            seen = {}
+
+            def _start(status, headers, exc_info=None):
+                seen.update(status=status, headers=list(headers))
+                return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+            body = list(_dispatch(self, environ, _start))  # the body too: handlers build it lazily
+            if call and environ.get("REQUEST_METHOD") not in ("GET", "HEAD") and str(seen.get("status", "")).startswith("2") \
+                    and sum(map(len, body)) < (1 << 18):  # a read runs again; only a change is answered once
+                _answered[call] = (seen["status"], seen["headers"], body)
+                while len(_answered) > 4096:
+                    _answered.popitem(last=False)
+            return body
     _Dispatcher.__call__ = _serialized
 except Exception as exc:
-    print(f"tf_harness: moto patch (one request at a time) skipped: {exc!r}", file=sys.stderr)
+    print(f"tf_harness: moto patch (one request at a time, retried calls answered once) skipped: {exc!r}", file=sys.stderr)
 from moto.server import main
 sys.argv[0] = "moto_server"
 sys.exit(main())
