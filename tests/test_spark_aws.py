@@ -281,6 +281,26 @@ def test_the_stack_reads_the_foundation_across_stacks_and_asks_for_the_code(refe
 
 
 @pytest.mark.cdk
+def test_the_foundation_tags_its_private_subnets_for_emr_once_and_the_spark_stack_leaves_them_alone(reference_synth):
+    """EMR's v2 service policy launches only in subnets tagged for-use-with-amazon-emr-managed-policies=true: the foundation's
+    network carries the tag when the plan runs EMR in its region, so no Spark stack manages it (two would fight over it, and
+    destroying one would untag the other's subnets); its public subnets stay untagged, as does a network without EMR."""
+    from aiinfra.constructs.aws.cluster_network import ClusterNetwork
+
+    foundation = json.loads((reference_synth / "acme-ml-production-aws-foundation" / "cdk.tf.json").read_text())
+    subnets = foundation["resource"]["aws_subnet"].values()
+    assert {s["tags"].get(EMR_MANAGED_TAG) for s in subnets if s["tags"]["tier"] == "private"} == {"true"}
+    assert not any(EMR_MANAGED_TAG in s["tags"] for s in subnets if s["tags"]["tier"] != "private")
+    doc = json.loads((reference_synth / SPARK_STACK / "cdk.tf.json").read_text())
+    assert "aws_ec2_tag" not in doc["resource"]
+    stack = TerraformStack(CdkTesting.app(), "plain")
+    AwsProvider(stack, "aws", region="us-east-1")
+    ClusterNetwork(stack, "net", name="plain", zone_ids=["use1-az1"], log_kms_key_arn="arn:aws:kms:us-east-1:1:key/k")
+    plain = json.loads(CdkTesting.synth(stack))["resource"]["aws_subnet"].values()
+    assert plain and not any(EMR_MANAGED_TAG in s["tags"] for s in plain)
+
+
+@pytest.mark.cdk
 def test_the_stack_builds_what_the_plans_spark_part_says(reference_synth):
     _, _, w, part = reference()
     s = part.settings

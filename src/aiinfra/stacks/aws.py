@@ -83,7 +83,10 @@ class AwsFoundation:
                                       nat_gateways="per_zone" if spec.environment == "production" and has_endpoint else "single",
                                       placement_group=multi_node,
                                       # Each workload's nodes get a security group of their own (segmentation), in its stack.
-                                      node_security_group=False)
+                                      node_security_group=False,
+                                      # EMR's v2 service policy launches only in tagged subnets: tagged once here for every EMR workload.
+                                      emr_managed_subnets=any(p.region == region and p.settings.get("engine") == "emr"
+                                                              for p in plan.pipeline_parts("aws", "spark")))
         tiers = {t.tier: t for t in storage.tiers} if storage else {}
         warm = (tiers["warm"].transition_after_days if "warm" in tiers else 0) or 30  # 0: live tiering from day 0
         cold = tiers["cold"].transition_after_days if "cold" in tiers else 90

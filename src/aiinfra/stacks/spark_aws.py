@@ -82,7 +82,7 @@ class AwsSparkWorkload:
             task_spot=bool(s.get("task_spot", True)), data_volume_gib=w.data_volume_gib_per_node or None,
             idle_timeout_seconds=int(s.get("idle_timeout_seconds") or 3600), max_runtime_hours=s.get("max_runtime_hours"),
             schedule=s.get("schedule"), main=main, args=list(s.get("args") or ()), input_prefix=input_prefix, output_prefix=output_prefix,
-            enabled_when=enabled_when, tags=tags)
+            enabled_when=enabled_when, tag_subnets=not getattr(net, "emr_managed_subnets", False), tags=tags)
         if not s.get("schedule"):
             self.notes.append(f"{sid}: {w.name} runs on demand only (no schedule): its EMR schedule exists disabled; start a run with "
                               "RunJobFlow and the schedule's Input (aws scheduler get-schedule --name " f"{cluster}-emr-run)")

@@ -12,6 +12,8 @@ from aiinfra.cdk import Construct
 from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
 
+EMR_MANAGED_TAG = "for-use-with-amazon-emr-managed-policies"
+
 
 class ClusterNetwork(Construct):
     """Network for one environment's GPU groups.
@@ -38,13 +40,18 @@ class ClusterNetwork(Construct):
             of its own instead, so one workload's nodes cannot reach another's (segmentation).
         placement_group: create a cluster placement group (for multi-node training).
         flow_log_retention_days: VPC flow logs to CloudWatch Logs, kept this long; default 365.
+        emr_managed_subnets: tag the private subnets ``for-use-with-amazon-emr-managed-policies=true``, which EMR's v2
+            service policy requires of the subnets a cluster launches in (its CreateInTaggedNetwork statement:
+            https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonEMRServicePolicy_v2.html); here, once for every
+            EMR workload of the network, rather than by each (two would manage the same tag, and destroying one would
+            untag the other's subnets).
         log_kms_key_arn: key for the flow log group; required because logs are encrypted.
     """
 
     def __init__(self, scope: Construct, id: str, *, name: str, zone_ids: Sequence[str], log_kms_key_arn: str,
                  cidr: str = "10.40.0.0/16", public_zone_ids: Sequence[str] | None = None, nat_gateways: str = "single",
                  efa: bool = True, placement_group: bool = False, flow_log_retention_days: int = 365,
-                 tags: dict[str, str] | None = None, node_security_group: bool = True):
+                 tags: dict[str, str] | None = None, node_security_group: bool = True, emr_managed_subnets: bool = False):
         super().__init__(scope, id)
         if not zone_ids:
             raise ValueError("zone_ids must name at least one availability zone ID")
@@ -69,9 +76,11 @@ class ClusterNetwork(Construct):
         self.private_route_tables = []
         for i, zone in enumerate(zone_ids):
             sn = resource(self, f"private-{zone}", "aws_subnet", vpc_id=vpc_id, availability_zone_id=zone, cidr_block=str(blocks[i]),
-                          map_public_ip_on_launch=False, tags={**tags, "Name": f"{name}-private-{zone}", "tier": "private"})
+                          map_public_ip_on_launch=False, tags={**tags, "Name": f"{name}-private-{zone}", "tier": "private",
+                                                                  **({EMR_MANAGED_TAG: "true"} if emr_managed_subnets else {})})
             self.private_subnets.append(sn)
         self.private_subnet_ids: list[str] = [s.get_string_attribute("id") for s in self.private_subnets]
+        self.emr_managed_subnets = emr_managed_subnets
 
         self.public_subnets = []
         self.public_subnet_ids: list[str] = []

@@ -12,6 +12,7 @@ from typing import Any
 from aiinfra.cdk import Construct
 
 from aiinfra.constructs._tf import policy_json, resource, terraform_literal
+from aiinfra.constructs.aws.cluster_network import EMR_MANAGED_TAG
 from aiinfra.constructs.aws.common import AwsContext
 from aiinfra.cron import Cron
 from aiinfra.policy.aspect import suppress
@@ -27,7 +28,6 @@ _RELEASE = re.compile(r"^emr-7\.\d+\.\d+$")
 # groups EMR did not create must carry it too.
 # https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-iam-role.html
 # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonEMRServicePolicy_v2.html
-EMR_MANAGED_TAG = "for-use-with-amazon-emr-managed-policies"
 SERVICE_POLICY = "service-role/AmazonEMRServicePolicy_v2"
 # EventBridge Scheduler universal target: arn:aws:scheduler:::aws-sdk:<service>:<apiAction>, its Input the API's request
 # JSON (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-universal.html).
@@ -146,7 +146,8 @@ class EmrSparkRuns(Construct):
             https://spark.apache.org/docs/latest/running-on-yarn.html, https://spark.apache.org/docs/latest/configuration.html).
         enabled_when: a bare Terraform boolean expression (``var.spark_main != ""``): the schedule is DISABLED while it is
             false (no code, no spend). Left out, enabled when ``schedule`` is given.
-        tag_subnets: tag ``subnet_ids`` for the v2 service policy (aws_ec2_tag); off when the network already does.
+        tag_subnets: tag ``subnet_ids`` for the v2 service policy (aws_ec2_tag); off when the network already does
+            (``ClusterNetwork(emr_managed_subnets=True)``, as the foundation's is when the plan runs EMR in its region).
         application_masters_on_core: keep YARN application masters (the Spark driver) on the on-demand core nodes
             (``YARN_AM_ON_CORE``); default on. Off, a spot reclaim of a task node may take the driver with it.
         tags: tags of the resources and of the clusters.
