@@ -254,3 +254,24 @@ def test_with_both_clouds_the_boot_check_runs_beside_the_workers_and_still_write
     assert r.returncode == 2 and errors == [e for e in errors if e.startswith("workload_inventory[1]: cannot boot its nodes: user data is ")]
     assert len(errors) == 1 and "Traceback" not in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.yaml"]  # no output, no .out.tmp-* folder
+
+
+def test_the_boot_check_leaves_out_spark_on_emr_whose_nodes_emr_starts():
+    """A Spark workload runs on EMR's nodes, which boot nothing of ours: its env is not user data, so the 16 KB check is
+    not its; the same env on a workload of our own nodes still fails it."""
+    from aiinfra.planner import make_plan
+    from aiinfra.spec import load_spec_text
+    from aiinfra.synth import precheck
+
+    noise = __import__("hashlib").sha256
+    big = "{" + ", ".join(f"VAR_{i}: \"{''.join(noise(f'{i}-{j}'.encode()).hexdigest() for j in range(6))}\"" for i in range(80)) + "}"
+    base = AWS_ONLY.read_text()
+    spark = base.replace("workload_inventory:\n", "workload_inventory:\n  - {name: nightly-etl, type: data_processing, framework: spark, "
+                         f"dataset_size: 2TB, training_frequency: daily, env: {big}}}\n", 1)
+    loaded = load_spec_text(spark)
+    plan = make_plan(loaded)
+    assert plan.spark_part("nightly-etl") is not None and plan.spark_part("nightly-etl").settings["engine"] == "emr"
+    assert precheck(loaded.spec, plan) == []
+    own = load_spec_text(spark.replace("framework: spark, ", "framework: dask, "))
+    problems = precheck(own.spec, make_plan(own))
+    assert [p.path for p in problems] == ["workload_inventory[0]"] and "cannot boot its nodes" in str(problems[0])

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiinfra.cdk_choice import CHOICES, CdkChoiceError, choose
+from aiinfra.jsii_direct import kernel_started_directly
 
 
 class MixedCdkError(TypeError):
@@ -40,7 +41,9 @@ if TYPE_CHECKING:  # one set of names for type checkers; the classes are cdktn's
                        TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformRemoteState,
                        TerraformResource, TerraformStack, TerraformVariable, Testing, Token)
 else:
-    _cdk = importlib.import_module(NAME)
+    # The first import of the CDK starts jsii's kernel: without jsii's relay process between it and us (aiinfra.jsii_direct).
+    with kernel_started_directly():
+        _cdk = importlib.import_module(NAME)
     App = _cdk.App
     Aspects = _cdk.Aspects
     Fn = _cdk.Fn

@@ -48,7 +48,7 @@ def precheck(spec: Spec, plan: Plan) -> list[Problem]:
 
     for i, w in enumerate(spec.workload_inventory):
         placed = next((p for p in plan.workloads if p.name == w.name), None)
-        if placed is None:
+        if placed is None or plan.spark_part(w.name) is not None:  # EMR / Dataproc start their own nodes: nothing of ours boots
             continue
         try:  # the nodes' boot, rendered as the stacks will (EC2's 16 KB user-data limit included)
             name = f"{resource_prefix(spec.project, spec.environment)}-{w.name}"
