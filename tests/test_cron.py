@@ -45,3 +45,19 @@ def test_hard_stop_is_the_start_shifted_or_none_when_cron_cannot_say_it(start, h
 
 def test_hours_text():
     assert (hours_text(12), hours_text(6.25), hours_text(0.5)) == ("12 h", "6 h 15 min", "30 min")
+
+
+@pytest.mark.parametrize("expr", ["0 */6 * * *", "30 2 * * 1-5", "0 3 1 * *", "15 4 * * 0,6", "0 3 * * */2", "0 3 * * 7",
+                                  "5 9-17/2 * 1,7 *", "0 0 1-7 */3 *", "45 23 * * 5-7"])
+def test_aws_cron_fires_when_the_five_field_cron_does(expr):
+    """aiinfra.cron.aws_cron read back into five fields ('?' is any, names are days 0-6 from Sunday) fires at the same
+    times in the reference year as the expression it was made from."""
+    from aiinfra.cron import AWS_DAYS, Cron, aws_cron
+
+    out = aws_cron(expr)
+    assert out.startswith("cron(") and out.endswith(" *)")
+    minute, hour, dom, month, dow = out[len("cron("):-len(" *)")].split()
+    assert "?" in (dom, dow) and (dom, dow) != ("?", "?")
+    dow = "*" if dow == "?" else ",".join(str(AWS_DAYS.index(d)) for d in dow.split(","))
+    back = Cron.parse(" ".join((minute, hour, "*" if dom == "?" else dom, month, dow)))
+    assert list(back.fires()) == list(Cron.parse(expr).fires())

@@ -77,7 +77,7 @@ def check_pipeline(moto, out: dict) -> None:
     assert group["ClusterEnabled"] and group["UserGroupIds"]
     [task] = moto.client("datasync").list_tasks()["Tasks"]
     described = moto.client("datasync").describe_task(TaskArn=task["TaskArn"])
-    assert described["Schedule"]["ScheduleExpression"] == "cron(0 */6 * * ? *)"
+    assert described["Schedule"]["ScheduleExpression"] == "cron(0 0,6,12,18 * * ? *)"
     [dist] = moto.client("cloudfront").list_distributions()["DistributionList"]["Items"]
     assert dist["Origins"]["Items"][0]["OriginAccessControlId"] and dist["WebACLId"]
 

@@ -20,8 +20,9 @@ from aiinfra.cdk import Testing as CdkTesting
 from aiinfra.constructs._tf import AWS, provider
 from aiinfra.constructs.aws import EmrSparkRuns
 from aiinfra.constructs.aws.provider import AwsProvider
+from aiinfra.cron import aws_cron
 from aiinfra.constructs.aws.spark_runs import (CLUSTER_EVENT, EMR_MANAGED_TAG, RUN_JOB_FLOW_TARGET, STEP_EVENT, YARN_AM_ON_CORE,
-                                               failure_event_pattern, scheduler_cron)
+                                               failure_event_pattern)
 from aiinfra.planner.model import PipelinePartPlan
 from aiinfra.policy import RULES_BY_ID, Result, StackView, check_stack
 from aiinfra.stacks.spark_aws import AwsSparkWorkload
@@ -84,12 +85,12 @@ def validate_run_job_flow(request: dict) -> None:
 # ---- the schedule's cron ---------------------------------------------------------------------------------------
 
 def test_five_field_cron_becomes_the_schedulers_six_fields():
-    assert scheduler_cron("0 6 * * *") == "cron(0 6 * * ? *)"
-    assert scheduler_cron("0 */6 * * *") == "cron(0 0,6,12,18 * * ? *)"
-    assert scheduler_cron("30 1 * * 1-5") == "cron(30 1 ? * MON,TUE,WED,THU,FRI *)"
-    assert scheduler_cron("0 2 1 * *") == "cron(0 2 1 * ? *)"
+    assert aws_cron("0 6 * * *") == "cron(0 6 * * ? *)"
+    assert aws_cron("0 */6 * * *") == "cron(0 0,6,12,18 * * ? *)"
+    assert aws_cron("30 1 * * 1-5") == "cron(30 1 ? * MON,TUE,WED,THU,FRI *)"
+    assert aws_cron("0 2 1 * *") == "cron(0 2 1 * ? *)"
     with pytest.raises(ValueError, match="restricts both the day of the month and the day of the week"):
-        scheduler_cron("0 2 1 * 1")
+        aws_cron("0 2 1 * 1")
 
 
 # ---- the construct ---------------------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def test_the_stack_builds_what_the_plans_spark_part_says(reference_synth):
     s = part.settings
     doc = json.loads((reference_synth / SPARK_STACK / "cdk.tf.json").read_text())
     schedule = one(doc, "aws_scheduler_schedule")
-    assert schedule["schedule_expression"] == scheduler_cron(s["schedule"])
+    assert schedule["schedule_expression"] == aws_cron(s["schedule"])
     request = resolved(schedule["target"]["input"], fill="s3x")
     fleets = {f["InstanceFleetType"]: f for f in request["Instances"]["InstanceFleets"]}
     assert request["ReleaseLabel"] == s["release"]

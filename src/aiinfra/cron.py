@@ -146,6 +146,30 @@ def _parse(text: str) -> Cron:
     return Cron._parse(text)
 
 
+AWS_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def aws_cron(expr: str) -> str:
+    """A five-field cron expression (UTC) as AWS's six-field ``cron(minutes hours day-of-month month day-of-week year)``,
+    which EventBridge rules, EventBridge Scheduler and DataSync read
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html#eb-cron-expressions,
+    https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based): each field as the values this
+    module read from it (lists; ``*`` for a whole range), the days of the week by name (AWS counts them 1-7 from Sunday,
+    cron 0-7: names avoid the shift), and one of the two day fields ``?``, as AWS requires. ValueError for a malformed
+    expression, and for one restricting both day fields: cron then fires when either matches, which AWS cannot say."""
+    c = Cron.parse(expr)
+    if not c.any_day and not c.any_weekday:
+        raise ValueError(f"{expr!r} restricts both the day of the month and the day of the week, which AWS's cron cannot "
+                         "express; restrict one of them")
+
+    def listed(values: tuple[int, ...], full: int) -> str:
+        return "*" if len(values) == full else ",".join(str(v) for v in values)
+
+    if c.any_weekday:
+        return f"cron({listed(c.minutes, 60)} {listed(c.hours, 24)} {listed(c.days, 31)} {listed(c.months, 12)} ? *)"
+    return f"cron({listed(c.minutes, 60)} {listed(c.hours, 24)} ? {listed(c.months, 12)} {','.join(AWS_DAYS[d] for d in c.weekdays)} *)"
+
+
 def hours_text(hours: float) -> str:
     """12 -> '12 h', 6.25 -> '6 h 15 min', 0.5 -> '30 min'."""
     minutes = round(hours * 60)

@@ -13,7 +13,7 @@ from aiinfra.cdk import Construct
 from aiinfra.constructs._tf import policy_json, resource
 from aiinfra.constructs.aws.common import AwsContext
 from aiinfra.constructs.aws.log_group import RETENTION_DAYS
-from aiinfra.cron import Cron
+from aiinfra.cron import Cron, aws_cron
 
 # Task options (https://docs.aws.amazon.com/datasync/latest/userguide/API_Options.html).
 VERIFY_MODES = ("POINT_IN_TIME_CONSISTENT", "ONLY_FILES_TRANSFERRED", "NONE")
@@ -25,39 +25,19 @@ LOG_LEVELS = ("OFF", "BASIC", "TRANSFER")
 # https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-datasync.html).
 EXECUTION_STATE_CHANGE = "DataSync Task Execution State Change"
 FAILED_STATE = "ERROR"
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,48}$")  # + "-source" / "-destination" stays within IAM's 64 and EventBridge's 64
 
 
-def _day_of_week(field: str) -> str:
-    """A cron day-of-week field (0 or 7 = Sunday) in EventBridge's names (1 = Sunday there: names avoid the shift)."""
-    out = []
-    for part in field.split(","):
-        if "/" in part:
-            raise ValueError(f"a day-of-week step ({part!r}) has no EventBridge form; list the days instead")
-        ends = part.split("-")
-        out.append("-".join(_DAYS[int(d) % 7] if d.isdigit() else d.upper()[:3] for d in ends))
-    return ",".join(out)
-
-
 def datasync_schedule(cron: str) -> str:
-    """A five-field cron expression (UTC) as DataSync's schedule expression: EventBridge's six-field
-    ``cron(minutes hours day-of-month month day-of-week year)``, where one of the two day fields must be ``?``
-    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html#eb-cron-expressions).
+    """A five-field cron expression (UTC) as DataSync's schedule expression, AWS's six-field cron (``aiinfra.cron.aws_cron``).
     DataSync runs a task at most once an hour (https://docs.aws.amazon.com/datasync/latest/userguide/task-scheduling.html):
-    a schedule firing more often is refused, as is one restricting both day fields (cron's "either day" has no
-    EventBridge form)."""
+    a schedule firing more often is refused, as is what ``aws_cron`` cannot say."""
     parsed = Cron.parse(cron)  # ValueError on a malformed expression
     gap = parsed.shortest_gap_hours()
     if gap is not None and gap < 1:
         raise ValueError(f"DataSync runs a task at most once an hour; {cron!r} fires every {gap * 60:g} minutes")
-    minute, hour, dom, month, dow = cron.split()
-    if dom != "*" and dow != "*":
-        raise ValueError(f"{cron!r} restricts both the day of month and the day of week, which EventBridge cannot express")
-    if dow == "*":
-        return f"cron({minute} {hour} {dom} {month} ? *)"
-    return f"cron({minute} {hour} ? {month} {_day_of_week(dow)} *)"
+    return aws_cron(cron)
 
 
 def failed_execution_pattern(task_arn: str) -> dict[str, Any]:

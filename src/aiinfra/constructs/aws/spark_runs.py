@@ -14,7 +14,7 @@ from aiinfra.cdk import Construct
 from aiinfra.constructs._tf import policy_json, resource, terraform_literal
 from aiinfra.constructs.aws.cluster_network import EMR_MANAGED_TAG
 from aiinfra.constructs.aws.common import AwsContext
-from aiinfra.cron import Cron
+from aiinfra.cron import aws_cron
 from aiinfra.policy.aspect import suppress
 
 # The newest EMR 7.x release (initial release September 8, 2026; standard support until September 8, 2028):
@@ -53,28 +53,7 @@ RETRY_ATTEMPTS, RETRY_MAX_AGE_SECONDS = 2, 3600
 # knowledge center, emr-configure-node-labeling-yarn). Configurations: https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-configure-apps.html
 YARN_AM_ON_CORE = {"Classification": "yarn-site", "Properties": {"yarn.node-labels.enabled": "true",
                                                                  "yarn.node-labels.am.default-node-label-expression": "CORE"}}
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$")
-
-
-def scheduler_cron(expr: str) -> str:
-    """A five-field cron (UTC) as EventBridge Scheduler writes it: ``cron(minutes hours day-of-month month day-of-week
-    year)``, one of the day fields ``?`` (it cannot restrict both: a five-field cron restricting both fires when either
-    matches, which Scheduler cannot say, so that is refused), days of the week by name.
-    https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based"""
-    c = Cron.parse(expr)
-    if not c.any_day and not c.any_weekday:
-        raise ValueError(f"schedule {expr!r} restricts both the day of the month and the day of the week, which EventBridge "
-                         "Scheduler's cron cannot express; restrict one of them")
-
-    def listed(values: Sequence[int], full: int) -> str:
-        return "*" if len(values) == full else ",".join(str(v) for v in values)
-
-    dom = "?" if c.any_day else listed(c.days, 31)
-    dow = "?" if not c.any_day else ("*" if c.any_weekday else ",".join(_DAYS[d] for d in c.weekdays))
-    if dom == "?" and dow == "*":
-        dom, dow = "*", "?"
-    return f"cron({listed(c.minutes, 60)} {listed(c.hours, 24)} {dom} {listed(c.months, 12)} {dow} *)"
 
 
 class EmrSparkRuns(Construct):
@@ -194,7 +173,7 @@ class EmrSparkRuns(Construct):
         cron = None
         if schedule is not None:
             try:
-                cron = scheduler_cron(schedule)
+                cron = aws_cron(schedule)
             except ValueError as exc:
                 problems.append(str(exc))
         if problems:
