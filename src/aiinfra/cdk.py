@@ -20,7 +20,9 @@ with one ``MixedCdkError`` naming both, instead of a crash inside jsii at synth.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +44,8 @@ if TYPE_CHECKING:  # one set of names for type checkers; the classes are cdktn's
                        TerraformResource, TerraformStack, TerraformVariable, Testing, Token)
 else:
     # The first import of the CDK starts jsii's kernel: without jsii's relay process between it and us (aiinfra.jsii_direct).
-    with kernel_started_directly():
+    # A CDK the process imported already has its kernel running: nothing to set up for it.
+    with kernel_started_directly() if NAME not in sys.modules else contextlib.nullcontext():
         _cdk = importlib.import_module(NAME)
     App = _cdk.App
     Aspects = _cdk.Aspects

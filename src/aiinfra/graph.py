@@ -153,10 +153,8 @@ def stack_names(spec: Spec, plan: Plan) -> list[str]:
     for cloud, regions in _layout(spec, plan):
         for region, foundation, workloads in regions:
             names.append(foundation)
-            # The data pipeline's stack (stacks/pipeline_aws.py: ingestion, caches, CDN; pipeline_gcp.py: ingestion, caches),
-            # after the primary foundation and before the workloads that read it.
-            kinds = ("ingestion", "cache", "cdn") if cloud == "aws" else ("ingestion", "cache")
-            if region == spec.clouds.region(cloud) and any(p.part in kinds for p in plan.pipeline_parts(cloud)):
+            # The data pipeline's stack, after the primary foundation and before the workloads that read it.
+            if region == spec.clouds.region(cloud) and plan.pipeline_stack_parts(cloud):
                 names.append(stack_name(spec.project, spec.environment, cloud, "data-pipeline"))
             names += workloads.values()
         names.append(stack_name(spec.project, spec.environment, cloud, "dashboard"))
@@ -289,8 +287,7 @@ _PIPELINE_KIND = {"ingestion": "group", "cache": "bucket", "cdn": "endpoint"}
 
 def _pipeline_cluster(spec: Spec, plan: Plan, cloud: str, region: str, foundation: dict[str, str], edges: list[Edge]) -> Cluster | None:
     """The data pipeline's stack (stack_names: ingestion and caches, and on AWS the CDN), in the cloud's primary region."""
-    kinds = ("ingestion", "cache", "cdn") if cloud == "aws" else ("ingestion", "cache")
-    parts = [p for p in plan.pipeline_parts(cloud) if p.part in kinds]
+    parts = plan.pipeline_stack_parts(cloud)
     if region != spec.clouds.region(cloud) or not parts:
         return None
     stack = stack_name(spec.project, spec.environment, cloud, "data-pipeline")

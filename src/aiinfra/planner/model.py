@@ -242,6 +242,10 @@ class NotApplied:
     reason: str
 
 
+# What each cloud's data-pipeline stack holds (Plan.pipeline_stack_parts).
+PIPELINE_STACK_PARTS = {"aws": ("ingestion", "cache", "cdn"), "gcp": ("ingestion", "cache")}
+
+
 @dataclass
 class Plan:
     project: str
@@ -268,6 +272,13 @@ class Plan:
     def pipeline_parts(self, cloud: str, part: str | None = None) -> list[PipelinePartPlan]:
         """The pipeline parts on ``cloud`` (of one ``part`` kind when given), in plan order."""
         return [p for p in self.pipeline if p.cloud == cloud and (part is None or p.part == part)]
+
+    def pipeline_stack_parts(self, cloud: str) -> list[PipelinePartPlan]:
+        """The parts ``cloud``'s data-pipeline stack builds (stacks/pipeline_aws.py, pipeline_gcp.py): ingestion and caches,
+        and on AWS the CDN; GCP's CDN is the serving endpoint's backend bucket, in that workload's stack, and Spark runs in
+        each workload's own stack."""
+        kinds = PIPELINE_STACK_PARTS.get(cloud, ())
+        return [p for p in self.pipeline if p.cloud == cloud and p.part in kinds]
 
     def spark_part(self, workload: str) -> PipelinePartPlan | None:
         """The managed Spark engine a data_processing workload runs on, None when it runs its own container."""

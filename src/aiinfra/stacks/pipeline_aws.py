@@ -38,11 +38,11 @@ def add_aws_pipeline(app: App, spec: Spec, plan: Plan, foundation: Any, serving:
     AIINFRA_CACHE_TTL_SECONDS)."""
     from aiinfra.stacks.aws import _stack  # stacks/aws.py calls this module: imported here, not at the top
 
+    if not plan.pipeline_stack_parts("aws"):
+        return [], []
     ingestion = plan.pipeline_parts("aws", "ingestion")
     cache_parts = plan.pipeline_parts("aws", "cache")
     cdn_parts = plan.pipeline_parts("aws", "cdn")
-    if not (ingestion or cache_parts or cdn_parts):
-        return [], []
     stack = _stack(app, spec, spec.clouds.aws.region, PART)
     sid = stack_id(stack)
     notes: list[str] = []

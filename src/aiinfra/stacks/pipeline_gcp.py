@@ -55,7 +55,7 @@ class GcpDataPipeline:
         self.granted: set[tuple[str, str]] = set()  # (cache target, member)
         self.foundation = foundation
         self.stack: TerraformStack | None = None
-        parts = [p for p in plan.pipeline_parts("gcp") if p.part in ("ingestion", "cache")]
+        parts = plan.pipeline_stack_parts("gcp")
         if not parts:
             return
         from aiinfra.stacks.gcp import _stack
